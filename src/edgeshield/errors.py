@@ -1,0 +1,129 @@
+"""The EdgeShield exception tree.
+
+Every error the library raises on purpose derives from :class:`EdgeShieldError`, so a caller
+(the CLI, the guard service) can catch one class and turn it into a clear message. Errors
+about bad arguments also derive from :class:`ValueError`. Security checks fail closed and
+uniformly: every tamper case of a sealed bundle raises the same :class:`IntegrityError`.
+
+::
+
+    EdgeShieldError
+    ├── ConfigError (ValueError)        bad option, argument or configuration value
+    ├── DataError                       data that cannot be used as plant data
+    │   └── SchemaError (ValueError)    a table or CSV without the expected columns
+    ├── StorageError                    a database or file that cannot be opened or written
+    ├── ModelError                      weights or model card missing, inconsistent or unusable
+    ├── VaultError                      sealed bundles, keys and licences
+    │   ├── IntegrityError              any tamper: bit flip, reorder, truncation, bad signature
+    │   ├── KeyMismatchError            the bundle is not sealed for this device key
+    │   └── LicenceError                licence token invalid, expired, or for another device/model
+    ├── LedgerError                     FSM specs, contract generation and chain access
+    │   ├── SpecError (ValueError)      a contract spec that does not validate
+    │   ├── CompilationError            solc rejected the generated source
+    │   ├── ChainError                  the chain cannot be reached or refused a transaction
+    │   └── ContractRevertError         a call reverted; the decoded reason is in the message
+    ├── FederatedError                  a federated run that must not end silently
+    │   └── AggregationError            SecAgg+ could not reconstruct, robust precondition failed
+    ├── OwnershipError                  watermark keys, verification and evidence
+    └── GuardError                      the guarded inference service
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AggregationError",
+    "ChainError",
+    "CompilationError",
+    "ConfigError",
+    "ContractRevertError",
+    "DataError",
+    "EdgeShieldError",
+    "FederatedError",
+    "GuardError",
+    "IntegrityError",
+    "KeyMismatchError",
+    "LedgerError",
+    "LicenceError",
+    "ModelError",
+    "OwnershipError",
+    "SchemaError",
+    "SpecError",
+    "StorageError",
+    "VaultError",
+]
+
+
+class EdgeShieldError(Exception):
+    """Root of every error EdgeShield raises on purpose."""
+
+
+class ConfigError(EdgeShieldError, ValueError):
+    """An option, argument or configuration value is invalid."""
+
+
+class DataError(EdgeShieldError):
+    """Data cannot be used as plant sensor data."""
+
+
+class SchemaError(DataError, ValueError):
+    """A table or CSV file lacks the expected columns or has unusable values."""
+
+
+class StorageError(EdgeShieldError):
+    """A database or file cannot be opened, read or written."""
+
+
+class ModelError(EdgeShieldError):
+    """Model weights or the model card are missing, inconsistent or unusable."""
+
+
+class VaultError(EdgeShieldError):
+    """Base class for sealed-bundle, key and licence errors."""
+
+
+class IntegrityError(VaultError):
+    """A bundle failed an integrity check; which check failed is deliberately not said."""
+
+
+class KeyMismatchError(VaultError):
+    """The bundle is not sealed for the given device key."""
+
+
+class LicenceError(VaultError):
+    """A licence token is invalid, not yet valid, expired, or for another device or model."""
+
+
+class LedgerError(EdgeShieldError):
+    """Base class for contract specs, generation, compilation and chain access."""
+
+
+class SpecError(LedgerError, ValueError):
+    """A contract spec does not validate."""
+
+
+class CompilationError(LedgerError):
+    """The Solidity compiler rejected generated source."""
+
+
+class ChainError(LedgerError):
+    """The chain cannot be reached, or it refused a transaction for a non-revert reason."""
+
+
+class ContractRevertError(LedgerError):
+    """A contract call reverted; the message carries the decoded reason."""
+
+
+class FederatedError(EdgeShieldError):
+    """A federated run hit a condition that must not pass silently."""
+
+
+class AggregationError(FederatedError):
+    """Aggregation failed: SecAgg+ could not reconstruct, or a robust precondition failed."""
+
+
+class OwnershipError(EdgeShieldError):
+    """Watermark keys, ownership verification or evidence failed."""
+
+
+class GuardError(EdgeShieldError):
+    """The guarded inference service cannot start or serve."""
