@@ -1,5 +1,46 @@
-"""Sealed model bundles: encrypted, signed, bound to a device and a licence."""
+"""Sealed model bundles: encrypted, signed, bound to a device and a licence.
+
+A two-level API in the style of pyca's Fernet: :func:`seal`, :func:`open_bundle` and
+:func:`verify` on top; keys, licences and the bundle header below. Every tampering raises
+the one :class:`~edgeshield.errors.IntegrityError`; a bundle sealed for another device
+raises :class:`~edgeshield.errors.KeyMismatchError`; a licence problem raises
+:class:`~edgeshield.errors.LicenceError`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from edgeshield.vault._format import HashAlgorithm, TensorEntry
+from edgeshield.vault._keys import DeviceKey, DevicePublicKey, OwnerKey, OwnerPublicKey
+from edgeshield.vault._licence import (
+    Clock,
+    LedgerRef,
+    Licence,
+    issue_licence,
+    read_licence,
+    system_clock,
+)
+from edgeshield.vault._open import BundleInfo, BundleSource, inspect_bundle, open_bundle, verify
+from edgeshield.vault._seal import SealOptions, seal, seal_file
+
+__all__ = [
+    "BundleInfo",
+    "BundleSource",
+    "Clock",
+    "DeviceKey",
+    "DevicePublicKey",
+    "HashAlgorithm",
+    "LedgerRef",
+    "Licence",
+    "OwnerKey",
+    "OwnerPublicKey",
+    "SealOptions",
+    "TensorEntry",
+    "inspect_bundle",
+    "issue_licence",
+    "open_bundle",
+    "read_licence",
+    "seal",
+    "seal_file",
+    "system_clock",
+    "verify",
+]

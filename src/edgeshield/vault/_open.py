@@ -1,0 +1,221 @@
+"""Open, verify and inspect sealed bundles: the device's side of the vault.
+
+Order matters and is fixed: the owner's signature over the framing and header is checked
+before the header is parsed, the device and licence are checked before anything is
+decrypted, every chunk is authenticated as it is decrypted, and the ciphertext digest is
+compared with the signed one before a single tensor is returned.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO
+
+import torch
+
+from edgeshield.errors import ConfigError, KeyMismatchError, LicenceError, StorageError
+from edgeshield.vault._format import (
+    FORMAT_VERSION,
+    HashAlgorithm,
+    Header,
+    TensorEntry,
+    fail,
+    read_raw,
+)
+from edgeshield.vault._keys import DeviceKey, OwnerPublicKey
+from edgeshield.vault._licence import Clock, Licence, read_licence, system_clock
+from edgeshield.vault._stream import decrypt_stream, hash_ciphertext, tensors_over
+from edgeshield.vault._wrap import unwrap_key
+
+BundleSource = str | os.PathLike[str] | bytes
+"""A bundle given as a file path or as its bytes."""
+
+
+@contextmanager
+def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int]]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        yield io.BytesIO(data), len(data)
+        return
+    if not isinstance(source, str | os.PathLike):
+        raise ConfigError("bundle source must be a path or bytes")
+    try:
+        handle = open(source, "rb")  # noqa: SIM115 - closed below, errors mapped first
+    except OSError as exc:
+        raise StorageError(f"cannot read bundle {os.fspath(source)}: {exc.strerror}") from exc
+    with handle:
+        yield handle, os.fstat(handle.fileno()).st_size
+
+
+def _check_owner(owner_public_key: OwnerPublicKey) -> None:
+    if not isinstance(owner_public_key, OwnerPublicKey):
+        raise ConfigError("owner_public_key must be an OwnerPublicKey")
+
+
+def _authenticated_header(
+    stream: IO[bytes], size: int, owner_public_key: OwnerPublicKey
+) -> tuple[Header, bytes, int, bytes]:
+    raw = read_raw(stream, size)
+    if not owner_public_key.verify_signature(raw.signature, raw.signed_message()):
+        raise fail()
+    header = raw.decode()
+    if header.owner_key_id != owner_public_key.key_id:
+        raise fail()
+    return header, raw.header_digest, raw.chunks_offset, raw.ciphertext_digest
+
+
+def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> None:
+    """Check a bundle's framing, signature and ciphertext digest without decrypting it.
+
+    Anyone with the owner's public key can run this (no device key needed). Returns None;
+    raises :class:`IntegrityError` if anything was altered.
+    """
+    _check_owner(owner_public_key)
+    with _opened(source) as (stream, size):
+        header, _, offset, expected = _authenticated_header(stream, size, owner_public_key)
+        actual = hash_ciphertext(stream, header, offset)
+    if not hmac.compare_digest(actual, expected):
+        raise fail()
+
+
+def open_bundle(
+    source: BundleSource,
+    *,
+    device_key: DeviceKey,
+    owner_public_key: OwnerPublicKey,
+    licence: str | Licence | None = None,
+    clock: Clock = system_clock,
+) -> dict[str, torch.Tensor]:
+    """Verify, decrypt and load a sealed bundle as a state dict.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        The bundle file or its bytes.
+    device_key : DeviceKey
+        This device's private key; the bundle must be sealed for its public key.
+    owner_public_key : OwnerPublicKey
+        The owner's key, obtained out of band; bundle and licence must be signed by it.
+    licence : str, Licence or None
+        The licence token; required when the bundle says so, always checked when given.
+    clock : Clock
+        Source of the current time for the licence window.
+
+    Returns
+    -------
+    dict[str, torch.Tensor]
+        The tensors, as views into one buffer of the payload size.
+
+    Raises
+    ------
+    IntegrityError
+        For every tampering, truncation, extension or a wrong owner key.
+    KeyMismatchError
+        The bundle is not sealed for ``device_key``.
+    LicenceError
+        The licence is missing, forged, expired, not yet valid or for another device/model.
+    """
+    _check_owner(owner_public_key)
+    if not isinstance(device_key, DeviceKey):
+        raise ConfigError("device_key must be a DeviceKey")
+    if licence is not None and not isinstance(licence, str | Licence):
+        raise ConfigError("licence must be a token string, a Licence or None")
+    device = device_key.public_key()
+    with _opened(source) as (stream, size):
+        header, digest, offset, expected = _authenticated_header(stream, size, owner_public_key)
+        recipient = header.find_recipient(device.key_id)
+        if recipient is None:
+            raise KeyMismatchError(
+                f"bundle is not sealed for this device key (key id {device.key_id})"
+            )
+        if licence is None and header.licence_required:
+            raise LicenceError("bundle requires a licence and none was given")
+        if licence is not None:
+            token = licence.token if isinstance(licence, Licence) else licence
+            read_licence(token, owner_public_key=owner_public_key).check(
+                device=device, model_digest=header.model_digest, clock=clock
+            )
+        try:
+            content_key = unwrap_key(recipient, device_key)
+        except ValueError as exc:
+            raise fail(exc) from exc
+        payload, actual = decrypt_stream(stream, header, offset, digest, content_key)
+    if not hmac.compare_digest(actual, expected):
+        payload.zero_()
+        raise fail()
+    return tensors_over(payload, header)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BundleInfo:
+    """The public header of a bundle, as :func:`inspect_bundle` read it (not verified).
+
+    Parameters
+    ----------
+    format_version : int
+        Bundle format version.
+    model_id : str
+        Human name of the model.
+    model_digest : str
+        Digest of the plaintext payload; licences name the model by it.
+    owner_key_id : str
+        Fingerprint of the owner key that claims to have signed it.
+    hash_algorithm : HashAlgorithm
+        Digest algorithm of the bundle.
+    chunk_size, chunk_count, payload_size : int
+        Chunk layout of the encrypted payload.
+    licence_required : bool
+        Whether opening needs a licence.
+    recipient_key_ids : tuple[str, ...]
+        Fingerprints of the devices the bundle is sealed for.
+    tensors : tuple[TensorEntry, ...]
+        Names, dtypes and shapes of the tensors.
+    metadata : Mapping[str, str]
+        Owner metadata.
+    created_at : datetime
+        Seal time (UTC).
+    """
+
+    format_version: int
+    model_id: str
+    model_digest: str
+    owner_key_id: str
+    hash_algorithm: HashAlgorithm
+    chunk_size: int
+    chunk_count: int
+    payload_size: int
+    licence_required: bool
+    recipient_key_ids: tuple[str, ...]
+    tensors: tuple[TensorEntry, ...]
+    metadata: Mapping[str, str]
+    created_at: datetime
+
+
+def inspect_bundle(source: BundleSource) -> BundleInfo:
+    """Read a bundle's public header without verifying it (use :func:`verify` for that).
+
+    Raises :class:`IntegrityError` if the framing or header is malformed.
+    """
+    with _opened(source) as (stream, size):
+        header = read_raw(stream, size).decode()
+    return BundleInfo(
+        format_version=FORMAT_VERSION,
+        model_id=header.model_id,
+        model_digest=header.model_digest,
+        owner_key_id=header.owner_key_id,
+        hash_algorithm=header.hash_algorithm,
+        chunk_size=header.chunk_size,
+        chunk_count=header.chunk_count,
+        payload_size=header.payload_size,
+        licence_required=header.licence_required,
+        recipient_key_ids=tuple(r.key_id for r in header.recipients),
+        tensors=header.tensors,
+        metadata=dict(header.metadata),
+        created_at=datetime.fromtimestamp(header.created_at, UTC),
+    )

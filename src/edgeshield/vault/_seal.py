@@ -1,0 +1,273 @@
+"""Seal a state dict: safetensors payload, chunked AES-256-GCM, wrapped keys, signature.
+
+This is the owner's side of the vault: one call turns ``dict[str, torch.Tensor]`` into a
+bundle only the named devices can open and nobody can alter. Chunk ``i`` is encrypted with
+nonce ``prefix | i | final`` and the header digest as associated data, the STREAM
+construction of Hoang, Reyhanitabar, Rogaway and Vizár ("Online Authenticated-Encryption
+and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015), so reordering, truncation and
+extension all fail to decrypt.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import torch
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from safetensors.torch import save as safetensors_save
+
+from edgeshield.errors import ConfigError, StorageError
+from edgeshield.vault._format import (
+    MAX_CHUNK_SIZE,
+    MAX_CHUNKS,
+    MAX_RECIPIENTS,
+    MIN_CHUNK_SIZE,
+    NONCE_PREFIX_SIZE,
+    TAG_SIZE,
+    HashAlgorithm,
+    Header,
+    TensorEntry,
+    new_hasher,
+    signed_message,
+)
+from edgeshield.vault._keys import DevicePublicKey, OwnerKey
+from edgeshield.vault._licence import Clock, system_clock
+from edgeshield.vault._stream import TORCH_DTYPES
+from edgeshield.vault._wrap import wrap_key
+
+_DTYPE_NAMES = {dtype: name for name, dtype in TORCH_DTYPES.items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SealOptions:
+    """How a bundle is sealed.
+
+    Parameters
+    ----------
+    chunk_size : int
+        Plaintext bytes per AES-GCM chunk; the loader's extra memory is about one chunk.
+    hash_algorithm : HashAlgorithm
+        Digest for the header, the ciphertext and the model (BLAKE3 is fastest).
+    licence_required : bool
+        If True (the default) :func:`open_bundle` refuses to open without a valid licence.
+    """
+
+    chunk_size: int = 4 * 1024 * 1024
+    hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3
+    licence_required: bool = True
+
+    def __post_init__(self) -> None:
+        if type(self.chunk_size) is not int or not (
+            MIN_CHUNK_SIZE <= self.chunk_size <= MAX_CHUNK_SIZE
+        ):
+            raise ConfigError(
+                f"chunk_size must be an integer in [{MIN_CHUNK_SIZE}, {MAX_CHUNK_SIZE}]"
+            )
+        if not isinstance(self.hash_algorithm, HashAlgorithm):
+            raise ConfigError("hash_algorithm must be a HashAlgorithm")
+        if not isinstance(self.licence_required, bool):
+            raise ConfigError("licence_required must be a bool")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Plan:
+    header: Header
+    content_key: bytes = field(repr=False)
+    payload: bytes = field(repr=False)
+
+
+def _check_inputs(
+    tensors: Mapping[str, torch.Tensor],
+    recipients: Sequence[DevicePublicKey],
+    model_id: str,
+    metadata: Mapping[str, str],
+) -> None:
+    if not isinstance(tensors, Mapping) or not tensors:
+        raise ConfigError("tensors must be a non-empty mapping of names to tensors")
+    for name, tensor in tensors.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise ConfigError("tensors must map str names to torch.Tensor values")
+        if tensor.dtype not in _DTYPE_NAMES:
+            raise ConfigError(f"tensor {name!r} has unsupported dtype {tensor.dtype}")
+    if isinstance(recipients, DevicePublicKey) or not recipients:
+        raise ConfigError("recipients must be a non-empty sequence of DevicePublicKey")
+    if not all(isinstance(r, DevicePublicKey) for r in recipients):
+        raise ConfigError("recipients must be DevicePublicKey objects")
+    if len({r.key_id for r in recipients}) != len(recipients):
+        raise ConfigError("recipients contain the same device twice")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise ConfigError(f"at most {MAX_RECIPIENTS} recipients per bundle")
+    if not isinstance(model_id, str) or not 0 < len(model_id) <= 256:
+        raise ConfigError("model_id must be a non-empty string of at most 256 characters")
+    if not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 256 and len(v) <= 4096
+        for k, v in metadata.items()
+    ):
+        raise ConfigError("metadata must map strings (<= 256 chars) to strings (<= 4096 chars)")
+
+
+def _plan(
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    owner_key: OwnerKey,
+    recipients: Sequence[DevicePublicKey],
+    model_id: str,
+    metadata: Mapping[str, str] | None,
+    options: SealOptions | None,
+    clock: Clock,
+    entropy: Callable[[int], bytes],
+) -> _Plan:
+    options = SealOptions() if options is None else options
+    metadata = {} if metadata is None else metadata
+    if not isinstance(owner_key, OwnerKey):
+        raise ConfigError("owner_key must be an OwnerKey")
+    _check_inputs(tensors, recipients, model_id, metadata)
+    try:
+        payload = safetensors_save({name: t.detach().cpu() for name, t in tensors.items()})
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise ConfigError(f"cannot serialise tensors as safetensors: {exc}") from exc
+    hasher = new_hasher(options.hash_algorithm)
+    hasher.update(payload)
+    content_key = entropy(32)
+    nonce_prefix = entropy(NONCE_PREFIX_SIZE)
+    header = Header(
+        model_id=model_id,
+        owner_key_id=owner_key.public_key().key_id,
+        hash_algorithm=options.hash_algorithm,
+        chunk_size=options.chunk_size,
+        payload_size=len(payload),
+        nonce_prefix=nonce_prefix,
+        model_digest=hasher.digest().hex(),
+        licence_required=options.licence_required,
+        recipients=tuple(wrap_key(content_key, device, entropy) for device in recipients),
+        tensors=tuple(
+            TensorEntry(name=name, dtype=_DTYPE_NAMES[t.dtype], shape=tuple(t.shape))
+            for name, t in sorted(tensors.items())
+        ),
+        metadata=dict(metadata),
+        created_at=int(clock().timestamp()),
+    )
+    if header.chunk_count > MAX_CHUNKS:
+        raise ConfigError("chunk_size is too small for this model")
+    return _Plan(header=header, content_key=content_key, payload=payload)
+
+
+def _write(plan: _Plan, owner_key: OwnerKey, sink: IO[bytes]) -> None:
+    header = plan.header
+    header_bytes = header.encode()
+    prefix = header.prefix(len(header_bytes))
+    header_hasher = new_hasher(header.hash_algorithm)
+    header_hasher.update(prefix + header_bytes)
+    header_digest = header_hasher.digest()
+    sink.write(prefix + header_bytes)
+    aead = AESGCM(plan.content_key)
+    hasher = new_hasher(header.hash_algorithm)
+    source = memoryview(plan.payload)
+    buffer = bytearray(header.chunk_size + TAG_SIZE)
+    view = memoryview(buffer)
+    position = 0
+    for index in range(header.chunk_count):
+        length = header.chunk_length(index)
+        chunk = view[: length + TAG_SIZE]
+        aead.encrypt_into(
+            header.nonce(index), source[position : position + length], header_digest, chunk
+        )
+        hasher.update(chunk)
+        sink.write(chunk)
+        position += length
+    ciphertext_digest = hasher.digest()
+    sink.write(ciphertext_digest)
+    sink.write(owner_key.sign(signed_message(header_digest, ciphertext_digest)))
+
+
+def seal(
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    owner_key: OwnerKey,
+    recipients: Sequence[DevicePublicKey],
+    model_id: str,
+    metadata: Mapping[str, str] | None = None,
+    options: SealOptions | None = None,
+    clock: Clock = system_clock,
+    _entropy: Callable[[int], bytes] = os.urandom,
+) -> bytes:
+    """Seal a state dict for ``recipients`` and return the bundle bytes.
+
+    Parameters
+    ----------
+    tensors : Mapping[str, torch.Tensor]
+        The state dict (any dtype safetensors supports; shared storage is refused).
+    owner_key : OwnerKey
+        Signs the bundle; devices verify with its public key.
+    recipients : Sequence[DevicePublicKey]
+        The devices that may open the bundle.
+    model_id : str
+        Human name of the model, written in the (public) header.
+    metadata : Mapping[str, str] or None
+        Extra public header fields.
+    options : SealOptions or None
+        Chunk size, hash algorithm and licence requirement; defaults if None.
+    clock : Clock
+        Source of the ``created_at`` time.
+
+    Returns
+    -------
+    bytes
+        The sealed bundle.
+    """
+    plan = _plan(
+        tensors,
+        owner_key=owner_key,
+        recipients=recipients,
+        model_id=model_id,
+        metadata=metadata,
+        options=options,
+        clock=clock,
+        entropy=_entropy,
+    )
+    sink = io.BytesIO()
+    _write(plan, owner_key, sink)
+    return sink.getvalue()
+
+
+def seal_file(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    *,
+    owner_key: OwnerKey,
+    recipients: Sequence[DevicePublicKey],
+    model_id: str,
+    metadata: Mapping[str, str] | None = None,
+    options: SealOptions | None = None,
+    clock: Clock = system_clock,
+) -> Path:
+    """Seal a state dict into the file ``path`` (written atomically) and return its path.
+
+    Takes the same arguments as :func:`seal`; the ciphertext is streamed to disk one chunk
+    at a time.
+    """
+    plan = _plan(
+        tensors,
+        owner_key=owner_key,
+        recipients=recipients,
+        model_id=model_id,
+        metadata=metadata,
+        options=options,
+        clock=clock,
+        entropy=os.urandom,
+    )
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("wb") as sink:
+            _write(plan, owner_key, sink)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StorageError(f"cannot write bundle {target}: {exc.strerror}") from exc
+    return target
