@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from edgeshield.demo._report import write_report
+from edgeshield.demo._scenario import DemoConfig, DemoResult, run_demo
+
+__all__ = ["DemoConfig", "DemoResult", "run_demo", "write_report"]

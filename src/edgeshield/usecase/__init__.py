@@ -1,0 +1,83 @@
+"""The industrial use case: AI4I-2020-style plant data and the machine-failure classifier.
+
+Data: :func:`generate` one production line, :func:`make_fleet` several physically different
+plants, :class:`PlantDatabase` to store them in SQL, :func:`read_uci_csv` for the UCI file.
+Model: :func:`train_classifier` (a PyTorch MLP), :func:`save_classifier` /
+:func:`load_classifier` (safetensors + JSON model card), :func:`failure_metrics`.
+"""
+
+from __future__ import annotations
+
+from edgeshield.usecase._classifier import FailureClassifier, data_digest, train_classifier
+from edgeshield.usecase._columns import (
+    FAILURE_MODES,
+    MACHINE_FAILURE,
+    PRODUCT_TYPES,
+    SENSOR_COLUMNS,
+    TYPE,
+    UCI_COLUMNS,
+)
+from edgeshield.usecase._csvio import read_uci_csv, validate_frame, write_uci_csv
+from edgeshield.usecase._features import FEATURE_NAMES, FeatureEncoder, feature_matrix, labels
+from edgeshield.usecase._generator import GeneratorConfig, generate
+from edgeshield.usecase._metrics import FailureMetrics, best_f1_threshold, failure_metrics
+from edgeshield.usecase._model import FailureMLP, TrainConfig, fit_mlp, positive_weight
+from edgeshield.usecase._persist import (
+    CARD_FILE,
+    WEIGHTS_FILE,
+    classifier_from_parts,
+    load_classifier,
+    save_classifier,
+)
+from edgeshield.usecase._plants import (
+    PLANT_COLUMN,
+    Fleet,
+    FleetConfig,
+    PlantProfile,
+    leave_one_plant_out,
+    make_fleet,
+    stratified_split,
+)
+from edgeshield.usecase._storage import PlantDatabase, sqlite_url
+
+__all__ = [
+    "CARD_FILE",
+    "FAILURE_MODES",
+    "FEATURE_NAMES",
+    "FailureClassifier",
+    "FailureMLP",
+    "FailureMetrics",
+    "FeatureEncoder",
+    "Fleet",
+    "FleetConfig",
+    "GeneratorConfig",
+    "MACHINE_FAILURE",
+    "PLANT_COLUMN",
+    "PRODUCT_TYPES",
+    "PlantDatabase",
+    "PlantProfile",
+    "SENSOR_COLUMNS",
+    "TYPE",
+    "TrainConfig",
+    "UCI_COLUMNS",
+    "WEIGHTS_FILE",
+    "best_f1_threshold",
+    "classifier_from_parts",
+    "data_digest",
+    "failure_metrics",
+    "feature_matrix",
+    "fit_mlp",
+    "generate",
+    "labels",
+    "leave_one_plant_out",
+    "load_classifier",
+    "make_fleet",
+    "positive_weight",
+    "read_uci_csv",
+    "save_classifier",
+    "sqlite_url",
+    "stratified_split",
+    "train_classifier",
+    "validate_frame",
+    "write_uci_csv",
+]

@@ -1,0 +1,129 @@
+"""The trained failure classifier: model, encoder, decision threshold and model card together."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from edgeshield.errors import DataError
+from edgeshield.usecase import _columns as col
+from edgeshield.usecase._features import FEATURE_NAMES, FeatureEncoder, labels
+from edgeshield.usecase._metrics import FailureMetrics, best_f1_threshold, failure_metrics
+from edgeshield.usecase._model import FailureMLP, TrainConfig, fit_mlp, positive_weight
+
+__all__ = ["FailureClassifier", "data_digest", "train_classifier"]
+
+
+def data_digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of the rows' canonical CSV form: names the exact training data in a model card."""
+    canonical = frame.loc[:, list(col.UCI_COLUMNS)].to_csv(index=False).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass
+class FailureClassifier:
+    """A failure classifier ready for prediction, with everything its model card records."""
+
+    model: FailureMLP
+    encoder: FeatureEncoder
+    threshold: float
+    config: TrainConfig
+    seed: int
+    data_sha256: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
+        """Failure probability per row of a frame in UCI layout."""
+        return self.model.predict_proba(self.encoder.transform(frame))
+
+    def predict(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+        """Failure decision (0/1) per row at the tuned threshold."""
+        return (self.predict_proba(frame) >= self.threshold).astype(np.int64)
+
+    def evaluate(self, frame: pd.DataFrame) -> FailureMetrics:
+        """Failure metrics on labelled rows at the tuned threshold."""
+        return failure_metrics(labels(frame), self.predict_proba(frame), threshold=self.threshold)
+
+    def card(self) -> dict[str, Any]:
+        """The JSON model card: features, encoder, threshold, metrics, config and data hash."""
+        return {
+            "format": "edgeshield.failure-classifier/1",
+            "architecture": {
+                "kind": "mlp",
+                "in_features": self.model.in_features,
+                "hidden": list(self.model.hidden),
+            },
+            "features": list(FEATURE_NAMES),
+            "encoder": self.encoder.to_dict(),
+            "threshold": self.threshold,
+            "train_config": {
+                "hidden": list(self.config.hidden),
+                "bins": self.config.bins,
+                "epochs": self.config.epochs,
+                "batch_size": self.config.batch_size,
+                "learning_rate": self.config.learning_rate,
+                "weight_decay": self.config.weight_decay,
+                "balance": self.config.balance,
+                "validation_fraction": self.config.validation_fraction,
+            },
+            "seed": self.seed,
+            "data_sha256": self.data_sha256,
+            "metrics": self.metrics,
+        }
+
+
+def train_classifier(
+    train: pd.DataFrame,
+    config: TrainConfig | None = None,
+    *,
+    seed: int = 0,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> FailureClassifier:
+    """Train the failure classifier on rows in UCI layout, deterministically under ``seed``.
+
+    A stratified share of the rows (``config.validation_fraction``) is held out to choose the
+    decision threshold that maximizes failure F1; the rest trains the network.
+    """
+    config = config or TrainConfig()
+    y_all = labels(train)
+    if y_all.size < 10 or not (0 < y_all.sum() < y_all.size):
+        raise DataError("training data needs at least 10 rows with both failures and non-failures")
+    if config.validation_fraction > 0 and y_all.sum() >= 4:
+        fit_rows, val_rows = train_test_split(
+            train, test_size=config.validation_fraction, stratify=y_all, random_state=seed
+        )
+    else:
+        fit_rows, val_rows = train, train
+    encoder = FeatureEncoder.fit(fit_rows, bins=config.bins)
+    x, y = encoder.transform(fit_rows), labels(fit_rows)
+    model = FailureMLP(x.shape[1], config.hidden, seed=seed)
+    fit_mlp(
+        model,
+        x,
+        y,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        pos_weight=positive_weight(y) if config.balance else 1.0,
+        seed=seed,
+        on_epoch=on_epoch,
+    )
+    threshold = best_f1_threshold(
+        labels(val_rows), model.predict_proba(encoder.transform(val_rows))
+    )
+    return FailureClassifier(
+        model=model,
+        encoder=encoder,
+        threshold=threshold,
+        config=config,
+        seed=seed,
+        data_sha256=data_digest(train),
+    )

@@ -1,0 +1,117 @@
+"""Save and load the failure classifier: safetensors weights plus a JSON model card, never pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from edgeshield.errors import ModelError, StorageError
+from edgeshield.usecase._classifier import FailureClassifier
+from edgeshield.usecase._features import FeatureEncoder
+from edgeshield.usecase._model import FailureMLP, TrainConfig
+
+__all__ = [
+    "CARD_FILE",
+    "WEIGHTS_FILE",
+    "classifier_from_parts",
+    "load_classifier",
+    "save_classifier",
+]
+
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "model_card.json"
+
+
+def save_classifier(classifier: FailureClassifier, directory: str | Path) -> Path:
+    """Write ``model.safetensors`` and ``model_card.json`` into ``directory``; return it."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in classifier.model.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        (directory / CARD_FILE).write_text(json.dumps(classifier.card(), indent=2, sort_keys=True))
+    except OSError as exc:
+        raise StorageError(f"cannot write model to {directory}: {exc}") from exc
+    return directory
+
+
+def classifier_from_parts(
+    state: dict[str, torch.Tensor], card: dict[str, Any]
+) -> FailureClassifier:
+    """Rebuild a classifier from its weights and model card (used by the vault and the guard).
+
+    Raises
+    ------
+    ModelError
+        The card is malformed or the weights do not match its architecture.
+    """
+    try:
+        arch = card["architecture"]
+        hidden = tuple(int(h) for h in arch["hidden"])
+        in_features = int(arch["in_features"])
+        tc = card["train_config"]
+        config = TrainConfig(
+            hidden=tuple(int(h) for h in tc["hidden"]),
+            bins=int(tc["bins"]),
+            epochs=int(tc["epochs"]),
+            batch_size=int(tc["batch_size"]),
+            learning_rate=float(tc["learning_rate"]),
+            weight_decay=float(tc["weight_decay"]),
+            balance=bool(tc["balance"]),
+            validation_fraction=float(tc["validation_fraction"]),
+        )
+        threshold = float(card["threshold"])
+        seed = int(card["seed"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model card is malformed: {exc!r}") from exc
+    encoder = FeatureEncoder.from_dict(card.get("encoder", {}))
+    if encoder.width != in_features:
+        raise ModelError("model card encoder does not match the model's input width")
+    model = FailureMLP(in_features, hidden)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if expected != found:
+        raise ModelError("weights do not match the architecture in the model card")
+    model.load_state_dict(state)
+    model.eval()
+    return FailureClassifier(
+        model=model,
+        encoder=encoder,
+        threshold=threshold,
+        config=config,
+        seed=seed,
+        data_sha256=str(card.get("data_sha256", "")),
+        metrics=dict(card.get("metrics", {})),
+    )
+
+
+def load_classifier(directory: str | Path) -> FailureClassifier:
+    """Load a classifier written by :func:`save_classifier`.
+
+    Raises
+    ------
+    StorageError
+        A file is missing or unreadable.
+    ModelError
+        The files are not a valid EdgeShield failure classifier.
+    """
+    directory = Path(directory)
+    weights, card_path = directory / WEIGHTS_FILE, directory / CARD_FILE
+    for path in (weights, card_path):
+        if not path.is_file():
+            raise StorageError(f"no such file: {path}")
+    try:
+        card = json.loads(card_path.read_text())
+        state = load_file(str(weights))
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{card_path} is not valid JSON") from exc
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"{weights} is not a valid safetensors file: {exc}") from exc
+    if not isinstance(card, dict):
+        raise ModelError(f"{card_path} is not a model card")
+    return classifier_from_parts(state, card)
