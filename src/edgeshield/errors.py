@@ -110,7 +110,19 @@ class ChainError(LedgerError):
 
 
 class ContractRevertError(LedgerError):
-    """A contract call reverted; the message carries the decoded reason."""
+    """A contract call reverted; the message carries the decoded reason.
+
+    ``error_name`` is the decoded custom error (``"Unauthorized"``, ``"Panic"``, ``"Revert"``
+    for empty revert data) and ``error_args`` its decoded arguments, for callers that branch
+    on the reason rather than parse the message.
+    """
+
+    def __init__(
+        self, message: str, *, error_name: str = "", error_args: tuple[object, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.error_name = error_name
+        self.error_args = error_args
 
 
 class FederatedError(EdgeShieldError):

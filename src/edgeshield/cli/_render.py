@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeshield.usecase import FAILURE_MODES, MACHINE_FAILURE, Fleet, FailureMetrics
+from edgeshield.usecase import FAILURE_MODES, MACHINE_FAILURE, FailureMetrics, Fleet
 
 __all__ = ["console", "fleet_table", "metrics_table", "progress"]
 

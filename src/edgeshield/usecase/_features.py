@@ -8,12 +8,12 @@ overstrain. They are standardized with statistics fitted on training rows only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-
 from sklearn.tree import DecisionTreeClassifier
 
 from edgeshield.errors import ConfigError, ModelError
@@ -159,7 +159,7 @@ class FeatureEncoder:
         if len(mean) != _NUMERIC or len(scale) != _NUMERIC or len(edges) != _NUMERIC:
             raise ModelError("model card encoder is malformed")
         if any(s <= 0 for s in scale) or any(
-            len(e) < 2 or any(b <= a for a, b in zip(e, e[1:], strict=False)) for e in edges
+            len(e) < 2 or any(b <= a for a, b in pairwise(e)) for e in edges
         ):
             raise ModelError("model card encoder is malformed")
         return cls(mean=mean, scale=scale, edges=edges)

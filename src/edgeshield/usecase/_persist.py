@@ -1,4 +1,4 @@
-"""Save and load the failure classifier: safetensors weights plus a JSON model card, never pickle."""
+"""Save and load the failure classifier: safetensors weights and a JSON card, never pickle."""
 
 from __future__ import annotations
 

@@ -136,7 +136,10 @@ class PlantDatabase:
                             seed=profile.seed,
                         )
                     )
-                conn.execute(sa.insert(self._readings), data.to_dict(orient="records"))
+                records = [
+                    {str(k): v for k, v in r.items()} for r in data.to_dict(orient="records")
+                ]
+                conn.execute(sa.insert(self._readings), records)
         except SQLAlchemyError as exc:
             raise StorageError(
                 f"cannot write plant {plant_id!r}: {exc.__class__.__name__}"

@@ -69,45 +69,36 @@ def decrypt_stream(
     target = output.numpy().data
     aead = AESGCM(content_key)
     hasher = new_hasher(header.hash_algorithm)
-    buffer = bytearray(header.chunk_size + TAG_SIZE)
-    view = memoryview(buffer)
+    view = memoryview(bytearray(header.chunk_size + TAG_SIZE))
+    pool = ThreadPoolExecutor(max_workers=1) if header.chunk_size >= _THREADED_CHUNK else None
     stream.seek(offset)
     position = 0
-    workers = 1 if header.chunk_size >= _THREADED_CHUNK else 0
     try:
-        with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-            for index in range(header.chunk_count):
-                length = header.chunk_length(index)
-                chunk = view[: length + TAG_SIZE]
-                if stream.readinto(chunk) != len(chunk):  # type: ignore[attr-defined]
-                    raise fail()
-                if not workers:
+        for index in range(header.chunk_count):
+            length = header.chunk_length(index)
+            chunk = view[: length + TAG_SIZE]
+            if stream.readinto(chunk) != len(chunk):  # type: ignore[attr-defined]
+                raise fail()
+            hashed = pool.submit(hasher.update, chunk) if pool is not None else None
+            try:
+                aead.decrypt_into(
+                    header.nonce(index), chunk, header_digest, target[position : position + length]
+                )
+            finally:
+                if hashed is None:
                     hasher.update(chunk)
-                    aead.decrypt_into(
-                        header.nonce(index),
-                        chunk,
-                        header_digest,
-                        target[position : position + length],
-                    )
-                    position += length
-                    continue
-                hashed = pool.submit(hasher.update, chunk)
-                try:
-                    aead.decrypt_into(
-                        header.nonce(index),
-                        chunk,
-                        header_digest,
-                        target[position : position + length],
-                    )
-                finally:
+                else:
                     hashed.result()
-                position += length
+            position += length
     except InvalidTag as exc:
         output.zero_()
         raise fail(exc) from exc
     except BaseException:
         output.zero_()
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return output, hasher.digest()
 
 
