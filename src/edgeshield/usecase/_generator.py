@@ -173,8 +173,8 @@ def generate(config: GeneratorConfig | None = None, *, seed: int = 0) -> pd.Data
     air = np.round(air, 1)
     process = np.round(air + difference, 1)
 
-    torque = np.round(np.abs(rng.normal(config.torque_mean_nm, config.torque_sd_nm, n)), 1)
-    torque = np.maximum(torque, 0.1).astype(np.float64)
+    raw_torque = np.abs(rng.normal(config.torque_mean_nm, config.torque_sd_nm, n))
+    torque: npt.NDArray[np.float64] = np.maximum(np.round(raw_torque, 1), 0.1).astype(np.float64)
     log_speed = np.interp(torque, _SPEED_CURVE_TORQUE_NM, np.log(_SPEED_CURVE_RPM))
     speed = np.round(np.exp(log_speed + rng.normal(0.0, config.speed_log_noise_sd, n)))
 
