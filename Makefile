@@ -30,5 +30,10 @@ check: setup
 bench: setup
 	$(BIN)/python benchmarks/usecase_baseline.py
 
+# Fuzz the sealed-bundle parser with atheris (libFuzzer flags via FUZZ_ARGS).
+FUZZ_ARGS ?= -runs=200000
+fuzz: setup
+	$(BIN)/python tests/vault/fuzz_vault_bundle.py $(FUZZ_ARGS)
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
