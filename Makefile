@@ -3,11 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+NODE_STAMP := node_modules/.stamp
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test check bench fuzz clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
+
+# solc-js (compiler) and Hardhat (local JSON-RPC node) for edgeshield.ledger, from the lock file.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
 
 # Reinstall whenever the pinned dependencies change.
 $(STAMP): pyproject.toml
@@ -26,6 +32,7 @@ check: setup
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/edgeshield ledger analyse contracts/specs/*.yaml
 
 bench: setup
 	$(BIN)/python benchmarks/usecase_baseline.py

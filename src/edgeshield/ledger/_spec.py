@@ -1,0 +1,440 @@
+"""Finite-state-machine contract specs: the YAML format, its pydantic models and loading.
+
+Why: the contracts are never hand-written; a declarative spec (states, roles, typed
+variables, guarded transitions, timed transitions, plugins) is the single source from which
+the Solidity contract, the Python reference model and the typed clients are all derived, as
+in Mavridou & Laszka, "Designing Secure Ethereum Smart Contracts: A Finite State Machine Based
+Approach", Financial Cryptography 2018 (FSolidM).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edgeshield.errors import SpecError
+
+__all__ = [
+    "ContractSpec",
+    "Locking",
+    "PluginSpec",
+    "RoleInit",
+    "RoleKind",
+    "RoleSpec",
+    "TimedSpec",
+    "TransitionSpec",
+    "VariableSpec",
+    "load_spec",
+    "parse_spec",
+]
+
+SCALAR_TYPES = ("uint256", "bool", "address", "bytes32", "string")
+KEY_TYPES = ("address", "bytes32", "uint256")
+_MAPPING_RE = re.compile(
+    r"^mapping\((address|bytes32|uint256) => (uint256|bool|address|bytes32)\)$"
+)
+_IDENT_RE = re.compile(r"^[a-z][A-Za-z0-9]{0,39}$")
+_TYPE_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,39}$")
+
+#: Names the generator itself uses, Solidity keywords and globals: never a spec identifier.
+RESERVED = frozenset(
+    {
+        "state",
+        "transitionCounter",
+        "paused",
+        "pause",
+        "unpause",
+        "credits",
+        "withdraw",
+        "tick",
+        "expectedCounter",
+        "msg",
+        "block",
+        "tx",
+        "this",
+        "now",
+        "keccak",
+        "credit",
+        "address",
+        "bytes32",
+        "uint256",
+        "bool",
+        "string",
+        "true",
+        "false",
+        "constructor",
+        "receive",
+        "fallback",
+        "error",
+        "event",
+        "emit",
+        "return",
+        "returns",
+        "function",
+        "modifier",
+        "mapping",
+        "memory",
+        "storage",
+        "calldata",
+        "payable",
+        "public",
+        "private",
+        "internal",
+        "external",
+        "view",
+        "pure",
+        "if",
+        "else",
+        "for",
+        "while",
+        "do",
+        "delete",
+        "new",
+        "assembly",
+        "selfdestruct",
+        "super",
+        "contract",
+        "interface",
+        "library",
+        "struct",
+        "enum",
+        "type",
+        "abi",
+        "revert",
+        "require",
+        "assert",
+        "transient",
+        "immutable",
+        "constant",
+        "override",
+        "virtual",
+        "indexed",
+        "anonymous",
+        "unchecked",
+        "gasleft",
+        "blockhash",
+        "ecrecover",
+        "sha256",
+        "ripemd160",
+        "keccak256",
+        "selector",
+        "min",
+        "max",
+    }
+)
+
+
+class Locking(enum.Enum):
+    """Reentrancy lock variant applied to every state-changing function."""
+
+    NONE = "none"
+    STORAGE = "storage"
+    TRANSIENT = "transient"
+
+
+class RoleKind(enum.Enum):
+    """A role held by one address, or by a set of addresses."""
+
+    ADDRESS = "address"
+    SET = "set"
+
+
+class RoleInit(enum.Enum):
+    """How an address role gets its first holder."""
+
+    DEPLOYER = "deployer"
+    CONSTRUCTOR = "constructor"
+    NONE = "none"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _check_ident(value: str, what: str) -> str:
+    if not _IDENT_RE.fullmatch(value):
+        raise ValueError(f"{what} {value!r} must match [a-z][A-Za-z0-9]* (at most 40 characters)")
+    if value in RESERVED:
+        raise ValueError(f"{what} {value!r} is a reserved name")
+    return value
+
+
+def _check_type(value: str, *, scalar_only: bool) -> str:
+    if value in SCALAR_TYPES:
+        return value
+    if not scalar_only and _MAPPING_RE.fullmatch(value):
+        return value
+    allowed = ", ".join(SCALAR_TYPES) + ("" if scalar_only else ", mapping(K => V)")
+    raise ValueError(f"unknown type {value!r}; allowed: {allowed}")
+
+
+class VariableSpec(_Model):
+    """A storage variable: its type, and whether the constructor sets it from an argument."""
+
+    type: str
+    constructor: bool = False
+    description: str = ""
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return _check_type(value, scalar_only=False)
+
+    @property
+    def is_mapping(self) -> bool:
+        """Whether this variable is a ``mapping(K => V)``."""
+        return self.type.startswith("mapping(")
+
+    @property
+    def key_type(self) -> str:
+        """Key type of a mapping variable."""
+        match = _MAPPING_RE.fullmatch(self.type)
+        if match is None:
+            raise SpecError(f"{self.type} is not a mapping")
+        return match.group(1)
+
+    @property
+    def value_type(self) -> str:
+        """Value type of a mapping variable, or the variable's own type."""
+        match = _MAPPING_RE.fullmatch(self.type)
+        return self.type if match is None else match.group(2)
+
+
+class RoleSpec(_Model):
+    """A role: one address (owner, licensee, device) or a set of addresses (plants)."""
+
+    kind: RoleKind = RoleKind.ADDRESS
+    init: RoleInit = RoleInit.NONE
+    description: str = ""
+
+
+class TransitionSpec(_Model):
+    """One named transition: a public function of the generated contract."""
+
+    name: str
+    from_: tuple[str, ...] = Field(alias="from")
+    to: str | None = None
+    role: tuple[str, ...]
+    inputs: dict[str, str] = Field(default_factory=dict)
+    guards: tuple[str, ...] = ()
+    statements: tuple[str, ...] = ()
+    payable: bool = False
+    event: str | None = None
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_ident(value, "transition name")
+
+    @field_validator("from_", "role", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("inputs")
+    @classmethod
+    def _inputs(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, type_ in value.items():
+            _check_ident(name, "input name")
+            _check_type(type_, scalar_only=True)
+        return value
+
+    @field_validator("event")
+    @classmethod
+    def _event(cls, value: str | None) -> str | None:
+        if value is not None and not _TYPE_NAME_RE.fullmatch(value):
+            raise ValueError(f"event name {value!r} must match [A-Z][A-Za-z0-9]*")
+        return value
+
+    @property
+    def event_name(self) -> str:
+        """The event emitted by this transition (default: the capitalised transition name)."""
+        return self.event or self.name[0].upper() + self.name[1:]
+
+    def target(self, current: str) -> str:
+        """State after the transition from ``current`` (a self-loop when ``to`` is omitted)."""
+        return current if self.to is None else self.to
+
+
+class TimedSpec(_Model):
+    """A timed transition, taken automatically once ``block.timestamp >= deadline``."""
+
+    from_: tuple[str, ...] = Field(alias="from")
+    to: str
+    after: str
+    statements: tuple[str, ...] = ()
+
+    @field_validator("from_", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+
+class PluginSpec(_Model):
+    """Security plugins (FSolidM): each one is a switch the generator and the model obey."""
+
+    locking: Locking = Locking.TRANSIENT
+    counter: bool = True
+    events: bool = True
+    access_control: bool = True
+    pausable: str | None = None
+    timed: bool = True
+
+
+class ContractSpec(_Model):
+    """A whole contract: the validated form of one ``contracts/specs/*.yaml`` file."""
+
+    contract: str
+    description: str = ""
+    states: tuple[str, ...]
+    initial: str
+    roles: dict[str, RoleSpec] = Field(default_factory=dict)
+    variables: dict[str, VariableSpec] = Field(default_factory=dict)
+    transitions: tuple[TransitionSpec, ...]
+    timed: tuple[TimedSpec, ...] = ()
+    plugins: PluginSpec = Field(default_factory=PluginSpec)
+    source: str = Field(default="<string>", exclude=True)
+
+    @field_validator("contract")
+    @classmethod
+    def _contract(cls, value: str) -> str:
+        if not _TYPE_NAME_RE.fullmatch(value):
+            raise ValueError(f"contract name {value!r} must match [A-Z][A-Za-z0-9]*")
+        return value
+
+    @field_validator("states")
+    @classmethod
+    def _states(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one state is required")
+        if len(value) > 255:
+            raise ValueError("at most 255 states")
+        for name in value:
+            if not _TYPE_NAME_RE.fullmatch(name):
+                raise ValueError(f"state name {name!r} must match [A-Z][A-Za-z0-9]*")
+        if len(set(value)) != len(value):
+            raise ValueError("state names must be unique")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: dict[str, RoleSpec]) -> dict[str, RoleSpec]:
+        for name in value:
+            _check_ident(name, "role name")
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, value: dict[str, VariableSpec]) -> dict[str, VariableSpec]:
+        for name in value:
+            _check_ident(name, "variable name")
+        return value
+
+    def digest(self) -> str:
+        """SHA-256 of the spec's canonical JSON form (formatting and comments do not count)."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def transition(self, name: str) -> TransitionSpec:
+        """The transition called ``name``."""
+        for item in self.transitions:
+            if item.name == name:
+                return item
+        raise SpecError(f"{self.contract} has no transition {name!r}")
+
+    @property
+    def constructor_inputs(self) -> dict[str, str]:
+        """Constructor arguments in order: address roles set at construction, then variables."""
+        inputs = {
+            name: "address"
+            for name, role in self.roles.items()
+            if role.kind is RoleKind.ADDRESS and role.init is RoleInit.CONSTRUCTOR
+        }
+        inputs.update({n: v.type for n, v in self.variables.items() if v.constructor})
+        return inputs
+
+    def with_plugins(self, plugins: PluginSpec) -> ContractSpec:
+        """A copy of this spec with other plugin switches (used by benchmarks and tests)."""
+        return self.model_copy(update={"plugins": plugins})
+
+
+def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each YAML path to its 1-based line, so errors can say where they are."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node | None, path: tuple[str | int, ...]) -> None:
+        if node is None:
+            return
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                walk(value, (*path, str(key.value)))
+                lines[(*path, str(key.value))] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, index))
+
+    walk(root, ())
+    return lines
+
+
+def _locate(lines: Mapping[tuple[str | int, ...], int], path: tuple[str | int, ...]) -> str:
+    dotted = ""
+    for part in path:
+        dotted += f"[{part}]" if isinstance(part, int) else (f".{part}" if dotted else str(part))
+    for end in range(len(path), -1, -1):
+        line = lines.get(tuple("from" if p == "from_" else p for p in path[:end]))
+        if line is not None:
+            return f"line {line}, {dotted or '<root>'}"
+    return dotted or "<root>"
+
+
+def parse_spec(text: str, *, source: str = "<string>") -> ContractSpec:
+    """Parse and validate a spec from YAML text.
+
+    Why: every spec error, from YAML syntax to an unknown state in a transition, is reported
+    as one :class:`SpecError` naming the source, the line and the path of the bad field.
+    """
+    from edgeshield.ledger._check import check_spec  # late import: _check imports this module
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        raise SpecError(f"{source}: {where}: invalid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: a spec must be a YAML mapping")
+    lines = _line_map(text)
+    try:
+        spec = ContractSpec.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        problems = [
+            f"{_locate(lines, tuple(err['loc']))}: {err['msg']}" for err in exc.errors()[:5]
+        ]
+        raise SpecError(f"{source}: " + "; ".join(problems)) from exc
+    check_spec(spec, lines=lines)
+    return spec
+
+
+def load_spec(path: str | Path) -> ContractSpec:
+    """Load and validate a spec file (see :func:`parse_spec`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc.strerror or exc}") from exc
+    return parse_spec(text, source=str(path))
