@@ -19,6 +19,11 @@ from edgeshield.vault._licence import (
     read_licence,
     system_clock,
 )
+from edgeshield.vault._manifest import (
+    generate_manifest_key,
+    sign_model_directory,
+    verify_model_directory,
+)
 from edgeshield.vault._open import BundleInfo, BundleSource, inspect_bundle, open_bundle, verify
 from edgeshield.vault._seal import SealOptions, seal, seal_file
 
@@ -35,12 +40,15 @@ __all__ = [
     "OwnerPublicKey",
     "SealOptions",
     "TensorEntry",
+    "generate_manifest_key",
     "inspect_bundle",
     "issue_licence",
     "open_bundle",
     "read_licence",
     "seal",
     "seal_file",
+    "sign_model_directory",
     "system_clock",
     "verify",
+    "verify_model_directory",
 ]
