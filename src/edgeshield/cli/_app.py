@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 import typer
 
-from edgeshield.cli import _data, _demo, _train
+from edgeshield.cli import _data, _demo, _ledger, _train
 from edgeshield.errors import EdgeShieldError
 
 __all__ = ["app", "main", "run"]
@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(_data.app, name="data")
+app.add_typer(_ledger.app, name="ledger")
 app.command(name="train")(_train.train)
 app.command(name="demo")(_demo.demo)
 

@@ -32,6 +32,12 @@ const chunks = [];
 process.stdin.on("data", (chunk) => chunks.push(chunk));
 process.stdin.on("end", () => {
   const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  // crytic-compile cannot pass an EVM version in standard-JSON mode: take it from the env.
+  const evm = process.env.EDGESHIELD_EVM_VERSION;
+  if (evm) {
+    input.settings = input.settings || {};
+    if (!input.settings.evmVersion) input.settings.evmVersion = evm;
+  }
   for (const source of Object.values(input.sources || {})) {
     if (source.content === undefined && Array.isArray(source.urls) && source.urls.length > 0) {
       source.content = fs.readFileSync(source.urls[0], "utf8");
