@@ -14,7 +14,9 @@ from edgeshield.usecase import FAILURE_MODES, MACHINE_FAILURE, FailureMetrics, F
 __all__ = ["console", "fleet_table", "metrics_table", "progress"]
 
 console = Console()
-"""Standard output; tables and summaries go here."""
+"""Standard output; tables and summaries go here (wide when piped, so tables stay readable)."""
+if not console.is_terminal:
+    console = Console(width=160)
 
 
 @contextmanager

@@ -40,8 +40,12 @@ def mechanical_power_w(torque_nm: FloatArray, speed_rpm: FloatArray) -> FloatArr
 def heat_dissipation_failure(
     air_k: FloatArray, process_k: FloatArray, speed_rpm: FloatArray
 ) -> BoolArray:
-    """HDF: process minus air temperature below 8.6 K and speed below 1380 rpm."""
-    difference = np.round(process_k - air_k, 6)
+    """HDF: process minus air temperature below 8.6 K and speed below 1380 rpm.
+
+    The difference is taken in plain floating point, as the original generator did: rounding
+    it first would flip labels of rows such as 310.1 K - 301.5 K on the real file.
+    """
+    difference = process_k - air_k
     return np.asarray(
         (difference < HDF_MAX_TEMPERATURE_DIFFERENCE_K) & (speed_rpm < HDF_MAX_SPEED_RPM)
     )

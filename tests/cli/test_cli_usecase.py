@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from edgeshield.cli import run
+from edgeshield.usecase import load_classifier, read_uci_csv, sqlite_url
+
+
+def test_no_arguments_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([]) in (0, 2)
+    assert "data" in capsys.readouterr().out
+
+
+def test_data_generate_writes_uci_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "data.csv"
+    assert run(["data", "generate", "--rows", "500", "--seed", "7", "--out", str(out)]) == 0
+    frame = read_uci_csv(out)
+    assert len(frame) == 500
+    assert "wrote 500 rows" in capsys.readouterr().out
+
+
+def test_data_import_and_train_from_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv, url = tmp_path / "d.csv", sqlite_url(tmp_path / "p.db")
+    assert run(["data", "generate", "--rows", "1500", "--out", str(csv)]) == 0
+    assert run(["data", "import", str(csv), "--db-url", url, "--plant", "p7"]) == 0
+    assert "imported 1500 rows" in capsys.readouterr().out
+    model = tmp_path / "model"
+    assert run(["train", "--db-url", url, "--out", str(model), "--epochs", "3"]) == 0
+    assert "model saved" in capsys.readouterr().out
+    load_classifier(model)
+
+
+def test_data_plants_table_and_storage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = sqlite_url(tmp_path / "f.db")
+    assert run(["data", "plants", "--plants", "3", "--rows", "1200", "--db-url", url]) == 0
+    out = capsys.readouterr().out
+    assert "plant-3" in out and "HDF" in out
+
+
+def test_train_on_csv(tmp_path: Path, real_data_path: Path) -> None:
+    assert (
+        run(["train", "--csv", str(real_data_path), "--out", str(tmp_path / "m"), "--epochs", "2"])
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["data", "import", "{missing}", "--db-url", "sqlite:///{tmp}/x.db"], "no such file"),
+        (["data", "import", "{wrongcols}", "--db-url", "sqlite:///{tmp}/x.db"], "missing column"),
+        (["data", "import", "{good}", "--db-url", "nosuch://db"], "database URL"),
+        (["data", "import", "{good}", "--db-url", "not a url"], "database URL"),
+        (["data", "generate", "--rows", "0", "--out", "{tmp}/x.csv"], "rows"),
+        (["data", "generate", "--rows", "ten", "--out", "{tmp}/x.csv"], "rows"),
+        (["data", "generate"], "--out"),
+        (["data", "plants", "--plants", "0"], "plants"),
+        (["data", "nosuchcommand"], "No such command"),
+        (
+            ["train", "--out", "{tmp}/m", "--csv", "{good}", "--db-url", "sqlite:///{tmp}/x.db"],
+            "either",
+        ),
+        (["train", "--out", "{tmp}/m", "--db-url", "sqlite:///{tmp}/empty.db"], "no plant data"),
+        (["train", "--out", "{tmp}/m", "--csv", "{missing}"], "no such file"),
+        (["demo", "--plants", "1"], "plants"),
+    ],
+)
+def test_bad_input_gives_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    good = tmp_path / "good.csv"
+    run(["data", "generate", "--rows", "50", "--out", str(good)])
+    wrong = tmp_path / "wrong.csv"
+    pd.read_csv(good).drop(columns=["Torque [Nm]"]).to_csv(wrong, index=False)
+    capsys.readouterr()
+    names = {
+        "tmp": str(tmp_path),
+        "missing": str(tmp_path / "absent.csv"),
+        "good": str(good),
+        "wrongcols": str(wrong),
+    }
+    code = run([a.format(**names) for a in argv])
+    captured = capsys.readouterr()
+    assert code != 0
+    assert "Traceback" not in captured.err + captured.out
+    error_lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, captured.err
+    assert message in error_lines[0]
