@@ -37,7 +37,8 @@ def test_data_plants_table_and_storage(tmp_path: Path, capsys: pytest.CaptureFix
     url = sqlite_url(tmp_path / "f.db")
     assert run(["data", "plants", "--plants", "3", "--rows", "1200", "--db-url", url]) == 0
     out = capsys.readouterr().out
-    assert "plant-3" in out and "HDF" in out
+    assert "plant-3" in out
+    assert "HDF" in out
 
 
 def test_train_on_csv(tmp_path: Path, real_data_path: Path) -> None:

@@ -72,7 +72,8 @@ def test_weights_file_is_safetensors_not_pickle(
     save_classifier(train_classifier(split[0], SMALL, seed=1), tmp_path)
     head = (tmp_path / WEIGHTS_FILE).read_bytes()[:16]
     header_len = int.from_bytes(head[:8], "little")
-    assert head[8:9] == b"{" and header_len > 0  # safetensors: u64 length + JSON header
+    assert head[8:9] == b"{"  # safetensors: u64 length + JSON header
+    assert header_len > 0
 
 
 def test_loading_rejects_bad_files(

@@ -53,7 +53,7 @@ def test_leave_one_plant_out() -> None:
 
 def test_stratified_split_keeps_failure_rate() -> None:
     frame = make_fleet(seed=0).combined()
-    train, test = stratified_split(frame, test_fraction=0.25, seed=0)
+    _, test = stratified_split(frame, test_fraction=0.25, seed=0)
     assert len(test) == 2500
     assert test["Machine failure"].mean() == pytest.approx(
         frame["Machine failure"].mean(), abs=0.002

@@ -36,7 +36,7 @@ def test_unknown_plant_is_a_data_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("url", ["not a url", "nosuchdialect://x/y", ""])
 def test_bad_url_is_a_config_error(url: str) -> None:
-    with pytest.raises(ConfigError, match="database URL|driver"):
+    with pytest.raises(ConfigError, match=r"database URL|driver"):
         PlantDatabase(url)
 
 
