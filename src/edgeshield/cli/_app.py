@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import click
 import typer
 
-from edgeshield.cli import _data, _demo, _ledger, _train
+from edgeshield.cli import _data, _demo, _ledger, _train, _vault
 from edgeshield.errors import EdgeShieldError
 
 __all__ = ["app", "main", "run"]
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(_data.app, name="data")
 app.add_typer(_ledger.app, name="ledger")
+app.add_typer(_vault.app, name="vault")
 app.command(name="train")(_train.train)
 app.command(name="demo")(_demo.demo)
 

@@ -1,0 +1,358 @@
+"""``edgeshield vault``: keys, sealing, opening, inspecting and licensing model bundles."""
+
+from __future__ import annotations
+
+import enum
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from edgeshield.cli._render import console
+from edgeshield.errors import ConfigError, StorageError
+from edgeshield.vault import (
+    DeviceKey,
+    DevicePublicKey,
+    HashAlgorithm,
+    LedgerRef,
+    OwnerKey,
+    OwnerPublicKey,
+    SealOptions,
+    generate_manifest_key,
+    inspect_bundle,
+    issue_licence,
+    open_bundle,
+    read_licence,
+    seal_file,
+    sign_model_directory,
+    verify,
+    verify_model_directory,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Seal models for edge devices: keys, bundles, licences, manifests.",
+    no_args_is_help=True,
+)
+licence_app = typer.Typer(help="Issue and read licence tokens.", no_args_is_help=True)
+app.add_typer(licence_app, name="licence")
+
+
+class KeyKind(enum.Enum):
+    """Which key pair ``keygen`` writes."""
+
+    OWNER = "owner"
+    DEVICE = "device"
+    MANIFEST = "manifest"
+
+
+class HashName(enum.Enum):
+    """Digest names accepted by ``seal --hash``."""
+
+    BLAKE3 = "blake3"
+    SHA256 = "sha256"
+
+
+PassphraseEnv = Annotated[
+    str | None,
+    typer.Option(
+        "--passphrase-env",
+        help="Name of an environment variable holding the private key's passphrase.",
+    ),
+]
+OwnerPublicOption = Annotated[
+    Path, typer.Option("--owner-public", help="The owner's public key (PEM).")
+]
+
+
+def _passphrase(env: str | None) -> str | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if not value:
+        raise ConfigError(f"environment variable {env} is not set or empty")
+    return value
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+@app.command(name="keygen")
+def keygen_cmd(
+    out: Annotated[
+        Path, typer.Option("--out", help="Path prefix: writes PREFIX.pem and PREFIX.pub.pem.")
+    ],
+    kind: Annotated[KeyKind, typer.Option("--kind", help="Key pair to generate.")] = (
+        KeyKind.DEVICE
+    ),
+    passphrase_env: PassphraseEnv = None,
+) -> None:
+    """Generate an owner (Ed25519), device (X25519) or manifest (ECDSA P-256) key pair."""
+    private, public = Path(f"{out}.pem"), Path(f"{out}.pub.pem")
+    passphrase = _passphrase(passphrase_env)
+    if kind is KeyKind.MANIFEST:
+        generate_manifest_key(private, public, passphrase=passphrase)
+        console.print(f"wrote {private} and {public} (ECDSA P-256, for sign-manifest)")
+        return
+    key: OwnerKey | DeviceKey = (
+        OwnerKey.generate() if kind is KeyKind.OWNER else DeviceKey.generate()
+    )
+    key.save(private, passphrase=passphrase)
+    key.public_key().save(public)
+    console.print(f"wrote {private} and {public} (key id {key.public_key().key_id})")
+
+
+def _parse_metadata(items: list[str]) -> dict[str, str]:
+    result = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--meta expects KEY=VALUE, got {item!r}")
+        result[name] = value
+    return result
+
+
+@app.command(name="seal")
+def seal_cmd(
+    model: Annotated[Path, typer.Argument(help="A .safetensors file to seal.")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle file to write.")],
+    owner_key: Annotated[Path, typer.Option("--owner-key", help="Owner private key (PEM).")],
+    recipient: Annotated[
+        list[Path],
+        typer.Option("--recipient", help="Device public key (PEM); repeat for more devices."),
+    ],
+    model_id: Annotated[str, typer.Option("--model-id", help="Name of the model.")],
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Plaintext bytes per encrypted chunk.")
+    ] = 4 * 1024 * 1024,
+    hash_name: Annotated[HashName, typer.Option("--hash", help="Digest algorithm.")] = (
+        HashName.BLAKE3
+    ),
+    no_licence: Annotated[
+        bool, typer.Option("--no-licence", help="Let devices open it without a licence.")
+    ] = False,
+    meta: Annotated[
+        list[str] | None, typer.Option("--meta", help="Public KEY=VALUE metadata; repeatable.")
+    ] = None,
+    passphrase_env: PassphraseEnv = None,
+) -> None:
+    """Seal a safetensors model for one or more devices."""
+    if not model.is_file():
+        raise StorageError(f"cannot read model {model}: no such file")
+    try:
+        tensors = load_file(str(model))
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise ConfigError(f"{model} is not a readable safetensors file: {exc}") from exc
+    owner = OwnerKey.load(owner_key, passphrase=_passphrase(passphrase_env))
+    options = SealOptions(
+        chunk_size=chunk_size,
+        hash_algorithm=HashAlgorithm[hash_name.name],
+        licence_required=not no_licence,
+    )
+    path = seal_file(
+        out,
+        tensors,
+        owner_key=owner,
+        recipients=[DevicePublicKey.load(p) for p in recipient],
+        model_id=model_id,
+        metadata=_parse_metadata(meta or []),
+        options=options,
+    )
+    info = inspect_bundle(path)
+    console.print(
+        f"sealed {len(tensors)} tensors for {len(recipient)} device(s) into {path}; "
+        f"model digest {info.model_digest}"
+    )
+
+
+@app.command(name="open")
+def open_cmd(
+    bundle: Annotated[Path, typer.Argument(help="The sealed bundle.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Plain .safetensors file to write (unprotected!).")
+    ],
+    device_key: Annotated[Path, typer.Option("--device-key", help="Device private key (PEM).")],
+    owner_public: OwnerPublicOption,
+    licence: Annotated[
+        Path | None, typer.Option("--licence", help="File holding the licence token.")
+    ] = None,
+    passphrase_env: PassphraseEnv = None,
+) -> None:
+    """Verify, decrypt and write a bundle as a plain safetensors file."""
+    token = None
+    if licence is not None:
+        try:
+            token = licence.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StorageError(f"cannot read licence {licence}") from exc
+    tensors = open_bundle(
+        bundle,
+        device_key=DeviceKey.load(device_key, passphrase=_passphrase(passphrase_env)),
+        owner_public_key=OwnerPublicKey.load(owner_public),
+        licence=token,
+    )
+    try:
+        save_file(tensors, str(out))
+    except OSError as exc:
+        raise StorageError(f"cannot write {out}: {exc.strerror}") from exc
+    console.print(f"opened {len(tensors)} tensors into {out}")
+
+
+@app.command(name="inspect")
+def inspect_cmd(bundle: Annotated[Path, typer.Argument(help="The sealed bundle.")]) -> None:
+    """Show a bundle's public header (not verified: use `verify` for that)."""
+    info = inspect_bundle(bundle)
+    table = Table(title=f"{bundle} (header not verified)", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    rows = {
+        "format": str(info.format_version),
+        "model id": info.model_id,
+        "model digest": info.model_digest,
+        "owner key id": info.owner_key_id,
+        "created": info.created_at.isoformat(),
+        "hash": info.hash_algorithm.label,
+        "payload": f"{info.payload_size} bytes in {info.chunk_count} chunks of {info.chunk_size}",
+        "licence required": "yes" if info.licence_required else "no",
+        "recipients": "\n".join(info.recipient_key_ids),
+        "tensors": "\n".join(f"{t.name} {t.dtype} {list(t.shape)}" for t in info.tensors),
+    }
+    rows.update({f"meta {k}": v for k, v in info.metadata.items()})
+    for name, value in rows.items():
+        table.add_row(name, value)
+    console.print(table)
+
+
+@app.command(name="verify")
+def verify_cmd(
+    bundle: Annotated[Path, typer.Argument(help="The sealed bundle.")],
+    owner_public: OwnerPublicOption,
+) -> None:
+    """Check a bundle's signature and ciphertext digest (no device key needed)."""
+    verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
+    console.print(f"{bundle}: signature and ciphertext digest OK")
+
+
+def _aware(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"not an ISO 8601 time: {text!r}") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@licence_app.command(name="issue")
+def licence_issue_cmd(
+    owner_key: Annotated[Path, typer.Option("--owner-key", help="Owner private key (PEM).")],
+    device_public: Annotated[
+        Path, typer.Option("--device-public", help="The device's public key (PEM).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="File to write the token to.")],
+    bundle: Annotated[
+        Path | None, typer.Option("--bundle", help="Take the model digest from this bundle.")
+    ] = None,
+    model_digest: Annotated[
+        str | None, typer.Option("--model-digest", help="Model digest (64 hex digits).")
+    ] = None,
+    valid_from: Annotated[
+        str | None, typer.Option("--valid-from", help="ISO 8601 start (default: now, UTC).")
+    ] = None,
+    days: Annotated[float, typer.Option("--days", help="Validity in days.")] = 30.0,
+    quota: Annotated[
+        int | None, typer.Option("--quota", help="Query quota (default: unlimited).")
+    ] = None,
+    contract_address: Annotated[
+        str | None, typer.Option("--contract-address", help="Ledger licence contract.")
+    ] = None,
+    ledger_licence_id: Annotated[
+        int | None, typer.Option("--ledger-licence-id", help="Licence id in that contract.")
+    ] = None,
+    passphrase_env: PassphraseEnv = None,
+) -> None:
+    """Issue a licence letting one device open one model for a time window."""
+    if (bundle is None) == (model_digest is None):
+        raise ConfigError("give exactly one of --bundle and --model-digest")
+    if (contract_address is None) != (ledger_licence_id is None):
+        raise ConfigError("give both --contract-address and --ledger-licence-id, or neither")
+    if not days > 0:
+        raise ConfigError("--days must be positive")
+    digest = inspect_bundle(bundle).model_digest if bundle is not None else str(model_digest)
+    start = datetime.now(UTC) if valid_from is None else _aware(valid_from)
+    ledger = None
+    if contract_address is not None and ledger_licence_id is not None:
+        ledger = LedgerRef(contract_address=contract_address, licence_id=ledger_licence_id)
+    token = issue_licence(
+        OwnerKey.load(owner_key, passphrase=_passphrase(passphrase_env)),
+        device=DevicePublicKey.load(device_public),
+        model_digest=digest,
+        not_before=start,
+        expires=start + timedelta(days=days),
+        query_quota=quota,
+        ledger=ledger,
+    )
+    _write_text(out, token + "\n")
+    console.print(f"wrote licence to {out} (model {digest[:16]}…, {days:g} days)")
+
+
+@licence_app.command(name="show")
+def licence_show_cmd(
+    token_file: Annotated[Path, typer.Argument(help="File holding the licence token.")],
+    owner_public: OwnerPublicOption,
+) -> None:
+    """Check a licence's signature and show its terms."""
+    try:
+        token = token_file.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StorageError(f"cannot read licence {token_file}") from exc
+    licence = read_licence(token, owner_public_key=OwnerPublicKey.load(owner_public))
+    console.print(f"device key id  {licence.device_key_id}")
+    console.print(f"model digest   {licence.model_digest}")
+    console.print(
+        f"valid          {licence.not_before.isoformat()} .. {licence.expires.isoformat()}"
+    )
+    console.print(
+        f"query quota    {'unlimited' if licence.query_quota is None else licence.query_quota}"
+    )
+    if licence.ledger is not None:
+        console.print(
+            f"ledger         {licence.ledger.contract_address} #{licence.ledger.licence_id}"
+        )
+
+
+@app.command(name="sign-manifest")
+def sign_manifest_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="Plain model directory to sign.")],
+    key: Annotated[Path, typer.Option("--key", help="EC private key (keygen --kind manifest).")],
+    signature: Annotated[
+        Path | None, typer.Option("--signature", help="Signature file (default DIR/model.sig).")
+    ] = None,
+    passphrase_env: PassphraseEnv = None,
+) -> None:
+    """Write an OpenSSF model-signing signature (verify with `model_signing verify key`)."""
+    path = sign_model_directory(
+        model_dir, private_key=key, signature=signature, passphrase=_passphrase(passphrase_env)
+    )
+    console.print(f"wrote {path}")
+
+
+@app.command(name="verify-manifest")
+def verify_manifest_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="Plain model directory to check.")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="EC public key (PEM).")],
+    signature: Annotated[
+        Path | None, typer.Option("--signature", help="Signature file (default DIR/model.sig).")
+    ] = None,
+) -> None:
+    """Verify an OpenSSF model-signing signature of a model directory."""
+    verify_model_directory(model_dir, public_key=public_key, signature=signature)
+    console.print(f"{model_dir}: every file matches the signed manifest")
