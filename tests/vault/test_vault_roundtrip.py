@@ -83,7 +83,7 @@ def test_round_trip_file(tmp_path: Path, algorithm: HashAlgorithm, chunk_size: i
     assert inspect_bundle(path).hash_algorithm is algorithm
 
 
-def test_loaded_tensors_share_one_buffer(world: World) -> None:
+def test_each_tensor_gets_its_own_tight_storage(world: World) -> None:
     loaded = open_bundle(
         world.bundle,
         device_key=world.device,
@@ -91,8 +91,10 @@ def test_loaded_tensors_share_one_buffer(world: World) -> None:
         licence=world.licence,
         clock=fixed_clock(),
     )
-    storages = {t.untyped_storage().data_ptr() for t in loaded.values() if t.numel()}
-    assert len(storages) == 1  # views into the decrypted payload, no per-tensor copies
+    for name, tensor in loaded.items():
+        # decrypted straight into per-tensor storage: no shared payload buffer kept alive
+        assert tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size(), name
+        assert tensor.is_contiguous()
     loaded["encoder.weight"].add_(1.0)  # writable like any state dict
     assert torch.equal(loaded["encoder.weight"], world.tensors["encoder.weight"] + 1.0)
 

@@ -30,7 +30,7 @@ from edgeshield.vault._format import (
 )
 from edgeshield.vault._keys import DeviceKey, OwnerPublicKey
 from edgeshield.vault._licence import Clock, Licence, read_licence, system_clock
-from edgeshield.vault._stream import decrypt_stream, hash_ciphertext, tensors_over
+from edgeshield.vault._stream import hash_ciphertext, load_tensors
 from edgeshield.vault._wrap import unwrap_key
 
 BundleSource = str | os.PathLike[str] | bytes
@@ -110,7 +110,7 @@ def open_bundle(
     Returns
     -------
     dict[str, torch.Tensor]
-        The tensors, as views into one buffer of the payload size.
+        The tensors, each in its own storage.
 
     Raises
     ------
@@ -145,11 +145,12 @@ def open_bundle(
             content_key = unwrap_key(recipient, device_key)
         except ValueError as exc:
             raise fail(exc) from exc
-        payload, actual = decrypt_stream(stream, header, offset, digest, content_key)
+        tensors, actual = load_tensors(stream, header, offset, digest, content_key)
     if not hmac.compare_digest(actual, expected):
-        payload.zero_()
+        for tensor in tensors.values():
+            tensor.zero_()
         raise fail()
-    return tensors_over(payload, header)
+    return tensors
 
 
 @dataclass(frozen=True, kw_only=True)

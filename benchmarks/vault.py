@@ -1,0 +1,328 @@
+"""Sealed-bundle load, decryption, seal and memory cost against plain baselines, in one run.
+
+Run: ``.venv/bin/python benchmarks/vault.py [--params 100_000_000] [--repeats 5]``
+
+A synthetic fp32 state dict of about ``--params`` parameters (transformer-like shapes) is
+saved with ``torch.save`` and ``safetensors`` and sealed for one device. With a warm page
+cache, each measurement is repeated and its min and median reported; every weight is
+touched (summed) after each load. Ratios compare numbers from this same run:
+
+- sealed load (``open_bundle``: signature, key unwrap, licence, streaming decrypt, hash)
+  against ``torch.load(weights_only=True)`` (target <= 1.5x);
+- sealed-load throughput against a bare ``AESGCM.decrypt_into`` loop over the same
+  ciphertext already in memory (target >= 0.5x);
+- ``seal_file`` against ``safetensors.torch.save_file``;
+- peak RSS growth while loading, measured in a fresh subprocess, against the model size
+  (target <= 1.1x + one chunk).
+
+Prints a table and writes ``benchmarks/results/vault.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from safetensors.torch import load_file, save_file
+
+from edgeshield.vault import (
+    DeviceKey,
+    OwnerKey,
+    OwnerPublicKey,
+    SealOptions,
+    inspect_bundle,
+    issue_licence,
+    open_bundle,
+    seal_file,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MIB = 1024 * 1024
+
+
+def synthetic_state_dict(params: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Transformer-like blocks of (d x 4d, 4d x d, d x d ...) fp32 weights, ~``params`` total."""
+    generator = torch.Generator().manual_seed(seed)
+    d = 1024 if params >= 20_000_000 else 256
+    block = 12 * d * d + 9 * d
+    blocks = max(1, round(params / block))
+    tensors: dict[str, torch.Tensor] = {}
+    for i in range(blocks):
+        shapes = {
+            "attn.qkv.weight": (3 * d, d),
+            "attn.qkv.bias": (3 * d,),
+            "attn.out.weight": (d, d),
+            "attn.out.bias": (d,),
+            "mlp.up.weight": (4 * d, d),
+            "mlp.up.bias": (4 * d,),
+            "mlp.down.weight": (d, 4 * d),
+            "mlp.down.bias": (d,),
+        }
+        for name, shape in shapes.items():
+            tensors[f"blocks.{i}.{name}"] = torch.randn(shape, generator=generator)
+    return tensors
+
+
+def touch(tensors: dict[str, torch.Tensor]) -> float:
+    """Read every weight once (so lazily mapped loaders pay their cost too)."""
+    return float(sum(t.sum().item() for t in tensors.values()))
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
+    fn()  # warm-up: page cache, allocator, imports
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def stats(times: list[float]) -> dict[str, float]:
+    return {"min_s": min(times), "median_s": statistics.median(times), "runs": len(times)}
+
+
+def rss_child(mode: str, directory: Path) -> dict[str, float]:
+    """Run in a fresh interpreter: load once, touch, report RSS growth (bytes)."""
+
+    def status(field: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(field)
+
+    device = DeviceKey.load(directory / "device.pem")
+    owner_public = OwnerPublicKey.load(directory / "owner.pub.pem")
+    licence = json.loads((directory / "keys.json").read_text())["licence"]
+    torch.ones(1).sum()
+    before = status("VmRSS")
+    with contextlib.suppress(OSError):  # reset the high-water mark to the current RSS
+        Path("/proc/self/clear_refs").write_text("5")
+    start = time.perf_counter()
+    if mode == "sealed":
+        tensors = open_bundle(
+            directory / "model.esb",
+            device_key=device,
+            owner_public_key=owner_public,
+            licence=licence,
+        )
+    elif mode == "torch":
+        tensors = torch.load(directory / "model.pt", weights_only=True)
+    else:
+        tensors = load_file(str(directory / "model.safetensors"))
+    touch(tensors)
+    seconds = time.perf_counter() - start
+    return {
+        "rss_before": before,
+        "peak": status("VmHWM"),
+        "after": status("VmRSS"),
+        "fresh_process_load_s": seconds,
+    }
+
+
+def measure_rss(mode: str, directory: Path) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--rss-child", mode, str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def bare_decrypt(bundle: Path, content_key: bytes, chunk: int) -> Callable[[], None]:
+    """A bare AES-GCM decrypt_into loop over same-sized chunks of ciphertext in memory."""
+    aead = AESGCM(content_key)
+    nonce = bytes(12)
+    ciphertext = aead.encrypt(nonce, bytes(chunk), b"")
+    count = -(-bundle.stat().st_size // (chunk + 16))
+    output = bytearray(count * chunk)
+    view = memoryview(output)
+
+    def run() -> None:
+        for i in range(count):
+            aead.decrypt_into(nonce, ciphertext, b"", view[i * chunk : (i + 1) * chunk])
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=int, default=100_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--chunk-mib", type=int, default=4)
+    parser.add_argument("--rss-child", nargs=2, metavar=("MODE", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "vault.json")
+    args = parser.parse_args()
+    if args.rss_child:
+        print(json.dumps(rss_child(args.rss_child[0], Path(args.rss_child[1]))))
+        return
+
+    torch.set_num_threads(1)
+    tensors = synthetic_state_dict(args.params)
+    params = sum(t.numel() for t in tensors.values())
+    model_bytes = sum(t.numel() * t.element_size() for t in tensors.values())
+    chunk = args.chunk_mib * MIB
+    owner, device = OwnerKey.generate(), DeviceKey.generate()
+    now = datetime.now(UTC)
+    results: dict[str, Any] = {
+        "params": params,
+        "model_bytes": model_bytes,
+        "chunk_bytes": chunk,
+        "repeats": args.repeats,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "date": now.isoformat(timespec="seconds"),
+    }
+    with tempfile.TemporaryDirectory(prefix="vault-bench-") as tmp:
+        directory = Path(tmp)
+        torch.save(tensors, directory / "model.pt")
+        bundle = directory / "model.esb"
+        options = SealOptions(chunk_size=chunk)
+
+        def do_seal() -> None:
+            seal_file(
+                bundle,
+                tensors,
+                owner_key=owner,
+                recipients=[device.public_key()],
+                model_id="bench",
+                options=options,
+            )
+
+        def do_save() -> None:
+            save_file(tensors, str(directory / "model.safetensors"))
+
+        results["seal"] = stats(timed(do_seal, args.repeats))
+        results["safetensors_save_file"] = stats(timed(do_save, args.repeats))
+        digest = inspect_bundle(bundle).model_digest
+        licence = issue_licence(
+            owner,
+            device=device.public_key(),
+            model_digest=digest,
+            not_before=now - timedelta(hours=1),
+            expires=now + timedelta(days=1),
+        )
+        device.save(directory / "device.pem")
+        owner.public_key().save(directory / "owner.pub.pem")
+        keys = {"licence": licence}
+        (directory / "keys.json").write_text(json.dumps(keys))
+
+        def sealed_load() -> None:
+            touch(
+                open_bundle(
+                    bundle,
+                    device_key=device,
+                    owner_public_key=owner.public_key(),
+                    licence=licence,
+                )
+            )
+
+        def torch_load() -> None:
+            touch(torch.load(directory / "model.pt", weights_only=True))
+
+        def safetensors_load() -> None:
+            touch(load_file(str(directory / "model.safetensors")))
+
+        def sealed_load_only() -> None:
+            open_bundle(
+                bundle, device_key=device, owner_public_key=owner.public_key(), licence=licence
+            )
+
+        results["sealed_load"] = stats(timed(sealed_load, args.repeats))
+        results["torch_load"] = stats(timed(torch_load, args.repeats))
+        results["safetensors_load_file"] = stats(timed(safetensors_load, args.repeats))
+        results["sealed_load_no_touch"] = stats(timed(sealed_load_only, args.repeats))
+        content_key = _content_key(bundle, device)
+        results["bare_aesgcm_decrypt_into"] = stats(
+            timed(bare_decrypt(bundle, content_key, chunk), args.repeats)
+        )
+        rss = {mode: measure_rss(mode, directory) for mode in ("sealed", "torch", "safetensors")}
+    results["rss"] = rss
+    results["ratios"] = {
+        "sealed_vs_torch_load_min": results["sealed_load"]["min_s"]
+        / results["torch_load"]["min_s"],
+        "sealed_vs_torch_load_median": results["sealed_load"]["median_s"]
+        / results["torch_load"]["median_s"],
+        "sealed_vs_safetensors_load_min": results["sealed_load"]["min_s"]
+        / results["safetensors_load_file"]["min_s"],
+        "decrypt_throughput_vs_bare_min": results["bare_aesgcm_decrypt_into"]["min_s"]
+        / results["sealed_load_no_touch"]["min_s"],
+        "decrypt_throughput_vs_bare_median": results["bare_aesgcm_decrypt_into"]["median_s"]
+        / results["sealed_load_no_touch"]["median_s"],
+        "seal_vs_save_file_min": results["seal"]["min_s"]
+        / results["safetensors_save_file"]["min_s"],
+        "seal_vs_save_file_median": results["seal"]["median_s"]
+        / results["safetensors_save_file"]["median_s"],
+        "sealed_peak_rss_growth_vs_model": (rss["sealed"]["peak"] - rss["sealed"]["rss_before"])
+        / model_bytes,
+        "torch_peak_rss_growth_vs_model": (rss["torch"]["peak"] - rss["torch"]["rss_before"])
+        / model_bytes,
+        "rss_target_vs_model": 1.1 + chunk / model_bytes,
+        "fresh_process_sealed_vs_torch_load": rss["sealed"]["fresh_process_load_s"]
+        / rss["torch"]["fresh_process_load_s"],
+    }
+    results["throughput_gib_s"] = {
+        "sealed_load_no_touch": model_bytes / results["sealed_load_no_touch"]["min_s"] / 2**30,
+        "bare_aesgcm_decrypt_into": model_bytes
+        / results["bare_aesgcm_decrypt_into"]["min_s"]
+        / 2**30,
+    }
+    report(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _content_key(bundle: Path, device: DeviceKey) -> bytes:
+    from edgeshield.vault._format import read_raw
+    from edgeshield.vault._wrap import unwrap_key
+
+    with bundle.open("rb") as handle:
+        header = read_raw(handle, bundle.stat().st_size).decode()
+    recipient = header.find_recipient(device.public_key().key_id)
+    assert recipient is not None
+    return unwrap_key(recipient, device)
+
+
+def report(results: dict[str, Any]) -> None:
+    size, chunk = results["model_bytes"] / MIB, results["chunk_bytes"] / MIB
+    print(f"model: {results['params']:,} fp32 params, {size:.0f} MiB, chunk {chunk:.0f} MiB")
+    print(f"{'measurement':<34}{'min s':>10}{'median s':>10}")
+    for name in (
+        "sealed_load",
+        "torch_load",
+        "safetensors_load_file",
+        "sealed_load_no_touch",
+        "bare_aesgcm_decrypt_into",
+        "seal",
+        "safetensors_save_file",
+    ):
+        row = results[name]
+        print(f"{name:<34}{row['min_s']:>10.3f}{row['median_s']:>10.3f}")
+    for name, value in results["ratios"].items():
+        print(f"{name:<44}{value:>8.2f}")
+    for mode, row in results["rss"].items():
+        growth = (row["peak"] - row["rss_before"]) / MIB
+        seconds = row["fresh_process_load_s"]
+        print(f"fresh process {mode:<12} load+touch {seconds:6.3f} s, peak RSS +{growth:5.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
