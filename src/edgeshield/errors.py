@@ -26,6 +26,7 @@ uniformly: every tamper case of a sealed bundle raises the same :class:`Integrit
     │   └── AggregationError            SecAgg+ could not reconstruct, robust precondition failed
     ├── OwnershipError                  watermark keys, verification and evidence
     └── GuardError                      the guarded inference service
+        └── RequestDenied               a request refused (401/403/413/429); carries the status
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "LicenceError",
     "ModelError",
     "OwnershipError",
+    "RequestDenied",
     "SchemaError",
     "SpecError",
     "StorageError",
@@ -139,3 +141,17 @@ class OwnershipError(EdgeShieldError):
 
 class GuardError(EdgeShieldError):
     """The guarded inference service cannot start or serve."""
+
+
+class RequestDenied(GuardError):
+    """The guard refused a request; ``status_code`` is the HTTP status to answer with.
+
+    ``headers`` carries e.g. ``Retry-After`` for 429 and ``WWW-Authenticate`` for 401.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.headers = dict(headers or {})
