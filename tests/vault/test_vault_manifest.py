@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import model_signing
@@ -96,3 +98,29 @@ def test_bad_inputs(tmp_path: Path, model_dir: Path, keys: tuple[Path, Path]) ->
         sign_model_directory(model_dir, private_key=ed25519)
     with pytest.raises(StorageError, match="cannot read signature"):
         verify_model_directory(model_dir, public_key=public)
+
+
+def test_model_signing_cli_verifies_our_signature(model_dir: Path, keys: tuple[Path, Path]) -> None:
+    """The upstream `model_signing verify key` command accepts what sign-manifest wrote."""
+    private, public = keys
+    signature = sign_model_directory(model_dir, private_key=private, passphrase="pw")
+    command = Path(sys.executable).with_name("model_signing")
+    argv = [str(command), "verify", "key", str(model_dir), "--signature", str(signature)]
+    result = subprocess.run(
+        [*argv, "--public_key", str(public)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Verification succeeded" in result.stdout + result.stderr
+    (model_dir / "card.json").write_text("{}")
+    result = subprocess.run(
+        [*argv, "--public_key", str(public)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode != 0
