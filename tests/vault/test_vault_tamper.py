@@ -231,3 +231,36 @@ def test_thief_with_own_licence_still_cannot_open(world: World) -> None:
             licence=licence,
             clock=fixed_clock(),
         )
+
+
+def test_key_holder_cannot_forge_chunks_past_the_signed_digest(world: World) -> None:
+    """A device that knows the content key re-encrypts a chunk validly: the digest refuses it."""
+    import io
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from edgeshield.vault._format import read_raw
+    from edgeshield.vault._wrap import unwrap_key
+
+    raw = read_raw(io.BytesIO(world.bundle), len(world.bundle))
+    header = raw.decode()
+    recipient = header.find_recipient(world.device.public_key().key_id)
+    assert recipient is not None
+    aead = AESGCM(unwrap_key(recipient, world.device))
+    parts = Parts(world.bundle)
+    index = len(parts.chunks) - 2
+    plaintext = aead.decrypt(header.nonce(index), parts.chunks[index], raw.header_digest)
+    forged_plaintext = bytes(b ^ 0xFF for b in plaintext)
+    chunks = list(parts.chunks)
+    chunks[index] = aead.encrypt(header.nonce(index), forged_plaintext, raw.header_digest)
+    forged = parts.join(chunks=chunks)
+    with pytest.raises(IntegrityError):
+        open_bundle(
+            forged,
+            device_key=world.device,
+            owner_public_key=world.owner.public_key(),
+            licence=world.licence,
+            clock=fixed_clock(),
+        )
+    with pytest.raises(IntegrityError):
+        verify(forged, owner_public_key=world.owner.public_key())

@@ -270,4 +270,7 @@ def seal_file(
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise StorageError(f"cannot write bundle {target}: {exc.strerror}") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return target

@@ -218,7 +218,8 @@ def load_tensors(
         pool=pool,
     )
     ciphertext = memoryview(bytearray(header.chunk_size + TAG_SIZE))
-    scratch = memoryview(bytearray(header.chunk_size))
+    scratch_buffer = bytearray(header.chunk_size)
+    scratch = memoryview(scratch_buffer)
     pending = bytearray()  # plaintext seen before the safetensors header is complete
     plan: _Tensors | None = None
     stream.seek(offset)
@@ -248,6 +249,7 @@ def load_tensors(
     finally:
         if pool is not None:
             pool.shutdown()
+        scratch_buffer[:] = bytes(len(scratch_buffer))  # no plaintext left behind
     return plan.result(), decryptor.hasher.digest()
 
 
