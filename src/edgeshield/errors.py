@@ -26,7 +26,7 @@ uniformly: every tamper case of a sealed bundle raises the same :class:`Integrit
     │   └── AggregationError            SecAgg+ could not reconstruct, robust precondition failed
     ├── OwnershipError                  watermark keys, verification and evidence
     └── GuardError                      the guarded inference service
-        └── RequestDenied               a request refused (401/403/413/429); carries the status
+        └── RequestDeniedError          a request refused (401/403/413/429); carries the status
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ __all__ = [
     "LicenceError",
     "ModelError",
     "OwnershipError",
-    "RequestDenied",
+    "RequestDeniedError",
     "SchemaError",
     "SpecError",
     "StorageError",
@@ -143,7 +143,7 @@ class GuardError(EdgeShieldError):
     """The guarded inference service cannot start or serve."""
 
 
-class RequestDenied(GuardError):
+class RequestDeniedError(GuardError):
     """The guard refused a request; ``status_code`` is the HTTP status to answer with.
 
     ``headers`` carries e.g. ``Retry-After`` for 429 and ``WWW-Authenticate`` for 401.
