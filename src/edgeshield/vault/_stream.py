@@ -12,6 +12,7 @@ recycle memory exactly as ``torch.load`` does.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import struct
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -110,16 +111,16 @@ class _Tensors:
     def direct(self, start: int, end: int) -> memoryview | None:
         """Return the target slice if ``[start, end)`` lies inside one tensor, else None."""
         found = self._overlapping(start, end)
-        if len(found) == 1 and found[0].target is not None:
-            segment = found[0]
-            return segment.target[start - segment.start : end - segment.start]  # type: ignore[index]
-        return None
+        target = found[0].target if len(found) == 1 else None
+        if target is None:
+            return None
+        return target[start - found[0].start : end - found[0].start]
 
     def _overlapping(self, start: int, end: int) -> list[_Segment]:
         # Segments are sorted, contiguous and cover the payload from offset 0.
         first = bisect.bisect_right(self.segments, start, key=lambda s: s.start) - 1
         found = []
-        for segment in self.segments[max(first, 0) :]:
+        for segment in itertools.islice(self.segments, max(first, 0), None):
             if segment.start >= end:
                 break
             if segment.end > start:
