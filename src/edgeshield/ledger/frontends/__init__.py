@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from edgeshield.ledger.frontends._cnl import load_text, parse_text
 from edgeshield.ledger.frontends._common import canonical_form, spec_to_yaml
+from edgeshield.ledger.frontends._load import load_contract
 from edgeshield.ledger.frontends._ontology import load_ontology, parse_ontology, spec_to_turtle
 from edgeshield.ledger.frontends._pnml import load_pnml, parse_pnml, spec_to_pnml
 
 __all__ = [
     "canonical_form",
+    "load_contract",
     "load_ontology",
     "load_pnml",
     "load_text",
