@@ -1,0 +1,149 @@
+"""``edgeshield ledger from-text | from-pnml | from-ontology | verify``: front ends and properties.
+
+These commands are registered on the ``ledger`` sub-app (importing this module is enough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgeshield.cli._ledger import app
+from edgeshield.errors import ConfigError, SpecError
+from edgeshield.ledger import (
+    ContractSpec,
+    EvmVersion,
+    ExplorationBounds,
+    GeneratorOptions,
+    explore,
+    generate_solidity,
+    load_contract,
+    load_ontology,
+    load_pnml,
+    load_text,
+    spec_to_yaml,
+    verify,
+)
+
+__all__ = ["from_ontology_cmd", "from_pnml_cmd", "from_text_cmd", "verify_cmd"]
+
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the generated Solidity here.")
+]
+SpecOutput = Annotated[
+    Path | None, typer.Option("--spec-output", help="Write the derived YAML spec here.")
+]
+Evm = Annotated[EvmVersion, typer.Option("--evm-version", help="Target EVM version.")]
+
+
+def _convert(
+    loader: Callable[[str | Path], ContractSpec],
+    path: Path,
+    output: Path | None,
+    spec_output: Path | None,
+    evm_version: EvmVersion,
+) -> None:
+    spec = loader(path)
+    text = spec_to_yaml(spec)
+    source = generate_solidity(spec, GeneratorOptions(evm_version=evm_version))
+    if spec_output is None:
+        typer.echo(text, nl=False)
+    else:
+        spec_output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {spec_output}")
+    if output is not None:
+        output.write_text(source, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+    typer.echo(
+        f"# {spec.contract}: {len(spec.states)} states, {len(spec.transitions)} transitions, "
+        f"{len(source.splitlines())} lines of Solidity, spec sha256:{spec.digest()[:16]}"
+    )
+
+
+@app.command(name="from-text")
+def from_text_cmd(
+    path: Annotated[Path, typer.Argument(help="A contract in controlled English (.txt).")],
+    output: Output = None,
+    spec_output: SpecOutput = None,
+    evm_version: Evm = EvmVersion.PRAGUE,
+) -> None:
+    """Parse a contract written in controlled English; show the spec, generate the contract."""
+    _convert(load_text, path, output, spec_output, evm_version)
+
+
+@app.command(name="from-pnml")
+def from_pnml_cmd(
+    path: Annotated[Path, typer.Argument(help="A 1-safe Petri net in PNML (.pnml).")],
+    output: Output = None,
+    spec_output: SpecOutput = None,
+    evm_version: Evm = EvmVersion.PRAGUE,
+) -> None:
+    """Check a Petri net (reachability, deadlocks) and derive its spec and contract."""
+    _convert(load_pnml, path, output, spec_output, evm_version)
+
+
+@app.command(name="from-ontology")
+def from_ontology_cmd(
+    path: Annotated[Path, typer.Argument(help="A licence-domain ontology in Turtle (.ttl).")],
+    output: Output = None,
+    spec_output: SpecOutput = None,
+    evm_version: Evm = EvmVersion.PRAGUE,
+) -> None:
+    """Validate an ontology with its SHACL rules and derive its spec and contract."""
+    _convert(load_ontology, path, output, spec_output, evm_version)
+
+
+def _read_properties(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+@app.command(name="verify")
+def verify_cmd(
+    path: Annotated[
+        Path, typer.Argument(help="A contract in any form: .yaml, .txt, .pnml or .ttl.")
+    ],
+    prop: Annotated[
+        list[str] | None,
+        typer.Option("--property", "-p", help="e.g. 'reportUsage cannot happen after revoke'."),
+    ] = None,
+    properties: Annotated[
+        Path | None, typer.Option("--properties", help="A file with one property per line.")
+    ] = None,
+    max_value: Annotated[
+        int, typer.Option("--max-value", help="Bound on uint256 state values explored.")
+    ] = 2,
+    max_states: Annotated[int, typer.Option("--max-states", help="Stop after this many.")] = 20_000,
+    strangers: Annotated[int, typer.Option("--strangers", help="Accounts with no role.")] = 1,
+) -> None:
+    """Explore the contract's states and check properties; exit 1 if any property fails."""
+    texts = list(prop or []) + (_read_properties(properties) if properties else [])
+    try:
+        bounds = ExplorationBounds(max_value=max_value, max_states=max_states, strangers=strangers)
+    except SpecError as exc:
+        raise ConfigError(str(exc)) from exc
+    spec = load_contract(path)
+    graph = explore(spec, bounds)
+    verdicts = verify(spec, texts, graph=graph)
+    terminal = sorted({graph.fsm_states[n] for n in graph.deadlocks()})
+    typer.echo(
+        f"{spec.contract}: {graph.size} states explored"
+        + (f", {len(graph.cut)} cut at value bound {max_value}" if graph.cut else "")
+        + ("" if graph.complete else f", stopped at {max_states} states")
+    )
+    typer.echo(f"  terminal states (no call succeeds): {', '.join(terminal) or 'none'}")
+    unreachable = graph.unreachable_states()
+    typer.echo(f"  unreachable states: {', '.join(unreachable) or 'none'}")
+    for verdict in verdicts:
+        typer.echo(verdict.explain())
+    failed = sum(not v.holds for v in verdicts)
+    if verdicts:
+        typer.echo(f"{len(verdicts) - failed} of {len(verdicts)} properties hold")
+    if failed:
+        raise typer.Exit(code=1)
