@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import click
 import typer
 
+import edgeshield.cli._ledger_frontends  # noqa: F401 (registers ledger from-*, verify)
 from edgeshield.cli import _data, _demo, _ledger, _train, _vault
-from edgeshield.cli import _ledger_frontends  # noqa: F401 (registers ledger from-*/verify)
 from edgeshield.errors import EdgeShieldError
 
 __all__ = ["app", "main", "run"]
