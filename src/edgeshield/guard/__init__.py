@@ -1,5 +1,96 @@
-"""The guarded inference service: licences, quotas, extraction detection, output hardening."""
+"""The guarded inference service: licences, quotas, extraction detection, output hardening.
+
+:func:`create_app` builds the FastAPI service from :class:`GuardSettings` (or a
+:class:`GuardService` for tests): the model is opened from a sealed bundle with the device key
+and a live licence (:func:`open_classifier`; :func:`seal_classifier` seals one with its model
+card). Each request passes API-key authentication (:class:`ClientRegistry`, keys stored
+hashed), quotas and token buckets, PRADA extraction detection (:func:`prada_observe`), the
+DAWN-style API watermark (:class:`ApiWatermark`, verified with :func:`verify_api_watermark`)
+and the client's output tier (:func:`harden`). State lives in :class:`GuardStore`.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from edgeshield.guard._clients import ClientRegistry, ClientSpec, hash_api_key, new_api_key
+from edgeshield.guard._hardening import HardeningConfig, harden, reverse_sigmoid
+from edgeshield.guard._metrics import GuardMetrics
+from edgeshield.guard._model import (
+    CARD_METADATA_PREFIX,
+    GuardedModel,
+    card_from_metadata,
+    card_metadata,
+    open_classifier,
+    seal_classifier,
+)
+from edgeshield.guard._prada import PradaConfig, PradaState, PradaUpdate, prada_observe
+from edgeshield.guard._schema import (
+    MAX_BATCH,
+    SENSOR_RANGES,
+    OutputTier,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+    ProductType,
+    SensorRecord,
+    records_frame,
+    records_from_frame,
+)
+from edgeshield.guard._service import AlarmAction, GuardConfig, GuardService
+from edgeshield.guard._settings import GuardSettings
+from edgeshield.guard._store import AuditRecord, ClientState, GuardStore, WatermarkRecord
+from edgeshield.guard._watermark import (
+    MAX_WATERMARK_RATE,
+    ApiWatermark,
+    WatermarkEvidence,
+    canonical_query,
+    null_agreement_rate,
+    verify_api_watermark,
+)
+from edgeshield.guard.api.app import build_service, create_app
+
+__all__ = [
+    "CARD_METADATA_PREFIX",
+    "MAX_BATCH",
+    "MAX_WATERMARK_RATE",
+    "SENSOR_RANGES",
+    "AlarmAction",
+    "ApiWatermark",
+    "AuditRecord",
+    "ClientRegistry",
+    "ClientSpec",
+    "ClientState",
+    "GuardConfig",
+    "GuardMetrics",
+    "GuardService",
+    "GuardSettings",
+    "GuardStore",
+    "GuardedModel",
+    "HardeningConfig",
+    "OutputTier",
+    "PradaConfig",
+    "PradaState",
+    "PradaUpdate",
+    "PredictRequest",
+    "PredictResponse",
+    "Prediction",
+    "ProductType",
+    "SensorRecord",
+    "WatermarkEvidence",
+    "WatermarkRecord",
+    "build_service",
+    "canonical_query",
+    "card_from_metadata",
+    "card_metadata",
+    "create_app",
+    "harden",
+    "hash_api_key",
+    "new_api_key",
+    "null_agreement_rate",
+    "open_classifier",
+    "prada_observe",
+    "records_frame",
+    "records_from_frame",
+    "reverse_sigmoid",
+    "seal_classifier",
+    "verify_api_watermark",
+]

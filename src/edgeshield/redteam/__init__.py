@@ -1,5 +1,52 @@
-"""Attacks that measure every EdgeShield defence."""
+"""Attacks that measure every EdgeShield defence.
+
+Model extraction against the guard's HTTP API (:func:`run_extraction` with an
+:class:`AttackKind`: Knockoff-style natural queries, Papernot's Jacobian augmentation, equation
+solving on exposed probabilities), through a real :class:`GuardClient`; fidelity measured
+class-balanced (:func:`fidelity`). Poisoning by malicious plants (:class:`SignFlip`,
+:class:`ModelReplacement`, :class:`LabelFlip`, :class:`Backdoor`) for the federated defences.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from edgeshield.redteam._client import ApiAnswers, GuardClient, ServiceRefusedError
+from edgeshield.redteam._extraction import (
+    AttackKind,
+    ExtractionConfig,
+    ExtractionPoint,
+    ExtractionReport,
+    Fidelity,
+    fidelity,
+    run_extraction,
+)
+from edgeshield.redteam._poisoning import (
+    Backdoor,
+    LabelFlip,
+    ModelReplacement,
+    SignFlip,
+    add_trigger,
+    backdoor_success_rate,
+)
+from edgeshield.redteam._surrogate import Surrogate, attacker_features, fit_surrogate
+
+__all__ = [
+    "ApiAnswers",
+    "AttackKind",
+    "Backdoor",
+    "ExtractionConfig",
+    "ExtractionPoint",
+    "ExtractionReport",
+    "Fidelity",
+    "GuardClient",
+    "LabelFlip",
+    "ModelReplacement",
+    "ServiceRefusedError",
+    "SignFlip",
+    "Surrogate",
+    "add_trigger",
+    "attacker_features",
+    "backdoor_success_rate",
+    "fidelity",
+    "fit_surrogate",
+    "run_extraction",
+]

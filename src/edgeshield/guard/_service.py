@@ -1,0 +1,350 @@
+"""The guard's request path without HTTP: authenticate, limit, predict, detect, mark, harden.
+
+Why: the same code serves the FastAPI routes, the tests and the benchmark, and every decision
+for a request (quota, bucket, detector, audit) commits in one database transaction, so a
+crash or restart never leaves an answered request unaudited or uncounted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeshield.errors import ConfigError, LicenceError, RequestDeniedError
+from edgeshield.guard._clients import ClientRegistry, ClientSpec
+from edgeshield.guard._hardening import HardeningConfig, harden
+from edgeshield.guard._metrics import GuardMetrics
+from edgeshield.guard._model import GuardedModel
+from edgeshield.guard._prada import PradaConfig, PradaState, prada_observe
+from edgeshield.guard._schema import PredictResponse, SensorRecord, records_frame
+from edgeshield.guard._store import GuardStore
+from edgeshield.guard._watermark import ApiWatermark
+from edgeshield.usecase import feature_matrix
+from edgeshield.vault import Clock, system_clock
+
+__all__ = ["AlarmAction", "GuardConfig", "GuardService"]
+
+_NUMERIC = 8
+_EPS = 1e-7
+
+
+class AlarmAction(StrEnum):
+    """What happens to a client once PRADA raises an alarm."""
+
+    LOG = "log"
+    THROTTLE = "throttle"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardConfig:
+    """Service behaviour.
+
+    Parameters
+    ----------
+    max_batch
+        Records per request (larger batches get 413).
+    alarm_action, throttle_factor
+        Reaction to an extraction alarm; throttling scales the client's rate and burst.
+    detect
+        Run PRADA (off only to measure its cost).
+    prada
+        Detector parameters.
+    hardening
+        Parameters of the output tiers.
+    watermark_rate
+        Share of answers flipped by the API watermark; 0 disables it.
+    """
+
+    max_batch: int = 256
+    alarm_action: AlarmAction = AlarmAction.THROTTLE
+    throttle_factor: float = 0.1
+    detect: bool = True
+    prada: PradaConfig = field(default_factory=PradaConfig)
+    hardening: HardeningConfig = field(default_factory=HardeningConfig)
+    watermark_rate: float = 0.005
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_batch <= 1024:
+            raise ConfigError(f"max_batch must lie in [1, 1024], got {self.max_batch}")
+        if not 0.0 < self.throttle_factor <= 1.0:
+            raise ConfigError("throttle_factor must lie in (0, 1]")
+        if not 0.0 <= self.watermark_rate <= 0.005:
+            raise ConfigError("watermark_rate must lie in [0, 0.005]")
+
+
+def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    q = np.clip(p, _EPS, 1.0 - _EPS)
+    return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
+
+
+class GuardService:
+    """Serves one sealed model to registered clients, with every defence.
+
+    Parameters
+    ----------
+    model
+        The classifier opened from its bundle, with its licence.
+    clients
+        Registered API clients.
+    store
+        Persisted state (shared by all workers).
+    watermark_secret
+        Key of the API watermark's selection (at least 32 bytes).
+    config
+        Service behaviour.
+    clock
+        Wall-clock seconds for token buckets and the audit log.
+    licence_clock
+        Source of the current time for the licence window (checked on every request).
+    """
+
+    def __init__(
+        self,
+        model: GuardedModel,
+        *,
+        clients: ClientRegistry,
+        store: GuardStore,
+        watermark_secret: bytes,
+        config: GuardConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        licence_clock: Clock = system_clock,
+    ) -> None:
+        self.model = model
+        self.clients = clients
+        self.store = store
+        self.config = config or GuardConfig()
+        self.watermark = (
+            ApiWatermark(watermark_secret, rate=self.config.watermark_rate)
+            if self.config.watermark_rate > 0
+            else None
+        )
+        if self.config.watermark_rate == 0 and len(watermark_secret) < 32:
+            raise ConfigError("the watermark secret must be at least 32 bytes")
+        self.metrics = GuardMetrics()
+        self._clock = clock
+        self._licence_clock = licence_clock
+        self._lock = threading.Lock()
+        self._prada: dict[str, PradaState] = {}
+        quota = model.licence.query_quota
+        self.metrics.licence_remaining.set(-1 if quota is None else quota)
+
+    # -- checks --------------------------------------------------------------------------
+
+    def authenticate(self, api_key: str | None) -> ClientSpec:
+        """The client owning ``api_key``; 401 when it is missing or unknown."""
+        if not api_key:
+            raise RequestDeniedError(
+                "missing API key: send it in the X-API-Key header",
+                status_code=401,
+                headers={"WWW-Authenticate": "ApiKey"},
+            )
+        spec = self.clients.authenticate(api_key)
+        if spec is None:
+            raise RequestDeniedError(
+                "invalid API key", status_code=401, headers={"WWW-Authenticate": "ApiKey"}
+            )
+        return spec
+
+    def _check_licence(self) -> None:
+        lic = self.model.licence
+        try:
+            lic.check(
+                device=self.model.device,
+                model_digest=self.model.model_digest,
+                clock=self._licence_clock,
+            )
+        except LicenceError as exc:
+            raise RequestDeniedError(f"licence no longer valid: {exc}", status_code=403) from exc
+
+    def _prada_state(self, conn: object, client_id: str, observed: int) -> PradaState:
+        state = self._prada.get(client_id)
+        if state is None or state.observed != observed:
+            state = self.store.load_prada(
+                conn,  # type: ignore[arg-type]
+                client_id,
+                dim=_NUMERIC,
+                window=self.config.prada.window,
+            )
+            state.observed = observed
+            self._prada[client_id] = state
+        return state
+
+    # -- the request path ----------------------------------------------------------------
+
+    def predict(self, api_key: str | None, records: Sequence[SensorRecord]) -> PredictResponse:
+        """Answer a batch for the client owning ``api_key``, or raise :class:`RequestDeniedError`.
+
+        Raises
+        ------
+        RequestDeniedError
+            401 (key), 403 (blocked client or licence), 413 (batch), 429 (quota or rate).
+        """
+        started = time.perf_counter()
+        try:
+            response = self._predict(api_key, records)
+        except RequestDeniedError as exc:
+            self.metrics.requests.labels(status=str(exc.status_code)).inc()
+            raise
+        self.metrics.requests.labels(status="200").inc()
+        self.metrics.latency.observe(time.perf_counter() - started)
+        return response
+
+    def _predict(self, api_key: str | None, records: Sequence[SensorRecord]) -> PredictResponse:
+        spec = self.authenticate(api_key)
+        n = len(records)
+        if n > self.config.max_batch:
+            raise RequestDeniedError(
+                f"batch of {n} records exceeds the limit of {self.config.max_batch}",
+                status_code=413,
+            )
+        self._check_licence()
+        classifier = self.model.classifier
+        x = feature_matrix(records_frame(records))
+        encoded = classifier.encoder.transform_matrix(x)
+        p = classifier.model.predict_proba(encoded)
+        labels = (p >= classifier.threshold).astype(np.int64)
+        vectors = encoded[:, :_NUMERIC].astype(np.float64)
+        groups = labels * 3 + np.argmax(encoded[:, -3:], axis=1)
+        with self._lock:
+            denial, served_p, served_labels = self._commit(
+                spec, records, p, labels, vectors, groups
+            )
+        if denial is not None:
+            raise denial
+        predictions = harden(
+            served_p,
+            served_labels,
+            spec.tier,
+            threshold=classifier.threshold,
+            config=self.config.hardening,
+        )
+        return PredictResponse(
+            model_id=self.model.model_id, tier=spec.tier, predictions=predictions
+        )
+
+    def _commit(
+        self,
+        spec: ClientSpec,
+        records: Sequence[SensorRecord],
+        p: npt.NDArray[np.float64],
+        labels: npt.NDArray[np.int64],
+        vectors: npt.NDArray[np.float64],
+        groups: npt.NDArray[np.int64],
+    ) -> tuple[RequestDeniedError | None, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        n = len(records)
+        now = self._clock()
+        cid = spec.client_id
+        lic = self.model.licence
+        with self.store.transaction() as conn:
+            state = self.store.client(conn, cid, burst=spec.burst, now=now)
+            alarmed = state.alarm_at is not None
+            rate, burst = spec.rate_per_s, spec.burst
+            if alarmed and self.config.alarm_action is AlarmAction.THROTTLE:
+                rate *= self.config.throttle_factor
+                burst = max(1.0, burst * self.config.throttle_factor)
+            tokens = min(burst, state.tokens + rate * max(0.0, now - state.refilled_at))
+            used = self.store.licence_used(conn, lic.token_id)
+            denial: RequestDeniedError | None = None
+            if alarmed and self.config.alarm_action is AlarmAction.BLOCK:
+                denial = RequestDeniedError(
+                    f"client {cid} is blocked: extraction alarm after {state.alarm_at} queries",
+                    status_code=403,
+                )
+            elif spec.quota is not None and state.queries + n > spec.quota:
+                denial = RequestDeniedError(
+                    f"client query quota exhausted ({state.queries} of {spec.quota} used)",
+                    status_code=429,
+                )
+            elif lic.query_quota is not None and used + n > lic.query_quota:
+                denial = RequestDeniedError(
+                    f"licence query quota exhausted ({used} of {lic.query_quota} used)",
+                    status_code=429,
+                )
+            elif n > burst:
+                denial = RequestDeniedError(
+                    f"batch of {n} records exceeds this client's burst of {int(burst)}",
+                    status_code=429,
+                )
+            elif tokens < n:
+                wait = math.ceil((n - tokens) / rate)
+                denial = RequestDeniedError(
+                    f"rate limit: {rate:g} records/s; retry in {wait} s",
+                    status_code=429,
+                    headers={"Retry-After": str(wait)},
+                )
+            if denial is not None:
+                self.store.update_client(conn, cid, tokens=tokens, refilled_at=now)
+                self.store.audit(
+                    conn,
+                    at=now,
+                    client_id=cid,
+                    event_name="denied",
+                    records=n,
+                    total=state.queries,
+                    detail=f"{denial.status_code}: {denial}",
+                )
+                return denial, p, labels
+            values: dict[str, object] = {
+                "tokens": tokens - n,
+                "refilled_at": now,
+                "queries": state.queries + n,
+            }
+            if self.config.detect:
+                prada = self._prada_state(conn, cid, state.observed)
+                update = prada_observe(prada, vectors, groups, self.config.prada)
+                self.store.save_prada(conn, cid, update.points, update.distances)
+                values["observed"] = prada.observed
+                if update.new_alarm and state.alarm_at is None:
+                    values["alarm_at"] = prada.alarm_at
+                    self.store.audit(
+                        conn,
+                        at=now,
+                        client_id=cid,
+                        event_name="alarm",
+                        records=n,
+                        total=state.queries + n,
+                        detail=f"PRADA W={update.w:.4f} < {self.config.prada.delta} after "
+                        f"{prada.alarm_at} queries; action {self.config.alarm_action.value}",
+                    )
+                    self.metrics.alarms.labels(client=cid).inc()
+            served_p, served_labels = p, labels
+            if self.watermark is not None:
+                mask = self.watermark.select(records)
+                if mask.any():
+                    threshold = self.model.classifier.threshold
+                    shift = float(_logit(np.asarray([threshold]))[0])
+                    mirrored = 1.0 / (1.0 + np.exp(-(2.0 * shift - _logit(p))))
+                    served_p = np.where(mask, mirrored, p)
+                    served_labels = np.where(mask, 1 - labels, labels)
+                    self.store.record_watermark(
+                        conn,
+                        cid,
+                        now,
+                        [
+                            (records[int(i)].model_dump(mode="json"), int(served_labels[i]))
+                            for i in np.flatnonzero(mask)
+                        ],
+                    )
+                    self.metrics.watermarked.inc(int(mask.sum()))
+            self.store.update_client(conn, cid, **values)
+            self.store.add_licence_use(conn, lic.token_id, n)
+            self.store.audit(
+                conn,
+                at=now,
+                client_id=cid,
+                event_name="query",
+                records=n,
+                total=state.queries + n,
+            )
+        self.metrics.records.labels(client=cid).inc(n)
+        if lic.query_quota is not None:
+            self.metrics.licence_remaining.set(lic.query_quota - used - n)
+        return None, served_p, served_labels

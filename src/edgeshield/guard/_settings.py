@@ -1,0 +1,68 @@
+"""Service settings from the environment (``EDGESHIELD_GUARD_*``), only at the service edge.
+
+Why: the deployment (systemd unit, container) configures the service without code; defaults
+that would be insecure (a missing or well-known watermark secret) are refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from edgeshield.guard._prada import PradaConfig
+from edgeshield.guard._service import AlarmAction, GuardConfig
+
+__all__ = ["GuardSettings"]
+
+_WEAK = frozenset({"changethis", "changeme", "secret", "password", "default", "test"})
+
+
+class GuardSettings(BaseSettings):
+    """Everything ``edgeshield guard serve`` needs; read from ``EDGESHIELD_GUARD_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGESHIELD_GUARD_", frozen=True, extra="forbid")
+
+    bundle: Path
+    device_key: Path
+    owner_public_key: Path
+    licence: Path
+    clients: Path
+    card: Path | None = None
+    device_key_passphrase: SecretStr | None = None
+    database_url: str = "sqlite:///guard-state.db"
+    watermark_secret: SecretStr
+    watermark_rate: float = Field(default=0.005, ge=0.0, le=0.005)
+    max_batch: int = Field(default=256, ge=1, le=1024)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, le=64_000_000)
+    alarm_action: AlarmAction = AlarmAction.THROTTLE
+    throttle_factor: float = Field(default=0.1, gt=0.0, le=1.0)
+    prada_delta: float = Field(default=0.9, gt=0.0, lt=1.0)
+    prada_min_distances: int = Field(default=50, ge=3, le=5000)
+    prada_window: int = Field(default=1000, ge=3, le=5000)
+
+    @field_validator("watermark_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret.strip().lower() in _WEAK or len(secret) < 32:
+            raise ValueError(
+                "watermark_secret must be a random string of at least 32 characters "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    def guard_config(self) -> GuardConfig:
+        """The library configuration these settings describe."""
+        return GuardConfig(
+            max_batch=self.max_batch,
+            alarm_action=self.alarm_action,
+            throttle_factor=self.throttle_factor,
+            prada=PradaConfig(
+                delta=self.prada_delta,
+                min_distances=self.prada_min_distances,
+                window=self.prada_window,
+            ),
+            watermark_rate=self.watermark_rate,
+        )

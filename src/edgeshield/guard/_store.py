@@ -1,0 +1,391 @@
+"""Persisted guard state: quotas, token buckets, detector history, audit log, watermark book.
+
+Why: a restart must lose nothing, an attacker must not reset its history by waiting for one,
+and several workers must share one state. Any SQLAlchemy URL works; SQLite (WAL, immediate
+transactions) is the default. The audit table is append-only: the store has no update or
+delete for it, and on SQLite triggers refuse both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from edgeshield.errors import StorageError
+from edgeshield.guard._prada import PradaState
+
+__all__ = ["AuditRecord", "ClientState", "GuardStore", "WatermarkRecord"]
+
+_meta = sa.MetaData()
+
+clients_table = sa.Table(
+    "guard_clients",
+    _meta,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("queries", sa.BigInteger, nullable=False),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("refilled_at", sa.Float, nullable=False),
+    sa.Column("observed", sa.BigInteger, nullable=False),
+    sa.Column("alarm_at", sa.BigInteger, nullable=True),
+)
+licence_table = sa.Table(
+    "guard_licence_usage",
+    _meta,
+    sa.Column("token_id", sa.String(64), primary_key=True),
+    sa.Column("queries", sa.BigInteger, nullable=False),
+)
+audit_table = sa.Table(
+    "guard_audit",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("client_id", sa.String(64), nullable=False, index=True),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("detail", sa.String(256), nullable=False),
+)
+points_table = sa.Table(
+    "guard_prada_points",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.String(64), nullable=False, index=True),
+    sa.Column("cls", sa.Integer, nullable=False),
+    sa.Column("distance", sa.Float, nullable=False),
+    sa.Column("vector", sa.LargeBinary, nullable=False),
+)
+distances_table = sa.Table(
+    "guard_prada_distances",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.String(64), nullable=False, index=True),
+    sa.Column("distance", sa.Float, nullable=False),
+)
+watermark_table = sa.Table(
+    "guard_watermark",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.String(64), nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("query", sa.String(512), nullable=False),
+    sa.Column("served_label", sa.Integer, nullable=False),
+)
+
+_APPEND_ONLY = (
+    "CREATE TRIGGER IF NOT EXISTS guard_audit_no_update BEFORE UPDATE ON guard_audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS guard_audit_no_delete BEFORE DELETE ON guard_audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientState:
+    """A client's persisted counters."""
+
+    client_id: str
+    queries: int
+    tokens: float
+    refilled_at: float
+    observed: int
+    alarm_at: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditRecord:
+    """One audit entry: counts and decisions, never raw sensor data."""
+
+    id: int
+    at: float
+    client_id: str
+    event: str
+    records: int
+    total: int
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatermarkRecord:
+    """A watermarked answer: the query (evidence for the owner) and the flipped label served."""
+
+    client_id: str
+    at: float
+    query: dict[str, Any]
+    served_label: int
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class GuardStore:
+    """The guard's state in one SQL database.
+
+    Parameters
+    ----------
+    url
+        Any SQLAlchemy URL (``sqlite:///path/guard.db`` by default in the service).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            is_sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+            kwargs: dict[str, Any] = {}
+            if is_sqlite:
+                kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+            self.engine = sa.create_engine(url, **kwargs)
+            if is_sqlite:
+                _sqlite_setup(self.engine)
+            _meta.create_all(self.engine)
+            if is_sqlite:
+                with self.engine.begin() as conn:
+                    for statement in _APPEND_ONLY:
+                        conn.exec_driver_sql(statement)
+        except (SQLAlchemyError, ValueError) as exc:
+            raise StorageError(f"cannot open guard state database {url}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One atomic unit of work; SQL errors become :class:`StorageError`."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StorageError(f"guard state database error: {exc}") from exc
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    # -- counters ------------------------------------------------------------------------
+
+    @staticmethod
+    def client(conn: Connection, client_id: str, *, burst: float, now: float) -> ClientState:
+        """The client's row, created with a full bucket on first use."""
+        row = conn.execute(
+            sa.select(clients_table).where(clients_table.c.client_id == client_id)
+        ).one_or_none()
+        if row is None:
+            conn.execute(
+                clients_table.insert().values(
+                    client_id=client_id,
+                    queries=0,
+                    tokens=burst,
+                    refilled_at=now,
+                    observed=0,
+                    alarm_at=None,
+                )
+            )
+            return ClientState(
+                client_id=client_id,
+                queries=0,
+                tokens=burst,
+                refilled_at=now,
+                observed=0,
+                alarm_at=None,
+            )
+        return ClientState(
+            client_id=row.client_id,
+            queries=int(row.queries),
+            tokens=float(row.tokens),
+            refilled_at=float(row.refilled_at),
+            observed=int(row.observed),
+            alarm_at=None if row.alarm_at is None else int(row.alarm_at),
+        )
+
+    @staticmethod
+    def update_client(conn: Connection, client_id: str, **values: Any) -> None:
+        """Set some of a client's counters."""
+        conn.execute(
+            clients_table.update().where(clients_table.c.client_id == client_id).values(**values)
+        )
+
+    @staticmethod
+    def licence_used(conn: Connection, token_id: str) -> int:
+        """Records served so far under a licence (all clients)."""
+        value = conn.execute(
+            sa.select(licence_table.c.queries).where(licence_table.c.token_id == token_id)
+        ).scalar_one_or_none()
+        if value is None:
+            conn.execute(licence_table.insert().values(token_id=token_id, queries=0))
+            return 0
+        return int(value)
+
+    @staticmethod
+    def add_licence_use(conn: Connection, token_id: str, records: int) -> None:
+        """Count records against the licence quota."""
+        conn.execute(
+            licence_table.update()
+            .where(licence_table.c.token_id == token_id)
+            .values(queries=licence_table.c.queries + records)
+        )
+
+    # -- audit ---------------------------------------------------------------------------
+
+    @staticmethod
+    def audit(
+        conn: Connection,
+        *,
+        at: float,
+        client_id: str,
+        event_name: str,
+        records: int,
+        total: int,
+        detail: str = "",
+    ) -> None:
+        """Append one audit record."""
+        conn.execute(
+            audit_table.insert().values(
+                at=at,
+                client_id=client_id,
+                event=event_name,
+                records=records,
+                total=total,
+                detail=detail[:256],
+            )
+        )
+
+    def audit_log(self, client_id: str | None = None) -> list[AuditRecord]:
+        """All audit records, oldest first (optionally of one client)."""
+        query = sa.select(audit_table).order_by(audit_table.c.id)
+        if client_id is not None:
+            query = query.where(audit_table.c.client_id == client_id)
+        with self.transaction() as conn:
+            rows = conn.execute(query).all()
+        return [
+            AuditRecord(
+                id=r.id,
+                at=r.at,
+                client_id=r.client_id,
+                event=r.event,
+                records=r.records,
+                total=r.total,
+                detail=r.detail,
+            )
+            for r in rows
+        ]
+
+    def client_state(self, client_id: str) -> ClientState | None:
+        """A client's persisted counters, if it ever queried."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                sa.select(clients_table).where(clients_table.c.client_id == client_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return ClientState(
+            client_id=row.client_id,
+            queries=int(row.queries),
+            tokens=float(row.tokens),
+            refilled_at=float(row.refilled_at),
+            observed=int(row.observed),
+            alarm_at=None if row.alarm_at is None else int(row.alarm_at),
+        )
+
+    # -- detector ------------------------------------------------------------------------
+
+    @staticmethod
+    def save_prada(
+        conn: Connection,
+        client_id: str,
+        points: list[tuple[int, npt.NDArray[np.float64], float]],
+        distances: list[float],
+    ) -> None:
+        """Append a batch's new growing-set points and distances."""
+        if points:
+            conn.execute(
+                points_table.insert(),
+                [
+                    {
+                        "client_id": client_id,
+                        "cls": c,
+                        "distance": d,
+                        "vector": np.asarray(v, dtype="<f8").tobytes(),
+                    }
+                    for c, v, d in points
+                ],
+            )
+        if distances:
+            conn.execute(
+                distances_table.insert(),
+                [{"client_id": client_id, "distance": d} for d in distances],
+            )
+
+    @staticmethod
+    def load_prada(conn: Connection, client_id: str, *, dim: int, window: int) -> PradaState:
+        """Rebuild a client's detector state from the persisted rows."""
+        state = PradaState(dim=dim, window=window)
+        for row in conn.execute(
+            sa.select(points_table.c.cls, points_table.c.distance, points_table.c.vector)
+            .where(points_table.c.client_id == client_id)
+            .order_by(points_table.c.id)
+        ):
+            state.add_point(int(row.cls), np.frombuffer(row.vector, dtype="<f8"), row.distance)
+        recent = conn.execute(
+            sa.select(distances_table.c.distance)
+            .where(distances_table.c.client_id == client_id)
+            .order_by(distances_table.c.id.desc())
+            .limit(window)
+        ).scalars()
+        state.distances.extend(reversed([float(d) for d in recent]))
+        return state
+
+    # -- watermark -----------------------------------------------------------------------
+
+    @staticmethod
+    def record_watermark(
+        conn: Connection, client_id: str, at: float, rows: list[tuple[dict[str, Any], int]]
+    ) -> None:
+        """Record watermarked answers (query and flipped label served)."""
+        if rows:
+            conn.execute(
+                watermark_table.insert(),
+                [
+                    {
+                        "client_id": client_id,
+                        "at": at,
+                        "query": json.dumps(q, sort_keys=True),
+                        "served_label": label,
+                    }
+                    for q, label in rows
+                ],
+            )
+
+    def watermark_records(self, client_id: str | None = None) -> list[WatermarkRecord]:
+        """All watermarked answers, oldest first (optionally of one client)."""
+        query = sa.select(watermark_table).order_by(watermark_table.c.id)
+        if client_id is not None:
+            query = query.where(watermark_table.c.client_id == client_id)
+        with self.transaction() as conn:
+            rows = conn.execute(query).all()
+        return [
+            WatermarkRecord(
+                client_id=r.client_id,
+                at=r.at,
+                query=json.loads(r.query),
+                served_label=int(r.served_label),
+            )
+            for r in rows
+        ]

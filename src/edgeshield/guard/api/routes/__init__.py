@@ -1,0 +1,1 @@
+"""Routes of the guard API, one module per concern."""

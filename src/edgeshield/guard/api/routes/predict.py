@@ -1,0 +1,36 @@
+"""``POST /v1/predict``: a batch of sensor records in, hardened predictions out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from edgeshield.guard._schema import PredictRequest, PredictResponse
+from edgeshield.guard.api.deps import ApiKeyDep, ServiceDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["predict"])
+
+_ERROR: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"detail": {"type": "string"}}}
+        }
+    }
+}
+
+
+@router.post(
+    "/v1/predict",
+    responses={
+        401: {"description": "missing or invalid API key", **_ERROR},
+        403: {"description": "client blocked or licence no longer valid", **_ERROR},
+        413: {"description": "batch or body too large", **_ERROR},
+        429: {"description": "rate limit or query quota exhausted", **_ERROR},
+    },
+)
+def predict(body: PredictRequest, service: ServiceDep, api_key: ApiKeyDep) -> PredictResponse:
+    """Classify a batch of sensor records (failure = 1)."""
+    return service.predict(api_key, body.records)

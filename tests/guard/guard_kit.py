@@ -1,0 +1,112 @@
+"""Helpers shared by the guard and red-team tests: a small trained model sealed for a device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import torch
+
+from edgeshield.guard import (
+    ClientRegistry,
+    GuardConfig,
+    GuardService,
+    GuardStore,
+    OutputTier,
+    open_classifier,
+    seal_classifier,
+)
+from edgeshield.usecase import FailureClassifier, FleetConfig, TrainConfig, make_fleet, train_classifier
+from edgeshield.vault import DeviceKey, OwnerKey, inspect_bundle, issue_licence
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+SECRET = b"guard-test-watermark-secret-0123456789abcdef"
+
+
+def fixed_clock(when: datetime = NOW) -> Callable[[], datetime]:
+    return lambda: when
+
+
+@dataclass(frozen=True)
+class Kit:
+    owner: OwnerKey
+    device: DeviceKey
+    classifier: FailureClassifier
+    bundle: bytes
+    digest: str
+    frames: dict[str, pd.DataFrame]
+
+    def licence(self, *, quota: int | None = 100_000, days: int = 30) -> str:
+        return issue_licence(
+            self.owner,
+            device=self.device.public_key(),
+            model_digest=self.digest,
+            not_before=NOW - timedelta(days=1),
+            expires=NOW + timedelta(days=days),
+            query_quota=quota,
+        )
+
+
+def build_kit() -> Kit:
+    torch.set_num_threads(1)
+    fleet = make_fleet(FleetConfig(plants=3, total_rows=4000, min_rows=200), seed=0)
+    train = pd.concat([fleet.frames["plant-1"], fleet.frames["plant-2"]], ignore_index=True)
+    classifier = train_classifier(train, TrainConfig(epochs=15), seed=0)
+    owner, device = OwnerKey.generate(), DeviceKey.generate()
+    bundle = seal_classifier(
+        classifier,
+        owner_key=owner,
+        recipients=[device.public_key()],
+        model_id="failure-classifier",
+        clock=fixed_clock(),
+    )
+    return Kit(
+        owner=owner,
+        device=device,
+        classifier=classifier,
+        bundle=bundle,
+        digest=inspect_bundle(bundle).model_digest,
+        frames=dict(fleet.frames),
+    )
+
+
+def make_service(
+    kit: Kit,
+    db_url: str,
+    *,
+    tiers: dict[str, OutputTier] | None = None,
+    quota: int | None = 100_000,
+    config: GuardConfig | None = None,
+    rate: float = 1e6,
+    burst: float = 1e6,
+    clock: Callable[[], float] | None = None,
+    keys: dict[str, str] | None = None,
+) -> tuple[GuardService, dict[str, str]]:
+    """A service with one client per tier; returns it and the clients' API keys."""
+    registry = ClientRegistry()
+    issued: dict[str, str] = {}
+    for client_id, tier in (tiers or {"alice": OutputTier.FULL}).items():
+        key = (keys or {}).get(client_id)
+        issued[client_id] = registry.add(
+            client_id, tier=tier, rate_per_s=rate, burst=burst, key=key
+        )
+    model = open_classifier(
+        kit.bundle,
+        device_key=kit.device,
+        owner_public_key=kit.owner.public_key(),
+        licence=kit.licence(quota=quota),
+        clock=fixed_clock(),
+    )
+    kwargs = {} if clock is None else {"clock": clock}
+    service = GuardService(
+        model,
+        clients=registry,
+        store=GuardStore(db_url),
+        watermark_secret=SECRET,
+        config=config,
+        licence_clock=fixed_clock(),
+        **kwargs,
+    )
+    return service, issued
