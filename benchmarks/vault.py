@@ -189,6 +189,7 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "date": now.isoformat(timespec="seconds"),
+        "load_average_at_start": os.getloadavg()[0],
     }
     with tempfile.TemporaryDirectory(prefix="vault-bench-") as tmp:
         directory = Path(tmp)
@@ -255,6 +256,7 @@ def main() -> None:
         )
         rss = {mode: measure_rss(mode, directory) for mode in ("sealed", "torch", "safetensors")}
     results["rss"] = rss
+    results["load_average_at_end"] = os.getloadavg()[0]
     results["ratios"] = {
         "sealed_vs_torch_load_min": results["sealed_load"]["min_s"]
         / results["torch_load"]["min_s"],
