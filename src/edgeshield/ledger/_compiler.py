@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _SCRIPT = Path(__file__).with_name("solcjs.js")
+_FILE = "Contract.sol"
 
 
 def solcjs_script() -> Path:
@@ -198,7 +199,7 @@ def compile_solidity(
     payload = json.dumps(
         {
             "language": "Solidity",
-            "sources": {f"{name}.sol": {"content": source}},
+            "sources": {_FILE: {"content": source}},
             "settings": settings,
         },
         sort_keys=True,
@@ -218,9 +219,9 @@ def compile_solidity(
     errors = [e for e in result.get("errors", []) if e.get("severity") == "error"]
     if errors:
         text = "\n".join(e.get("formattedMessage", e.get("message", "?")) for e in errors)
-        raise CompilationError(f"solc rejected {name}.sol:\n{text}")
+        raise CompilationError(f"solc rejected the source of {name}:\n{text}")
     try:
-        output = result["contracts"][f"{name}.sol"][name]
+        output = result["contracts"][_FILE][name]
     except KeyError as exc:
         raise CompilationError(f"solc produced no contract {name!r}") from exc
     compiled = CompiledContract(
@@ -234,15 +235,27 @@ def compile_solidity(
         evm_version=config.evm_version,
         compile_seconds=seconds,
     )
-    if cache_file is not None:
-        try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(compiled.to_json()), encoding="utf-8")
-            tmp.replace(cache_file)
-        except OSError:
-            pass  # caching is an optimisation; compiling still succeeded
+    if config.cache_dir is not None:
+        # Cache every contract of the source: asking for a sibling later is then a cache hit.
+        for other, out in result["contracts"][_FILE].items():
+            artifact = compiled.to_json() | {
+                "name": other,
+                "abi": out["abi"],
+                "bytecode": "0x" + out["evm"]["bytecode"]["object"],
+                "deployedBytecode": "0x" + out["evm"]["deployedBytecode"]["object"],
+            }
+            _store(config.cache_dir / f"{other}-{key}.json", artifact)
     return compiled
+
+
+def _store(path: Path, artifact: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(artifact), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # caching is an optimisation; compiling still succeeded
 
 
 def compile_spec(spec: ContractSpec, config: CompilerConfig | None = None) -> CompiledContract:
