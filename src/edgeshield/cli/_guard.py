@@ -1,0 +1,201 @@
+"""``edgeshield guard``: seal a classifier for the guard, manage clients, serve, attack."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from edgeshield.cli._render import console
+from edgeshield.errors import ConfigError, GuardError
+from edgeshield.guard import (
+    AlarmAction,
+    ClientRegistry,
+    GuardSettings,
+    OutputTier,
+    create_app,
+    seal_classifier,
+)
+from edgeshield.redteam import AttackKind, ExtractionConfig, GuardClient, run_extraction
+from edgeshield.usecase import GeneratorConfig, generate, load_classifier, read_uci_csv
+from edgeshield.vault import DevicePublicKey, OwnerKey
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="The guarded inference service: seal, clients, serve, and the extraction red team.",
+    no_args_is_help=True,
+)
+
+
+@app.command(name="seal")
+def seal_cmd(
+    model_dir: Annotated[Path, typer.Argument(help="Directory written by `edgeshield train`.")],
+    out: Annotated[Path, typer.Option("--out", help="Bundle file to write.")],
+    owner_key: Annotated[Path, typer.Option("--owner-key", help="Owner private key (PEM).")],
+    recipient: Annotated[
+        list[Path], typer.Option("--recipient", help="Device public key (PEM); repeatable.")
+    ],
+    model_id: Annotated[str, typer.Option("--model-id", help="Name of the model.")] = (
+        "failure-classifier"
+    ),
+) -> None:
+    """Seal a trained classifier with its model card in the signed bundle metadata."""
+    classifier = load_classifier(model_dir)
+    bundle = seal_classifier(
+        classifier,
+        owner_key=OwnerKey.load(owner_key),
+        recipients=[DevicePublicKey.load(p) for p in recipient],
+        model_id=model_id,
+    )
+    try:
+        out.write_bytes(bundle)
+    except OSError as exc:
+        raise GuardError(f"cannot write bundle {out}: {exc}") from exc
+    console.print(f"sealed {model_dir} with its model card into {out} ({len(bundle)} bytes)")
+
+
+@app.command(name="add-client")
+def add_client_cmd(
+    clients: Annotated[Path, typer.Option("--clients", help="Client file (JSON, hashes only).")],
+    client_id: Annotated[str, typer.Option("--id", help="Client name.")],
+    tier: Annotated[OutputTier, typer.Option("--tier", help="Output tier.")] = (
+        OutputTier.LABEL_ONLY
+    ),
+    rate: Annotated[float, typer.Option("--rate", help="Records per second.")] = 50.0,
+    burst: Annotated[float, typer.Option("--burst", help="Token-bucket size.")] = 500.0,
+    quota: Annotated[int | None, typer.Option("--quota", help="Lifetime records.")] = None,
+) -> None:
+    """Register a client; its API key is printed once and stored only as a hash."""
+    registry = ClientRegistry.load(clients)
+    key = registry.add(client_id, tier=tier, rate_per_s=rate, burst=burst, quota=quota)
+    registry.save(clients)
+    console.print(f"client {client_id} ({tier.value}) added to {clients}")
+    console.print(f"api key (shown once): {key}", soft_wrap=True)
+
+
+@app.command(name="serve")
+def serve_cmd(
+    bundle: Annotated[Path, typer.Option("--bundle", help="Sealed bundle.")],
+    device_key: Annotated[Path, typer.Option("--device-key", help="Device private key (PEM).")],
+    owner_public: Annotated[
+        Path, typer.Option("--owner-public", help="The owner's public key (PEM).")
+    ],
+    licence: Annotated[Path, typer.Option("--licence", help="Licence token file.")],
+    clients: Annotated[Path, typer.Option("--clients", help="Client file.")],
+    database_url: Annotated[
+        str, typer.Option("--db", help="SQLAlchemy URL of the shared state.")
+    ] = "sqlite:///guard-state.db",
+    card: Annotated[
+        Path | None, typer.Option("--card", help="Model card, if not in the bundle.")
+    ] = None,
+    alarm_action: Annotated[
+        AlarmAction, typer.Option("--alarm-action", help="Reaction to an extraction alarm.")
+    ] = AlarmAction.THROTTLE,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the sealed model; refuses to start without a valid licence.
+
+    The watermark secret comes from ``EDGESHIELD_GUARD_WATERMARK_SECRET`` (never an option,
+    so it stays out of the process list).
+    """
+    import uvicorn
+
+    values = {
+        "BUNDLE": str(bundle),
+        "DEVICE_KEY": str(device_key),
+        "OWNER_PUBLIC_KEY": str(owner_public),
+        "LICENCE": str(licence),
+        "CLIENTS": str(clients),
+        "DATABASE_URL": database_url,
+        "ALARM_ACTION": alarm_action.value,
+    }
+    if card is not None:
+        values["CARD"] = str(card)
+    for name, value in values.items():
+        os.environ[f"EDGESHIELD_GUARD_{name}"] = value
+    try:
+        settings = GuardSettings()
+    except ValueError as exc:
+        raise ConfigError(f"invalid guard settings: {exc}") from exc
+    application = create_app(settings)  # fails here, before binding, on any bad input
+    if workers > 1:
+        application.state.guard.store.close()
+        uvicorn.run(
+            "edgeshield.guard.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    else:
+        uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def _frame_or_generated(path: Path | None, seed: int, rows: int) -> pd.DataFrame:
+    if path is not None:
+        return read_uci_csv(path)
+    return generate(GeneratorConfig(rows=rows), seed=seed)
+
+
+@app.command(name="attack")
+def attack_cmd(
+    url: Annotated[str, typer.Option("--url", help="Base URL of the guard.")],
+    key: Annotated[str, typer.Option("--key", help="The attacker's API key.")],
+    kind: Annotated[AttackKind, typer.Option("--kind", help="Extraction attack.")],
+    budget: Annotated[
+        list[int], typer.Option("--budget", help="Query budget; repeat for a curve.")
+    ],
+    pool: Annotated[
+        Path | None, typer.Option("--pool", help="Attacker's own readings (UCI CSV).")
+    ] = None,
+    eval_csv: Annotated[
+        Path | None, typer.Option("--eval", help="Labelled rows to measure fidelity (UCI CSV).")
+    ] = None,
+    eval_key: Annotated[
+        str | None, typer.Option("--eval-key", help="Key used to label the eval rows.")
+    ] = None,
+    eval_rows: Annotated[int, typer.Option("--eval-rows", help="Generated eval rows.")] = 500,
+    batch: Annotated[int, typer.Option("--batch", help="Records per request.")] = 50,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Run an extraction attack against a running guard and print fidelity per budget."""
+    attacker_pool = _frame_or_generated(pool, 1000 + seed, max(budget) + 200)
+    eval_frame = _frame_or_generated(eval_csv, 2000 + seed, eval_rows)
+    config = ExtractionConfig(kind=kind, budgets=tuple(sorted(budget)), seed=seed)
+    with httpx.Client(base_url=url, timeout=30.0) as http:
+        victim = GuardClient(http, eval_key or key, batch=batch).query(eval_frame).labels
+        report = run_extraction(
+            GuardClient(http, key, batch=batch),
+            config,
+            attacker_pool=attacker_pool,
+            eval_frame=eval_frame,
+            victim_eval_labels=np.asarray(victim),
+        )
+    table = Table(title=f"{kind.value} extraction against {url}")
+    for name in ("budget", "queries", "agreement", "on failures", "macro", "surrogate F1"):
+        table.add_column(name, justify="right")
+    for p in report.points:
+        f = p.fidelity
+        table.add_row(
+            str(p.budget),
+            str(p.queries),
+            f"{f.agreement:.3f}",
+            f"{f.failure_agreement:.3f}",
+            f"{f.macro_agreement:.3f}",
+            f"{f.surrogate_f1:.3f}",
+        )
+    console.print(table)
+    if report.refused_at is not None:
+        console.print(f"refused after {report.refused_at} queries: {report.refusal}")
+    if report.throttled_requests:
+        console.print(f"throttled {report.throttled_requests} times")

@@ -1,0 +1,271 @@
+"""The HTTP API: every tier answers, every bad input is a clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from guard_kit import NOW, Kit, fixed_clock, make_service
+
+from edgeshield.guard import (
+    AlarmAction,
+    GuardConfig,
+    OutputTier,
+    PradaConfig,
+    create_app,
+    records_from_frame,
+)
+
+TIERS = {
+    "full": OutputTier.FULL,
+    "label": OutputTier.LABEL_ONLY,
+    "topk": OutputTier.TOP_K,
+    "rounded": OutputTier.ROUNDED,
+    "rs": OutputTier.REVERSE_SIGMOID,
+}
+
+
+@pytest.fixture
+def api(kit: Kit, tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    service, keys = make_service(
+        kit, f"sqlite:///{tmp_path / 'g.db'}", tiers=TIERS, config=GuardConfig(max_batch=64)
+    )
+    with TestClient(create_app(service=service, max_body_bytes=200_000)) as client:
+        yield client, keys
+
+
+def _records(kit: Kit, n: int = 5, start: int = 0) -> list[dict[str, object]]:
+    return records_from_frame(kit.frames["plant-3"].iloc[start : start + n])
+
+
+def _post(client: TestClient, key: str | None, body: object) -> tuple[int, dict[str, object]]:
+    headers = {} if key is None else {"X-API-Key": key}
+    response = client.post("/v1/predict", json=body, headers=headers)
+    return response.status_code, response.json()
+
+
+def test_each_tier_returns_what_it_promises(api: tuple[TestClient, dict[str, str]], kit: Kit) -> None:
+    client, keys = api
+    records = _records(kit, 20)
+    frame = kit.frames["plant-3"].iloc[:20]
+    truth = kit.classifier.predict(frame)
+    p = kit.classifier.predict_proba(frame)
+    answers = {}
+    for name in TIERS:
+        status, body = _post(client, keys[name], {"records": records})
+        assert status == 200, body
+        assert body["tier"] == TIERS[name].value
+        answers[name] = body["predictions"]
+    # Same labels everywhere (watermarked rows, if any, are flipped identically for all).
+    labels = {name: [a["label"] for a in answers[name]] for name in TIERS}
+    assert all(v == labels["full"] for v in labels.values())
+    assert sum(a != b for a, b in zip(labels["full"], truth, strict=True)) <= 1
+    assert all(a.get("probabilities") is None for a in answers["label"])
+    assert all(a["confidence"] is not None for a in answers["topk"])
+    full = [a["probabilities"][1] for a in answers["full"]]
+    rounded = [a["probabilities"][1] for a in answers["rounded"]]
+    assert all(round(f, 1) == r for f, r in zip(full, rounded, strict=True))
+    unmarked = [i for i in range(20) if labels["full"][i] == truth[i]]
+    assert all(math.isclose(full[i], p[i], rel_tol=1e-6) for i in unmarked)
+    rs = [a["probabilities"][1] for a in answers["rs"]]
+    assert any(abs(a - b) > 0.01 for a, b in zip(rs, full, strict=True))
+
+
+def _record(**changes: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "type": "L",
+        "air_temperature_k": 300.0,
+        "process_temperature_k": 310.0,
+        "rotational_speed_rpm": 1500.0,
+        "torque_nm": 40.0,
+        "tool_wear_min": 100.0,
+    }
+    record.update(changes)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status", "needle"),
+    [
+        ("missing field", {"records": [_record(torque_nm=None)]}, 422, "torque_nm"),
+        ("extra field", {"records": [_record(humidity=3.0)]}, 422, "humidity"),
+        ("out of range", {"records": [_record(air_temperature_k=900.0)]}, 422, "less than"),
+        ("negative", {"records": [_record(tool_wear_min=-1.0)]}, 422, "greater than"),
+        ("bad type", {"records": [_record(type="X")]}, 422, "type"),
+        ("string value", {"records": [_record(torque_nm="heavy")]}, 422, "torque_nm"),
+        ("empty batch", {"records": []}, 422, "records"),
+        ("no records key", {"rows": []}, 422, "records"),
+        ("not an object", [1, 2, 3], 422, "invalid request"),
+        ("batch over service limit", {"records": [_record()] * 65}, 413, "limit of 64"),
+        ("batch over schema limit", {"records": [_record()] * 1025}, 422, "at most 1024"),
+    ],
+)
+def test_bad_bodies_get_clear_4xx(
+    api: tuple[TestClient, dict[str, str]], name: str, body: object, status: int, needle: str
+) -> None:
+    client, keys = api
+    got, answer = _post(client, keys["full"], body)
+    assert got == status, (name, answer)
+    assert needle in json.dumps(answer)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_values_are_422(api: tuple[TestClient, dict[str, str]], token: str) -> None:
+    client, keys = api
+    text = json.dumps({"records": [_record()]}).replace("300.0", token)
+    response = client.post(
+        "/v1/predict",
+        content=text,
+        headers={"X-API-Key": keys["full"], "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "finite" in response.json()["detail"]
+
+
+def test_malformed_json_is_422(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, keys = api
+    response = client.post(
+        "/v1/predict",
+        content=b'{"records": [',
+        headers={"X-API-Key": keys["full"], "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert "JSON" in response.json()["detail"]
+
+
+def test_oversized_body_is_413(api: tuple[TestClient, dict[str, str]]) -> None:
+    client, keys = api
+    response = client.post(
+        "/v1/predict",
+        content=b" " * 300_000,
+        headers={"X-API-Key": keys["full"], "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert "exceeds the limit of 200000 bytes" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("key", "needle"), [(None, "missing API key"), ("esk_nope", "invalid")])
+def test_missing_or_wrong_key_is_401(
+    api: tuple[TestClient, dict[str, str]], kit: Kit, key: str | None, needle: str
+) -> None:
+    client, _ = api
+    response = client.post(
+        "/v1/predict", json={"records": _records(kit)}, headers={} if key is None else {"X-API-Key": key}
+    )
+    assert response.status_code == 401
+    assert needle in response.json()["detail"]
+    assert response.headers["WWW-Authenticate"] == "ApiKey"
+
+
+def test_licence_quota_is_429_and_shared(kit: Kit, tmp_path: Path) -> None:
+    service, keys = make_service(kit, f"sqlite:///{tmp_path / 'q.db'}", tiers=TIERS, quota=12)
+    client = TestClient(create_app(service=service))
+    assert _post(client, keys["full"], {"records": _records(kit, 10)})[0] == 200
+    status, body = _post(client, keys["label"], {"records": _records(kit, 3)})
+    assert status == 429
+    assert "licence query quota exhausted (10 of 12 used)" in str(body["detail"])
+    assert _post(client, keys["label"], {"records": _records(kit, 2)})[0] == 200
+
+
+def test_client_quota_is_429(kit: Kit, tmp_path: Path) -> None:
+    from edgeshield.guard import ClientRegistry, GuardService, GuardStore, open_classifier
+    from guard_kit import SECRET
+
+    registry = ClientRegistry()
+    key = registry.add("small", tier=OutputTier.LABEL_ONLY, quota=5)
+    model = open_classifier(
+        kit.bundle,
+        device_key=kit.device,
+        owner_public_key=kit.owner.public_key(),
+        licence=kit.licence(),
+        clock=fixed_clock(),
+    )
+    service = GuardService(
+        model,
+        clients=registry,
+        store=GuardStore(f"sqlite:///{tmp_path / 'c.db'}"),
+        watermark_secret=SECRET,
+        licence_clock=fixed_clock(),
+    )
+    client = TestClient(create_app(service=service))
+    assert _post(client, key, {"records": _records(kit, 5)})[0] == 200
+    status, body = _post(client, key, {"records": _records(kit, 1)})
+    assert status == 429
+    assert "client query quota exhausted (5 of 5 used)" in str(body["detail"])
+
+
+def test_rate_limit_is_429_with_retry_after(kit: Kit, tmp_path: Path) -> None:
+    now = [1000.0]
+    service, keys = make_service(
+        kit, f"sqlite:///{tmp_path / 'r.db'}", rate=2.0, burst=10.0, clock=lambda: now[0]
+    )
+    client = TestClient(create_app(service=service))
+    assert _post(client, keys["alice"], {"records": _records(kit, 10)})[0] == 200
+    response = client.post(
+        "/v1/predict", json={"records": _records(kit, 4)}, headers={"X-API-Key": keys["alice"]}
+    )
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "2"
+    assert "rate limit" in response.json()["detail"]
+    now[0] += 2.0
+    assert _post(client, keys["alice"], {"records": _records(kit, 4)})[0] == 200
+    status, body = _post(client, keys["alice"], {"records": _records(kit, 11)})
+    assert status == 429
+    assert "burst of 10" in str(body["detail"])
+
+
+def test_expired_licence_is_403(kit: Kit, tmp_path: Path) -> None:
+    service, keys = make_service(kit, f"sqlite:///{tmp_path / 'e.db'}")
+    service._licence_clock = fixed_clock(NOW + timedelta(days=31))
+    client = TestClient(create_app(service=service))
+    status, body = _post(client, keys["alice"], {"records": _records(kit)})
+    assert status == 403
+    assert "licence no longer valid" in str(body["detail"])
+
+
+def _jacobian_like(kit: Kit, n: int) -> list[dict[str, object]]:
+    """Tiny steps around a few seeds: what Jacobian augmentation sends."""
+    seeds = _records(kit, 5)
+    out = []
+    for i in range(n):
+        record = dict(seeds[i % 5])
+        record["torque_nm"] = float(record["torque_nm"]) + 0.5 * ((i // 5) % 3)  # type: ignore[arg-type]
+        record["rotational_speed_rpm"] = float(record["rotational_speed_rpm"]) + 5.0 * (i // 15)  # type: ignore[arg-type]
+        out.append(record)
+    return out
+
+
+def test_alarm_blocks_with_403_when_configured(kit: Kit, tmp_path: Path) -> None:
+    config = GuardConfig(alarm_action=AlarmAction.BLOCK, prada=PradaConfig(min_distances=20))
+    service, keys = make_service(kit, f"sqlite:///{tmp_path / 'b.db'}", config=config)
+    client = TestClient(create_app(service=service))
+    records = _jacobian_like(kit, 200)
+    statuses = [_post(client, keys["alice"], {"records": records[i : i + 20]}) for i in range(0, 200, 20)]
+    codes = [s for s, _ in statuses]
+    assert 403 in codes
+    first = codes.index(403)
+    assert all(c == 200 for c in codes[:first]) and all(c == 403 for c in codes[first:])
+    assert "blocked: extraction alarm" in str(statuses[first][1]["detail"])
+    events = [r.event for r in service.store.audit_log("alice")]
+    assert "alarm" in events and events[-1] == "denied"
+
+
+def test_health_metrics_and_openapi(api: tuple[TestClient, dict[str, str]], kit: Kit) -> None:
+    client, keys = api
+    _post(client, keys["full"], {"records": _records(kit, 3)})
+    _post(client, None, {"records": _records(kit, 3)})
+    health = client.get("/v1/health").json()
+    assert health["status"] == "ok" and health["model_digest"] == kit.digest
+    metrics = client.get("/v1/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert 'edgeshield_guard_requests_total{status="200"} 1.0' in metrics.text
+    assert 'edgeshield_guard_requests_total{status="401"} 1.0' in metrics.text
+    assert 'edgeshield_guard_records_total{client="full"} 3.0' in metrics.text
+    schema = client.get("/openapi.json").json()
+    assert "/v1/predict" in schema["paths"]
+    assert "X-API-Key" in json.dumps(schema["components"]["securitySchemes"])
