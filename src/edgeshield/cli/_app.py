@@ -9,7 +9,7 @@ import click
 import typer
 
 import edgeshield.cli._ledger_frontends  # noqa: F401 (registers ledger from-*, verify)
-from edgeshield.cli import _data, _demo, _guard, _ledger, _train, _vault
+from edgeshield.cli import _data, _demo, _fl, _guard, _ledger, _train, _vault
 from edgeshield.errors import EdgeShieldError
 
 __all__ = ["app", "main", "run"]
@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(_data.app, name="data")
+app.add_typer(_fl.app, name="fl")
 app.add_typer(_guard.app, name="guard")
 app.add_typer(_ledger.app, name="ledger")
 app.add_typer(_vault.app, name="vault")

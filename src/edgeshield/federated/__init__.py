@@ -1,5 +1,52 @@
-"""Federated training across plants on Flower: SecAgg+, differential privacy, robust aggregation."""
+"""Federated training across plants on Flower: SecAgg+, differential privacy, robust aggregation.
+
+:func:`run_federated` trains the use case's failure classifier in Flower's simulation engine
+from a :class:`FederatedConfig`: SecAgg+ on by default, record-level DP-SGD (Opacus) or
+client-level DP (Flower's fixed-clipping wrappers), Krum / Multi-Krum / median / trimmed mean /
+Bulyan, and bucketed secure aggregation (SecAgg+ inside buckets, a robust rule across them).
+Conditions Flower lets pass silently (SecAgg+ halted, a robust precondition failed, a round
+that left the model unchanged) raise :class:`~edgeshield.errors.AggregationError`.
+The same apps run on Flower's deployment engine (see ``docs/federated.md``).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from edgeshield.federated._aggregators import aggregate, bucket_partition, check_precondition
+from edgeshield.federated._client import ClientSettings, make_client_app
+from edgeshield.federated._config import (
+    Aggregator,
+    ClientDP,
+    FederatedConfig,
+    MaliciousPlant,
+    PlantBehaviour,
+    RecordDP,
+)
+from edgeshield.federated._local import dp_epsilon, get_arrays, set_arrays, weights_digest
+from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
+from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
+
+__all__ = [
+    "AfterAggregate",
+    "Aggregator",
+    "ClientDP",
+    "ClientSettings",
+    "FederatedConfig",
+    "FederatedResult",
+    "MaliciousPlant",
+    "PlantBehaviour",
+    "RecordDP",
+    "RoundRecord",
+    "ServerPlan",
+    "aggregate",
+    "bucket_partition",
+    "check_precondition",
+    "dp_epsilon",
+    "get_arrays",
+    "make_client_app",
+    "make_server_app",
+    "quiet_flower",
+    "run_federated",
+    "server_encoder",
+    "set_arrays",
+    "weights_digest",
+]

@@ -1,0 +1,246 @@
+"""Configuration of a federated run: one frozen dataclass, saved next to the run's results."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeshield.errors import ConfigError
+
+__all__ = [
+    "Aggregator",
+    "ClientDP",
+    "FederatedConfig",
+    "MaliciousPlant",
+    "PlantBehaviour",
+    "RecordDP",
+]
+
+Vector = npt.NDArray[np.float32]
+
+
+class Aggregator(enum.Enum):
+    """How the server combines plant updates (or bucket means) into the global model."""
+
+    FEDAVG = "fedavg"
+    KRUM = "krum"
+    MULTI_KRUM = "multi-krum"
+    MEDIAN = "median"
+    TRIMMED_MEAN = "trimmed-mean"
+    BULYAN = "bulyan"
+
+    @property
+    def robust(self) -> bool:
+        """True for the Byzantine-robust rules (all but FedAvg)."""
+        return self is not Aggregator.FEDAVG
+
+
+@runtime_checkable
+class PlantBehaviour(Protocol):
+    """What a (malicious) plant does to its data before training and to its update after.
+
+    The red team (:mod:`edgeshield.redteam`) implements the attacks; the federated client only
+    calls these two methods, so honest plants and attackers run the same client code.
+    """
+
+    @property
+    def name(self) -> str:
+        """Short name of the behaviour (recorded in the run's config)."""
+        ...
+
+    def poison_data(self, x: Vector, y: Vector, rng: np.random.Generator) -> tuple[Vector, Vector]:
+        """Return the (possibly poisoned) training rows."""
+        ...
+
+    def poison_update(
+        self, global_params: list[Vector], local_params: list[Vector]
+    ) -> list[Vector]:
+        """Return the parameters the plant reports, given the global and its trained ones."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaliciousPlant:
+    """A plant (by its index in the run's plant order) that follows ``behaviour``."""
+
+    plant: int
+    behaviour: PlantBehaviour
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordDP:
+    """Record-level DP-SGD inside each plant with Opacus.
+
+    Parameters
+    ----------
+    noise_multiplier
+        Gaussian noise standard deviation relative to ``max_grad_norm``.
+    max_grad_norm
+        Per-sample gradient clipping norm.
+    delta
+        The delta at which each plant's epsilon is reported.
+    """
+
+    noise_multiplier: float = 1.0
+    max_grad_norm: float = 1.0
+    delta: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.noise_multiplier <= 0 or self.max_grad_norm <= 0:
+            raise ConfigError("record-level DP needs a positive noise multiplier and clip norm")
+        if not 0 < self.delta < 1:
+            raise ConfigError(f"delta must lie in (0, 1), got {self.delta}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientDP:
+    """Client-level DP: each plant's update is clipped, the server adds Gaussian noise.
+
+    Uses Flower's ``DifferentialPrivacyClientSideFixedClipping`` wrapper and
+    ``fixedclipping_mod`` (clipping happens on the plant, before SecAgg+ masking).
+    """
+
+    noise_multiplier: float = 1.0
+    clipping_norm: float = 1.0
+    delta: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.noise_multiplier <= 0 or self.clipping_norm <= 0:
+            raise ConfigError("client-level DP needs a positive noise multiplier and clip norm")
+        if not 0 < self.delta < 1:
+            raise ConfigError(f"delta must lie in (0, 1), got {self.delta}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FederatedConfig:
+    """Everything that defines a federated run; runs are reproducible from it.
+
+    Parameters
+    ----------
+    plants
+        Number of plants (Flower clients); the first ``plants`` of the fleet or database.
+    rounds
+        Federated rounds.
+    local_epochs, batch_size, learning_rate, weight_decay, hidden, bins
+        Local training (the use case's :func:`~edgeshield.usecase.fit_mlp`) and model shape.
+    secure
+        SecAgg+ (on by default): the server only learns sums of masked, quantized updates.
+    secagg_shares
+        Fraction of the (bucket's) plants each plant shares its keys with (Flower's
+        ``num_shares`` as a fraction).
+    secagg_threshold
+        Fraction of the shares needed to reconstruct a dropped plant's mask; the run survives
+        up to ``1 - secagg_threshold`` of the plants dropping out mid-round.
+    secagg_clipping_range
+        Parameters are clipped to ``[-range, range]`` before quantization.
+    aggregator
+        FedAvg or a Byzantine-robust rule. With ``secure`` a robust rule needs ``bucket_size``:
+        after unmasking the server only has the sum, so it would silently be FedAvg.
+    assumed_malicious
+        The ``f`` that Krum, Multi-Krum and Bulyan assume (counted in aggregator inputs).
+    trim_fraction
+        Share cut from each end by the trimmed mean.
+    bucket_size
+        Bucketing (Karimireddy, He, Jaggi, ICLR 2022): plants are shuffled into buckets of
+        this size every round, SecAgg+ runs inside each bucket and the robust aggregator
+        combines the bucket means. ``None`` disables bucketing.
+    update_clip_norm
+        L2 clipping of each plant's update before masking (with bucketing and by default
+        ``5.0`` there); ``None`` leaves updates unclipped.
+    record_dp, client_dp
+        Optional record-level (Opacus DP-SGD) and client-level DP.
+    malicious
+        Plants that follow an attack (see :mod:`edgeshield.redteam`).
+    dropout
+        Number of plants (the last ones) that crash mid-round in every round, after their
+        SecAgg+ keys were shared: the dropout case SecAgg+ must survive.
+    test_fraction
+        Share of each plant's rows kept out of training for the held-out test set.
+    reference_rows
+        Rows of the vendor's public reference set on which the server fits the encoder.
+    seed
+        Seed of data splits, initial model, bucketing and client training.
+    """
+
+    plants: int = 5
+    rounds: int = 10
+    local_epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-5
+    hidden: tuple[int, ...] = (32,)
+    bins: int = 16
+    secure: bool = True
+    secagg_shares: float = 1.0
+    secagg_threshold: float = 0.6
+    secagg_clipping_range: float = 8.0
+    aggregator: Aggregator = Aggregator.FEDAVG
+    assumed_malicious: int = 1
+    trim_fraction: float = 0.2
+    bucket_size: int | None = None
+    update_clip_norm: float | None = None
+    record_dp: RecordDP | None = None
+    client_dp: ClientDP | None = None
+    malicious: tuple[MaliciousPlant, ...] = field(default_factory=tuple)
+    dropout: int = 0
+    test_fraction: float = 0.25
+    reference_rows: int = 2000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.plants < 2:
+            raise ConfigError(f"a federation needs at least 2 plants, got {self.plants}")
+        if self.rounds < 1 or self.local_epochs < 1 or self.batch_size < 1:
+            raise ConfigError("rounds, local_epochs and batch_size must be at least 1")
+        if self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ConfigError("learning_rate must be positive and weight_decay non-negative")
+        if not 0 < self.secagg_shares <= 1 or not 0 < self.secagg_threshold <= 1:
+            raise ConfigError("secagg_shares and secagg_threshold are fractions in (0, 1]")
+        if self.secagg_clipping_range <= 0:
+            raise ConfigError("secagg_clipping_range must be positive")
+        if self.assumed_malicious < 0 or not 0 <= self.trim_fraction < 0.5:
+            raise ConfigError("assumed_malicious must be >= 0 and trim_fraction in [0, 0.5)")
+        if self.bucket_size is not None and not 1 <= self.bucket_size <= self.plants:
+            raise ConfigError(f"bucket_size must lie in [1, plants], got {self.bucket_size}")
+        if self.secure and self.bucket_size is not None and self.bucket_size < 2:
+            raise ConfigError("SecAgg+ inside a bucket needs buckets of at least 2 plants")
+        if self.secure and self.aggregator.robust and self.bucket_size is None:
+            raise ConfigError(
+                f"{self.aggregator.value} on top of SecAgg+ would silently be FedAvg (the server"
+                " only sees the sum); set bucket_size for bucketed secure aggregation, or"
+                " secure=False"
+            )
+        if self.client_dp is not None and (self.aggregator.robust or self.bucket_size):
+            raise ConfigError("client-level DP is accounted for FedAvg without bucketing only")
+        if self.update_clip_norm is not None and self.update_clip_norm <= 0:
+            raise ConfigError("update_clip_norm must be positive")
+        if not 0 <= self.dropout < self.plants:
+            raise ConfigError(f"dropout must lie in [0, plants), got {self.dropout}")
+        seen = [m.plant for m in self.malicious]
+        if len(set(seen)) != len(seen) or any(not 0 <= p < self.plants for p in seen):
+            raise ConfigError(f"malicious plants must be distinct indices below {self.plants}")
+        if not 0.05 <= self.test_fraction <= 0.5 or self.reference_rows < 200:
+            raise ConfigError("test_fraction must lie in [0.05, 0.5] and reference_rows >= 200")
+
+    @property
+    def clip_norm(self) -> float | None:
+        """The update-norm clip the plants apply before masking, if any."""
+        if self.client_dp is not None:
+            return self.client_dp.clipping_norm
+        if self.update_clip_norm is not None:
+            return self.update_clip_norm
+        return 5.0 if self.bucket_size is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, saved as ``config.json`` with the run."""
+        out = asdict(self)
+        out["aggregator"] = self.aggregator.value
+        out["hidden"] = list(self.hidden)
+        out["malicious"] = [
+            {"plant": m.plant, "behaviour": m.behaviour.name} for m in self.malicious
+        ]
+        return out

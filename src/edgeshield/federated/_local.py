@@ -1,0 +1,190 @@
+"""What one plant does locally: train on its own rows (optionally with DP-SGD) and evaluate.
+
+Record-level DP uses Opacus (Yousefpour et al., "Opacus: User-Friendly Differential Privacy
+Library in PyTorch", 2021) with ghost clipping (Li, Tramer, Liang, Hashimoto, "Large Language
+Models Can Be Strong Differentially Private Learners", ICLR 2022), which clips per-sample
+gradient norms without materializing per-sample gradients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from safetensors.torch import save as save_safetensors
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from edgeshield.federated._config import RecordDP
+from edgeshield.usecase import FailureMLP, fit_mlp
+
+__all__ = [
+    "THRESHOLD_GRID",
+    "dp_epsilon",
+    "flatten",
+    "get_arrays",
+    "set_arrays",
+    "threshold_counts",
+    "train_local",
+    "unflatten",
+    "weights_digest",
+]
+
+Arrays = list[npt.NDArray[np.float32]]
+
+#: Decision thresholds at which plants report TP/FP/FN counts, so the server can choose the
+#: global threshold that maximizes pooled F1 without seeing any plant's scores.
+THRESHOLD_GRID: npt.NDArray[np.float64] = np.linspace(0.005, 0.995, 199)
+
+
+def get_arrays(model: nn.Module) -> Arrays:
+    """The model's parameters as numpy arrays in ``state_dict`` order."""
+    return [v.detach().cpu().numpy().astype(np.float32).copy() for v in model.state_dict().values()]
+
+
+def set_arrays(model: nn.Module, arrays: Sequence[npt.NDArray[np.float32]]) -> None:
+    """Load numpy arrays (``state_dict`` order) into ``model``."""
+    keys = list(model.state_dict().keys())
+    state = {
+        k: torch.as_tensor(np.asarray(a, dtype=np.float32))
+        for k, a in zip(keys, arrays, strict=True)
+    }
+    model.load_state_dict(state)
+
+
+def flatten(arrays: Sequence[npt.NDArray[np.floating]]) -> npt.NDArray[np.float64]:
+    """Concatenate arrays into one float64 vector."""
+    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+
+
+def unflatten(vector: npt.NDArray[np.float64], like: Sequence[npt.NDArray[np.floating]]) -> Arrays:
+    """Split a flat vector back into arrays shaped like ``like``."""
+    out: Arrays = []
+    start = 0
+    for a in like:
+        out.append(vector[start : start + a.size].reshape(a.shape).astype(np.float32))
+        start += a.size
+    return out
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of the safetensors bytes of a state dict: names one global model exactly."""
+    data = save_safetensors({k: v.detach().contiguous() for k, v in state.items()})
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def dp_epsilon(dp: RecordDP, *, rows: int, batch_size: int, steps: int) -> float:
+    """Epsilon (RDP accountant) after ``steps`` Poisson-sampled DP-SGD steps on ``rows``."""
+    from opacus.accountants import RDPAccountant
+
+    if steps == 0:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history.append((dp.noise_multiplier, min(batch_size / max(rows, 1), 1.0), steps))
+    return float(accountant.get_epsilon(delta=dp.delta))
+
+
+def _train_dp(
+    model: FailureMLP,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.float32],
+    *,
+    dp: RecordDP,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> int:
+    """DP-SGD (Adam) with Opacus ghost clipping; returns the number of optimizer steps."""
+    from opacus import PrivacyEngine
+
+    generator = torch.Generator().manual_seed(seed)
+    dataset = TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        engine = PrivacyEngine(accountant="rdp")
+        private_model, private_opt, criterion, private_loader = engine.make_private(
+            module=model,
+            optimizer=optimizer,
+            data_loader=loader,
+            criterion=nn.BCEWithLogitsLoss(),
+            noise_multiplier=dp.noise_multiplier,
+            max_grad_norm=dp.max_grad_norm,
+            grad_sample_mode="ghost",
+            noise_generator=torch.Generator().manual_seed(seed + 1),
+        )
+        steps = 0
+        private_model.train()
+        for _ in range(epochs):
+            for xb, yb in private_loader:
+                if xb.shape[0] == 0:
+                    continue
+                private_opt.zero_grad()
+                loss = criterion(private_model(xb), yb)
+                loss.backward()
+                private_opt.step()
+                steps += 1
+        remove = getattr(private_model, "remove_hooks", None)
+        if remove is not None:
+            remove()
+    model.eval()
+    return steps
+
+
+def train_local(
+    model: FailureMLP,
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.float32],
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    dp: RecordDP | None,
+    seed: int,
+) -> int:
+    """Train ``model`` in place on one plant's rows; returns the number of optimizer steps."""
+    if dp is None:
+        fit_mlp(
+            model,
+            x,
+            y,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            seed=seed,
+        )
+        return epochs * -(-int(x.shape[0]) // batch_size)
+    steps: int = _train_dp(
+        model,
+        x,
+        y,
+        dp=dp,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
+    return steps
+
+
+def threshold_counts(
+    y: npt.NDArray[np.float32], scores: npt.NDArray[np.float64]
+) -> npt.NDArray[np.int64]:
+    """TP, FP and FN at every threshold of :data:`THRESHOLD_GRID`, shape ``(3, grid)``."""
+    truth = np.asarray(y).astype(bool)[:, None]
+    pred = np.asarray(scores)[:, None] >= THRESHOLD_GRID[None, :]
+    return np.stack(
+        [
+            np.sum(pred & truth, axis=0),
+            np.sum(pred & ~truth, axis=0),
+            np.sum(~pred & truth, axis=0),
+        ]
+    ).astype(np.int64)

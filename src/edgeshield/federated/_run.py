@@ -1,0 +1,265 @@
+"""Run a federation in Flower's simulation engine and collect a :class:`FederatedResult`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from edgeshield.errors import ConfigError, FederatedError
+from edgeshield.federated._aggregators import check_precondition
+from edgeshield.federated._client import ClientSettings, make_client_app
+from edgeshield.federated._config import FederatedConfig
+from edgeshield.federated._local import get_arrays
+from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
+from edgeshield.usecase import (
+    FailureClassifier,
+    FailureMLP,
+    FeatureEncoder,
+    Fleet,
+    GeneratorConfig,
+    PlantDatabase,
+    TrainConfig,
+    generate,
+    labels,
+    save_classifier,
+    sqlite_url,
+    stratified_split,
+)
+
+__all__ = ["FederatedResult", "quiet_flower", "run_federated", "server_encoder"]
+
+#: Seed offset of the vendor's public reference set (independent of any plant's data).
+_REFERENCE_SEED = 7919
+
+
+@dataclass(frozen=True, kw_only=True)
+class FederatedResult:
+    """The outcome of a federated run.
+
+    ``classifier`` is the global model with the server's encoder and the threshold the plants'
+    pooled counts chose; ``rounds`` one :class:`RoundRecord` per round (with the SHA-256 digest
+    of the global weights, for the ledger's round audit); ``epsilon`` the final cumulative
+    epsilon (record-level: worst plant, client-level), ``None`` without DP.
+    """
+
+    config: FederatedConfig
+    classifier: FailureClassifier
+    rounds: tuple[RoundRecord, ...]
+    record_epsilon: float | None
+    client_epsilon: float | None
+    plant_ids: tuple[str, ...]
+    run_dir: Path
+
+    @property
+    def digests(self) -> list[str]:
+        """SHA-256 digest of the global weights after each round."""
+        return [r.digest for r in self.rounds]
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary (written to ``summary.json`` in the run directory)."""
+        last = self.rounds[-1]
+        return {
+            "config": self.config.to_dict(),
+            "plants": list(self.plant_ids),
+            "test_f1": last.test_f1,
+            "test_pr_auc": last.test_pr_auc,
+            "threshold": last.threshold,
+            "record_epsilon": self.record_epsilon,
+            "client_epsilon": self.client_epsilon,
+            "rounds": [r.as_dict() for r in self.rounds],
+        }
+
+
+def quiet_flower() -> None:
+    """Switch off Flower telemetry, Ray dashboards and usage stats, and quieten the logs."""
+    os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_DEDUP_LOGS"] = "0"
+    os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
+    os.environ["RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"] = "0"
+    logging.getLogger("flwr").setLevel(logging.WARNING)
+
+
+def server_encoder(config: FederatedConfig) -> FeatureEncoder:
+    """The encoder the server fits on its own public reference set (never on plant data)."""
+    reference = generate(
+        GeneratorConfig(rows=config.reference_rows), seed=config.seed + _REFERENCE_SEED
+    )
+    return FeatureEncoder.fit(reference, bins=config.bins)
+
+
+def _prepare_data(
+    config: FederatedConfig, source: Fleet | str, run_dir: Path, test_frame: pd.DataFrame | None
+) -> tuple[str, tuple[str, ...], pd.DataFrame | None]:
+    if isinstance(source, Fleet):
+        if len(source.plant_ids) < config.plants:
+            raise ConfigError(
+                f"the fleet has {len(source.plant_ids)} plants, config wants {config.plants}"
+            )
+        url = sqlite_url(run_dir / "plants.sqlite")
+        train: dict[str, pd.DataFrame] = {}
+        tests = []
+        ids = tuple(source.plant_ids[: config.plants])
+        for pid in ids:
+            tr, te = stratified_split(
+                source.frames[pid], test_fraction=config.test_fraction, seed=config.seed
+            )
+            train[pid] = tr
+            tests.append(te)
+        profiles = [p for p in source.profiles if p.plant_id in ids]
+        with PlantDatabase(url) as db:
+            db.write_fleet(profiles, train)
+        if test_frame is None:
+            test_frame = pd.concat(tests, ignore_index=True)
+        return url, ids, test_frame
+    with PlantDatabase(source) as db:
+        all_ids = db.plant_ids()
+    if len(all_ids) < config.plants:
+        raise ConfigError(f"the database has {len(all_ids)} plants, config wants {config.plants}")
+    return source, tuple(all_ids[: config.plants]), test_frame
+
+
+def _precheck(config: FederatedConfig) -> None:
+    """Fail before starting Flower when the aggregator can never meet its precondition."""
+    inputs = config.plants - config.dropout
+    if config.bucket_size is not None:
+        inputs = max(inputs // config.bucket_size, 1)
+    check_precondition(config.aggregator, inputs, config.assumed_malicious, config.trim_fraction)
+
+
+def run_federated(
+    config: FederatedConfig,
+    source: Fleet | str,
+    run_dir: str | Path,
+    *,
+    test_frame: pd.DataFrame | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    after_aggregate: AfterAggregate | None = None,
+    num_cpus: int = 2,
+) -> FederatedResult:
+    """Train the failure classifier across plants in Flower's simulation engine.
+
+    Parameters
+    ----------
+    config
+        The run's configuration (saved as ``config.json`` in ``run_dir``).
+    source
+        A :class:`~edgeshield.usecase.Fleet` (its rows are split per plant into training rows,
+        written to ``run_dir/plants.sqlite``, and a held-out test set) or the SQLAlchemy URL
+        of a plant database (all its rows train; pass ``test_frame`` for test metrics).
+    run_dir
+        Directory for the plant database, ``config.json``, ``summary.json`` and ``model/``.
+    on_round
+        Called on the server after each round with its :class:`RoundRecord`.
+    after_aggregate
+        Server-side hook ``(round, {name: array}) -> {name: array}`` applied to the global
+        weights after each aggregation (e.g. an aggregator-side watermark); its output is the
+        new global model, sent to the plants next round and digested in the round record.
+    num_cpus
+        CPUs Ray may use (one plant runs per CPU at a time).
+
+    Raises
+    ------
+    AggregationError
+        SecAgg+ could not reconstruct, a robust rule's precondition failed, or the global
+        model did not change in a round.
+    FederatedError
+        The simulation ended without completing every round.
+    """
+    from flwr.simulation import run_simulation
+
+    quiet_flower()
+    _precheck(config)
+    run_path = Path(run_dir)
+    run_path.mkdir(parents=True, exist_ok=True)
+    (run_path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    url, plant_ids, test = _prepare_data(config, source, run_path, test_frame)
+    encoder = server_encoder(config)
+    model = FailureMLP(encoder.width, config.hidden, seed=config.seed)
+    plan = ServerPlan(
+        config=config,
+        encoder=encoder,
+        initial=get_arrays(model),
+        names=list(model.state_dict().keys()),
+        test_x=None if test is None else encoder.transform(test),
+        test_y=None if test is None else labels(test),
+        after_aggregate=after_aggregate,
+        on_round=on_round,
+    )
+    settings = ClientSettings(
+        db_url=url,
+        plant_ids=plant_ids,
+        malicious=config.malicious,
+        dropout=frozenset(range(config.plants - config.dropout, config.plants)),
+    )
+    backend: Any = {
+        "init_args": {
+            "num_cpus": num_cpus,
+            "include_dashboard": False,
+            "logging_level": "error",
+            "log_to_driver": False,
+        },
+        "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+    }
+    try:
+        run_simulation(
+            server_app=make_server_app(plan),
+            client_app=make_client_app(settings),
+            num_supernodes=config.plants,
+            backend_config=backend,
+        )
+    except FederatedError:
+        raise
+    except Exception as exc:
+        if isinstance(plan.error, FederatedError):
+            raise plan.error from exc
+        raise FederatedError(f"the Flower simulation failed: {exc}") from exc
+    if isinstance(plan.error, FederatedError):
+        raise plan.error
+    if plan.error is not None:
+        raise FederatedError(f"the server app failed: {plan.error!r}") from plan.error
+    if len(plan.rounds) != config.rounds or plan.final is None:
+        raise FederatedError(
+            f"the simulation ended after {len(plan.rounds)} of {config.rounds} rounds"
+        )
+    final = FailureMLP(encoder.width, config.hidden, seed=config.seed)
+    final.load_state_dict(
+        {n: torch.as_tensor(np.asarray(a)) for n, a in zip(plan.names, plan.final, strict=True)}
+    )
+    final.eval()
+    classifier = FailureClassifier(
+        model=final,
+        encoder=encoder,
+        threshold=plan.threshold,
+        config=TrainConfig(
+            hidden=config.hidden,
+            bins=config.bins,
+            epochs=config.local_epochs * config.rounds,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+        ),
+        seed=config.seed,
+        metrics={"federated_rounds": config.rounds, "test_f1": plan.rounds[-1].test_f1},
+    )
+    result = FederatedResult(
+        config=config,
+        classifier=classifier,
+        rounds=tuple(plan.rounds),
+        record_epsilon=plan.rounds[-1].record_epsilon,
+        client_epsilon=plan.rounds[-1].client_epsilon,
+        plant_ids=plant_ids,
+        run_dir=run_path,
+    )
+    save_classifier(classifier, run_path / "model")
+    (run_path / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+    return result

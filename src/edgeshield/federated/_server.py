@@ -1,0 +1,500 @@
+"""The Flower ServerApp: strategy, SecAgg+ (flat or bucketed) and the no-silent-failure guard.
+
+The server owns a public reference set from which it fits the feature encoder (never on plant
+data) and sends it to the plants in every instruction. It chooses the decision threshold from
+TP/FP/FN counts the plants report on their validation rows, evaluates the global model on its
+held-out test set, and records a SHA-256 digest of the global weights after every round.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from flwr.app import Context
+from flwr.common import (
+    EvaluateIns,
+    EvaluateRes,
+    FitIns,
+    FitRes,
+    Parameters,
+    Scalar,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from flwr.compat.common import recorddict_compat as compat
+from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
+from flwr.server.client_manager import ClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping, Strategy
+from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
+from flwr.server.workflow.default_workflows import default_evaluate_workflow, default_fit_workflow
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
+
+from edgeshield.errors import AggregationError, FederatedError
+from edgeshield.federated._aggregators import aggregate, bucket_partition
+from edgeshield.federated._config import FederatedConfig
+from edgeshield.federated._local import (
+    THRESHOLD_GRID,
+    dp_epsilon,
+    flatten,
+    unflatten,
+    weights_digest,
+)
+from edgeshield.usecase import FailureMLP, FeatureEncoder, failure_metrics
+
+__all__ = ["AfterAggregate", "RoundRecord", "ServerPlan", "make_server_app"]
+
+Arrays = list[npt.NDArray[np.float32]]
+
+#: Server-side hook run on the global weights after each round's aggregation (e.g. the
+#: owner's aggregator-side watermark): receives the round and ``{name: array}`` in
+#: ``state_dict`` order, returns the weights to use as the new global model.
+AfterAggregate = Callable[
+    [int, dict[str, npt.NDArray[np.float32]]], dict[str, npt.NDArray[np.float32]]
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundRecord:
+    """What one federated round produced (all figures on the global model after the round).
+
+    ``plants`` maps each plant to its validation metrics (``f1``, ``pr_auc``, ``rows``);
+    ``epsilon`` is the cumulative (record-level: worst plant; client-level) epsilon so far.
+    """
+
+    round: int
+    digest: str
+    threshold: float
+    test_f1: float
+    test_pr_auc: float
+    plants: dict[str, dict[str, float]]
+    participants: int
+    failures: int
+    buckets: list[list[str]]
+    record_epsilon: float | None
+    client_epsilon: float | None
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(kw_only=True)
+class ServerPlan:
+    """Everything the ServerApp needs, built by :func:`~edgeshield.federated.run_federated`."""
+
+    config: FederatedConfig
+    encoder: FeatureEncoder
+    initial: Arrays
+    names: list[str]
+    test_x: npt.NDArray[np.float32] | None
+    test_y: npt.NDArray[np.float32] | None
+    after_aggregate: AfterAggregate | None = None
+    on_round: Callable[[RoundRecord], None] | None = None
+    rounds: list[RoundRecord] = field(default_factory=list)
+    final: Arrays | None = None
+    threshold: float = 0.5
+    error: BaseException | None = None
+
+
+class EdgeStrategy(Strategy):
+    """All plants every round; robust aggregation; threshold from pooled plant counts."""
+
+    def __init__(self, plan: ServerPlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.config = plan.config
+        self.threshold = 0.5
+        self.round_start = time.perf_counter()
+        self.aggregated: set[int] = set()
+        self.round_failures: dict[int, int] = {}
+        self.round_participants: dict[int, int] = {}
+        self.round_buckets: dict[int, list[list[str]]] = {}
+        self.plant_steps: dict[str, int] = {}
+        self.plant_rows: dict[str, int] = {}
+        self.plant_metrics: dict[str, dict[str, float]] = {}
+        self._common: dict[str, Scalar] = {
+            "encoder": json.dumps(plan.encoder.to_dict()),
+            "hidden": json.dumps(list(self.config.hidden)),
+            "seed": self.config.seed,
+        }
+
+    def __repr__(self) -> str:
+        return f"EdgeStrategy({self.config.aggregator.value})"
+
+    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
+        """The server's seeded initial model."""
+        return ndarrays_to_parameters(self.plan.initial)
+
+    def _clients(self, client_manager: ClientManager) -> list[ClientProxy]:
+        if not client_manager.wait_for(self.config.plants, timeout=600):
+            raise FederatedError(f"fewer than {self.config.plants} plants connected")
+        clients = sorted(client_manager.all().values(), key=lambda c: c.node_id)
+        return clients[: self.config.plants]
+
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]:
+        """Send the global model and the training recipe to every plant."""
+        c = self.config
+        fit_cfg: dict[str, Scalar] = {
+            **self._common,
+            "round": server_round,
+            "epochs": c.local_epochs,
+            "batch_size": c.batch_size,
+            "lr": c.learning_rate,
+            "wd": c.weight_decay,
+        }
+        if c.record_dp is not None:
+            fit_cfg["dp_noise"] = c.record_dp.noise_multiplier
+            fit_cfg["dp_clip"] = c.record_dp.max_grad_norm
+            fit_cfg["dp_delta"] = c.record_dp.delta
+        if c.clip_norm is not None and c.client_dp is None:
+            fit_cfg[KEY_CLIPPING_NORM] = c.clip_norm
+        return [(p, FitIns(parameters, dict(fit_cfg))) for p in self._clients(client_manager)]
+
+    def observe_fit(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, FitRes]],
+        failures: list[Any],
+    ) -> None:
+        """Bookkeeping of one round's (or bucket's) fit results: rows, DP steps, failures."""
+        self.round_failures[server_round] = self.round_failures.get(server_round, 0) + len(failures)
+        self.round_participants[server_round] = self.round_participants.get(server_round, 0) + len(
+            results
+        )
+        for _, res in results:
+            plant = str(res.metrics.get("plant", "?"))
+            self.plant_steps[plant] = self.plant_steps.get(plant, 0) + int(
+                cast(int, res.metrics.get("steps", 0))
+            )
+            self.plant_rows[plant] = int(cast(int, res.metrics.get("rows", res.num_examples)))
+
+    def combine(self, server_round: int, results: list[tuple[ClientProxy, FitRes]]) -> Arrays:
+        """Aggregate plant parameters (plain mode) with the configured rule and bucketing."""
+        c = self.config
+        if not results:
+            raise AggregationError(f"round {server_round}: no plant returned an update")
+        arrays = [parameters_to_ndarrays(r.parameters) for _, r in results]
+        vectors = [flatten(a) for a in arrays]
+        weights = [float(r.num_examples) for _, r in results]
+        if c.bucket_size is not None and not c.secure:
+            rng = np.random.default_rng([c.seed, server_round])
+            buckets = bucket_partition(len(vectors), c.bucket_size, rng)
+            plants = [str(r.metrics.get("plant", "?")) for _, r in results]
+            self.round_buckets[server_round] = [[plants[i] for i in b] for b in buckets]
+            vectors = [np.mean([vectors[i] for i in b], axis=0) for b in buckets]
+            weights = [float(sum(weights[i] for i in b)) for b in buckets]
+        combined = aggregate(
+            vectors,
+            c.aggregator,
+            f=c.assumed_malicious,
+            trim_fraction=c.trim_fraction,
+            weights=weights,
+        )
+        return unflatten(combined, arrays[0])
+
+    def aggregate_fit(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, FitRes]],
+        failures: list[Any],
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
+        """Aggregate one round; under SecAgg+ every result carries the same unmasked mean."""
+        self.observe_fit(server_round, results, failures)
+        combined = self.combine(server_round, results)
+        self.aggregated.add(server_round)
+        return ndarrays_to_parameters(combined), {}
+
+    def configure_evaluate(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, EvaluateIns]]:
+        """Every plant evaluates the global model on its validation rows."""
+        cfg: dict[str, Scalar] = {**self._common, "threshold": self.threshold}
+        return [(p, EvaluateIns(parameters, dict(cfg))) for p in self._clients(client_manager)]
+
+    def aggregate_evaluate(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, EvaluateRes]],
+        failures: list[Any],
+    ) -> tuple[float | None, dict[str, Scalar]]:
+        """Per-plant metrics, and the threshold that maximizes F1 on the pooled counts."""
+        if not results:
+            return None, {}
+        total = np.zeros((3, THRESHOLD_GRID.size), dtype=np.int64)
+        self.plant_metrics = {}
+        for _, res in results:
+            counts = np.asarray(json.loads(str(res.metrics["counts"])), dtype=np.int64)
+            if counts.shape == total.shape:
+                total += counts
+            self.plant_metrics[str(res.metrics["plant"])] = {
+                "f1": float(cast(float, res.metrics["f1"])),
+                "pr_auc": float(cast(float, res.metrics["pr_auc"])),
+                "rows": float(res.num_examples),
+            }
+        tp, fp, fn = total
+        f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+        best = np.flatnonzero(f1 == f1.max())
+        self.threshold = float(THRESHOLD_GRID[best[len(best) // 2]])
+        rows = sum(r.num_examples for _, r in results)
+        loss = sum(r.loss * r.num_examples for _, r in results) / max(rows, 1)
+        return float(loss), {}
+
+    def evaluate(
+        self, server_round: int, parameters: Parameters
+    ) -> tuple[float, dict[str, Scalar]] | None:
+        """Centralized evaluation happens after the plants' threshold vote (see workflow)."""
+        return None
+
+
+class _BucketStrategy(Strategy):
+    """Strategy seen by one bucket's SecAgg+ run: its plants, and it keeps the unmasked mean."""
+
+    def __init__(self, parent: EdgeStrategy, instructions: list[tuple[ClientProxy, FitIns]]):
+        super().__init__()
+        self.parent = parent
+        self.instructions = instructions
+        self.result: Arrays | None = None
+        self.weight = 0.0
+        self.plants: list[str] = []
+
+    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
+        return None
+
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]:
+        return self.instructions
+
+    def aggregate_fit(
+        self, server_round: int, results: list[tuple[ClientProxy, FitRes]], failures: list[Any]
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
+        self.parent.observe_fit(server_round, results, failures)
+        if results:
+            self.result = parameters_to_ndarrays(results[0][1].parameters)
+            self.weight = float(sum(r.num_examples for _, r in results))
+            self.plants = [str(r.metrics.get("plant", "?")) for _, r in results]
+        return None, {}
+
+    def configure_evaluate(self, *args: Any) -> list[Any]:
+        return []
+
+    def aggregate_evaluate(self, *args: Any) -> tuple[float | None, dict[str, Scalar]]:
+        return None, {}
+
+    def evaluate(self, *args: Any) -> None:
+        return None
+
+
+def _secagg(config: FederatedConfig) -> SecAggPlusWorkflow:
+    return SecAggPlusWorkflow(
+        num_shares=float(config.secagg_shares),
+        reconstruction_threshold=float(config.secagg_threshold),
+        clipping_range=config.secagg_clipping_range,
+        max_weight=10_000.0,
+    )
+
+
+def _current_round(context: Context) -> int:
+    return int(cast(int, context.state.config_records[MAIN_CONFIGS_RECORD][Key.CURRENT_ROUND]))
+
+
+def _global(context: Context) -> Arrays:
+    record = context.state.array_records[MAIN_PARAMS_RECORD]
+    return cast(Arrays, parameters_to_ndarrays(compat.arrayrecord_to_parameters(record, True)))
+
+
+def _set_global(context: Context, arrays: Arrays) -> None:
+    context.state.array_records[MAIN_PARAMS_RECORD] = compat.parameters_to_arrayrecord(
+        ndarrays_to_parameters(arrays), True
+    )
+
+
+class _BucketedSecAggWorkflow:
+    """Bucketed secure aggregation: SecAgg+ inside each bucket, a robust rule across buckets."""
+
+    def __init__(self, strategy: EdgeStrategy) -> None:
+        self.strategy = strategy
+
+    def __call__(self, grid: Grid, context: Context) -> None:
+        legacy = cast(LegacyContext, context)
+        c = self.strategy.config
+        server_round = _current_round(context)
+        params = compat.arrayrecord_to_parameters(
+            context.state.array_records[MAIN_PARAMS_RECORD], True
+        )
+        instructions = self.strategy.configure_fit(server_round, params, legacy.client_manager)
+        rng = np.random.default_rng([c.seed, server_round])
+        assert c.bucket_size is not None
+        buckets = bucket_partition(len(instructions), c.bucket_size, rng)
+        means: list[npt.NDArray[np.float64]] = []
+        weights: list[float] = []
+        names: list[list[str]] = []
+        like: Arrays | None = None
+        original = legacy.strategy
+        try:
+            for j, bucket in enumerate(buckets):
+                inner = _BucketStrategy(self.strategy, [instructions[i] for i in bucket])
+                legacy.strategy = inner
+                _secagg(c)(grid, legacy)
+                if inner.result is None:
+                    raise AggregationError(
+                        f"round {server_round}: SecAgg+ could not reconstruct bucket {j}"
+                        f" ({len(bucket)} plants; too many dropped out for the threshold"
+                        f" {c.secagg_threshold:.0%} of shares)"
+                    )
+                like = inner.result
+                means.append(flatten(inner.result))
+                weights.append(inner.weight)
+                names.append(inner.plants)
+        finally:
+            legacy.strategy = original
+        assert like is not None
+        combined = aggregate(
+            means,
+            c.aggregator,
+            f=c.assumed_malicious,
+            trim_fraction=c.trim_fraction,
+            weights=weights,
+        )
+        self.strategy.round_buckets[server_round] = names
+        _set_global(context, unflatten(combined, like))
+        self.strategy.aggregated.add(server_round)
+
+
+class _GuardedFit:
+    """Runs a fit workflow and stops the run when it did not produce a new global model."""
+
+    def __init__(self, inner: Callable[[Grid, Context], None], strategy: EdgeStrategy) -> None:
+        self.inner = inner
+        self.strategy = strategy
+
+    def __call__(self, grid: Grid, context: Context) -> None:
+        server_round = _current_round(context)
+        self.strategy.round_start = time.perf_counter()
+        before = _global(context)
+        self.inner(grid, context)
+        if server_round not in self.strategy.aggregated:
+            raise AggregationError(
+                f"round {server_round}: secure aggregation halted without a result (SecAgg+"
+                " could not reconstruct: too many plants dropped out for the threshold"
+                f" {self.strategy.config.secagg_threshold:.0%} of shares)"
+            )
+        after = _global(context)
+        plan = self.strategy.plan
+        if plan.after_aggregate is not None:
+            named = dict(zip(plan.names, after, strict=True))
+            hooked = plan.after_aggregate(server_round, named)
+            after = [np.asarray(hooked[n], dtype=np.float32) for n in plan.names]
+            _set_global(context, after)
+        if all(np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+            raise AggregationError(f"round {server_round}: the global model did not change")
+        if not all(np.all(np.isfinite(a)) for a in after):
+            raise AggregationError(f"round {server_round}: the global model is not finite")
+
+
+class _RecordingEvaluate:
+    """Federated evaluation, then the held-out test metrics and the round record."""
+
+    def __init__(self, strategy: EdgeStrategy) -> None:
+        self.strategy = strategy
+
+    def __call__(self, grid: Grid, context: Context) -> None:
+        default_evaluate_workflow(grid, context)
+        s, plan, c = self.strategy, self.strategy.plan, self.strategy.config
+        server_round = _current_round(context)
+        arrays = _global(context)
+        state = {n: torch.as_tensor(a) for n, a in zip(plan.names, arrays, strict=True)}
+        f1 = pr_auc = float("nan")
+        if plan.test_x is not None and plan.test_y is not None:
+            model = FailureMLP(plan.encoder.width, c.hidden, seed=0)
+            model.load_state_dict(state)
+            m = failure_metrics(
+                plan.test_y, model.predict_proba(plan.test_x), threshold=s.threshold
+            )
+            f1, pr_auc = m.f1, m.pr_auc
+        record_eps = None
+        if c.record_dp is not None and s.plant_steps:
+            record_eps = max(
+                dp_epsilon(c.record_dp, rows=s.plant_rows[p], batch_size=c.batch_size, steps=steps)
+                for p, steps in s.plant_steps.items()
+            )
+        client_eps = None
+        if c.client_dp is not None:
+            from opacus.accountants import RDPAccountant
+
+            acc = RDPAccountant()
+            acc.history.append((c.client_dp.noise_multiplier, 1.0, server_round))
+            client_eps = float(acc.get_epsilon(delta=c.client_dp.delta))
+        record = RoundRecord(
+            round=server_round,
+            digest=weights_digest(state),
+            threshold=s.threshold,
+            test_f1=f1,
+            test_pr_auc=pr_auc,
+            plants=dict(s.plant_metrics),
+            participants=s.round_participants.get(server_round, 0),
+            failures=c.plants - s.round_participants.get(server_round, 0),
+            buckets=s.round_buckets.get(server_round, []),
+            record_epsilon=record_eps,
+            client_epsilon=client_eps,
+            seconds=time.perf_counter() - s.round_start,
+        )
+        plan.rounds.append(record)
+        plan.final = arrays
+        plan.threshold = s.threshold
+        if plan.on_round is not None:
+            plan.on_round(record)
+
+
+def make_server_app(plan: ServerPlan) -> ServerApp:
+    """The ServerApp for ``plan``: legacy strategy API (what SecAgg+ needs in Flower 1.42)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        try:
+            _main(plan, grid, context)
+        except BaseException as exc:
+            plan.error = exc
+            raise
+
+    return app
+
+
+def _main(plan: ServerPlan, grid: Grid, context: Context) -> None:
+    c = plan.config
+    strategy = EdgeStrategy(plan)
+    outer: Strategy = strategy
+    if c.client_dp is not None:
+        outer = DifferentialPrivacyClientSideFixedClipping(
+            strategy,
+            noise_multiplier=c.client_dp.noise_multiplier,
+            clipping_norm=c.client_dp.clipping_norm,
+            num_sampled_clients=c.plants,
+        )
+    legacy = LegacyContext(
+        context=context, config=ServerConfig(num_rounds=c.rounds), strategy=outer
+    )
+    fit: Callable[[Grid, Context], None]
+    if c.secure and c.bucket_size is not None:
+        fit = _BucketedSecAggWorkflow(strategy)
+    elif c.secure:
+        fit = _secagg(c)
+    else:
+        fit = default_fit_workflow
+    workflow = DefaultWorkflow(
+        fit_workflow=_GuardedFit(fit, strategy), evaluate_workflow=_RecordingEvaluate(strategy)
+    )
+    workflow(grid, legacy)

@@ -1,0 +1,82 @@
+"""The no-silent-failure guard around a fit round, driven without Ray."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from flwr.app import ConfigRecord, Context, RecordDict
+from flwr.server import LegacyContext
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
+
+from edgeshield.errors import AggregationError
+from edgeshield.federated import FederatedConfig, ServerPlan, server_encoder
+from edgeshield.federated._server import EdgeStrategy, _global, _GuardedFit, _set_global
+
+
+def _setup(config: FederatedConfig) -> tuple[EdgeStrategy, LegacyContext]:
+    plan = ServerPlan(
+        config=config,
+        encoder=server_encoder(config),
+        initial=[np.ones((2, 2), dtype=np.float32)],
+        names=["w"],
+        test_x=None,
+        test_y=None,
+    )
+    strategy = EdgeStrategy(plan)
+    context = LegacyContext(
+        Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config={}),
+        strategy=strategy,
+    )
+    context.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord({Key.CURRENT_ROUND: 1})
+    _set_global(context, plan.initial)
+    assert MAIN_PARAMS_RECORD in context.state.array_records
+    return strategy, context
+
+
+CONFIG = FederatedConfig(plants=3, rounds=1, reference_rows=300)
+
+
+def test_a_halted_secure_aggregation_raises() -> None:
+    strategy, context = _setup(CONFIG)
+    guard = _GuardedFit(lambda grid, ctx: None, strategy)
+    with pytest.raises(AggregationError, match="halted without a result"):
+        guard(None, context)  # type: ignore[arg-type]
+
+
+def test_an_unchanged_global_model_raises() -> None:
+    strategy, context = _setup(CONFIG)
+
+    def inner(grid: object, ctx: Context) -> None:
+        strategy.aggregated.add(1)
+
+    with pytest.raises(AggregationError, match="did not change"):
+        _GuardedFit(inner, strategy)(None, context)  # type: ignore[arg-type]
+
+
+def test_a_non_finite_global_model_raises() -> None:
+    strategy, context = _setup(CONFIG)
+
+    def inner(grid: object, ctx: Context) -> None:
+        strategy.aggregated.add(1)
+        _set_global(ctx, [np.full((2, 2), np.inf, dtype=np.float32)])
+
+    with pytest.raises(AggregationError, match="not finite"):
+        _GuardedFit(inner, strategy)(None, context)  # type: ignore[arg-type]
+
+
+def test_the_after_aggregate_hook_replaces_the_global_model() -> None:
+    calls: list[int] = []
+
+    def hook(round_: int, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(round_)
+        return {"w": weights["w"] + 1.0}
+
+    strategy, context = _setup(CONFIG)
+    strategy.plan.after_aggregate = hook
+
+    def inner(grid: object, ctx: Context) -> None:
+        strategy.aggregated.add(1)
+
+    _GuardedFit(inner, strategy)(None, context)  # type: ignore[arg-type]
+    assert calls == [1]
+    np.testing.assert_array_equal(_global(context)[0], np.full((2, 2), 2.0))
