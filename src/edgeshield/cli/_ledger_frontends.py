@@ -24,6 +24,7 @@ from edgeshield.ledger import (
     load_ontology,
     load_pnml,
     load_text,
+    parse_property,
     spec_to_yaml,
     verify,
 )
@@ -128,9 +129,9 @@ def verify_cmd(
         bounds = ExplorationBounds(max_value=max_value, max_states=max_states, strangers=strangers)
     except SpecError as exc:
         raise ConfigError(str(exc)) from exc
+    parsed = [parse_property(text) for text in texts]
     spec = load_contract(path)
-    graph = explore(spec, bounds)
-    verdicts = verify(spec, texts, graph=graph)
+    verdicts = verify(spec, parsed, graph=(graph := explore(spec, bounds)))
     terminal = sorted({graph.fsm_states[n] for n in graph.deadlocks()})
     typer.echo(
         f"{spec.contract}: {graph.size} states explored"

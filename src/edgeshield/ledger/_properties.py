@@ -112,7 +112,8 @@ def parse_property(text: str) -> Property:
     try:
         tree = _property_parser().parse(text)
     except UnexpectedInput as exc:
-        if isinstance(exc, UnexpectedEOF):
+        at_end = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+        if isinstance(exc, UnexpectedEOF) or at_end:
             where, word = f"column {len(text.rstrip()) + 1}", "end of text"
         else:
             column = exc.column

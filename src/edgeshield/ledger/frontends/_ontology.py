@@ -13,6 +13,7 @@ shape, and SPARQL queries over the validated graph derive the FSM spec: states f
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -219,8 +220,10 @@ def parse_ontology(text: str, *, source: str = "<turtle>") -> ContractSpec:
     graph = Graph()
     try:
         graph.parse(data=text, format="turtle")
-    except Exception as exc:
-        raise SpecError(f"{source}: invalid Turtle: {exc}") from exc
+    except Exception as exc:  # rdflib raises several unrelated types for bad Turtle
+        found = re.search(r"at line (\d+) of <[^>]*>:\s*(.*?)(?: at \^|$)", str(exc), re.S)
+        detail = f"line {found[1]}: {found[2].strip()}" if found else str(exc).splitlines()[0]
+        raise SpecError(f"{source}: invalid Turtle: {detail}") from exc
     _validate(graph, source)
     return build_spec(_derive(graph, source), source=source, lines={})
 

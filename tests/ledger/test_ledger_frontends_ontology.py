@@ -1,0 +1,129 @@
+"""Turtle ontologies: SHACL rules name the violated shape; SPARQL derives the FSM."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeshield.errors import SpecError
+from edgeshield.ledger import RoleKind, load_ontology, parse_ontology, specs_dir
+
+
+@pytest.fixture(scope="module")
+def licence() -> str:
+    return (specs_dir() / "model_licence.ttl").read_text(encoding="utf-8")
+
+
+SMALL = """
+@prefix es: <https://edgeshield.dev/ns/contract#> .
+@prefix : <https://example.org/kiosk#> .
+
+:c a es:Contract ; es:name "Kiosk" ;
+    es:states ( :Closed :Serving ) ; es:initialState :Closed ;
+    es:roles ( :operator :customers ) ;
+    es:variables ( :sales ) ;
+    es:permissions ( :open :buy :shut ) .
+:Closed a es:State ; es:name "Closed" .
+:Serving a es:State ; es:name "Serving" .
+:operator a es:Role ; es:name "operator" ; es:assignment es:AtDeployment .
+:customers a es:Role, es:RoleSet ; es:name "customers" .
+:sales a es:Asset ; es:name "sales" ; es:datatype "uint256" .
+:open a es:Permission ; es:name "open" ; es:grantedTo :operator ;
+    es:inState :Closed ; es:leadsTo :Serving .
+:buy a es:Permission ; es:name "buy" ; es:grantedToAnyone true ; es:inState :Serving ;
+    es:requiresPayment true ; es:guards ( "msg.value > 0" ) ; es:statements ( "sales += 1" ) .
+:shut a es:Permission ; es:name "shut" ; es:grantedTo ( :operator ) ;
+    es:inState ( :Serving :Closed ) ; es:leadsTo :Closed .
+"""
+
+
+def test_a_small_ontology() -> None:
+    spec = parse_ontology(SMALL)
+    assert spec.contract == "Kiosk"
+    assert spec.states == ("Closed", "Serving")
+    assert spec.roles["customers"].kind is RoleKind.SET
+    assert spec.transition("buy").role == ("anyone",)
+    assert spec.transition("buy").payable
+    assert spec.transition("buy").to is None
+    assert spec.transition("shut").from_ == ("Serving", "Closed")
+    # without an es:security node the plugin defaults apply
+    assert spec.plugins.counter
+
+
+def _error(text: str) -> str:
+    with pytest.raises(SpecError) as info:
+        parse_ontology(text, source="licence.ttl")
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "es:grantedTo :licensee ;",
+            "",
+            "shape esh:PermissionShape violated at :accept: a permission is es:grantedTo",
+        ),
+        (
+            "es:deadline :expiresAt",
+            "es:deadline :modelDigest",
+            "shape esh:DeadlineShape violated at :timed0: the deadline",
+        ),
+        (
+            "es:initialState :Offered",
+            "es:initialState :Nowhere",
+            "shape esh:InitialStateShape violated at :contract: the initial state",
+        ),
+        (
+            'es:datatype "uint256"',
+            'es:datatype "float"',
+            "shape esh:VariableShape violated at :pricePerUse es:datatype",
+        ),
+        (
+            'es:name "accept"',
+            'es:name "Accept"',
+            "shape esh:PermissionShape violated at :accept es:name",
+        ),
+        (
+            "es:leadsTo :Active",
+            "es:leadsTo :Active, :Revoked",
+            "shape esh:PermissionShape violated at :accept es:leadsTo",
+        ),
+        (
+            "es:assignment es:AtDeployment",
+            "es:assignment es:Sometimes",
+            "shape esh:RoleShape violated at :owner es:assignment",
+        ),
+    ],
+)
+def test_violations_name_the_shape(licence: str, old: str, new: str, expected: str) -> None:
+    assert old in licence
+    text = licence.replace(old, new, 1)
+    if "Nowhere" in new:
+        text += ':Nowhere a es:State ; es:name "Nowhere" .\n'
+    assert expected in _error(text)
+
+
+def test_turtle_syntax_error_names_the_line(licence: str) -> None:
+    text = licence.replace(":accept a es:Permission ;", ':accept a es:Permission ; es:x "y ;')
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith(":accept"))
+    assert _error(text) == (
+        f"licence.ttl: invalid Turtle: line {line}: Bad syntax (newline found in string literal)"
+    )
+
+
+def test_errors_of_the_derived_spec(licence: str) -> None:
+    text = licence.replace('"prepaid += msg.value"', '"prepaid += ghost"', 1)
+    assert _error(text) == (
+        "licence.ttl: transitions[0].statements[0]: 'prepaid += ghost': unknown name 'ghost'"
+    )
+
+
+def test_exactly_one_contract() -> None:
+    assert "exactly one es:Contract is required, found 0" in _error(
+        "@prefix es: <https://edgeshield.dev/ns/contract#> .\n"
+    )
+
+
+def test_missing_file() -> None:
+    with pytest.raises(SpecError, match="cannot read"):
+        load_ontology("/nonexistent/licence.ttl")
