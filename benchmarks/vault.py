@@ -82,18 +82,39 @@ def touch(tensors: dict[str, torch.Tensor]) -> float:
     return float(sum(t.sum().item() for t in tensors.values()))
 
 
-def timed(fn: Callable[[], Any], repeats: int) -> list[float]:
-    fn()  # warm-up: page cache, allocator, imports
-    times = []
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Time each function ``repeats`` times, round-robin so that all see the same load.
+
+    Wall-clock and process CPU time (all threads) are recorded; CPU time is far less
+    sensitive to other processes competing for the shared cores.
+    """
+    for fn in fns.values():
+        fn()  # warm-up: page cache, allocator, imports
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+        for name, fn in fns.items():
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(time.perf_counter() - start_wall)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {
+        name: {
+            "min_s": min(wall[name]),
+            "median_s": statistics.median(wall[name]),
+            "cpu_min_s": min(cpu[name]),
+            "cpu_median_s": statistics.median(cpu[name]),
+            "runs": repeats,
+            "wall_s": wall[name],
+        }
+        for name in fns
+    }
 
 
-def stats(times: list[float]) -> dict[str, float]:
-    return {"min_s": min(times), "median_s": statistics.median(times), "runs": len(times)}
+def paired(results: dict[str, Any], name: str, baseline: str) -> float:
+    """Median over rounds of the per-round wall-clock ratio ``name / baseline``."""
+    pairs = zip(results[name]["wall_s"], results[baseline]["wall_s"], strict=True)
+    return statistics.median(a / b for a, b in pairs)
 
 
 def rss_child(mode: str, directory: Path) -> dict[str, float]:
@@ -210,8 +231,9 @@ def main() -> None:
         def do_save() -> None:
             save_file(tensors, str(directory / "model.safetensors"))
 
-        results["seal"] = stats(timed(do_seal, args.repeats))
-        results["safetensors_save_file"] = stats(timed(do_save, args.repeats))
+        results.update(
+            interleaved({"seal": do_seal, "safetensors_save_file": do_save}, args.repeats)
+        )
         digest = inspect_bundle(bundle).model_digest
         licence = issue_licence(
             owner,
@@ -246,32 +268,40 @@ def main() -> None:
                 bundle, device_key=device, owner_public_key=owner.public_key(), licence=licence
             )
 
-        results["sealed_load"] = stats(timed(sealed_load, args.repeats))
-        results["torch_load"] = stats(timed(torch_load, args.repeats))
-        results["safetensors_load_file"] = stats(timed(safetensors_load, args.repeats))
-        results["sealed_load_no_touch"] = stats(timed(sealed_load_only, args.repeats))
         content_key = _content_key(bundle, device)
-        results["bare_aesgcm_decrypt_into"] = stats(
-            timed(bare_decrypt(bundle, content_key, chunk), args.repeats)
-        )
+        loads = {
+            "sealed_load": sealed_load,
+            "torch_load": torch_load,
+            "safetensors_load_file": safetensors_load,
+            "sealed_load_no_touch": sealed_load_only,
+            "bare_aesgcm_decrypt_into": bare_decrypt(bundle, content_key, chunk),
+        }
+        results.update(interleaved(loads, args.repeats))
         rss = {mode: measure_rss(mode, directory) for mode in ("sealed", "torch", "safetensors")}
     results["rss"] = rss
     results["load_average_at_end"] = os.getloadavg()[0]
+
+    def ratio(name: str, baseline: str, field: str) -> float:
+        return float(results[name][field] / results[baseline][field])
+
     results["ratios"] = {
-        "sealed_vs_torch_load_min": results["sealed_load"]["min_s"]
-        / results["torch_load"]["min_s"],
-        "sealed_vs_torch_load_median": results["sealed_load"]["median_s"]
-        / results["torch_load"]["median_s"],
-        "sealed_vs_safetensors_load_min": results["sealed_load"]["min_s"]
-        / results["safetensors_load_file"]["min_s"],
-        "decrypt_throughput_vs_bare_min": results["bare_aesgcm_decrypt_into"]["min_s"]
-        / results["sealed_load_no_touch"]["min_s"],
-        "decrypt_throughput_vs_bare_median": results["bare_aesgcm_decrypt_into"]["median_s"]
-        / results["sealed_load_no_touch"]["median_s"],
-        "seal_vs_save_file_min": results["seal"]["min_s"]
-        / results["safetensors_save_file"]["min_s"],
-        "seal_vs_save_file_median": results["seal"]["median_s"]
-        / results["safetensors_save_file"]["median_s"],
+        "sealed_vs_torch_load_min": ratio("sealed_load", "torch_load", "min_s"),
+        "sealed_vs_torch_load_median": ratio("sealed_load", "torch_load", "median_s"),
+        "sealed_vs_torch_load_paired_median": paired(results, "sealed_load", "torch_load"),
+        "sealed_vs_torch_load_cpu_min": ratio("sealed_load", "torch_load", "cpu_min_s"),
+        "sealed_vs_safetensors_load_min": ratio("sealed_load", "safetensors_load_file", "min_s"),
+        "decrypt_throughput_vs_bare_min": ratio(
+            "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "min_s"
+        ),
+        "decrypt_throughput_vs_bare_median": ratio(
+            "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "median_s"
+        ),
+        "decrypt_throughput_vs_bare_cpu_min": ratio(
+            "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "cpu_min_s"
+        ),
+        "seal_vs_save_file_min": ratio("seal", "safetensors_save_file", "min_s"),
+        "seal_vs_save_file_median": ratio("seal", "safetensors_save_file", "median_s"),
+        "seal_vs_save_file_cpu_min": ratio("seal", "safetensors_save_file", "cpu_min_s"),
         "sealed_peak_rss_growth_vs_model": (rss["sealed"]["peak"] - rss["sealed"]["rss_before"])
         / model_bytes,
         "torch_peak_rss_growth_vs_model": (rss["torch"]["peak"] - rss["torch"]["rss_before"])
@@ -306,7 +336,7 @@ def _content_key(bundle: Path, device: DeviceKey) -> bytes:
 def report(results: dict[str, Any]) -> None:
     size, chunk = results["model_bytes"] / MIB, results["chunk_bytes"] / MIB
     print(f"model: {results['params']:,} fp32 params, {size:.0f} MiB, chunk {chunk:.0f} MiB")
-    print(f"{'measurement':<34}{'min s':>10}{'median s':>10}")
+    print(f"{'measurement':<34}{'min s':>10}{'median s':>10}{'cpu min s':>11}")
     for name in (
         "sealed_load",
         "torch_load",
@@ -317,7 +347,7 @@ def report(results: dict[str, Any]) -> None:
         "safetensors_save_file",
     ):
         row = results[name]
-        print(f"{name:<34}{row['min_s']:>10.3f}{row['median_s']:>10.3f}")
+        print(f"{name:<34}{row['min_s']:>10.3f}{row['median_s']:>10.3f}{row['cpu_min_s']:>11.3f}")
     for name, value in results["ratios"].items():
         print(f"{name:<44}{value:>8.2f}")
     for mode, row in results["rss"].items():

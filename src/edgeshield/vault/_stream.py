@@ -218,9 +218,10 @@ def load_tensors(
         hasher=new_hasher(header.hash_algorithm),
         pool=pool,
     )
-    ciphertext = memoryview(bytearray(header.chunk_size + TAG_SIZE))
-    scratch_buffer = bytearray(header.chunk_size)
-    scratch = memoryview(scratch_buffer)
+    # Uninitialised buffers: every byte is written (read or decrypted) before it is used.
+    ciphertext = torch.empty(header.chunk_size + TAG_SIZE, dtype=torch.uint8).numpy().data
+    scratch_buffer = torch.empty(header.chunk_size, dtype=torch.uint8)
+    scratch = scratch_buffer.numpy().data
     pending = bytearray()  # plaintext seen before the safetensors header is complete
     plan: _Tensors | None = None
     stream.seek(offset)
@@ -250,7 +251,7 @@ def load_tensors(
     finally:
         if pool is not None:
             pool.shutdown()
-        scratch_buffer[:] = bytes(len(scratch_buffer))  # no plaintext left behind
+        scratch_buffer.zero_()  # no plaintext left behind
     return plan.result(), decryptor.hasher.digest()
 
 
