@@ -18,7 +18,13 @@ from edgeshield.guard import (
     open_classifier,
     seal_classifier,
 )
-from edgeshield.usecase import FailureClassifier, FleetConfig, TrainConfig, make_fleet, train_classifier
+from edgeshield.usecase import (
+    FailureClassifier,
+    FleetConfig,
+    TrainConfig,
+    make_fleet,
+    train_classifier,
+)
 from edgeshield.vault import DeviceKey, OwnerKey, inspect_bundle, issue_licence
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -49,7 +49,9 @@ def _post(client: TestClient, key: str | None, body: object) -> tuple[int, dict[
     return response.status_code, response.json()
 
 
-def test_each_tier_returns_what_it_promises(api: tuple[TestClient, dict[str, str]], kit: Kit) -> None:
+def test_each_tier_returns_what_it_promises(
+    api: tuple[TestClient, dict[str, str]], kit: Kit
+) -> None:
     client, keys = api
     records = _records(kit, 20)
     frame = kit.frames["plant-3"].iloc[:20]
@@ -155,7 +157,9 @@ def test_missing_or_wrong_key_is_401(
 ) -> None:
     client, _ = api
     response = client.post(
-        "/v1/predict", json={"records": _records(kit)}, headers={} if key is None else {"X-API-Key": key}
+        "/v1/predict",
+        json={"records": _records(kit)},
+        headers={} if key is None else {"X-API-Key": key},
     )
     assert response.status_code == 401
     assert needle in response.json()["detail"]
@@ -173,8 +177,9 @@ def test_licence_quota_is_429_and_shared(kit: Kit, tmp_path: Path) -> None:
 
 
 def test_client_quota_is_429(kit: Kit, tmp_path: Path) -> None:
-    from edgeshield.guard import ClientRegistry, GuardService, GuardStore, open_classifier
     from guard_kit import SECRET
+
+    from edgeshield.guard import ClientRegistry, GuardService, GuardStore, open_classifier
 
     registry = ClientRegistry()
     key = registry.add("small", tier=OutputTier.LABEL_ONLY, quota=5)
@@ -245,14 +250,18 @@ def test_alarm_blocks_with_403_when_configured(kit: Kit, tmp_path: Path) -> None
     service, keys = make_service(kit, f"sqlite:///{tmp_path / 'b.db'}", config=config)
     client = TestClient(create_app(service=service))
     records = _jacobian_like(kit, 200)
-    statuses = [_post(client, keys["alice"], {"records": records[i : i + 20]}) for i in range(0, 200, 20)]
+    statuses = [
+        _post(client, keys["alice"], {"records": records[i : i + 20]}) for i in range(0, 200, 20)
+    ]
     codes = [s for s, _ in statuses]
     assert 403 in codes
     first = codes.index(403)
-    assert all(c == 200 for c in codes[:first]) and all(c == 403 for c in codes[first:])
+    assert all(c == 200 for c in codes[:first])
+    assert all(c == 403 for c in codes[first:])
     assert "blocked: extraction alarm" in str(statuses[first][1]["detail"])
     events = [r.event for r in service.store.audit_log("alice")]
-    assert "alarm" in events and events[-1] == "denied"
+    assert "alarm" in events
+    assert events[-1] == "denied"
 
 
 def test_health_metrics_and_openapi(api: tuple[TestClient, dict[str, str]], kit: Kit) -> None:
@@ -260,7 +269,8 @@ def test_health_metrics_and_openapi(api: tuple[TestClient, dict[str, str]], kit:
     _post(client, keys["full"], {"records": _records(kit, 3)})
     _post(client, None, {"records": _records(kit, 3)})
     health = client.get("/v1/health").json()
-    assert health["status"] == "ok" and health["model_digest"] == kit.digest
+    assert health["status"] == "ok"
+    assert health["model_digest"] == kit.digest
     metrics = client.get("/v1/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'edgeshield_guard_requests_total{status="200"} 1.0' in metrics.text
