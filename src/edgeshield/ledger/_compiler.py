@@ -48,14 +48,14 @@ def default_cache_dir() -> Path:
 
 
 def find_solc_module(start: Path | None = None) -> Path:
-    """Locate ``node_modules/solc`` from ``start`` (default: cwd) or this file, upwards.
+    """Locate ``node_modules/solc`` upwards from ``start`` (default: the cwd, then this file).
 
     Raises
     ------
     CompilationError
         If solc-js is not installed (run ``make setup``, which runs ``npm ci``).
     """
-    roots = [start or Path.cwd(), Path(__file__).resolve().parent]
+    roots = [start] if start is not None else [Path.cwd(), Path(__file__).resolve().parent]
     for root in roots:
         for folder in (root.resolve(), *root.resolve().parents):
             candidate = folder / "node_modules" / "solc"
