@@ -90,8 +90,10 @@ def touch(tensors: dict[str, torch.Tensor]) -> float:
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, dict[str, Any]]:
     """Time each function ``repeats`` times, round-robin so that all see the same load.
 
-    Wall-clock and process CPU time (all threads) are recorded; CPU time is far less
-    sensitive to other processes competing for the shared cores.
+    Each timed call follows an untimed call of the same function, so the allocator reuses
+    that function's own freed memory (as repeated loads do) rather than whatever the
+    previous function left. Wall-clock and process CPU time (all threads) are recorded;
+    CPU time is far less sensitive to other processes competing for the shared cores.
     """
     for fn in fns.values():
         fn()  # warm-up: page cache, allocator, imports
@@ -99,6 +101,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, di
     cpu: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            fn()  # untimed: leaves the allocator in this function's own steady state
             start_wall, start_cpu = time.perf_counter(), time.process_time()
             fn()
             wall[name].append(time.perf_counter() - start_wall)
