@@ -87,6 +87,8 @@ def _format(name: str, args: tuple[Any, ...]) -> str:
 def _revert_data(exc: BaseException) -> bytes | None:
     """Revert data from a web3 (JSON-RPC) or eth-tester exception, None if not a revert."""
     data = getattr(exc, "data", None)
+    if isinstance(data, dict):  # some nodes (Hardhat) wrap it: {"message": ..., "data": "0x.."}
+        data = data.get("data")
     if isinstance(exc, ContractLogicError):
         if isinstance(data, str) and data.startswith("0x"):
             return bytes.fromhex(data[2:])

@@ -1,0 +1,184 @@
+"""The same contracts on a real JSON-RPC node (Hardhat 2 from npm, 127.0.0.1): same gas.
+
+The node is started by the fixture on a free port and stopped by its PID. It runs offline
+from the installed npm package; its config and cache directories point into tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from ledger_kit import DAY, DEVICE, LICENSEE, PLANT, STRANGER
+
+from edgeshield.errors import ContractRevertError
+from edgeshield.ledger import (
+    Chain,
+    CompilerConfig,
+    FederatedRoundAuditClient,
+    ModelLicenceClient,
+    ModelRegistryClient,
+    find_solc_module,
+)
+
+pytestmark = pytest.mark.slow
+
+MODEL = b"\x42" * 32
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return bool(json.loads(response.read()).get("result"))
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def hardhat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = find_solc_module().parent.parent  # the directory holding node_modules
+    cli = root / "node_modules" / "hardhat" / "internal" / "cli" / "bootstrap.js"
+    node = shutil.which("node")
+    if node is None or not cli.is_file():
+        pytest.fail("Hardhat is not installed: run `make setup` (npm ci)")
+    home = tmp_path_factory.mktemp("hardhat-home")
+    env = {
+        **os.environ,
+        "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true",
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "EDGESHIELD_HARDHAT_CACHE": str(home / "project-cache"),
+    }
+    port = _free_port()
+    log = (home / "node.log").open("w")
+    process = subprocess.Popen(
+        [
+            node,
+            str(cli),
+            "--config",
+            str(root / "contracts" / "hardhat" / "hardhat.config.js"),
+            "node",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while not _ready(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Hardhat node did not start: {(home / 'node.log').read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.close()
+
+
+def _scenario(chain: Chain, compiler: CompilerConfig) -> list[tuple[str, int]]:
+    """Deploy and exercise all three contracts; return (step, gas used) in order."""
+    a = chain.accounts
+    gas: list[tuple[str, int]] = []
+    registry = ModelRegistryClient.create(chain, compiler=compiler)
+    gas.append(("ModelRegistry.deploy", registry.deployed.deploy_gas or 0))
+    gas.append(("register", registry.register(MODEL, "ipfs://card").gas_used))
+    key, salt = b"\x07" * 32, b"\x09" * 32
+    gas.append(
+        ("commit", registry.commit(ModelRegistryClient.commitment_of(key, MODEL, salt)).gas_used)
+    )
+    gas.append(("reveal", registry.reveal(key, salt).gas_used))
+    gas.append(("transferOwnership", registry.transfer_ownership(a[STRANGER]).gas_used))
+
+    licence = ModelLicenceClient.create(
+        chain,
+        licensee=a[LICENSEE],
+        device=a[DEVICE],
+        model_digest=MODEL,
+        price_per_use=5,
+        expires_at=2**40,
+        compiler=compiler,
+    )
+    gas.append(("ModelLicence.deploy", licence.deployed.deploy_gas or 0))
+    gas.append(("accept", licence.accept(500).gas_used))
+    gas.append(("reportUsage", licence.report_usage(3).gas_used))
+    gas.append(("suspend", licence.suspend().gas_used))
+    gas.append(("resume", licence.resume().gas_used))
+    gas.append(("withdraw", licence.withdraw(sender=a[0]).gas_used))
+    gas.append(("revoke", licence.revoke().gas_used))
+
+    audit = FederatedRoundAuditClient.create(chain, compiler=compiler)
+    gas.append(("FederatedRoundAudit.deploy", audit.deployed.deploy_gas or 0))
+    plants = [a[PLANT], a[PLANT + 1]]
+    for plant in plants:
+        gas.append(("addPlant", audit.add_plant(plant).gas_used))
+    identities = FederatedRoundAuditClient.identities_digest(plants)
+    gas.append(("commitRound", audit.commit_round(MODEL, 2, identities).gas_used))
+    for plant in plants:
+        gas.append(("attest", audit.attest(1, sender=plant).gas_used))
+    gas.append(("closeRound", audit.close_round().gas_used))
+    return gas
+
+
+def test_same_contracts_same_gas_on_hardhat(hardhat_url: str, compiler: CompilerConfig) -> None:
+    remote = Chain.connect(hardhat_url)
+    assert remote.accounts[:5] == Chain.embedded().accounts[:5]
+    on_hardhat = _scenario(remote, compiler)
+    on_pyevm = _scenario(Chain.embedded(), compiler)
+    assert on_hardhat == on_pyevm
+
+
+def test_reverts_decode_the_same_over_json_rpc(hardhat_url: str, compiler: CompilerConfig) -> None:
+    chain = Chain.connect(hardhat_url)
+    a = chain.accounts
+    licence = ModelLicenceClient.create(
+        chain,
+        licensee=a[LICENSEE],
+        device=a[DEVICE],
+        model_digest=MODEL,
+        price_per_use=5,
+        expires_at=chain.next_timestamp() + DAY,
+        compiler=compiler,
+    )
+    with pytest.raises(ContractRevertError, match="needs role licensee") as info:
+        licence.accept(10, sender=a[STRANGER])
+    assert info.value.error_name == "Unauthorized"
+    with pytest.raises(ContractRevertError, match=r"StaleCounter\(7, 0\)"):
+        licence.transition("accept", counter=7, value=10)
+    with pytest.raises(ContractRevertError, match="without data"):
+        licence.transition("suspend", value=1)
+    licence.accept(10)
+    with pytest.raises(ContractRevertError, match="does not hold"):
+        licence.report_usage(0)
+    chain.increase_time(2 * DAY)
+    assert [e.name for e in licence.tick().events] == ["TimedTransition"]
+    assert licence.state() == "Expired"
+    assert [e.name for e in licence.events()] == ["Accept", "TimedTransition"]
