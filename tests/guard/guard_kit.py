@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -116,3 +117,49 @@ def make_service(
         **kwargs,
     )
     return service, issued
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Files for ``edgeshield guard serve`` and the keys of its clients."""
+
+    args: list[str]
+    env: dict[str, str]
+    keys: dict[str, str]
+    db_url: str
+
+
+def write_deployment(
+    kit: Kit, directory: Path, *, tiers: dict[str, OutputTier], rate: float = 1e6
+) -> Deployment:
+    """Bundle, keys, licence (valid around the real now) and client file under ``directory``."""
+    real_now = datetime.now(UTC)
+    bundle = directory / "model.bundle"
+    bundle.write_bytes(kit.bundle)
+    kit.device.save(directory / "device.pem")
+    kit.owner.public_key().save(directory / "owner.pub.pem")
+    licence = issue_licence(
+        kit.owner,
+        device=kit.device.public_key(),
+        model_digest=kit.digest,
+        not_before=real_now - timedelta(days=1),
+        expires=real_now + timedelta(days=1),
+        query_quota=1_000_000,
+    )
+    (directory / "licence.txt").write_text(licence)
+    registry = ClientRegistry()
+    keys = {c: registry.add(c, tier=t, rate_per_s=rate, burst=rate) for c, t in tiers.items()}
+    registry.save(directory / "clients.json")
+    db_url = f"sqlite:///{directory / 'state.db'}"
+    args = [
+        "--bundle", str(bundle),
+        "--device-key", str(directory / "device.pem"),
+        "--owner-public", str(directory / "owner.pub.pem"),
+        "--licence", str(directory / "licence.txt"),
+        "--clients", str(directory / "clients.json"),
+        "--db", db_url,
+    ]  # fmt: skip
+    return Deployment(
+        args=args, env={"EDGESHIELD_GUARD_WATERMARK_SECRET": SECRET.decode()}, keys=keys,
+        db_url=db_url,
+    )  # fmt: skip

@@ -109,26 +109,27 @@ def serve_cmd(
     """
     import uvicorn
 
-    values = {
-        "BUNDLE": str(bundle),
-        "DEVICE_KEY": str(device_key),
-        "OWNER_PUBLIC_KEY": str(owner_public),
-        "LICENCE": str(licence),
-        "CLIENTS": str(clients),
-        "DATABASE_URL": database_url,
-        "ALARM_ACTION": alarm_action.value,
+    values: dict[str, object] = {
+        "bundle": bundle,
+        "device_key": device_key,
+        "owner_public_key": owner_public,
+        "licence": licence,
+        "clients": clients,
+        "database_url": database_url,
+        "alarm_action": alarm_action,
+        "card": card,
     }
-    if card is not None:
-        values["CARD"] = str(card)
-    for name, value in values.items():
-        os.environ[f"EDGESHIELD_GUARD_{name}"] = value
     try:
-        settings = GuardSettings()
+        settings = GuardSettings(**values)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ConfigError(f"invalid guard settings: {exc}") from exc
     application = create_app(settings)  # fails here, before binding, on any bad input
     if workers > 1:
+        # Each worker process builds its own app from the environment.
         application.state.guard.store.close()
+        for name, value in values.items():
+            if value is not None:
+                os.environ[f"EDGESHIELD_GUARD_{name.upper()}"] = str(value)
         uvicorn.run(
             "edgeshield.guard.api.app:create_app",
             factory=True,

@@ -1,0 +1,115 @@
+"""``edgeshield guard``: seal, add-client, and serve refusing to start, through ``run``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from guard_kit import SECRET, Kit, write_deployment
+
+from edgeshield.cli import run
+from edgeshield.guard import ClientRegistry, OutputTier, hash_api_key
+from edgeshield.usecase import save_classifier
+from edgeshield.vault import DeviceKey
+
+
+def test_add_client_stores_only_the_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clients = tmp_path / "clients.json"
+    code = run(
+        ["guard", "add-client", "--clients", str(clients), "--id", "plant-7", "--tier", "rounded"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    key = out.split("api key (shown once): ")[1].split()[0]
+    text = clients.read_text()
+    assert key not in text
+    assert hash_api_key(key) in text
+    spec = ClientRegistry.load(clients).authenticate(key)
+    assert spec is not None
+    assert spec.tier is OutputTier.ROUNDED
+    assert run(["guard", "add-client", "--clients", str(clients), "--id", "plant-7"]) == 1
+    assert "defined twice" in capsys.readouterr().err
+
+
+def test_seal_puts_the_card_in_the_bundle(
+    kit: Kit, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_classifier(kit.classifier, tmp_path / "model")
+    kit.owner.save(tmp_path / "owner.pem")
+    kit.device.public_key().save(tmp_path / "device.pub.pem")
+    out = tmp_path / "m.bundle"
+    code = run(
+        ["guard", "seal", str(tmp_path / "model"), "--out", str(out), "--owner-key",
+         str(tmp_path / "owner.pem"), "--recipient", str(tmp_path / "device.pub.pem")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    from edgeshield.guard import card_from_metadata
+    from edgeshield.vault import inspect_bundle
+
+    assert card_from_metadata(inspect_bundle(out).metadata) == json.loads(
+        (tmp_path / "model" / "model_card.json").read_text()
+    )
+
+
+@pytest.mark.parametrize("case", ["wrong device", "weak secret", "no clients", "bad licence"])
+def test_serve_refuses_to_start_with_one_clear_line(
+    kit: Kit,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+) -> None:
+    deployment = write_deployment(kit, tmp_path, tiers={"a": OutputTier.LABEL_ONLY})
+    monkeypatch.setenv("EDGESHIELD_GUARD_WATERMARK_SECRET", SECRET.decode())
+    needle = {
+        "wrong device": "not sealed for this device",
+        "weak secret": "watermark_secret",
+        "no clients": "no API clients",
+        "bad licence": "guard cannot start",
+    }[case]
+    if case == "wrong device":
+        DeviceKey.generate().save(tmp_path / "device.pem")
+    elif case == "weak secret":
+        monkeypatch.setenv("EDGESHIELD_GUARD_WATERMARK_SECRET", "changethis")
+    elif case == "no clients":
+        (tmp_path / "clients.json").unlink()
+    else:
+        (tmp_path / "licence.txt").write_text("garbage")
+    for name in (
+        "BUNDLE",
+        "DEVICE_KEY",
+        "OWNER_PUBLIC_KEY",
+        "LICENCE",
+        "CLIENTS",
+        "DATABASE_URL",
+        "ALARM_ACTION",
+    ):
+        monkeypatch.delenv(f"EDGESHIELD_GUARD_{name}", raising=False)
+    code = run(["guard", "serve", *deployment.args])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: ")
+    assert needle in err
+    assert err.count("\n") == 1 or case == "weak secret"
+
+
+def test_attack_rejects_unknown_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(
+        [
+            "guard",
+            "attack",
+            "--url",
+            "http://127.0.0.1:1",
+            "--key",
+            "k",
+            "--kind",
+            "magic",
+            "--budget",
+            "10",
+        ]
+    )
+    assert code == 2
+    assert "magic" in capsys.readouterr().err
