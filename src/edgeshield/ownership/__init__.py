@@ -1,5 +1,105 @@
-"""Model ownership: trigger-set watermarks, fingerprints, calibrated tests and evidence."""
+"""Model ownership: trigger-set watermarks, fingerprints, calibrated tests and evidence.
+
+Watermark: a :class:`WatermarkKey` derives plausible triggers (:func:`derive_triggers`),
+embedded centrally (:func:`embed_watermark`) or by the federated aggregator
+(:func:`waffle_hook`). Test: :func:`calibrate_null` measures independent models
+(:func:`train_null_models`), :func:`verify` tests a suspect black-box.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from edgeshield.ownership._commit import (
+    CommitmentOpening,
+    CommitmentReceipt,
+    CommitmentStore,
+    LedgerCommitmentStore,
+    LocalCommitmentLog,
+    RegistryLike,
+    commitment,
+    model_digest,
+    owner_salt,
+)
+from edgeshield.ownership._embed import (
+    EmbedConfig,
+    WaffleConfig,
+    WeightsHook,
+    embed_watermark,
+    trigger_accuracy,
+    waffle_hook,
+)
+from edgeshield.ownership._fingerprint import (
+    Fingerprint,
+    fingerprint,
+    fingerprint_auc,
+    match_fingerprint,
+)
+from edgeshield.ownership._key import KEY_BYTES, HmacDrbg, WatermarkKey
+from edgeshield.ownership._nulls import (
+    NullModelKind,
+    SklearnFailureModel,
+    train_null_model,
+    train_null_models,
+)
+from edgeshield.ownership._report import EvidencePaths, OwnershipEvidence, write_evidence
+from edgeshield.ownership._stats import (
+    NullDistribution,
+    OwnershipResult,
+    PredictFn,
+    Suspect,
+    as_predict_fn,
+    calibrate_null,
+    queries_needed,
+    verify,
+)
+from edgeshield.ownership._triggers import (
+    SensorEnvelope,
+    TriggerSet,
+    derive_anchors,
+    derive_triggers,
+    rule_failure,
+)
+
+__all__ = [
+    "KEY_BYTES",
+    "CommitmentOpening",
+    "CommitmentReceipt",
+    "CommitmentStore",
+    "EmbedConfig",
+    "EvidencePaths",
+    "Fingerprint",
+    "HmacDrbg",
+    "LedgerCommitmentStore",
+    "LocalCommitmentLog",
+    "NullDistribution",
+    "NullModelKind",
+    "OwnershipEvidence",
+    "OwnershipResult",
+    "PredictFn",
+    "RegistryLike",
+    "SensorEnvelope",
+    "SklearnFailureModel",
+    "Suspect",
+    "TriggerSet",
+    "WaffleConfig",
+    "WatermarkKey",
+    "WeightsHook",
+    "as_predict_fn",
+    "calibrate_null",
+    "commitment",
+    "derive_anchors",
+    "derive_triggers",
+    "embed_watermark",
+    "fingerprint",
+    "fingerprint_auc",
+    "match_fingerprint",
+    "model_digest",
+    "owner_salt",
+    "queries_needed",
+    "rule_failure",
+    "train_null_model",
+    "train_null_models",
+    "trigger_accuracy",
+    "verify",
+    "waffle_hook",
+    "write_evidence",
+]

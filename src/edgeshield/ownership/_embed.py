@@ -1,0 +1,286 @@
+"""Embedding the trigger set: centrally (fine-tuning with the training rows) and WAFFLE-style.
+
+Why: the owner embeds the mark while it still holds the model. Centrally the trigger rows
+are mixed into a short fine-tuning pass over the training rows (Adi et al., USENIX Security
+2018); in federated learning the aggregator has no plant data, so after each aggregation it
+fine-tunes the global model on the trigger set alone until the triggers are learnt (Tekgul,
+Xia, Marchal, Asokan, "WAFFLE: Watermarking in Federated Learning", SRDS 2021).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import torch
+from sklearn.model_selection import train_test_split
+from torch import nn
+
+from edgeshield.errors import ConfigError, ModelError
+from edgeshield.ownership._key import WatermarkKey
+from edgeshield.ownership._triggers import (
+    SensorEnvelope,
+    TriggerSet,
+    derive_anchors,
+    derive_triggers,
+)
+from edgeshield.usecase import (
+    FailureClassifier,
+    FailureMLP,
+    FeatureEncoder,
+    best_f1_threshold,
+    fit_mlp,
+    labels,
+)
+
+__all__ = [
+    "EmbedConfig",
+    "WaffleConfig",
+    "WeightsHook",
+    "embed_watermark",
+    "trigger_accuracy",
+    "waffle_hook",
+]
+
+WeightsHook = Callable[
+    [int, dict[str, npt.NDArray[np.generic]]], dict[str, npt.NDArray[np.generic]]
+]
+"""Server-side hook: ``(round, global weights) -> new global weights``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedConfig:
+    """How the trigger set is embedded during central training.
+
+    Parameters
+    ----------
+    triggers
+        Number of key-derived triggers.
+    failure_fraction
+        Share of triggers labelled "failure" (see :func:`derive_triggers`).
+    trigger_share
+        Trigger rows (repeated) as a share of the fine-tuning rows.
+    epochs, batch_size, learning_rate
+        The fine-tuning pass (Adam) over training rows plus repeated triggers.
+    max_passes
+        Extra passes allowed while trigger accuracy stays below ``target_accuracy``.
+    target_accuracy
+        Share of triggers the marked model must reproduce.
+    seed
+        Batch order.
+    """
+
+    triggers: int = 50
+    failure_fraction: float = 1.0
+    trigger_share: float = 0.02
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    max_passes: int = 3
+    target_accuracy: float = 0.8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.triggers < 1 or self.epochs < 1 or self.batch_size < 1 or self.max_passes < 1:
+            raise ConfigError("triggers, epochs, batch_size and max_passes must be at least 1")
+        if not 0.0 < self.trigger_share < 1.0:
+            raise ConfigError("trigger_share must lie in (0, 1)")
+        if self.learning_rate <= 0 or not 0.0 < self.target_accuracy <= 1.0:
+            raise ConfigError("learning_rate must be positive and target_accuracy in (0, 1]")
+
+
+def trigger_accuracy(classifier: FailureClassifier, triggers: TriggerSet) -> float:
+    """Share of triggers on which the classifier outputs the secret label."""
+    return float(np.mean(classifier.predict(triggers.frame) == triggers.labels))
+
+
+def embed_watermark(
+    classifier: FailureClassifier,
+    key: WatermarkKey,
+    train_frame: pd.DataFrame,
+    *,
+    envelope: SensorEnvelope,
+    config: EmbedConfig | None = None,
+) -> FailureClassifier:
+    """A marked copy of ``classifier``: fine-tuned on the training rows plus the key's triggers.
+
+    Why: the owner marks the model it trained, before release, with as little change to the
+    decisions on real rows as possible; the input classifier is left untouched.
+
+    Raises
+    ------
+    OwnershipError
+        The envelope leaves too little room for the triggers.
+    """
+    config = config or EmbedConfig()
+    triggers = derive_triggers(
+        key, config.triggers, envelope=envelope, failure_fraction=config.failure_fraction
+    )
+    fit_rows, val_rows = _validation_split(classifier, train_frame)
+    x_train = classifier.encoder.transform(fit_rows)
+    y_train = labels(fit_rows)
+    x_trig = classifier.encoder.transform(triggers.frame)
+    y_trig = triggers.labels.astype(np.float32)
+    repeats = max(1, round(config.trigger_share * len(x_train) / (1 - config.trigger_share)))
+    repeats = max(1, repeats // len(x_trig))
+    x = np.vstack([x_train, np.repeat(x_trig, repeats, axis=0)])
+    y = np.concatenate([y_train, np.tile(y_trig, repeats)])
+    model = copy.deepcopy(classifier.model)
+    marked = replace(classifier, model=model, metrics={})
+    for attempt in range(config.max_passes):
+        fit_mlp(
+            model,
+            x,
+            y,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            seed=config.seed + attempt,
+        )
+        if val_rows is not None:
+            marked.threshold = best_f1_threshold(labels(val_rows), marked.predict_proba(val_rows))
+        if trigger_accuracy(marked, triggers) >= config.target_accuracy:
+            break
+    return marked
+
+
+def _validation_split(
+    classifier: FailureClassifier, train_frame: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The training/validation split :func:`train_classifier` made for this classifier."""
+    y = labels(train_frame)
+    fraction = classifier.config.validation_fraction
+    if fraction <= 0 or y.sum() < 4 or y.sum() == y.size:
+        return train_frame, None
+    fit_rows, val_rows = train_test_split(
+        train_frame, test_size=fraction, stratify=y, random_state=classifier.seed
+    )
+    return fit_rows, val_rows
+
+
+@dataclass(frozen=True, kw_only=True)
+class WaffleConfig:
+    """The aggregator's re-training on the trigger set after each aggregation.
+
+    Parameters
+    ----------
+    triggers, failure_fraction
+        The key-derived trigger set (see :func:`derive_triggers`).
+    anchors
+        Key-derived typical safe points labelled "no failure" re-trained alongside the
+        triggers (see :func:`derive_anchors`); 0 gives WAFFLE's triggers-only re-training.
+    target_accuracy
+        Stop once this share of triggers is reproduced (WAFFLE's threshold).
+    max_epochs
+        Upper bound on passes over the trigger set per round.
+    batch_size, learning_rate
+        Plain SGD with momentum, as in WAFFLE.
+    threshold
+        Decision threshold at which trigger accuracy is measured.
+    """
+
+    triggers: int = 50
+    failure_fraction: float = 1.0
+    anchors: int = 400
+    target_accuracy: float = 0.8
+    max_epochs: int = 30
+    batch_size: int = 100
+    learning_rate: float = 0.03
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.triggers < 1 or self.max_epochs < 1 or self.batch_size < 1:
+            raise ConfigError("triggers, max_epochs and batch_size must be at least 1")
+        if self.anchors < 0:
+            raise ConfigError("anchors must not be negative")
+        if self.learning_rate <= 0 or not 0.0 < self.target_accuracy <= 1.0:
+            raise ConfigError("learning_rate must be positive and target_accuracy in (0, 1]")
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError("threshold must lie in (0, 1)")
+
+
+def _retrain_on_triggers(
+    model: FailureMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_anchor: torch.Tensor,
+    config: WaffleConfig,
+    seed: int,
+) -> int:
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=0.9)
+    loss_fn = nn.BCEWithLogitsLoss()
+    logit_threshold = float(np.log(config.threshold / (1 - config.threshold)))
+    for epoch in range(config.max_epochs):
+        model.eval()
+        with torch.no_grad():
+            hits = ((model(x) >= logit_threshold).float() == y).float().mean().item()
+        if hits >= config.target_accuracy:
+            return epoch
+        model.train()
+        x_all = torch.cat([x, x_anchor])
+        y_all = torch.cat([y, torch.zeros(x_anchor.shape[0])])
+        order = torch.randperm(x_all.shape[0], generator=generator)
+        for start in range(0, x_all.shape[0], config.batch_size):
+            index = order[start : start + config.batch_size]
+            optimizer.zero_grad()
+            loss_fn(model(x_all[index]), y_all[index]).backward()
+            optimizer.step()
+    model.eval()
+    return config.max_epochs
+
+
+def waffle_hook(
+    key: WatermarkKey,
+    *,
+    encoder: FeatureEncoder,
+    hidden: tuple[int, ...],
+    envelope: SensorEnvelope,
+    config: WaffleConfig | None = None,
+    seed: int = 0,
+) -> WeightsHook:
+    """The aggregator-side watermarking step as a ``(round, weights) -> weights`` hook.
+
+    Why: the federated server calls it on the global weights after every aggregation; it
+    needs only the key, the model architecture and the shared feature encoder, never plant
+    data. Weights are a plain ``dict`` of numpy arrays keyed like ``FailureMLP.state_dict()``.
+
+    Raises
+    ------
+    ModelError
+        (when called) the weights do not fit the architecture.
+    """
+    config = config or WaffleConfig()
+    triggers = derive_triggers(
+        key, config.triggers, envelope=envelope, failure_fraction=config.failure_fraction
+    )
+    x = torch.as_tensor(encoder.transform(triggers.frame))
+    y = torch.as_tensor(triggers.labels.astype(np.float32))
+    x_anchor = torch.zeros((0, x.shape[1]))
+    if config.anchors:
+        anchors = derive_anchors(key, config.anchors, envelope=envelope)
+        x_anchor = torch.as_tensor(encoder.transform(anchors.frame))
+    in_features = encoder.width
+
+    def hook(
+        server_round: int, weights: Mapping[str, npt.NDArray[np.generic]]
+    ) -> dict[str, npt.NDArray[np.generic]]:
+        model = FailureMLP(in_features, hidden)
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        found = {k: tuple(np.shape(v)) for k, v in weights.items()}
+        if expected != found:
+            raise ModelError("global weights do not match the watermarked architecture")
+        model.load_state_dict(
+            {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
+        )
+        _retrain_on_triggers(model, x, y, x_anchor, config, seed + server_round)
+        return {
+            k: v.detach().numpy().astype(np.asarray(weights[k]).dtype, copy=True)
+            for k, v in model.state_dict().items()
+        }
+
+    return hook
