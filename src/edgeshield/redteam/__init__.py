@@ -27,6 +27,14 @@ from edgeshield.redteam._poisoning import (
     add_trigger,
     backdoor_success_rate,
 )
+from edgeshield.redteam._removal import (
+    RemovalAttack,
+    RemovalKind,
+    RemovalOutcome,
+    removal_suite,
+    remove_watermark,
+    run_removal_suite,
+)
 from edgeshield.redteam._surrogate import Surrogate, attacker_features, fit_surrogate
 
 __all__ = [
@@ -40,6 +48,9 @@ __all__ = [
     "GuardClient",
     "LabelFlip",
     "ModelReplacement",
+    "RemovalAttack",
+    "RemovalKind",
+    "RemovalOutcome",
     "ServiceRefusedError",
     "SignFlip",
     "Surrogate",
@@ -48,5 +59,8 @@ __all__ = [
     "backdoor_success_rate",
     "fidelity",
     "fit_surrogate",
+    "removal_suite",
+    "remove_watermark",
     "run_extraction",
+    "run_removal_suite",
 ]
