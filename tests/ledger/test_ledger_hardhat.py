@@ -182,3 +182,24 @@ def test_reverts_decode_the_same_over_json_rpc(hardhat_url: str, compiler: Compi
     assert [e.name for e in licence.tick().events] == ["TimedTransition"]
     assert licence.state() == "Expired"
     assert [e.name for e in licence.events()] == ["Accept", "TimedTransition"]
+
+
+def test_cli_against_the_node(hardhat_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeshield.cli import run
+    from edgeshield.ledger import specs_dir
+
+    spec = str(specs_dir() / "federated_round_audit.yaml")
+    assert run(["ledger", "deploy", spec, "--rpc-url", hardhat_url]) == 0
+    address = capsys.readouterr().out.split(" deployed at ")[1].split()[0]
+    plant = Chain.connect(hardhat_url).accounts[PLANT]
+    call = ["ledger", "call", spec, address, "--rpc-url", hardhat_url]
+    assert run([*call, "addPlant", "--arg", f"plantAddress={plant}"]) == 0
+    assert "addPlant: tx 0x" in capsys.readouterr().out
+    assert run([*call, "plantCount"]) == 0
+    assert capsys.readouterr().out.strip() == "1"
+    assert run([*call, "plant", "--arg", plant]) == 0
+    assert capsys.readouterr().out.strip() == "True"
+    assert run([*call, "finish", "--from", str(STRANGER)]) == 1
+    assert "needs role aggregator" in capsys.readouterr().err
+    assert run(["ledger", "events", spec, address, "--rpc-url", hardhat_url]) == 0
+    assert "AddPlant" in capsys.readouterr().out
