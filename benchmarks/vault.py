@@ -163,16 +163,6 @@ def rss_child(mode: str, directory: Path) -> dict[str, float]:
     }
 
 
-def measure_rss(mode: str, directory: Path) -> dict[str, float]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--rss-child", mode, str(directory)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def bare_decrypt(bundle: Path, content_key: bytes, chunk: int) -> Callable[[], None]:
     """A bare AES-GCM decrypt_into loop over same-sized chunks of ciphertext in memory."""
     aead = AESGCM(content_key)
@@ -217,16 +207,83 @@ def bare_read(bundle: Path, chunk: int) -> Callable[[], None]:
     return run
 
 
+# glibc malloc regimes for the load timings (each in its own subprocess):
+# "reuse": freed memory stays in the heap and is reused (steady state, no page faults);
+# "fresh": every large allocation is a new mapping (each load faults its memory in).
+REGIMES = {
+    "reuse": {
+        "GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432"
+        ":glibc.malloc.trim_threshold=68719476736"
+    },
+    "fresh": {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"},
+}
+
+
+def load_timings(directory: Path, chunk: int, repeats: int) -> dict[str, Any]:
+    """Time every loader and the bare primitives, round-robin (run in a child process)."""
+    torch.set_num_threads(1)
+    device = DeviceKey.load(directory / "device.pem")
+    owner_public = OwnerPublicKey.load(directory / "owner.pub.pem")
+    licence = json.loads((directory / "keys.json").read_text())["licence"]
+    bundle = directory / "model.esb"
+
+    def sealed_load_only() -> dict[str, torch.Tensor]:
+        return open_bundle(
+            bundle, device_key=device, owner_public_key=owner_public, licence=licence
+        )
+
+    def sealed_load() -> None:
+        touch(sealed_load_only())
+
+    def torch_load() -> None:
+        touch(torch.load(directory / "model.pt", weights_only=True))
+
+    def safetensors_load() -> None:
+        touch(load_file(str(directory / "model.safetensors")))
+
+    return interleaved(
+        {
+            "sealed_load": sealed_load,
+            "torch_load": torch_load,
+            "safetensors_load_file": safetensors_load,
+            "sealed_load_no_touch": sealed_load_only,
+            "bare_aesgcm_decrypt_into": bare_decrypt(bundle, _content_key(bundle, device), chunk),
+            "bare_blake3_hash": bare_hash(bundle, chunk),
+            "bare_read_chunks": bare_read(bundle, chunk),
+        },
+        repeats,
+    )
+
+
+def run_child(arguments: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run this script with ``arguments`` in a fresh interpreter; return its JSON line."""
+    output = subprocess.run(
+        [sys.executable, __file__, *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=int, default=100_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--chunk-mib", type=int, default=4)
     parser.add_argument("--rss-child", nargs=2, metavar=("MODE", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--timing-child", nargs=2, metavar=("REGIME", "DIR"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "vault.json")
     args = parser.parse_args()
     if args.rss_child:
         print(json.dumps(rss_child(args.rss_child[0], Path(args.rss_child[1]))))
+        return
+    if args.timing_child:
+        directory = Path(args.timing_child[1])
+        print(json.dumps(load_timings(directory, args.chunk_mib * MIB, args.repeats)))
         return
 
     torch.set_num_threads(1)
@@ -283,63 +340,59 @@ def main() -> None:
         keys = {"licence": licence}
         (directory / "keys.json").write_text(json.dumps(keys))
 
-        def sealed_load() -> None:
-            touch(
-                open_bundle(
-                    bundle,
-                    device_key=device,
-                    owner_public_key=owner.public_key(),
-                    licence=licence,
-                )
-            )
-
-        def torch_load() -> None:
-            touch(torch.load(directory / "model.pt", weights_only=True))
-
-        def safetensors_load() -> None:
-            touch(load_file(str(directory / "model.safetensors")))
-
-        def sealed_load_only() -> None:
-            open_bundle(
-                bundle, device_key=device, owner_public_key=owner.public_key(), licence=licence
-            )
-
-        content_key = _content_key(bundle, device)
         loads = {
-            "sealed_load": sealed_load,
-            "torch_load": torch_load,
-            "safetensors_load_file": safetensors_load,
-            "sealed_load_no_touch": sealed_load_only,
-            "bare_aesgcm_decrypt_into": bare_decrypt(bundle, content_key, chunk),
-            "bare_blake3_hash": bare_hash(bundle, chunk),
-            "bare_read_chunks": bare_read(bundle, chunk),
+            regime: run_child(
+                [
+                    "--timing-child",
+                    regime,
+                    str(directory),
+                    f"--repeats={args.repeats}",
+                    f"--chunk-mib={args.chunk_mib}",
+                ],
+                env,
+            )
+            for regime, env in REGIMES.items()
         }
-        results.update(interleaved(loads, args.repeats))
-        rss = {mode: measure_rss(mode, directory) for mode in ("sealed", "torch", "safetensors")}
+        rss = {
+            mode: run_child(["--rss-child", mode, str(directory)])
+            for mode in ("sealed", "torch", "safetensors")
+        }
     results["rss"] = rss
+    results["loads"] = loads
     results["load_average_at_end"] = os.getloadavg()[0]
 
-    def ratio(name: str, baseline: str, field: str) -> float:
-        return float(results[name][field] / results[baseline][field])
+    def ratio(group: dict[str, Any], name: str, baseline: str, field: str) -> float:
+        return float(group[name][field] / group[baseline][field])
 
-    results["ratios"] = {
-        "sealed_vs_torch_load_min": ratio("sealed_load", "torch_load", "min_s"),
-        "sealed_vs_torch_load_median": ratio("sealed_load", "torch_load", "median_s"),
-        "sealed_vs_torch_load_paired_median": paired(results, "sealed_load", "torch_load"),
-        "sealed_vs_torch_load_cpu_min": ratio("sealed_load", "torch_load", "cpu_min_s"),
-        "sealed_vs_safetensors_load_min": ratio("sealed_load", "safetensors_load_file", "min_s"),
-        "decrypt_throughput_vs_bare_min": ratio(
-            "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "min_s"
-        ),
-        "decrypt_throughput_vs_bare_median": ratio(
-            "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "median_s"
-        ),
-        "decrypt_throughput_vs_bare_cpu_min": ratio(
-            "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "cpu_min_s"
-        ),
-        "seal_vs_save_file_min": ratio("seal", "safetensors_save_file", "min_s"),
-        "seal_vs_save_file_median": ratio("seal", "safetensors_save_file", "median_s"),
-        "seal_vs_save_file_cpu_min": ratio("seal", "safetensors_save_file", "cpu_min_s"),
+    ratios: dict[str, float] = {}
+    for regime, group in loads.items():
+        ratios |= {
+            f"{regime}/sealed_vs_torch_load_min": ratio(
+                group, "sealed_load", "torch_load", "min_s"
+            ),
+            f"{regime}/sealed_vs_torch_load_median": ratio(
+                group, "sealed_load", "torch_load", "median_s"
+            ),
+            f"{regime}/sealed_vs_torch_load_paired_median": paired(
+                group, "sealed_load", "torch_load"
+            ),
+            f"{regime}/sealed_vs_torch_load_cpu_min": ratio(
+                group, "sealed_load", "torch_load", "cpu_min_s"
+            ),
+            f"{regime}/decrypt_throughput_vs_bare_min": ratio(
+                group, "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "min_s"
+            ),
+            f"{regime}/decrypt_throughput_vs_bare_median": ratio(
+                group, "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "median_s"
+            ),
+            f"{regime}/decrypt_throughput_vs_bare_cpu_min": ratio(
+                group, "bare_aesgcm_decrypt_into", "sealed_load_no_touch", "cpu_min_s"
+            ),
+        }
+    ratios |= {
+        "seal_vs_save_file_min": ratio(results, "seal", "safetensors_save_file", "min_s"),
+        "seal_vs_save_file_median": ratio(results, "seal", "safetensors_save_file", "median_s"),
+        "seal_vs_save_file_cpu_min": ratio(results, "seal", "safetensors_save_file", "cpu_min_s"),
         "sealed_peak_rss_growth_vs_model": (rss["sealed"]["peak"] - rss["sealed"]["rss_before"])
         / model_bytes,
         "torch_peak_rss_growth_vs_model": (rss["torch"]["peak"] - rss["torch"]["rss_before"])
@@ -348,12 +401,7 @@ def main() -> None:
         "fresh_process_sealed_vs_torch_load": rss["sealed"]["fresh_process_load_s"]
         / rss["torch"]["fresh_process_load_s"],
     }
-    results["throughput_gib_s"] = {
-        "sealed_load_no_touch": model_bytes / results["sealed_load_no_touch"]["min_s"] / 2**30,
-        "bare_aesgcm_decrypt_into": model_bytes
-        / results["bare_aesgcm_decrypt_into"]["min_s"]
-        / 2**30,
-    }
+    results["ratios"] = ratios
     report(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
@@ -374,22 +422,15 @@ def _content_key(bundle: Path, device: DeviceKey) -> bytes:
 def report(results: dict[str, Any]) -> None:
     size, chunk = results["model_bytes"] / MIB, results["chunk_bytes"] / MIB
     print(f"model: {results['params']:,} fp32 params, {size:.0f} MiB, chunk {chunk:.0f} MiB")
-    print(f"{'measurement':<34}{'min s':>10}{'median s':>10}{'cpu min s':>11}")
-    for name in (
-        "sealed_load",
-        "torch_load",
-        "safetensors_load_file",
-        "sealed_load_no_touch",
-        "bare_aesgcm_decrypt_into",
-        "bare_blake3_hash",
-        "bare_read_chunks",
-        "seal",
-        "safetensors_save_file",
-    ):
-        row = results[name]
-        print(f"{name:<34}{row['min_s']:>10.3f}{row['median_s']:>10.3f}{row['cpu_min_s']:>11.3f}")
+    print(f"{'measurement':<44}{'min s':>9}{'median s':>10}{'cpu min s':>11}")
+    rows = [("", name, results[name]) for name in ("seal", "safetensors_save_file")]
+    for regime, group in results["loads"].items():
+        rows += [(regime, name, row) for name, row in group.items()]
+    for regime, name, row in rows:
+        label = f"{regime}/{name}" if regime else name
+        print(f"{label:<44}{row['min_s']:>9.3f}{row['median_s']:>10.3f}{row['cpu_min_s']:>11.3f}")
     for name, value in results["ratios"].items():
-        print(f"{name:<44}{value:>8.2f}")
+        print(f"{name:<52}{value:>7.2f}")
     for mode, row in results["rss"].items():
         growth = (row["peak"] - row["rss_before"]) / MIB
         seconds = row["fresh_process_load_s"]
