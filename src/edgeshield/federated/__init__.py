@@ -21,7 +21,13 @@ from edgeshield.federated._config import (
     PlantBehaviour,
     RecordDP,
 )
-from edgeshield.federated._local import dp_epsilon, get_arrays, set_arrays, weights_digest
+from edgeshield.federated._local import (
+    dp_epsilon,
+    get_arrays,
+    set_arrays,
+    train_local,
+    weights_digest,
+)
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
 
@@ -48,5 +54,6 @@ __all__ = [
     "run_federated",
     "server_encoder",
     "set_arrays",
+    "train_local",
     "weights_digest",
 ]

@@ -4,7 +4,8 @@ Model extraction against the guard's HTTP API (:func:`run_extraction` with an
 :class:`AttackKind`: Knockoff-style natural queries, Papernot's Jacobian augmentation, equation
 solving on exposed probabilities), through a real :class:`GuardClient`; fidelity measured
 class-balanced (:func:`fidelity`). Poisoning by malicious plants (:class:`SignFlip`,
-:class:`ModelReplacement`, :class:`LabelFlip`, :class:`Backdoor`) for the federated defences.
+:class:`ModelReplacement`, :class:`LabelFlip`, :class:`Backdoor`) for the federated defences;
+a membership-inference audit (:func:`membership_audit`: loss threshold and LiRA).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from edgeshield.redteam._extraction import (
     Fidelity,
     fidelity,
     run_extraction,
+)
+from edgeshield.redteam._membership import (
+    AttackScore,
+    MembershipAuditConfig,
+    MembershipReport,
+    membership_audit,
 )
 from edgeshield.redteam._poisoning import (
     Backdoor,
@@ -40,6 +47,7 @@ from edgeshield.redteam._surrogate import Surrogate, attacker_features, fit_surr
 __all__ = [
     "ApiAnswers",
     "AttackKind",
+    "AttackScore",
     "Backdoor",
     "ExtractionConfig",
     "ExtractionPoint",
@@ -47,6 +55,8 @@ __all__ = [
     "Fidelity",
     "GuardClient",
     "LabelFlip",
+    "MembershipAuditConfig",
+    "MembershipReport",
     "ModelReplacement",
     "RemovalAttack",
     "RemovalKind",
@@ -59,6 +69,7 @@ __all__ = [
     "backdoor_success_rate",
     "fidelity",
     "fit_surrogate",
+    "membership_audit",
     "removal_suite",
     "remove_watermark",
     "run_extraction",
