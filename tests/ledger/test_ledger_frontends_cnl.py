@@ -29,7 +29,7 @@ The keeper may open with code as a bytes32 when it is Closed, making it Opened,
 The visitor or the keeper may knock when it is Closed or Opened, paying,
   provided that the payment is positive, doing knocks is increased by 1.
 Anyone may close when it is Opened, making it Closed.
-The keeper may invite with guest as a address when it is Closed,
+The keeper may invite with guest as an address when it is Closed,
   provided that guest is not a guests, doing guest becomes a guests
   and keeper is credited `knocks * 2`.
 It uses storage locking and events, and the keeper may pause it.

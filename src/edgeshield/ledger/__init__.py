@@ -67,6 +67,7 @@ from edgeshield.ledger.frontends import (
     parse_pnml,
     parse_text,
     spec_to_pnml,
+    spec_to_text,
     spec_to_turtle,
     spec_to_yaml,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "shipped_spec",
     "solcjs_script",
     "spec_to_pnml",
+    "spec_to_text",
     "spec_to_turtle",
     "spec_to_yaml",
     "specs_dir",

@@ -8,7 +8,7 @@ YAML file gives; the writers turn any spec into the PNML and Turtle forms.
 
 from __future__ import annotations
 
-from edgeshield.ledger.frontends._cnl import load_text, parse_text
+from edgeshield.ledger.frontends._cnl import load_text, parse_text, spec_to_text
 from edgeshield.ledger.frontends._common import canonical_form, spec_to_yaml
 from edgeshield.ledger.frontends._load import load_contract
 from edgeshield.ledger.frontends._ontology import load_ontology, parse_ontology, spec_to_turtle
@@ -24,6 +24,7 @@ __all__ = [
     "parse_pnml",
     "parse_text",
     "spec_to_pnml",
+    "spec_to_text",
     "spec_to_turtle",
     "spec_to_yaml",
 ]
