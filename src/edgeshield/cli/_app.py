@@ -9,7 +9,7 @@ import click
 import typer
 
 import edgeshield.cli._ledger_frontends  # noqa: F401 (registers ledger from-*, verify)
-from edgeshield.cli import _data, _demo, _fl, _guard, _ledger, _train, _vault
+from edgeshield.cli import _data, _demo, _fl, _guard, _ledger, _ownership, _train, _vault
 from edgeshield.errors import EdgeShieldError
 
 __all__ = ["app", "main", "run"]
@@ -25,6 +25,7 @@ app.add_typer(_data.app, name="data")
 app.add_typer(_fl.app, name="fl")
 app.add_typer(_guard.app, name="guard")
 app.add_typer(_ledger.app, name="ledger")
+app.add_typer(_ownership.app, name="ownership")
 app.add_typer(_vault.app, name="vault")
 app.command(name="train")(_train.train)
 app.command(name="demo")(_demo.demo)

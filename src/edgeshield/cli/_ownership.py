@@ -1,0 +1,204 @@
+"""``edgeshield ownership``: watermark keys, embedding, null calibration, verification, evidence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from edgeshield.cli._render import console
+from edgeshield.errors import ConfigError, OwnershipError
+from edgeshield.ownership import (
+    CommitmentOpening,
+    EmbedConfig,
+    LocalCommitmentLog,
+    NullDistribution,
+    OwnershipEvidence,
+    SensorEnvelope,
+    WatermarkKey,
+    calibrate_null,
+    commitment,
+    derive_triggers,
+    embed_watermark,
+    model_digest,
+    train_null_models,
+    trigger_accuracy,
+    verify,
+    write_evidence,
+)
+from edgeshield.usecase import (
+    FleetConfig,
+    load_classifier,
+    make_fleet,
+    read_uci_csv,
+    save_classifier,
+    stratified_split,
+)
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Prove model ownership: watermark keys, embedding, calibration, verification.",
+    no_args_is_help=True,
+)
+
+KeyOption = Annotated[Path, typer.Option("--key", help="Watermark key file (from keygen).")]
+CsvOption = Annotated[
+    Path | None, typer.Option("--csv", help="Plant rows (UCI CSV); default: generated fleet.")
+]
+PlantsOption = Annotated[int, typer.Option(min=1, help="Generated plants (no --csv).")]
+RowsOption = Annotated[int, typer.Option(min=200, help="Generated rows (no --csv).")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the data split (as for `train`).")]
+
+
+def _plants(csv: Path | None, plants: int, rows: int, seed: int) -> dict[str, pd.DataFrame]:
+    if csv is not None:
+        return {"csv": read_uci_csv(csv)}
+    return dict(make_fleet(FleetConfig(plants=plants, total_rows=rows), seed=seed).frames)
+
+
+def _train_rows(sources: dict[str, pd.DataFrame], seed: int) -> pd.DataFrame:
+    data = pd.concat(list(sources.values()), ignore_index=True)
+    return stratified_split(data, seed=seed)[0]
+
+
+@app.command()
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="Key file to create (mode 0600).")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Create a fresh 256-bit watermark key."""
+    if out.exists() and not force:
+        raise ConfigError(f"{out} exists; pass --force to overwrite it")
+    key = WatermarkKey.generate()
+    key.save(out)
+    console.print(f"watermark key {key.key_id} written to {out}")
+
+
+@app.command()
+def embed(
+    model: Annotated[Path, typer.Option("--model", help="Trained model directory.")],
+    key: KeyOption,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the marked model.")],
+    envelope_out: Annotated[
+        Path, typer.Option("--envelope", help="Where to write the sensor envelope (JSON).")
+    ],
+    csv: CsvOption = None,
+    plants: PlantsOption = 5,
+    rows: RowsOption = 10_000,
+    seed: SeedOption = 0,
+    triggers: Annotated[int, typer.Option(min=1, help="Number of triggers.")] = 50,
+) -> None:
+    """Embed the key's trigger set into a trained model (on the same training rows)."""
+    classifier = load_classifier(model)
+    train_rows = _train_rows(_plants(csv, plants, rows, seed), seed)
+    envelope = SensorEnvelope.fit(train_rows)
+    wkey = WatermarkKey.load(key)
+    marked = embed_watermark(
+        classifier, wkey, train_rows, envelope=envelope, config=EmbedConfig(triggers=triggers)
+    )
+    save_classifier(marked, out)
+    envelope_out.write_text(json.dumps(envelope.to_dict(), indent=1))
+    accuracy = trigger_accuracy(marked, derive_triggers(wkey, triggers, envelope=envelope))
+    console.print(f"marked model saved to {out}; trigger accuracy {accuracy:.0%}")
+    console.print(f"model digest {model_digest(marked).hex()}")
+
+
+def _load_envelope(path: Path) -> SensorEnvelope:
+    try:
+        return SensorEnvelope.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise OwnershipError(f"{path} is not a sensor envelope") from exc
+
+
+@app.command()
+def calibrate(
+    key: KeyOption,
+    envelope: Annotated[Path, typer.Option("--envelope", help="Envelope written by embed.")],
+    out: Annotated[Path, typer.Option("--out", help="Null calibration file to write (JSON).")],
+    models: Annotated[int, typer.Option(min=2, help="Independent null models to train.")] = 20,
+    triggers: Annotated[int, typer.Option(min=1, help="Number of triggers.")] = 50,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of the null MLPs.")] = 30,
+    csv: CsvOption = None,
+    plants: PlantsOption = 5,
+    rows: RowsOption = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the data and the null models.")] = 100,
+) -> None:
+    """Train independent null models and measure their agreement with the trigger labels."""
+    sources = _plants(csv, plants, rows, seed)
+    nulls = train_null_models(sources, models, epochs=epochs, seed=seed)
+    null = calibrate_null(
+        WatermarkKey.load(key), nulls, envelope=_load_envelope(envelope), n=triggers
+    )
+    null.save(out)
+    pooled, upper, rho = null.model()
+    console.print(
+        f"{models} null models: agreement {pooled:.2%} (upper {upper:.2%}, rho {rho:.3f}); "
+        f"calibration written to {out}"
+    )
+
+
+@app.command(name="commit")
+def commit_cmd(
+    model: Annotated[Path, typer.Option("--model", help="Released (marked) model directory.")],
+    key: KeyOption,
+    owner: Annotated[str, typer.Option("--owner", help="Owner identifier.")],
+    log: Annotated[Path, typer.Option("--log", help="Commitment log file (JSON lines).")],
+) -> None:
+    """Record the ownership commitment of a model before its release."""
+    value = commitment(WatermarkKey.load(key), model_digest(load_classifier(model)), owner)
+    receipt = LocalCommitmentLog(log).commit(value)
+    console.print(f"commitment {value.hex()} recorded at {receipt.committed_at.isoformat()}")
+
+
+@app.command(name="verify")
+def verify_cmd(
+    suspect: Annotated[Path, typer.Option("--suspect", help="Suspect model directory.")],
+    key: KeyOption,
+    null: Annotated[Path, typer.Option("--null", help="Null calibration (from calibrate).")],
+    queries: Annotated[int | None, typer.Option(min=1, help="Trigger queries to send.")] = None,
+    fpr: Annotated[float, typer.Option(help="Stated false-positive rate.")] = 1e-3,
+    report: Annotated[Path | None, typer.Option("--report", help="Evidence directory.")] = None,
+    owner: Annotated[str, typer.Option("--owner", help="Owner identifier.")] = "owner",
+    log: Annotated[Path | None, typer.Option("--log", help="Commitment log to cite.")] = None,
+    released: Annotated[
+        Path | None, typer.Option("--released", help="The released model (for the commitment).")
+    ] = None,
+) -> None:
+    """Test a suspect model for the watermark; optionally write an evidence report."""
+    wkey = WatermarkKey.load(key)
+    calibration = NullDistribution.load(null)
+    classifier = load_classifier(suspect)
+    result = verify(classifier, wkey, null=calibration, queries=queries, fpr=fpr)
+    verdict = "OWNED" if result.owned else "not shown"
+    console.print(
+        f"{verdict}: {result.matches}/{result.queries} triggers agree, p = {result.p_value:.3g} "
+        f"(stated FPR {fpr:g}; null agreement {result.null_rate:.2%})"
+    )
+    receipt, matches = None, None
+    if log is not None:
+        digest = model_digest(load_classifier(released) if released else classifier)
+        opening = CommitmentOpening.of(wkey, digest, owner)
+        try:
+            receipt = LocalCommitmentLog(log).lookup(opening.commitment())
+            matches = True
+        except OwnershipError:
+            matches = False
+    if report is not None:
+        evidence = OwnershipEvidence(
+            owner_id=owner,
+            key_id=wkey.key_id,
+            suspect=str(suspect),
+            suspect_digest=model_digest(classifier).hex(),
+            result=result,
+            null_names=calibration.names,
+            receipt=receipt,
+            commitment_matches=matches,
+        )
+        paths = write_evidence(evidence, report)
+        console.print(f"evidence written to {paths.markdown} and {paths.html}")
+    if not result.owned:
+        raise typer.Exit(code=3)

@@ -1,0 +1,80 @@
+"""Embedding: central fine-tuning with the triggers, and the WAFFLE aggregator hook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from edgeshield.errors import ConfigError, ModelError
+from edgeshield.ownership import (
+    EmbedConfig,
+    SensorEnvelope,
+    WaffleConfig,
+    WatermarkKey,
+    derive_triggers,
+    model_digest,
+    trigger_accuracy,
+    waffle_hook,
+)
+from edgeshield.usecase import FailureClassifier, FailureMLP
+
+TRIGGERS = 30
+
+
+def test_embedding_marks_a_copy_and_keeps_accuracy(
+    clean: FailureClassifier,
+    marked: FailureClassifier,
+    key: WatermarkKey,
+    envelope: SensorEnvelope,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    triggers = derive_triggers(key, TRIGGERS, envelope=envelope)
+    assert trigger_accuracy(clean, triggers) <= 0.1
+    assert trigger_accuracy(marked, triggers) >= 0.8
+    assert model_digest(clean) != model_digest(marked)
+    before, after = clean.evaluate(split[1]), marked.evaluate(split[1])
+    assert after.accuracy >= before.accuracy - 0.01
+
+
+def test_waffle_hook_marks_global_weights_without_plant_data(
+    clean: FailureClassifier, key: WatermarkKey, envelope: SensorEnvelope
+) -> None:
+    hidden = clean.model.hidden
+    hook = waffle_hook(key, encoder=clean.encoder, hidden=hidden, envelope=envelope)
+    weights = {k: v.numpy().copy() for k, v in clean.model.state_dict().items()}
+    out = hook(1, weights)
+    assert set(out) == set(weights)
+    assert all(out[k].dtype == weights[k].dtype and out[k].shape == weights[k].shape for k in out)
+    assert np.array_equal(weights["net.0.weight"], clean.model.state_dict()["net.0.weight"])
+    model = FailureMLP(clean.encoder.width, hidden)
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in out.items()})
+    triggers = derive_triggers(key, WaffleConfig().triggers, envelope=envelope)
+    probabilities = model.predict_proba(clean.encoder.transform(triggers.frame))
+    assert np.mean(probabilities >= 0.5) >= WaffleConfig().target_accuracy
+
+
+def test_waffle_hook_rejects_foreign_weights(
+    clean: FailureClassifier, key: WatermarkKey, envelope: SensorEnvelope
+) -> None:
+    hook = waffle_hook(key, encoder=clean.encoder, hidden=(8,), envelope=envelope)
+    weights = {k: v.numpy() for k, v in clean.model.state_dict().items()}
+    with pytest.raises(ModelError, match="architecture"):
+        hook(1, weights)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: EmbedConfig(triggers=0),
+        lambda: EmbedConfig(trigger_share=1.0),
+        lambda: EmbedConfig(learning_rate=0.0),
+        lambda: WaffleConfig(anchors=-1),
+        lambda: WaffleConfig(threshold=1.0),
+        lambda: WaffleConfig(target_accuracy=0.0),
+    ],
+)
+def test_bad_configs(make: object) -> None:
+    with pytest.raises(ConfigError):
+        make()  # type: ignore[operator]

@@ -1,0 +1,148 @@
+"""The calibrated ownership test on marked, independent and black-box suspects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from edgeshield.errors import ConfigError, OwnershipError
+from edgeshield.ownership import (
+    NullDistribution,
+    PredictFn,
+    SensorEnvelope,
+    WatermarkKey,
+    calibrate_null,
+    queries_needed,
+    verify,
+)
+from edgeshield.usecase import FailureClassifier
+
+
+def test_marked_model_is_owned_with_a_tiny_p_value(
+    marked: FailureClassifier, key: WatermarkKey, null: NullDistribution
+) -> None:
+    result = verify(marked, key, null=null)
+    assert result.owned
+    assert result.p_value < 1e-6
+    assert result.agreement >= 0.7
+    assert result.critical_matches is not None and result.matches >= result.critical_matches
+    assert result.empirical_p_value == pytest.approx(1 / (1 + len(null.names)))
+
+
+def test_clean_and_independent_models_are_not_owned(
+    clean: FailureClassifier,
+    key: WatermarkKey,
+    null: NullDistribution,
+    nulls: dict[str, PredictFn],
+) -> None:
+    assert not verify(clean, key, null=null).owned
+    for name, predict in nulls.items():
+        result = verify(predict, key, null=null)
+        assert not result.owned, name
+        assert result.p_value > 1e-2, name
+
+
+def test_leave_one_out_calibration_keeps_null_p_values_large(
+    key: WatermarkKey, nulls: dict[str, PredictFn], envelope: SensorEnvelope
+) -> None:
+    names = list(nulls)
+    for held_out in names:
+        rest = {n: nulls[n] for n in names if n != held_out}
+        calibration = calibrate_null(key, rest, envelope=envelope, n=30)
+        assert verify(nulls[held_out], key, null=calibration).p_value > 1e-2
+
+
+def test_black_box_label_only_function(
+    marked: FailureClassifier, key: WatermarkKey, null: NullDistribution
+) -> None:
+    seen: list[int] = []
+
+    def api(frame: pd.DataFrame) -> list[int]:
+        seen.append(len(frame))
+        return [int(v) for v in marked.predict(frame)]
+
+    result = verify(api, key, null=null, queries=20)
+    assert seen == [20] and result.queries == 20
+    assert result.owned
+    needed = queries_needed(api, key, null=null, target_p=1e-6)
+    assert needed is not None and needed <= 20
+
+
+def test_p_values_shrink_with_agreement(null: NullDistribution) -> None:
+    values = [null.p_value(k, 30) for k in range(31)]
+    assert values[0] == 1.0
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert null.empirical_p_value(0, 30) == 1.0
+
+
+def test_overdispersion_makes_the_test_more_conservative(null: NullDistribution) -> None:
+    spread = NullDistribution(
+        key_id=null.key_id,
+        trigger_digest=null.trigger_digest,
+        envelope=null.envelope,
+        failure_fraction=null.failure_fraction,
+        names=("a", "b", "c", "d"),
+        agreement=((0,) * 10, (0,) * 10, (1,) * 10, (0,) * 10),
+    )
+    pooled, upper, rho = spread.model()
+    assert pooled == 0.25 and upper > pooled and rho > 0.5
+    flat = NullDistribution(
+        key_id=null.key_id,
+        trigger_digest=null.trigger_digest,
+        envelope=null.envelope,
+        failure_fraction=null.failure_fraction,
+        names=("a", "b", "c", "d"),
+        agreement=tuple(tuple(int(i == j % 4) for j in range(10)) for i in range(4)),
+    )
+    assert flat.model()[2] == 0.0
+    assert spread.p_value(8, 10) > flat.p_value(8, 10)
+
+
+def test_null_round_trips_and_refuses_another_key(
+    null: NullDistribution, tmp_path: Path, marked: FailureClassifier
+) -> None:
+    again = NullDistribution.load(null.save(tmp_path / "null.json"))
+    assert again == null
+    with pytest.raises(OwnershipError, match="another key"):
+        verify(marked, WatermarkKey.from_bytes(b"\x09" * 32), null=null)
+    (tmp_path / "bad.json").write_text('{"format": "x"}')
+    with pytest.raises(OwnershipError, match="malformed"):
+        NullDistribution.load(tmp_path / "bad.json")
+    (tmp_path / "worse.json").write_text("{")
+    with pytest.raises(OwnershipError, match="JSON"):
+        NullDistribution.load(tmp_path / "worse.json")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda frame: np.zeros(len(frame) - 1),
+        lambda frame: np.full(len(frame), 0.5),
+        lambda frame: 1 / 0,
+    ],
+)
+def test_unusable_suspect_answers(
+    answer: PredictFn, key: WatermarkKey, null: NullDistribution
+) -> None:
+    with pytest.raises(OwnershipError, match="suspect"):
+        verify(answer, key, null=null)
+
+
+@pytest.mark.parametrize(("queries", "fpr"), [(0, 1e-3), (31, 1e-3), (10, 0.0), (10, 1.0)])
+def test_bad_test_arguments(
+    marked: FailureClassifier, key: WatermarkKey, null: NullDistribution, queries: int, fpr: float
+) -> None:
+    with pytest.raises(ConfigError):
+        verify(marked, key, null=null, queries=queries, fpr=fpr)
+
+
+def test_calibration_needs_two_models(
+    key: WatermarkKey, envelope: SensorEnvelope, marked: FailureClassifier
+) -> None:
+    with pytest.raises(ConfigError, match="two"):
+        calibrate_null(key, {"one": marked}, envelope=envelope)
+    with pytest.raises(ConfigError):
+        calibrate_null(key, {"a": marked, "b": 3}, envelope=envelope)  # type: ignore[dict-item]
