@@ -69,10 +69,13 @@ def test_key_save_load_round_trip_owner_only(tmp_path: Path) -> None:
     path = key.save(tmp_path / "wm.key")
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     again = WatermarkKey.load(path)
-    assert again == key and again.to_bytes() == key.to_bytes()
+    assert again == key
+    assert again.to_bytes() == key.to_bytes()
     assert key.to_bytes().hex() not in repr(key)
-    assert key.key_id in repr(key) and len(key.key_id) == 16
-    assert len(key.digest()) == 32 and key.digest() != key.to_bytes()
+    assert key.key_id in repr(key)
+    assert len(key.key_id) == 16
+    assert len(key.digest()) == 32
+    assert key.digest() != key.to_bytes()
     assert WatermarkKey.generate() != key
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ def test_marked_model_is_owned_with_a_tiny_p_value(
     assert result.owned
     assert result.p_value < 1e-6
     assert result.agreement >= 0.7
-    assert result.critical_matches is not None and result.matches >= result.critical_matches
+    assert result.critical_matches is not None
+    assert result.matches >= result.critical_matches
     assert result.empirical_p_value == pytest.approx(1 / (1 + len(null.names)))
 
 
@@ -65,16 +67,18 @@ def test_black_box_label_only_function(
         return [int(v) for v in marked.predict(frame)]
 
     result = verify(api, key, null=null, queries=20)
-    assert seen == [20] and result.queries == 20
+    assert seen == [20]
+    assert result.queries == 20
     assert result.owned
     needed = queries_needed(api, key, null=null, target_p=1e-6)
-    assert needed is not None and needed <= 20
+    assert needed is not None
+    assert needed <= 20
 
 
 def test_p_values_shrink_with_agreement(null: NullDistribution) -> None:
     values = [null.p_value(k, 30) for k in range(31)]
     assert values[0] == 1.0
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(values))
     assert null.empirical_p_value(0, 30) == 1.0
 
 
@@ -88,7 +92,9 @@ def test_overdispersion_makes_the_test_more_conservative(null: NullDistribution)
         agreement=((0,) * 10, (0,) * 10, (1,) * 10, (0,) * 10),
     )
     pooled, upper, rho = spread.model()
-    assert pooled == 0.25 and upper > pooled and rho > 0.5
+    assert pooled == 0.25
+    assert upper > pooled
+    assert rho > 0.5
     flat = NullDistribution(
         key_id=null.key_id,
         trigger_digest=null.trigger_digest,

@@ -1,0 +1,59 @@
+"""``edgeshield ownership``: keygen, embed, calibrate, commit and verify with a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeshield.cli import run
+
+DATA = ["--plants", "2", "--rows", "1500", "--seed", "0"]
+
+
+@pytest.mark.slow
+def test_keygen_embed_calibrate_commit_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, model, marked = tmp_path / "wm.key", tmp_path / "model", tmp_path / "marked"
+    envelope, null, log = tmp_path / "env.json", tmp_path / "null.json", tmp_path / "log.jsonl"
+    assert (
+        run(["train", "--out", str(model), "--plants", "2", "--rows", "1500", "--epochs", "8"]) == 0
+    )
+    assert run(["ownership", "keygen", "--out", str(key)]) == 0
+    assert run(["ownership", "keygen", "--out", str(key)]) == 1
+    assert "exists" in capsys.readouterr().err
+    common = ["--key", str(key)]
+    embed = ["ownership", "embed", "--model", str(model), *common, "--out", str(marked)]
+    assert run([*embed, "--envelope", str(envelope), "--triggers", "20", *DATA]) == 0
+    assert "trigger accuracy" in capsys.readouterr().out
+    calibrate = ["ownership", "calibrate", *common, "--envelope", str(envelope)]
+    sizes = ["--models", "3", "--epochs", "3", "--triggers", "20"]
+    assert run([*calibrate, "--out", str(null), *sizes, *DATA]) == 0
+    assert json.loads(null.read_text())["names"]
+    owner = ["--owner", "acme", "--log", str(log)]
+    assert run(["ownership", "commit", "--model", str(marked), *common, *owner]) == 0
+    report = tmp_path / "report"
+    verify = ["ownership", "verify", "--suspect", str(marked), *common, "--null", str(null)]
+    code = run([*verify, "--report", str(report), *owner])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "OWNED" in out
+    evidence = json.loads((report / "evidence.json").read_text())
+    assert evidence["commitment_matches"] is True
+    assert evidence["result"]["owned"] is True
+    assert (report / "evidence.html").is_file()
+    assert run(["ownership", "verify", "--suspect", str(model), *common, "--null", str(null)]) == 3
+    assert "not shown" in capsys.readouterr().out
+
+
+def test_verify_with_a_missing_key_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, null = str(tmp_path / "no.key"), str(tmp_path / "null.json")
+    code = run(["ownership", "verify", "--suspect", str(tmp_path), "--key", key, "--null", null])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:")
+    assert len(err.strip().splitlines()) == 1

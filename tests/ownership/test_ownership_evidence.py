@@ -1,0 +1,136 @@
+"""Commitments (local log and the ledger's ModelRegistry) and the evidence report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from eth_hash.auto import keccak
+
+from edgeshield.errors import ConfigError, OwnershipError
+from edgeshield.ownership import (
+    CommitmentOpening,
+    LedgerCommitmentStore,
+    LocalCommitmentLog,
+    NullDistribution,
+    OwnershipEvidence,
+    WatermarkKey,
+    commitment,
+    model_digest,
+    owner_salt,
+    verify,
+    write_evidence,
+)
+from edgeshield.usecase import FailureClassifier
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+
+def test_commitment_binds_key_model_and_owner(key: WatermarkKey, marked: FailureClassifier) -> None:
+    digest = model_digest(marked)
+    value = commitment(key, digest, "acme")
+    assert value == keccak(key.digest() + digest + owner_salt("acme"))
+    assert value != commitment(key, digest, "other")
+    assert value != commitment(WatermarkKey.from_bytes(b"\x05" * 32), digest, "acme")
+    assert value == CommitmentOpening.of(key, digest, "acme").commitment()
+    with pytest.raises(ConfigError):
+        commitment(key, b"short", "acme")
+    with pytest.raises(ConfigError):
+        owner_salt("")
+
+
+def test_model_digest_changes_with_any_weight(marked: FailureClassifier) -> None:
+    import copy
+
+    other = copy.deepcopy(marked)
+    first = next(iter(other.model.parameters()))
+    first.data[0, 0] += 1e-3
+    assert model_digest(other) != model_digest(marked)
+    assert model_digest(copy.deepcopy(marked)) == model_digest(marked)
+
+
+def test_local_log_commit_lookup_reveal(
+    key: WatermarkKey, marked: FailureClassifier, tmp_path: Path
+) -> None:
+    log = LocalCommitmentLog(tmp_path / "log.jsonl", clock=Clock())
+    opening = CommitmentOpening.of(key, model_digest(marked), "acme")
+    receipt = log.commit(opening.commitment())
+    assert receipt.committed_at == T0 + timedelta(minutes=1)
+    assert log.lookup(opening.commitment()).revealed_at is None
+    revealed = log.reveal(opening)
+    assert revealed.committed_at == receipt.committed_at
+    assert revealed.revealed_at == T0 + timedelta(minutes=2)
+    wrong = CommitmentOpening.of(key, model_digest(marked), "mallory")
+    with pytest.raises(OwnershipError, match="no such commitment"):
+        log.reveal(wrong)
+    with pytest.raises(ConfigError):
+        log.commit(b"123")
+
+
+def test_evidence_report_files(
+    key: WatermarkKey,
+    marked: FailureClassifier,
+    null: NullDistribution,
+    tmp_path: Path,
+) -> None:
+    log = LocalCommitmentLog(tmp_path / "log.jsonl", clock=Clock())
+    receipt = log.commit(commitment(key, model_digest(marked), "acme"))
+    result = verify(marked, key, null=null)
+    evidence = OwnershipEvidence(
+        owner_id="acme",
+        key_id=key.key_id,
+        suspect="device-17",
+        suspect_digest=model_digest(marked).hex(),
+        result=result,
+        null_names=null.names,
+        receipt=receipt,
+        commitment_matches=True,
+        created_at=T0,
+    )
+    paths = write_evidence(evidence, tmp_path / "report")
+    markdown = paths.markdown.read_text()
+    assert "OWNED" in markdown
+    assert f"{result.p_value:.3g}" in markdown
+    assert receipt.commitment.hex() in markdown
+    assert receipt.committed_at.isoformat() in markdown
+    assert paths.plot.read_bytes().startswith(b"\x89PNG")
+    page = paths.html.read_text()
+    assert "data:image/png;base64," in page
+    assert "OWNED" in page
+    assert '"owned": true' in paths.json.read_text()
+
+
+@pytest.mark.slow
+def test_ledger_backed_commitment_store(
+    key: WatermarkKey, marked: FailureClassifier, tmp_path: Path
+) -> None:
+    ledger = pytest.importorskip("edgeshield.ledger")
+    chain = ledger.Chain.embedded()
+    compiler = ledger.CompilerConfig(cache_dir=tmp_path / "solc")
+    registry = ledger.ModelRegistryClient.create(chain, compiler=compiler)
+    digest = model_digest(marked)
+    registry.register(digest, "ipfs://card")
+    store = LedgerCommitmentStore(registry)
+    opening = CommitmentOpening.of(key, digest, "acme")
+    assert ledger.ModelRegistryClient.commitment_of(
+        key.digest(), digest, owner_salt("acme")
+    ) == commitment(key, digest, "acme")
+    receipt = store.commit(opening.commitment())
+    assert receipt.commitment == opening.commitment()
+    assert receipt.store.startswith("ledger:ModelRegistry@")
+    with pytest.raises(OwnershipError, match="does not match"):
+        store.reveal(CommitmentOpening.of(key, digest, "mallory"))
+    revealed = store.reveal(opening)
+    assert revealed.revealed_at is not None
+    assert revealed.revealed_at >= receipt.committed_at
+    assert registry.watermark_key_digest == key.digest()
