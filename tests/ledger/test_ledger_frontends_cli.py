@@ -88,3 +88,44 @@ def test_verify_unknown_form(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     path.write_text("x")
     assert run(["ledger", "verify", str(path)]) == 1
     assert "unknown contract form '.docx'" in capsys.readouterr().err
+
+
+def test_properties_are_verified_before_generation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = str(specs_dir() / "model_registry.ttl")
+    out = tmp_path / "registry.sol"
+    assert (
+        run(
+            [
+                "ledger",
+                "from-ontology",
+                source,
+                "-p",
+                "reveal cannot happen after commit",
+                "-o",
+                str(out),
+            ]
+        )
+        == 1
+    )
+    captured = capsys.readouterr()
+    assert "FAILS  reveal cannot happen after commit" in captured.out
+    assert "not generated: a property fails" in captured.err
+    assert not out.exists()
+    assert (
+        run(
+            [
+                "ledger",
+                "from-ontology",
+                source,
+                "-p",
+                "reveal can only happen after commit",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "HOLDS  reveal can only happen after commit" in capsys.readouterr().out
+    assert out.exists()

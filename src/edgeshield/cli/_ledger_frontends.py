@@ -38,6 +38,12 @@ SpecOutput = Annotated[
     Path | None, typer.Option("--spec-output", help="Write the derived YAML spec here.")
 ]
 Evm = Annotated[EvmVersion, typer.Option("--evm-version", help="Target EVM version.")]
+Props = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--property", "-p", help="Verify before generating; nothing is written if it fails."
+    ),
+]
 
 
 def _convert(
@@ -46,8 +52,17 @@ def _convert(
     output: Path | None,
     spec_output: Path | None,
     evm_version: EvmVersion,
+    props: list[str] | None,
 ) -> None:
+    parsed = [parse_property(text) for text in props or []]
     spec = loader(path)
+    if parsed:
+        verdicts = verify(spec, parsed)
+        for verdict in verdicts:
+            typer.echo(verdict.explain())
+        if not all(verdict.holds for verdict in verdicts):
+            typer.echo("not generated: a property fails", err=True)
+            raise typer.Exit(code=1)
     text = spec_to_yaml(spec)
     source = generate_solidity(spec, GeneratorOptions(evm_version=evm_version))
     if spec_output is None:
@@ -70,9 +85,10 @@ def from_text_cmd(
     output: Output = None,
     spec_output: SpecOutput = None,
     evm_version: Evm = EvmVersion.PRAGUE,
+    props: Props = None,
 ) -> None:
     """Parse a contract written in controlled English; show the spec, generate the contract."""
-    _convert(load_text, path, output, spec_output, evm_version)
+    _convert(load_text, path, output, spec_output, evm_version, props)
 
 
 @app.command(name="from-pnml")
@@ -81,9 +97,10 @@ def from_pnml_cmd(
     output: Output = None,
     spec_output: SpecOutput = None,
     evm_version: Evm = EvmVersion.PRAGUE,
+    props: Props = None,
 ) -> None:
     """Check a Petri net (reachability, deadlocks) and derive its spec and contract."""
-    _convert(load_pnml, path, output, spec_output, evm_version)
+    _convert(load_pnml, path, output, spec_output, evm_version, props)
 
 
 @app.command(name="from-ontology")
@@ -92,9 +109,10 @@ def from_ontology_cmd(
     output: Output = None,
     spec_output: SpecOutput = None,
     evm_version: Evm = EvmVersion.PRAGUE,
+    props: Props = None,
 ) -> None:
     """Validate an ontology with its SHACL rules and derive its spec and contract."""
-    _convert(load_ontology, path, output, spec_output, evm_version)
+    _convert(load_ontology, path, output, spec_output, evm_version, props)
 
 
 def _read_properties(path: Path) -> list[str]:
