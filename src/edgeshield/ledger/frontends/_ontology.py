@@ -1,13 +1,13 @@
-"""Licence-domain ontologies in Turtle as contract specs: SHACL rules, then SPARQL derivation.
+"""Licence-domain ontologies in Turtle as contract specs: SHACL rules, then the derived FSM.
 
 Why: following Choudhury et al., "Auto-Generation of Smart Contracts from Domain-Specific
 Ontologies and Semantic Rules" (IEEE Blockchain, 2018), a licence is described with domain
 concepts (roles, assets and terms, permissions a role holds in some states, obligations that
 fall due at a deadline) in RDF; SHACL shapes (``contract_shapes.ttl``, checked with pySHACL,
 SPARQL-based constraints included) reject an ill-formed description naming the violated
-shape, and SPARQL queries over the validated graph derive the FSM spec: states from
-``es:states``, one function per ``es:Permission``, one timed transition per
-``es:Obligation``.
+shape; the FSM spec is then read off the validated graph (a SPARQL query finds the contract,
+RDF lists keep the order of states, roles, variables and permissions): one function per
+``es:Permission``, one timed transition per ``es:Obligation``.
 """
 
 from __future__ import annotations
