@@ -13,6 +13,12 @@ from edgeshield.cli import run
 from edgeshield.vault import inspect_bundle
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich wraps at the terminal width; long tmp paths must not break the assertions."""
+    monkeypatch.setenv("COLUMNS", "300")
+
+
 @pytest.fixture
 def setup(tmp_path: Path) -> Path:
     """Owner and device keys, a safetensors model and a sealed bundle with its licence."""

@@ -212,10 +212,11 @@ def open_cmd(
 def inspect_cmd(bundle: Annotated[Path, typer.Argument(help="The sealed bundle.")]) -> None:
     """Show a bundle's public header (not verified: use `verify` for that)."""
     info = inspect_bundle(bundle)
-    table = Table(title=f"{bundle} (header not verified)", show_header=False)
+    table = Table(title="bundle header (not verified: use `verify`)", show_header=False)
     table.add_column("field")
     table.add_column("value")
     rows = {
+        "file": str(bundle),
         "format": str(info.format_version),
         "model id": info.model_id,
         "model digest": info.model_digest,
