@@ -21,6 +21,7 @@ from edgeshield.federated._config import (
     PlantBehaviour,
     RecordDP,
 )
+from edgeshield.federated._engine import Engine, run_in_process
 from edgeshield.federated._local import (
     dp_epsilon,
     get_arrays,
@@ -36,6 +37,7 @@ __all__ = [
     "Aggregator",
     "ClientDP",
     "ClientSettings",
+    "Engine",
     "FederatedConfig",
     "FederatedResult",
     "MaliciousPlant",
@@ -52,6 +54,7 @@ __all__ = [
     "make_server_app",
     "quiet_flower",
     "run_federated",
+    "run_in_process",
     "server_encoder",
     "set_arrays",
     "train_local",

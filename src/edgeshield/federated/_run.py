@@ -18,6 +18,7 @@ from edgeshield.errors import ConfigError, FederatedError
 from edgeshield.federated._aggregators import check_precondition
 from edgeshield.federated._client import ClientSettings, make_client_app
 from edgeshield.federated._config import FederatedConfig
+from edgeshield.federated._engine import Engine, run_in_process
 from edgeshield.federated._local import get_arrays
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
 from edgeshield.usecase import (
@@ -145,6 +146,7 @@ def run_federated(
     on_round: Callable[[RoundRecord], None] | None = None,
     after_aggregate: AfterAggregate | None = None,
     num_cpus: int = 2,
+    engine: Engine = Engine.SIMULATION,
 ) -> FederatedResult:
     """Train the failure classifier across plants in Flower's simulation engine.
 
@@ -166,6 +168,9 @@ def run_federated(
         new global model, sent to the plants next round and digested in the round record.
     num_cpus
         CPUs Ray may use (one plant runs per CPU at a time).
+    engine
+        Flower's simulation engine (Ray, the default) or the in-process grid (same apps, no
+        Ray start-up; for benchmarks on small machines).
 
     Raises
     ------
@@ -211,12 +216,15 @@ def run_federated(
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
     }
     try:
-        run_simulation(
-            server_app=make_server_app(plan),
-            client_app=make_client_app(settings),
-            num_supernodes=config.plants,
-            backend_config=backend,
-        )
+        if engine is Engine.IN_PROCESS:
+            run_in_process(make_server_app(plan), make_client_app(settings), config.plants)
+        else:
+            run_simulation(
+                server_app=make_server_app(plan),
+                client_app=make_client_app(settings),
+                num_supernodes=config.plants,
+                backend_config=backend,
+            )
     except FederatedError:
         raise
     except Exception as exc:

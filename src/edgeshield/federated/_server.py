@@ -136,7 +136,10 @@ class EdgeStrategy(Strategy):
         return ndarrays_to_parameters(self.plan.initial)
 
     def _clients(self, client_manager: ClientManager) -> list[ClientProxy]:
-        if not client_manager.wait_for(self.config.plants, timeout=600):
+        # num_available() makes Flower's compat layer register connected nodes right away;
+        # wait_for() alone would wait for its 5-second background poll.
+        n = self.config.plants
+        if client_manager.num_available() < n and not client_manager.wait_for(n, timeout=600):
             raise FederatedError(f"fewer than {self.config.plants} plants connected")
         clients = sorted(client_manager.all().values(), key=lambda c: c.node_id)
         return clients[: self.config.plants]

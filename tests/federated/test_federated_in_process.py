@@ -1,0 +1,78 @@
+"""The same Flower apps on the in-process grid: more modes, no Ray start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeshield.errors import AggregationError
+from edgeshield.federated import (
+    Aggregator,
+    Engine,
+    FederatedConfig,
+    MaliciousPlant,
+    run_federated,
+)
+from edgeshield.redteam import SignFlip
+from edgeshield.usecase import FailureMLP, FleetConfig, make_fleet
+
+FLEET = make_fleet(FleetConfig(plants=5, total_rows=2500), seed=4)
+
+
+def test_secure_fedavg_matches_plain_fedavg_up_to_quantization(tmp_path: Path) -> None:
+    base = {"plants": 3, "rounds": 1, "local_epochs": 1, "reference_rows": 500}
+    secure = run_federated(FederatedConfig(**base), FLEET, tmp_path / "s", engine=Engine.IN_PROCESS)
+    plain = run_federated(
+        FederatedConfig(**base, secure=False), FLEET, tmp_path / "p", engine=Engine.IN_PROCESS
+    )
+    s_state = secure.classifier.model.state_dict()
+    p_state = plain.classifier.model.state_dict()
+    for name, value in p_state.items():
+        assert (s_state[name] - value).abs().max().item() < 1e-3
+    assert secure.digests != plain.digests
+
+
+def _moved(aggregator: Aggregator, tmp_path: Path) -> float:
+    """How far one round moves the global model with a 100x sign-flipping plant among 5."""
+    config = FederatedConfig(
+        plants=5,
+        rounds=1,
+        local_epochs=1,
+        secure=False,
+        aggregator=aggregator,
+        malicious=(MaliciousPlant(plant=0, behaviour=SignFlip(scale=100.0)),),
+        reference_rows=500,
+    )
+    result = run_federated(config, FLEET, tmp_path / aggregator.value, engine=Engine.IN_PROCESS)
+    assert result.rounds[0].participants == 5
+    start = FailureMLP(result.classifier.encoder.width, config.hidden, seed=config.seed)
+    end = result.classifier.model.state_dict()
+    return float(sum((end[k] - v).norm() ** 2 for k, v in start.state_dict().items()) ** 0.5)
+
+
+def test_krum_drops_a_sign_flipping_plant_that_drags_fedavg(tmp_path: Path) -> None:
+    assert _moved(Aggregator.KRUM, tmp_path) * 3 < _moved(Aggregator.FEDAVG, tmp_path)
+
+
+def test_a_round_that_leaves_the_model_unchanged_stops_the_run(tmp_path: Path) -> None:
+    config = FederatedConfig(
+        plants=2, rounds=1, local_epochs=1, secure=False, learning_rate=1e-30, reference_rows=500
+    )
+    with pytest.raises(AggregationError, match="did not change"):
+        run_federated(config, FLEET, tmp_path, engine=Engine.IN_PROCESS)
+
+
+def test_dropout_beyond_the_threshold_stops_a_bucketed_run(tmp_path: Path) -> None:
+    config = FederatedConfig(
+        plants=4,
+        rounds=1,
+        local_epochs=1,
+        aggregator=Aggregator.MEDIAN,
+        bucket_size=2,
+        dropout=2,
+        secagg_threshold=1.0,
+        reference_rows=500,
+    )
+    with pytest.raises(AggregationError, match="could not reconstruct"):
+        run_federated(config, FLEET, tmp_path, engine=Engine.IN_PROCESS)
