@@ -101,9 +101,8 @@ def new_hasher(algorithm: HashAlgorithm) -> Hasher:
     return hashlib.sha256()
 
 
-def fail(exc: BaseException | None = None) -> IntegrityError:
-    """Build the one uniform integrity error (chained to ``exc`` by the caller's ``from``)."""
-    del exc
+def fail() -> IntegrityError:
+    """Build the one uniform integrity error (callers chain the cause with ``from``)."""
     return IntegrityError(INTEGRITY_MESSAGE)
 
 
@@ -429,7 +428,7 @@ class RawBundle:
         try:
             header = decode_header(self.header_bytes, self.hash_algorithm.value)
         except (ValueError, UnicodeDecodeError, RecursionError, OverflowError) as exc:
-            raise fail(exc) from exc
+            raise fail() from exc
         if self.chunks_offset + header.ciphertext_size + TRAILER_SIZE != self.total_size:
             raise fail()
         return header

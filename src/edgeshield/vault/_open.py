@@ -144,7 +144,7 @@ def open_bundle(
         try:
             content_key = unwrap_key(recipient, device_key)
         except ValueError as exc:
-            raise fail(exc) from exc
+            raise fail() from exc
         tensors, actual = load_tensors(stream, header, offset, digest, content_key)
     if not hmac.compare_digest(actual, expected):
         for tensor in tensors.values():

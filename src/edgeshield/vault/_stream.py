@@ -156,7 +156,7 @@ def _plan(header_bytes: bytes, payload_size: int, index: Header) -> _Tensors:
                 raise ValueError("tensor out of bounds")
             entries.append((begin, end, name, dtype, shape))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise fail(exc) from exc
+        raise fail() from exc
     expected = sorted((e.name, e.dtype, list(e.shape)) for e in index.tensors)
     if sorted((name, dtype, shape) for _, _, name, dtype, shape in entries) != expected:
         raise fail()
@@ -194,7 +194,7 @@ class _Decryptor:
         try:
             self.aead.decrypt_into(self.header.nonce(index), chunk, self.header_digest, target)
         except InvalidTag as exc:
-            raise fail(exc) from exc
+            raise fail() from exc
         finally:
             if hashed is None:
                 self.hasher.update(chunk)
