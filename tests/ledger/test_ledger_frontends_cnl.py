@@ -87,7 +87,7 @@ def _error(text: str) -> str:
     ("sentence", "word"),
     [
         ("The keeper might open when it is Closed.", "might"),
-        ("The keeper may open when it is closed.", "closed"),
+        ("The keeper may open when it is Closed making it Opened.", "making"),
         ("The keeper may open when it is Closed, making Opened.", "Opened"),
         ("The keeper may open with x as a float when it is Closed.", "float"),
         ("The keeper may open when it is Closed, doing `x = 1`, `y = 2`.", "."),
@@ -108,6 +108,21 @@ def test_syntax_errors_point_at_the_word(sentence: str, word: str) -> None:
 def test_an_error_on_a_later_line_of_a_sentence() -> None:
     message = _error(HEAD + "The keeper may open when it is Closed,\n  making Opened.")
     assert message.startswith("door.txt: line 5, column 10: unexpected word 'Opened'")
+
+
+def test_states_in_any_case_and_an_object_phrase() -> None:
+    spec = parse_text(
+        HEAD + "The keeper may open the door when it is closed, making it opened.\n"
+        "Once deadline has passed, it becomes closed when it is opened.\n"
+        "The deadline is a uint256."
+    )
+    item = spec.transition("open")
+    assert (item.from_, item.to) == (("Closed",), "Opened")
+    assert spec.timed[0].to == "Closed"
+    message = _error(HEAD + "The keeper may open when it is ajar.")
+    assert message == (
+        "door.txt: line 4, column 32: unknown state 'ajar' (the states are: Closed, Opened)"
+    )
 
 
 def test_the_expected_words_are_listed() -> None:

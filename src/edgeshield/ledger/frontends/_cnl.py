@@ -217,14 +217,17 @@ class _Builder:
                     self.lines[(*path, "inputs", str(pname))] = pname.line or 0
                 entry["inputs"] = inputs
                 scope = {**scope, **inputs}
+            elif kind == "object":
+                continue
             elif kind == "state_list":
-                entry["from"] = self.state_list(child)
+                entry["from"] = self.state_refs(child)
                 self.lines[(*path, "from")] = child.meta.line
             elif kind == "paying":
                 entry["payable"] = True
             elif kind == "making":
                 target = child.children[0]
-                entry["to"] = str(target)
+                assert isinstance(target, Token)
+                entry["to"] = self.state_ref(target)
             elif kind == "provided":
                 guards = entry.setdefault("guards", [])
                 for guard in child.children:
@@ -262,7 +265,8 @@ class _Builder:
         after, target, states, *rest = tree.children
         assert isinstance(after, Token)
         assert isinstance(states, Tree)
-        entry: dict[str, Any] = {"from": self.state_list(states), "to": str(target)}
+        assert isinstance(target, Token)
+        entry: dict[str, Any] = {"from": self.state_refs(states), "to": self.state_ref(target)}
         entry["after"] = str(after)
         self.lines[path] = tree.meta.line
         self.lines[(*path, "after")] = after.line or 0
@@ -309,6 +313,23 @@ class _Builder:
     @staticmethod
     def state_list(tree: Tree[Token]) -> list[str]:
         return [str(token) for token in tree.children if isinstance(token, Token)]
+
+    def state_ref(self, token: Token) -> str:
+        """A declared state named by ``token``, matched without regard to case."""
+        declared = self.raw.get("states", [])
+        word = str(token)
+        if word in declared:
+            return word
+        folded = [state for state in declared if state.lower() == word.lower()]
+        if folded:
+            return folded[0]
+        if word[:1].isupper():
+            return word  # the spec check reports the unknown state with its line
+        known = ", ".join(declared) or "none declared yet"
+        raise _at(token, self.source, f"unknown state {word!r} (the states are: {known})")
+
+    def state_refs(self, tree: Tree[Token]) -> list[str]:
+        return [self.state_ref(t) for t in tree.children if isinstance(t, Token)]
 
     def scope(self) -> dict[str, str]:
         names = {name: entry["type"] for name, entry in self.variables.items()}
