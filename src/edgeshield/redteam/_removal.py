@@ -28,6 +28,7 @@ from edgeshield.ownership import NullDistribution, WatermarkKey, verify
 from edgeshield.usecase import (
     MACHINE_FAILURE,
     FailureClassifier,
+    best_f1_threshold,
     fit_mlp,
     labels,
     train_classifier,
@@ -82,7 +83,7 @@ class RemovalAttack:
     data_fraction: float = 0.1
     sparsity: float = 0.5
     epochs: int = 10
-    learning_rate: float = 1e-3
+    learning_rate: float = 3e-3
 
     def __post_init__(self) -> None:
         if not 0.0 < self.data_fraction <= 1.0:
@@ -112,7 +113,7 @@ def removal_suite(*, epochs: int = 10) -> tuple[RemovalAttack, ...]:
         attacks.append(RemovalAttack(kind=RemovalKind.PRUNE, sparsity=sparsity))
     attacks.append(RemovalAttack(kind=RemovalKind.QUANTIZE_INT8))
     attacks.append(
-        RemovalAttack(kind=RemovalKind.DISTILL, data_fraction=1 / 3, epochs=max(epochs, 30))
+        RemovalAttack(kind=RemovalKind.DISTILL, data_fraction=1 / 3, epochs=max(epochs, 50))
     )
     return tuple(attacks)
 
@@ -178,7 +179,8 @@ def remove_watermark(
     """Apply ``attack`` to a copy of the stolen ``classifier``; the original is untouched.
 
     ``attacker_data`` is the thief's pool of labelled plant rows; attacks that train use
-    ``attack.data_fraction`` of it. Distillation ignores its labels and asks the stolen model.
+    ``attack.data_fraction`` of it and then re-tune the decision threshold for failure F1 on
+    those rows. Distillation ignores its labels and asks the stolen model.
 
     Raises
     ------
@@ -213,6 +215,7 @@ def remove_watermark(
         _train(stolen, data, attack, seed)
         for parameter in stolen.model.parameters():
             parameter.requires_grad_(True)
+        stolen.threshold = best_f1_threshold(labels(data), stolen.predict_proba(data))
     stolen.model.eval()
     return stolen
 

@@ -1,0 +1,475 @@
+"""Model ownership: embedding cost, calibrated test, false positives, removal, fingerprints.
+
+Run: ``.venv/bin/python benchmarks/ownership.py [--nulls 24] [--seeds 3] [--epochs 50]``
+
+One 5-plant fleet (10,000 rows, 75/25 stratified split). The owner trains the failure MLP
+(``--seeds`` seeds), embeds a 50-trigger watermark (:func:`embed_watermark`) and is compared
+with the clean model and with a control that gets the same fine-tuning without triggers.
+``--nulls`` independent null models (MLPs of three widths, logistic regression, gradient
+boosting, random forest; trained on single plants of the owner's fleet and of an independent
+fleet) calibrate the test; each null model is also tested leave-one-out against a calibration
+on the others (the empirical false-positive rate). The removal suite (:mod:`edgeshield.redteam`)
+attacks the marked model with the training rows as the thief's pool; an IPGuard-style
+fingerprint is scored by ROC AUC of match rate, attacked copies against null models. WAFFLE:
+the federated package's :func:`run_federated` (in-process engine, FedAvg + SecAgg+) with and
+without the :func:`waffle_hook` as its ``after_aggregate`` hook.
+
+Prints a table and writes ``benchmarks/results/ownership.json`` plus plots
+(``docs/img/ownership_null.png``) and an example evidence report
+(``benchmarks/results/ownership_evidence/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from edgeshield.ownership import (
+    CommitmentOpening,
+    EmbedConfig,
+    LocalCommitmentLog,
+    OwnershipEvidence,
+    SensorEnvelope,
+    WatermarkKey,
+    calibrate_null,
+    derive_triggers,
+    embed_watermark,
+    fingerprint,
+    fingerprint_auc,
+    match_fingerprint,
+    model_digest,
+    queries_needed,
+    train_null_models,
+    trigger_accuracy,
+    verify,
+    waffle_hook,
+    write_evidence,
+)
+from edgeshield.redteam import removal_suite, remove_watermark
+from edgeshield.usecase import (
+    FleetConfig,
+    GeneratorConfig,
+    TrainConfig,
+    fit_mlp,
+    generate,
+    labels,
+    make_fleet,
+    stratified_split,
+    train_classifier,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+FIGURES = ROOT / "docs" / "img"
+FPR = 1e-3
+TARGET_P = 1e-6
+TRIGGERS = 50
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def metrics(classifier: Any, test: Any) -> dict[str, float]:
+    m = classifier.evaluate(test)
+    return {"accuracy": m.accuracy, "f1": m.f1}
+
+
+def central(args: argparse.Namespace, key: WatermarkKey, train: Any, test: Any, env: Any) -> dict:
+    triggers = derive_triggers(key, TRIGGERS, envelope=env)
+    decoys = derive_triggers(key, TRIGGERS, envelope=env, decoys=True)
+    rows = []
+    marked_models = []
+    for seed in range(args.seeds):
+        start = time.perf_counter()
+        clean = train_classifier(train, TrainConfig(epochs=args.epochs), seed=seed)
+        train_s = time.perf_counter() - start
+        start = time.perf_counter()
+        marked = embed_watermark(
+            clean, key, train, envelope=env, config=EmbedConfig(triggers=TRIGGERS, seed=seed)
+        )
+        embed_s = time.perf_counter() - start
+        control = replace(clean, model=__import__("copy").deepcopy(clean.model))
+        fit_mlp(
+            control.model,
+            clean.encoder.transform(train),
+            labels(train),
+            epochs=EmbedConfig().epochs,
+            batch_size=128,
+            learning_rate=EmbedConfig().learning_rate,
+            seed=seed,
+        )
+        row = {
+            "seed": seed,
+            "clean": metrics(clean, test),
+            "marked": metrics(marked, test),
+            "control": metrics(control, test),
+            "trigger_accuracy_clean": trigger_accuracy(clean, triggers),
+            "trigger_accuracy_marked": trigger_accuracy(marked, triggers),
+            "decoy_failure_rate_marked": float(marked.predict(decoys.frame).mean()),
+            "decoy_failure_rate_clean": float(clean.predict(decoys.frame).mean()),
+            "train_seconds": train_s,
+            "embed_seconds": embed_s,
+        }
+        rows.append(row)
+        marked_models.append((clean, marked))
+        log(f"central seed {seed}: {row['clean']} -> {row['marked']}")
+    return {"rows": rows, "models": marked_models}
+
+
+def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: dict) -> dict:
+    from edgeshield.federated import Engine, FederatedConfig, run_federated, server_encoder
+
+    config = FederatedConfig(rounds=args.fl_rounds, seed=0)
+    encoder = server_encoder(config)
+    public = generate(GeneratorConfig(rows=config.reference_rows), seed=4242)
+    env = SensorEnvelope.fit(public)
+    hook = waffle_hook(key, encoder=encoder, hidden=config.hidden, envelope=env)
+    spent = {"hook": 0.0}
+
+    def timed(server_round: int, weights: dict) -> dict:
+        start = time.perf_counter()
+        out = hook(server_round, weights)
+        spent["hook"] += time.perf_counter() - start
+        return out
+
+    out: dict[str, Any] = {"rounds": args.fl_rounds, "config": config.to_dict()}
+    results = {}
+    for name, after in (("plain", None), ("waffle", timed)):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            result = run_federated(
+                config, fleet, tmp, after_aggregate=after, engine=Engine.IN_PROCESS, num_cpus=1
+            )
+            seconds = time.perf_counter() - start
+        results[name] = result
+        out[name] = {"seconds": seconds, "test_f1": result.rounds[-1].test_f1}
+        log(f"federated {name}: {out[name]}")
+    triggers = derive_triggers(key, TRIGGERS, envelope=env)
+    null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS)
+    test = pd.concat(
+        [
+            stratified_split(fleet.frames[p], test_fraction=config.test_fraction, seed=config.seed)[
+                1
+            ]
+            for p in fleet.plant_ids[: config.plants]
+        ],
+        ignore_index=True,
+    )
+    for name, result in results.items():
+        classifier = result.classifier
+        verdict = verify(classifier, key, null=null, fpr=FPR)
+        out[name].update(
+            {
+                **metrics(classifier, test),
+                "trigger_accuracy": trigger_accuracy(classifier, triggers),
+                "p_value": verdict.p_value,
+                "owned": verdict.owned,
+                "queries_for_1e-6": queries_needed(classifier, key, null=null, target_p=TARGET_P),
+            }
+        )
+    out["hook_seconds"] = spent["hook"]
+    plain_s = out["plain"]["seconds"]
+    out["overhead_vs_plain_run"] = (out["waffle"]["seconds"] - plain_s) / plain_s
+    out["hook_seconds_over_plain_run"] = spent["hook"] / plain_s
+    out["hook_share_of_waffle_run"] = spent["hook"] / out["waffle"]["seconds"]
+    out["test_rows"] = len(test)
+    return out
+
+
+def plot_null(null: Any, marked_counts: dict[str, int], path: Path) -> None:
+    counts = null.counts()
+    fig, ax = plt.subplots(figsize=(8, 3.8), dpi=110)
+    ax.hist(
+        counts,
+        bins=np.arange(-0.5, TRIGGERS + 1.5).tolist(),
+        color="#8a9bb0",
+        label=f"{counts.size} null models",
+    )
+    colours = plt.cm.tab10(np.linspace(0, 1, max(len(marked_counts), 1)))
+    for (name, count), colour in zip(marked_counts.items(), colours, strict=False):
+        ax.axvline(count, color=colour, lw=1.6, label=name)
+    ax.set_xlim(-0.5, TRIGGERS + 0.5)
+    ax.set_xlabel(f"triggers answered with the secret label (of {TRIGGERS})")
+    ax.set_ylabel("models")
+    ax.set_title("Trigger agreement: null models vs the marked model and its attacked copies")
+    ax.legend(fontsize=6.5, ncol=2, loc="upper center")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nulls", type=int, default=24)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--null-epochs", type=int, default=40)
+    parser.add_argument("--fl-rounds", type=int, default=10)
+    parser.add_argument("--skip-fl", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    key = WatermarkKey.from_bytes(hashlib.sha256(b"edgeshield benchmark owner").digest())
+    fleet = make_fleet(FleetConfig(plants=5, total_rows=10_000), seed=0)
+    other = make_fleet(FleetConfig(plants=5, total_rows=10_000), seed=7)
+    train, test = stratified_split(fleet.combined(), seed=0)
+    env = SensorEnvelope.fit(train)
+
+    log("central embedding")
+    cen = central(args, key, train, test, env)
+    clean, marked = cen.pop("models")[0]
+
+    log("null models")
+    sources = {f"owner-fleet/{p}": f for p, f in fleet.frames.items()}
+    sources |= {f"other-fleet/{p}": f for p, f in other.frames.items()}
+    start = time.perf_counter()
+    nulls = train_null_models(sources, args.nulls, epochs=args.null_epochs, seed=1000)
+    null_seconds = time.perf_counter() - start
+    null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS)
+    pooled, upper, rho = null.model()
+    log(f"null: pooled {pooled:.4f} upper {upper:.4f} rho {rho:.3f}")
+
+    log("leave-one-out false positives")
+    loo = []
+    names = list(nulls)
+    for held in names:
+        rest = {n: nulls[n] for n in names if n != held}
+        calibration = calibrate_null(key, rest, envelope=env, n=TRIGGERS)
+        r = verify(nulls[held], key, null=calibration, fpr=FPR)
+        loo.append({"model": held, "matches": r.matches, "p_value": r.p_value, "owned": r.owned})
+
+    log("marked models")
+    verdicts = []
+    for (c, m), row in zip([(clean, marked)], cen["rows"], strict=False):
+        r = verify(m, key, null=null, fpr=FPR)
+        verdicts.append(
+            {
+                "seed": row["seed"],
+                "matches": r.matches,
+                "p_value": r.p_value,
+                "owned": r.owned,
+                "queries_for_1e-6": queries_needed(m, key, null=null, target_p=TARGET_P),
+                "clean_p_value": verify(c, key, null=null, fpr=FPR).p_value,
+            }
+        )
+
+    log("removal suite + fingerprint")
+    fp = fingerprint(marked, train, n=100, seed=0)
+    base = marked.evaluate(test)
+    removal = []
+    stolen_matches = [match_fingerprint(marked, fp)]
+    counts = {"marked (no attack)": verify(marked, key, null=null).matches}
+    for i, attack in enumerate(removal_suite()):
+        start = time.perf_counter()
+        stolen = remove_watermark(marked, attack, train, seed=100 + i)
+        r = verify(stolen, key, null=null, fpr=FPR)
+        m = stolen.evaluate(test)
+        fp_match = match_fingerprint(stolen, fp)
+        stolen_matches.append(fp_match)
+        counts[attack.name] = r.matches
+        drop = base.accuracy - m.accuracy
+        removal.append(
+            {
+                "attack": attack.name,
+                "matches": r.matches,
+                "p_value": r.p_value,
+                "detected": r.owned,
+                "queries_for_1e-6": queries_needed(stolen, key, null=null, target_p=TARGET_P),
+                "accuracy": m.accuracy,
+                "f1": m.f1,
+                "accuracy_drop_pp": 100 * drop,
+                "f1_drop_pp": 100 * (base.f1 - m.f1),
+                "fingerprint_match": fp_match,
+                "removed_and_kept_accuracy": (not r.owned) and drop <= 0.05,
+                "removed_and_kept_f1": (not r.owned) and (base.f1 - m.f1) <= 0.05,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        log(f"{attack.name}: p={r.p_value:.3g} acc={m.accuracy:.4f} fp={fp_match:.2f}")
+    independent = [match_fingerprint(p, fp) for p in nulls.values()]
+    fingerprint_result = {
+        "points": len(fp),
+        "stolen_match_rates": stolen_matches,
+        "independent_match_rates": independent,
+        "roc_auc": fingerprint_auc(stolen_matches, independent),
+        "roc_auc_without_distillation": fingerprint_auc(
+            [
+                s
+                for s, row in zip(stolen_matches[1:], removal, strict=True)
+                if "distillation" not in row["attack"]
+            ]
+            + stolen_matches[:1],
+            independent,
+        ),
+    }
+    plot_null(null, counts, FIGURES / "ownership_null.png")
+
+    fl: dict[str, Any] = {}
+    if not args.skip_fl:
+        log("federated (WAFFLE)")
+        fl = federated(args, key, fleet, nulls)
+
+    log("evidence report")
+    with tempfile.TemporaryDirectory() as tmp:
+        clock_time = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+        store = LocalCommitmentLog(Path(tmp) / "log.jsonl", clock=lambda: clock_time)
+        opening = CommitmentOpening.of(key, model_digest(marked), "EdgeShield benchmark owner")
+        receipt = store.commit(opening.commitment())
+    evidence = OwnershipEvidence(
+        owner_id=opening.owner_id,
+        key_id=key.key_id,
+        suspect="the marked model after fine-tuning all layers on 33 % of the data",
+        suspect_digest="",
+        result=verify(
+            remove_watermark(marked, removal_suite()[3], train, seed=103), key, null=null
+        ),
+        null_names=null.names,
+        receipt=receipt,
+        commitment_matches=True,
+        created_at=clock_time,
+    )
+    write_evidence(evidence, RESULTS / "ownership_evidence")
+
+    rows = cen["rows"]
+    summary = {
+        "accuracy_cost_pp_mean": float(
+            np.mean([100 * (r["clean"]["accuracy"] - r["marked"]["accuracy"]) for r in rows])
+        ),
+        "f1_cost_pp_mean": float(
+            np.mean([100 * (r["clean"]["f1"] - r["marked"]["f1"]) for r in rows])
+        ),
+        "accuracy_cost_vs_control_pp_mean": float(
+            np.mean([100 * (r["control"]["accuracy"] - r["marked"]["accuracy"]) for r in rows])
+        ),
+        "f1_cost_vs_control_pp_mean": float(
+            np.mean([100 * (r["control"]["f1"] - r["marked"]["f1"]) for r in rows])
+        ),
+        "null_models": len(nulls),
+        "null_pooled_agreement": pooled,
+        "null_upper_agreement": upper,
+        "null_overdispersion": rho,
+        "empirical_false_positives": sum(x["owned"] for x in loo),
+        "smallest_null_p_value": min(x["p_value"] for x in loo),
+        "stated_fpr": FPR,
+        "queries_for_1e-6": verdicts[0]["queries_for_1e-6"],
+        "successful_removals_accuracy_rule": [
+            r["attack"] for r in removal if r["removed_and_kept_accuracy"]
+        ],
+        "successful_removals_f1_rule": [r["attack"] for r in removal if r["removed_and_kept_f1"]],
+        "fingerprint_roc_auc": fingerprint_result["roc_auc"],
+    }
+    if fl:
+        summary["waffle_accuracy_f1_cost_pp"] = 100 * (
+            fl["plain"]["test_f1"] - fl["waffle"]["test_f1"]
+        )
+        summary["waffle_overhead"] = fl["hook_seconds_over_plain_run"]
+    result = {
+        "benchmark": "ownership",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": 2},
+        "args": vars(args),
+        "triggers": TRIGGERS,
+        "key_id": key.key_id,
+        "summary": summary,
+        "central": rows,
+        "null": {
+            "names": list(null.names),
+            "counts": null.counts().tolist(),
+            "seconds": null_seconds,
+        },
+        "leave_one_out": loo,
+        "verdicts": verdicts,
+        "removal": removal,
+        "fingerprint": fingerprint_result,
+        "federated": fl,
+        "seconds": time.perf_counter() - started,
+    }
+    (RESULTS / "ownership.json").write_text(json.dumps(result, indent=2, default=str))
+
+    report(rows, nulls, null, loo, summary, verdicts, removal, fingerprint_result, fl)
+
+
+def report(
+    rows: list[dict],
+    nulls: dict,
+    null: Any,
+    loo: list[dict],
+    summary: dict,
+    verdicts: list[dict],
+    removal: list[dict],
+    fingerprint_result: dict,
+    fl: dict,
+) -> None:
+    pooled, upper, rho = null.model()
+    print("\nCentral embedding (test rows: 2,500)")
+    head = (
+        "seed",
+        "clean acc",
+        "marked acc",
+        "control acc",
+        "clean F1",
+        "marked F1",
+        "trig",
+        "decoy",
+    )
+    print(" ".join(f"{h:>11}" for h in head))
+    for r in rows:
+        cells = (
+            r["seed"],
+            r["clean"]["accuracy"],
+            r["marked"]["accuracy"],
+            r["control"]["accuracy"],
+            r["clean"]["f1"],
+            r["marked"]["f1"],
+            r["trigger_accuracy_marked"],
+            r["decoy_failure_rate_marked"],
+        )
+        print(" ".join(f"{c:>11.4f}" if isinstance(c, float) else f"{c:>11}" for c in cells))
+    print(f"\nNull: {len(nulls)} models, agreement {pooled:.4f} (upper {upper:.4f}, rho {rho:.3f})")
+    print(
+        f"leave-one-out false positives {summary['empirical_false_positives']}/{len(loo)}"
+        f" at FPR {FPR:g}; smallest null p {summary['smallest_null_p_value']:.3g}"
+    )
+    print(f"Marked model: {verdicts[0]}")
+    head = ("matches", "p-value", "det", "acc", "dacc pp", "dF1 pp", "fp")
+    print(f"\n{'attack':<42} " + " ".join(f"{h:>8}" for h in head))
+    for r in removal:
+        cells = (
+            f"{r['matches']:>8}",
+            f"{r['p_value']:>8.2g}",
+            f"{'yes' if r['detected'] else 'NO':>8}",
+            f"{r['accuracy']:>8.4f}",
+            f"{r['accuracy_drop_pp']:>8.2f}",
+            f"{r['f1_drop_pp']:>8.2f}",
+            f"{r['fingerprint_match']:>8.2f}",
+        )
+        print(f"{r['attack']:<42} " + " ".join(cells))
+    print(f"\nFingerprint ROC AUC (copies vs null models): {fingerprint_result['roc_auc']:.3f}")
+    if fl:
+        keys = ("plain", "waffle", "hook_seconds_over_plain_run", "overhead_vs_plain_run")
+        print("WAFFLE: " + json.dumps({k: fl[k] for k in keys}, default=str))
+    print(f"\nSummary: {json.dumps(summary, indent=1)}")
+
+
+if __name__ == "__main__":
+    main()
