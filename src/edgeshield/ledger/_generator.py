@@ -31,7 +31,7 @@ __all__ = [
 
 #: The Solidity version the generated pragma pins (the npm ``solc`` package is pinned to it).
 SOLIDITY_VERSION = "0.8.28"
-_LOCK_SLOT = "0x" + keccak(b"edgeshield.ledger.reentrancy-lock").hex()
+_LOCK_SLOT = "0"  # transient slot of the reentrancy lock (the contract uses no other)
 _I = "    "
 
 
@@ -147,9 +147,11 @@ def _declarations(w: _Writer, analysed: Analysed, locking: Locking) -> None:
         if _has_ether(analysed):
             w("event Withdrawal(address indexed payee, uint256 amount);", 1)
     w()
+    # state, counter and pause flag share one storage slot: a transition that writes its
+    # state updates the counter in an already warm, already dirty slot.
     w("State public state;", 1)
     if plugins.counter:
-        w("uint256 public transitionCounter;", 1)
+        w("uint64 public transitionCounter;", 1)
     if plugins.pausable:
         w("bool public paused;", 1)
     if _has_ether(analysed):
@@ -191,19 +193,33 @@ def _constructor(w: _Writer, spec: ContractSpec) -> None:
 
 def _modifiers(w: _Writer, analysed: Analysed, locking: Locking) -> None:
     spec, plugins = analysed.spec, analysed.spec.plugins
-    if locking is Locking.STORAGE:
+    if locking is not Locking.NONE:
+        # The modifier only calls two private functions: its body is not inlined per function.
         w()
         w("modifier nonReentrant() {", 1)
+        w("_enterLock();", 2)
+        w("_;", 2)
+        w("_exitLock();", 2)
+        w("}", 1)
+    if locking is Locking.STORAGE:
+        w()
+        w("function _enterLock() private {", 1)
         w("if (lockStatus != 1) revert ReentrantCall();", 2)
         w("lockStatus = 2;", 2)
-        w("_;", 2)
+        w("}", 1)
+        w()
+        w("function _exitLock() private {", 1)
         w("lockStatus = 1;", 2)
         w("}", 1)
     elif locking is Locking.TRANSIENT:
         selector = error_selector("ReentrantCall()")
         w()
-        w("/// @dev EIP-1153 lock: transient storage is cleared at the end of the transaction.", 1)
-        w("modifier nonReentrant() {", 1)
+        w(
+            f"/// @dev EIP-1153 lock in transient slot {_LOCK_SLOT} (transient storage has its own",
+            1,
+        )
+        w("/// namespace, cleared at the end of the transaction; no storage slot is touched).", 1)
+        w("function _enterLock() private {", 1)
         w('assembly ("memory-safe") {', 2)
         w(f"if tload({_LOCK_SLOT}) {{", 3)
         w(f"mstore(0, {selector}00000000000000000000000000000000000000000000000000000000)", 4)
@@ -211,7 +227,9 @@ def _modifiers(w: _Writer, analysed: Analysed, locking: Locking) -> None:
         w("}", 3)
         w(f"tstore({_LOCK_SLOT}, 1)", 3)
         w("}", 2)
-        w("_;", 2)
+        w("}", 1)
+        w()
+        w("function _exitLock() private {", 1)
         w('assembly ("memory-safe") {', 2)
         w(f"tstore({_LOCK_SLOT}, 0)", 3)
         w("}", 2)
