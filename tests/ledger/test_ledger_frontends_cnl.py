@@ -7,7 +7,15 @@ import re
 import pytest
 
 from edgeshield.errors import SpecError
-from edgeshield.ledger import Locking, RoleInit, RoleKind, load_text, parse_text
+from edgeshield.ledger import (
+    Locking,
+    RoleInit,
+    RoleKind,
+    load_text,
+    parse_ontology,
+    parse_pnml,
+    parse_text,
+)
 
 HEAD = """This contract is called Door, described as "A door".
 Its states are Closed and Opened, starting in Closed.
@@ -177,3 +185,10 @@ def test_repeated_and_missing_sentences() -> None:
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match="cannot read"):
         load_text("/nonexistent/licence.txt")
+
+
+def test_oversized_sources_are_refused() -> None:
+    huge = "# " + "x" * 1_000_001
+    for parse in (parse_text, parse_pnml, parse_ontology):
+        with pytest.raises(SpecError, match="a contract source may have at most 1000000"):
+            parse(huge)

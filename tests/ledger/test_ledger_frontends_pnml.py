@@ -307,3 +307,10 @@ def test_document_shape_errors(text: str, expected: str) -> None:
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match="cannot read"):
         load_pnml("/nonexistent/net.pnml")
+
+
+def test_doctype_after_a_long_comment_is_still_rejected() -> None:
+    text = net(SIMPLE).replace(
+        "<pnml ", "<!--" + "x" * 10_000 + '-->\n<!DOCTYPE pnml [<!ENTITY a "b">]>\n<pnml ', 1
+    )
+    assert "DOCTYPE and ENTITY declarations are not allowed" in _error(text)

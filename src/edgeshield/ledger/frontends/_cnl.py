@@ -24,7 +24,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._spec import ContractSpec
-from edgeshield.ledger.frontends._common import build_spec, normalise_text
+from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
 __all__ = ["GRAMMAR_FILE", "load_text", "parse_text"]
 
@@ -316,7 +316,7 @@ class _Builder:
 
     def state_ref(self, token: Token) -> str:
         """A declared state named by ``token``, matched without regard to case."""
-        declared = self.raw.get("states", [])
+        declared: list[str] = self.raw.get("states", [])
         word = str(token)
         if word in declared:
             return word
@@ -419,6 +419,7 @@ def parse_text(text: str, *, source: str = "<text>") -> ContractSpec:
     Why: the same FSM the YAML form gives, from sentences a business owner can read; every
     error is one :class:`~edgeshield.errors.SpecError` with line, column and the word.
     """
+    check_size(text, source)
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:

@@ -18,10 +18,30 @@ from edgeshield.errors import SpecError
 from edgeshield.ledger._check import check_spec
 from edgeshield.ledger._spec import ContractSpec
 
-__all__ = ["Lines", "build_spec", "canonical_form", "normalise_text", "spec_to_yaml"]
+__all__ = [
+    "MAX_SOURCE_CHARS",
+    "Lines",
+    "build_spec",
+    "canonical_form",
+    "check_size",
+    "normalise_text",
+    "spec_to_yaml",
+]
+
+#: Longest contract source a front end accepts (parsers of untrusted text stay bounded).
+MAX_SOURCE_CHARS = 1_000_000
 
 #: Spec path (as in ``("transitions", 2, "guards", 0)``) to a 1-based line of the source.
 Lines = Mapping[tuple[str | int, ...], int]
+
+
+def check_size(text: str, source: str) -> None:
+    """Refuse a source longer than :data:`MAX_SOURCE_CHARS` before parsing it."""
+    if len(text) > MAX_SOURCE_CHARS:
+        raise SpecError(
+            f"{source}: {len(text)} characters; a contract source may have at most "
+            f"{MAX_SOURCE_CHARS}"
+        )
 
 
 def normalise_text(text: str) -> str:

@@ -24,7 +24,7 @@ from rdflib.term import Node
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
-from edgeshield.ledger.frontends._common import build_spec, normalise_text
+from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
 __all__ = ["ES", "SHAPES_FILE", "load_ontology", "parse_ontology", "spec_to_turtle"]
 
@@ -217,6 +217,7 @@ def parse_ontology(text: str, *, source: str = "<turtle>") -> ContractSpec:
     Why: a Turtle syntax error names its line; a violated rule names its SHACL shape and the
     offending node; what passes is held to the same checks as every other spec form.
     """
+    check_size(text, source)
     graph = Graph()
     try:
         graph.parse(data=text, format="turtle")

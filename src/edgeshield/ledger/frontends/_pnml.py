@@ -25,7 +25,7 @@ from typing import Any
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._spec import ContractSpec
-from edgeshield.ledger.frontends._common import build_spec, normalise_text
+from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
 __all__ = ["PNML_NS", "PTNET", "TOOL", "load_pnml", "parse_pnml"]
 
@@ -61,9 +61,7 @@ class _Net:
 
 
 def _parse_xml(text: str, source: str) -> tuple[ET.Element, dict[int, int]]:
-    head = text[:4096].upper()
-    if "<!DOCTYPE" in head or "<!ENTITY" in head:
-        raise SpecError(f"{source}: DOCTYPE and ENTITY declarations are not allowed in PNML")
+    check_size(text, source)
     lines: dict[int, int] = {}
     builder = ET.TreeBuilder()
     expat = xml.parsers.expat.ParserCreate(namespace_separator="}")
@@ -77,6 +75,14 @@ def _parse_xml(text: str, source: str) -> tuple[ET.Element, dict[int, int]]:
         lines[id(element)] = expat.CurrentLineNumber
         keep.append(element)  # ids stay unique while the elements live
 
+    def refuse(*_: object) -> None:
+        raise SpecError(
+            f"{source}: line {expat.CurrentLineNumber}: DOCTYPE and ENTITY declarations are "
+            "not allowed in PNML"
+        )
+
+    expat.StartDoctypeDeclHandler = refuse
+    expat.EntityDeclHandler = refuse
     expat.StartElementHandler = start
     expat.EndElementHandler = lambda tag: builder.end(qualified(tag))
     expat.CharacterDataHandler = builder.data
