@@ -107,8 +107,13 @@ def test_turtle_syntax_error_names_the_line(licence: str) -> None:
     text = licence.replace(":accept a es:Permission ;", ':accept a es:Permission ; es:x "y ;')
     line = next(i for i, t in enumerate(text.splitlines(), 1) if t.startswith(":accept"))
     assert _error(text) == (
-        f"licence.ttl: invalid Turtle: line {line}: Bad syntax (newline found in string literal)"
+        f"licence.ttl: invalid Turtle: line {line}: Bad syntax (newline found in string "
+        "literal), after 'pt a es:Permission ; es:x \"y ;'"
     )
+    text = licence.replace('es:name "accept" ;', 'es:name "accept" es:oops ;')
+    message = _error(text)
+    assert message.startswith(f"licence.ttl: invalid Turtle: line {line + 1}: Bad syntax")
+    assert message.endswith(", at 'es:oops'")
 
 
 def test_errors_of_the_derived_spec(licence: str) -> None:

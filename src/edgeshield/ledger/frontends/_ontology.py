@@ -211,6 +211,20 @@ def _permission(graph: Graph, node: Node, source: str) -> dict[str, Any]:
     return item
 
 
+def _turtle_error(message: str) -> str:
+    """Line, reason and the offending word from rdflib's Turtle syntax error."""
+    found = re.search(r"at line (\d+) of <[^>]*>:\s*(.*?)(?: at \^|$)", message, re.S)
+    if found is None:
+        return message.splitlines()[0] if message else "syntax error"
+    detail = f"line {found[1]}: {found[2].strip()}"
+    around = re.search(r"b'(.*?)'\^b'(.*?)'", message, re.S)
+    if around is not None:
+        after = around[2].split("\\n")[0].split()
+        before = around[1].split("\\n")[-1].strip()
+        detail += f", at {after[0]!r}" if after else f", after {before[-30:]!r}"
+    return detail
+
+
 def parse_ontology(text: str, *, source: str = "<turtle>") -> ContractSpec:
     """Read a licence-domain ontology in Turtle, validate it with SHACL, derive the spec.
 
@@ -222,9 +236,7 @@ def parse_ontology(text: str, *, source: str = "<turtle>") -> ContractSpec:
     try:
         graph.parse(data=text, format="turtle")
     except Exception as exc:  # rdflib raises several unrelated types for bad Turtle
-        found = re.search(r"at line (\d+) of <[^>]*>:\s*(.*?)(?: at \^|$)", str(exc), re.S)
-        detail = f"line {found[1]}: {found[2].strip()}" if found else str(exc).splitlines()[0]
-        raise SpecError(f"{source}: invalid Turtle: {detail}") from exc
+        raise SpecError(f"{source}: invalid Turtle: {_turtle_error(str(exc))}") from exc
     _validate(graph, source)
     return build_spec(_derive(graph, source), source=source, lines={})
 
