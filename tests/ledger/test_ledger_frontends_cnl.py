@@ -133,6 +133,47 @@ def test_states_in_any_case_and_an_object_phrase() -> None:
     )
 
 
+LICENCE = """This contract is called Licence.
+Its states are Offered, Active, Suspended and Expired, starting in Offered.
+The licensor is the deployer.
+The licensee is given at deployment.
+The licensee may accept the licence when it is offered, making it active.
+The licensor may suspend the licence when it is active, making it suspended.
+The licensor may resume the licence when it is suspended, making it active.
+"""
+
+
+def test_a_deadline_relative_to_a_function() -> None:
+    spec = parse_text(
+        LICENCE + "Once 30 days have passed since accept, it becomes expired "
+        "when it is active or suspended, doing `expiredAt = 0`."
+    )
+    assert spec.variables["expiredAt"].type == "uint256"
+    assert spec.transition("accept").statements == ("expiredAt = block.timestamp + 2592000",)
+    (timed,) = spec.timed
+    assert (timed.from_, timed.to, timed.after) == (("Active", "Suspended"), "Expired", "expiredAt")
+    assert timed.statements == ("expiredAt = 0",)
+    hours = parse_text(
+        LICENCE + "Once 1 hour has passed since accept, it becomes Expired when it is Active."
+    )
+    assert hours.transition("accept").statements == ("expiredAt = block.timestamp + 3600",)
+
+
+def test_a_relative_deadline_that_could_fire_before_its_function() -> None:
+    message = _error(
+        LICENCE + "Once 30 days have passed since accept, it becomes Expired when it is Offered."
+    )
+    assert message.startswith("door.txt: line 8, column 32: expiredAt is 0 until accept runs")
+    assert "Offered is reachable without accept" in message
+    assert "no function 'activate' to count from" in _error(
+        LICENCE + "Once 3 days have passed since activate, it becomes Expired when it is Active."
+    )
+    assert "'expiredAt' is declared as a bool" in _error(
+        LICENCE + "The expiredAt is a bool.\n"
+        "Once 3 days have passed since accept, it becomes Expired when it is Active."
+    )
+
+
 def test_the_expected_words_are_listed() -> None:
     message = _error(HEAD + "The keeper might open when it is Closed.")
     assert "'may'" in message

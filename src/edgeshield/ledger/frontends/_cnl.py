@@ -41,6 +41,7 @@ _FRIENDLY = {
     "LOCKING": "transient, storage or no",
 }
 _ZERO = {"uint256": "0", "address": "address(0)", "bytes32": "bytes32(0)"}
+_SECONDS = {"second": 1, "minute": 60, "hour": 3_600, "day": 86_400, "week": 604_800}
 
 
 @functools.cache
@@ -123,6 +124,7 @@ class _Builder:
         default_factory=list
     )
     seen: dict[str, int] = field(default_factory=dict)
+    since: list[tuple[Token, str, int, int]] = field(default_factory=list)
 
     def once(self, key: str, tree: Tree[Token]) -> None:
         line, column = tree.meta.line, tree.meta.column
@@ -275,6 +277,66 @@ class _Builder:
             self.statements(child, entry, path, self.scope())
         self.timed.append(entry)
 
+    def since_entry(self, tree: Tree[Token]) -> None:
+        """A deadline relative to a function: ``Once 30 days have passed since accept, ...``."""
+        amount, unit, function, target, states, *rest = tree.children
+        assert isinstance(amount, Token)
+        assert isinstance(function, Token)
+        assert isinstance(target, Token)
+        assert isinstance(states, Tree)
+        to = self.state_ref(target)
+        variable = to[0].lower() + to[1:] + "At"
+        declared = self.variables.get(variable)
+        if declared is None:
+            self.variables[variable] = {
+                "type": "uint256",
+                "description": f"when the contract becomes {to} ({amount} {unit} after {function})",
+            }
+            self.lines[("variables", variable)] = tree.meta.line
+        elif declared["type"] != "uint256":
+            raise _at(target, self.source, f"{variable!r} is declared as a {declared['type']}")
+        seconds = int(str(amount)) * _SECONDS[str(unit).removesuffix("s")]
+        self.since.append((function, variable, seconds, len(self.timed)))
+        index = len(self.timed)
+        path: tuple[str | int, ...] = ("timed", index)
+        entry: dict[str, Any] = {"from": self.state_refs(states), "to": to, "after": variable}
+        self.lines[path] = tree.meta.line
+        for child in rest:
+            assert isinstance(child, Tree)
+            self.statements(child, entry, path, self.scope())
+        self.timed.append(entry)
+
+    def link_since(self) -> None:
+        """Set each relative deadline in its function; refuse one that could fire before it."""
+        for function, variable, seconds, index in self.since:
+            matches = [t for t in self.transitions if t["name"] == str(function)]
+            if not matches:
+                raise _at(function, self.source, f"no function {str(function)!r} to count from")
+            matches[0].setdefault("statements", []).append(
+                f"{variable} = block.timestamp + {seconds}"
+            )
+            # before the function has run the deadline is 0: the timed transition must not be
+            # able to fire in any state reachable without it
+            start = self.raw.get("initial")
+            reachable, frontier = {start}, [start]
+            while frontier:
+                state = frontier.pop()
+                for item in self.transitions:
+                    if item["name"] != str(function) and state in item.get("from", []):
+                        following = item.get("to", state)
+                        if following not in reachable:
+                            reachable.add(following)
+                            frontier.append(following)
+            early = [s for s in self.timed[index]["from"] if s in reachable]
+            if early:
+                raise _at(
+                    function,
+                    self.source,
+                    f"{variable} is 0 until {function} runs, and {early[0]} is reachable "
+                    f"without {function}: the contract would become {self.timed[index]['to']} "
+                    "there at once",
+                )
+
     def security(self, tree: Tree[Token]) -> None:
         features, *rest = tree.children
         assert isinstance(features, Tree)
@@ -389,6 +451,7 @@ class _Builder:
         raise AssertionError(kind)  # pragma: no cover - the grammar has no other forms
 
     def finish(self) -> dict[str, Any]:
+        self.link_since()
         for path, tree, scope in self.deferred:
             _, index, kind, position = path
             owner = self.transitions if path[0] == "transitions" else self.timed
@@ -432,6 +495,7 @@ def parse_text(text: str, *, source: str = "<text>") -> ContractSpec:
         "variable_s": builder.variable,
         "transition_s": builder.transition,
         "timed_s": builder.timed_entry,
+        "since_s": builder.since_entry,
         "security_s": builder.security,
     }
     for sentence in tree.children:
