@@ -148,6 +148,9 @@ def test_concurrent_net_compiles_through_its_reachability_graph() -> None:
         "start",
     ]
     assert verdicts[1].holds
+    # a split net transition is still named by its net name in properties
+    by_net_name = verify(spec, ["start can only happen after pay", "pay cannot happen after start"])
+    assert all(verdict.holds for verdict in by_net_name)
 
 
 def _error(text: str) -> str:

@@ -161,35 +161,41 @@ class Verdict:
 # --- checking the properties on the graph -----------------------------------------------------
 
 
-def _advance(prop: Property, monitor: int, labels: Iterable[str]) -> int | None:
-    """The monitor after ``labels``; None when the property is violated on the way."""
-    kind, actions = prop.kind, prop.actions
+Groups = tuple[frozenset[str], ...]
+
+
+def _advance(prop: Property, groups: Groups, monitor: int, labels: Iterable[str]) -> int | None:
+    """The monitor after ``labels``; None when the property is violated on the way.
+
+    ``groups`` holds, for each of the property's actions, the labels that count as it.
+    """
+    kind = prop.kind
     for label in labels:
         if kind is PropertyKind.CANNOT_AFTER:
-            a, b = actions
-            if label == a and monitor:
+            a, b = groups
+            if label in a and monitor:
                 return None
-            if label == b:
+            if label in b:
                 monitor = 1
         elif kind is PropertyKind.ONLY_AFTER:
-            a, b = actions
-            if label == a and not monitor:
+            a, b = groups
+            if label in a and not monitor:
                 return None
-            if label == b:
+            if label in b:
                 monitor = 1
         elif kind is PropertyKind.IF_ONLY_AFTER:
-            a, b, c = actions
-            if label == b and monitor:
+            a, b, c = groups
+            if label in b and monitor:
                 return None
-            if label == c:
+            if label in c:
                 monitor = 0
-            if label == a:
+            if label in a:
                 monitor = 1
         else:
-            a, b = actions
-            if label == a:
+            a, b = groups
+            if label in a:
                 monitor = 0
-            if label == b:
+            if label in b:
                 monitor = 1
     return monitor
 
@@ -268,7 +274,7 @@ def _verdict(
     )
 
 
-def _check(prop: Property, graph: StateGraph) -> Verdict:
+def _check(prop: Property, groups: Groups, graph: StateGraph) -> Verdict:
     start: Product = (0, 0)
     parents: dict[Product, tuple[Product, Step] | None] = {start: None}
     succ: dict[Product, list[Product]] = {}
@@ -278,7 +284,7 @@ def _check(prop: Property, graph: StateGraph) -> Verdict:
         current = queue.popleft()
         node, monitor = current
         for step, target in graph.edges[node]:
-            after = _advance(prop, monitor, step.labels)
+            after = _advance(prop, groups, monitor, step.labels)
             if after is None:
                 trace = (*_path(parents, current), step)
                 return _verdict(prop, graph, False, trace)
@@ -331,6 +337,27 @@ def _actions(spec: ContractSpec) -> list[str]:
     return actions
 
 
+def _group(spec: ContractSpec, prop: Property, action: str, known: list[str]) -> frozenset[str]:
+    """The labels that count as ``action``.
+
+    The action itself, or the functions the PNML front end split a concurrent net transition
+    into (``pay`` stands for ``payToActiveAndPaid`` and ``payToOfferedAndPaid``).
+    """
+    if action in known:
+        return frozenset({action})
+    split = frozenset(
+        name
+        for name in known
+        if name.startswith(action + "To") and name[len(action) + 2 :] in spec.states
+    )
+    if split:
+        return split
+    raise SpecError(
+        f"property {str(prop)!r}: {spec.contract} has no action {action!r}; "
+        f"its actions are {', '.join(known)}"
+    )
+
+
 def verify(
     spec: ContractSpec,
     properties: Sequence[Property | str],
@@ -345,12 +372,8 @@ def verify(
     """
     parsed = [p if isinstance(p, Property) else parse_property(p) for p in properties]
     known = _actions(spec)
-    for prop in parsed:
-        for action in prop.actions:
-            if action not in known:
-                raise SpecError(
-                    f"property {str(prop)!r}: {spec.contract} has no action {action!r}; "
-                    f"its actions are {', '.join(known)}"
-                )
+    groups = [
+        tuple(_group(spec, prop, action, known) for action in prop.actions) for prop in parsed
+    ]
     graph = graph or explore(spec, bounds)
-    return [_check(prop, graph) for prop in parsed]
+    return [_check(prop, group, graph) for prop, group in zip(parsed, groups, strict=True)]
