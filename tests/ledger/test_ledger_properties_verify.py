@@ -165,6 +165,21 @@ def test_eventually_fails_on_a_dead_end() -> None:
     assert "and then no call can succeed" in verdict.explain()
 
 
+def test_timed_transitions_are_seen_with_the_events_plugin_off() -> None:
+    spec = parse_text(
+        JOB + "The deadline is a uint256 given at deployment.\n"
+        "Once deadline has passed, it becomes Dead when it is Queued or Running.\n"
+        "It uses storage locking and timed transitions."
+    )
+    assert not spec.plugins.events
+    late, never = verify(
+        spec, ["finish cannot happen after tick", "tick cannot happen after start"]
+    )
+    assert late.holds
+    assert not never.holds
+    assert [s.action for s in never.trace] == ["start", "wait", TICK]
+
+
 def test_graph_reports_terminal_and_unreachable_states() -> None:
     spec = parse_text(JOB + "The boss may abort when it is Done, making it Queued.")
     graph = explore(spec)

@@ -224,13 +224,16 @@ class _World:
             elif name in self.deadlines:
                 args[name] = _DEADLINE
             else:
-                args[name] = {
+                samples = {
                     "uint256": 1,
                     "bool": True,
                     "address": self.actors[-1],
                     "bytes32": _BYTES,
                     "string": "x",
-                }[type_]
+                }
+                if type_ not in samples:
+                    raise SpecError(f"cannot explore a constructor argument of type {type_}")
+                args[name] = samples[type_]
         return args
 
     def name_of(self, address: str) -> str:
@@ -292,8 +295,10 @@ def explore(spec: ContractSpec, bounds: ExplorationBounds | None = None) -> Stat
     """
     bounds = bounds or ExplorationBounds()
     world = _World.build(spec, bounds)
+    # events never change behaviour, and timed firings are recognised by their event
+    observed = spec.with_plugins(spec.plugins.model_copy(update={"events": True}))
     model = ReferenceModel(
-        spec, deployer=world.actors[0], constructor_args=world.constructor_args()
+        observed, deployer=world.actors[0], constructor_args=world.constructor_args()
     )
     graph = StateGraph(spec=spec)
     timestamps: dict[int, int] = {}
