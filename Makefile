@@ -37,6 +37,7 @@ check: setup
 
 bench: setup
 	$(BIN)/python benchmarks/usecase_baseline.py
+	$(BIN)/python benchmarks/ledger.py
 
 # Fuzz the sealed-bundle parser with atheris (libFuzzer flags via FUZZ_ARGS).
 FUZZ_ARGS ?= -runs=200000
