@@ -203,3 +203,14 @@ def test_cli_against_the_node(hardhat_url: str, capsys: pytest.CaptureFixture[st
     assert "needs role aggregator" in capsys.readouterr().err
     assert run(["ledger", "events", spec, address, "--rpc-url", hardhat_url]) == 0
     assert "AddPlant" in capsys.readouterr().out
+
+
+def test_local_signing_with_a_private_key(hardhat_url: str, compiler: CompilerConfig) -> None:
+    # Key 3 is funded on the node (eth-tester's account 2) but signs here, not on the node.
+    key = "0x" + "00" * 31 + "03"
+    chain = Chain.connect(hardhat_url, private_keys=[key])
+    assert chain.accounts == [Chain.embedded().accounts[2]]
+    registry = ModelRegistryClient.create(chain, compiler=compiler)
+    registry.register(MODEL, "ipfs://signed-locally")
+    assert registry.owner == chain.accounts[0]
+    assert registry.state() == "Registered"
