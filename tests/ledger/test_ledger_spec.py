@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgeshield.errors import SpecError
-from edgeshield.ledger import ContractSpec, load_spec, parse_spec, shipped_spec, specs_dir
+from edgeshield.ledger import (
+    ContractSpec,
+    generate_solidity,
+    load_spec,
+    parse_spec,
+    shipped_spec,
+    specs_dir,
+)
 
 BASE = """\
 contract: Toy
@@ -184,3 +194,91 @@ def test_spec_round_trips_through_pydantic() -> None:
     spec = shipped_spec("ModelLicence")
     again = ContractSpec.model_validate(spec.model_dump(by_alias=True))
     assert again.digest() == spec.digest()
+
+
+TOKENS = [
+    "amount",
+    "total",
+    "owner",
+    "msg.sender",
+    "msg.value",
+    "block.timestamp",
+    "0",
+    "1",
+    "2**256",
+    "True",
+    "keccak(",
+    "address(0)",
+    "bytes32(0)",
+    ")",
+    "(",
+    ",",
+    "+",
+    "-",
+    "*",
+    "//",
+    "%",
+    "==",
+    "!=",
+    "<",
+    ">=",
+    "and",
+    "or",
+    "not",
+    "[",
+    "]",
+    "=",
+    "+=",
+    ";",
+    "'x'",
+    "tx.origin",
+    "__import__",
+    "lambda",
+    ".",
+    "credit(",
+    "total[",
+    "if",
+    "\\n",
+]
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    guard=st.lists(st.sampled_from(TOKENS), min_size=1, max_size=8).map(" ".join),
+    statement=st.lists(st.sampled_from(TOKENS), min_size=1, max_size=8).map(" ".join),
+)
+def test_fuzzed_expressions_fail_only_with_spec_error(guard: str, statement: str) -> None:
+    text = _edit(
+        ["transitions", 0],
+        {
+            "name": "add",
+            "from": "Open",
+            "role": "owner",
+            "inputs": {"amount": "uint256"},
+            "guards": [guard],
+            "statements": [statement],
+        },
+    )
+    try:
+        spec = parse_spec(text)
+    except SpecError:
+        return
+    # Whatever the checker accepts, the generator turns into code without crashing.
+    source = generate_solidity(spec)
+    assert "contract Toy" in source
+    for banned in ("tx.origin", "__import__", "lambda"):
+        assert banned not in source
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(text=st.text(max_size=300))
+def test_arbitrary_text_fails_only_with_spec_error(text: str) -> None:
+    with contextlib.suppress(SpecError):
+        parse_spec(text)
+
+
+def test_oversized_expressions_are_rejected() -> None:
+    with pytest.raises(SpecError, match="longer than"):
+        parse_spec(_edit(["transitions", 0, "guards"], ["-" * 5000 + "amount > 0"]))
+    with pytest.raises(SpecError, match="syntax nodes"):
+        parse_spec(_edit(["transitions", 0, "guards"], ["not " * 150 + "True"]))

@@ -182,13 +182,25 @@ def _expr(node: ast.expr, env: Environment) -> Expr:
     raise ExprError(f"{ast.unparse(node)!r} is not allowed in the expression language")
 
 
+#: Longest guard or statement accepted (keeps parsing and the generated code bounded).
+MAX_LENGTH = 1000
+_MAX_NODES = 200
+
+
 def _parse(text: str, mode: str) -> ast.AST:
     if not isinstance(text, str) or not text.strip():
         raise ExprError("empty expression")
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"longer than {MAX_LENGTH} characters")
     try:
-        return ast.parse(text.strip(), mode=mode)
+        tree = ast.parse(text.strip(), mode=mode)
     except SyntaxError as exc:
         raise ExprError(f"syntax error at column {exc.offset}: {exc.msg}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise ExprError("expression nested too deeply") from exc
+    if sum(1 for _ in ast.walk(tree)) > _MAX_NODES:
+        raise ExprError(f"more than {_MAX_NODES} syntax nodes")
+    return tree
 
 
 def parse_expression(text: str, env: Environment, *, want: str | None = None) -> Expr:
