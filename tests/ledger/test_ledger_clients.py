@@ -187,3 +187,11 @@ def test_chain_errors(chain: Chain, compiler: CompilerConfig) -> None:
         ModelRegistryClient.attach(chain, chain.accounts[STRANGER], compiler=compiler)
     with pytest.raises(ConfigError, match="time only moves forward"):
         chain.increase_time(-1)
+
+
+def test_embedded_chain_accounts() -> None:
+    chain = Chain.embedded(accounts=12)
+    assert len(chain.accounts) == 12
+    assert chain.balance(chain.accounts[11]) == 10**24
+    with pytest.raises(ConfigError, match="accounts"):
+        Chain.embedded(accounts=0)

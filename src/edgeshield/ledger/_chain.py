@@ -153,11 +153,22 @@ class Chain:
         self.label = label
 
     @classmethod
-    def embedded(cls) -> Chain:
-        """A fresh in-process chain (eth-tester, py-evm, Prague) with 10 funded accounts."""
-        from eth_tester import EthereumTester, PyEVMBackend
+    def embedded(cls, *, accounts: int = 10) -> Chain:
+        """A fresh in-process chain (eth-tester, py-evm, Prague) with funded accounts.
 
-        tester = EthereumTester(PyEVMBackend())
+        The accounts are eth-tester's: private keys 1, 2, ... ``accounts`` (so a plant or
+        device can be given a fixed, reproducible key), each holding 1,000,000 ether.
+        """
+        from eth_tester import EthereumTester, PyEVMBackend
+        from eth_tester.backends.pyevm.main import (
+            generate_genesis_state_for_keys,
+            get_default_account_keys,
+        )
+
+        if not 1 <= accounts <= 1000:
+            raise ConfigError("accounts must be between 1 and 1000")
+        keys = get_default_account_keys(quantity=accounts)
+        tester = EthereumTester(PyEVMBackend(genesis_state=generate_genesis_state_for_keys(keys)))
         w3 = Web3(EthereumTesterProvider(tester))
         return cls(w3, accounts=w3.eth.accounts, tester=tester, label="embedded py-evm")
 
