@@ -47,6 +47,7 @@ from edgeshield.ownership import (
     LocalCommitmentLog,
     OwnershipEvidence,
     SensorEnvelope,
+    WaffleConfig,
     WatermarkKey,
     calibrate_null,
     derive_triggers,
@@ -141,18 +142,29 @@ def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: di
     encoder = server_encoder(config)
     public = generate(GeneratorConfig(rows=config.reference_rows), seed=4242)
     env = SensorEnvelope.fit(public)
-    hook = waffle_hook(key, encoder=encoder, hidden=config.hidden, envelope=env)
-    spent = {"hook": 0.0}
+    variants = {
+        "waffle": WaffleConfig(),
+        "waffle-heal": WaffleConfig(final_round=args.fl_rounds),
+    }
+    spent = dict.fromkeys(variants, 0.0)
 
-    def timed(server_round: int, weights: dict) -> dict:
-        start = time.perf_counter()
-        out = hook(server_round, weights)
-        spent["hook"] += time.perf_counter() - start
-        return out
+    def timed(name: str) -> Any:
+        hook = waffle_hook(
+            key, encoder=encoder, hidden=config.hidden, envelope=env, config=variants[name]
+        )
+
+        def run(server_round: int, weights: dict) -> dict:
+            start = time.perf_counter()
+            out = hook(server_round, weights)
+            spent[name] += time.perf_counter() - start
+            return out
+
+        return run
 
     out: dict[str, Any] = {"rounds": args.fl_rounds, "config": config.to_dict()}
     results = {}
-    for name, after in (("plain", None), ("waffle", timed)):
+    for name in ("plain", *variants):
+        after = None if name == "plain" else timed(name)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             result = run_federated(
@@ -160,7 +172,7 @@ def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: di
             )
             seconds = time.perf_counter() - start
         results[name] = result
-        out[name] = {"seconds": seconds, "test_f1": result.rounds[-1].test_f1}
+        out[name] = {"seconds": seconds, "threshold": result.classifier.threshold}
         log(f"federated {name}: {out[name]}")
     triggers = derive_triggers(key, TRIGGERS, envelope=env)
     null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS)
@@ -185,32 +197,34 @@ def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: di
                 "queries_for_1e-6": queries_needed(classifier, key, null=null, target_p=TARGET_P),
             }
         )
-    out["hook_seconds"] = spent["hook"]
     plain_s = out["plain"]["seconds"]
-    out["overhead_vs_plain_run"] = (out["waffle"]["seconds"] - plain_s) / plain_s
-    out["hook_seconds_over_plain_run"] = spent["hook"] / plain_s
-    out["hook_share_of_waffle_run"] = spent["hook"] / out["waffle"]["seconds"]
+    for name in variants:
+        out[name]["hook_seconds"] = spent[name]
+        out[name]["hook_seconds_over_plain_run"] = spent[name] / plain_s
+        out[name]["run_time_change_vs_plain"] = (out[name]["seconds"] - plain_s) / plain_s
     out["test_rows"] = len(test)
     return out
 
 
-def plot_null(null: Any, marked_counts: dict[str, int], path: Path) -> None:
+def plot_null(null: Any, marked_counts: dict[str, int], critical: int | None, path: Path) -> None:
     counts = null.counts()
-    fig, ax = plt.subplots(figsize=(8, 3.8), dpi=110)
-    ax.hist(
-        counts,
-        bins=np.arange(-0.5, TRIGGERS + 1.5).tolist(),
-        color="#8a9bb0",
-        label=f"{counts.size} null models",
-    )
-    colours = plt.cm.tab10(np.linspace(0, 1, max(len(marked_counts), 1)))
-    for (name, count), colour in zip(marked_counts.items(), colours, strict=False):
-        ax.axvline(count, color=colour, lw=1.6, label=name)
-    ax.set_xlim(-0.5, TRIGGERS + 0.5)
+    names = list(marked_counts)
+    fig, ax = plt.subplots(figsize=(8, 0.32 * (len(names) + 2) + 1.2), dpi=110)
+    rng = np.random.default_rng(0)
+    ax.scatter(counts, rng.uniform(-0.3, 0.3, counts.size), s=14, color="#8a9bb0")
+    for i, name in enumerate(names, start=1):
+        ax.scatter([marked_counts[name]], [i], s=30, color="#c0392b")
+    if critical is not None:
+        ax.axvline(critical - 0.5, color="#e67e22", ls="--", lw=1.2)
+        ax.text(critical, len(names) + 0.6, f"p <= {FPR:g} from here", fontsize=7, color="#e67e22")
+    ax.set_yticks(range(len(names) + 1), [f"{counts.size} null models", *names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(-1, TRIGGERS + 1)
     ax.set_xlabel(f"triggers answered with the secret label (of {TRIGGERS})")
-    ax.set_ylabel("models")
-    ax.set_title("Trigger agreement: null models vs the marked model and its attacked copies")
-    ax.legend(fontsize=6.5, ncol=2, loc="upper center")
+    ax.set_title(
+        "Trigger agreement: independent null models vs the marked model and attacks", fontsize=9
+    )
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -219,7 +233,7 @@ def plot_null(null: Any, marked_counts: dict[str, int], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nulls", type=int, default=24)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--null-epochs", type=int, default=40)
     parser.add_argument("--fl-rounds", type=int, default=10)
@@ -322,7 +336,7 @@ def main() -> None:
             independent,
         ),
     }
-    plot_null(null, counts, FIGURES / "ownership_null.png")
+    plot_null(null, counts, null.critical_matches(TRIGGERS, FPR), FIGURES / "ownership_null.png")
 
     fl: dict[str, Any] = {}
     if not args.skip_fl:
@@ -379,10 +393,13 @@ def main() -> None:
         "fingerprint_roc_auc": fingerprint_result["roc_auc"],
     }
     if fl:
-        summary["waffle_accuracy_f1_cost_pp"] = 100 * (
-            fl["plain"]["test_f1"] - fl["waffle"]["test_f1"]
-        )
-        summary["waffle_overhead"] = fl["hook_seconds_over_plain_run"]
+        for name in ("waffle", "waffle-heal"):
+            summary[f"{name}_accuracy_cost_pp"] = 100 * (
+                fl["plain"]["accuracy"] - fl[name]["accuracy"]
+            )
+            summary[f"{name}_f1_cost_pp"] = 100 * (fl["plain"]["f1"] - fl[name]["f1"])
+            summary[f"{name}_overhead"] = fl[name]["hook_seconds_over_plain_run"]
+            summary[f"{name}_p_value"] = fl[name]["p_value"]
     result = {
         "benchmark": "ownership",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -466,8 +483,8 @@ def report(
         print(f"{r['attack']:<42} " + " ".join(cells))
     print(f"\nFingerprint ROC AUC (copies vs null models): {fingerprint_result['roc_auc']:.3f}")
     if fl:
-        keys = ("plain", "waffle", "hook_seconds_over_plain_run", "overhead_vs_plain_run")
-        print("WAFFLE: " + json.dumps({k: fl[k] for k in keys}, default=str))
+        for name in ("plain", "waffle", "waffle-heal"):
+            print(f"federated {name}: " + json.dumps(fl[name], default=str))
     print(f"\nSummary: {json.dumps(summary, indent=1)}")
 
 

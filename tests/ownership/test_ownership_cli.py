@@ -29,7 +29,7 @@ def test_keygen_embed_calibrate_commit_verify(
     assert run([*embed, "--envelope", str(envelope), "--triggers", "20", *DATA]) == 0
     assert "trigger accuracy" in capsys.readouterr().out
     calibrate = ["ownership", "calibrate", *common, "--envelope", str(envelope)]
-    sizes = ["--models", "3", "--epochs", "3", "--triggers", "20"]
+    sizes = ["--models", "3", "--epochs", "15", "--triggers", "20"]
     assert run([*calibrate, "--out", str(null), *sizes, *DATA]) == 0
     assert json.loads(null.read_text())["names"]
     owner = ["--owner", "acme", "--log", str(log)]

@@ -77,9 +77,9 @@ class EmbedConfig:
     triggers: int = 50
     failure_fraction: float = 1.0
     trigger_share: float = 0.02
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 128
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     max_passes: int = 3
     target_accuracy: float = 0.8
     seed: int = 0
@@ -173,6 +173,12 @@ class WaffleConfig:
     anchors
         Key-derived typical safe points labelled "no failure" re-trained alongside the
         triggers (see :func:`derive_anchors`); 0 gives WAFFLE's triggers-only re-training.
+    rare_anchors
+        Key-derived rare safe points labelled "no failure" (``derive_anchors(rare=True)``).
+    final_round
+        When set, the hook passes that round's global weights through unchanged, so the
+        plants' local training in the last round repairs what re-training cost on real data
+        (the mark then only has to survive one round of fine-tuning).
     target_accuracy
         Stop once this share of triggers is reproduced (WAFFLE's threshold).
     max_epochs
@@ -186,6 +192,8 @@ class WaffleConfig:
     triggers: int = 50
     failure_fraction: float = 1.0
     anchors: int = 400
+    rare_anchors: int = 0
+    final_round: int | None = None
     target_accuracy: float = 0.8
     max_epochs: int = 30
     batch_size: int = 100
@@ -195,8 +203,10 @@ class WaffleConfig:
     def __post_init__(self) -> None:
         if self.triggers < 1 or self.max_epochs < 1 or self.batch_size < 1:
             raise ConfigError("triggers, max_epochs and batch_size must be at least 1")
-        if self.anchors < 0:
-            raise ConfigError("anchors must not be negative")
+        if self.final_round is not None and self.final_round < 1:
+            raise ConfigError("final_round must be at least 1")
+        if self.anchors < 0 or self.rare_anchors < 0:
+            raise ConfigError("anchors and rare_anchors must not be negative")
         if self.learning_rate <= 0 or not 0.0 < self.target_accuracy <= 1.0:
             raise ConfigError("learning_rate must be positive and target_accuracy in (0, 1]")
         if not 0.0 < self.threshold < 1.0:
@@ -260,10 +270,14 @@ def waffle_hook(
     )
     x = torch.as_tensor(encoder.transform(triggers.frame))
     y = torch.as_tensor(triggers.labels.astype(np.float32))
-    x_anchor = torch.zeros((0, x.shape[1]))
+    parts = [torch.zeros((0, x.shape[1]))]
     if config.anchors:
         anchors = derive_anchors(key, config.anchors, envelope=envelope)
-        x_anchor = torch.as_tensor(encoder.transform(anchors.frame))
+        parts.append(torch.as_tensor(encoder.transform(anchors.frame)))
+    if config.rare_anchors:
+        rare = derive_anchors(key, config.rare_anchors, envelope=envelope, rare=True)
+        parts.append(torch.as_tensor(encoder.transform(rare.frame)))
+    x_anchor = torch.cat(parts)
     in_features = encoder.width
 
     def hook(
@@ -274,6 +288,8 @@ def waffle_hook(
         found = {k: tuple(np.shape(v)) for k, v in weights.items()}
         if expected != found:
             raise ModelError("global weights do not match the watermarked architecture")
+        if config.final_round is not None and server_round >= config.final_round:
+            return {k: np.array(v, copy=True) for k, v in weights.items()}
         model.load_state_dict(
             {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
         )

@@ -380,18 +380,22 @@ def derive_triggers(
     )
 
 
-def derive_anchors(key: WatermarkKey, n: int, *, envelope: SensorEnvelope) -> TriggerSet:
-    """Derive ``n`` typical, clearly safe operating points labelled "no failure" from ``key``.
+def derive_anchors(
+    key: WatermarkKey, n: int, *, envelope: SensorEnvelope, rare: bool = False
+) -> TriggerSet:
+    """Derive ``n`` clearly safe operating points labelled "no failure" from ``key``.
 
     Why: an aggregator that re-trains on triggers alone (WAFFLE) drifts towards predicting
     failure everywhere; these physics-labelled points, derived without plant data, hold the
-    decision on ordinary operating points in place.
+    decision in place: typical points (``rare=False``) on ordinary operating points, rare
+    points (``rare=True``, an independent stream) around the triggers, so that the model
+    learns the triggers themselves rather than "rare means failure".
     """
     if not 1 <= n <= 100_000:
         raise ConfigError(f"number of anchors must lie in [1, 100000], got {n}")
-    drbg = key.drbg("anchors/v1")
+    drbg = key.drbg("rare-anchors/v1" if rare else "anchors/v1")
     return _assemble(
-        _search(drbg, {1: 0, 0: n}, envelope, rare=False, safe_for={0}),
+        _search(drbg, {1: 0, 0: n}, envelope, rare=rare, safe_for={0}),
         np.zeros(n, dtype=np.int64),
         key,
     )
