@@ -8,6 +8,7 @@ node (:class:`Chain`). The three shipped contracts have typed clients.
 
 from __future__ import annotations
 
+from edgeshield.ledger._analysis import Finding, analyse_sources, slither_available
 from edgeshield.ledger._chain import Chain, DeployedContract, EventRecord, TxResult, decode_revert
 from edgeshield.ledger._clients import (
     FederatedRoundAuditClient,
@@ -84,6 +85,7 @@ __all__ = [
     "EvmVersion",
     "ExplorationBounds",
     "FederatedRoundAuditClient",
+    "Finding",
     "GeneratorOptions",
     "Locking",
     "ModelLicenceClient",
@@ -104,6 +106,7 @@ __all__ = [
     "TxResult",
     "VariableSpec",
     "Verdict",
+    "analyse_sources",
     "canonical_form",
     "compile_solidity",
     "compile_spec",
@@ -125,6 +128,7 @@ __all__ = [
     "parse_spec",
     "parse_text",
     "shipped_spec",
+    "slither_available",
     "solcjs_script",
     "spec_to_pnml",
     "spec_to_text",
