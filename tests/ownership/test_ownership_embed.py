@@ -71,6 +71,8 @@ def test_waffle_hook_rejects_foreign_weights(
         lambda: EmbedConfig(trigger_share=1.0),
         lambda: EmbedConfig(learning_rate=0.0),
         lambda: WaffleConfig(anchors=-1),
+        lambda: WaffleConfig(rare_anchors=-1),
+        lambda: WaffleConfig(final_round=0),
         lambda: WaffleConfig(threshold=1.0),
         lambda: WaffleConfig(target_accuracy=0.0),
     ],
@@ -78,3 +80,17 @@ def test_waffle_hook_rejects_foreign_weights(
 def test_bad_configs(make: object) -> None:
     with pytest.raises(ConfigError):
         make()  # type: ignore[operator]
+
+
+def test_waffle_final_round_passes_weights_through(
+    clean: FailureClassifier, key: WatermarkKey, envelope: SensorEnvelope
+) -> None:
+    config = WaffleConfig(final_round=3, rare_anchors=20)
+    hook = waffle_hook(
+        key, encoder=clean.encoder, hidden=clean.model.hidden, envelope=envelope, config=config
+    )
+    weights = {k: v.numpy().copy() for k, v in clean.model.state_dict().items()}
+    unchanged = hook(3, weights)
+    assert all(np.array_equal(unchanged[k], weights[k]) for k in weights)
+    changed = hook(2, weights)
+    assert not all(np.array_equal(changed[k], weights[k]) for k in weights)
