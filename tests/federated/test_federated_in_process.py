@@ -6,12 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from edgeshield.cli import run
 from edgeshield.errors import AggregationError
 from edgeshield.federated import (
     Aggregator,
+    ClientDP,
     Engine,
     FederatedConfig,
     MaliciousPlant,
+    RecordDP,
     run_federated,
 )
 from edgeshield.redteam import SignFlip
@@ -76,3 +79,69 @@ def test_dropout_beyond_the_threshold_stops_a_bucketed_run(tmp_path: Path) -> No
     )
     with pytest.raises(AggregationError, match="could not reconstruct"):
         run_federated(config, FLEET, tmp_path, engine=Engine.IN_PROCESS)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_bucketed_secure_median_with_a_malicious_plant_and_record_dp(tmp_path: Path) -> None:
+    config = FederatedConfig(
+        plants=4,
+        rounds=1,
+        local_epochs=1,
+        aggregator=Aggregator.MEDIAN,
+        bucket_size=2,
+        record_dp=RecordDP(noise_multiplier=1.0, max_grad_norm=1.0),
+        malicious=(MaliciousPlant(plant=0, behaviour=SignFlip(scale=10.0)),),
+        reference_rows=500,
+    )
+    result = run_federated(config, FLEET, tmp_path, engine=Engine.IN_PROCESS)
+    (record,) = result.rounds
+    assert len(record.buckets) == 2
+    assert sorted(p for b in record.buckets for p in b) == sorted(result.plant_ids)
+    assert result.record_epsilon is not None
+    assert 0 < result.record_epsilon < 50
+
+
+def test_plain_fedavg_with_client_level_dp_reports_epsilon(tmp_path: Path) -> None:
+    config = FederatedConfig(
+        plants=3,
+        rounds=1,
+        local_epochs=1,
+        secure=False,
+        client_dp=ClientDP(noise_multiplier=1.0, clipping_norm=1.0),
+        reference_rows=500,
+    )
+    result = run_federated(config, FLEET, tmp_path, engine=Engine.IN_PROCESS)
+    assert result.client_epsilon is not None
+    assert result.client_epsilon > 0
+    assert result.rounds[0].participants == 3
+
+
+def test_cli_runs_in_process_and_prints_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(
+        [
+            "fl",
+            "run",
+            "--out",
+            str(tmp_path),
+            "--plants",
+            "3",
+            "--rounds",
+            "1",
+            "--epochs",
+            "1",
+            "--rows",
+            "1500",
+            "--engine",
+            "in-process",
+            "--no-secure",
+            "--dp",
+            "1.0",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "round 1: test F1" in out
+    assert "epsilon" in out
+    assert (tmp_path / "model").is_dir()

@@ -13,6 +13,7 @@ from edgeshield.cli._render import console
 from edgeshield.federated import (
     Aggregator,
     ClientDP,
+    Engine,
     FederatedConfig,
     MaliciousPlant,
     PlantBehaviour,
@@ -91,6 +92,9 @@ def run_cmd(
         str | None, typer.Option("--db-url", help="Plant database instead of generated data.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    engine: Annotated[
+        Engine, typer.Option(help="Flower simulation engine (Ray) or the in-process grid.")
+    ] = Engine.SIMULATION,
 ) -> None:
     """Train the failure classifier across plants in Flower's simulation engine."""
     config = FederatedConfig(
@@ -118,7 +122,7 @@ def run_cmd(
         if db_url is not None
         else make_fleet(FleetConfig(plants=plants, total_rows=rows), seed=seed)
     )
-    result = run_federated(config, source, out, on_round=_round_line)
+    result = run_federated(config, source, out, on_round=_round_line, engine=engine)
     table = Table(title="Per-plant validation metrics (last round)")
     for column in ("plant", "F1", "PR-AUC", "rows"):
         table.add_column(column)

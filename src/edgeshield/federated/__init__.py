@@ -21,6 +21,14 @@ from edgeshield.federated._config import (
     PlantBehaviour,
     RecordDP,
 )
+from edgeshield.federated._deploy import (
+    TlsFiles,
+    config_from_dict,
+    deployment_server_app,
+    generate_supernode_keys,
+    generate_tls,
+    write_flower_app,
+)
 from edgeshield.federated._engine import Engine, run_in_process
 from edgeshield.federated._local import (
     dp_epsilon,
@@ -45,10 +53,15 @@ __all__ = [
     "RecordDP",
     "RoundRecord",
     "ServerPlan",
+    "TlsFiles",
     "aggregate",
     "bucket_partition",
     "check_precondition",
+    "config_from_dict",
+    "deployment_server_app",
     "dp_epsilon",
+    "generate_supernode_keys",
+    "generate_tls",
     "get_arrays",
     "make_client_app",
     "make_server_app",
@@ -59,4 +72,5 @@ __all__ = [
     "set_arrays",
     "train_local",
     "weights_digest",
+    "write_flower_app",
 ]

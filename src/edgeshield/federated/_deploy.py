@@ -1,0 +1,247 @@
+"""Beyond one machine: the same apps on Flower's deployment engine (SuperLink + SuperNodes).
+
+:func:`generate_tls` makes the certificate authority and the SuperLink certificate (pyca
+cryptography), :func:`generate_supernode_keys` the SuperNodes' authentication keys, and
+:func:`write_flower_app` the Flower App directory (``pyproject.toml`` + a two-line module) that
+``flwr run`` packages. The ServerApp (:func:`deployment_server_app`) reads the run's
+:class:`FederatedConfig` from the run config and writes ``summary.json`` and ``model/`` to the
+run directory; each SuperNode's ClientApp reads its plant from ``--node-config``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from flwr.app import Context
+from flwr.server import Grid, ServerApp
+
+from edgeshield.errors import ConfigError, FederatedError
+from edgeshield.federated._config import Aggregator, ClientDP, FederatedConfig, RecordDP
+from edgeshield.federated._local import get_arrays
+from edgeshield.federated._run import server_encoder
+from edgeshield.federated._server import ServerPlan, _main
+from edgeshield.usecase import FailureClassifier, FailureMLP, TrainConfig, save_classifier
+
+__all__ = [
+    "TlsFiles",
+    "config_from_dict",
+    "deployment_server_app",
+    "generate_supernode_keys",
+    "generate_tls",
+    "write_flower_app",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsFiles:
+    """PEM files: the CA certificate (for SuperNodes and ``flwr``), the SuperLink's pair."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def generate_tls(
+    directory: str | Path,
+    *,
+    hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+    days: int = 30,
+    now: dt.datetime | None = None,
+) -> TlsFiles:
+    """Create a CA and a SuperLink certificate for ``hosts`` (P-256 ECDSA, SHA-256)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    start = now or dt.datetime.now(dt.UTC)
+    end = start + dt.timedelta(days=days)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("EdgeShield federation CA"))
+        .issuer_name(_name("EdgeShield federation CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(hosts[0]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TlsFiles(
+        ca_cert=out / "ca.crt", server_cert=out / "server.pem", server_key=out / "server.key"
+    )
+    files.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.server_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    files.server_key.chmod(0o600)
+    return files
+
+
+def generate_supernode_keys(directory: str | Path, name: str) -> tuple[Path, Path]:
+    """An ECDSA P-256 key pair for SuperNode authentication, both in OpenSSH format."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = out / f"{name}.key", out / f"{name}.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    private.chmod(0o600)
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+    )
+    return private, public
+
+
+_PYPROJECT = """[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "edgeshield-fl"
+version = "1.0.0"
+description = "EdgeShield federated failure classifier (Flower app)"
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "edgeshield"
+
+[tool.flwr.app.components]
+serverapp = "edgeshield_fl_app:serverapp"
+clientapp = "edgeshield_fl_app:clientapp"
+
+[tool.flwr.app.config]
+config-json = '{config}'
+run-dir = '{run_dir}'
+"""
+
+_MODULE = '''"""EdgeShield's Flower apps, as loaded by the SuperLink and the SuperNodes."""
+
+from edgeshield.federated import deployment_server_app, make_client_app
+
+serverapp = deployment_server_app()
+clientapp = make_client_app()
+'''
+
+
+def write_flower_app(directory: str | Path, config: FederatedConfig, run_dir: str | Path) -> Path:
+    """Write the Flower App directory that ``flwr run`` packages and submits."""
+    if config.malicious:
+        raise ConfigError("malicious plants are simulation-only; a real attacker runs its own code")
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(config.to_dict())
+    if "'" in payload or "'" in str(run_dir):
+        raise ConfigError("the configuration and run directory must not contain single quotes")
+    (out / "pyproject.toml").write_text(
+        _PYPROJECT.format(config=payload, run_dir=Path(run_dir).resolve())
+    )
+    (out / "edgeshield_fl_app.py").write_text(_MODULE)
+    return out
+
+
+def config_from_dict(data: dict[str, Any]) -> FederatedConfig:
+    """Inverse of :meth:`FederatedConfig.to_dict` (without malicious plants)."""
+    try:
+        fields = dict(data)
+        fields.pop("malicious", None)
+        fields["aggregator"] = Aggregator(fields["aggregator"])
+        fields["hidden"] = tuple(int(h) for h in fields["hidden"])
+        if fields.get("record_dp") is not None:
+            fields["record_dp"] = RecordDP(**fields["record_dp"])
+        if fields.get("client_dp") is not None:
+            fields["client_dp"] = ClientDP(**fields["client_dp"])
+        return FederatedConfig(**fields)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"not a federated configuration: {exc}") from exc
+
+
+def deployment_server_app() -> ServerApp:
+    """The ServerApp for the deployment engine; results go to the run config's ``run-dir``."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        config = config_from_dict(json.loads(str(context.run_config["config-json"])))
+        run_dir = Path(str(context.run_config["run-dir"]))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        encoder = server_encoder(config)
+        model = FailureMLP(encoder.width, config.hidden, seed=config.seed)
+        plan = ServerPlan(
+            config=config,
+            encoder=encoder,
+            initial=get_arrays(model),
+            names=list(model.state_dict().keys()),
+            test_x=None,
+            test_y=None,
+        )
+        try:
+            _main(plan, grid, context)
+        except FederatedError as exc:
+            (run_dir / "error.json").write_text(json.dumps({"error": str(exc)}))
+            raise
+        if plan.final is None:
+            (run_dir / "error.json").write_text(json.dumps({"error": "no round completed"}))
+            raise FederatedError("the deployment run ended without a completed round")
+        model.load_state_dict(
+            {n: torch.as_tensor(np.asarray(a)) for n, a in zip(plan.names, plan.final, strict=True)}
+        )
+        classifier = FailureClassifier(
+            model=model,
+            encoder=encoder,
+            threshold=plan.threshold,
+            config=TrainConfig(hidden=config.hidden, bins=config.bins),
+            seed=config.seed,
+        )
+        save_classifier(classifier, run_dir / "model")
+        summary = {"config": config.to_dict(), "rounds": [r.as_dict() for r in plan.rounds]}
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+
+    return app
