@@ -19,7 +19,10 @@ from edgeshield.federated import (
     PlantBehaviour,
     RecordDP,
     RoundRecord,
+    generate_supernode_keys,
+    generate_tls,
     run_federated,
+    write_flower_app,
 )
 from edgeshield.redteam import Backdoor, LabelFlip, ModelReplacement, SignFlip
 from edgeshield.usecase import Fleet, FleetConfig, make_fleet
@@ -136,3 +139,40 @@ def run_cmd(
         + (f", epsilon {eps:.2f} at delta 1e-5" if eps is not None else ", no DP")
         + f"; saved to {out / 'model'}"
     )
+
+
+@app.command(name="certs")
+def certs_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Directory for ca.crt, server.pem/.key.")],
+    host: Annotated[
+        list[str] | None, typer.Option("--host", help="SuperLink host name or IP (repeatable).")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, help="Validity in days.")] = 30,
+) -> None:
+    """Create the federation's CA and the SuperLink's TLS certificate."""
+    files = generate_tls(out, hosts=tuple(host or ["127.0.0.1", "localhost"]), days=days)
+    console.print(f"CA: {files.ca_cert}\nSuperLink: {files.server_cert}, {files.server_key}")
+
+
+@app.command(name="node-keys")
+def node_keys_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the key pair.")],
+    name: Annotated[str, typer.Option(help="File name stem, e.g. the plant id.")],
+) -> None:
+    """Create a SuperNode's authentication key pair (register the .pub with the SuperLink)."""
+    private, public = generate_supernode_keys(out, name)
+    console.print(f"private: {private}\npublic: {public}")
+
+
+@app.command(name="app")
+def app_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Flower App directory to write.")],
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the ServerApp writes.")],
+    plants: Annotated[int, typer.Option(min=2, help="Plants (SuperNodes) per round.")] = 5,
+    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 10,
+    epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 5,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write the Flower App that `flwr run` submits to a SuperLink (SecAgg+ FedAvg)."""
+    config = FederatedConfig(plants=plants, rounds=rounds, local_epochs=epochs, seed=seed)
+    console.print(f"Flower App written to {write_flower_app(out, config, run_dir)}")
