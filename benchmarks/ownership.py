@@ -65,6 +65,7 @@ from edgeshield.ownership import (
 )
 from edgeshield.redteam import removal_suite, remove_watermark
 from edgeshield.usecase import (
+    SENSOR_COLUMNS,
     FleetConfig,
     GeneratorConfig,
     TrainConfig,
@@ -249,6 +250,16 @@ def main() -> None:
     train, test = stratified_split(fleet.combined(), seed=0)
     env = SensorEnvelope.fit(train)
 
+    rng = np.random.default_rng(0)
+    box = test.copy()
+    for column in SENSOR_COLUMNS:
+        box[column] = rng.uniform(test[column].min(), test[column].max(), len(test))
+    plausibility = {
+        "test_rows_inside_envelope": float(env.contains(test).mean()),
+        "uniform_box_points_inside_envelope": float(env.contains(box).mean()),
+        "test_rows_in_rare_tail": float(env.is_rare(test).mean()),
+    }
+
     log("central embedding")
     cen = central(args, key, train, test, env)
     clean, marked = cen.pop("models")[0]
@@ -286,6 +297,11 @@ def main() -> None:
                 "clean_p_value": verify(c, key, null=null, fpr=FPR).p_value,
             }
         )
+
+    trivial = verify(lambda f: np.ones(len(f), dtype=int), key, null=null, fpr=FPR)
+    verdicts.append(
+        {"model": "always predicts failure", "matches": trivial.matches, "owned": trivial.owned}
+    )
 
     log("removal suite + fingerprint")
     fp = fingerprint(marked, train, n=100, seed=0)
@@ -407,6 +423,7 @@ def main() -> None:
         "args": vars(args),
         "triggers": TRIGGERS,
         "key_id": key.key_id,
+        "plausibility": plausibility,
         "summary": summary,
         "central": rows,
         "null": {
