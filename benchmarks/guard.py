@@ -79,6 +79,12 @@ SENSORS = {
     "Torque [Nm]": "torque_nm",
     "Tool wear [min]": "tool_wear_min",
 }
+THIEF_SIZES = (2000, 5000, 20000)
+SURROGATES = {
+    "default (32,32) 300 ep": ((32, 32), 300),
+    "fitting (64,64) 1000 ep": ((64, 64), 1000),
+}
+FITTING_MAX = 20000
 TIERS = (
     OutputTier.FULL,
     OutputTier.TOP_K,
@@ -236,7 +242,8 @@ def main() -> None:
             add(f"equation-{tier.value}", tier)
     for i in range(args.benign + 1):
         add(f"benign-{i}", OutputTier.LABEL_ONLY)
-    add("watermark-thief", OutputTier.LABEL_ONLY)
+    for size in THIEF_SIZES:
+        add(f"thief-{size}", OutputTier.LABEL_ONLY)
     add("owner-eval", OutputTier.FULL)
     registry.save(work / "clients.json")
     db_url = f"sqlite:///{work / 'state.db'}"
@@ -338,7 +345,15 @@ def main() -> None:
         print(
             f"{name:<8}{s['requests_per_s']:>10.0f}{s['p50_ms']:>10.1f}{s['p99_ms']:>10.1f}{s['non_2xx']:>9}"
         )
-    print(f"guard / plain throughput: {ratio:.2f} (target >= 0.8)")
+    per_round = [
+        g["requests_per_s"] / p["requests_per_s"]
+        for g, p in zip(rounds["guard"], rounds["plain"], strict=True)
+    ]
+    results["throughput"]["ratio_per_round"] = per_round
+    print(
+        f"guard / plain throughput: {ratio:.2f} (target >= 0.8); per round: "
+        + ", ".join(f"{r:.2f}" for r in per_round)
+    )
 
     # -- the attacks and benign clients, against one guard server ---------------------------
     port = _port()
@@ -402,16 +417,15 @@ def main() -> None:
                         f"equation-{tier.value}", AttackKind.EQUATION_SOLVING
                     )
                 print(f"hardening {tier.value} done")
-            # 4. watermark: a Knockoff thief with many natural queries
-            thief_pool = pd.concat(
-                [
-                    generate(GeneratorConfig(rows=args.watermark_queries // 2), seed=s)
-                    for s in (11, 12)
-                ],
-                ignore_index=True,
-            )
-            thief = GuardClient(http, keys["watermark-thief"], batch=200)
-            answers = thief.query(thief_pool)
+            # 4. watermark: Knockoff thieves with many natural queries
+            thief_pools = {
+                size: generate(GeneratorConfig(rows=size), seed=11 + i)
+                for i, size in enumerate(THIEF_SIZES)
+            }
+            thief_answers = {
+                size: GuardClient(http, keys[f"thief-{size}"], batch=200).query(pool).labels
+                for size, pool in thief_pools.items()
+            }
             # top-1 check: benign eval rows through every tier's hardening, as the service does
             full = GuardClient(http, keys["owner-eval"], batch=200).query(eval_frame)
         top1 = {}
@@ -427,12 +441,9 @@ def main() -> None:
     finally:
         server.stop()
 
+    from edgeshield.redteam import fidelity as fid
     from edgeshield.redteam import fit_surrogate
 
-    surrogate = fit_surrogate(thief_pool, answers.labels, seed=0)
-    marks = store.watermark_records("watermark-thief")
-    queries = _frame_of([m.query for m in marks])
-    served = np.asarray([m.served_label for m in marks], dtype=np.int64)
     null_sources = {
         f"fleet-{s}": pd.concat(
             make_fleet(FleetConfig(plants=3, total_rows=6000), seed=100 + s).frames.values(),
@@ -441,20 +452,38 @@ def main() -> None:
         for s in range(3)
     }
     nulls = train_null_models(null_sources, 12, epochs=15, seed=0)
-    rate, upper, hits, trials = null_agreement_rate(list(nulls.values()), queries, served)
-    evidence = verify_api_watermark(
-        surrogate.predict, queries, served, null_rate_upper=upper, null_rate=rate
-    )
-    clean_like = verify_api_watermark(
-        next(iter(nulls.values())), queries, served, null_rate_upper=upper, null_rate=rate
-    )
+    true_eval = eval_frame["Machine failure"].to_numpy(np.int64)
+    thieves: list[dict[str, Any]] = []
+    for size, pool in thief_pools.items():
+        marks = store.watermark_records(f"thief-{size}")
+        queries = _frame_of([m.query for m in marks])
+        served = np.asarray([m.served_label for m in marks], dtype=np.int64)
+        rate, upper, hits, trials = null_agreement_rate(list(nulls.values()), queries, served)
+        independent = verify_api_watermark(
+            next(iter(nulls.values())), queries, served, null_rate_upper=upper, null_rate=rate
+        )
+        for label, (hidden, epochs) in SURROGATES.items():
+            if epochs > 300 and size > FITTING_MAX:
+                continue
+            surrogate = fit_surrogate(pool, thief_answers[size], hidden=hidden, epochs=epochs)
+            evidence = verify_api_watermark(
+                surrogate.predict, queries, served, null_rate_upper=upper, null_rate=rate
+            )
+            train_agreement = float(np.mean(surrogate.predict(pool) == thief_answers[size]))
+            thieves.append(
+                {
+                    "queries": size,
+                    "surrogate": label,
+                    "train_agreement": train_agreement,
+                    "fidelity": fid(surrogate.predict(eval_frame), victim_eval, true_eval).__dict__,
+                    "evidence": evidence.as_dict(),
+                    "null_hits": hits,
+                    "null_trials": trials,
+                    "independent_model_evidence": independent.as_dict(),
+                }
+            )
     total_answered = sum(r.records for r in store.audit_log() if r.event == "query")
     all_marks = len(store.watermark_records())
-    from edgeshield.redteam import fidelity as fid
-
-    thief_fid = fid(
-        surrogate.predict(eval_frame), victim_eval, eval_frame["Machine failure"].to_numpy(np.int64)
-    )
     store.close()
 
     # -- report ---------------------------------------------------------------------------
@@ -514,29 +543,26 @@ def main() -> None:
         "answers_total": total_answered,
         "answers_altered": all_marks,
         "altered_fraction": all_marks / total_answered,
-        "thief_queries": len(thief_pool),
-        "thief_fidelity": thief_fid.__dict__,
-        "evidence": evidence.as_dict(),
         "null_models": list(nulls),
-        "null_hits": hits,
-        "null_trials": trials,
-        "independent_model_evidence": clean_like.as_dict(),
+        "thieves": thieves,
         "target_p": 1e-6,
     }
     print(
         f"\nAPI watermark: {all_marks} of {total_answered} answers altered "
-        f"({100 * all_marks / total_answered:.3f} %, target <= 0.5 %)"
+        f"({100 * all_marks / total_answered:.3f} %, target <= 0.5 %); {len(nulls)} null models"
     )
     print(
-        f"Knockoff thief ({len(thief_pool)} natural queries, macro fidelity "
-        f"{thief_fid.macro_agreement:.3f}): {evidence.matches}/{evidence.queries} watermark "
-        f"labels reproduced; null rate {rate:.4f} (99 % upper {upper:.4f}, {len(nulls)} null "
-        f"models); p = {evidence.p_value:.3g} (target <= 1e-6)"
+        f"{'queries':>8} {'surrogate':<24}{'train agr':>10}{'macro fid':>10}{'marks':>7}"
+        f"{'matched':>8}{'null upper':>11}{'p-value':>11}{'indep. p':>10}"
     )
-    print(
-        f"an independent model: {clean_like.matches}/{clean_like.queries}, "
-        f"p = {clean_like.p_value:.3g}"
-    )
+    for t in thieves:
+        e = t["evidence"]
+        print(
+            f"{t['queries']:>8} {t['surrogate']:<24}{t['train_agreement']:>10.4f}"
+            f"{t['fidelity']['macro_agreement']:>10.3f}{e['queries']:>7}{e['matches']:>8}"
+            f"{e['null_rate_upper']:>11.4f}{e['p_value']:>11.3g}"
+            f"{t['independent_model_evidence']['p_value']:>10.3g}"
+        )
     results["seconds"] = time.time() - t_start
 
     RESULTS.write_text(json.dumps(results, indent=2, default=float))

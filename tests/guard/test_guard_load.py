@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def test_load_with_restart_loses_no_audit_record(server: Server, kit: Kit) -> No
         t.join(timeout=300)
     assert not any(t.is_alive() for t in threads)
     assert all(s < 500 for s in statuses)
-    assert statuses.count(200) == THREADS * REQUESTS
+    assert statuses.count(200) == THREADS * REQUESTS, Counter(statuses)
     store = GuardStore(server.deployment.db_url)
     for i in range(THREADS):
         log = store.audit_log(f"c{i}")

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -117,7 +118,7 @@ class ClientRegistry:
     def __getitem__(self, client_id: str) -> ClientSpec:
         return self._by_id[client_id]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ClientSpec]:
         return iter(self._by_id.values())
 
     def __len__(self) -> int:

@@ -55,18 +55,24 @@ class PradaConfig:
         Most recent distances tested (bounds the cost; at most 5000, Shapiro-Wilk's limit).
     log_offset
         ``W`` is computed on ``log(d + log_offset)``.
+    test_every
+        New distances between two tests (the test runs at most once per batch); bounds the
+        cost and the granularity of the detection delay.
     """
 
     delta: float = 0.9
     min_distances: int = 50
     window: int = 1000
     log_offset: float = 1e-3
+    test_every: int = 25
 
     def __post_init__(self) -> None:
         if not 0.0 < self.delta < 1.0:
             raise ConfigError(f"delta must lie in (0, 1), got {self.delta}")
         if self.log_offset <= 0:
             raise ConfigError("log_offset must be positive")
+        if self.test_every < 1:
+            raise ConfigError("test_every must be at least 1")
         if not 3 <= self.min_distances <= self.window <= 5000:
             raise ConfigError("need 3 <= min_distances <= window <= 5000")
 
@@ -110,6 +116,7 @@ class PradaState:
     observed: int = 0
     alarm_at: int | None = None
     last_w: float | None = None
+    untested: int = 0
 
     def __post_init__(self) -> None:
         self.distances = deque(self.distances, maxlen=self.window)
@@ -172,7 +179,9 @@ def prada_observe(
             points.append((cls, x, d))
     new_alarm = False
     w = None
-    if len(state.distances) >= config.min_distances and distances:
+    state.untested += len(distances)
+    if len(state.distances) >= config.min_distances and state.untested >= config.test_every:
+        state.untested = 0
         w = _shapiro_w(state.distances, config.log_offset)
         state.last_w = w
         if w is not None and w < config.delta and state.alarm_at is None:

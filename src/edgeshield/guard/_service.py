@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -281,7 +281,7 @@ class GuardService:
                     headers={"Retry-After": str(wait)},
                 )
             if denial is not None:
-                self.store.update_client(conn, cid, tokens=tokens, refilled_at=now)
+                self.store.update_client(conn, replace(state, tokens=tokens, refilled_at=now))
                 self.store.audit(
                     conn,
                     at=now,
@@ -292,18 +292,14 @@ class GuardService:
                     detail=f"{denial.status_code}: {denial}",
                 )
                 return denial, p, labels
-            values: dict[str, object] = {
-                "tokens": tokens - n,
-                "refilled_at": now,
-                "queries": state.queries + n,
-            }
+            after = replace(state, tokens=tokens - n, refilled_at=now, queries=state.queries + n)
             if self.config.detect:
                 prada = self._prada_state(conn, cid, state.observed)
                 update = prada_observe(prada, vectors, groups, self.config.prada)
                 self.store.save_prada(conn, cid, update.points, update.distances)
-                values["observed"] = prada.observed
+                after = replace(after, observed=prada.observed)
                 if update.new_alarm and state.alarm_at is None:
-                    values["alarm_at"] = prada.alarm_at
+                    after = replace(after, alarm_at=prada.alarm_at)
                     self.store.audit(
                         conn,
                         at=now,
@@ -334,7 +330,7 @@ class GuardService:
                         ],
                     )
                     self.metrics.watermarked.inc(int(mask.sum()))
-            self.store.update_client(conn, cid, **values)
+            self.store.update_client(conn, after)
             self.store.add_licence_use(conn, lic.token_id, n)
             self.store.audit(
                 conn,

@@ -81,6 +81,34 @@ watermark_table = sa.Table(
     sa.Column("served_label", sa.Integer, nullable=False),
 )
 
+# Statements built once (the request path runs them thousands of times per second).
+_SELECT_CLIENT = sa.select(clients_table).where(clients_table.c.client_id == sa.bindparam("cid"))
+_INSERT_CLIENT = clients_table.insert()
+_UPDATE_CLIENT = (
+    clients_table.update()
+    .where(clients_table.c.client_id == sa.bindparam("cid"))
+    .values(
+        queries=sa.bindparam("queries"),
+        tokens=sa.bindparam("tokens"),
+        refilled_at=sa.bindparam("refilled_at"),
+        observed=sa.bindparam("observed"),
+        alarm_at=sa.bindparam("alarm_at"),
+    )
+)
+_SELECT_LICENCE = sa.select(licence_table.c.queries).where(
+    licence_table.c.token_id == sa.bindparam("tid")
+)
+_INSERT_LICENCE = licence_table.insert()
+_ADD_LICENCE = (
+    licence_table.update()
+    .where(licence_table.c.token_id == sa.bindparam("tid"))
+    .values(queries=licence_table.c.queries + sa.bindparam("n"))
+)
+_INSERT_AUDIT = audit_table.insert()
+_INSERT_POINTS = points_table.insert()
+_INSERT_DISTANCES = distances_table.insert()
+_INSERT_WATERMARK = watermark_table.insert()
+
 _APPEND_ONLY = (
     "CREATE TRIGGER IF NOT EXISTS guard_audit_no_update BEFORE UPDATE ON guard_audit "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
@@ -184,21 +212,9 @@ class GuardStore:
     @staticmethod
     def client(conn: Connection, client_id: str, *, burst: float, now: float) -> ClientState:
         """The client's row, created with a full bucket on first use."""
-        row = conn.execute(
-            sa.select(clients_table).where(clients_table.c.client_id == client_id)
-        ).one_or_none()
+        row = conn.execute(_SELECT_CLIENT, {"cid": client_id}).one_or_none()
         if row is None:
-            conn.execute(
-                clients_table.insert().values(
-                    client_id=client_id,
-                    queries=0,
-                    tokens=burst,
-                    refilled_at=now,
-                    observed=0,
-                    alarm_at=None,
-                )
-            )
-            return ClientState(
+            state = ClientState(
                 client_id=client_id,
                 queries=0,
                 tokens=burst,
@@ -206,6 +222,18 @@ class GuardStore:
                 observed=0,
                 alarm_at=None,
             )
+            conn.execute(
+                _INSERT_CLIENT,
+                {
+                    "client_id": client_id,
+                    "queries": 0,
+                    "tokens": burst,
+                    "refilled_at": now,
+                    "observed": 0,
+                    "alarm_at": None,
+                },
+            )
+            return state
         return ClientState(
             client_id=row.client_id,
             queries=int(row.queries),
@@ -216,31 +244,33 @@ class GuardStore:
         )
 
     @staticmethod
-    def update_client(conn: Connection, client_id: str, **values: Any) -> None:
-        """Set some of a client's counters."""
+    def update_client(conn: Connection, state: ClientState) -> None:
+        """Write all of a client's counters."""
         conn.execute(
-            clients_table.update().where(clients_table.c.client_id == client_id).values(**values)
+            _UPDATE_CLIENT,
+            {
+                "cid": state.client_id,
+                "queries": state.queries,
+                "tokens": state.tokens,
+                "refilled_at": state.refilled_at,
+                "observed": state.observed,
+                "alarm_at": state.alarm_at,
+            },
         )
 
     @staticmethod
     def licence_used(conn: Connection, token_id: str) -> int:
         """Records served so far under a licence (all clients)."""
-        value = conn.execute(
-            sa.select(licence_table.c.queries).where(licence_table.c.token_id == token_id)
-        ).scalar_one_or_none()
+        value = conn.execute(_SELECT_LICENCE, {"tid": token_id}).scalar_one_or_none()
         if value is None:
-            conn.execute(licence_table.insert().values(token_id=token_id, queries=0))
+            conn.execute(_INSERT_LICENCE, {"token_id": token_id, "queries": 0})
             return 0
         return int(value)
 
     @staticmethod
     def add_licence_use(conn: Connection, token_id: str, records: int) -> None:
         """Count records against the licence quota."""
-        conn.execute(
-            licence_table.update()
-            .where(licence_table.c.token_id == token_id)
-            .values(queries=licence_table.c.queries + records)
-        )
+        conn.execute(_ADD_LICENCE, {"tid": token_id, "n": records})
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -257,14 +287,15 @@ class GuardStore:
     ) -> None:
         """Append one audit record."""
         conn.execute(
-            audit_table.insert().values(
-                at=at,
-                client_id=client_id,
-                event=event_name,
-                records=records,
-                total=total,
-                detail=detail[:256],
-            )
+            _INSERT_AUDIT,
+            {
+                "at": at,
+                "client_id": client_id,
+                "event": event_name,
+                "records": records,
+                "total": total,
+                "detail": detail[:256],
+            },
         )
 
     def audit_log(self, client_id: str | None = None) -> list[AuditRecord]:
@@ -316,7 +347,7 @@ class GuardStore:
         """Append a batch's new growing-set points and distances."""
         if points:
             conn.execute(
-                points_table.insert(),
+                _INSERT_POINTS,
                 [
                     {
                         "client_id": client_id,
@@ -329,7 +360,7 @@ class GuardStore:
             )
         if distances:
             conn.execute(
-                distances_table.insert(),
+                _INSERT_DISTANCES,
                 [{"client_id": client_id, "distance": d} for d in distances],
             )
 
@@ -361,7 +392,7 @@ class GuardStore:
         """Record watermarked answers (query and flipped label served)."""
         if rows:
             conn.execute(
-                watermark_table.insert(),
+                _INSERT_WATERMARK,
                 [
                     {
                         "client_id": client_id,
