@@ -127,6 +127,9 @@ class FederatedConfig:
         Federated rounds.
     local_epochs, batch_size, learning_rate, weight_decay, hidden, bins
         Local training (the use case's :func:`~edgeshield.usecase.fit_mlp`) and model shape.
+    lr_decay
+        The plants' learning rate in round ``r`` is ``learning_rate * lr_decay ** (r - 1)``
+        (each round starts a fresh Adam, whose first steps are large; decay lets FedAvg settle).
     secure
         SecAgg+ (on by default): the server only learns sums of masked, quantized updates.
     secagg_shares
@@ -171,6 +174,7 @@ class FederatedConfig:
     local_epochs: int = 5
     batch_size: int = 64
     learning_rate: float = 3e-3
+    lr_decay: float = 1.0
     weight_decay: float = 1e-5
     hidden: tuple[int, ...] = (32,)
     bins: int = 16
@@ -198,6 +202,8 @@ class FederatedConfig:
             raise ConfigError("rounds, local_epochs and batch_size must be at least 1")
         if self.learning_rate <= 0 or self.weight_decay < 0:
             raise ConfigError("learning_rate must be positive and weight_decay non-negative")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if not 0 < self.secagg_shares <= 1 or not 0 < self.secagg_threshold <= 1:
             raise ConfigError("secagg_shares and secagg_threshold are fractions in (0, 1]")
         if self.secagg_clipping_range <= 0:

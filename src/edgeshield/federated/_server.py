@@ -154,7 +154,7 @@ class EdgeStrategy(Strategy):
             "round": server_round,
             "epochs": c.local_epochs,
             "batch_size": c.batch_size,
-            "lr": c.learning_rate,
+            "lr": c.learning_rate * c.lr_decay ** (server_round - 1),
             "wd": c.weight_decay,
         }
         if c.record_dp is not None:
