@@ -24,6 +24,7 @@ _ERROR: dict[str, Any] = {
 
 @router.post(
     "/v1/predict",
+    response_model_exclude_none=True,
     responses={
         401: {"description": "missing or invalid API key", **_ERROR},
         403: {"description": "client blocked or licence no longer valid", **_ERROR},
