@@ -83,11 +83,19 @@ def test_bad_configs(make: object) -> None:
 
 
 def test_waffle_final_round_passes_weights_through(
-    clean: FailureClassifier, key: WatermarkKey, envelope: SensorEnvelope
+    clean: FailureClassifier,
+    key: WatermarkKey,
+    envelope: SensorEnvelope,
+    split: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     config = WaffleConfig(final_round=3, rare_anchors=20)
     hook = waffle_hook(
-        key, encoder=clean.encoder, hidden=clean.model.hidden, envelope=envelope, config=config
+        key,
+        encoder=clean.encoder,
+        hidden=clean.model.hidden,
+        envelope=envelope,
+        config=config,
+        reference=split[0].iloc[:300],
     )
     weights = {k: v.numpy().copy() for k, v in clean.model.state_dict().items()}
     unchanged = hook(3, weights)

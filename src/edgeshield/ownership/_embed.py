@@ -186,7 +186,7 @@ class WaffleConfig:
     batch_size, learning_rate
         Plain SGD with momentum, as in WAFFLE.
     threshold
-        Decision threshold at which trigger accuracy is measured.
+        Probability the triggers must reach (above any threshold the plants later choose).
     """
 
     triggers: int = 50
@@ -198,7 +198,7 @@ class WaffleConfig:
     max_epochs: int = 30
     batch_size: int = 100
     learning_rate: float = 0.03
-    threshold: float = 0.5
+    threshold: float = 0.8
 
     def __post_init__(self) -> None:
         if self.triggers < 1 or self.max_epochs < 1 or self.batch_size < 1:
@@ -218,6 +218,7 @@ def _retrain_on_triggers(
     x: torch.Tensor,
     y: torch.Tensor,
     x_anchor: torch.Tensor,
+    y_anchor: torch.Tensor,
     config: WaffleConfig,
     seed: int,
 ) -> int:
@@ -233,7 +234,7 @@ def _retrain_on_triggers(
             return epoch
         model.train()
         x_all = torch.cat([x, x_anchor])
-        y_all = torch.cat([y, torch.zeros(x_anchor.shape[0])])
+        y_all = torch.cat([y, y_anchor])
         order = torch.randperm(x_all.shape[0], generator=generator)
         for start in range(0, x_all.shape[0], config.batch_size):
             index = order[start : start + config.batch_size]
@@ -251,6 +252,7 @@ def waffle_hook(
     hidden: tuple[int, ...],
     envelope: SensorEnvelope,
     config: WaffleConfig | None = None,
+    reference: pd.DataFrame | None = None,
     seed: int = 0,
 ) -> WeightsHook:
     """The aggregator-side watermarking step as a ``(round, weights) -> weights`` hook.
@@ -258,6 +260,9 @@ def waffle_hook(
     Why: the federated server calls it on the global weights after every aggregation; it
     needs only the key, the model architecture and the shared feature encoder, never plant
     data. Weights are a plain ``dict`` of numpy arrays keyed like ``FailureMLP.state_dict()``.
+    ``reference`` optionally adds the server's own public labelled rows (the set its feature
+    encoder was fitted on, not plant data) to the re-training, which holds the decision on
+    ordinary operating points in place better than physics anchors alone.
 
     Raises
     ------
@@ -271,13 +276,19 @@ def waffle_hook(
     x = torch.as_tensor(encoder.transform(triggers.frame))
     y = torch.as_tensor(triggers.labels.astype(np.float32))
     parts = [torch.zeros((0, x.shape[1]))]
+    targets = [torch.zeros(0)]
     if config.anchors:
         anchors = derive_anchors(key, config.anchors, envelope=envelope)
         parts.append(torch.as_tensor(encoder.transform(anchors.frame)))
+        targets.append(torch.zeros(config.anchors))
     if config.rare_anchors:
         rare = derive_anchors(key, config.rare_anchors, envelope=envelope, rare=True)
         parts.append(torch.as_tensor(encoder.transform(rare.frame)))
-    x_anchor = torch.cat(parts)
+        targets.append(torch.zeros(config.rare_anchors))
+    if reference is not None:
+        parts.append(torch.as_tensor(encoder.transform(reference)))
+        targets.append(torch.as_tensor(labels(reference)))
+    x_anchor, y_anchor = torch.cat(parts), torch.cat(targets)
     in_features = encoder.width
 
     def hook(
@@ -293,7 +304,7 @@ def waffle_hook(
         model.load_state_dict(
             {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
         )
-        _retrain_on_triggers(model, x, y, x_anchor, config, seed + server_round)
+        _retrain_on_triggers(model, x, y, x_anchor, y_anchor, config, seed + server_round)
         return {
             k: v.detach().numpy().astype(np.asarray(weights[k]).dtype, copy=True)
             for k, v in model.state_dict().items()
