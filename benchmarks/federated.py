@@ -159,9 +159,7 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
 _PROFILE_KEYS = {
     "client: SecAgg+ setup (key generation)": "secaggplus_mod.py:310(_setup)",
     "client: SecAgg+ share keys (Shamir + encryption)": "secaggplus_mod.py:346(_share_keys)",
-    "client: SecAgg+ mask + quantize (incl. training)": (
-        "secaggplus_mod.py:408(_collect_masked_vectors)"
-    ),
+    "client: SecAgg+ masks + quantization": ("secaggplus_mod.py:408(_collect_masked_vectors)"),
     "client: SecAgg+ unmask (send shares)": "secaggplus_mod.py:495(_unmask)",
     "local training (fit_mlp)": "_model.py:100(fit_mlp)",
     "server: SecAgg+ unmask stage (reconstruct + remove masks)": (
