@@ -279,3 +279,29 @@ def test_health_metrics_and_openapi(api: tuple[TestClient, dict[str, str]], kit:
     schema = client.get("/openapi.json").json()
     assert "/v1/predict" in schema["paths"]
     assert "X-API-Key" in json.dumps(schema["components"]["securitySchemes"])
+
+
+def test_alarm_throttles_when_configured(kit: Kit, tmp_path: Path) -> None:
+    now = [0.0]
+    config = GuardConfig(
+        alarm_action=AlarmAction.THROTTLE, throttle_factor=0.1, prada=PradaConfig(min_distances=20)
+    )
+    service, keys = make_service(
+        kit, f"sqlite:///{tmp_path / 't.db'}", config=config, rate=1000.0, burst=1000.0,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    client = TestClient(create_app(service=service))
+    records = _jacobian_like(kit, 200)
+    for i in range(0, 200, 20):
+        assert _post(client, keys["alice"], {"records": records[i : i + 20]})[0] == 200
+        state = service.store.client_state("alice")
+        assert state is not None
+        if state.alarm_at is not None:
+            break
+    assert state.alarm_at is not None
+    # Burst is now 100 (1000 x 0.1): a batch of 150 exceeds it; one of 50 still passes.
+    now[0] += 10.0
+    status, body = _post(client, keys["alice"], {"records": records[:150]})
+    assert status == 429
+    assert "burst of 100" in str(body["detail"])
+    assert _post(client, keys["alice"], {"records": records[:50]})[0] == 200
