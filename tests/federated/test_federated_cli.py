@@ -42,3 +42,25 @@ def test_bad_options_exit_with_one_error_line(
     assert code == 1
     assert len(err) == 1
     assert err[0].startswith("error: krum on top of SecAgg+ would silently be FedAvg")
+
+
+def test_the_deployment_config_round_trips_and_rejects_garbage(tmp_path: Path) -> None:
+    from edgeshield.errors import ConfigError
+    from edgeshield.federated import (
+        Aggregator,
+        FederatedConfig,
+        MaliciousPlant,
+        RecordDP,
+        write_flower_app,
+    )
+    from edgeshield.redteam import SignFlip
+
+    config = FederatedConfig(
+        plants=4, aggregator=Aggregator.MEDIAN, bucket_size=2, record_dp=RecordDP()
+    )
+    assert config_from_dict(config.to_dict()) == config
+    with pytest.raises(ConfigError, match="not a federated configuration"):
+        config_from_dict({"plants": 3})
+    bad = FederatedConfig(plants=3, malicious=(MaliciousPlant(plant=0, behaviour=SignFlip()),))
+    with pytest.raises(ConfigError, match="simulation-only"):
+        write_flower_app(tmp_path, bad, tmp_path / "run")

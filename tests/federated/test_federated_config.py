@@ -24,6 +24,7 @@ from edgeshield.redteam import SignFlip
         ({"rounds": 0}, "at least 1"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"lr_decay": 1.5}, "lr_decay"),
+        ({"server_momentum": 1.0}, "server_momentum"),
         ({"secagg_threshold": 0.0}, "fractions"),
         ({"aggregator": Aggregator.KRUM}, "silently be FedAvg"),
         ({"secure": True, "bucket_size": 1, "aggregator": Aggregator.MEDIAN}, "at least 2"),

@@ -80,3 +80,18 @@ def test_the_after_aggregate_hook_replaces_the_global_model() -> None:
     _GuardedFit(inner, strategy)(None, context)  # type: ignore[arg-type]
     assert calls == [1]
     np.testing.assert_array_equal(_global(context)[0], np.full((2, 2), 2.0))
+
+
+def test_server_momentum_accumulates_the_aggregated_updates() -> None:
+    config = FederatedConfig(plants=3, rounds=2, reference_rows=300, server_momentum=0.5)
+    strategy, context = _setup(config)
+
+    def inner(grid: object, ctx: Context) -> None:
+        strategy.aggregated.add(1)
+        _set_global(ctx, [_global(ctx)[0] + 1.0])  # every round's aggregate moves by +1
+
+    guard = _GuardedFit(inner, strategy)
+    guard(None, context)  # type: ignore[arg-type]
+    np.testing.assert_allclose(_global(context)[0], 2.0)  # 1 + v, v = 1
+    guard(None, context)  # type: ignore[arg-type]
+    np.testing.assert_allclose(_global(context)[0], 3.5)  # 2 + (0.5 * 1 + 1)

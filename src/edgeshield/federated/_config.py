@@ -130,6 +130,10 @@ class FederatedConfig:
     lr_decay
         The plants' learning rate in round ``r`` is ``learning_rate * lr_decay ** (r - 1)``
         (each round starts a fresh Adam, whose first steps are large; decay lets FedAvg settle).
+    server_momentum
+        FedAvgM (Hsu, Qi, Brown, "Measuring the Effects of Non-Identical Data Distribution for
+        Federated Visual Classification", 2019): the server applies the aggregated update with
+        heavy-ball momentum; ``0`` is plain FedAvg.
     secure
         SecAgg+ (on by default): the server only learns sums of masked, quantized updates.
     secagg_shares
@@ -175,6 +179,7 @@ class FederatedConfig:
     batch_size: int = 64
     learning_rate: float = 3e-3
     lr_decay: float = 1.0
+    server_momentum: float = 0.0
     weight_decay: float = 1e-5
     hidden: tuple[int, ...] = (32,)
     bins: int = 16
@@ -202,6 +207,8 @@ class FederatedConfig:
             raise ConfigError("rounds, local_epochs and batch_size must be at least 1")
         if self.learning_rate <= 0 or self.weight_decay < 0:
             raise ConfigError("learning_rate must be positive and weight_decay non-negative")
+        if not 0 <= self.server_momentum < 1:
+            raise ConfigError(f"server_momentum must lie in [0, 1), got {self.server_momentum}")
         if not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if not 0 < self.secagg_shares <= 1 or not 0 < self.secagg_threshold <= 1:

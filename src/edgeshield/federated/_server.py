@@ -122,6 +122,7 @@ class EdgeStrategy(Strategy):
         self.plant_steps: dict[str, int] = {}
         self.plant_rows: dict[str, int] = {}
         self.plant_metrics: dict[str, dict[str, float]] = {}
+        self.velocity: Arrays = []
         self._common: dict[str, Scalar] = {
             "encoder": json.dumps(plan.encoder.to_dict()),
             "hidden": json.dumps(list(self.config.hidden)),
@@ -396,6 +397,13 @@ class _GuardedFit:
             )
         after = _global(context)
         plan = self.strategy.plan
+        beta = self.strategy.config.server_momentum
+        if beta > 0:  # FedAvgM: v <- beta v + (aggregate - global); global <- global + v
+            previous = self.strategy.velocity or [np.zeros_like(b) for b in before]
+            velocity = [beta * v + (a - b) for v, a, b in zip(previous, after, before, strict=True)]
+            self.strategy.velocity = velocity
+            after = [(b + v).astype(np.float32) for b, v in zip(before, velocity, strict=True)]
+            _set_global(context, after)
         if plan.after_aggregate is not None:
             named = dict(zip(plan.names, after, strict=True))
             hooked = plan.after_aggregate(server_round, named)
