@@ -102,3 +102,28 @@ def test_unusable_database_is_a_storage_error(tmp_path: Path) -> None:
         GuardStore(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
     with pytest.raises(StorageError):
         GuardStore("nosuchdialect://x")
+
+
+def test_in_memory_database_is_shared_across_request_threads(kit: Kit) -> None:
+    service, keys = make_service(kit, "sqlite://")
+    client = TestClient(create_app(service=service))
+    records = records_from_frame(kit.frames["plant-3"].iloc[:10])
+    for _ in range(3):
+        assert _post(client, keys["alice"], records) == 200
+    state = service.store.client_state("alice")
+    assert state is not None
+    assert state.queries == 30
+
+
+def test_broken_state_database_is_503_not_500(kit: Kit, tmp_path: Path) -> None:
+    service, keys = make_service(kit, f"sqlite:///{tmp_path / 'broken.db'}")
+    client = TestClient(create_app(service=service))
+    with service.store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE guard_clients")
+    response = client.post(
+        "/v1/predict",
+        json={"records": records_from_frame(kit.frames["plant-3"].iloc[:2])},
+        headers={"X-API-Key": keys["alice"]},
+    )
+    assert response.status_code == 503
+    assert "state database unavailable" in response.json()["detail"]

@@ -179,10 +179,14 @@ class GuardStore:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
-            is_sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+            parsed = sa.engine.make_url(url)
+            is_sqlite = parsed.get_backend_name() == "sqlite"
             kwargs: dict[str, Any] = {}
             if is_sqlite:
                 kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+                if parsed.database in (None, "", ":memory:"):
+                    # One in-memory database shared by every thread (requests are serialized).
+                    kwargs["poolclass"] = sa.pool.StaticPool
             self.engine = sa.create_engine(url, **kwargs)
             if is_sqlite:
                 _sqlite_setup(self.engine)

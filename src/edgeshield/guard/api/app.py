@@ -6,6 +6,7 @@ every way a request can be bad ends as a JSON ``{"detail": ...}`` with a 4xx sta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from edgeshield.errors import RequestDeniedError
+from edgeshield.errors import ConfigError, GuardError, RequestDeniedError, StorageError
 from edgeshield.guard._clients import ClientRegistry
 from edgeshield.guard._model import open_classifier
 from edgeshield.guard._service import GuardService
@@ -113,10 +114,6 @@ def build_service(settings: GuardSettings) -> GuardService:
     GuardError
         The bundle, key or licence does not allow starting (the vault error is the cause).
     """
-    import json
-
-    from edgeshield.errors import ConfigError, GuardError, StorageError
-
     passphrase = settings.device_key_passphrase
     device_key = DeviceKey.load(
         settings.device_key,
@@ -177,6 +174,14 @@ def create_app(
     @app.exception_handler(RequestDeniedError)
     async def _denied(_: Request, exc: RequestDeniedError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StorageError)
+    async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "guard state database unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
