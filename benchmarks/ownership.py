@@ -139,71 +139,91 @@ def central(args: argparse.Namespace, key: WatermarkKey, train: Any, test: Any, 
 def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: dict) -> dict:
     from edgeshield.federated import Engine, FederatedConfig, run_federated, server_encoder
 
-    config = FederatedConfig(rounds=args.fl_rounds, seed=0)
-    encoder = server_encoder(config)
-    public = generate(GeneratorConfig(rows=config.reference_rows), seed=4242)
-    env = SensorEnvelope.fit(public)
-    variants = {
-        "waffle": WaffleConfig(),
-        "waffle-heal": WaffleConfig(final_round=args.fl_rounds),
-    }
-    spent = dict.fromkeys(variants, 0.0)
+    names = ("plain", "waffle", "waffle-reference")
+    out: dict[str, Any] = {"rounds": args.fl_rounds, "reference_rows": args.reference_rows}
+    runs = []
+    for seed in range(args.fl_seeds):
+        config = FederatedConfig(rounds=args.fl_rounds, seed=seed)
+        encoder = server_encoder(config)
+        public = generate(GeneratorConfig(rows=config.reference_rows), seed=4242)
+        env = SensorEnvelope.fit(public)
+        references = {"waffle": None, "waffle-reference": public.iloc[: args.reference_rows]}
+        spent = dict.fromkeys(references, 0.0)
 
-    def timed(name: str) -> Any:
-        hook = waffle_hook(
-            key, encoder=encoder, hidden=config.hidden, envelope=env, config=variants[name]
-        )
-
-        def run(server_round: int, weights: dict) -> dict:
-            start = time.perf_counter()
-            out = hook(server_round, weights)
-            spent[name] += time.perf_counter() - start
-            return out
-
-        return run
-
-    out: dict[str, Any] = {"rounds": args.fl_rounds, "config": config.to_dict()}
-    results = {}
-    for name in ("plain", *variants):
-        after = None if name == "plain" else timed(name)
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.perf_counter()
-            result = run_federated(
-                config, fleet, tmp, after_aggregate=after, engine=Engine.IN_PROCESS, num_cpus=1
+        def timed(
+            name: str,
+            env: Any = env,
+            encoder: Any = encoder,
+            spent: dict = spent,
+            references: dict = references,
+        ) -> Any:
+            hook = waffle_hook(
+                key,
+                encoder=encoder,
+                hidden=FederatedConfig().hidden,
+                envelope=env,
+                config=WaffleConfig(),
+                reference=references[name],
             )
-            seconds = time.perf_counter() - start
-        results[name] = result
-        out[name] = {"seconds": seconds, "threshold": result.classifier.threshold}
-        log(f"federated {name}: {out[name]}")
-    triggers = derive_triggers(key, TRIGGERS, envelope=env)
-    null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS)
-    test = pd.concat(
-        [
-            stratified_split(fleet.frames[p], test_fraction=config.test_fraction, seed=config.seed)[
-                1
-            ]
-            for p in fleet.plant_ids[: config.plants]
-        ],
-        ignore_index=True,
-    )
-    for name, result in results.items():
-        classifier = result.classifier
-        verdict = verify(classifier, key, null=null, fpr=FPR)
-        out[name].update(
-            {
-                **metrics(classifier, test),
-                "trigger_accuracy": trigger_accuracy(classifier, triggers),
-                "p_value": verdict.p_value,
-                "owned": verdict.owned,
-                "queries_for_1e-6": queries_needed(classifier, key, null=null, target_p=TARGET_P),
-            }
+
+            def run(server_round: int, weights: dict) -> dict:
+                start = time.perf_counter()
+                result = hook(server_round, weights)
+                spent[name] += time.perf_counter() - start
+                return result
+
+            return run
+
+        row: dict[str, Any] = {"seed": seed}
+        classifiers = {}
+        for name in names:
+            after = None if name == "plain" else timed(name)
+            with tempfile.TemporaryDirectory() as tmp:
+                start = time.perf_counter()
+                result = run_federated(
+                    config, fleet, tmp, after_aggregate=after, engine=Engine.IN_PROCESS, num_cpus=1
+                )
+                seconds = time.perf_counter() - start
+            classifiers[name] = result.classifier
+            row[name] = {"seconds": seconds, "threshold": result.classifier.threshold}
+        triggers = derive_triggers(key, TRIGGERS, envelope=env)
+        null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS)
+        test = pd.concat(
+            [
+                stratified_split(f, test_fraction=config.test_fraction, seed=seed)[1]
+                for f in list(fleet.frames.values())[: config.plants]
+            ],
+            ignore_index=True,
         )
-    plain_s = out["plain"]["seconds"]
-    for name in variants:
-        out[name]["hook_seconds"] = spent[name]
-        out[name]["hook_seconds_over_plain_run"] = spent[name] / plain_s
-        out[name]["run_time_change_vs_plain"] = (out[name]["seconds"] - plain_s) / plain_s
-    out["test_rows"] = len(test)
+        for name, classifier in classifiers.items():
+            verdict = verify(classifier, key, null=null, fpr=FPR)
+            row[name].update(
+                {
+                    **metrics(classifier, test),
+                    "trigger_accuracy": trigger_accuracy(classifier, triggers),
+                    "p_value": verdict.p_value,
+                    "owned": verdict.owned,
+                    "queries_for_1e-6": queries_needed(
+                        classifier, key, null=null, target_p=TARGET_P
+                    ),
+                }
+            )
+        for name in references:
+            row[name]["hook_seconds"] = spent[name]
+            row[name]["hook_seconds_over_plain_run"] = spent[name] / row["plain"]["seconds"]
+        row["test_rows"] = len(test)
+        runs.append(row)
+        log(f"federated seed {seed}: " + json.dumps(row, default=str))
+    out["runs"] = runs
+    out["mean"] = {
+        name: {
+            k: float(np.mean([r[name][k] for r in runs]))
+            for k in ("accuracy", "f1", "trigger_accuracy", "hook_seconds_over_plain_run")
+            if k in runs[0][name]
+        }
+        | {"owned": sum(bool(r[name]["owned"]) for r in runs)}
+        for name in names
+    }
     return out
 
 
@@ -238,6 +258,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--null-epochs", type=int, default=40)
     parser.add_argument("--fl-rounds", type=int, default=10)
+    parser.add_argument("--fl-seeds", type=int, default=3)
+    parser.add_argument("--reference-rows", type=int, default=500)
     parser.add_argument("--skip-fl", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -409,13 +431,12 @@ def main() -> None:
         "fingerprint_roc_auc": fingerprint_result["roc_auc"],
     }
     if fl:
-        for name in ("waffle", "waffle-heal"):
-            summary[f"{name}_accuracy_cost_pp"] = 100 * (
-                fl["plain"]["accuracy"] - fl[name]["accuracy"]
-            )
-            summary[f"{name}_f1_cost_pp"] = 100 * (fl["plain"]["f1"] - fl[name]["f1"])
-            summary[f"{name}_overhead"] = fl[name]["hook_seconds_over_plain_run"]
-            summary[f"{name}_p_value"] = fl[name]["p_value"]
+        for name in ("waffle", "waffle-reference"):
+            mean, plain = fl["mean"][name], fl["mean"]["plain"]
+            summary[f"{name}_accuracy_cost_pp"] = 100 * (plain["accuracy"] - mean["accuracy"])
+            summary[f"{name}_f1_cost_pp"] = 100 * (plain["f1"] - mean["f1"])
+            summary[f"{name}_overhead"] = mean["hook_seconds_over_plain_run"]
+            summary[f"{name}_owned_runs"] = f"{mean['owned']}/{len(fl['runs'])}"
     result = {
         "benchmark": "ownership",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -500,8 +521,9 @@ def report(
         print(f"{r['attack']:<42} " + " ".join(cells))
     print(f"\nFingerprint ROC AUC (copies vs null models): {fingerprint_result['roc_auc']:.3f}")
     if fl:
-        for name in ("plain", "waffle", "waffle-heal"):
-            print(f"federated {name}: " + json.dumps(fl[name], default=str))
+        for run in fl["runs"]:
+            for name in ("plain", "waffle", "waffle-reference"):
+                print(f"federated seed {run['seed']} {name}: " + json.dumps(run[name], default=str))
     print(f"\nSummary: {json.dumps(summary, indent=1)}")
 
 
