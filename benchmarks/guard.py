@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--benign", type=int, default=10, help="generated benign traces")
     parser.add_argument("--benign-queries", type=int, default=10_000)
     parser.add_argument("--jacobian-seeds", type=int, default=5)
-    parser.add_argument("--watermark-queries", type=int, default=20_000)
+    parser.add_argument("--attack-seeds", type=int, default=3, help="equation-solving seeds")
     args = parser.parse_args()
     torch.set_num_threads(1)
     t_start = time.time()
@@ -239,7 +239,8 @@ def main() -> None:
     for tier in TIERS:
         add(f"knockoff-{tier.value}", tier)
         if tier is not OutputTier.LABEL_ONLY:
-            add(f"equation-{tier.value}", tier)
+            for seed in range(args.attack_seeds):
+                add(f"equation-{tier.value}-{seed}", tier)
     for i in range(args.benign + 1):
         add(f"benign-{i}", OutputTier.LABEL_ONLY)
     for size in THIEF_SIZES:
@@ -413,9 +414,11 @@ def main() -> None:
                     budgets_=tuple(b for b in budgets if b <= len(attacker_pool)),
                 )
                 if tier is not OutputTier.LABEL_ONLY:
-                    hardening[f"equation-solving/{tier.value}"] = attack(
-                        f"equation-{tier.value}", AttackKind.EQUATION_SOLVING
-                    )
+                    runs = [
+                        attack(f"equation-{tier.value}-{seed}", AttackKind.EQUATION_SOLVING, seed)
+                        for seed in range(args.attack_seeds)
+                    ]
+                    hardening[f"equation-solving/{tier.value}"] = _mean_run(runs)
                 print(f"hardening {tier.value} done")
             # 4. watermark: Knockoff thieves with many natural queries
             thief_pools = {
@@ -538,6 +541,13 @@ def main() -> None:
             f"-{e['failure_drop_pp_at_300']:.0f} pp at 300 queries; queries to reach full's "
             f"300-query macro fidelity: {e['queries_to_match_full_300'] or '> 3000'}"
         )
+        print(
+            "   drop by budget (macro / failures, pp): "
+            + ", ".join(
+                f"{b}: {e['macro_drop_pp'][b]:.0f}/{e['failure_drop_pp'][b]:.0f}"
+                for b in e["macro_drop_pp"]
+            )
+        )
 
     results["watermark"] = {
         "answers_total": total_answered,
@@ -573,6 +583,27 @@ def main() -> None:
     )
 
 
+def _mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Average fidelity over seeds, point by point; keep the single runs."""
+    keys = ("agreement", "failure_agreement", "macro_agreement", "surrogate_f1")
+    points = []
+    for i, first in enumerate(runs[0]["points"]):
+        row = {"budget": first["budget"], "queries": first["queries"]}
+        for k in keys:
+            values = [r["points"][i][k] for r in runs]
+            row[k] = float(np.mean(values))
+            row[f"{k}_min"] = float(np.min(values))
+            row[f"{k}_max"] = float(np.max(values))
+        points.append(row)
+    alarms = [r["alarm_at"] for r in runs]
+    return {
+        "points": points,
+        "seeds": len(runs),
+        "alarm_at": None if all(a is None for a in alarms) else alarms,
+        "runs": runs,
+    }
+
+
 def _hardening_effect(hardening: dict[str, Any], budgets: tuple[int, ...]) -> dict[str, Any]:
     """Fidelity drop at 300 queries and the queries a tier needs to match full at 300."""
 
@@ -590,6 +621,8 @@ def _hardening_effect(hardening: dict[str, Any], budgets: tuple[int, ...]) -> di
             "macro_drop_pp_at_300": 100 * (full_macro[300] - macro[300]),
             "failure_drop_pp_at_300": 100 * (full_fail[300] - fail[300]),
             "queries_to_match_full_300": reach,
+            "macro_drop_pp": {b: 100 * (full_macro[b] - macro[b]) for b in full_macro},
+            "failure_drop_pp": {b: 100 * (full_fail[b] - fail[b]) for b in full_fail},
             "cost_factor": None if reach is None else reach / 300,
         }
     return out
