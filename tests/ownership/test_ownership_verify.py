@@ -152,3 +152,22 @@ def test_calibration_needs_two_models(
         calibrate_null(key, {"one": marked}, envelope=envelope)
     with pytest.raises(ConfigError):
         calibrate_null(key, {"a": marked, "b": 3}, envelope=envelope)  # type: ignore[dict-item]
+
+
+def test_a_suspect_that_calls_everything_a_failure_is_caught_by_controls(
+    marked: FailureClassifier, key: WatermarkKey, null: NullDistribution
+) -> None:
+    def always(frame: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(frame), dtype=int)
+
+    naive = verify(always, key, null=null)
+    assert naive.owned, "without controls the trigger agreement alone cannot tell"
+    guarded = verify(always, key, null=null, controls=20)
+    assert guarded.control_failure_rate == 1.0
+    assert not guarded.owned
+    honest = verify(marked, key, null=null, controls=20)
+    assert honest.owned
+    assert honest.controls == 20
+    assert honest.control_failure_rate <= 0.1
+    with pytest.raises(ConfigError):
+        verify(marked, key, null=null, controls=-1)

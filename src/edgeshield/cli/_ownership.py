@@ -161,6 +161,9 @@ def verify_cmd(
     null: Annotated[Path, typer.Option("--null", help="Null calibration (from calibrate).")],
     queries: Annotated[int | None, typer.Option(min=1, help="Trigger queries to send.")] = None,
     fpr: Annotated[float, typer.Option(help="Stated false-positive rate.")] = 1e-3,
+    controls: Annotated[
+        int, typer.Option(min=0, help="Typical safe control points also queried.")
+    ] = 20,
     report: Annotated[Path | None, typer.Option("--report", help="Evidence directory.")] = None,
     owner: Annotated[str, typer.Option("--owner", help="Owner identifier.")] = "owner",
     log: Annotated[Path | None, typer.Option("--log", help="Commitment log to cite.")] = None,
@@ -172,7 +175,7 @@ def verify_cmd(
     wkey = WatermarkKey.load(key)
     calibration = NullDistribution.load(null)
     classifier = load_classifier(suspect)
-    result = verify(classifier, wkey, null=calibration, queries=queries, fpr=fpr)
+    result = verify(classifier, wkey, null=calibration, queries=queries, fpr=fpr, controls=controls)
     verdict = "OWNED" if result.owned else "not shown"
     console.print(
         f"{verdict}: {result.matches}/{result.queries} triggers agree, p = {result.p_value:.3g} "

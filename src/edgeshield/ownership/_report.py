@@ -146,6 +146,12 @@ def _lines(evidence: OwnershipEvidence) -> list[tuple[str, str]]:
         ),
         ("Empirical p-value", f"{r.empirical_p_value:.3g} (rank among the null models)"),
         (
+            "Control points called failure",
+            f"{r.control_failure_rate:.0%} of {r.controls} typical safe operating points"
+            if r.controls
+            else "not queried",
+        ),
+        (
             "Matches needed at this FPR",
             "none suffice" if r.critical_matches is None else str(r.critical_matches),
         ),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,7 +25,12 @@ from scipy import stats
 
 from edgeshield.errors import ConfigError, OwnershipError, StorageError
 from edgeshield.ownership._key import WatermarkKey
-from edgeshield.ownership._triggers import SensorEnvelope, TriggerSet, derive_triggers
+from edgeshield.ownership._triggers import (
+    SensorEnvelope,
+    TriggerSet,
+    derive_anchors,
+    derive_triggers,
+)
 from edgeshield.usecase import FailureClassifier
 
 __all__ = [
@@ -272,6 +277,11 @@ class OwnershipResult:
         The agreement count needed for a positive decision with these queries.
     null_counts
         The null models' agreement counts on the same queries (for plots).
+    controls, control_failure_rate
+        Key-derived typical safe operating points also queried (0 when none were), and the
+        share the suspect called failure. A suspect that calls ordinary points failures
+        agrees with failure-labelled triggers without carrying any mark; it is then not
+        declared owned (``owned`` requires a rate of at most ``max_control_failure_rate``).
     """
 
     queries: int
@@ -286,6 +296,8 @@ class OwnershipResult:
     overdispersion: float
     critical_matches: int | None
     null_counts: tuple[int, ...]
+    controls: int = 0
+    control_failure_rate: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -302,6 +314,8 @@ class OwnershipResult:
             "overdispersion": self.overdispersion,
             "critical_matches": self.critical_matches,
             "null_counts": list(self.null_counts),
+            "controls": self.controls,
+            "control_failure_rate": self.control_failure_rate,
         }
 
 
@@ -337,17 +351,22 @@ def verify(
     null: NullDistribution,
     queries: int | None = None,
     fpr: float = 1e-3,
+    controls: int = 0,
+    max_control_failure_rate: float = 0.5,
 ) -> OwnershipResult:
     """Test whether ``suspect`` carries the watermark of ``key``, black-box and label-only.
 
     Why: a stolen model may only be reachable through its predictions; the first ``queries``
     triggers are sent, the answers compared with the secret labels, and the agreement tested
-    against the calibrated null distribution at the stated false-positive rate.
+    against the calibrated null distribution at the stated false-positive rate. With
+    ``controls`` the suspect is also asked about that many key-derived typical safe
+    operating points (:func:`derive_anchors`), which rules out a suspect that simply calls
+    everything a failure.
 
     Raises
     ------
     ConfigError
-        ``queries`` or ``fpr`` is out of range.
+        ``queries``, ``fpr``, ``controls`` or ``max_control_failure_rate`` is out of range.
     OwnershipError
         The calibration belongs to another key, or the suspect's answers are unusable.
     """
@@ -355,10 +374,22 @@ def verify(
     q = null.n_triggers if queries is None else queries
     if not 1 <= q <= null.n_triggers:
         raise ConfigError(f"queries must lie in [1, {null.n_triggers}], got {q}")
+    if not 0 <= controls <= 10_000 or not 0.0 <= max_control_failure_rate <= 1.0:
+        raise ConfigError("controls must lie in [0, 10000] and the control rate in [0, 1]")
     triggers = null.triggers(key)
-    frame = triggers.frame.iloc[:q]
-    answers = _labels_of(as_predict_fn(suspect), frame)
-    return _result(null, (answers == triggers.labels[:q]).astype(np.int64), fpr)
+    predict = as_predict_fn(suspect)
+    answers = _labels_of(predict, triggers.frame.iloc[:q])
+    result = _result(null, (answers == triggers.labels[:q]).astype(np.int64), fpr)
+    if not controls:
+        return result
+    anchors = derive_anchors(key, controls, envelope=null.envelope)
+    rate = float(np.mean(_labels_of(predict, anchors.frame)))
+    return replace(
+        result,
+        controls=controls,
+        control_failure_rate=rate,
+        owned=result.owned and rate <= max_control_failure_rate,
+    )
 
 
 def queries_needed(
