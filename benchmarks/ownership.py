@@ -320,9 +320,26 @@ def main() -> None:
             }
         )
 
-    trivial = verify(lambda f: np.ones(len(f), dtype=int), key, null=null, fpr=FPR)
+    def always(frame: Any) -> Any:
+        return np.ones(len(frame), dtype=int)
+
+    for controls in (0, 50):
+        trivial = verify(always, key, null=null, fpr=FPR, controls=controls)
+        verdicts.append(
+            {
+                "model": "always predicts failure",
+                "controls": controls,
+                "matches": trivial.matches,
+                "owned": trivial.owned,
+            }
+        )
+    guarded = verify(marked, key, null=null, fpr=FPR, controls=50)
     verdicts.append(
-        {"model": "always predicts failure", "matches": trivial.matches, "owned": trivial.owned}
+        {
+            "model": "marked, with 50 controls",
+            "owned": guarded.owned,
+            "control_failure_rate": guarded.control_failure_rate,
+        }
     )
 
     log("removal suite + fingerprint")
