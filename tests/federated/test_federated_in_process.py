@@ -145,3 +145,28 @@ def test_cli_runs_in_process_and_prints_the_summary(
     assert "round 1: test F1" in out
     assert "epsilon" in out
     assert (tmp_path / "model").is_dir()
+
+
+def test_a_plant_database_is_a_source_and_a_test_frame_gives_test_metrics(tmp_path: Path) -> None:
+    from edgeshield.usecase import PlantDatabase, sqlite_url
+
+    url = sqlite_url(tmp_path / "plants.sqlite")
+    with PlantDatabase(url) as db:
+        db.write_fleet(FLEET.profiles, FLEET.frames)
+    config = FederatedConfig(plants=2, rounds=1, local_epochs=1, secure=False, reference_rows=500)
+    without = run_federated(config, url, tmp_path / "a", engine=Engine.IN_PROCESS)
+    assert without.plant_ids == tuple(FLEET.plant_ids[:2])
+    assert without.rounds[0].test_f1 != without.rounds[0].test_f1  # NaN: no test rows given
+    test = FLEET.frames[FLEET.plant_ids[4]]
+    with_test = run_federated(
+        config, url, tmp_path / "b", engine=Engine.IN_PROCESS, test_frame=test
+    )
+    assert 0.0 <= with_test.rounds[0].test_pr_auc <= 1.0
+    assert with_test.digests == without.digests  # same seeds, same data: the same model
+
+
+def test_more_plants_than_the_fleet_has_is_a_config_error(tmp_path: Path) -> None:
+    from edgeshield.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the fleet has 5 plants"):
+        run_federated(FederatedConfig(plants=6), FLEET, tmp_path, engine=Engine.IN_PROCESS)
