@@ -195,7 +195,10 @@ class LocalCommitmentLog:
 class RegistryLike(Protocol):
     """The part of the ledger's ``ModelRegistryClient`` a commitment store needs."""
 
-    address: str
+    @property
+    def address(self) -> str:
+        """The registry contract's address."""
+        ...
 
     def commit(self, commitment: bytes) -> object:
         """Send the commit transition."""
