@@ -25,8 +25,9 @@ uniformly: every tamper case of a sealed bundle raises the same :class:`Integrit
     ├── FederatedError                  a federated run that must not end silently
     │   └── AggregationError            SecAgg+ could not reconstruct, robust precondition failed
     ├── OwnershipError                  watermark keys, verification and evidence
-    └── GuardError                      the guarded inference service
-        └── RequestDeniedError          a request refused (401/403/413/429); carries the status
+    ├── GuardError                      the guarded inference service
+    │   └── RequestDeniedError          a request refused (401/403/413/429); carries the status
+    └── DemoError                       a demonstrator step did not produce its expected outcome
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ContractRevertError",
     "DataError",
+    "DemoError",
     "EdgeShieldError",
     "FederatedError",
     "GuardError",
@@ -155,3 +157,7 @@ class RequestDeniedError(GuardError):
         super().__init__(message)
         self.status_code = status_code
         self.headers = dict(headers or {})
+
+
+class DemoError(EdgeShieldError):
+    """A demonstrator step did not produce the outcome it must; the message names the step."""

@@ -1,42 +1,93 @@
+"""The demonstrator end to end, in a reduced configuration, with every step's outcome checked."""
+
 from pathlib import Path
 
 import pytest
 
 from edgeshield.cli import run
-from edgeshield.demo import DemoConfig, run_demo, write_report
+from edgeshield.demo import REPORT_SECTIONS, STEPS, DemoConfig, DemoResult, run_demo, write_report
 from edgeshield.errors import ConfigError
+from edgeshield.federated import Engine
+
+SMALL = DemoConfig(
+    plants=5,
+    rows=2000,
+    rounds=2,
+    local_epochs=1,
+    null_models=5,
+    attack_budget=300,
+    thief_queries=2000,
+    benign_queries=200,
+    compare_fedavg=True,
+    engine=Engine.IN_PROCESS,
+    seed=0,
+)
 
 
-def test_demo_runs_and_checks_each_step(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     steps: list[str] = []
-    result = run_demo(
-        DemoConfig(plants=3, rows=1500, epochs=5, seed=1),
-        tmp_path / "run",
-        lambda step, _done: steps.append(step),
-    )
-    assert [name for name, _ in result.steps] == ["plant data", "training", "model"]
-    assert (tmp_path / "run" / "plants.db").is_file()
-    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
-    assert set(result.per_plant) == {"plant-1", "plant-2", "plant-3"}
-    assert result.overall.rows == sum(m.rows for m in result.per_plant.values())
-    assert "generating plant data" in steps
-    report = write_report(result).read_text()
-    for section in ("## Steps", "## Plants", "## Failure classifier"):
-        assert section in report
+    out = run_demo(SMALL, tmp_path_factory.mktemp("demo") / "run", lambda s, _d: steps.append(s))
+    assert steps[0].startswith("1/7")
+    assert steps[-1] == "done"
+    return out
 
 
-def test_demo_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = run(
-        ["demo", "--plants", "2", "--rows", "800", "--epochs", "2", "--runs-dir", str(tmp_path)]
-    )
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "report:" in out
-    assert len(list(tmp_path.glob("*/report.md"))) == 1
+@pytest.mark.slow
+def test_every_step_ran_and_held(result: DemoResult) -> None:
+    assert result.failed is None, result.failed
+    assert [s.key for s in result.steps] == [
+        "plants", "federated", "ledger", "release", "serve", "prove", "suspend",
+    ]  # fmt: skip
+    assert len(result.steps) == len(STEPS)
+
+
+@pytest.mark.slow
+def test_outcomes_of_the_security_steps(result: DemoResult) -> None:
+    fig = {s.key: s.figures for s in result.steps}
+    assert len(fig["federated"]["rounds"]) == 2
+    assert "fedavg" in fig["federated"]
+    assert fig["federated"]["record_epsilon"] > 0
+    assert fig["serve"]["refusal"].startswith(("GuardError", "LicenceError", "KeyMismatchError"))
+    assert fig["serve"]["attacker_alarm_at"] is not None
+    assert fig["serve"]["thief_alarm_at"] is None  # natural queries evade PRADA (reported)
+    assert fig["prove"]["released"]["owned"]
+    assert fig["prove"]["released"]["p_value"] <= 1e-3
+    assert fig["prove"]["api_watermark"]["p_value"] <= 1e-3
+    assert fig["prove"]["revealed_at"] is not None
+    assert fig["suspend"]["status"] == 403
+    events = {(e["contract"], e["event"]) for e in result.chain_events}
+    assert ("ModelRegistry", "Committed") in events or any(c == "ModelRegistry" for c, _ in events)
+    assert any(c == "ModelLicence" for c, _ in events)
+
+
+@pytest.mark.slow
+def test_report_has_every_section_and_plot(result: DemoResult) -> None:
+    paths = write_report(result)
+    markdown = paths.markdown.read_text()
+    for section in REPORT_SECTIONS:
+        assert f"## {section}" in markdown or f"# EdgeShield" in markdown
+        assert f"## {section}" in markdown or section == "Summary"
+    assert set(paths.plots) >= {"training", "aggregators", "extraction", "ownership", "ledger"}
+    page = paths.html.read_text()
+    assert page.count("data:image/png;base64,") == len(paths.plots)
+    assert "http://" not in page.replace("http://127.0.0.1", "")  # nothing fetched from a CDN
+    assert (result.run_dir / "evidence").is_dir()
 
 
 def test_demo_rejects_bad_config() -> None:
-    with pytest.raises(ConfigError):
-        DemoConfig(plants=1)
-    with pytest.raises(ConfigError):
-        DemoConfig(plants=5, rows=100)
+    with pytest.raises(ConfigError, match="at least 3 plants"):
+        DemoConfig(plants=2)
+    with pytest.raises(ConfigError, match="rows per plant"):
+        DemoConfig(plants=5, rows=500)
+    with pytest.raises(ConfigError, match="fewer than half"):
+        DemoConfig(plants=5, malicious=3)
+    with pytest.raises(ConfigError, match="bucket"):
+        DemoConfig(plants=5, bucket_size=3)
+
+
+def test_demo_cli_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["demo", "--plants", "4", "--bucket-size", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:")
+    assert "bucket" in err

@@ -3,32 +3,71 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from edgeshield.cli._render import console, fleet_table, metrics_table, progress
-from edgeshield.demo import DemoConfig, run_demo, write_report
+from edgeshield.cli._render import console, progress
+from edgeshield.demo import DemoConfig, PoisonKind, run_demo, write_report
+from edgeshield.errors import DemoError
+from edgeshield.federated import Engine
 
 __all__ = ["demo"]
 
 
 def demo(
-    plants: Annotated[int, typer.Option(min=2, help="Number of plants.")] = 5,
-    rows: Annotated[int, typer.Option(min=200, help="Rows over all plants.")] = 10_000,
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 100,
-    seed: Annotated[int, typer.Option(help="Random seed of the whole run.")] = 0,
+    plants: Annotated[int, typer.Option(min=3, help="Number of plants.")] = 5,
+    rows: Annotated[int, typer.Option(min=900, help="Rows over all plants.")] = 10_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 8,
+    epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 3,
+    malicious: Annotated[int, typer.Option(min=0, help="Malicious plants.")] = 1,
+    poison: Annotated[PoisonKind, typer.Option(help="The malicious plants' attack.")] = (
+        PoisonKind.SIGN_FLIP
+    ),
+    bucket_size: Annotated[int, typer.Option(min=1, help="SecAgg+ bucket size.")] = 2,
+    dp: Annotated[
+        float | None, typer.Option(help="Record-level DP-SGD noise multiplier (0: no DP).")
+    ] = 0.3,
+    compare_fedavg: Annotated[
+        bool, typer.Option(help="Also train plain FedAvg under the same attack.")
+    ] = True,
+    engine: Annotated[Engine, typer.Option(help="Flower runtime.")] = Engine.SIMULATION,
+    null_models: Annotated[int, typer.Option(min=3, help="Null models of the test.")] = 20,
+    attack_budget: Annotated[int, typer.Option(min=100, help="Jacobian attacker queries.")] = 600,
+    thief_queries: Annotated[int, typer.Option(min=100, help="Natural-query thief.")] = 2000,
+    benign_queries: Annotated[int, typer.Option(min=100, help="Benign client queries.")] = 400,
+    seed: Annotated[int, typer.Option(help="Random seed of data, training and attacks.")] = 0,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path(
         "runs"
     ),
-    db_url: Annotated[
-        str | None, typer.Option("--db-url", help="Plant database (default: SQLite in the run).")
+    rpc_url: Annotated[
+        str | None, typer.Option("--rpc-url", help="Ethereum JSON-RPC node (default: embedded).")
     ] = None,
 ) -> None:
-    """Run the chain that exists today, check every step, and write a report."""
-    config = DemoConfig(plants=plants, rows=rows, epochs=epochs, seed=seed, db_url=db_url)
+    """Run the whole chain of custody, check every step, and write the evidence report."""
+    keys = tuple(k for k in [os.environ.get("EDGESHIELD_PRIVATE_KEY", "")] if k)
+    config = DemoConfig(
+        plants=plants,
+        rows=rows,
+        rounds=rounds,
+        local_epochs=epochs,
+        malicious=malicious,
+        poison=poison,
+        bucket_size=bucket_size,
+        dp_noise=dp or None,
+        compare_fedavg=compare_fedavg,
+        engine=engine,
+        null_models=null_models,
+        attack_budget=attack_budget,
+        thief_queries=thief_queries,
+        benign_queries=benign_queries,
+        seed=seed,
+        rpc_url=rpc_url,
+        private_keys=keys,
+    )
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     with progress() as bar:
         task = bar.add_task("demo", total=1.0)
@@ -38,17 +77,13 @@ def demo(
 
         result = run_demo(config, runs_dir / run_id, on_progress)
     report = write_report(result)
-    console.print(fleet_table(result.fleet))
-    console.print(
-        metrics_table(
-            "Failure classifier (held-out 25 % of each plant)",
-            {"all": result.overall, **result.per_plant},
-        )
-    )
-    summary = Table(title="Demo steps", show_header=True)
+    summary = Table(title=f"EdgeShield demo ({result.seconds:.0f} s)")
+    summary.add_column("#", justify="right")
     summary.add_column("step")
     summary.add_column("outcome")
-    for name, outcome in result.steps:
-        summary.add_row(name, outcome)
+    for i, step in enumerate(result.steps, 1):
+        summary.add_row(str(i), step.title, step.outcome)
     console.print(summary)
-    console.print(f"report: {report}")
+    console.print(f"report: {report.html}  (and {report.markdown.name})")
+    if result.failed is not None:
+        raise DemoError(result.failed)

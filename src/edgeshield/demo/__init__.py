@@ -1,8 +1,29 @@
-"""The end-to-end scenario that ``make demo`` runs, and its report."""
+"""The end-to-end scenario that ``make demo`` runs, and its evidence report.
+
+:func:`run_demo` tells the whole chain of custody in seven checked steps (plant data,
+federated training with a watermark, the on-chain record, the sealed and licensed release, the
+guarded service under attack, the ownership proof, the on-chain suspension);
+:func:`write_report` turns the run into Markdown and HTML with plots.
+"""
 
 from __future__ import annotations
 
-from edgeshield.demo._report import write_report
-from edgeshield.demo._scenario import DemoConfig, DemoResult, run_demo
+from edgeshield.demo._config import DemoConfig, PoisonKind
+from edgeshield.demo._context import DemoContext, StepRecord
+from edgeshield.demo._report import REPORT_SECTIONS, ReportPaths, write_report
+from edgeshield.demo._scenario import STEPS, DemoResult, run_demo
+from edgeshield.demo._server import LocalServer
 
-__all__ = ["DemoConfig", "DemoResult", "run_demo", "write_report"]
+__all__ = [
+    "REPORT_SECTIONS",
+    "STEPS",
+    "DemoConfig",
+    "DemoContext",
+    "DemoResult",
+    "LocalServer",
+    "PoisonKind",
+    "ReportPaths",
+    "StepRecord",
+    "run_demo",
+    "write_report",
+]

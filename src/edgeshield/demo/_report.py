@@ -1,58 +1,193 @@
-"""The demo's Markdown report: what ran, what it measured, and what it proves."""
+"""The evidence report of a demo run (Markdown and HTML with plots), from the step records."""
 
 from __future__ import annotations
 
+import base64
+import html
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from edgeshield.demo._plots import draw_plots
 from edgeshield.demo._scenario import DemoResult
-from edgeshield.usecase import FAILURE_MODES, MACHINE_FAILURE, FailureMetrics
 
-__all__ = ["write_report"]
+__all__ = ["REPORT_SECTIONS", "ReportPaths", "write_report"]
+
+REPORT_SECTIONS = (
+    "Summary",
+    "Steps",
+    "Federated training",
+    "Guarded service",
+    "Ownership",
+    "Ledger timeline",
+    "Reviewer's figures",
+    "Configuration",
+)
+"""Every report has these sections, in this order (empty ones say why)."""
 
 
-def _metrics_rows(rows: dict[str, FailureMetrics]) -> list[str]:
+@dataclass(frozen=True)
+class ReportPaths:
+    """Files written by :func:`write_report`."""
+
+    markdown: Path
+    html: Path
+    plots: dict[str, Path]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if (abs(value) < 1e-3 and value) else f"{value:.3f}"
+    return "n/a" if value is None else str(value)
+
+
+def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
+    by_key = {s.key: s.figures for s in result.steps}
+    rows: list[tuple[str, str]] = []
+    fed = by_key.get("federated")
+    if fed:
+        rows.append(("global model failure F1 (test rows)", _fmt(fed["test"]["f1"])))
+        rows.append(("global model PR-AUC", _fmt(fed["test"]["pr_auc"])))
+        if "fedavg" in fed:
+            rows.append(
+                ("plain FedAvg F1 under the same attack", _fmt(fed["fedavg"]["test"]["f1"]))
+            )
+        rows.append(("record-level ε per plant (δ = 1e-5)", _fmt(fed["record_epsilon"])))
+        rows.append(("share of triggers carrying the watermark", _fmt(fed["trigger_accuracy"])))
+    serve = by_key.get("serve")
+    if serve:
+        rows.append(("extraction alarm after (queries)", _fmt(serve["attacker_alarm_at"])))
+        rows.append(("attacker requests throttled (429)", _fmt(serve["attacker_throttled"])))
+        rows.append(("benign rows served / alarms", f"{serve['benign_rows']} / 0"))
+        rows.append(("natural-query thief alarm", _fmt(serve["thief_alarm_at"])))
+    prove = by_key.get("prove")
+    if prove:
+        rows.append(("null models calibrating the test", _fmt(prove["null_models"])))
+        rows.append(("p-value, released model", _fmt(prove["released"]["p_value"])))
+        rows.append(
+            ("p-value, stolen fine-tuned copy", _fmt(prove["stolen_fine_tuned"]["p_value"]))
+        )
+        rows.append(
+            ("p-value, thief surrogate (API watermark)", _fmt(prove["api_watermark"]["p_value"]))
+        )
+        rows.append(
+            ("p-value, thief surrogate (trigger set)", _fmt(prove["surrogate_triggers"]["p_value"]))
+        )
+        rows.append(("stated false-positive rate", _fmt(prove["released"]["fpr"])))
+    suspend = by_key.get("suspend")
+    if suspend:
+        rows.append(("HTTP status after on-chain suspension", _fmt(suspend["status"])))
+    return rows
+
+
+def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
+    status = "completed" if result.failed is None else f"STOPPED: {result.failed}"
     lines = [
-        "| on | rows | failures | precision | recall | F1 | PR-AUC |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "# EdgeShield demo: evidence report",
+        "",
+        "## Summary",
+        "",
+        f"Run `{result.run_dir.name}`: {len(result.steps)} of 7 steps, {status}, "
+        f"{result.seconds:.0f} s. Every figure below was measured in this run.",
+        "",
+        "## Steps",
+        "",
+        "| # | step | outcome | seconds |",
+        "|---:|---|---|---:|",
     ]
-    for name, m in rows.items():
-        lines.append(
-            f"| {name} | {m.rows} | {m.positives} | {m.precision:.3f} | {m.recall:.3f} "
-            f"| {m.f1:.3f} | {m.pr_auc:.3f} |"
-        )
-    return lines
+    for i, step in enumerate(result.steps, 1):
+        lines.append(f"| {i} | {step.title} | {step.outcome} | {step.seconds:.1f} |")
+
+    def image(name: str, caption: str) -> list[str]:
+        if name not in plots:
+            return [f"_({caption}: the step that draws it did not run.)_", ""]
+        return [f"![{caption}](plots/{plots[name].name})", ""]
+
+    lines += ["", "## Federated training", ""]
+    lines += image("training", "failure F1 per plant and round")
+    lines += image("aggregators", "poisoning plant against the aggregator")
+    lines += ["## Guarded service", ""]
+    lines += image("extraction", "extraction fidelity against queries")
+    lines += ["## Ownership", ""]
+    lines += image("ownership", "trigger agreement against the null distribution")
+    prove = next((s for s in result.steps if s.key == "prove"), None)
+    if prove:
+        lines += [f"Evidence report: `{prove.figures['evidence']}`", ""]
+    lines += ["## Ledger timeline", ""]
+    lines += image("ledger", "contract events by block")
+    if result.chain_events:
+        lines += ["| block | contract | event |", "|---:|---|---|"]
+        lines += [f"| {e['block']} | {e['contract']} | {e['event']} |" for e in result.chain_events]
+        lines.append("")
+    lines += ["## Reviewer's figures", "", "| figure | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in _reviewer_rows(result)]
+    lines += ["", "## Configuration", "", "```"]
+    lines += [f"{k} = {v}" for k, v in asdict(result.config).items() if k != "private_keys"]
+    lines += ["```", ""]
+    return "\n".join(lines)
 
 
-def write_report(result: DemoResult) -> Path:
-    """Write ``report.md`` into the run directory and return its path."""
-    lines = ["# EdgeShield demo report", "", "## Steps", ""]
-    lines += [f"- **{name}**: {outcome}" for name, outcome in result.steps]
-    lines += [
-        "",
-        "## Plants",
-        "",
-        "| plant | rows | ambient offset (K) | mix L/M/H | tool change (min) | failure % | "
-        + " | ".join(FAILURE_MODES)
-        + " |",
-        "|---|---:|---:|---|---:|---:|" + "---:|" * len(FAILURE_MODES),
-    ]
-    for p in result.fleet.profiles:
-        frame = result.fleet.frames[p.plant_id]
-        counts = " | ".join(str(int(frame[m].sum())) for m in FAILURE_MODES)
-        mix = "/".join(f"{m * 100:.0f}" for m in p.type_mix)
-        lines.append(
-            f"| {p.plant_id} | {len(frame)} | {p.ambient_offset_k:+.2f} | {mix} "
-            f"| {p.tool_replacement_mean_min:.0f} | {frame[MACHINE_FAILURE].mean() * 100:.2f} "
-            f"| {counts} |"
-        )
-    lines += ["", "## Failure classifier (held-out 25 % of every plant)", ""]
-    lines += _metrics_rows({"all plants": result.overall, **result.per_plant})
-    lines += [
-        "",
-        f"Decision threshold {result.classifier.threshold:.3f}, chosen on held-out training rows.",
-        f"Training data digest `{result.classifier.data_sha256}`.",
-        "",
-    ]
-    path = result.run_dir / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+def _html(markdown: str, plots: dict[str, Path]) -> str:
+    """A self-contained page: the Markdown's tables and text, images inlined (no CDN)."""
+    body: list[str] = []
+    table: list[list[str]] = []
+    in_code = False
+
+    def flush() -> None:
+        if table:
+            head, *rows = [r for r in table if not set("".join(r)) <= set("-:| ")]
+            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
+            body.extend("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+            body.append("</table>")
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            flush()
+            in_code = not in_code
+            body.append("<pre>" if in_code else "</pre>")
+            continue
+        if in_code:
+            body.append(html.escape(line))
+            continue
+        if line.startswith("|"):
+            table.append([html.escape(c.strip()) for c in line.strip("|").split("|")])
+            continue
+        flush()
+        if line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("## "):
+            title = html.escape(line[3:])
+            body.append(f'<h2 id="{title.lower().replace(" ", "-")}">{title}</h2>')
+        elif line.startswith("![") and "](plots/" in line:
+            name = line.split("](plots/", 1)[1].rstrip(")")
+            path = next(p for p in plots.values() if p.name == name)
+            data = base64.b64encode(path.read_bytes()).decode()
+            alt = html.escape(line[2 : line.index("]")])
+            body.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"></figure>')
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    flush()
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
+        "vertical-align:top}th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;"
+        "padding:1em}"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>EdgeShield demo report</title><style>{style}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )
+
+
+def write_report(result: DemoResult) -> ReportPaths:
+    """Write ``report.md``, ``report.html`` and ``plots/*.png`` into the run directory."""
+    plots = draw_plots(result.steps, result.chain_events, result.run_dir / "plots")
+    markdown = _markdown(result, plots)
+    md_path = result.run_dir / "report.md"
+    md_path.write_text(markdown)
+    html_path = result.run_dir / "report.html"
+    html_path.write_text(_html(markdown, plots))
+    return ReportPaths(markdown=md_path, html=html_path, plots=plots)

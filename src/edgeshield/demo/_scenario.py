@@ -1,125 +1,119 @@
-"""The demonstrator's scenario: each step runs, is checked, and leaves its result for the report."""
+"""The demonstrator's scenario: seven steps, each run, checked, and recorded for the report."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import pandas as pd
+from edgeshield.demo._config import DemoConfig
+from edgeshield.demo._context import DemoContext, Progress, StepRecord
+from edgeshield.demo._steps_proof import step_prove, step_suspend
+from edgeshield.demo._steps_release import step_release, step_serve
+from edgeshield.demo._steps_training import step_federated, step_ledger_record, step_plants
+from edgeshield.errors import DemoError, EdgeShieldError
 
-from edgeshield.errors import ConfigError, ModelError
-from edgeshield.usecase import (
-    FailureClassifier,
-    FailureMetrics,
-    Fleet,
-    FleetConfig,
-    PlantDatabase,
-    TrainConfig,
-    load_classifier,
-    make_fleet,
-    save_classifier,
-    sqlite_url,
-    stratified_split,
-    train_classifier,
+__all__ = ["STEPS", "DemoResult", "run_demo"]
+
+STEPS: tuple[Callable[[DemoContext], StepRecord], ...] = (
+    step_plants,
+    step_federated,
+    step_ledger_record,
+    step_release,
+    step_serve,
+    step_prove,
+    step_suspend,
 )
-
-__all__ = ["DemoConfig", "DemoResult", "run_demo"]
-
-Progress = Callable[[str, float], None]
-"""Called with a step description and the fraction of the demo done."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class DemoConfig:
-    """What the demo runs: fleet size, data volume, training budget and seed."""
-
-    plants: int = 5
-    rows: int = 10_000
-    epochs: int = 100
-    seed: int = 0
-    db_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.plants < 2:
-            raise ConfigError(f"the demo needs at least 2 plants, got {self.plants}")
-        if self.rows < 100 * self.plants:
-            raise ConfigError(f"the demo needs at least 100 rows per plant, got {self.rows}")
+"""The chain of custody, in order; each step checks its own outcome."""
 
 
 @dataclass
 class DemoResult:
     """Everything the demo measured, for the summary and the report."""
 
+    config: DemoConfig
     run_dir: Path
-    fleet: Fleet
-    db_url: str
-    classifier: FailureClassifier
-    overall: FailureMetrics
-    per_plant: dict[str, FailureMetrics]
-    steps: list[tuple[str, str]] = field(default_factory=list)
+    steps: list[StepRecord]
+    seconds: float
+    chain_events: list[dict[str, Any]] = field(default_factory=list)
+    failed: str | None = None
 
 
-def _split_fleet(
-    db: PlantDatabase, plant_ids: list[str], seed: int
-) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Read each plant back from the database and split it 75/25, stratified."""
-    trains, tests = [], {}
-    for i, pid in enumerate(plant_ids):
-        train, test = stratified_split(db.read_plant(pid), seed=seed + i)
-        trains.append(train)
-        tests[pid] = test
-    return pd.concat(trains, ignore_index=True), tests
+def _chain_events(ctx: DemoContext) -> list[dict[str, Any]]:
+    """Every contract event of the run, in block order, for the ledger timeline."""
+    events: list[dict[str, Any]] = []
+    for name in ("audit", "registry", "licence_contract"):
+        contract = ctx.artifacts.get(name)
+        if contract is None:
+            continue
+        for event in contract.events():
+            events.append(
+                {
+                    "contract": type(contract).__name__.removesuffix("Client"),
+                    "event": event.name,
+                    "block": event.block_number,
+                    "tx": event.tx_hash,
+                }
+            )
+    return sorted(events, key=lambda e: (e["block"], e["contract"]))
+
+
+def _shutdown(ctx: DemoContext) -> None:
+    http = ctx.artifacts.pop("http", None)
+    if http is not None:
+        http.close()
+    server = ctx.artifacts.pop("server", None)
+    if server is not None:
+        server.stop()
+    store = ctx.artifacts.pop("store", None)
+    if store is not None:
+        store.close()
 
 
 def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None) -> DemoResult:
-    """Run the chain that exists today and check every step's outcome.
+    """Run the whole chain of custody; stop at the first step whose outcome is wrong.
 
-    Raises
-    ------
-    EdgeShieldError
-        A step failed; the message says which.
+    Returns the result even when a step failed (``failed`` names it), so that the report
+    shows how far the run got; the caller decides the exit code.
     """
-    report = progress or (lambda _step, _done: None)
     run_dir.mkdir(parents=True, exist_ok=True)
-    steps: list[tuple[str, str]] = []
-
-    report("generating plant data", 0.0)
-    fleet = make_fleet(FleetConfig(plants=config.plants, total_rows=config.rows), seed=config.seed)
-    db_url = config.db_url or sqlite_url(run_dir / "plants.db")
-    with PlantDatabase(db_url) as db:
-        written = db.write_fleet(fleet.profiles, fleet.frames)
-        if written != config.rows or db.plant_ids() != sorted(fleet.plant_ids):
-            raise ModelError("plant data did not round-trip through the database")
-        steps.append(("plant data", f"{config.plants} plants, {written} rows in {db_url}"))
-        train, tests = _split_fleet(db, fleet.plant_ids, config.seed)
-
-    def on_epoch(epoch: int, _loss: float) -> None:
-        report("training the failure classifier", 0.1 + 0.8 * (epoch + 1) / config.epochs)
-
-    classifier = train_classifier(
-        train, TrainConfig(epochs=config.epochs), seed=config.seed, on_epoch=on_epoch
-    )
-    test_all = pd.concat(tests.values(), ignore_index=True)
-    overall = classifier.evaluate(test_all)
-    per_plant = {pid: classifier.evaluate(frame) for pid, frame in tests.items()}
-    classifier.metrics = {"test": overall.as_dict()}
-    steps.append(("training", f"failure F1 {overall.f1:.3f}, PR-AUC {overall.pr_auc:.3f}"))
-
-    report("saving the model", 0.95)
-    model_dir = save_classifier(classifier, run_dir / "model")
-    reloaded = load_classifier(model_dir)
-    if not np.array_equal(reloaded.predict_proba(test_all), classifier.predict_proba(test_all)):
-        raise ModelError("the saved model does not reproduce the trained model's predictions")
-    steps.append(("model", f"safetensors + model card in {model_dir}, reload verified"))
-    report("done", 1.0)
-    return DemoResult(
+    ctx = DemoContext(config=config, run_dir=run_dir, progress=progress or (lambda _s, _d: None))
+    start = time.perf_counter()
+    failed: str | None = None
+    try:
+        for step in STEPS:
+            ctx.steps.append(step(ctx))
+    except EdgeShieldError as exc:
+        failed = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
+    finally:
+        events = _chain_events(ctx) if "chain" in ctx.artifacts else []
+        _shutdown(ctx)
+    ctx.progress("done", 1.0)
+    result = DemoResult(
+        config=config,
         run_dir=run_dir,
-        fleet=fleet,
-        db_url=db_url,
-        classifier=classifier,
-        overall=overall,
-        per_plant=per_plant,
-        steps=steps,
+        steps=ctx.steps,
+        seconds=time.perf_counter() - start,
+        chain_events=events,
+        failed=failed,
     )
+    (run_dir / "result.json").write_text(
+        json.dumps(
+            {
+                "failed": failed,
+                "seconds": result.seconds,
+                "steps": [
+                    {"key": s.key, "title": s.title, "outcome": s.outcome, "seconds": s.seconds,
+                     "figures": s.figures}
+                    for s in ctx.steps
+                ],
+                "chain_events": events,
+            },
+            indent=2,
+            default=str,
+        )
+    )  # fmt: skip
+    return result

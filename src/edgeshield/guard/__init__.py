@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from edgeshield.guard._clients import ClientRegistry, ClientSpec, hash_api_key, new_api_key
 from edgeshield.guard._hardening import HardeningConfig, harden, reverse_sigmoid
+from edgeshield.guard._ledger_gate import LedgerLicenceGate, LicenceGate, LicenceStatus
 from edgeshield.guard._metrics import GuardMetrics
 from edgeshield.guard._model import (
     CARD_METADATA_PREFIX,
@@ -66,6 +67,9 @@ __all__ = [
     "GuardStore",
     "GuardedModel",
     "HardeningConfig",
+    "LedgerLicenceGate",
+    "LicenceGate",
+    "LicenceStatus",
     "OutputTier",
     "PradaConfig",
     "PradaState",

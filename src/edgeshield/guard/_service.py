@@ -20,6 +20,7 @@ import numpy.typing as npt
 from edgeshield.errors import ConfigError, LicenceError, RequestDeniedError
 from edgeshield.guard._clients import ClientRegistry, ClientSpec
 from edgeshield.guard._hardening import HardeningConfig, harden
+from edgeshield.guard._ledger_gate import LicenceGate
 from edgeshield.guard._metrics import GuardMetrics
 from edgeshield.guard._model import GuardedModel
 from edgeshield.guard._prada import PradaConfig, PradaState, prada_observe
@@ -104,6 +105,9 @@ class GuardService:
         Wall-clock seconds for token buckets and the audit log.
     licence_clock
         Source of the current time for the licence window (checked on every request).
+    licence_gate
+        The licence's live state, e.g. a :class:`LedgerLicenceGate` on the ModelLicence
+        contract: while it returns a reason, every request is refused with 403.
     """
 
     def __init__(
@@ -116,8 +120,10 @@ class GuardService:
         config: GuardConfig | None = None,
         clock: Callable[[], float] = time.time,
         licence_clock: Clock = system_clock,
+        licence_gate: LicenceGate | None = None,
     ) -> None:
         self.model = model
+        self._licence_gate = licence_gate
         self.clients = clients
         self.store = store
         self.config = config or GuardConfig()
@@ -163,6 +169,10 @@ class GuardService:
             )
         except LicenceError as exc:
             raise RequestDeniedError(f"licence no longer valid: {exc}", status_code=403) from exc
+        if self._licence_gate is not None:
+            reason = self._licence_gate()
+            if reason is not None:
+                raise RequestDeniedError(f"licence no longer valid: {reason}", status_code=403)
 
     def _prada_state(self, conn: object, client_id: str, observed: int) -> PradaState:
         state = self._prada.get(client_id)

@@ -1,0 +1,169 @@
+"""Demo steps 6-7: prove ownership of the stolen copies, then suspend the licence on chain."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from edgeshield.demo._context import DemoContext, StepRecord, expect
+from edgeshield.demo._steps_release import GATE_TTL_S
+from edgeshield.demo._steps_training import OWNER_ID, TRIGGERS
+from edgeshield.guard import (
+    SensorRecord,
+    null_agreement_rate,
+    records_frame,
+    verify_api_watermark,
+)
+from edgeshield.ownership import (
+    LedgerCommitmentStore,
+    OwnershipEvidence,
+    calibrate_null,
+    commitment,
+    train_null_models,
+    verify,
+    write_evidence,
+)
+from edgeshield.redteam import (
+    GuardClient,
+    RemovalAttack,
+    RemovalKind,
+    ServiceRefusedError,
+    remove_watermark,
+)
+from edgeshield.usecase import FleetConfig, make_fleet
+
+__all__ = ["step_prove", "step_suspend"]
+
+FPR = 1e-3
+"""The stated false-positive rate of every ownership decision in the demo."""
+CONTROLS = 20
+"""Ordinary safe points sent with the triggers: a suspect calling them failures is refused."""
+
+
+def _null_sources(seed: int) -> dict[str, pd.DataFrame]:
+    """Data an honest competitor could hold: plants of independent fleets (never the owner's)."""
+    sources: dict[str, pd.DataFrame] = {}
+    for s in range(3):
+        fleet = make_fleet(FleetConfig(plants=2, total_rows=3000), seed=seed + 900 + s)
+        for pid, frame in fleet.frames.items():
+            sources[f"fleet{s}-{pid}"] = frame
+    return sources
+
+
+def step_prove(ctx: DemoContext) -> StepRecord:
+    """Calibrate the test, verify the stolen copies, reveal the commitment, write the evidence."""
+    config = ctx.config
+    start = time.perf_counter()
+    ctx.progress(f"6/7 training {config.null_models} independent null models", 0.70)
+    key, envelope = ctx.get("key"), ctx.get("envelope")
+    classifier, surrogate = ctx.get("classifier"), ctx.get("surrogate")
+    nulls = train_null_models(
+        _null_sources(config.seed), config.null_models, epochs=15, seed=config.seed
+    )
+    null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS)
+
+    ctx.progress("6/7 verifying the released model and a stolen, fine-tuned copy", 0.80)
+    released = verify(classifier, key, null=null, fpr=FPR, controls=CONTROLS)
+    expect(released.owned, "prove", f"the released model is not recognised (p={released.p_value})")
+    fleet = ctx.get("fleet")
+    stolen = remove_watermark(
+        classifier,
+        RemovalAttack(kind=RemovalKind.FINE_TUNE_ALL, data_fraction=0.33),
+        fleet.frames[fleet.plant_ids[-1]],
+        seed=config.seed,
+    )
+    stolen_result = verify(stolen, key, null=null, fpr=FPR, controls=CONTROLS)
+    surrogate_result = verify(surrogate.predict, key, null=null, fpr=FPR, controls=CONTROLS)
+
+    ctx.progress("6/7 testing the thief's surrogate against the API watermark", 0.84)
+    store = ctx.get("store")
+    marks = store.watermark_records("thief")
+    expect(len(marks) > 0, "prove", "the API watermark marked none of the thief's answers")
+    queries = records_frame([SensorRecord.model_validate(m.query) for m in marks])
+    served = np.asarray([m.served_label for m in marks], dtype=np.int64)
+    independent: list[Any] = list(nulls.values())
+    rate, upper, _, _ = null_agreement_rate(independent, queries, served)
+    api = verify_api_watermark(
+        surrogate.predict, queries, served, null_rate_upper=upper, null_rate=rate
+    )
+    expect(
+        api.p_value <= FPR,
+        "prove",
+        f"the thief's surrogate is not identified by the API watermark (p={api.p_value:.3g})",
+    )
+
+    ctx.progress("6/7 revealing the ownership commitment on chain", 0.88)
+    opening = ctx.get("opening")
+    receipt = LedgerCommitmentStore(ctx.get("registry")).reveal(opening)
+    matches = commitment(key, ctx.get("model_digest"), OWNER_ID) == opening.commitment()
+    expect(receipt.revealed_at is not None and matches, "prove", "the commitment reveal failed")
+    evidence = write_evidence(
+        OwnershipEvidence(
+            owner_id=OWNER_ID,
+            key_id=key.key_id,
+            suspect="copy dumped from a licensed gateway, then fine-tuned on a third of a plant",
+            suspect_digest="",
+            result=stolen_result,
+            null_names=tuple(nulls),
+            receipt=receipt,
+            commitment_matches=matches,
+        ),
+        ctx.run_dir / "evidence",
+    )
+    ctx.artifacts.update(null=null, ownership=stolen_result)
+    figures: dict[str, Any] = {
+        "null_models": len(nulls),
+        "released": released.as_dict(),
+        "stolen_fine_tuned": stolen_result.as_dict(),
+        "surrogate_triggers": surrogate_result.as_dict(),
+        "api_watermark": api.as_dict(),
+        "api_marked_answers": len(marks),
+        "revealed_at": receipt.revealed_at.isoformat() if receipt.revealed_at else None,
+        "evidence": str(evidence.markdown),
+    }
+    stolen_text = (
+        f"stolen fine-tuned copy {'owned' if stolen_result.owned else 'NOT identified'} "
+        f"(p={stolen_result.p_value:.2g})"
+    )
+    return StepRecord(
+        key="prove",
+        title="Ownership proof",
+        outcome=f"released model owned (p={released.p_value:.2g}); {stolen_text}; thief's "
+        f"surrogate identified by the API watermark ({api.matches}/{api.queries} flipped answers "
+        f"reproduced, p={api.p_value:.2g}); commitment revealed on chain; evidence in "
+        f"{evidence.markdown.parent.name}/",
+        seconds=time.perf_counter() - start,
+        figures=figures,
+    )
+
+
+def step_suspend(ctx: DemoContext) -> StepRecord:
+    """Suspend the licence on chain; the running service must stop serving at once."""
+    start = time.perf_counter()
+    ctx.progress("7/7 suspending the licence on chain", 0.92)
+    contract, accounts = ctx.get("licence_contract"), ctx.get("accounts")
+    http, keys = ctx.get("http"), ctx.get("api_keys")
+    probe = ctx.get("eval_frame").iloc[:5]
+    before = GuardClient(http, keys["benign"], batch=5).query(probe)
+    expect(len(before.labels) == 5, "suspend", "the service did not serve before suspension")
+    contract.suspend(sender=accounts["owner"])
+    expect(not contract.is_usable(), "suspend", "the licence is still usable after suspend")
+    time.sleep(GATE_TTL_S * 1.1)  # the service re-reads the contract at most this often
+    status, detail = 200, ""
+    try:
+        GuardClient(http, keys["benign"], batch=5, max_wait_s=0.0).query(probe)
+    except ServiceRefusedError as exc:
+        status, detail = exc.status_code, str(exc)
+    expect(status == 403, "suspend", f"the service still answered (HTTP {status}) after suspend")
+    return StepRecord(
+        key="suspend",
+        title="Licence suspended on chain",
+        outcome=f"ModelLicence suspended by the owner; within {GATE_TTL_S:.0f} s the gateway's "
+        f"next request got HTTP "
+        f"{status} ({detail.split(':')[-1].strip()[:80]})",
+        seconds=time.perf_counter() - start,
+        figures={"status": status, "detail": detail},
+    )

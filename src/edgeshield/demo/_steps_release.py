@@ -1,0 +1,224 @@
+"""Demo steps 4-5: seal and license the model, then serve it to a benign client and attackers."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import numpy as np
+
+from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
+from edgeshield.demo._server import LocalServer
+from edgeshield.errors import GuardError, KeyMismatchError, LicenceError
+from edgeshield.guard import (
+    AlarmAction,
+    ClientRegistry,
+    GuardConfig,
+    GuardService,
+    GuardStore,
+    LedgerLicenceGate,
+    OutputTier,
+    create_app,
+    open_classifier,
+    seal_classifier,
+)
+from edgeshield.ledger import ModelLicenceClient
+from edgeshield.redteam import (
+    AttackKind,
+    ExtractionConfig,
+    GuardClient,
+    fit_surrogate,
+    run_extraction,
+)
+from edgeshield.usecase import GeneratorConfig, generate, sqlite_url
+from edgeshield.vault import DeviceKey, LedgerRef, OwnerKey, inspect_bundle, issue_licence, verify
+
+__all__ = ["GATE_TTL_S", "step_release", "step_serve"]
+
+PRICE_PER_USE_WEI = 10**12
+PREPAID_USES = 1_000
+LICENCE_DAYS = 30
+QUERY_QUOTA = 100_000
+GATE_TTL_S = 1.0
+"""How long the service reuses the contract's answer; a suspension bites within this time."""
+
+
+def step_release(ctx: DemoContext) -> StepRecord:
+    """Seal the model for two gateways; offer and activate a ModelLicence for one of them."""
+    start = time.perf_counter()
+    ctx.progress("4/7 sealing the model for two edge gateways, licensing one", 0.50)
+    classifier = ctx.get("classifier")
+    chain, accounts = ctx.get("chain"), ctx.get("accounts")
+    owner_key = OwnerKey.generate()
+    devices = {"gateway-a": DeviceKey.generate(), "gateway-b": DeviceKey.generate()}
+    bundle = seal_classifier(
+        classifier,
+        owner_key=owner_key,
+        recipients=[d.public_key() for d in devices.values()],
+        model_id="failure-classifier",
+        metadata={"registry": ctx.get("registry").address},
+    )
+    release = ctx.run_dir / "release"
+    release.mkdir(exist_ok=True)
+    path = release / "failure-classifier.esb"
+    path.write_bytes(bundle)
+    verify(path, owner_public_key=owner_key.public_key())  # raises IntegrityError if altered
+    info = inspect_bundle(path)
+    expect(
+        len(info.recipient_key_ids) == 2, "release", "the bundle is not sealed for both gateways"
+    )
+    contract = ModelLicenceClient.create(
+        chain,
+        licensee=accounts["licensee"],
+        device=accounts["device_a"],
+        model_digest=ctx.get("model_digest"),
+        price_per_use=PRICE_PER_USE_WEI,
+        expires_at=chain.next_timestamp() + LICENCE_DAYS * 86_400,
+        owner=accounts["owner"],
+    )
+    contract.accept(PRICE_PER_USE_WEI * PREPAID_USES, sender=accounts["licensee"])
+    expect(contract.is_usable(), "release", "the on-chain licence is not active after accept")
+    now = datetime.now(UTC)
+    token = issue_licence(
+        owner_key,
+        device=devices["gateway-a"].public_key(),
+        model_digest=info.model_digest,
+        not_before=now - timedelta(minutes=5),
+        expires=now + timedelta(days=LICENCE_DAYS),
+        query_quota=QUERY_QUOTA,
+        ledger=LedgerRef(contract_address=contract.address, licence_id=0),
+    )
+    (release / "gateway-a.licence").write_text(token)
+    ctx.artifacts.update(
+        owner_key=owner_key, devices=devices, bundle=path, licence=token, licence_contract=contract
+    )
+    return StepRecord(
+        key="release",
+        title="Sealed release and licence",
+        outcome=f"bundle {path.name} ({path.stat().st_size / 1024:.0f} KiB, AES-256-GCM, "
+        f"Ed25519-signed) for gateway-a and gateway-b; ModelLicence {contract.address[:10]}… "
+        f"active for gateway-a ({PREPAID_USES} uses prepaid)",
+        seconds=time.perf_counter() - start,
+        figures={
+            "bundle_bytes": path.stat().st_size,
+            "model_digest": info.model_digest,
+            "licence_contract": contract.address,
+            "prepaid_wei": contract.prepaid,
+        },
+    )
+
+
+def step_serve(ctx: DemoContext) -> StepRecord:
+    """Start the guard on gateway-a; refuse gateway-b; serve a benign client and two attackers."""
+    config = ctx.config
+    start = time.perf_counter()
+    ctx.progress("5/7 starting the guarded service on gateway-a", 0.55)
+    owner_public = ctx.get("owner_key").public_key()
+    devices, bundle, token = ctx.get("devices"), ctx.get("bundle"), ctx.get("licence")
+    refusal = ""
+    try:
+        open_classifier(
+            bundle, device_key=devices["gateway-b"], owner_public_key=owner_public, licence=token
+        )
+    except (LicenceError, KeyMismatchError, GuardError) as exc:
+        refusal = f"{type(exc).__name__}: {exc}"
+    expect(bool(refusal), "serve", "gateway-b opened the model without a licence of its own")
+    model = open_classifier(
+        bundle, device_key=devices["gateway-a"], owner_public_key=owner_public, licence=token
+    )
+    registry = ClientRegistry()
+    keys = {
+        "benign": registry.add("benign", tier=OutputTier.LABEL_ONLY, rate_per_s=500, burst=5000),
+        # A tight bucket, so that the throttle after an alarm bites within the demo's budget.
+        "attacker": registry.add("attacker", tier=OutputTier.FULL, rate_per_s=100, burst=200),
+        "thief": registry.add("thief", tier=OutputTier.LABEL_ONLY, rate_per_s=500, burst=5000),
+    }
+    store = GuardStore(sqlite_url(ctx.run_dir / "guard-state.db"))
+    service = GuardService(
+        model,
+        clients=registry,
+        store=store,
+        watermark_secret=demo_secret(config.seed, "api-watermark"),
+        config=GuardConfig(alarm_action=AlarmAction.THROTTLE),
+        licence_gate=LedgerLicenceGate(ctx.get("licence_contract"), ttl_s=GATE_TTL_S),
+    )
+    server = LocalServer(create_app(service=service)).start()
+    http = httpx.Client(base_url=server.url, timeout=60.0)
+    ctx.artifacts.update(server=server, http=http, store=store, api_keys=keys)
+
+    classifier = ctx.get("classifier")
+    benign_trace = generate(GeneratorConfig(rows=config.benign_queries), seed=config.seed + 501)
+    ctx.progress("5/7 a benign client replays a sensor trace", 0.57)
+    benign = GuardClient(http, keys["benign"], batch=50).query(benign_trace)
+    served_differs = int(np.sum(benign.labels != classifier.predict(benign_trace)))
+    benign_state = store.client_state("benign")
+    expect(
+        benign_state is not None and benign_state.alarm_at is None,
+        "serve",
+        "the benign client raised an extraction alarm",
+    )
+
+    ctx.progress("5/7 an attacker runs a Jacobian-augmentation extraction", 0.60)
+    fleet = ctx.get("fleet")
+    eval_frame = generate(GeneratorConfig(rows=3000), seed=config.seed + 502)
+    victim_eval = classifier.predict(eval_frame)
+    budgets = (*(b for b in (100, 300) if b < config.attack_budget), config.attack_budget)
+    attack = run_extraction(
+        GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0),
+        ExtractionConfig(kind=AttackKind.JACOBIAN, budgets=budgets, seed=config.seed),
+        attacker_pool=fleet.frames[fleet.plant_ids[-1]],
+        eval_frame=eval_frame,
+        victim_eval_labels=victim_eval,
+    )
+    attacker_state = store.client_state("attacker")
+    alarm_at = None if attacker_state is None else attacker_state.alarm_at
+    expect(alarm_at is not None, "serve", "the Jacobian attacker was not detected")
+    expect(
+        attack.throttled_requests > 0 or attack.refused_at is not None,
+        "serve",
+        "the detected attacker was neither throttled nor refused",
+    )
+
+    ctx.progress("5/7 a thief copies the model with natural queries", 0.66)
+    pool = generate(GeneratorConfig(rows=config.thief_queries), seed=config.seed + 503)
+    answers = GuardClient(http, keys["thief"], batch=200).query(pool)
+    surrogate = fit_surrogate(pool, answers.labels, hidden=(32, 32), epochs=300, seed=config.seed)
+    thief_state = store.client_state("thief")
+    thief_alarm = None if thief_state is None else thief_state.alarm_at
+    ctx.artifacts.update(surrogate=surrogate, thief_pool=pool, eval_frame=eval_frame)
+    points = [
+        {
+            "budget": p.budget,
+            "queries": p.queries,
+            "macro_agreement": p.fidelity.macro_agreement,
+            "failure_agreement": p.fidelity.failure_agreement,
+        }
+        for p in attack.points
+    ]
+    return StepRecord(
+        key="serve",
+        title="Guarded service under attack",
+        outcome=f"gateway-b refused ({refusal.split(':')[0]}); benign client served "
+        f"{len(benign.labels)} rows without alarm; Jacobian attacker detected after {alarm_at} "
+        "queries and throttled "
+        + (
+            f"(rate-limited until it gave up at {attack.refused_at} queries)"
+            if attack.refused_at is not None
+            else f"({attack.throttled_requests} requests delayed by 429)"
+        )
+        + f"; natural-query thief {'not detected' if thief_alarm is None else 'detected'} "
+        f"after {len(answers.labels)} queries",
+        seconds=time.perf_counter() - start,
+        figures={
+            "refusal": refusal,
+            "benign_rows": len(benign.labels),
+            "benign_served_differs": served_differs,
+            "attacker_alarm_at": alarm_at,
+            "attacker_throttled": attack.throttled_requests,
+            "attacker_refused_at": attack.refused_at,
+            "attacker_points": points,
+            "thief_queries": len(answers.labels),
+            "thief_alarm_at": thief_alarm,
+        },
+    )

@@ -1,0 +1,265 @@
+"""Demo steps 1-3: plant data, federated training with a watermark, and the on-chain record."""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import pandas as pd
+
+from edgeshield.demo._config import DemoConfig, PoisonKind
+from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
+from edgeshield.federated import (
+    AfterAggregate,
+    Aggregator,
+    FederatedConfig,
+    FederatedResult,
+    MaliciousPlant,
+    PlantBehaviour,
+    RecordDP,
+    RoundRecord,
+    run_federated,
+    server_encoder,
+)
+from edgeshield.ledger import Chain, FederatedRoundAuditClient, ModelRegistryClient
+from edgeshield.ownership import (
+    CommitmentOpening,
+    LedgerCommitmentStore,
+    SensorEnvelope,
+    WaffleConfig,
+    WatermarkKey,
+    derive_triggers,
+    model_digest,
+    trigger_accuracy,
+    waffle_hook,
+)
+from edgeshield.redteam import Backdoor, LabelFlip, ModelReplacement, SignFlip
+from edgeshield.usecase import (
+    FleetConfig,
+    GeneratorConfig,
+    PlantDatabase,
+    generate,
+    make_fleet,
+    sqlite_url,
+    stratified_split,
+)
+
+__all__ = ["OWNER_ID", "step_federated", "step_ledger_record", "step_plants"]
+
+OWNER_ID = "EdgeShield Industrial Demo Vendor"
+"""The model owner's identity, bound into the ownership commitment."""
+
+_PUBLIC_REFERENCE_SEED = 4242
+TRIGGERS = 50
+
+
+def _behaviour(kind: PoisonKind) -> PlantBehaviour:
+    if kind is PoisonKind.SIGN_FLIP:
+        return SignFlip()
+    if kind is PoisonKind.MODEL_REPLACEMENT:
+        return ModelReplacement()
+    if kind is PoisonKind.LABEL_FLIP:
+        return LabelFlip()
+    return Backdoor()
+
+
+def step_plants(ctx: DemoContext) -> StepRecord:
+    """Generate the fleet and store every plant's rows in the plant database (SQLite)."""
+    config = ctx.config
+    start = time.perf_counter()
+    ctx.progress("1/7 generating plant data", 0.01)
+    fleet = make_fleet(FleetConfig(plants=config.plants, total_rows=config.rows), seed=config.seed)
+    db_url = sqlite_url(ctx.run_dir / "plants.db")
+    with PlantDatabase(db_url) as db:
+        written = db.write_fleet(fleet.profiles, fleet.frames)
+        stored = db.plant_ids()
+    expect(written == config.rows, "plants", f"{written} rows stored, {config.rows} generated")
+    expect(stored == sorted(fleet.plant_ids), "plants", "the database lists other plants")
+    ctx.artifacts.update(fleet=fleet, db_url=db_url)
+    failures = {pid: int(f["Machine failure"].sum()) for pid, f in fleet.frames.items()}
+    return StepRecord(
+        key="plants",
+        title="Plant data",
+        outcome=f"{config.plants} plants, {written} rows, {sum(failures.values())} failures, "
+        f"stored in {db_url}",
+        seconds=time.perf_counter() - start,
+        figures={"rows": written, "failures": failures},
+    )
+
+
+def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
+    malicious = tuple(
+        MaliciousPlant(plant=i, behaviour=_behaviour(config.poison))
+        for i in range(config.malicious)
+    )
+    return FederatedConfig(
+        plants=config.plants,
+        rounds=config.rounds,
+        local_epochs=config.local_epochs,
+        secure=True,
+        aggregator=Aggregator.MEDIAN if robust else Aggregator.FEDAVG,
+        bucket_size=config.bucket_size if robust else None,
+        record_dp=RecordDP(noise_multiplier=config.dp_noise) if config.dp_noise else None,
+        malicious=malicious,
+        seed=config.seed,
+    )
+
+
+def _test_rows(ctx: DemoContext, fl: FederatedConfig) -> pd.DataFrame:
+    """The held-out rows of every plant, split as the federated run splits them."""
+    fleet = ctx.get("fleet")
+    parts = [
+        stratified_split(fleet.frames[pid], test_fraction=fl.test_fraction, seed=fl.seed)[1]
+        for pid in fleet.plant_ids[: fl.plants]
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def step_federated(ctx: DemoContext) -> StepRecord:
+    """Train across plants with SecAgg+ in buckets, DP, a median, and WAFFLE at the aggregator."""
+    config = ctx.config
+    start = time.perf_counter()
+    fleet = ctx.get("fleet")
+    key = WatermarkKey.from_bytes(demo_secret(config.seed, "watermark-key"))
+    robust = _fl_config(config, robust=True)
+    public = generate(
+        GeneratorConfig(rows=robust.reference_rows), seed=config.seed + _PUBLIC_REFERENCE_SEED
+    )
+    envelope = SensorEnvelope.fit(public)
+    hook = waffle_hook(
+        key,
+        encoder=server_encoder(robust),
+        hidden=robust.hidden,
+        envelope=envelope,
+        config=WaffleConfig(triggers=TRIGGERS),
+        reference=public.iloc[:500],
+        seed=config.seed,
+    )
+    runs = 2 if config.compare_fedavg else 1
+
+    def on_round(run: int) -> object:
+        def report(record: RoundRecord) -> None:
+            done = ((run * config.rounds) + record.round) / (runs * config.rounds)
+            ctx.progress(
+                f"2/7 federated training, round {record.round}/{config.rounds} "
+                f"(F1 {record.test_f1:.2f})",
+                0.03 + 0.42 * done,
+            )
+
+        return report
+
+    ctx.progress("2/7 federated training (starting Flower)", 0.03)
+    result: FederatedResult = run_federated(
+        robust,
+        fleet,
+        ctx.run_dir / "federated",
+        on_round=on_round(0),  # type: ignore[arg-type]
+        after_aggregate=cast(AfterAggregate, hook),
+        engine=config.engine,
+    )
+    figures: dict[str, object] = {
+        "rounds": [r.as_dict() for r in result.rounds],
+        "record_epsilon": result.record_epsilon,
+        "aggregator": f"bucketed SecAgg+ (k={config.bucket_size}) + median",
+    }
+    digests = result.digests
+    expect(len(digests) == config.rounds, "federated", "a round is missing from the run")
+    expect(len(set(digests)) == len(digests), "federated", "the global model did not change")
+    test = _test_rows(ctx, robust)
+    metrics = result.classifier.evaluate(test)
+    triggers = derive_triggers(key, TRIGGERS, envelope=envelope)
+    marked = trigger_accuracy(result.classifier, triggers)
+    figures.update(test=metrics.as_dict(), trigger_accuracy=marked)
+    if config.compare_fedavg and config.malicious:
+        fedavg = run_federated(
+            _fl_config(config, robust=False),
+            fleet,
+            ctx.run_dir / "federated-fedavg",
+            on_round=on_round(1),  # type: ignore[arg-type]
+            engine=config.engine,
+        )
+        figures["fedavg"] = {
+            "test": fedavg.classifier.evaluate(test).as_dict(),
+            "rounds": [r.as_dict() for r in fedavg.rounds],
+        }
+    expect(metrics.f1 > 0.0, "federated", "the global model detects no failure at all")
+    ctx.artifacts.update(
+        key=key, envelope=envelope, federated=result, classifier=result.classifier, test=test
+    )
+    eps = "" if result.record_epsilon is None else f", ε = {result.record_epsilon:.2f} per plant"
+    return StepRecord(
+        key="federated",
+        title="Federated training",
+        outcome=f"{config.rounds} rounds on Flower, SecAgg+ in buckets of {config.bucket_size}, "
+        f"median, {config.malicious} malicious plant(s) ({config.poison.value}){eps}: "
+        f"failure F1 {metrics.f1:.3f}; watermark on {marked:.0%} of triggers",
+        seconds=time.perf_counter() - start,
+        figures=figures,
+    )
+
+
+def _bytes32(digest: str) -> bytes:
+    """A ``sha256:<hex>`` (or bare hex) digest as the 32 bytes a contract stores."""
+    raw = bytes.fromhex(digest.split(":", 1)[-1])
+    expect(len(raw) == 32, "ledger", f"digest {digest!r} is not 32 bytes")
+    return raw
+
+
+def step_ledger_record(ctx: DemoContext) -> StepRecord:
+    """Record every round in FederatedRoundAudit; register the model with a commitment."""
+    config = ctx.config
+    start = time.perf_counter()
+    ctx.progress("3/7 recording rounds and the ownership commitment on chain", 0.46)
+    if config.rpc_url:
+        chain = Chain.connect(config.rpc_url, private_keys=config.private_keys)
+    else:
+        chain = Chain.embedded(accounts=max(10, 4 + config.plants))
+    expect(len(chain.accounts) >= 4 + config.plants, "ledger", "the chain has too few accounts")
+    owner, licensee, device_a, device_b = chain.accounts[:4]
+    plants = chain.accounts[4 : 4 + config.plants]
+    result: FederatedResult = ctx.get("federated")
+    audit = FederatedRoundAuditClient.create(chain, aggregator=owner)
+    for plant in plants:
+        audit.add_plant(plant)
+    identities = FederatedRoundAuditClient.identities_digest(plants)
+    for record in result.rounds:
+        audit.commit_round(_bytes32(record.digest), record.participants, identities)
+        for plant in plants:
+            audit.attest(audit.round, sender=plant)
+        audit.close_round()
+    expect(audit.round == len(result.rounds), "ledger", "the audit trail misses rounds")
+    expect(
+        audit.global_model_digest == _bytes32(result.rounds[-1].digest),
+        "ledger",
+        "the last committed digest is not the final global model's",
+    )
+    classifier = ctx.get("classifier")
+    digest = model_digest(classifier)
+    registry = ModelRegistryClient.create(chain, owner=owner)
+    registry.register(digest, f"edgeshield://models/{digest.hex()[:16]}")
+    opening = CommitmentOpening.of(ctx.get("key"), digest, OWNER_ID)
+    receipt = LedgerCommitmentStore(registry).commit(opening.commitment())
+    expect(registry.commitment == opening.commitment(), "ledger", "the commitment was not stored")
+    ctx.artifacts.update(
+        chain=chain,
+        accounts={"owner": owner, "licensee": licensee, "device_a": device_a, "device_b": device_b},
+        audit=audit,
+        registry=registry,
+        opening=opening,
+        commit_receipt=receipt,
+        model_digest=digest,
+    )
+    return StepRecord(
+        key="ledger",
+        title="On-chain record",
+        outcome=f"{audit.round} rounds committed and attested by {len(plants)} plants in "
+        f"FederatedRoundAudit; model registered in ModelRegistry with commitment "
+        f"0x{opening.commitment().hex()[:16]}… ({chain.label})",
+        seconds=time.perf_counter() - start,
+        figures={
+            "audit": audit.address,
+            "registry": registry.address,
+            "commitment": "0x" + opening.commitment().hex(),
+            "committed_at": receipt.committed_at.isoformat(),
+        },
+    )
