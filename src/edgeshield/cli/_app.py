@@ -9,7 +9,17 @@ import click
 import typer
 
 import edgeshield.cli._ledger_frontends  # noqa: F401 (registers ledger from-*, verify)
-from edgeshield.cli import _data, _demo, _fl, _guard, _ledger, _ownership, _train, _vault
+from edgeshield.cli import (
+    _dashboard,
+    _data,
+    _demo,
+    _fl,
+    _guard,
+    _ledger,
+    _ownership,
+    _train,
+    _vault,
+)
 from edgeshield.errors import EdgeShieldError
 
 __all__ = ["app", "main", "run"]
@@ -29,6 +39,7 @@ app.add_typer(_ownership.app, name="ownership")
 app.add_typer(_vault.app, name="vault")
 app.command(name="train")(_train.train)
 app.command(name="demo")(_demo.demo)
+app.command(name="dashboard")(_dashboard.dashboard)
 
 
 def _fail(message: str, code: int) -> int:

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from edgeshield.demo._config import DemoConfig, PoisonKind
 from edgeshield.demo._context import DemoContext, StepRecord
+from edgeshield.demo._dashboard import (
+    RUN_ID_PATTERN,
+    RunSummary,
+    create_dashboard,
+    list_runs,
+    load_run,
+)
 from edgeshield.demo._report import REPORT_SECTIONS, ReportPaths, write_report
 from edgeshield.demo._scenario import STEPS, DemoResult, run_demo
 from edgeshield.demo._server import LocalServer
 
 __all__ = [
     "REPORT_SECTIONS",
+    "RUN_ID_PATTERN",
     "STEPS",
     "DemoConfig",
     "DemoContext",
@@ -23,7 +31,11 @@ __all__ = [
     "LocalServer",
     "PoisonKind",
     "ReportPaths",
+    "RunSummary",
     "StepRecord",
+    "create_dashboard",
+    "list_runs",
+    "load_run",
     "run_demo",
     "write_report",
 ]

@@ -1,0 +1,186 @@
+"""Server-rendered pages of the dashboard, with inline CSS and an inline chart script.
+
+Kept apart from the routes so that the HTML can be read in one place; every value from a
+run is escaped (text with :func:`html.escape`, embedded JSON with ``<``, ``>`` and ``&``
+turned into unicode escapes) because a run directory is data, not markup.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+__all__ = ["index_page", "run_page"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1d2733;
+ background:#f4f6f8}
+header{background:#16324f;color:#fff;padding:14px 28px}header a{color:#fff;text-decoration:none}
+main{max-width:1100px;margin:0 auto;padding:20px 28px}
+h1{font-size:1.35em;margin:0}h2{font-size:1.1em;margin:28px 0 10px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}
+th,td{border-bottom:1px solid #dde3e8;padding:7px 10px;text-align:left;vertical-align:top}
+th{background:#e9eef2}.ok{color:#17753a;font-weight:600}.bad{color:#b3261e;font-weight:600}
+.card{background:#fff;border:1px solid #dde3e8;border-radius:6px;padding:12px;margin:10px 0}
+canvas{width:100%;background:#fff;border:1px solid #dde3e8;border-radius:6px}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:14px}
+.plots img{width:100%;background:#fff;border:1px solid #dde3e8;border-radius:6px}
+code,.fig{font-family:ui-monospace,Menlo,monospace;font-size:.85em;color:#46525e}
+.empty{color:#6b7785;font-style:italic}
+"""
+
+# Draws horizontal bars ({label, value, ok}) and a ledger timeline ({contract, event, block})
+# on <canvas> elements, from the JSON embedded in the page.
+_SCRIPT = """
+(function(){
+const data=JSON.parse(document.getElementById('dashboard-data').textContent);
+function setup(id,h){const c=document.getElementById(id);if(!c)return null;
+ const r=window.devicePixelRatio||1,w=c.clientWidth||800;c.width=w*r;c.height=h*r;
+ c.style.height=h+'px';const g=c.getContext('2d');g.scale(r,r);
+ g.font='12px system-ui,sans-serif';return {g:g,w:w,h:h};}
+function bars(id,rows,unit){if(!rows.length)return;const row=24,s=setup(id,rows.length*row+30);
+ if(!s)return;const g=s.g,left=Math.min(260,s.w*0.4),width=s.w-left-70;
+ const max=Math.max(...rows.map(r=>r.value),1e-9);
+ rows.forEach((r,i)=>{const y=10+i*row;g.fillStyle='#1d2733';g.textBaseline='middle';
+  g.fillText(r.label.slice(0,38),8,y+row/2-2);
+  const w=Math.max(2,width*r.value/max);g.fillStyle=r.ok?'#2e7d4f':'#c0392b';
+  g.fillRect(left,y+3,w,row-10);g.fillStyle='#46525e';
+  g.fillText(r.value.toFixed(1)+' '+unit,left+w+6,y+row/2-2);});}
+function timeline(id,events){if(!events.length)return;
+ const lanes=[...new Set(events.map(e=>e.contract))];const s=setup(id,lanes.length*46+50);
+ if(!s)return;const g=s.g,left=150,width=s.w-left-30;
+ const blocks=events.map(e=>Number(e.block)||0),lo=Math.min(...blocks),hi=Math.max(...blocks);
+ const x=b=>left+(hi>lo?(b-lo)/(hi-lo):0.5)*width;
+ const hues=['#1f6fb2','#d9822b','#2e7d4f','#8e44ad'];
+ lanes.forEach((l,i)=>{const y=30+i*46;g.strokeStyle='#dde3e8';g.beginPath();
+  g.moveTo(left,y);g.lineTo(left+width,y);g.stroke();g.fillStyle='#1d2733';
+  g.textBaseline='middle';g.fillText(l,8,y);});
+ events.forEach(e=>{const i=lanes.indexOf(e.contract),y=30+i*46,px=x(Number(e.block)||0);
+  g.fillStyle=hues[i%hues.length];g.beginPath();g.arc(px,y,6,0,2*Math.PI);g.fill();
+  g.fillStyle='#46525e';g.fillText(String(e.event).slice(0,18),px-20,y+16);});
+ g.fillStyle='#6b7785';g.fillText('block '+lo,left,s.h-10);
+ g.fillText('block '+hi,left+width-60,s.h-10);}
+if(data.runs){bars('chart-runs',data.runs.map(r=>({label:r.run_id,value:r.seconds||0,
+ ok:!r.failed})),'s');}
+if(data.run){bars('chart-steps',data.run.steps.map(s=>({label:s.title||s.key,
+ value:Number(s.seconds)||0,ok:true})),'s');timeline('chart-ledger',data.run.chain_events);}
+})();
+"""
+
+
+def _json(value: Any) -> str:
+    """JSON safe to embed in a ``<script>`` element."""
+    text = json.dumps(value, default=str)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _page(title: str, body: str, data: dict[str, Any]) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
+        "<header><h1><a href='/'>EdgeShield dashboard</a></h1></header>"
+        f"<main>{body}</main>"
+        f"<script type='application/json' id='dashboard-data'>{_json(data)}</script>"
+        f"<script>{_SCRIPT}</script></body></html>"
+    )
+
+
+def _seconds(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f} s"
+
+
+def _status(failed: str | None) -> str:
+    if failed is None:
+        return "<span class='ok'>completed</span>"
+    return f"<span class='bad'>stopped: {escape(failed)}</span>"
+
+
+def index_page(runs: list[dict[str, Any]]) -> str:
+    """The list of runs: id, start, steps passed, how it ended, duration; a duration chart."""
+    if not runs:
+        body = (
+            "<h2>Runs</h2><p class='empty'>No runs yet: run <code>edgeshield demo</code> "
+            "to create one.</p>"
+        )
+        return _page("EdgeShield dashboard", body, {"runs": []})
+    rows = "".join(
+        f"<tr><td><a href='/runs/{quote(r['run_id'])}'>{escape(r['run_id'])}</a></td>"
+        f"<td>{escape(r['started'])}</td>"
+        f"<td>{r['steps_passed']} of {r['steps_total']}</td>"
+        f"<td>{_status(r['failed'])}</td><td>{_seconds(r['seconds'])}</td></tr>"
+        for r in runs
+    )
+    body = (
+        f"<h2>Runs ({len(runs)})</h2><table id='runs'><thead><tr><th>Run</th><th>Started</th>"
+        f"<th>Steps passed</th><th>Outcome</th><th>Duration</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        "<h2>Duration of each run</h2><canvas id='chart-runs' class='chart'></canvas>"
+    )
+    return _page("EdgeShield dashboard", body, {"runs": runs})
+
+
+def _figures(figures: Any) -> str:
+    if not isinstance(figures, dict) or not figures:
+        return ""
+    items = []
+    for key, value in figures.items():
+        text = json.dumps(value, default=str)
+        text = text if len(text) <= 80 else text[:77] + "..."
+        items.append(f"{escape(str(key))}={escape(text)}")
+    return "<div class='fig'>" + "; ".join(items) + "</div>"
+
+
+def run_page(run: dict[str, Any]) -> str:
+    """One run: its steps and outcomes, charts drawn from its JSON, its plots, its ledger events."""
+    rid = quote(run["run_id"])
+    steps = "".join(
+        f"<tr><td>{i}</td><td>{escape(str(s.get('title', s.get('key', ''))))}</td>"
+        f"<td>{escape(str(s.get('outcome', '')))}{_figures(s.get('figures'))}</td>"
+        f"<td>{_seconds(s.get('seconds'))}</td></tr>"
+        for i, s in enumerate(run["steps"], 1)
+    )
+    plots = "".join(
+        f"<figure class='card'><img src='/runs/{rid}/plots/{quote(p)}' "
+        f"alt='{escape(p)}'><figcaption>{escape(p.removesuffix('.png'))}</figcaption></figure>"
+        for p in run["plots"]
+    )
+    events = "".join(
+        f"<tr><td>{escape(str(e.get('block', '')))}</td>"
+        f"<td>{escape(str(e.get('contract', '')))}</td>"
+        f"<td>{escape(str(e.get('event', '')))}</td>"
+        f"<td><code>{escape(str(e.get('tx', '')))}</code></td></tr>"
+        for e in run["chain_events"]
+    )
+    report = (
+        f"<p><a href='/runs/{rid}/report'>Open the full evidence report</a></p>"
+        if run["has_report"]
+        else "<p class='empty'>This run has no report.</p>"
+    )
+    body = (
+        f"<h2>Run {escape(run['run_id'])}</h2>"
+        f"<div class='card'>Started {escape(run['started'])}; "
+        f"{run['steps_passed']} of {run['steps_total']} steps passed; "
+        f"{_status(run['failed'])}; {_seconds(run['seconds'])}.</div>{report}"
+        "<h2>Steps</h2>"
+        + (
+            f"<table id='steps'><thead><tr><th>#</th><th>Step</th><th>Outcome</th>"
+            f"<th>Time</th></tr></thead><tbody>{steps}</tbody></table>"
+            "<h2>Time per step</h2><canvas id='chart-steps' class='chart'></canvas>"
+            if steps
+            else "<p class='empty'>No step passed.</p>"
+        )
+        + "<h2>Ledger events</h2>"
+        + (
+            "<canvas id='chart-ledger' class='chart'></canvas>"
+            f"<table id='events'><thead><tr><th>Block</th><th>Contract</th><th>Event</th>"
+            f"<th>Transaction</th></tr></thead><tbody>{events}</tbody></table>"
+            if events
+            else "<p class='empty'>No ledger events.</p>"
+        )
+        + "<h2>Plots</h2>"
+        + (f"<div class='plots'>{plots}</div>" if plots else "<p class='empty'>No plots.</p>")
+    )
+    return _page(f"Run {run['run_id']}", body, {"run": run})

@@ -1,0 +1,321 @@
+"""The dashboard: every route on synthetic runs, refusals, and the pages in headless Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from edgeshield.cli import run
+from edgeshield.demo import RUN_ID_PATTERN, STEPS, create_dashboard, list_runs, load_run
+
+GOOD = "20261126T170000Z"
+STOPPED = "stopped-run"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+EVENTS = [
+    {"contract": "FederatedRoundAudit", "event": "AddPlant", "block": 2, "tx": "0xaa"},
+    {"contract": "FederatedRoundAudit", "event": "RecordRound", "block": 5, "tx": "0xbb"},
+    {"contract": "ModelRegistry", "event": "Register", "block": 7, "tx": "0xcc"},
+    {"contract": "ModelLicence", "event": "Suspend", "block": 11, "tx": "0xdd"},
+]
+
+
+def _png(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(3, 2), dpi=50)
+    ax.plot([0, 1, 2], [0.2, 0.6, 0.9])
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _write_run(root: Path, run_id: str, *, steps: int, failed: str | None) -> Path:
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    result = {
+        "failed": failed,
+        "seconds": 12.5 + steps,
+        "steps": [
+            {
+                "key": f"step{i}",
+                "title": f"Step {i} <b>title</b>",
+                "outcome": f"outcome {i}",
+                "seconds": 1.0 + i,
+                "figures": {"p_value": 0.001 * i, "nested": {"a": [1, 2]}},
+            }
+            for i in range(1, steps + 1)
+        ],
+        "chain_events": EVENTS if failed is None else [],
+    }
+    (run_dir / "result.json").write_text(json.dumps(result))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A completed run with plots and a report, a stopped run without either, and noise."""
+    root = tmp_path_factory.mktemp("runs")
+    good = _write_run(root, GOOD, steps=len(STEPS), failed=None)
+    _png(good / "plots" / "training.png")
+    _png(good / "plots" / "ledger.png")
+    (good / "plots" / "notes.txt").write_text("not a plot")
+    (good / "report.html").write_text("<html><body><h1>Evidence report</h1></body></html>")
+    (good / "result.md").write_text("secret")
+    stopped = _write_run(
+        root, STOPPED, steps=3, failed="step 4: the <script>unlicensed</script> device"
+    )
+    older = dt.datetime(2026, 11, 25, 9, 30, tzinfo=dt.UTC).timestamp()
+    os.utime(stopped / "result.json", (older, older))  # no UTC id: started = mtime
+    (root / "not a run").mkdir()  # invalid id: ignored
+    (root / "no-result").mkdir()  # no result.json: ignored
+    (root / "stray.txt").write_text("x")
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(runs_dir: Path) -> Iterator[TestClient]:
+    with TestClient(create_dashboard(runs_dir)) as test_client:
+        yield test_client
+
+
+class TestListing:
+    def test_api_lists_only_runs_newest_first(self, client: TestClient) -> None:
+        runs = client.get("/api/runs").json()
+        assert [r["run_id"] for r in runs] == [GOOD, STOPPED]
+        by_id = {r["run_id"]: r for r in runs}
+        assert by_id[GOOD]["steps_passed"] == by_id[GOOD]["steps_total"] == 7
+        assert by_id[GOOD]["failed"] is None
+        assert by_id[GOOD]["started"] == "2026-11-26 17:00:00 UTC"
+        assert by_id[STOPPED]["started"] == "2026-11-25 09:30:00 UTC"
+        assert by_id[STOPPED]["steps_passed"] == 3
+        assert "unlicensed" in by_id[STOPPED]["failed"]
+
+    def test_index_page_lists_runs_with_links(self, client: TestClient) -> None:
+        response = client.get("/")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        page = response.text
+        assert f"href='/runs/{GOOD}'" in page
+        assert f"href='/runs/{STOPPED}'" in page
+        assert "7 of 7" in page
+        assert "3 of 7" in page
+        assert "19.5 s" in page  # durations from result.json
+        assert "15.5 s" in page
+        assert "<script>unlicensed" not in page  # run data is escaped
+        assert "&lt;script&gt;unlicensed" in page
+        assert "chart-runs" in page
+        assert "http" not in page.split("<main>", 1)[1].replace("href='/", "")
+
+    def test_empty_and_missing_runs_dir(self, tmp_path: Path) -> None:
+        for root in (tmp_path, tmp_path / "absent"):
+            with TestClient(create_dashboard(root)) as empty:
+                assert empty.get("/api/runs").json() == []
+                assert "No runs yet" in empty.get("/").text
+        assert list_runs(tmp_path / "absent") == []
+
+
+class TestRun:
+    def test_api_run(self, client: TestClient) -> None:
+        body = client.get(f"/api/runs/{GOOD}").json()
+        assert body["run_id"] == GOOD
+        assert [s["key"] for s in body["steps"]] == [f"step{i}" for i in range(1, 8)]
+        assert body["chain_events"] == EVENTS
+        assert body["plots"] == ["ledger.png", "training.png"]
+        assert body["has_report"] is True
+
+    def test_run_page_shows_steps_plots_and_events(self, client: TestClient) -> None:
+        page = client.get(f"/runs/{GOOD}").text
+        assert "Step 1 &lt;b&gt;title&lt;/b&gt;" in page
+        assert "outcome 7" in page
+        assert f"src='/runs/{GOOD}/plots/training.png'" in page
+        assert "ModelRegistry" in page
+        assert "Suspend" in page
+        assert "0xdd" in page
+        assert "id='chart-steps'" in page
+        assert "id='chart-ledger'" in page
+        assert f"href='/runs/{GOOD}/report'" in page
+
+    def test_stopped_run_page(self, client: TestClient) -> None:
+        page = client.get(f"/runs/{STOPPED}").text
+        assert "3 of 7 steps passed" in page
+        assert "No ledger events." in page
+        assert "No plots." in page
+        assert "This run has no report." in page
+        assert client.get(f"/runs/{STOPPED}/report").status_code == 404
+
+    def test_plot_is_served_as_png(self, client: TestClient, runs_dir: Path) -> None:
+        response = client.get(f"/runs/{GOOD}/plots/training.png")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/png"
+        assert response.content == (runs_dir / GOOD / "plots" / "training.png").read_bytes()
+
+    def test_report(self, client: TestClient) -> None:
+        response = client.get(f"/runs/{GOOD}/report")
+        assert response.status_code == 200
+        assert "Evidence report" in response.text
+
+    def test_pages_forbid_remote_content(self, client: TestClient) -> None:
+        csp = client.get("/").headers["content-security-policy"]
+        assert "default-src 'none'" in csp
+        assert "img-src 'self' data:" in csp
+
+    def test_damaged_result_json_reads_as_failed(self, tmp_path: Path) -> None:
+        (tmp_path / "broken").mkdir()
+        (tmp_path / "broken" / "result.json").write_text("{not json")
+        run_ = load_run(tmp_path, "broken")
+        assert run_ is not None
+        assert run_["steps_passed"] == 0
+        assert "unreadable" in run_["failed"]
+
+
+class TestRefusals:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "/runs/unknown",
+            "/api/runs/unknown",
+            "/runs/unknown/report",
+            "/runs/unknown/plots/training.png",
+            "/api/runs/not%20a%20run",
+            "/api/runs/no-result",
+            f"/runs/{GOOD}/plots/absent.png",
+            f"/runs/{GOOD}/plots/notes.txt",
+            f"/runs/{GOOD}/plots/..%2Fresult.json",
+            f"/runs/{GOOD}/plots/..%2F..%2F{STOPPED}%2Fresult.json",
+            f"/runs/{GOOD}/plots/../result.json",
+            f"/runs/{GOOD}/plots/%2e%2e%2fresult.json",
+            "/runs/..%2F..%2Fetc/plots/passwd",
+            "/runs/x/plots/../../result.json",
+            "/runs/%2e%2e/plots/passwd",
+            "/api/runs/..",
+            "/api/runs/%2e%2e",
+        ],
+    )
+    def test_unknown_and_traversal_are_404(self, client: TestClient, url: str) -> None:
+        response = client.get(url)
+        assert response.status_code == 404
+        assert "secret" not in response.text
+        assert '"steps"' not in response.text
+
+    def test_link_out_of_the_run_is_refused(self, tmp_path: Path) -> None:
+        run_dir = _write_run(tmp_path / "runs", "linked", steps=1, failed=None)
+        (tmp_path / "outside.png").write_bytes(b"\x89PNG outside")
+        (run_dir / "plots").mkdir()
+        (run_dir / "plots" / "escape.png").symlink_to(tmp_path / "outside.png")
+        (tmp_path / "runs" / "alias").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+        _write_run(tmp_path, "elsewhere", steps=1, failed=None)
+        with TestClient(create_dashboard(tmp_path / "runs")) as linked:
+            assert linked.get("/runs/linked/plots/escape.png").status_code == 404
+            assert linked.get("/api/runs/linked").json()["plots"] == []
+            assert linked.get("/api/runs/alias").status_code == 404
+
+    @pytest.mark.parametrize("run_id", [GOOD, "run_1", "A-b"])
+    def test_run_id_pattern_accepts(self, run_id: str) -> None:
+        assert RUN_ID_PATTERN.fullmatch(run_id)
+
+    @pytest.mark.parametrize("run_id", ["..", "a/b", "a b", "", "x" * 65, "a.b"])
+    def test_run_id_pattern_refuses(self, run_id: str) -> None:
+        assert RUN_ID_PATTERN.fullmatch(run_id) is None
+
+
+def test_cli_refuses_a_file_as_runs_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert run(["dashboard", "--runs-dir", str(target)]) == 1
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_cli_help_lists_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["dashboard", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--runs-dir", "--host", "--port"):
+        assert option in out
+
+
+@pytest.fixture
+def served(runs_dir: Path) -> Iterator[str]:
+    """The dashboard on a real uvicorn bound to a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_dashboard(runs_dir), host="127.0.0.1", port=port, ws="none", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail("uvicorn did not start")
+            threading.Event().wait(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+_INKED = """(id) => {
+  const c = document.getElementById(id);
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; }
+  return n;
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin")
+def test_browser_renders_charts_and_plots(served: str, tmp_path: Path) -> None:
+    """Headless Chromium loads the index and a run page; charts and plots have pixels."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(served + "/")
+            assert page.locator("#runs tbody tr").count() == 2
+            assert page.evaluate(_INKED, "chart-runs") > 500
+            page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+
+            page.click(f"a[href='/runs/{GOOD}']")
+            page.wait_for_load_state("load")
+            assert page.url == f"{served}/runs/{GOOD}"
+            assert page.locator("#steps tbody tr").count() == 7
+            assert page.locator("#events tbody tr").count() == len(EVENTS)
+            assert page.evaluate(_INKED, "chart-steps") > 500
+            assert page.evaluate(_INKED, "chart-ledger") > 200
+            widths = page.eval_on_selector_all(".plots img", "els => els.map(e => e.naturalWidth)")
+            assert widths == [150, 150]
+            page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+            assert errors == []
+        finally:
+            browser.close()
+    for name in ("index.png", "run.png"):
+        shot = mpimg.imread(tmp_path / name)
+        assert shot.shape[0] > 300
+        assert shot[..., :3].std() > 0.05  # not a blank page
