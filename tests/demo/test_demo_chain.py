@@ -8,8 +8,8 @@ from edgeshield.errors import ConfigError
 from edgeshield.federated import Engine
 
 SMALL = DemoConfig(
-    plants=5,
-    rows=2000,
+    plants=6,
+    rows=2400,
     rounds=2,
     local_epochs=1,
     null_models=10,
@@ -17,6 +17,7 @@ SMALL = DemoConfig(
     thief_queries=3000,
     benign_queries=200,
     compare_fedavg=True,
+    dp_noise=0.3,
     engine=Engine.IN_PROCESS,
     seed=0,
 )

@@ -19,8 +19,8 @@ __all__ = ["demo"]
 
 
 def demo(
-    plants: Annotated[int, typer.Option(min=3, help="Number of plants.")] = 5,
-    rows: Annotated[int, typer.Option(min=900, help="Rows over all plants.")] = 10_000,
+    plants: Annotated[int, typer.Option(min=3, help="Number of plants.")] = 6,
+    rows: Annotated[int, typer.Option(min=900, help="Rows over all plants.")] = 12_000,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 8,
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 3,
     malicious: Annotated[int, typer.Option(min=0, help="Malicious plants.")] = 1,
@@ -29,12 +29,12 @@ def demo(
     ),
     bucket_size: Annotated[int, typer.Option(min=1, help="SecAgg+ bucket size.")] = 2,
     dp: Annotated[
-        float | None, typer.Option(help="Record-level DP-SGD noise multiplier (0: no DP).")
-    ] = 0.3,
+        float | None, typer.Option(help="Record-level DP-SGD noise multiplier (default: no DP).")
+    ] = None,
     compare_fedavg: Annotated[
         bool, typer.Option(help="Also train plain FedAvg under the same attack.")
     ] = True,
-    engine: Annotated[Engine, typer.Option(help="Flower runtime.")] = Engine.SIMULATION,
+    engine: Annotated[Engine, typer.Option(help="Flower runtime.")] = Engine.IN_PROCESS,
     null_models: Annotated[int, typer.Option(min=3, help="Null models of the test.")] = 20,
     attack_budget: Annotated[int, typer.Option(min=100, help="Jacobian attacker queries.")] = 600,
     thief_queries: Annotated[int, typer.Option(min=100, help="Natural-query thief.")] = 2000,
