@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test check bench fuzz clean
+.PHONY: setup demo test check bench bench-all fuzz clean
 
 setup: $(STAMP) $(NODE_STAMP)
 
@@ -38,6 +38,15 @@ check: setup
 bench: setup
 	$(BIN)/python benchmarks/usecase_baseline.py
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/ledger_frontends.py
+	$(BIN)/python benchmarks/demo.py
+
+# Every benchmark behind docs/results.md (about an hour on 2 cores).
+bench-all: bench
+	$(BIN)/python benchmarks/vault.py
+	$(BIN)/python benchmarks/ownership.py
+	$(BIN)/python benchmarks/guard.py --rounds 3
+	$(BIN)/python benchmarks/federated.py
 
 # Fuzz the sealed-bundle parser with atheris (libFuzzer flags via FUZZ_ARGS).
 FUZZ_ARGS ?= -runs=200000

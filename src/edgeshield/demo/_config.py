@@ -42,9 +42,8 @@ class DemoConfig:
         Also train once with plain FedAvg under the same attack (for the "attack vs aggregator"
         comparison in the report).
     engine
-        The Flower ServerApp and ClientApps on an in-process grid (default), or on Flower's
-        simulation engine (Ray). Known issue: on the simulation engine this scenario's
-        WAFFLE-marked model degenerated to "failure everywhere" in 2 of 3 trial runs.
+        The Flower ServerApp and ClientApps on an in-process grid (default: no Ray start-up,
+        about a minute for the whole demo), or on Flower's simulation engine (Ray).
     null_models
         Independently trained models that calibrate the ownership test (at least 20 for a
         stated false-positive rate worth quoting).
