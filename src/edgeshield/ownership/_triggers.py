@@ -25,19 +25,19 @@ from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.ownership._key import HmacDrbg, WatermarkKey
 from edgeshield.usecase import (
     FAILURE_MODES,
+    HDF_MAX_TEMPERATURE_DIFFERENCE_K,
     MACHINE_FAILURE,
+    OSF_LIMITS_MIN_NM,
     PRODUCT_TYPES,
+    PWF_MAX_POWER_W,
+    PWF_MIN_POWER_W,
     SENSOR_COLUMNS,
     TYPE,
     UCI_COLUMNS,
-)
-from edgeshield.usecase._rules import (
-    HDF_MAX_SPEED_RPM,
-    HDF_MAX_TEMPERATURE_DIFFERENCE_K,
-    OSF_LIMITS_MIN_NM,
-    PWF_MAX_POWER_W,
-    PWF_MIN_POWER_W,
+    heat_dissipation_failure,
     mechanical_power_w,
+    overstrain_failure,
+    power_failure,
 )
 
 __all__ = [
@@ -239,18 +239,21 @@ class SensorEnvelope:
 
 
 def rule_failure(frame: pd.DataFrame) -> npt.NDArray[np.bool_]:
-    """Per row, whether a deterministic AI4I failure rule (HDF, PWF, OSF) fires."""
+    """Per row, whether a deterministic AI4I failure rule (HDF, PWF, OSF) fires.
+
+    The use case's own rules decide, so triggers and the generated data agree on every label.
+    """
     air = frame[_AIR].to_numpy(np.float64)
-    diff = np.round(frame[_PROCESS].to_numpy(np.float64) - air, 6)
+    process = frame[_PROCESS].to_numpy(np.float64)
     torque = frame[_TORQUE].to_numpy(np.float64)
     speed = frame[_SPEED].to_numpy(np.float64)
     wear = frame[_WEAR].to_numpy(np.float64)
-    types = frame[TYPE].astype(str).to_numpy()
-    power = mechanical_power_w(torque, speed)
-    limit = np.select([types == t for t in OSF_LIMITS_MIN_NM], list(OSF_LIMITS_MIN_NM.values()))
-    hdf = (diff < HDF_MAX_TEMPERATURE_DIFFERENCE_K) & (speed < HDF_MAX_SPEED_RPM)
-    pwf = (power < PWF_MIN_POWER_W) | (power > PWF_MAX_POWER_W)
-    return np.asarray(hdf | pwf | (wear * torque > limit))
+    types = frame[TYPE].to_numpy(dtype=str)
+    return np.asarray(
+        heat_dissipation_failure(air, process, speed)
+        | power_failure(torque, speed)
+        | overstrain_failure(wear, torque, types)
+    )
 
 
 def _clearly_safe(x: dict[str, FloatArray], types: npt.NDArray[np.str_]) -> npt.NDArray[np.bool_]:
