@@ -40,6 +40,7 @@ bench: setup
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/ledger_frontends.py
 	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python benchmarks/demo_buckets.py
 
 # Every benchmark behind docs/results.md (about an hour on 2 cores).
 bench-all: bench

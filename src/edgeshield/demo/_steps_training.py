@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import cast
 
 import pandas as pd
@@ -137,7 +138,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     )
     runs = 2 if config.compare_fedavg else 1
 
-    def on_round(run: int) -> object:
+    def on_round(run: int) -> Callable[[RoundRecord], None]:
         def report(record: RoundRecord) -> None:
             done = ((run * config.rounds) + record.round) / (runs * config.rounds)
             ctx.progress(
@@ -153,7 +154,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         robust,
         fleet,
         ctx.run_dir / "federated",
-        on_round=on_round(0),  # type: ignore[arg-type]
+        on_round=on_round(0),
         after_aggregate=cast(AfterAggregate, hook),
         engine=config.engine,
     )
@@ -175,7 +176,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
             _fl_config(config, robust=False),
             fleet,
             ctx.run_dir / "federated-fedavg",
-            on_round=on_round(1),  # type: ignore[arg-type]
+            on_round=on_round(1),
             engine=config.engine,
         )
         figures["fedavg"] = {
