@@ -41,13 +41,16 @@ bench: setup
 	$(BIN)/python benchmarks/ledger_frontends.py
 	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/demo_buckets.py
+	$(BIN)/python benchmarks/render_results.py
 
-# Every benchmark behind docs/results.md (about an hour on 2 cores).
+# Every benchmark behind docs/results.md (about an hour on 2 cores); both targets end by
+# re-rendering the page's tables from benchmarks/results/*.json.
 bench-all: bench
 	$(BIN)/python benchmarks/vault.py
 	$(BIN)/python benchmarks/ownership.py
 	$(BIN)/python benchmarks/guard.py --rounds 3
 	$(BIN)/python benchmarks/federated.py
+	$(BIN)/python benchmarks/render_results.py
 
 # Fuzz the sealed-bundle parser with atheris (libFuzzer flags via FUZZ_ARGS).
 FUZZ_ARGS ?= -runs=200000
