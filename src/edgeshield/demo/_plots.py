@@ -72,24 +72,45 @@ def _ownership(step: StepRecord, directory: Path) -> dict[str, Path]:
 
 
 def _extraction(step: StepRecord, directory: Path) -> dict[str, Path]:
-    points = step.figures["attacker_points"]
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    if points:
-        qs = [p["queries"] for p in points]
-        ax.plot(qs, [p["macro_agreement"] for p in points], marker="o", label="macro agreement")
-        ax.plot(
-            qs, [p["failure_agreement"] for p in points], marker="s", label="agreement on failures"
-        )
-    alarm = step.figures.get("attacker_alarm_at")
-    if alarm is not None:
-        ax.axvline(alarm, color="#c0392b", ls="--", label=f"PRADA alarm ({alarm} queries)")
-    ax.set(
-        xlabel="queries answered",
-        ylabel="fidelity to the victim",
-        ylim=(0, 1.05),
-        title="Jacobian extraction against the guard (throttled after the alarm)",
+    figures = step.figures
+    # The guarded curve is drawn last, with larger hollow markers: where both runs saw the
+    # same answers the two curves coincide, and the guarded one must stay visible.
+    curves = (
+        ("without defences", figures.get("undefended_points", []), "#7f8c8d", 5, None),
+        ("with defences", figures["attacker_points"], "#c0392b", 10, "none"),
     )
-    ax.legend(fontsize=7)
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for condition, points, colour, size, face in curves:
+        if not points:
+            continue
+        qs = [p["queries"] for p in points]
+        style: dict[str, Any] = {"color": colour, "ms": size, "mfc": face, "mew": 1.5}
+        macro = [p["macro_agreement"] for p in points]
+        ax.plot(qs, macro, marker="o", label=f"{condition}: macro agreement", **style)
+        failures = [p["failure_agreement"] for p in points]
+        label = f"{condition}: agreement on failures"
+        ax.plot(qs, failures, marker="s", ls="--", label=label, **style)
+    alarm = figures.get("attacker_alarm_at")
+    if alarm is not None:
+        ax.axvline(alarm, color="black", ls=":", lw=1, label=f"PRADA alarm ({alarm} queries)")
+    refused = figures.get("attacker_refused_at")
+    if refused is not None and figures["attacker_points"]:
+        last = figures["attacker_points"][-1]
+        ax.annotate(
+            f"refused at {refused} queries",
+            (last["queries"], last["macro_agreement"]),
+            xytext=(8, -14),
+            textcoords="offset points",
+            fontsize=7,
+            color="#c0392b",
+        )
+    ax.set(
+        xlabel="attacker queries answered",
+        ylabel="surrogate fidelity to the victim",
+        ylim=(0, 1.05),
+        title="Jacobian extraction with and without the guard's defences",
+    )
+    ax.legend(fontsize=6.5, loc="lower right")
     return {"extraction": _save(fig, directory / "extraction.png")}
 
 

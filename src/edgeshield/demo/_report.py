@@ -58,6 +58,13 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
     if serve:
         rows.append(("extraction alarm after (queries)", _fmt(serve["attacker_alarm_at"])))
         rows.append(("attacker requests throttled (429)", _fmt(serve["attacker_throttled"])))
+        baseline = serve.get("undefended_points") or []
+        if serve["attacker_points"] and baseline:
+            g, b = serve["attacker_points"][-1], baseline[-1]
+            macro = f"{_fmt(g['macro_agreement'])} / {_fmt(b['macro_agreement'])}"
+            rows.append(("attacker queries answered, with / without defences",
+                         f"{g['queries']} / {b['queries']}"))  # fmt: skip
+            rows.append(("surrogate macro agreement, with / without defences", macro))
         rows.append(("benign rows served / alarms", f"{serve['benign_rows']} / 0"))
         rows.append(("natural-query thief alarm", _fmt(serve["thief_alarm_at"])))
     prove = by_key.get("prove")
@@ -78,6 +85,55 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
     if suspend:
         rows.append(("HTTP status after on-chain suspension", _fmt(suspend["status"])))
     return rows
+
+
+def _extraction_lines(serve: dict[str, Any]) -> list[str]:
+    """The with/without-defences comparison of the Jacobian attack, from the step's figures."""
+    guarded, baseline = serve["attacker_points"], serve.get("undefended_points") or []
+    if not guarded or not baseline:
+        return ["_(No undefended baseline was measured in this run.)_", ""]
+    g, b = guarded[-1], baseline[-1]
+    lines = [
+        "The same Jacobian extraction (same seed, budgets, attacker readings and evaluation "
+        "rows) ran against the guarded gateway and against the same model served with the "
+        "extraction defences off (no PRADA detection, hence no throttle; no API watermark; "
+        "full output; unlimited rate). Fidelity is the surrogate's agreement with the victim "
+        "on held-out rows.",
+        "",
+        "| Jacobian attacker | with defences | without defences |",
+        "|---|---:|---:|",
+        f"| queries answered | {g['queries']} | {b['queries']} |",
+        f"| PRADA alarm after (queries) | {_fmt(serve['attacker_alarm_at'])} | off |",
+        f"| requests delayed by 429 | {serve['attacker_throttled']} | "
+        f"{_fmt(serve.get('undefended_throttled'))} |",
+        f"| refused at (queries) | {_fmt(serve['attacker_refused_at'])} | "
+        f"{_fmt(serve.get('undefended_refused_at'))} |",
+        f"| final macro agreement | {_fmt(g['macro_agreement'])} | {_fmt(b['macro_agreement'])} |",
+        f"| final agreement on failures | {_fmt(g['failure_agreement'])} | "
+        f"{_fmt(b['failure_agreement'])} |",
+        "",
+        f"What the defences changed: the attacker had {g['queries']} of the {b['queries']} "
+        f"queries it asked for answered, and its surrogate ended at macro agreement "
+        f"{_fmt(g['macro_agreement'])} instead of {_fmt(b['macro_agreement'])} "
+        f"({100 * (g['macro_agreement'] - b['macro_agreement']):+.1f} pp) and agreement on "
+        f"failures {_fmt(g['failure_agreement'])} instead of {_fmt(b['failure_agreement'])}.",
+    ]
+    same = {p["queries"]: p for p in baseline}
+    common = [p for p in guarded if p["queries"] in same]
+    if common:
+        at, macro = common[-1], common[-1]["macro_agreement"]
+        other = same[at["queries"]]["macro_agreement"]
+        lines.append(
+            f"At an equal {at['queries']} queries the macro agreement is {_fmt(macro)} with "
+            f"defences and {_fmt(other)} without"
+            + (
+                ": the gap comes from the answers the guard withheld after the alarm, not from "
+                "the answers it gave."
+                if abs(macro - other) <= 0.02 and g["queries"] < b["queries"]
+                else "."
+            )
+        )
+    return [*lines, ""]
 
 
 def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
@@ -107,7 +163,10 @@ def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
     lines += image("training", "failure F1 per plant and round")
     lines += image("aggregators", "poisoning plant against the aggregator")
     lines += ["## Guarded service", ""]
-    lines += image("extraction", "extraction fidelity against queries")
+    lines += image("extraction", "extraction fidelity against queries, with and without defences")
+    serve = next((s for s in result.steps if s.key == "serve"), None)
+    if serve:
+        lines += _extraction_lines(serve.figures)
     lines += ["## Ownership", ""]
     lines += image("ownership", "trigger agreement against the null distribution")
     prove = next((s for s in result.steps if s.key == "prove"), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,6 +16,7 @@ from edgeshield.guard import (
     AlarmAction,
     ClientRegistry,
     GuardConfig,
+    GuardedModel,
     GuardService,
     GuardStore,
     LedgerLicenceGate,
@@ -27,6 +29,7 @@ from edgeshield.ledger import ModelLicenceClient
 from edgeshield.redteam import (
     AttackKind,
     ExtractionConfig,
+    ExtractionReport,
     GuardClient,
     fit_surrogate,
     run_extraction,
@@ -110,7 +113,11 @@ def step_release(ctx: DemoContext) -> StepRecord:
 
 
 def step_serve(ctx: DemoContext) -> StepRecord:
-    """Start the guard on gateway-a; refuse gateway-b; serve a benign client and two attackers."""
+    """Start the guard on gateway-a; refuse gateway-b; serve a benign client and two attackers.
+
+    The Jacobian attack also runs against the same model with the defences off, as the
+    baseline of the report's "extraction fidelity with and without defences" figure.
+    """
     config = ctx.config
     start = time.perf_counter()
     ctx.progress("5/7 starting the guarded service on gateway-a", 0.55)
@@ -164,13 +171,18 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     eval_frame = generate(GeneratorConfig(rows=3000), seed=config.seed + 502)
     victim_eval = classifier.predict(eval_frame)
     budgets = (*(b for b in (100, 300) if b < config.attack_budget), config.attack_budget)
-    attack = run_extraction(
-        GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0),
-        ExtractionConfig(kind=AttackKind.JACOBIAN, budgets=budgets, seed=config.seed),
-        attacker_pool=fleet.frames[fleet.plant_ids[-1]],
-        eval_frame=eval_frame,
-        victim_eval_labels=victim_eval,
-    )
+
+    def jacobian(client: GuardClient) -> ExtractionReport:
+        # One attack, two endpoints: same seed, budgets, attacker pool and evaluation rows.
+        return run_extraction(
+            client,
+            ExtractionConfig(kind=AttackKind.JACOBIAN, budgets=budgets, seed=config.seed),
+            attacker_pool=fleet.frames[fleet.plant_ids[-1]],
+            eval_frame=eval_frame,
+            victim_eval_labels=victim_eval,
+        )
+
+    attack = jacobian(GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0))
     attacker_state = store.client_state("attacker")
     alarm_at = None if attacker_state is None else attacker_state.alarm_at
     expect(alarm_at is not None, "serve", "the Jacobian attacker was not detected")
@@ -180,6 +192,17 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         "the detected attacker was neither throttled nor refused",
     )
 
+    ctx.progress("5/7 the same attack against the same model with the defences off", 0.63)
+    undefended = _undefended_run(ctx, model, jacobian)
+    expect(
+        undefended.refused_at is None
+        and undefended.throttled_requests == 0
+        and bool(undefended.points)
+        and undefended.points[-1].queries == config.attack_budget,
+        "serve",
+        "the undefended baseline did not answer the attacker's whole budget",
+    )
+
     ctx.progress("5/7 a thief copies the model with natural queries", 0.66)
     pool = generate(GeneratorConfig(rows=config.thief_queries), seed=config.seed + 503)
     answers = GuardClient(http, keys["thief"], batch=200).query(pool)
@@ -187,15 +210,18 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     thief_state = store.client_state("thief")
     thief_alarm = None if thief_state is None else thief_state.alarm_at
     ctx.artifacts.update(surrogate=surrogate, thief_pool=pool, eval_frame=eval_frame)
-    points = [
-        {
-            "budget": p.budget,
-            "queries": p.queries,
-            "macro_agreement": p.fidelity.macro_agreement,
-            "failure_agreement": p.fidelity.failure_agreement,
-        }
-        for p in attack.points
-    ]
+    points, baseline = _points(attack), _points(undefended)
+    guarded_last = attack.points[-1] if attack.points else None
+    compared = (
+        f"; without defences the same attack had all {undefended.points[-1].queries} queries "
+        f"answered (surrogate macro agreement {undefended.points[-1].fidelity.macro_agreement:.2f}"
+        + (
+            f", against {guarded_last.fidelity.macro_agreement:.2f} after "
+            f"{guarded_last.queries} guarded queries)"
+            if guarded_last is not None
+            else ")"
+        )
+    )
     return StepRecord(
         key="serve",
         title="Guarded service under attack",
@@ -207,6 +233,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
             if attack.refused_at is not None
             else f"({attack.throttled_requests} requests delayed by 429)"
         )
+        + compared
         + f"; natural-query thief {'not detected' if thief_alarm is None else 'detected'} "
         f"after {len(answers.labels)} queries",
         seconds=time.perf_counter() - start,
@@ -218,7 +245,52 @@ def step_serve(ctx: DemoContext) -> StepRecord:
             "attacker_throttled": attack.throttled_requests,
             "attacker_refused_at": attack.refused_at,
             "attacker_points": points,
+            "undefended_points": baseline,
+            "undefended_throttled": undefended.throttled_requests,
+            "undefended_refused_at": undefended.refused_at,
             "thief_queries": len(answers.labels),
             "thief_alarm_at": thief_alarm,
         },
     )
+
+
+def _points(report: ExtractionReport) -> list[dict[str, float | int]]:
+    """The fidelity curve of one extraction run, JSON-ready for the report."""
+    return [
+        {
+            "budget": p.budget,
+            "queries": p.queries,
+            "macro_agreement": p.fidelity.macro_agreement,
+            "failure_agreement": p.fidelity.failure_agreement,
+        }
+        for p in report.points
+    ]
+
+
+def _undefended_run(
+    ctx: DemoContext, model: GuardedModel, attack: Callable[[GuardClient], ExtractionReport]
+) -> ExtractionReport:
+    """Run ``attack`` against the same model served with every extraction defence off.
+
+    Why: the baseline of the "with and without defences" curve. Same service code, but no
+    detection (hence no throttle), no API watermark, full output and an unlimited bucket; the
+    licence check stays (it is not an extraction defence). Its own state, closed afterwards.
+    """
+    registry = ClientRegistry()
+    key = registry.add("attacker", tier=OutputTier.FULL, rate_per_s=1e9, burst=1e9)
+    store = GuardStore(sqlite_url(ctx.run_dir / "undefended-state.db"))
+    service = GuardService(
+        model,
+        clients=registry,
+        store=store,
+        watermark_secret=demo_secret(ctx.config.seed, "undefended-baseline"),
+        config=GuardConfig(alarm_action=AlarmAction.LOG, detect=False, watermark_rate=0.0),
+    )
+    try:
+        with (
+            LocalServer(create_app(service=service)) as server,
+            httpx.Client(base_url=server.url, timeout=60.0) as http,
+        ):
+            return attack(GuardClient(http, key, batch=25, max_wait_s=5.0))
+    finally:
+        store.close()
