@@ -7,7 +7,9 @@ Research and Development, 2019), the text is parsed deterministically by a real 
 (``licence.lark``, Earley with a dynamic lexer so that keywords stay usable as names), and
 guards and statements come either from a small library of English templates ("count is
 positive", "the payment is added to prepaid") or, for anything else, from the ledger's safe
-expression language quoted in backticks. Every error names the line, the column and the word.
+expression language quoted in backticks. Pay-per-use metering has a sentence of its own ("The
+licensee pays 0.001 ether per 1000 queries.", see :mod:`._cnl_metering`). Every error names the
+line, the column and the word.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._spec import ContractSpec
+from edgeshield.ledger.frontends._cnl_metering import Metering, read_metering
 from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
 __all__ = ["GRAMMAR_FILE", "load_text", "parse_text"]
@@ -38,6 +41,8 @@ _FRIENDLY = {
     "CODE": "an `expression`",
     "STRING": 'a "quoted description"',
     "INT": "a number",
+    "AMOUNT": "an amount (0.001)",
+    "ETHER_UNIT": "wei, gwei or ether",
     "LOCKING": "transient, storage or no",
 }
 _ZERO = {"uint256": "0", "address": "address(0)", "bytes32": "bytes32(0)"}
@@ -125,6 +130,7 @@ class _Builder:
     )
     seen: dict[str, int] = field(default_factory=dict)
     since: list[tuple[Token, str, int, int]] = field(default_factory=list)
+    metering: list[Metering] = field(default_factory=list)
 
     def once(self, key: str, tree: Tree[Token]) -> None:
         line, column = tree.meta.line, tree.meta.column
@@ -260,6 +266,33 @@ class _Builder:
             self.deferred.append(((*path, "statements", len(items)), statement, scope))
             self.lines[(*path, "statements", len(items))] = statement.meta.line
             items.append(None)
+
+    def metering_entry(self, tree: Tree[Token]) -> None:
+        """``The licensee pays 0.001 ether per 1000 queries.``: expanded once all is read."""
+        index = len(self.transitions)
+        item = read_metering(tree, index, self.state_refs, self.description, self.source)
+        self.metering.append(item)
+        self.transitions.append({})  # keeps the sentence's place among the transitions
+        path: tuple[str | int, ...] = ("transitions", index)
+        for key in ((), ("name",), ("role",), ("from",), ("inputs", "count")):
+            self.lines[(*path, *key)] = tree.meta.line
+        for kind in ("guards", "statements"):
+            for position in range(3):
+                self.lines[(*path, kind, position)] = tree.meta.line
+
+    def expand_metering(self) -> None:
+        """Resolve every metering sentence's defaults and names into its transition."""
+        states: list[str] = self.raw.get("states", [])
+        for item in self.metering:
+            entry = item.expand(self.roles, self.variables, states, self.source)
+            clash = [t for t in self.transitions if t.get("name") == entry["name"]]
+            if clash:
+                raise SpecError(
+                    f"{self.source}: line {item.line}, column {item.column}: a function "
+                    f"{entry['name']!r} already exists; name this one with "
+                    "', reported through <name>'"
+                )
+            self.transitions[item.index] = entry
 
     def timed_entry(self, tree: Tree[Token]) -> None:
         index = len(self.timed)
@@ -451,6 +484,7 @@ class _Builder:
         raise AssertionError(kind)  # pragma: no cover - the grammar has no other forms
 
     def finish(self) -> dict[str, Any]:
+        self.expand_metering()
         self.link_since()
         for path, tree, scope in self.deferred:
             _, index, kind, position = path
@@ -497,6 +531,7 @@ def parse_text(text: str, *, source: str = "<text>") -> ContractSpec:
         "timed_s": builder.timed_entry,
         "since_s": builder.since_entry,
         "security_s": builder.security,
+        "metering_s": builder.metering_entry,
     }
     for sentence in tree.children:
         assert isinstance(sentence, Tree)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
+from edgeshield.ledger.frontends._cnl_metering import metering_sentence
 from edgeshield.ledger.frontends._common import normalise_text
 
 __all__ = ["spec_to_text"]
@@ -28,7 +29,8 @@ def spec_to_text(spec: ContractSpec) -> str:
     """Write ``spec`` in controlled English (guards and statements as backtick expressions).
 
     Why: any YAML spec can be handed to a reader of the licence in sentences and read back
-    to the same FSM.
+    to the same FSM. A transition that is exactly a pay-per-use metering function is written
+    as the metering sentence ("The licensee pays pricePerUse wei per use ...").
     """
     lines = [
         f"This contract is called {spec.contract}{_described(spec.description)}.",
@@ -50,6 +52,10 @@ def spec_to_text(spec: ContractSpec) -> str:
             f"The {name} is {_article(variable.type)}{given}{_described(variable.description)}."
         )
     for item in spec.transitions:
+        metered = metering_sentence(spec, item)
+        if metered is not None:
+            lines.append(metered + _described(item.description) + ".")
+            continue
         actor = (
             "Anyone"
             if item.role == ("anyone",)
