@@ -61,11 +61,29 @@ def test_outcomes_of_the_security_steps(result: DemoResult) -> None:
 
 
 @pytest.mark.slow
+def test_same_attack_without_defences_is_the_baseline(result: DemoResult) -> None:
+    serve = next(s.figures for s in result.steps if s.key == "serve")
+    guarded, baseline = serve["attacker_points"], serve["undefended_points"]
+    assert [p["budget"] for p in baseline] == [100, SMALL.attack_budget]
+    assert [p["queries"] for p in baseline] == [100, SMALL.attack_budget]
+    assert serve["undefended_throttled"] == 0  # never throttled, never refused
+    assert serve["undefended_refused_at"] is None
+    assert guarded
+    assert guarded[-1]["queries"] <= baseline[-1]["queries"]
+    for point in guarded + baseline:
+        assert 0.0 <= point["macro_agreement"] <= 1.0
+
+
+@pytest.mark.slow
 def test_report_has_every_section_and_plot(result: DemoResult) -> None:
     paths = write_report(result)
     markdown = paths.markdown.read_text()
     for section in REPORT_SECTIONS:
         assert f"## {section}" in markdown
+    serve = next(s.figures for s in result.steps if s.key == "serve")
+    answered = (serve["attacker_points"][-1]["queries"], serve["undefended_points"][-1]["queries"])
+    assert "| Jacobian attacker | with defences | without defences |" in markdown
+    assert f"| queries answered | {answered[0]} | {answered[1]} |" in markdown
     assert set(paths.plots) >= {"training", "aggregators", "extraction", "ownership", "ledger"}
     page = paths.html.read_text()
     assert page.count("data:image/png;base64,") == len(paths.plots)
