@@ -1,8 +1,15 @@
-"""Shared fixtures: the real AI4I 2020 file when it is present beside the project."""
+"""Shared fixtures: the real AI4I 2020 file when it is present, and a local Hardhat node."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -28,3 +35,81 @@ def real_data(real_data_path: Path) -> pd.DataFrame:
     from edgeshield.usecase import read_uci_csv
 
     return read_uci_csv(real_data_path)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return bool(json.loads(response.read()).get("result"))
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def hardhat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh Hardhat node (npm, offline) on a free port; its accounts are keys 1..10.
+
+    Started per test module and stopped by its PID; its config and cache directories point
+    into the run's temporary directory.
+    """
+    from edgeshield.ledger import find_solc_module
+
+    root = find_solc_module().parent.parent  # the directory holding node_modules
+    cli = root / "node_modules" / "hardhat" / "internal" / "cli" / "bootstrap.js"
+    node = shutil.which("node")
+    if node is None or not cli.is_file():
+        pytest.fail("Hardhat is not installed: run `make setup` (npm ci)")
+    home = tmp_path_factory.mktemp("hardhat-home")
+    env = {
+        **os.environ,
+        "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true",
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "EDGESHIELD_HARDHAT_CACHE": str(home / "project-cache"),
+    }
+    port = _free_port()
+    log = (home / "node.log").open("w")
+    process = subprocess.Popen(
+        [
+            node,
+            str(cli),
+            "--config",
+            str(root / "contracts" / "hardhat" / "hardhat.config.js"),
+            "node",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while not _ready(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Hardhat node did not start: {(home / 'node.log').read_text()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        log.close()

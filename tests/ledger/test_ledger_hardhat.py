@@ -1,19 +1,10 @@
 """The same contracts on a real JSON-RPC node (Hardhat 2 from npm, 127.0.0.1): same gas.
 
-The node is started by the fixture on a free port and stopped by its PID. It runs offline
-from the installed npm package; its config and cache directories point into tmp_path.
+The node comes from the ``hardhat_url`` fixture in ``tests/conftest.py`` (shared with the
+demo's JSON-RPC test).
 """
 
 from __future__ import annotations
-
-import json
-import os
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from ledger_kit import DAY, DEVICE, LICENSEE, PLANT, STRANGER
@@ -25,83 +16,11 @@ from edgeshield.ledger import (
     FederatedRoundAuditClient,
     ModelLicenceClient,
     ModelRegistryClient,
-    find_solc_module,
 )
 
 pytestmark = pytest.mark.slow
 
 MODEL = b"\x42" * 32
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ready(url: str) -> bool:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
-    request = urllib.request.Request(
-        url, data=body.encode(), headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return bool(json.loads(response.read()).get("result"))
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def hardhat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = find_solc_module().parent.parent  # the directory holding node_modules
-    cli = root / "node_modules" / "hardhat" / "internal" / "cli" / "bootstrap.js"
-    node = shutil.which("node")
-    if node is None or not cli.is_file():
-        pytest.fail("Hardhat is not installed: run `make setup` (npm ci)")
-    home = tmp_path_factory.mktemp("hardhat-home")
-    env = {
-        **os.environ,
-        "HARDHAT_DISABLE_TELEMETRY_PROMPT": "true",
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "EDGESHIELD_HARDHAT_CACHE": str(home / "project-cache"),
-    }
-    port = _free_port()
-    log = (home / "node.log").open("w")
-    process = subprocess.Popen(
-        [
-            node,
-            str(cli),
-            "--config",
-            str(root / "contracts" / "hardhat" / "hardhat.config.js"),
-            "node",
-            "--hostname",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while not _ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Hardhat node did not start: {(home / 'node.log').read_text()}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-        log.close()
 
 
 def _scenario(chain: Chain, compiler: CompilerConfig) -> list[tuple[str, int]]:

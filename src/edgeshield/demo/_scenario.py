@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeshield.demo._chain import open_chain
 from edgeshield.demo._config import DemoConfig
 from edgeshield.demo._context import DemoContext, Progress, StepRecord
 from edgeshield.demo._steps_proof import step_prove, step_suspend
@@ -45,11 +46,13 @@ class DemoResult:
 def _chain_events(ctx: DemoContext) -> list[dict[str, Any]]:
     """Every contract event of the run, in block order, for the ledger timeline."""
     events: list[dict[str, Any]] = []
+    # From the run's first block: a public node may refuse log queries over its whole history.
+    start = int(ctx.artifacts.get("start_block", 0))
     for name in ("audit", "registry", "licence_contract"):
         contract = ctx.artifacts.get(name)
         if contract is None:
             continue
-        for event in contract.events():
+        for event in contract.events(from_block=start):
             events.append(
                 {
                     "contract": type(contract).__name__.removesuffix("Client"),
@@ -78,9 +81,23 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
 
     Returns the result even when a step failed (``failed`` names it), so that the report
     shows how far the run got; the caller decides the exit code.
+
+    Raises
+    ------
+    ConfigError, ChainError
+        Before any step runs, when the chain cannot serve the demo: an unreachable or
+        malformed ``rpc_url``, fewer accounts (keys) than the owner, licensee, two gateways
+        and the plants need, or an account that must pay holding too little ether.
     """
+    ledger = open_chain(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     ctx = DemoContext(config=config, run_dir=run_dir, progress=progress or (lambda _s, _d: None))
+    ctx.artifacts.update(
+        chain=ledger.chain,
+        accounts=ledger.roles,
+        plant_accounts=ledger.plants,
+        start_block=ledger.start_block,
+    )
     start = time.perf_counter()
     failed: str | None = None
     try:
@@ -89,7 +106,7 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
     except EdgeShieldError as exc:
         failed = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
     finally:
-        events = _chain_events(ctx) if "chain" in ctx.artifacts else []
+        events = _chain_events(ctx)
         _shutdown(ctx)
     ctx.progress("done", 1.0)
     result = DemoResult(
