@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,15 @@ from edgeshield.errors import DemoError
 from edgeshield.federated import Engine
 
 __all__ = ["demo"]
+
+_KEYS_ENV = "EDGESHIELD_PRIVATE_KEYS"
+"""Keys for --rpc-url, comma- or space-separated (never on the command line, where ps shows it)."""
+
+
+def _private_keys() -> tuple[str, ...]:
+    """The signing keys from the environment: the demo's list, else the ledger commands' one key."""
+    text = os.environ.get(_KEYS_ENV) or os.environ.get("EDGESHIELD_PRIVATE_KEY", "")
+    return tuple(key for key in re.split(r"[\s,]+", text) if key)
 
 
 def demo(
@@ -44,11 +54,16 @@ def demo(
         "runs"
     ),
     rpc_url: Annotated[
-        str | None, typer.Option("--rpc-url", help="Ethereum JSON-RPC node (default: embedded).")
+        str | None,
+        typer.Option(
+            "--rpc-url",
+            help=f"Ethereum JSON-RPC node (default: embedded). Signs with ${_KEYS_ENV} (owner, "
+            "licensee, gateway-a, gateway-b, then one per plant) or the node's unlocked accounts.",
+        ),
     ] = None,
 ) -> None:
     """Run the whole chain of custody, check every step, and write the evidence report."""
-    keys = tuple(k for k in [os.environ.get("EDGESHIELD_PRIVATE_KEY", "")] if k)
+    keys = _private_keys() if rpc_url else ()
     config = DemoConfig(
         plants=plants,
         rows=rows,
