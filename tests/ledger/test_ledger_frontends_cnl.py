@@ -174,6 +174,15 @@ def test_a_relative_deadline_that_could_fire_before_its_function() -> None:
     )
 
 
+def test_a_deadline_with_too_many_digits() -> None:
+    sentence = (
+        f"Once {'9' * 5000} days have passed since accept, it becomes Expired when it is Active."
+    )
+    assert _error(LICENCE + sentence).startswith(
+        "door.txt: line 8, column 6: the number has too many digits"
+    )
+
+
 def test_the_expected_words_are_listed() -> None:
     message = _error(HEAD + "The keeper might open when it is Closed.")
     assert "'may'" in message

@@ -134,6 +134,8 @@ def test_a_malformed_metering_sentence_points_at_the_word(sentence: str, word: s
     ("sentence", "word", "message"),
     [
         ("The licensee pays 1 ether per 0 queries.", "0", "a price per 0 units has no meaning"),
+        (f"The licensee pays 1 ether per {'9' * 5000} queries.", "9", "has too many digits"),
+        (f"The licensee pays {'9' * 5000} ether per query.", "9", "has too many digits"),
         ("The licensee pays price wei per query.", "price", "'price' is not a uint256 variable"),
         ("The licensee pays gas ether per query.", "ether", "a price held in a variable is in wei"),
         ("The customer pays 1 ether per query.", "customer", "unknown role 'customer'"),

@@ -328,6 +328,8 @@ class _Builder:
             self.lines[("variables", variable)] = tree.meta.line
         elif declared["type"] != "uint256":
             raise _at(target, self.source, f"{variable!r} is declared as a {declared['type']}")
+        if len(amount) > 80:  # int() refuses over 4300 digits; no uint256 needs more than 78
+            raise _at(amount, self.source, "the number has too many digits")
         seconds = int(str(amount)) * _SECONDS[str(unit).removesuffix("s")]
         self.since.append((function, variable, seconds, len(self.timed)))
         index = len(self.timed)

@@ -238,6 +238,8 @@ def read_metering(
         per_token, first = first, rest.pop(0)
     unit = first
     assert isinstance(unit, Token)
+    if per_token is not None and len(per_token) > _MAX_AMOUNT_CHARS:
+        raise _at(per_token, source, "the number of units has too many digits")
     per = 1 if per_token is None else int(str(per_token))
     if per_token is not None and per == 0:
         raise _at(per_token, source, "a price per 0 units has no meaning")
