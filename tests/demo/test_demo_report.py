@@ -33,6 +33,7 @@ def _serve(**overrides: Any) -> dict[str, Any]:
         "attacker_alarm_at": 100,
         "attacker_throttled": 0,
         "attacker_refused_at": 100,
+        "attacker_watermarked": 1,
         "attacker_points": [_point(100, 100, 0.59, 0.21), _point(300, 100, 0.59, 0.21)],
         "undefended_points": [
             _point(100, 100, 0.59, 0.21),
@@ -69,6 +70,7 @@ def test_report_compares_the_attack_with_and_without_defences(tmp_path: Path) ->
     assert "| queries answered | 100 | 600 |" in section
     assert "| PRADA alarm after (queries) | 100 | off |" in section
     assert "| refused at (queries) | 100 | n/a |" in section
+    assert "| answers altered by the API watermark | 1 | 0 (off) |" in section
     assert "| final macro agreement | 0.590 | 0.710 |" in section
     assert "| final agreement on failures | 0.210 | 0.450 |" in section
     assert "had 100 of the 600 queries it asked for answered" in section

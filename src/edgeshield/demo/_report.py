@@ -108,6 +108,8 @@ def _extraction_lines(serve: dict[str, Any]) -> list[str]:
         f"{_fmt(serve.get('undefended_throttled'))} |",
         f"| refused at (queries) | {_fmt(serve['attacker_refused_at'])} | "
         f"{_fmt(serve.get('undefended_refused_at'))} |",
+        f"| answers altered by the API watermark | {_fmt(serve.get('attacker_watermarked'))} "
+        "| 0 (off) |",
         f"| final macro agreement | {_fmt(g['macro_agreement'])} | {_fmt(b['macro_agreement'])} |",
         f"| final agreement on failures | {_fmt(g['failure_agreement'])} | "
         f"{_fmt(b['failure_agreement'])} |",

@@ -185,6 +185,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     attack = jacobian(GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0))
     attacker_state = store.client_state("attacker")
     alarm_at = None if attacker_state is None else attacker_state.alarm_at
+    attacker_marked = len(store.watermark_records("attacker"))
     expect(alarm_at is not None, "serve", "the Jacobian attacker was not detected")
     expect(
         attack.throttled_requests > 0 or attack.refused_at is not None,
@@ -244,6 +245,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
             "attacker_alarm_at": alarm_at,
             "attacker_throttled": attack.throttled_requests,
             "attacker_refused_at": attack.refused_at,
+            "attacker_watermarked": attacker_marked,
             "attacker_points": points,
             "undefended_points": baseline,
             "undefended_throttled": undefended.throttled_requests,
