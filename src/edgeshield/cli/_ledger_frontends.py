@@ -18,6 +18,8 @@ from edgeshield.ledger import (
     EvmVersion,
     ExplorationBounds,
     GeneratorOptions,
+    SmtConfig,
+    SmtOutcome,
     explore,
     generate_solidity,
     load_contract,
@@ -27,6 +29,7 @@ from edgeshield.ledger import (
     parse_property,
     spec_to_yaml,
     verify,
+    verify_smt,
 )
 
 __all__ = ["from_ontology_cmd", "from_pnml_cmd", "from_text_cmd", "verify_cmd"]
@@ -140,6 +143,16 @@ def verify_cmd(
     ] = 2,
     max_states: Annotated[int, typer.Option("--max-states", help="Stop after this many.")] = 20_000,
     strangers: Annotated[int, typer.Option("--strangers", help="Accounts with no role.")] = 1,
+    smt: Annotated[
+        bool,
+        typer.Option(
+            "--smt",
+            help="Also prove each safety property with solc's SMTChecker (CHC, external z3).",
+        ),
+    ] = False,
+    smt_timeout: Annotated[
+        float, typer.Option("--smt-timeout", help="Seconds per CHC query (with --smt).")
+    ] = 60.0,
 ) -> None:
     """Explore the contract's states and check properties; exit 1 if any property fails."""
     texts = list(prop or []) + (_read_properties(properties) if properties else [])
@@ -164,5 +177,12 @@ def verify_cmd(
     failed = sum(not v.holds for v in verdicts)
     if verdicts:
         typer.echo(f"{len(verdicts) - failed} of {len(verdicts)} properties hold")
+    if smt and parsed:
+        smt_verdicts = verify_smt(spec, parsed, SmtConfig(timeout_s=smt_timeout))
+        for smt_verdict in smt_verdicts:
+            typer.echo(smt_verdict.explain())
+        proved = sum(v.outcome is SmtOutcome.PROVED for v in smt_verdicts)
+        typer.echo(f"{proved} of {len(smt_verdicts)} properties proved by the SMTChecker")
+        failed += sum(v.outcome is SmtOutcome.VIOLATED for v in smt_verdicts)
     if failed:
         raise typer.Exit(code=1)

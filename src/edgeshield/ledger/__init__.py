@@ -45,6 +45,14 @@ from edgeshield.ledger._properties import (
     parse_property,
     verify,
 )
+from edgeshield.ledger._smt import (
+    SmtConfig,
+    SmtOutcome,
+    SmtVerdict,
+    find_z3,
+    smt_harness,
+    verify_smt,
+)
 from edgeshield.ledger._spec import (
     ContractSpec,
     Locking,
@@ -98,6 +106,9 @@ __all__ = [
     "RoleInit",
     "RoleKind",
     "RoleSpec",
+    "SmtConfig",
+    "SmtOutcome",
+    "SmtVerdict",
     "SpecContract",
     "StateGraph",
     "Step",
@@ -116,6 +127,7 @@ __all__ = [
     "error_selector",
     "explore",
     "find_solc_module",
+    "find_z3",
     "generate_solidity",
     "load_contract",
     "load_ontology",
@@ -129,6 +141,7 @@ __all__ = [
     "parse_text",
     "shipped_spec",
     "slither_available",
+    "smt_harness",
     "solcjs_script",
     "spec_to_pnml",
     "spec_to_text",
@@ -136,4 +149,5 @@ __all__ = [
     "spec_to_yaml",
     "specs_dir",
     "verify",
+    "verify_smt",
 ]

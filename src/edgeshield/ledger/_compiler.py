@@ -156,11 +156,17 @@ def _settings(config: CompilerConfig) -> dict[str, Any]:
     return settings
 
 
-def _run_solc(config: CompilerConfig, module: Path, payload: str) -> dict[str, Any]:
+def _run_solc(
+    config: CompilerConfig,
+    module: Path,
+    payload: str,
+    extra_env: dict[str, str] | None = None,
+    stderr_lines: list[str] | None = None,
+) -> dict[str, Any]:
     node = shutil.which(config.node)
     if node is None:
         raise CompilationError(f"Node.js not found ({config.node!r}); install Node 20 or newer")
-    env = {**os.environ, "EDGESHIELD_SOLC_MODULE": str(module)}
+    env = {**os.environ, "EDGESHIELD_SOLC_MODULE": str(module), **(extra_env or {})}
     try:
         done = subprocess.run(  # noqa: S603 (fixed argv, no shell)
             [node, str(_SCRIPT), "--standard-json"],
@@ -175,6 +181,8 @@ def _run_solc(config: CompilerConfig, module: Path, payload: str) -> dict[str, A
         raise CompilationError(f"solc-js timed out after {config.timeout_s:g} s") from exc
     if done.returncode != 0:
         raise CompilationError(f"solc-js failed: {done.stderr.strip()[-2000:]}")
+    if stderr_lines is not None:
+        stderr_lines.extend(done.stderr.splitlines())
     try:
         result: dict[str, Any] = json.loads(done.stdout)
     except ValueError as exc:

@@ -5,7 +5,12 @@
 // crytic-compile passes (--allow-paths ...) are accepted and ignored. Sources given by "urls"
 // (as crytic-compile does) are read from disk; imports are not resolved (generated contracts
 // are self-contained).
+// SMTChecker: when EDGESHIELD_SMT_SOLVER names a z3 binary and the input asks for the model
+// checker, each SMT-LIB2 (CHC/Horn) query solc emits is answered by that z3, run synchronously
+// with EDGESHIELD_SMT_TIMEOUT_S seconds per query (default 60) instead of solc-js's fixed 10 s;
+// a timeout is answered "unknown", so solc reports the target as unproved, never as safe.
 "use strict";
+const childProcess = require("child_process");
 const fs = require("fs");
 const path = require("path");
 
@@ -14,6 +19,32 @@ function loadSolc() {
   if (explicit) return require(explicit);
   const searchFrom = [process.cwd(), __dirname, path.resolve(__dirname, "../../..")];
   return require(require.resolve("solc", { paths: searchFrom }));
+}
+
+function smtCallback(solver, timeoutS) {
+  return function (query) {
+    const started = Date.now();
+    const done = childProcess.spawnSync(solver, ["-in", "-smt2", "-T:" + Math.max(1, Math.ceil(timeoutS))], {
+      input: query,
+      encoding: "utf8",
+      maxBuffer: 1024 * 1024 * 1024,
+      timeout: (timeoutS + 10) * 1000, // z3's own -T stops it first; this is the backstop
+    });
+    const out = (done.stdout || "").trimStart();
+    let answer = out.split(/\s/, 1)[0];
+    if (!["sat", "unsat", "unknown"].includes(answer)) {
+      if (answer !== "timeout" && !done.signal && !(done.error && done.error.code === "ETIMEDOUT")) {
+        const why = done.error ? String(done.error) : (done.stderr || out).slice(0, 500);
+        process.stderr.write("edgeshield-smt: solver failed: " + why + "\n");
+        return { error: "SMT solver failed: " + why };
+      }
+      answer = "unknown";
+    }
+    process.stderr.write(
+      "edgeshield-smt: " + answer + " " + ((Date.now() - started) / 1000).toFixed(3) + "\n"
+    );
+    return { contents: answer === "unknown" && !out.startsWith("unknown") ? "unknown\n" : out };
+  };
 }
 
 const solc = loadSolc();
@@ -44,5 +75,12 @@ process.stdin.on("end", () => {
       delete source.urls;
     }
   }
-  process.stdout.write(solc.compile(JSON.stringify(input)));
+  const solver = process.env.EDGESHIELD_SMT_SOLVER;
+  if (solver && input.settings && input.settings.modelChecker) {
+    const timeoutS = Number(process.env.EDGESHIELD_SMT_TIMEOUT_S || "60");
+    const callbacks = { smtSolver: smtCallback(solver, timeoutS) };
+    process.stdout.write(solc.compile(JSON.stringify(input), callbacks));
+  } else {
+    process.stdout.write(solc.compile(JSON.stringify(input)));
+  }
 });
