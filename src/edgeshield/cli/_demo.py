@@ -38,9 +38,11 @@ def demo(
         PoisonKind.SIGN_FLIP
     ),
     bucket_size: Annotated[int, typer.Option(min=1, help="SecAgg+ bucket size.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=1, help="Local (DP-SGD) batch size.")] = 64,
     dp: Annotated[
-        float | None, typer.Option(help="Record-level DP-SGD noise multiplier (default: no DP).")
-    ] = None,
+        float,
+        typer.Option(min=0.0, help="Record-level DP-SGD noise multiplier; 0 turns DP off."),
+    ] = 2.0,
     compare_fedavg: Annotated[
         bool, typer.Option(help="Also train plain FedAvg under the same attack.")
     ] = True,
@@ -69,6 +71,7 @@ def demo(
         rows=rows,
         rounds=rounds,
         local_epochs=epochs,
+        batch_size=batch_size,
         malicious=malicious,
         poison=poison,
         bucket_size=bucket_size,

@@ -28,22 +28,23 @@ class DemoConfig:
     ----------
     plants, rows
         Fleet size and rows over all plants.
-    rounds, local_epochs
-        Federated training schedule.
+    rounds, local_epochs, batch_size
+        Federated training schedule, and the plants' local (DP-SGD) batch size.
     malicious, poison
         Malicious plants (the first ones) and their attack.
     bucket_size
         Bucketed secure aggregation: SecAgg+ inside buckets of this size, median across them.
     dp_noise
-        Record-level DP-SGD noise multiplier inside every plant (``None``: no DP). Off by
-        default: at this data size a meaningful epsilon costs most of the failure F1 (see the
-        DP table in ``docs/results.md``), and a small noise buys no meaningful epsilon.
+        Record-level DP-SGD noise multiplier inside every plant (``None``: no DP); each
+        plant's epsilon is reported at delta 1e-5. The default 2.0 gave epsilon 3.2-5.0 (worst
+        plant, seeds 0-2) for failure F1 0.40-0.47 against 0.46-0.65 without DP
+        (``benchmarks/demo_dp.py``).
     compare_fedavg
         Also train once with plain FedAvg under the same attack (for the "attack vs aggregator"
         comparison in the report).
     engine
-        The Flower ServerApp and ClientApps on an in-process grid (default: no Ray start-up,
-        about a minute for the whole demo), or on Flower's simulation engine (Ray).
+        The Flower ServerApp and ClientApps on an in-process grid (default: no Ray start-up),
+        or on Flower's simulation engine (Ray).
     null_models
         Independently trained models that calibrate the ownership test (at least 20 for a
         stated false-positive rate worth quoting).
@@ -60,10 +61,11 @@ class DemoConfig:
     rows: int = 12_000
     rounds: int = 8
     local_epochs: int = 3
+    batch_size: int = 64
     malicious: int = 1
     poison: PoisonKind = PoisonKind.SIGN_FLIP
     bucket_size: int = 2
-    dp_noise: float | None = None
+    dp_noise: float | None = 2.0
     compare_fedavg: bool = True
     engine: Engine = Engine.IN_PROCESS
     null_models: int = 20
@@ -79,8 +81,8 @@ class DemoConfig:
             raise ConfigError(f"the demo needs at least 3 plants, got {self.plants}")
         if self.rows < 300 * self.plants:
             raise ConfigError(f"the demo needs at least 300 rows per plant, got {self.rows}")
-        if self.rounds < 1 or self.local_epochs < 1:
-            raise ConfigError("rounds and local_epochs must be at least 1")
+        if self.rounds < 1 or self.local_epochs < 1 or self.batch_size < 1:
+            raise ConfigError("rounds, local_epochs and batch_size must be at least 1")
         if not 0 <= self.malicious < self.plants / 2:
             raise ConfigError(
                 f"malicious plants must be fewer than half the plants, got {self.malicious}"

@@ -97,6 +97,7 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
         plants=config.plants,
         rounds=config.rounds,
         local_epochs=config.local_epochs,
+        batch_size=config.batch_size,
         secure=True,
         aggregator=Aggregator.MEDIAN if robust else Aggregator.FEDAVG,
         bucket_size=config.bucket_size if robust else None,
@@ -161,6 +162,8 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     figures: dict[str, object] = {
         "rounds": [r.as_dict() for r in result.rounds],
         "record_epsilon": result.record_epsilon,
+        "record_delta": None if robust.record_dp is None else robust.record_dp.delta,
+        "dp_noise": config.dp_noise,
         "aggregator": f"bucketed SecAgg+ (k={config.bucket_size}) + median",
     }
     digests = result.digests
@@ -187,7 +190,12 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     ctx.artifacts.update(
         key=key, envelope=envelope, federated=result, classifier=result.classifier, test=test
     )
-    eps = "" if result.record_epsilon is None else f", ε = {result.record_epsilon:.2f} per plant"
+    eps = ""
+    if result.record_epsilon is not None and robust.record_dp is not None:
+        eps = (
+            f", DP-SGD noise {robust.record_dp.noise_multiplier:g}: "
+            f"ε = {result.record_epsilon:.2f} per plant at δ = {robust.record_dp.delta:g}"
+        )
     return StepRecord(
         key="federated",
         title="Federated training",
