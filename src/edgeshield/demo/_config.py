@@ -38,7 +38,8 @@ class DemoConfig:
         Record-level DP-SGD noise multiplier inside every plant (``None``: no DP); each
         plant's epsilon is reported at delta 1e-5. The default 2.0 gave epsilon 3.2-5.0 (worst
         plant, seeds 0-2) for failure F1 0.40-0.47 against 0.46-0.65 without DP
-        (``benchmarks/demo_dp.py``).
+        (``benchmarks/demo_dp.py``). Epsilon covers the rows a plant trains on, not the
+        per-threshold counts on its validation rows that pick the threshold (sent unnoised).
     compare_fedavg
         Also train once with plain FedAvg under the same attack (for the "attack vs aggregator"
         comparison in the report).
