@@ -22,7 +22,7 @@ from edgeshield.federated import (
     run_federated,
     server_encoder,
 )
-from edgeshield.ledger import Chain, FederatedRoundAuditClient, ModelRegistryClient
+from edgeshield.ledger import FederatedRoundAuditClient, ModelRegistryClient
 from edgeshield.ownership import (
     CommitmentOpening,
     LedgerCommitmentStore,
@@ -219,13 +219,10 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
     config = ctx.config
     start = time.perf_counter()
     ctx.progress("3/7 recording rounds and the ownership commitment on chain", 0.46)
-    if config.rpc_url:
-        chain = Chain.connect(config.rpc_url, private_keys=config.private_keys)
-    else:
-        chain = Chain.embedded(accounts=max(10, 4 + config.plants))
-    expect(len(chain.accounts) >= 4 + config.plants, "ledger", "the chain has too few accounts")
-    owner, licensee, device_a, device_b = chain.accounts[:4]
-    plants = chain.accounts[4 : 4 + config.plants]
+    # Connected and checked (accounts, funds) before step 1, see edgeshield.demo._chain.
+    chain, accounts = ctx.get("chain"), ctx.get("accounts")
+    owner, plants = accounts["owner"], list(ctx.get("plant_accounts"))
+    expect(len(plants) == config.plants, "ledger", "the chain has too few accounts")
     result: FederatedResult = ctx.get("federated")
     audit = FederatedRoundAuditClient.create(chain, aggregator=owner)
     for plant in plants:
@@ -250,8 +247,6 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
     receipt = LedgerCommitmentStore(registry).commit(opening.commitment())
     expect(registry.commitment == opening.commitment(), "ledger", "the commitment was not stored")
     ctx.artifacts.update(
-        chain=chain,
-        accounts={"owner": owner, "licensee": licensee, "device_a": device_a, "device_b": device_b},
         audit=audit,
         registry=registry,
         opening=opening,
