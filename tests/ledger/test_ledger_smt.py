@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
 from edgeshield.cli import run
-from edgeshield.errors import SpecError
+from edgeshield.errors import ConfigError, SpecError
 from edgeshield.ledger import (
     ContractSpec,
     SmtConfig,
@@ -50,17 +49,6 @@ def gate() -> ContractSpec:
     return parse_spec(_SPEC.replace("contract Gate", "contract: Gate"))
 
 
-def _solver_ready() -> bool:
-    try:
-        find_z3()
-    except Exception:  # any reason z3 is missing means: skip
-        return False
-    return shutil.which("node") is not None
-
-
-needs_z3 = pytest.mark.skipif(not _solver_ready(), reason="z3 (dev extra) or Node.js missing")
-
-
 def test_harness_asserts_where_the_forbidden_action_succeeds(gate: ContractSpec) -> None:
     source = smt_harness(gate, "pay cannot happen after finish")
     pay = source[source.index("function pay(") :]
@@ -96,7 +84,6 @@ def test_unknown_action_is_an_error(gate: ContractSpec) -> None:
         verify_smt(gate, ["pay cannot happen after close"], SmtConfig(z3=Path("/nonexistent")))
 
 
-@needs_z3
 def test_true_property_is_proved_and_false_one_violated(gate: ContractSpec) -> None:
     proved, violated, liveness = verify_smt(
         gate,
@@ -122,7 +109,6 @@ def _fake_z3(folder: Path, script: str) -> Path:
     return path
 
 
-@needs_z3
 @pytest.mark.parametrize(
     "script",
     [
@@ -141,7 +127,6 @@ def test_undecided_or_failed_queries_are_unknown_never_proved(
     assert verdict.queries >= 1
 
 
-@needs_z3
 def test_cli_verify_smt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec_file = tmp_path / "gate.yaml"
     spec_file.write_text(_SPEC.replace("contract Gate", "contract: Gate"), encoding="utf-8")
@@ -150,3 +135,10 @@ def test_cli_verify_smt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "SMT PROVED    pay cannot happen after finish" in out
     assert "1 of 1 properties proved by the SMTChecker" in out
+
+
+def test_missing_z3_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("sys.executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match="z3 not found"):
+        find_z3()

@@ -104,7 +104,9 @@ def find_z3() -> Path:
         return beside
     found = shutil.which("z3")
     if found is None:
-        raise ConfigError("z3 not found: install the dev extra (z3-solver) or put z3 on PATH")
+        raise ConfigError(
+            "z3 not found: reinstall edgeshield (it pins z3-solver) or put z3 on PATH"
+        )
     return Path(found)
 
 
