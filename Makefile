@@ -33,7 +33,7 @@ check: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/edgeshield ledger analyse contracts/specs/*.yaml
-	for f in contracts/specs/*.props; do $(BIN)/edgeshield ledger verify "$${f%.props}.yaml" --properties "$$f" || exit 1; done
+	for f in contracts/specs/*.props; do $(BIN)/edgeshield ledger verify "$${f%.props}.yaml" --properties "$$f" --smt || exit 1; done
 
 bench: setup
 	$(BIN)/python benchmarks/usecase_baseline.py
