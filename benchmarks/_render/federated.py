@@ -1,0 +1,186 @@
+"""The federated training blocks (benchmarks/federated.py)."""
+
+# The page's typography (multiplication sign, en dash, minus sign, rho) is rendered as is.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+from ._core import (
+    Results,
+    bold,
+    pct,
+    quote,
+    renderer,
+    table,
+)
+
+# --- federated training (benchmarks/federated.py) -----------------------------------------
+
+
+@renderer("federated.accuracy")
+def federated_accuracy(results: Results) -> str:
+    acc = results["federated"]["accuracy"]
+    labels = {
+        "central": "centralized (all training rows pooled, 100 epochs)",
+        "federated": f"federated, SecAgg+ FedAvg, {acc['rounds']} rounds × {acc['local_epochs']}"
+        " local epochs",
+    }
+    rows = [
+        [label, f"{acc[k]['f1']:.3f}", f"{acc[k]['pr_auc']:.3f}", f"{acc[k]['threshold']:.3f}"]
+        for k, label in labels.items()
+    ]
+    return table(["model", "F1", "PR-AUC", "threshold"], "lrrr", rows)
+
+
+@renderer("federated.overhead")
+def federated_overhead(results: Results) -> str:
+    overhead = results["federated"]["overhead"]
+    engines = {
+        "simulation": "Flower simulation engine (Ray, 2 CPUs)",
+        "in_process": "in-process grid",
+    }
+    rows = [
+        [
+            label,
+            plants,
+            f"{cell['fedavg_s']:.3f}",
+            f"{cell['secagg_s']:.3f}",
+            bold(f"{cell['ratio']:.2f}", cell["ratio"] > 2.5),
+        ]
+        for key, label in engines.items()
+        for plants, cell in overhead[key].items()
+    ]
+    return table(["engine", "plants", "FedAvg s", "SecAgg+ s", "ratio"], "lrrrr", rows)
+
+
+ROBUSTNESS_ATTACKS = {
+    "sign-flip x5": "sign flip ×5",
+    "model replacement": "model replacement (boost 10)",
+    "label flip": "label flip",
+    "backdoor x5": "backdoor (boost 5)",
+}
+
+
+@renderer("federated.robustness")
+def federated_robustness(results: Results) -> str:
+    cells = results["federated"]["robustness"]["cells"]
+    rules: list[str] = []
+    for key in cells:
+        rule = key.split(" / ", 1)[1]
+        if rule not in rules:
+            rules.append(rule)
+    rows = []
+    for attack, label in ROBUSTNESS_ATTACKS.items():
+        row = [label]
+        for rule in rules:
+            cell = cells[f"{attack} / {rule}"]
+            text = bold(f"{cell['f1']:.3f}", cell["drop_pp"] >= 10)
+            if "backdoor_success" in cell:
+                text += f" (bd {cell['backdoor_success']:.2f})"
+            row.append(text)
+        rows.append(row)
+    return table(["attack", *rules], "l" + "r" * len(rules), rows)
+
+
+@renderer("federated.dp")
+def federated_dp(results: Results) -> str:
+    dp = results["federated"]["dp"]
+    rows = []
+    for noise, v in dp.items():
+        if not isinstance(v, dict):
+            continue
+        off = v["epsilon"] is None
+        rows.append(
+            [
+                "no DP" if off else noise,
+                "∞" if off else f"{v['epsilon']:.2f}",
+                f"{v['f1']:.3f}",
+                f"{v['pr_auc']:.3f}",
+                "—" if off else f"{v['f1_cost_pp']:.1f} pp",
+            ]
+        )
+    return table(["noise multiplier", "ε (worst plant)", "F1", "PR-AUC", "F1 cost"], "lrrrr", rows)
+
+
+@renderer("federated.membership")
+def federated_membership(results: Results) -> str:
+    membership = results["federated"]["membership"]
+    attacks = {"loss_threshold": "loss threshold", "lira": "LiRA"}
+    rows = []
+    for training, v in membership.items():
+        if not isinstance(v, dict):
+            continue
+        for key, label in attacks.items():
+            a = v[key]
+            rows.append(
+                [
+                    training.replace("DP noise", "DP, noise"),
+                    "∞" if v["epsilon"] is None else f"{v['epsilon']:.2f}",
+                    label,
+                    f"{a['auc']:.3f}",
+                    pct(a["tpr_at_1pct_fpr"]),
+                    pct(a["tpr_at_01pct_fpr"]),
+                ]
+            )
+    header = ["training", "ε", "attack", "AUC", "TPR @ 1 % FPR", "TPR @ 0.1 % FPR"]
+    return table(header, "lrlrrr", rows)
+
+
+SCALE_MODES = {
+    "FedAvg": "FedAvg",
+    "SecAgg+ (2 log2 n + 1 shares)": "SecAgg+, 2⌈log₂ n⌉ + 1 shares",
+    "SecAgg+ (all shares)": "SecAgg+, every plant shares with every other",
+}
+
+
+@renderer("federated.scale")
+def federated_scale(results: Results) -> str:
+    scale = results["federated"]["scale"]
+    sizes = [k for k in scale["FedAvg"] if k.isdigit()]
+    rows = [
+        [
+            label,
+            *(
+                f"{scale[key][n]['seconds']:.2f} s / {scale[key][n]['peak_rss_mb']:.0f} MB"
+                for n in sizes
+            ),
+            bold(f"n^{scale[key]['exponent']:.2f}", scale[key]["exponent"] <= 1.3),
+        ]
+        for key, label in SCALE_MODES.items()
+    ]
+    header = ["mode", *(f"{n} plants" for n in sizes), "growth"]
+    return table(header, "l" + "r" * (len(sizes) + 1), rows)
+
+
+@quote
+def federated_gap(results: Results) -> str:
+    return f"the gap is {results['federated']['accuracy']['gap_pp']:.1f} pp (target within 1 pp)"
+
+
+@quote
+def federated_clean(results: Results) -> str:
+    clean = results["federated"]["robustness"]["clean_f1"]
+    return f"Clean FedAvg F1 (SecAgg+, same rounds): **{clean:.3f}**"
+
+
+@quote
+def federated_dp_cost(results: Results) -> str:
+    dp = [v for v in results["federated"]["dp"].values() if isinstance(v, dict) and v["epsilon"]]
+    tightest = min(dp, key=lambda v: v["epsilon"])
+    return f"ε = {tightest['epsilon']:.2f} costs {tightest['f1_cost_pp']:.0f} pp"
+
+
+@quote
+def federated_membership_dp(results: Results) -> str:
+    lira = results["federated"]["membership"]["DP noise 1.5"]["lira"]
+    tpr = pct(lira["tpr_at_1pct_fpr"])
+    return f"With DP: AUC {lira['auc']:.3f} ≤ 0.55 and TPR @ 1 % FPR {tpr} ≤ 2 %"
+
+
+@quote
+def federated_scale_growth(results: Results) -> str:
+    scale = results["federated"]["scale"]
+    return (
+        f"(n^{scale['FedAvg']['exponent']:.2f}) and SecAgg+ with logarithmic neighbourhoods as"
+        f" n^{scale['SecAgg+ (2 log2 n + 1 shares)']['exponent']:.2f} (target ≤ n^1.3)"
+    )

@@ -1,0 +1,182 @@
+"""The guarded inference blocks (benchmarks/guard.py)."""
+
+# The page's typography (multiplication sign, en dash, minus sign, rho) is rendered as is.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._core import (
+    Results,
+    bold,
+    met,
+    pct,
+    quote,
+    renderer,
+    table,
+    word,
+)
+
+# --- guarded inference (benchmarks/guard.py) ----------------------------------------------
+
+
+@renderer("guard.throughput")
+def guard_throughput(results: Results) -> str:
+    summary = results["guard"]["throughput"]["summary"]
+    labels = {"plain": "plain FastAPI", "guard": "guard, all defences"}
+    rows = [
+        [
+            label,
+            f"{summary[key]['requests_per_s']:.0f}",
+            f"{summary[key]['p50_ms']:.0f}",
+            f"{summary[key]['p99_ms']:.0f}",
+            str(summary[key]["non_2xx"]),
+        ]
+        for key, label in labels.items()
+    ]
+    return table(["server", "requests/s", "p50 ms", "p99 ms", "non-2xx"], "lrrrr", rows)
+
+
+@quote
+def guard_throughput_ratio(results: Results) -> str:
+    t = results["guard"]["throughput"]
+    per_round = t["ratio_per_round"]
+    misses = sum(r < t["target"] for r in per_round)
+    verdict = "met on the mean" if t["ratio"] >= t["target"] else "**missed** on the mean"
+    if misses:
+        verdict += f", missed in {word(misses)} round{'s' * (misses > 1)} of {word(len(per_round))}"
+    else:
+        verdict += " and in every round"
+    return (
+        f"Guard / plain throughput **{t['ratio']:.2f}** (per round"
+        f" {', '.join(f'{r:.2f}' for r in per_round)}; target ≥ {t['target']}): {verdict}."
+    )
+
+
+def _last_queries(run: dict[str, Any]) -> int:
+    return int(run["points"][-1]["queries"])
+
+
+@renderer("guard.prada")
+def guard_prada(results: Results) -> str:
+    guard = results["guard"]
+    prada = guard["prada"]
+    runs = guard["hardening"]["runs"]
+    limit = prada["targets"]["jacobian_alarm_within"]
+    alarms = prada["jacobian_alarm_at"]
+    jacobian_queries = {_last_queries(r) for r in prada["jacobian"]}
+    benign = list(prada["benign"].values())
+    generated = sum(b["source"] == "generated trace" for b in benign)
+    real = len(benign) - generated
+    rate = prada["benign_alarmed"] / prada["benign_clients"]
+
+    def when(alarm: int | None) -> str:
+        return "never" if alarm is None else f"after {alarm:,} queries"
+
+    jacobian_ok = all(a is not None and a <= limit for a in alarms)
+    rows = [
+        [
+            f"Jacobian attack, seeds 0–{len(alarms) - 1}",
+            f"{max(jacobian_queries):,} each",
+            ", ".join("never" if a is None else str(a) for a in alarms)
+            + f" queries (target ≤ {limit}: {met(jacobian_ok)})",
+        ],
+        [
+            "Knockoff, natural queries of another plant",
+            f"{_last_queries(runs['knockoff/full']):,}",
+            when(prada["knockoff_alarm_at"]),
+        ],
+        [
+            "equation solving, uniform random queries",
+            f"{_last_queries(runs['equation-solving/full']):,}",
+            when(prada["equation_solving_alarm_at"]),
+        ],
+        [
+            f"{generated} generated sensor traces"
+            + (" + the real AI4I 2020 file" if real else "")
+            + ", replayed in order",
+            f"{max(b['queries'] for b in benign):,} each",
+            ("never: " if prada["benign_alarmed"] == 0 else "")
+            + f"{prada['benign_alarmed']} / {prada['benign_clients']} clients (target ≤"
+            f" {pct(prada['targets']['benign_false_alarm_rate'], 0)}:"
+            f" {met(rate <= prada['targets']['benign_false_alarm_rate'])})",
+        ],
+    ]
+    return table(["client", "queries", "alarm after"], "lrl", rows)
+
+
+HARDENING_TIERS = {
+    "full": "full",
+    "top-k": "top-k",
+    "rounded": "rounded (1 decimal)",
+    "reverse-sigmoid": "reverse sigmoid",
+}
+
+
+@renderer("guard.hardening")
+def guard_hardening(results: Results) -> str:
+    runs = results["guard"]["hardening"]["runs"]
+    budgets = [p["budget"] for p in runs["equation-solving/full"]["points"]]
+
+    def cells(run: dict[str, Any]) -> list[str]:
+        points = {p["budget"]: p for p in run["points"]}
+        return [
+            f"{points[b]['macro_agreement']:.2f} / {points[b]['failure_agreement']:.2f}"
+            if b in points
+            else "–"
+            for b in budgets
+        ]
+
+    rows = [
+        [f"equation solving / {label}", *cells(runs[f"equation-solving/{tier}"])]
+        for tier, label in HARDENING_TIERS.items()
+    ]
+    knockoff = [runs[k] for k in runs if k.startswith("knockoff/")]
+    same = all(r["points"] == knockoff[0]["points"] for r in knockoff)
+    rows.append([f"Knockoff / {'any tier' if same else 'full'}", *cells(runs["knockoff/full"])])
+    header = [f"{b:,}" for b in budgets]
+    header[-1] += " queries"
+    return table(["attack / tier", *header], "l" + "l" * len(budgets), rows)
+
+
+def _surrogate(name: str) -> str:
+    match = re.fullmatch(r"\w+ \((\d+,\d+)\) (\d+) ep", name)
+    return f"MLP ({match[1]}), {match[2]} epochs" if match else name
+
+
+def _wm_p(p: float, target: float) -> str:
+    text = f"{p:.0e}".replace("e-0", "e-") if p < 1e-3 else f"{p:.2g}"
+    return bold(text, p > target)
+
+
+@renderer("guard.watermark")
+def guard_watermark(results: Results) -> str:
+    wm = results["guard"]["watermark"]
+    rows = [
+        [
+            f"{t['queries']:,}",
+            _surrogate(t["surrogate"]),
+            f"{t['train_agreement']:.3f}",
+            f"{t['fidelity']['macro_agreement']:.3f}",
+            str(t["evidence"]["queries"]),
+            str(t["evidence"]["matches"]),
+            _wm_p(t["evidence"]["p_value"], wm["target_p"]),
+            f"p = {t['independent_model_evidence']['p_value']:g}",
+        ]
+        for t in wm["thieves"]
+    ]
+    header = ["thief queries", "surrogate", "training agreement", "macro fidelity"]
+    header += ["watermark queries", "matched", "p-value", "an independent model"]
+    return table(header, "rlrrrrrr", rows)
+
+
+@quote
+def guard_watermark_rate(results: Results) -> str:
+    wm = results["guard"]["watermark"]
+    return (
+        f"{wm['answers_altered']:,} of {wm['answers_total']:,} answers altered,"
+        f" **{pct(wm['altered_fraction'], 3)}** (target ≤ 0.5 %:"
+        f" {met(wm['altered_fraction'] <= 0.005)})."
+    )

@@ -1,0 +1,161 @@
+"""The ledger's blocks: front ends, gas per plugin, SMTChecker proofs."""
+
+from __future__ import annotations
+
+from ._core import (
+    WORDS_TEENS,
+    Results,
+    bold,
+    met,
+    quote,
+    renderer,
+    signed,
+    table,
+    word,
+)
+
+# --- ledger front ends (benchmarks/ledger_frontends.py) -----------------------------------
+
+CONTRACTS = ("ModelRegistry", "ModelLicence", "FederatedRoundAudit")
+
+
+@renderer("ledger_frontends.parse")
+def ledger_frontends_parse(results: Results) -> str:
+    forms = results["ledger_frontends"]["forms"]
+    order = ("yaml", "txt", "pnml", "ttl")
+    rows = []
+    for contract in CONTRACTS:
+        mine = {f["form"]: f for f in forms if f["contract"] == contract}
+        same = sum(f["same_fsm"] for f in mine.values())
+        rows.append(
+            [
+                contract,
+                *(f"{mine[form]['parse_ms']:.1f}" for form in order),
+                "all 4" if same == len(order) else bold(f"{same} of {len(order)}", True),
+            ]
+        )
+    return table(
+        [
+            "contract",
+            "YAML ms",
+            "controlled English ms",
+            "PNML ms",
+            "Turtle + SHACL ms",
+            "same FSM",
+        ],
+        "lrrrrc",
+        rows,
+    )
+
+
+@renderer("ledger_frontends.exploration")
+def ledger_frontends_exploration(results: Results) -> str:
+    runs = results["ledger_frontends"]["exploration"]
+    bounds = sorted({r["max_value"] for r in runs})
+    rows = []
+    for contract in CONTRACTS:
+        mine = {r["max_value"]: r for r in runs if r["contract"] == contract}
+        rows.append(
+            [
+                contract,
+                *(
+                    f"{mine[b]['states']} / {mine[b]['cut']} / {mine[b]['explore_s']:.3f}"
+                    for b in bounds
+                ),
+            ]
+        )
+    header = ["contract", *(f"bound {b}: states / cut / s" for b in bounds)]
+    return table(header, "l" + "r" * len(bounds), rows)
+
+
+# --- generated contracts: gas (benchmarks/ledger.py) --------------------------------------
+
+TRANSITION_HEADERS = {"reportUsage": "report", "rebindDevice": "rebind"}
+
+
+@renderer("ledger.gas")
+def ledger_gas(results: Results) -> str:
+    ledger = results["ledger"]
+    header = [
+        "variant",
+        "deploy",
+        "Δ deploy",
+        *(TRANSITION_HEADERS.get(t, t) for t in ledger["sequence"]),
+        "Δ max",
+        "Δ mean",
+    ]
+    rows = [
+        [
+            variant,
+            f"{g['deploy']:,}",
+            f"{g['deploy_delta_pct']:+.1f} %",
+            *(f"{s['gas']:,}" for s in g["steps"]),
+            signed(g["transition_delta_max"]),
+            signed(g["transition_delta_mean"]),
+        ]
+        for variant, g in ledger["gas"].items()
+    ]
+    return table(header, "l" + "r" * (len(header) - 1), rows)
+
+
+@renderer("ledger.targets")
+def ledger_targets(results: Results) -> str:
+    rows = []
+    for variant, t in results["ledger"]["targets"].items():
+        if "%" in t["metric"]:
+            figures = (f"{t['value']:+.1f} %", f"≤ {t['target']:+.0f} %")
+        else:
+            figures = (f"{t['value']:+,}", f"≤ {t['target']:+,}")
+        rows.append([f"{variant.removeprefix('+ ')}, {t['metric']}", *figures, met(t["met"])])
+    return table(["target", "measured", "target", ""], "lrrc", rows)
+
+
+@quote
+def ledger_frontends_forms(results: Results) -> str:
+    forms = results["ledger_frontends"]["forms"]
+    same = sum(f["same_fsm"] for f in forms)
+    count = "All" if same == len(forms) else f"{word(same).capitalize()} of the"
+    return f"{count} {WORDS_TEENS.get(len(forms), str(len(forms)))} forms give the YAML FSM"
+
+
+@quote
+def ledger_frontends_properties(results: Results) -> str:
+    props = results["ledger_frontends"]["properties"]
+    fails = [p["trace_length"] for p in props if not p["holds"]]
+    ms = [p["check_ms"] for p in props]
+    return (
+        f"At bound 2, {len(props) - len(fails)} of the {len(props)} benchmark properties hold;"
+        f" the {len(fails)} that fail each come with a counterexample of {min(fails)} to"
+        f" {max(fails)} calls"
+        f" (e.g. `reportUsage cannot happen after suspend` fails through accept, suspend, resume,"
+        f" reportUsage). Checking one property on the explored graph takes {min(ms):.2f} to"
+        f" {max(ms):.1f} ms."
+    )
+
+
+@quote
+def ledger_shipped(results: Results) -> str:
+    g = results["ledger"]["gas"]
+    shipped, events, timed = g["all plugins (shipped)"], g["+ events"], g["+ timed transitions"]
+    return (
+        f"The shipped contract with every plugin costs {shipped['deploy_delta_pct']:+.1f} % deploy"
+        f" gas and {signed(shipped['transition_delta_mean'])} gas per transition on average;"
+        f" events ({signed(events['transition_delta_mean'])}) and timed transitions"
+        f" ({signed(timed['transition_delta_mean'])}, one cold read of the deadline)"
+    )
+
+
+@quote
+def ledger_timing(results: Results) -> str:
+    ledger = results["ledger"]
+    c, lat = ledger["compile"], ledger["latency"]
+    cached = max(v["cached_s"] for v in c.values())
+    return (
+        f"load average of {ledger['environment']['load_average'][0]:.1f} (other engineers' test"
+        f" suites), so these times are pessimistic: ModelRegistry"
+        f" {c['ModelRegistry']['cold_s_median']:.1f} s, ModelLicence"
+        f" {c['ModelLicence']['cold_s_median']:.1f} s, FederatedRoundAudit"
+        f" {c['FederatedRoundAudit']['cold_s_median']:.1f} s cold, {1000 * cached:.1f} ms or less"
+        f" from the artifact cache; deploy of ModelLicence {lat['deploy_ms_median']:.0f} ms, one"
+        f" `reportUsage` transaction {lat['transaction_ms_median']:.0f} ms"
+    )

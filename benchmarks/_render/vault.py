@@ -1,0 +1,123 @@
+"""The sealed bundles' blocks (benchmarks/vault.py)."""
+
+# The page's typography (multiplication sign, en dash, minus sign, rho) is rendered as is.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+from ._core import (
+    Results,
+    met,
+    quote,
+    renderer,
+    table,
+)
+
+# --- sealed bundles (benchmarks/vault.py) -------------------------------------------------
+
+VAULT_LOADS = {
+    "sealed_load": "sealed load (`open_bundle`) + touch",
+    "torch_load": "`torch.load(weights_only=True)` + touch",
+    "safetensors_load_file": "`safetensors.torch.load_file` + touch (mmap)",
+    "sealed_load_no_touch": "sealed load, no touch",
+    "bare_aesgcm_decrypt_into": "bare `AESGCM.decrypt_into` loop, same size",
+    "bare_blake3_hash": "bare BLAKE3 over the same bytes",
+    "bare_read_chunks": "bare chunked read of the bundle",
+}
+MIB = 1024 * 1024
+
+
+@renderer("vault.loads")
+def vault_loads(results: Results) -> str:
+    loads = results["vault"]["loads"]
+    rows = [
+        [
+            label,
+            *(
+                f"{loads[regime][key][stat]:.3f}"
+                for regime in ("reuse", "fresh")
+                for stat in ("min_s", "median_s", "cpu_min_s")
+            ),
+        ]
+        for key, label in VAULT_LOADS.items()
+    ]
+    header = ["measurement (s)"] + [
+        f"{regime} {stat}" for regime in ("reuse", "fresh") for stat in ("min", "median", "CPU min")
+    ]
+    return table(header, "lrrrrrr", rows)
+
+
+@renderer("vault.targets")
+def vault_targets(results: Results) -> str:
+    vault = results["vault"]
+    r = vault["ratios"]
+    rss = vault["rss"]
+    model_mib = vault["model_bytes"] / MIB
+    sealed_mib = (rss["sealed"]["peak"] - rss["sealed"]["rss_before"]) / MIB
+    load_limit, decrypt_limit = 1.5, 0.5
+    load_met = max(r["reuse/sealed_vs_torch_load_min"], r["fresh/sealed_vs_torch_load_min"])
+    decrypt = r["reuse/decrypt_throughput_vs_bare_min"]
+    first = r["fresh_process_sealed_vs_torch_load"]
+    rows = [
+        [
+            f"sealed load ≤ {load_limit}× `torch.load`, warm cache",
+            f"reuse: **{r['reuse/sealed_vs_torch_load_min']:.2f}×** min,"
+            f" {r['reuse/sealed_vs_torch_load_median']:.2f}× median,"
+            f" {r['reuse/sealed_vs_torch_load_paired_median']:.2f}× paired median,"
+            f" {r['reuse/sealed_vs_torch_load_cpu_min']:.2f}× CPU;"
+            f" fresh: **{r['fresh/sealed_vs_torch_load_min']:.2f}×** min,"
+            f" {r['fresh/sealed_vs_torch_load_median']:.2f}× median,"
+            f" {r['fresh/sealed_vs_torch_load_cpu_min']:.2f}× CPU",
+            met(load_met <= load_limit),
+        ],
+        [
+            "same, one first load in a fresh process",
+            f"{rss['sealed']['fresh_process_load_s']:.3f} s vs"
+            f" {rss['torch']['fresh_process_load_s']:.3f} s: **{first:.2f}×** (single run)",
+            "met in this case" if first <= load_limit else "**missed** in this case",
+        ],
+        [
+            f"decryption throughput ≥ {decrypt_limit}× bare AES-GCM `decrypt_into`",
+            f"sealed load without touch vs bare loop: **{decrypt:.2f}×** min (reuse),"
+            f" {r['fresh/decrypt_throughput_vs_bare_min']:.2f}× (fresh)",
+            met(decrypt >= decrypt_limit),
+        ],
+        [
+            "seal vs `safetensors.torch.save_file`",
+            f"{vault['seal']['min_s']:.3f} s vs {vault['safetensors_save_file']['min_s']:.3f} s:"
+            f" **{r['seal_vs_save_file_min']:.2f}×** min, {r['seal_vs_save_file_median']:.2f}×"
+            " median",
+            "(no target)",
+        ],
+        [
+            f"peak RSS growth ≤ 1.1× model + one chunk ({r['rss_target_vs_model']:.2f}×)",
+            f"sealed **{r['sealed_peak_rss_growth_vs_model']:.2f}×** ({sealed_mib:.0f} MiB for"
+            f" {model_mib:.0f} MiB), `torch.load` {r['torch_peak_rss_growth_vs_model']:.2f}×",
+            met(r["sealed_peak_rss_growth_vs_model"] <= r["rss_target_vs_model"]),
+        ],
+    ]
+    return table(["target", "figure", "result"], "lll", rows)
+
+
+@quote
+def vault_load_average(results: Results) -> str:
+    v = results["vault"]
+    return (
+        f"load average {v['load_average_at_start']:.1f} at the start and"
+        f" {v['load_average_at_end']:.1f} at the end of the run"
+    )
+
+
+@quote
+def vault_why(results: Results) -> str:
+    v = results["vault"]
+    cpu = {k: x["cpu_min_s"] for k, x in v["loads"]["reuse"].items()}
+    parts = cpu["bare_blake3_hash"] + cpu["bare_aesgcm_decrypt_into"] + cpu["bare_read_chunks"]
+    return (
+        f"copy out of the page cache ({cpu['torch_load']:.3f} s CPU for"
+        f" {v['model_bytes'] / MIB:.0f} MiB). The sealed loader must also hash every ciphertext"
+        f" byte (BLAKE3 alone: {cpu['bare_blake3_hash']:.3f} s CPU) and decrypt it (AES-GCM alone:"
+        f" {cpu['bare_aesgcm_decrypt_into']:.3f} s CPU) on top of the read"
+        f" ({cpu['bare_read_chunks']:.3f} s CPU): {parts:.3f} s of its"
+        f" {cpu['sealed_load_no_touch']:.3f} s of CPU are these three primitives"
+    )
