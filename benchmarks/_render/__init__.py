@@ -1,11 +1,12 @@
 """The renderer of docs/results.md's generated blocks, one module per section of the page.
 
 ``_core`` holds the registries, the formatting and the page machinery; each section module
-(``demo``, ``usecase``, ``ledger``, ``vault``, ``ownership``, ``guard``, ``federated``) registers
-its blocks and quoted phrases on import, which importing this package does.
+(``demo``, ``demo_runs``, ``usecase``, ``ledger``, ``vault``, ``ownership``, ``guard``,
+``federated``) registers its blocks and quoted phrases on import, which importing this package
+does.
 """
 
-from . import demo, federated, guard, ledger, ownership, usecase, vault
+from . import demo, demo_runs, federated, guard, ledger, ownership, usecase, vault
 from ._core import (
     BLOCK,
     DOC,
@@ -26,7 +27,7 @@ from ._core import (
     table,
 )
 
-SECTIONS = (demo, usecase, ledger, vault, ownership, guard, federated)
+SECTIONS = (demo, demo_runs, usecase, ledger, vault, ownership, guard, federated)
 
 __all__ = [
     "BLOCK",

@@ -1,5 +1,8 @@
 """The ledger's blocks: front ends, gas per plugin, SMTChecker proofs."""
 
+# The page's typography (en dash) is rendered as is.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 from ._core import (
@@ -158,4 +161,71 @@ def ledger_timing(results: Results) -> str:
         f" {c['FederatedRoundAudit']['cold_s_median']:.1f} s cold, {1000 * cached:.1f} ms or less"
         f" from the artifact cache; deploy of ModelLicence {lat['deploy_ms_median']:.0f} ms, one"
         f" `reportUsage` transaction {lat['transaction_ms_median']:.0f} ms"
+    )
+
+
+# --- SMTChecker proofs (benchmarks/ledger_smt.py) ------------------------------------------
+
+SMT_OUTCOMES = ("proved", "violated", "unknown", "not checked")
+
+
+@renderer("ledger_smt.setup")
+def ledger_smt_setup(results: Results) -> str:
+    smt = results["ledger_smt"]
+    z3 = smt["z3"].split(" - ")[0].replace("Z3 version", "z3")
+    return (
+        f"{smt['solc']}'s SMTChecker, {smt['engine'].upper()} engine, every Horn query answered"
+        f" by {z3} with a {smt['timeout_s_per_query']:g} s timeout."
+    )
+
+
+@renderer("ledger_smt.contracts")
+def ledger_smt_contracts(results: Results) -> str:
+    props = results["ledger_smt"]["properties"]
+    rows = []
+    for contract in CONTRACTS:
+        mine = [p for p in props if p["contract"] == contract]
+        counts = [sum(p["outcome"] == o for p in mine) for o in SMT_OUTCOMES]
+        timed = [p["seconds"] for p in mine if p["outcome"] != "not checked"]
+        rows.append(
+            [
+                contract,
+                str(len(mine)),
+                str(counts[0]),
+                bold(str(counts[1]), counts[1] > 0),
+                bold(str(counts[2]), counts[2] > 0),
+                str(counts[3]),
+                f"{sum(timed):.1f}",
+                f"{max(timed):.1f}" if timed else "–",
+            ]
+        )
+    header = ["contract", "properties", *SMT_OUTCOMES, "seconds", "slowest property s"]
+    return table(header, "lrrrrrrr", rows)
+
+
+@renderer("ledger_smt.summary")
+def ledger_smt_summary(results: Results) -> str:
+    smt = results["ledger_smt"]
+    props = smt["properties"]
+    counts = {o: sum(p["outcome"] == o for p in props) for o in SMT_OUTCOMES}
+    unchecked = [f"`{p['property']}`" for p in props if p["outcome"] == "not checked"]
+    checked = [p for p in props if p["outcome"] != "not checked"]
+    queries = sorted({p["queries"] for p in checked})
+    per = (
+        f"{word(queries[0]).capitalize()} CHC quer{'y' if queries[0] == 1 else 'ies'} per property"
+        if len(queries) == 1
+        else f"{queries[0]}–{queries[-1]} CHC queries per property"
+    )
+    seconds = [p["seconds"] for p in checked]
+    text = f"**{counts['proved']} of {len(props)}** properties proved"
+    others = [f"{counts[o]} {o}" for o in ("violated", "unknown") if counts[o]]
+    text += ", " + (", ".join(others) if others else "none violated or unknown")
+    if unchecked:
+        text += (
+            f"; {word(len(unchecked))} not checked ({', '.join(unchecked)}: liveness, which an"
+            " assert harness cannot express)"
+        )
+    return (
+        f"{text}. {per}, {min(seconds):.1f}–{max(seconds):.1f} s each,"
+        f" {smt['total_seconds']:.1f} s in all."
     )

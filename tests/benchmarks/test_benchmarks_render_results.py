@@ -6,8 +6,10 @@ import importlib.util
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -107,8 +109,86 @@ def test_a_missing_json_file_is_named(workspace: tuple[Path, Path]) -> None:
 
 def test_extra_json_files_are_ignored(workspace: tuple[Path, Path]) -> None:
     doc, results = workspace
-    (results / "demo_simulation.json").write_text(json.dumps({"benchmark": "demo_simulation"}))
+    (results / "unused.json").write_text(json.dumps({"benchmark": "unused"}))
     assert _run(doc, results, "--check") == 0
+
+
+def _edit(results: Path, stem: str, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = results / f"{stem}.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_rerun_demo_rerenders_the_demo_prose(workspace: tuple[Path, Path]) -> None:
+    # The demo is still being tuned: its figures live in generated blocks, not in the prose.
+    doc, results = workspace
+
+    def rerun(demo: dict[str, Any]) -> None:
+        fed = demo["figures"]["federated"]
+        fed["test"]["f1"], fed["record_epsilon"], fed["dp_noise"] = 0.5123, 1.987, 3.0
+        demo["seconds"] = 61.7
+
+    _edit(results, "demo", rerun)
+    assert _run(doc, results, "--check") == 1
+    assert _run(doc, results) == 0
+    text = doc.read_text()
+    assert "failure F1 0.512 (PR-AUC" in text
+    assert "noise multiplier 3.0 inside every plant gives ε = 1.99 at δ = 1e-5" in text
+    assert "One run, 62 s in all" in text
+    assert _run(doc, results, "--check") == 0
+
+
+def test_a_demo_without_dp_says_so(workspace: tuple[Path, Path]) -> None:
+    _, results = workspace
+    _edit(results, "demo", lambda d: d["figures"]["federated"].update(dp_noise=None))
+    loaded = rr.load_results(results)
+    assert rr.render_block("demo.dp", loaded).startswith("**No DP**")
+    assert "without DP;" in rr.render_block("demo.steps", loaded)
+
+
+def test_the_extraction_verdict_follows_the_runs(workspace: tuple[Path, Path]) -> None:
+    _, results = workspace
+    assert "better copy in only one of them" in rr.render_block(
+        "demo_simulation.extraction", rr.load_results(results)
+    )
+
+    def undefended_better(run: dict[str, Any]) -> None:
+        run["figures"]["serve"]["undefended_points"][-1]["macro_agreement"] = 0.99
+
+    _edit(results, "demo_simulation", undefended_better)
+    _edit(results, "demo_simulation", lambda d: undefended_better(d["baseline"]))
+    verdict = rr.render_block("demo_simulation.extraction", rr.load_results(results))
+    assert "in all three runs the defences capped" in verdict
+    assert "better copy in every run" in verdict
+
+
+def test_the_dp_grid_names_a_better_cell_than_the_demo(workspace: tuple[Path, Path]) -> None:
+    _, results = workspace
+
+    def better(grid: dict[str, Any]) -> None:
+        cell = next(c for c in grid["summary"] if c["batch_size"] == 256 and c["dp_noise"] == 4.0)
+        cell["f1_mean"] = 0.55
+
+    _edit(results, "demo_dp", better)
+    summary = rr.render_block("demo_dp.summary", rr.load_results(results))
+    assert "The best of the grid's 8 DP cells by mean F1 is 8 rounds, batch 256" in summary
+
+
+def test_a_violated_smt_property_is_counted_and_bold(workspace: tuple[Path, Path]) -> None:
+    _, results = workspace
+
+    def violate(smt: dict[str, Any]) -> None:
+        smt["properties"][5]["outcome"] = "violated"
+
+    _edit(results, "ledger_smt", violate)
+    loaded = rr.load_results(results)
+    assert "| ModelLicence | 8 | 7 | **1** | 0 | 0 |" in rr.render_block(
+        "ledger_smt.contracts", loaded
+    )
+    assert rr.render_block("ledger_smt.summary", loaded).startswith(
+        "**16 of 18** properties proved, 1 violated;"
+    )
 
 
 def test_table_refuses_a_row_of_the_wrong_width() -> None:
