@@ -43,13 +43,18 @@ bench: setup
 	$(BIN)/python benchmarks/demo_buckets.py
 	$(BIN)/python benchmarks/render_results.py
 
-# Every benchmark behind docs/results.md (about an hour on 2 cores); both targets end by
-# re-rendering the page's tables from benchmarks/results/*.json.
+# Every benchmark behind docs/results.md (well over an hour on 2 cores; the demo's DP grid alone
+# about 13 minutes); both targets end by re-rendering the page's tables from
+# benchmarks/results/*.json. The DP grid is the two commands recorded in demo_dp.json.
 bench-all: bench
 	$(BIN)/python benchmarks/vault.py
 	$(BIN)/python benchmarks/ownership.py
 	$(BIN)/python benchmarks/guard.py --rounds 3
 	$(BIN)/python benchmarks/federated.py
+	$(BIN)/python benchmarks/ledger_smt.py
+	$(BIN)/python benchmarks/demo_dp.py --noise 0.0 1.0 2.0 --rounds 8 16 --batch 64 --seeds 0 1 2
+	$(BIN)/python benchmarks/demo_dp.py --noise 0.0 3.0 4.0 --rounds 8 --batch 128 256 --seeds 0 1 2 --append
+	$(BIN)/python benchmarks/demo.py --engine simulation --baseline
 	$(BIN)/python benchmarks/render_results.py
 
 # Fuzz the sealed-bundle parser with atheris (libFuzzer flags via FUZZ_ARGS).
