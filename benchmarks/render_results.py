@@ -27,24 +27,28 @@ import argparse
 import sys
 from pathlib import Path
 
-# The package next to this script, also when the script is loaded by path (the tests do).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _render import (
-    BLOCK,
-    DOC,
-    QUOTES,
-    RENDERERS,
-    RESULTS,
-    RenderError,
-    fixed,
-    load_results,
-    missing_quotes,
-    render,
-    render_block,
-    short_p,
-    table,
-)
+# The package next to this script, also when the script is loaded by path (the tests do);
+# benchmarks/ then leaves sys.path, so that its scripts (demo.py, ledger.py, ...) shadow nothing.
+_HERE = str(Path(__file__).resolve().parent)
+sys.path.insert(0, _HERE)
+try:
+    from _render import (
+        BLOCK,
+        DOC,
+        QUOTES,
+        RENDERERS,
+        RESULTS,
+        RenderError,
+        fixed,
+        load_results,
+        missing_quotes,
+        render,
+        render_block,
+        short_p,
+        table,
+    )
+finally:
+    sys.path.remove(_HERE)
 
 __all__ = [
     "BLOCK",
