@@ -43,6 +43,13 @@ def demo(
         float,
         typer.Option(min=0.0, help="Record-level DP-SGD noise multiplier; 0 turns DP off."),
     ] = 2.0,
+    reproducible_dp: Annotated[
+        bool,
+        typer.Option(
+            help="Draw the DP noise from --seed, so runs repeat (demo only: the seed gives the "
+            "noise away)."
+        ),
+    ] = False,
     compare_fedavg: Annotated[
         bool, typer.Option(help="Also train plain FedAvg under the same attack.")
     ] = True,
@@ -76,6 +83,7 @@ def demo(
         poison=poison,
         bucket_size=bucket_size,
         dp_noise=dp or None,
+        reproducible_dp=reproducible_dp,
         compare_fedavg=compare_fedavg,
         engine=engine,
         null_models=null_models,

@@ -40,6 +40,9 @@ class DemoConfig:
         plant, seeds 0-2) for failure F1 0.40-0.47 against 0.46-0.65 without DP
         (``benchmarks/demo_dp.py``). Epsilon covers the rows a plant trains on, not the
         per-threshold counts on its validation rows that pick the threshold (sent unnoised).
+    reproducible_dp
+        Draw the DP noise from ``seed`` so one seed gives one model (demos and benchmarks only:
+        a known seed gives away the noise). Off by default: with DP, runs differ.
     compare_fedavg
         Also train once with plain FedAvg under the same attack (for the "attack vs aggregator"
         comparison in the report).
@@ -67,6 +70,7 @@ class DemoConfig:
     poison: PoisonKind = PoisonKind.SIGN_FLIP
     bucket_size: int = 2
     dp_noise: float | None = 2.0
+    reproducible_dp: bool = False
     compare_fedavg: bool = True
     engine: Engine = Engine.IN_PROCESS
     null_models: int = 20

@@ -101,7 +101,11 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
         secure=True,
         aggregator=Aggregator.MEDIAN if robust else Aggregator.FEDAVG,
         bucket_size=config.bucket_size if robust else None,
-        record_dp=RecordDP(noise_multiplier=config.dp_noise) if config.dp_noise else None,
+        record_dp=(
+            RecordDP(noise_multiplier=config.dp_noise, reproducible=config.reproducible_dp)
+            if config.dp_noise
+            else None
+        ),
         malicious=malicious,
         seed=config.seed,
     )

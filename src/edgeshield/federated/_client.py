@@ -4,13 +4,19 @@ It is a legacy :class:`flwr.client.NumPyClient`: in Flower 1.42 SecAgg+ only wor
 that path (a Message-API client behind ``secaggplus_mod`` fails with ``KeyError: 'arrays'``).
 Two mods wrap it: SecAgg+ (only for messages that carry SecAgg+ stages, so the same app serves
 plain rounds) and update-norm clipping before masking (only when the server asks for it).
+SecAgg+'s stochastic rounding draws from numpy's global generator; the SecAgg+ mod seeds it
+from the run's seed, round and plant for that one call (the rounding is no secret: the masks,
+drawn from ``os.urandom`` by Flower, hide the update), so it adds no run-to-run noise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import flwr.compat.common.recorddict_compat as compat
 import numpy as np
@@ -21,7 +27,8 @@ from flwr.client import ClientApp, NumPyClient
 from flwr.client.mod import fixedclipping_mod, secaggplus_mod
 from flwr.clientapp.typing import ClientAppCallable, Mod
 from flwr.common import ndarrays_to_parameters, parameters_to_ndarrays
-from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Stage
+from flwr.common.secure_aggregation.secaggplus_constants import Key as SecAggKey
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from edgeshield.errors import FederatedError
@@ -68,6 +75,7 @@ def _record_dp(config: dict[str, Any]) -> RecordDP | None:
         noise_multiplier=noise,
         max_grad_norm=float(config["dp_clip"]),
         delta=float(config["dp_delta"]),
+        reproducible=bool(config.get("dp_reproducible", False)),
     )
 
 
@@ -152,12 +160,40 @@ class PlantClient(NumPyClient):
         return loss, int(y.size), metrics
 
 
+@contextlib.contextmanager
+def _global_numpy_seed(entropy: list[int]) -> Iterator[None]:
+    """Seed numpy's global generator for one block, then restore its previous state."""
+    state = np.random.get_state()
+    np.random.seed(np.random.SeedSequence(entropy).generate_state(4))
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _rounding_entropy(msg: Message, ctxt: Context) -> list[int] | None:
+    """Seed of SecAgg+'s stochastic rounding: the run's seed, the round and the plant."""
+    configs = msg.content.config_records
+    if configs[RECORD_KEY_CONFIGS].get(SecAggKey.STAGE) != Stage.COLLECT_MASKED_VECTORS:
+        return None
+    fit = configs.get("fitins.config")
+    if fit is None or "seed" not in fit or "round" not in fit:
+        return None
+    node = ctxt.node_config
+    plant = str(node.get("partition-id", node.get("plant-id", ctxt.node_id)))
+    return [int(cast(int, fit["seed"])), int(cast(int, fit["round"])), zlib.crc32(plant.encode())]
+
+
 def _secure_mod(msg: Message, ctxt: Context, call_next: ClientAppCallable) -> Message:
     """Apply Flower's ``secaggplus_mod`` to messages that carry SecAgg+ stages only."""
     if msg.metadata.message_type == MessageType.TRAIN and (
         RECORD_KEY_CONFIGS in msg.content.config_records
     ):
-        return secaggplus_mod(msg, ctxt, call_next)
+        entropy = _rounding_entropy(msg, ctxt)
+        if entropy is None:
+            return secaggplus_mod(msg, ctxt, call_next)
+        with _global_numpy_seed(entropy):
+            return secaggplus_mod(msg, ctxt, call_next)
     return call_next(msg, ctxt)
 
 

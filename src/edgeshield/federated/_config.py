@@ -83,11 +83,16 @@ class RecordDP:
         Per-sample gradient clipping norm.
     delta
         The delta at which each plant's epsilon is reported.
+    reproducible
+        Demos and benchmarks only: draw the noise and the Poisson batches from the run's seed,
+        so one seed gives one model. Anyone who knows the seed can then recompute the noise,
+        which voids the guarantee. Off (default): fresh OS entropy per plant and round.
     """
 
     noise_multiplier: float = 1.0
     max_grad_norm: float = 1.0
     delta: float = 1e-5
+    reproducible: bool = False
 
     def __post_init__(self) -> None:
         if self.noise_multiplier <= 0 or self.max_grad_norm <= 0:

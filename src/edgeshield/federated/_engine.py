@@ -5,6 +5,9 @@ SecAgg+ stages, NumPyClient) inside this process, one node after another, with a
 message as a network would make. It exists for benchmarks and quick checks on small machines,
 where starting Ray costs more than the federated rounds; the simulation engine stays the
 default, and the deployment engine (SuperLink + SuperNodes) runs the same apps.
+
+Node IDs follow the partition order (Flower's engines draw them at random), so the server's
+client order, and with it the bucket partition of every round, is the same from run to run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from flwr.supercore.task_identity import TaskIdentity
 
 __all__ = ["Engine", "run_in_process"]
 
+#: First in-process node ID (above Flower's SuperLink ID 1; the rest follow in partition order).
+_FIRST_NODE_ID = 1_000
+
 
 class Engine(enum.Enum):
     """Which runtime executes the Flower apps."""
@@ -41,7 +47,9 @@ class _LocalGrid(Grid):
     def __init__(self, client_app: ClientApp, num_nodes: int, run_id: int) -> None:
         self._run = Run.create_empty(run_id)
         self._app = client_app
-        self._nodes = {secrets.randbelow(2**62) + 1: i for i in range(num_nodes)}
+        # Deterministic IDs in partition order: the server sorts plants by node ID, and random
+        # IDs made each run's SecAgg+ buckets (and so its model) differ for the same seed.
+        self._nodes = {_FIRST_NODE_ID + i: i for i in range(num_nodes)}
         self._contexts = {
             node: Context(
                 run_id=run_id,

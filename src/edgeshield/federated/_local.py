@@ -3,12 +3,17 @@
 Record-level DP uses Opacus (Yousefpour et al., "Opacus: User-Friendly Differential Privacy
 Library in PyTorch", 2021) with ghost clipping (Li, Tramer, Liang, Hashimoto, "Large Language
 Models Can Be Strong Differentially Private Learners", ICLR 2022), which clips per-sample
-gradient norms without materializing per-sample gradients.
+gradient norms without materializing per-sample gradients. The noise and the Poisson batches
+come from torch generators seeded with fresh OS entropy for every plant and round, so nobody
+can recompute them from the run's (public) seed; this is not Opacus's ``secure_mode`` (a CSPRNG
+through torchcsprng, which has no build for this torch), so it does not defend against
+floating-point attacks on the Gaussian sampler (Mironov, CCS 2012).
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import warnings
 from collections.abc import Sequence
 
@@ -99,10 +104,18 @@ def _train_dp(
     learning_rate: float,
     seed: int,
 ) -> int:
-    """DP-SGD (Adam) with Opacus ghost clipping; returns the number of optimizer steps."""
+    """DP-SGD (Adam) with Opacus ghost clipping; returns the number of optimizer steps.
+
+    The noise and the Poisson batches come from fresh OS entropy unless ``dp.reproducible``
+    (then from ``seed``, which is public: demos only).
+    """
     from opacus import PrivacyEngine
 
-    generator = torch.Generator().manual_seed(seed)
+    if dp.reproducible:
+        sampling_seed, noise_seed = seed, seed + 1
+    else:
+        sampling_seed, noise_seed = secrets.randbits(62), secrets.randbits(62)
+    generator = torch.Generator().manual_seed(sampling_seed)
     dataset = TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -117,7 +130,7 @@ def _train_dp(
             noise_multiplier=dp.noise_multiplier,
             max_grad_norm=dp.max_grad_norm,
             grad_sample_mode="ghost",
-            noise_generator=torch.Generator().manual_seed(seed + 1),
+            noise_generator=torch.Generator().manual_seed(noise_seed),
         )
         steps = 0
         private_model.train()
