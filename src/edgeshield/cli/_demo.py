@@ -30,7 +30,7 @@ def _private_keys() -> tuple[str, ...]:
 
 def demo(
     plants: Annotated[int, typer.Option(min=3, help="Number of plants.")] = 6,
-    rows: Annotated[int, typer.Option(min=900, help="Rows over all plants.")] = 12_000,
+    rows: Annotated[int, typer.Option(min=900, help="Rows over all plants.")] = 48_000,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 8,
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 3,
     malicious: Annotated[int, typer.Option(min=0, help="Malicious plants.")] = 1,
@@ -38,7 +38,7 @@ def demo(
         PoisonKind.SIGN_FLIP
     ),
     bucket_size: Annotated[int, typer.Option(min=1, help="SecAgg+ bucket size.")] = 2,
-    batch_size: Annotated[int, typer.Option(min=1, help="Local (DP-SGD) batch size.")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="Local (DP-SGD) batch size.")] = 128,
     dp: Annotated[
         float,
         typer.Option(min=0.0, help="Record-level DP-SGD noise multiplier; 0 turns DP off."),
