@@ -26,6 +26,7 @@ from ._core import (
     short_p,
     table,
 )
+from .demo import config_defaults
 
 SECTIONS = (demo, demo_runs, usecase, ledger, vault, ownership, guard, federated)
 
@@ -38,6 +39,7 @@ __all__ = [
     "SECTIONS",
     "RenderError",
     "Results",
+    "config_defaults",
     "fixed",
     "load_results",
     "missing_quotes",

@@ -9,9 +9,11 @@ still being tuned) re-renders the section instead of leaving stale sentences beh
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
-from ._core import Results, renderer, table, word
+from ._core import ROOT, RenderError, Results, renderer, table, word
 
 STEP_NAMES = {"licence suspended on chain": "licence suspended"}
 ENGINES = {"in-process": "in-process Flower grid", "simulation": "Flower simulation engine (Ray)"}
@@ -30,6 +32,55 @@ def epsilon_phrase(federated: dict[str, Any]) -> str:
     return f"ε = {federated['record_epsilon']:.2f} at δ = {delta}"
 
 
+CONFIG_SOURCE = ROOT / "src" / "edgeshield" / "demo" / "_config.py"
+#: The demo's settings that the grid of benchmarks/demo_dp.py varies.
+GRID_FIELDS = ("rows", "local_epochs", "batch_size", "rounds", "dp_noise")
+
+
+def config_defaults(source: Path = CONFIG_SOURCE) -> dict[str, Any]:
+    """``DemoConfig``'s literal defaults, read from its source (the renderer imports no torch)."""
+    tree = ast.parse(source.read_text())
+    node = next(
+        (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "DemoConfig"),
+        None,
+    )
+    if node is None:
+        raise RenderError(f"{source} defines no DemoConfig")
+    defaults: dict[str, Any] = {}
+    for item in node.body:
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name) and item.value:
+            try:
+                defaults[item.target.id] = ast.literal_eval(item.value)
+            except ValueError:
+                continue  # an enum member or another expression: not a grid setting
+    return defaults
+
+
+def demo_settings(results: Results) -> dict[str, Any]:
+    """The demo's rows, epochs, batch, rounds, noise and noise source (the grid's cell key).
+
+    As demo.json records them; what it does not record (epochs, batch) from ``DemoConfig``.
+    """
+    demo = results["demo"]
+    fed = demo["figures"]["federated"]
+    recorded = {
+        "rows": demo["figures"]["plants"]["rows"],
+        "rounds": len(fed["rounds"]),
+        "dp_noise": fed.get("dp_noise"),
+        **demo.get("config", {}),
+    }
+    defaults = config_defaults()
+    fields = (*GRID_FIELDS, "reproducible_dp")
+    settings = {f: recorded[f] if f in recorded else defaults.get(f) for f in fields}
+    missing = [f for f, v in settings.items() if v is None and f != "dp_noise"]
+    if missing:
+        raise RenderError(f"neither demo.json nor {CONFIG_SOURCE.name} gives {missing}")
+    settings["fresh_dp_noise"] = settings["dp_noise"] is not None and not settings.pop(
+        "reproducible_dp"
+    )
+    return settings
+
+
 def extraction_cap(serve: dict[str, Any]) -> tuple[int, int]:
     """Queries answered to the guarded and to the undefended Jacobian attacker."""
     return serve["attacker_points"][-1]["queries"], serve["undefended_points"][-1]["queries"]
@@ -45,7 +96,7 @@ def demo_config(results: Results) -> str:
         if fed.get("dp_noise") is not None
         else "no DP"
     )
-    return (
+    text = (
         f"Recorded in the JSON: {len(fig['plants']['failures'])} plants,"
         f" {fig['plants']['rows']:,} rows, {len(fed['rounds'])} rounds, SecAgg+ in buckets of"
         f" {len(buckets[0])} with a median across the {len(buckets)} buckets, {dp},"
@@ -54,6 +105,24 @@ def demo_config(results: Results) -> str:
         f" of {fig['serve']['thief_queries']:,} queries;"
         f" {ENGINES.get(results['demo']['engine'], results['demo']['engine'])}."
     )
+    settings = demo_settings(results)
+    recorded = results["demo"].get("config", {})
+    source = (
+        "Recorded too"
+        if {"local_epochs", "batch_size"} <= recorded.keys()
+        else "Not recorded in the JSON, from `DemoConfig`'s defaults"
+    )
+    text += (
+        f" {source}: {settings['local_epochs']} local epochs per round, DP-SGD batch"
+        f" {settings['batch_size']}."
+    )
+    if settings["fresh_dp_noise"]:
+        text += (
+            " The DP noise is drawn from fresh OS entropy, not from the seed (`--reproducible-dp`"
+            " derives it from the seed, for demonstrations only), so a rerun with the same seed"
+            " trains another model."
+        )
+    return text
 
 
 @renderer("demo.run")
