@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import json
 import tempfile
 from pathlib import Path
@@ -39,8 +40,20 @@ def _run(config: DemoConfig) -> DemoResult:
     return result
 
 
+def _config_record(config: DemoConfig) -> dict[str, Any]:
+    """The run's settings as JSON values (no signing keys, no node URL: either may be secret)."""
+    record: dict[str, Any] = {"chain": "embedded" if config.rpc_url is None else "json-rpc"}
+    for field in dataclasses.fields(config):
+        if field.name in ("private_keys", "rpc_url"):
+            continue
+        value = getattr(config, field.name)
+        record[field.name] = value.value if isinstance(value, enum.Enum) else value
+    return record
+
+
 def _record(result: DemoResult) -> dict[str, Any]:
     return {
+        "config": _config_record(result.config),
         "engine": result.config.engine.value,
         "seconds": result.seconds,
         "failed": result.failed,
