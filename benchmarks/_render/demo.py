@@ -145,9 +145,13 @@ def demo_steps(results: Results) -> str:
         if serve["thief_alarm_at"] is None
         else f"detected after {serve['thief_alarm_at']:,} queries"
     )
-    attacker = f"Jacobian attacker alarmed after {serve['attacker_alarm_at']} queries"
+    attacker = (
+        f"Jacobian attacker alarmed at its query {serve['attacker_alarm_at']} (guard's count)"
+    )
     if serve["attacker_refused_at"] is not None:
-        attacker += f", throttled and refused from {serve['attacker_refused_at']:,} queries on"
+        attacker += (
+            f", throttled; it gave up with {serve['attacker_refused_at']:,} answers it could use"
+        )
     guarded, undefended = extraction_cap(serve)
     eps = epsilon_phrase(fed)
 

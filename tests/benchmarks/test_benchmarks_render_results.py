@@ -152,14 +152,22 @@ def test_a_demo_without_dp_says_so(workspace: tuple[Path, Path]) -> None:
 
 def test_the_extraction_verdict_follows_the_runs(workspace: tuple[Path, Path]) -> None:
     _, results = workspace
+
+    def undefended_worse(run: dict[str, Any]) -> None:
+        run["figures"]["serve"]["undefended_points"][-1]["macro_agreement"] = 0.01
+
+    _edit(results, "demo", undefended_worse)
+    _edit(results, "demo_simulation", undefended_worse)
+    _edit(results, "demo_simulation", lambda d: undefended_worse(d["baseline"]))
     verdict = rr.render_block("demo_simulation.extraction", rr.load_results(results))
-    assert "better copy in only one of them" in verdict
-    assert "lower in one, the same in none and higher in two of the three runs" in verdict
+    assert "in all three runs the defences capped" in verdict
+    assert "better copy in none of them" in verdict
     assert verdict.endswith("neither at equal queries nor after the whole budget.")
 
     def undefended_better(run: dict[str, Any]) -> None:
         run["figures"]["serve"]["undefended_points"][-1]["macro_agreement"] = 0.99
 
+    _edit(results, "demo", undefended_better)
     _edit(results, "demo_simulation", undefended_better)
     _edit(results, "demo_simulation", lambda d: undefended_better(d["baseline"]))
     verdict = rr.render_block("demo_simulation.extraction", rr.load_results(results))

@@ -227,10 +227,10 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         key="serve",
         title="Guarded service under attack",
         outcome=f"gateway-b refused ({refusal.split(':')[0]}); benign client served "
-        f"{len(benign.labels)} rows without alarm; Jacobian attacker detected after {alarm_at} "
-        "queries and throttled "
+        f"{len(benign.labels)} rows without alarm; Jacobian attacker detected by PRADA at its "
+        f"query {alarm_at} (guard's count) and throttled "
         + (
-            f"(rate-limited until it gave up at {attack.refused_at} queries)"
+            f"(it gave up with {attack.refused_at} answers it could use)"
             if attack.refused_at is not None
             else f"({attack.throttled_requests} requests delayed by 429)"
         )
