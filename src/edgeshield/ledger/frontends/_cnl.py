@@ -14,104 +14,29 @@ line, the column and the word.
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Token, Tree
+from lark.exceptions import UnexpectedInput
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._spec import ContractSpec
 from edgeshield.ledger.frontends._cnl_metering import Metering, read_metering
-from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
+from edgeshield.ledger.frontends._cnl_syntax import (
+    GRAMMAR_FILE,
+    at_token,
+    parser,
+    quoted_string,
+    syntax_error,
+)
+from edgeshield.ledger.frontends._common import build_spec, check_size
 
 __all__ = ["GRAMMAR_FILE", "load_text", "parse_text"]
 
-#: The grammar file shipped inside the package (documented in docs/contracts.md).
-GRAMMAR_FILE = "licence.lark"
-
-_FRIENDLY = {
-    "TYPENAME": "a capitalised name",
-    "NAME": "a lower-case name",
-    "TYPE": "a type (uint256, bool, address, bytes32, string, mapping(K => V))",
-    "CODE": "an `expression`",
-    "STRING": 'a "quoted description"',
-    "INT": "a number",
-    "AMOUNT": "an amount (0.001)",
-    "ETHER_UNIT": "wei, gwei or ether",
-    "LOCKING": "transient, storage or no",
-}
 _ZERO = {"uint256": "0", "address": "address(0)", "bytes32": "bytes32(0)"}
 _SECONDS = {"second": 1, "minute": 60, "hour": 3_600, "day": 86_400, "week": 604_800}
-
-
-@functools.cache
-def _parser() -> Lark:
-    grammar = resources.files("edgeshield.ledger.frontends").joinpath(GRAMMAR_FILE)
-    return Lark(
-        grammar.read_text(encoding="utf-8"),
-        parser="earley",
-        lexer="dynamic",
-        propagate_positions=True,
-        maybe_placeholders=False,
-    )
-
-
-def _word_at(text: str, pos: int) -> str:
-    end = pos
-    while end < len(text) and not text[end].isspace() and (end == pos or text[end] not in ".,"):
-        end += 1
-    return text[pos:end] or text[pos : pos + 1]
-
-
-def _expected(names: set[str] | frozenset[str]) -> str:
-    parser = _parser()
-    shown: set[str] = set()
-    for name in names:
-        if name in _FRIENDLY:
-            shown.add(_FRIENDLY[name])
-            continue
-        try:
-            pattern = parser.get_terminal(name).pattern
-        except KeyError:
-            shown.add(name.lower())
-            continue
-        shown.add(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
-    return ", ".join(sorted(shown))
-
-
-def _syntax_error(exc: UnexpectedInput, text: str, source: str) -> SpecError:
-    if isinstance(exc, UnexpectedEOF):
-        lines = text.rstrip().splitlines() or [""]
-        where = f"line {len(lines)}, column {len(lines[-1]) + 1}"
-        return SpecError(
-            f"{source}: {where}: the text ends in the middle of a sentence; "
-            f"expected {_expected(set(exc.expected))}"
-        )
-    if isinstance(exc, UnexpectedCharacters):
-        word, expected = _word_at(text, exc.pos_in_stream or 0), set(exc.allowed or ())
-    elif isinstance(exc, UnexpectedToken):
-        word, expected = str(exc.token), set(exc.expected)
-    else:  # pragma: no cover - lark raises only the three kinds above
-        word, expected = "?", set()
-    line, column = exc.line, exc.column
-    pointer = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
-    return SpecError(
-        f"{source}: line {line}, column {column}: unexpected word {word!r}; "
-        f"expected {_expected(expected)}\n    {pointer}\n    {' ' * (column - 1)}^"
-    )
-
-
-def _at(token: Token, source: str, message: str) -> SpecError:
-    return SpecError(f"{source}: line {token.line}, column {token.column}: {message}")
-
-
-def _string(token: Token) -> str:
-    return normalise_text(json.loads(str(token), strict=False))
 
 
 @dataclass
@@ -193,7 +118,7 @@ class _Builder:
 
     def declare(self, name: Token) -> None:
         if str(name) in self.roles or str(name) in self.variables:
-            raise _at(name, self.source, f"{str(name)!r} is already declared")
+            raise at_token(name, self.source, f"{str(name)!r} is already declared")
 
     def transition(self, tree: Tree[Token]) -> None:
         index = len(self.transitions)
@@ -220,7 +145,7 @@ class _Builder:
                     pname, ptype = param.children
                     assert isinstance(pname, Token)
                     if str(pname) in inputs:
-                        raise _at(pname, self.source, f"input {str(pname)!r} given twice")
+                        raise at_token(pname, self.source, f"input {str(pname)!r} given twice")
                     inputs[str(pname)] = str(ptype)
                     self.lines[(*path, "inputs", str(pname))] = pname.line or 0
                 entry["inputs"] = inputs
@@ -327,9 +252,9 @@ class _Builder:
             }
             self.lines[("variables", variable)] = tree.meta.line
         elif declared["type"] != "uint256":
-            raise _at(target, self.source, f"{variable!r} is declared as a {declared['type']}")
+            raise at_token(target, self.source, f"{variable!r} is declared as a {declared['type']}")
         if len(amount) > 80:  # int() refuses over 4300 digits; no uint256 needs more than 78
-            raise _at(amount, self.source, "the number has too many digits")
+            raise at_token(amount, self.source, "the number has too many digits")
         seconds = int(str(amount)) * _SECONDS[str(unit).removesuffix("s")]
         self.since.append((function, variable, seconds, len(self.timed)))
         index = len(self.timed)
@@ -346,7 +271,9 @@ class _Builder:
         for function, variable, seconds, index in self.since:
             matches = [t for t in self.transitions if t["name"] == str(function)]
             if not matches:
-                raise _at(function, self.source, f"no function {str(function)!r} to count from")
+                raise at_token(
+                    function, self.source, f"no function {str(function)!r} to count from"
+                )
             matches[0].setdefault("statements", []).append(
                 f"{variable} = block.timestamp + {seconds}"
             )
@@ -364,7 +291,7 @@ class _Builder:
                             frontier.append(following)
             early = [s for s in self.timed[index]["from"] if s in reachable]
             if early:
-                raise _at(
+                raise at_token(
                     function,
                     self.source,
                     f"{variable} is 0 until {function} runs, and {early[0]} is reachable "
@@ -405,7 +332,7 @@ class _Builder:
         assert isinstance(tree, Tree)
         token = tree.children[0]
         assert isinstance(token, Token)
-        return _string(token)
+        return quoted_string(token)
 
     @staticmethod
     def state_list(tree: Tree[Token]) -> list[str]:
@@ -423,7 +350,7 @@ class _Builder:
         if word[:1].isupper():
             return word  # the spec check reports the unknown state with its line
         known = ", ".join(declared) or "none declared yet"
-        raise _at(token, self.source, f"unknown state {word!r} (the states are: {known})")
+        raise at_token(token, self.source, f"unknown state {word!r} (the states are: {known})")
 
     def state_refs(self, tree: Tree[Token]) -> list[str]:
         return [self.state_ref(t) for t in tree.children if isinstance(t, Token)]
@@ -438,7 +365,7 @@ class _Builder:
 
     def typed(self, token: Token, scope: dict[str, str]) -> str:
         if str(token) not in scope:
-            raise _at(token, self.source, f"unknown name {str(token)!r} (declare it first)")
+            raise at_token(token, self.source, f"unknown name {str(token)!r} (declare it first)")
         return scope[str(token)]
 
     def value(self, tree: Tree[Token] | Token) -> str:
@@ -458,17 +385,17 @@ class _Builder:
         if kind == "not_zero":
             type_ = self.typed(first, scope)
             if type_ not in _ZERO:
-                raise _at(first, self.source, f"{str(first)!r} is a {type_}; it has no zero")
+                raise at_token(first, self.source, f"{str(first)!r} is a {type_}; it has no zero")
             return f"{first} != {_ZERO[type_]}"
         if kind == "positive":
             if self.typed(first, scope) != "uint256":
-                raise _at(first, self.source, f"{str(first)!r} is not a uint256")
+                raise at_token(first, self.source, f"{str(first)!r} is not a uint256")
             return f"{first} > 0"
         if kind in ("not_member", "make_member"):
             member, group = first, args[1]
             assert isinstance(group, Token)
             if self.typed(group, scope) not in ("mapping(address => bool)",):
-                raise _at(group, self.source, f"{str(group)!r} is not a set of addresses")
+                raise at_token(group, self.source, f"{str(group)!r} is not a set of addresses")
             if kind == "not_member":
                 return f"not {group}[{member}]"
             return f"{group}[{member}] = True"
@@ -520,9 +447,9 @@ def parse_text(text: str, *, source: str = "<text>") -> ContractSpec:
     """
     check_size(text, source)
     try:
-        tree = _parser().parse(text)
+        tree = parser().parse(text)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, text, source) from exc
+        raise syntax_error(exc, text, source) from exc
     builder = _Builder(source=source)
     handlers = {
         "contract_s": builder.contract,

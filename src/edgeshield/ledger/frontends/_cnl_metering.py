@@ -22,6 +22,7 @@ from lark import Token, Tree
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._spec import RESERVED, ContractSpec, RoleKind, TransitionSpec
+from edgeshield.ledger.frontends._cnl_syntax import at_token
 
 __all__ = [
     "DEFAULT_FUNCTION",
@@ -56,10 +57,6 @@ _IDENT = re.compile(r"[a-z][A-Za-z0-9]{0,39}")
 # Solidity type names that the spec's reserved words do not list ("per byte" -> bytes)
 _SOLIDITY_TYPE = re.compile(r"(bytes|string|address|bool|u?int|u?fixed)[0-9x]*")
 _LITERAL = r"[1-9][0-9]*"
-
-
-def _at(token: Token, source: str, message: str) -> SpecError:
-    return SpecError(f"{source}: line {token.line}, column {token.column}: {message}")
 
 
 def plural(word: str) -> str:
@@ -117,7 +114,7 @@ class Metering:
                 )
             return default
         if str(token) not in roles:
-            raise _at(token, source, f"unknown role {str(token)!r}")
+            raise at_token(token, source, f"unknown role {str(token)!r}")
         return str(token)
 
     def expand(
@@ -133,13 +130,13 @@ class Metering:
         declarations may come before or after the metering sentence.
         """
         if str(self.payer) not in roles:
-            raise _at(self.payer, source, f"unknown role {str(self.payer)!r}")
+            raise at_token(self.payer, source, f"unknown role {str(self.payer)!r}")
         reporter = self._role(
             self.reporter, DEFAULT_REPORTER, ", reported by the <role>", roles, source
         )
         payee = self._role(self.payee, DEFAULT_PAYEE, ", credited to the <role>", roles, source)
         if roles[payee].get("kind") == "set":
-            raise _at(self.payee or self.payer, source, f"{payee!r} is a set of addresses")
+            raise at_token(self.payee or self.payer, source, f"{payee!r} is a set of addresses")
         if self.states is None and DEFAULT_STATE not in states:
             raise SpecError(
                 f"{self._where(source)}: the metering sentence defaults to the state "
@@ -147,7 +144,7 @@ class Metering:
             )
         reserve = variables.get(RESERVE)
         if reserve is None or reserve["type"] != "uint256":
-            raise _at(
+            raise at_token(
                 self.payer,
                 source,
                 f"the {self.payer} pays from {RESERVE}, which is not declared as a uint256: "
@@ -157,7 +154,7 @@ class Metering:
         if not self.price.isdigit():
             declared = variables.get(self.price)
             if declared is None or declared["type"] != "uint256":
-                raise _at(
+                raise at_token(
                     self.price_token, source, f"the price {self.price!r} is not a uint256 variable"
                 )
         counter = self.counter
@@ -166,18 +163,18 @@ class Metering:
             or counter in RESERVED
             or _SOLIDITY_TYPE.fullmatch(counter)
         ):
-            raise _at(
+            raise at_token(
                 self.unit,
                 source,
                 f"the units are counted in a variable {counter!r}, which is not a usable "
                 "name (reserved or too long); count in another unit word",
             )
         if counter in (RESERVE, self.price) or counter in roles:
-            raise _at(self.unit, source, f"the unit counter {counter!r} is already used")
+            raise at_token(self.unit, source, f"the unit counter {counter!r} is already used")
         if counter not in variables:
             variables[counter] = {"type": "uint256", "description": f"{counter} reported so far"}
         elif variables[counter]["type"] != "uint256":
-            raise _at(self.unit, source, f"the unit counter {counter!r} is not a uint256")
+            raise at_token(self.unit, source, f"the unit counter {counter!r} is not a uint256")
         cost = f"count * {self.price}"
         entry: dict[str, Any] = {
             "name": DEFAULT_FUNCTION if self.function is None else str(self.function),
@@ -199,21 +196,21 @@ class Metering:
 def _literal_price(amount: Token, denomination: Token, per: int, unit: str, source: str) -> str:
     text = str(amount)
     if len(text) > _MAX_AMOUNT_CHARS:
-        raise _at(amount, source, f"the amount {text[:20]}... has too many digits")
+        raise at_token(amount, source, f"the amount {text[:20]}... has too many digits")
     price = Fraction(text) * WEI_PER[str(denomination)] / per
     if price.denominator != 1:
         one = unit if per == 1 else singular(unit) or "unit"
         stated = f"{text} {denomination} per {'' if per == 1 else f'{per} '}{unit}"
-        raise _at(
+        raise at_token(
             amount,
             source,
             f"{stated} is {price} wei per {one}, not a whole number of wei; state a price "
             "that divides exactly (amounts are never rounded)",
         )
     if price == 0:
-        raise _at(amount, source, "the price is zero; a metering sentence charges something")
+        raise at_token(amount, source, "the price is zero; a metering sentence charges something")
     if price > _UINT_MAX:
-        raise _at(amount, source, f"{text} {denomination} does not fit in a uint256 of wei")
+        raise at_token(amount, source, f"{text} {denomination} does not fit in a uint256 of wei")
     return str(price.numerator)
 
 
@@ -239,10 +236,10 @@ def read_metering(
     unit = first
     assert isinstance(unit, Token)
     if per_token is not None and len(per_token) > _MAX_AMOUNT_CHARS:
-        raise _at(per_token, source, "the number of units has too many digits")
+        raise at_token(per_token, source, "the number of units has too many digits")
     per = 1 if per_token is None else int(str(per_token))
     if per_token is not None and per == 0:
-        raise _at(per_token, source, "a price per 0 units has no meaning")
+        raise at_token(per_token, source, "a price per 0 units has no meaning")
     amount, denomination = price.children
     assert isinstance(amount, Token)
     assert isinstance(denomination, Token)
@@ -250,10 +247,12 @@ def read_metering(
         wei = _literal_price(amount, denomination, per, str(unit), source)
     else:
         if str(denomination) != "wei":
-            raise _at(denomination, source, "a price held in a variable is in wei: write 'wei'")
+            raise at_token(
+                denomination, source, "a price held in a variable is in wei: write 'wei'"
+            )
         if per != 1:
             assert per_token is not None
-            raise _at(
+            raise at_token(
                 per_token,
                 source,
                 f"a price held in a variable is per single unit: write "
