@@ -56,6 +56,7 @@ bench-all: bench
 	$(BIN)/python benchmarks/ownership.py
 	$(BIN)/python benchmarks/guard.py --rounds 3
 	$(BIN)/python benchmarks/federated.py
+	$(BIN)/python benchmarks/federated.py --tables robustness --robust-rounds 8
 	$(BIN)/python benchmarks/ledger_smt.py
 	$(BIN)/python benchmarks/demo_dp.py --noise 0.0 1.0 2.0 --rounds 8 16 --batch 64 --rows 12000 --epochs 3 --seeds 0 1 2
 	$(BIN)/python benchmarks/demo_dp.py --noise 0.0 3.0 4.0 --rounds 8 --batch 128 256 --rows 12000 --epochs 3 --seeds 0 1 2 --append
