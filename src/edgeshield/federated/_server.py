@@ -28,18 +28,23 @@ from flwr.common import (
     ndarrays_to_parameters,
     parameters_to_ndarrays,
 )
-from flwr.compat.common import recorddict_compat as compat
 from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
 from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping, Strategy
-from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
-from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
+from flwr.server.workflow import DefaultWorkflow
 from flwr.server.workflow.default_workflows import default_evaluate_workflow, default_fit_workflow
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from edgeshield.errors import AggregationError, FederatedError
 from edgeshield.federated._aggregators import aggregate, bucket_partition
+from edgeshield.federated._bucketed import (
+    _BucketedSecAggWorkflow,
+    _current_round,
+    _global,
+    _secagg,
+    _set_global,
+)
 from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._local import (
     THRESHOLD_GRID,
@@ -261,121 +266,6 @@ class EdgeStrategy(Strategy):
     ) -> tuple[float, dict[str, Scalar]] | None:
         """Centralized evaluation happens after the plants' threshold vote (see workflow)."""
         return None
-
-
-class _BucketStrategy(Strategy):
-    """Strategy seen by one bucket's SecAgg+ run: its plants, and it keeps the unmasked mean."""
-
-    def __init__(self, parent: EdgeStrategy, instructions: list[tuple[ClientProxy, FitIns]]):
-        super().__init__()
-        self.parent = parent
-        self.instructions = instructions
-        self.result: Arrays | None = None
-        self.weight = 0.0
-        self.plants: list[str] = []
-
-    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
-        return None
-
-    def configure_fit(
-        self, server_round: int, parameters: Parameters, client_manager: ClientManager
-    ) -> list[tuple[ClientProxy, FitIns]]:
-        return self.instructions
-
-    def aggregate_fit(
-        self, server_round: int, results: list[tuple[ClientProxy, FitRes]], failures: list[Any]
-    ) -> tuple[Parameters | None, dict[str, Scalar]]:
-        self.parent.observe_fit(server_round, results, failures)
-        if results:
-            self.result = parameters_to_ndarrays(results[0][1].parameters)
-            self.weight = float(sum(r.num_examples for _, r in results))
-            self.plants = [str(r.metrics.get("plant", "?")) for _, r in results]
-        return None, {}
-
-    def configure_evaluate(self, *args: Any) -> list[Any]:
-        return []
-
-    def aggregate_evaluate(self, *args: Any) -> tuple[float | None, dict[str, Scalar]]:
-        return None, {}
-
-    def evaluate(self, *args: Any) -> None:
-        return None
-
-
-def _secagg(config: FederatedConfig) -> SecAggPlusWorkflow:
-    return SecAggPlusWorkflow(
-        num_shares=float(config.secagg_shares),
-        reconstruction_threshold=float(config.secagg_threshold),
-        clipping_range=config.secagg_clipping_range,
-        max_weight=10_000.0,
-    )
-
-
-def _current_round(context: Context) -> int:
-    return int(cast(int, context.state.config_records[MAIN_CONFIGS_RECORD][Key.CURRENT_ROUND]))
-
-
-def _global(context: Context) -> Arrays:
-    record = context.state.array_records[MAIN_PARAMS_RECORD]
-    return cast(Arrays, parameters_to_ndarrays(compat.arrayrecord_to_parameters(record, True)))
-
-
-def _set_global(context: Context, arrays: Arrays) -> None:
-    context.state.array_records[MAIN_PARAMS_RECORD] = compat.parameters_to_arrayrecord(
-        ndarrays_to_parameters(arrays), True
-    )
-
-
-class _BucketedSecAggWorkflow:
-    """Bucketed secure aggregation: SecAgg+ inside each bucket, a robust rule across buckets."""
-
-    def __init__(self, strategy: EdgeStrategy) -> None:
-        self.strategy = strategy
-
-    def __call__(self, grid: Grid, context: Context) -> None:
-        legacy = cast(LegacyContext, context)
-        c = self.strategy.config
-        server_round = _current_round(context)
-        params = compat.arrayrecord_to_parameters(
-            context.state.array_records[MAIN_PARAMS_RECORD], True
-        )
-        instructions = self.strategy.configure_fit(server_round, params, legacy.client_manager)
-        rng = np.random.default_rng([c.seed, server_round])
-        assert c.bucket_size is not None
-        buckets = bucket_partition(len(instructions), c.bucket_size, rng)
-        means: list[npt.NDArray[np.float64]] = []
-        weights: list[float] = []
-        names: list[list[str]] = []
-        like: Arrays | None = None
-        original = legacy.strategy
-        try:
-            for j, bucket in enumerate(buckets):
-                inner = _BucketStrategy(self.strategy, [instructions[i] for i in bucket])
-                legacy.strategy = inner
-                _secagg(c)(grid, legacy)
-                if inner.result is None:
-                    raise AggregationError(
-                        f"round {server_round}: SecAgg+ could not reconstruct bucket {j}"
-                        f" ({len(bucket)} plants; too many dropped out for the threshold"
-                        f" {c.secagg_threshold:.0%} of shares)"
-                    )
-                like = inner.result
-                means.append(flatten(inner.result))
-                weights.append(inner.weight)
-                names.append(inner.plants)
-        finally:
-            legacy.strategy = original
-        assert like is not None
-        combined = aggregate(
-            means,
-            c.aggregator,
-            f=c.assumed_malicious,
-            trim_fraction=c.trim_fraction,
-            weights=weights,
-        )
-        self.strategy.round_buckets[server_round] = names
-        _set_global(context, unflatten(combined, like))
-        self.strategy.aggregated.add(server_round)
 
 
 class _GuardedFit:
