@@ -167,6 +167,18 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _client_state(row: sa.Row[Any]) -> ClientState:
+    """A ``clients`` row as the counters it holds."""
+    return ClientState(
+        client_id=row.client_id,
+        queries=int(row.queries),
+        tokens=float(row.tokens),
+        refilled_at=float(row.refilled_at),
+        observed=int(row.observed),
+        alarm_at=None if row.alarm_at is None else int(row.alarm_at),
+    )
+
+
 class GuardStore:
     """The guard's state in one SQL database.
 
@@ -238,14 +250,7 @@ class GuardStore:
                 },
             )
             return state
-        return ClientState(
-            client_id=row.client_id,
-            queries=int(row.queries),
-            tokens=float(row.tokens),
-            refilled_at=float(row.refilled_at),
-            observed=int(row.observed),
-            alarm_at=None if row.alarm_at is None else int(row.alarm_at),
-        )
+        return _client_state(row)
 
     @staticmethod
     def update_client(conn: Connection, state: ClientState) -> None:
@@ -325,19 +330,8 @@ class GuardStore:
     def client_state(self, client_id: str) -> ClientState | None:
         """A client's persisted counters, if it ever queried."""
         with self.transaction() as conn:
-            row = conn.execute(
-                sa.select(clients_table).where(clients_table.c.client_id == client_id)
-            ).one_or_none()
-        if row is None:
-            return None
-        return ClientState(
-            client_id=row.client_id,
-            queries=int(row.queries),
-            tokens=float(row.tokens),
-            refilled_at=float(row.refilled_at),
-            observed=int(row.observed),
-            alarm_at=None if row.alarm_at is None else int(row.alarm_at),
-        )
+            row = conn.execute(_SELECT_CLIENT, {"cid": client_id}).one_or_none()
+        return None if row is None else _client_state(row)
 
     # -- detector ------------------------------------------------------------------------
 
