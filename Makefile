@@ -43,8 +43,8 @@ bench: setup
 	$(BIN)/python benchmarks/demo_buckets.py
 	$(BIN)/python benchmarks/render_results.py
 
-# Every benchmark behind docs/results.md (well over an hour on 2 cores; the demo's DP grid alone
-# about 25 minutes); both targets end by re-rendering the page's tables from
+# Every benchmark behind docs/results.md (not timed as one target; each script's JSON records its
+# own seconds); both targets end by re-rendering the page's tables from
 # benchmarks/results/*.json. The DP grid is the eight commands recorded in demo_dp.json, in
 # their order (the first without --append). The first two were recorded before --rows/--epochs
 # existed and ran at the defaults of the time, spelled out here (12,000 rows, 3 epochs, batch 64
