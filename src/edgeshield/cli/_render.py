@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeshield.usecase import FAILURE_MODES, MACHINE_FAILURE, FailureMetrics, Fleet
+if TYPE_CHECKING:
+    from edgeshield.usecase import FailureMetrics, Fleet
 
 __all__ = ["console", "fleet_table", "metrics_table", "progress"]
 
@@ -35,6 +37,8 @@ def progress() -> Iterator[Progress]:
 
 def fleet_table(fleet: Fleet) -> Table:
     """Per-plant rows, physical parameters and failure counts by mode."""
+    from edgeshield.usecase import FAILURE_MODES, MACHINE_FAILURE  # pandas and torch
+
     table = Table(title="Plants")
     for name in ("plant", "rows", "ambient ΔK", "mix L/M/H", "tool change", "failure %"):
         table.add_column(name, justify="right" if name != "plant" else "left")

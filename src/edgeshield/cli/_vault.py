@@ -6,12 +6,11 @@ import enum
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, StorageError
@@ -112,6 +111,18 @@ def keygen_cmd(
     console.print(f"wrote {private} and {public} (key id {key.public_key().key_id})")
 
 
+def _load_model(path: Path) -> dict[str, Any]:
+    """Read a safetensors file as numpy arrays (no torch), or with torch for BF16/F8 tensors."""
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except TypeError:  # a dtype numpy lacks
+        from safetensors.torch import load_file as load_torch
+
+        return load_torch(str(path))
+
+
 def _parse_metadata(items: list[str]) -> dict[str, str]:
     result = {}
     for item in items:
@@ -150,7 +161,7 @@ def seal_cmd(
     if not model.is_file():
         raise StorageError(f"cannot read model {model}: no such file")
     try:
-        tensors = load_file(str(model))
+        tensors = _load_model(model)
     except (SafetensorError, ValueError, OSError) as exc:
         raise ConfigError(f"{model} is not a readable safetensors file: {exc}") from exc
     owner = OwnerKey.load(owner_key, passphrase=_passphrase(passphrase_env))
@@ -201,6 +212,8 @@ def open_cmd(
         owner_public_key=OwnerPublicKey.load(owner_public),
         licence=token,
     )
+    from safetensors.torch import save_file
+
     try:
         save_file(tensors, str(out))
     except OSError as exc:

@@ -15,9 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO
-
-import torch
+from typing import IO, TYPE_CHECKING
 
 from edgeshield.errors import ConfigError, KeyMismatchError, LicenceError, StorageError
 from edgeshield.vault._format import (
@@ -32,6 +30,9 @@ from edgeshield.vault._keys import DeviceKey, OwnerPublicKey
 from edgeshield.vault._licence import Clock, Licence, read_licence, system_clock
 from edgeshield.vault._stream import hash_ciphertext, load_tensors
 from edgeshield.vault._wrap import unwrap_key
+
+if TYPE_CHECKING:
+    import torch
 
 BundleSource = str | os.PathLike[str] | bytes
 """A bundle given as a file path or as its bytes."""

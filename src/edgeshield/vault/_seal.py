@@ -1,25 +1,24 @@
 """Seal a state dict: safetensors payload, chunked AES-256-GCM, wrapped keys, signature.
 
-This is the owner's side of the vault: one call turns ``dict[str, torch.Tensor]`` into a
-bundle only the named devices can open and nobody can alter. Chunk ``i`` is encrypted with
-nonce ``prefix | i | final`` and the header digest as associated data, the STREAM
-construction of Hoang, Reyhanitabar, Rogaway and Vizár ("Online Authenticated-Encryption
-and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015), so reordering, truncation and
-extension all fail to decrypt.
+This is the owner's side of the vault: one call turns ``dict[str, torch.Tensor]`` (or numpy
+arrays, so that sealing a file needs no torch) into a bundle only the named devices can open
+and nobody can alter. Chunk ``i`` is encrypted with nonce ``prefix | i | final`` and the
+header digest as associated data, the STREAM construction of Hoang, Reyhanitabar, Rogaway
+and Vizár ("Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", CRYPTO
+2015), so reordering, truncation and extension all fail to decrypt.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
-import torch
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from safetensors.torch import save as safetensors_save
 
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault._format import (
@@ -37,10 +36,67 @@ from edgeshield.vault._format import (
 )
 from edgeshield.vault._keys import DevicePublicKey, OwnerKey
 from edgeshield.vault._licence import Clock, system_clock
-from edgeshield.vault._stream import TORCH_DTYPES
+from edgeshield.vault._stream import torch_dtypes
 from edgeshield.vault._wrap import wrap_key
 
-_DTYPE_NAMES = {dtype: name for name, dtype in TORCH_DTYPES.items()}
+if TYPE_CHECKING:
+    import torch
+    from numpy.typing import NDArray
+
+Tensors = Mapping[str, "torch.Tensor"] | Mapping[str, "NDArray[Any]"]
+"""A state dict: torch tensors, or numpy arrays."""
+
+# numpy dtype name -> safetensors dtype name (numpy lacks BF16 and the F8 types).
+_NUMPY_DTYPES = {
+    "bool": "BOOL",
+    "uint8": "U8",
+    "int8": "I8",
+    "int16": "I16",
+    "uint16": "U16",
+    "float16": "F16",
+    "int32": "I32",
+    "uint32": "U32",
+    "float32": "F32",
+    "int64": "I64",
+    "uint64": "U64",
+    "float64": "F64",
+}
+
+
+def _library(tensor: object) -> str | None:
+    """Return "torch" or "numpy" for a tensor or array of that library, else None.
+
+    Neither library is imported here: an object can only be one of their arrays if its
+    library is already loaded.
+    """
+    for library, kind in (("torch", "Tensor"), ("numpy", "ndarray")):
+        module = sys.modules.get(library)
+        if module is not None and isinstance(tensor, getattr(module, kind)):
+            return library
+    return None
+
+
+def _dtype_name(tensor: Any) -> str | None:
+    """Return the safetensors dtype name of a tensor or array; None if it has no such name."""
+    if _library(tensor) == "torch":
+        return {dtype: name for name, dtype in torch_dtypes().items()}.get(tensor.dtype)
+    return _NUMPY_DTYPES.get(tensor.dtype.name) if tensor.dtype.isnative else None
+
+
+def _serialise(tensors: Tensors) -> bytes:
+    """Return the safetensors bytes of a state dict of torch tensors or of numpy arrays."""
+    arrays: dict[str, Any] = dict(tensors)
+    libraries = {_library(t) for t in arrays.values()}
+    if libraries == {"torch"}:
+        from safetensors.torch import save as save_torch
+
+        return save_torch({name: t.detach().cpu() for name, t in arrays.items()})
+    if libraries != {"numpy"}:
+        raise ConfigError("tensors must be all torch tensors or all numpy arrays")
+    import numpy
+    from safetensors.numpy import save as save_numpy
+
+    return save_numpy({name: numpy.ascontiguousarray(t) for name, t in arrays.items()})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +138,7 @@ class _Plan:
 
 
 def _check_inputs(
-    tensors: Mapping[str, torch.Tensor],
+    tensors: Tensors,
     recipients: Sequence[DevicePublicKey],
     model_id: str,
     metadata: Mapping[str, str],
@@ -90,9 +146,9 @@ def _check_inputs(
     if not isinstance(tensors, Mapping) or not tensors:
         raise ConfigError("tensors must be a non-empty mapping of names to tensors")
     for name, tensor in tensors.items():
-        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
-            raise ConfigError("tensors must map str names to torch.Tensor values")
-        if tensor.dtype not in _DTYPE_NAMES:
+        if not isinstance(name, str) or _library(tensor) is None:
+            raise ConfigError("tensors must map str names to torch.Tensor or numpy array values")
+        if _dtype_name(tensor) is None:
             raise ConfigError(f"tensor {name!r} has unsupported dtype {tensor.dtype}")
     if isinstance(recipients, DevicePublicKey) or not recipients:
         raise ConfigError("recipients must be a non-empty sequence of DevicePublicKey")
@@ -112,7 +168,7 @@ def _check_inputs(
 
 
 def _plan(
-    tensors: Mapping[str, torch.Tensor],
+    tensors: Tensors,
     *,
     owner_key: OwnerKey,
     recipients: Sequence[DevicePublicKey],
@@ -128,7 +184,7 @@ def _plan(
         raise ConfigError("owner_key must be an OwnerKey")
     _check_inputs(tensors, recipients, model_id, metadata)
     try:
-        payload = safetensors_save({name: t.detach().cpu() for name, t in tensors.items()})
+        payload = _serialise(tensors)
     except (ValueError, RuntimeError, TypeError) as exc:
         raise ConfigError(f"cannot serialise tensors as safetensors: {exc}") from exc
     hasher = new_hasher(options.hash_algorithm)
@@ -146,8 +202,8 @@ def _plan(
         licence_required=options.licence_required,
         recipients=tuple(wrap_key(content_key, device, entropy) for device in recipients),
         tensors=tuple(
-            TensorEntry(name=name, dtype=_DTYPE_NAMES[t.dtype], shape=tuple(t.shape))
-            for name, t in sorted(tensors.items())
+            TensorEntry(name=name, dtype=_dtype_name(t) or "", shape=tuple(t.shape))
+            for name, t in sorted(dict[str, Any](tensors).items())
         ),
         metadata=dict(metadata),
         created_at=int(clock().timestamp()),
@@ -186,7 +242,7 @@ def _write(plan: _Plan, owner_key: OwnerKey, sink: IO[bytes]) -> None:
 
 
 def seal(
-    tensors: Mapping[str, torch.Tensor],
+    tensors: Tensors,
     *,
     owner_key: OwnerKey,
     recipients: Sequence[DevicePublicKey],
@@ -200,8 +256,9 @@ def seal(
 
     Parameters
     ----------
-    tensors : Mapping[str, torch.Tensor]
-        The state dict (any dtype safetensors supports; shared storage is refused).
+    tensors : Mapping[str, torch.Tensor] or Mapping[str, numpy.ndarray]
+        The state dict (any dtype safetensors supports; shared storage is refused), as torch
+        tensors or as numpy arrays (sealing a file then needs no torch).
     owner_key : OwnerKey
         Signs the bundle; devices verify with its public key.
     recipients : Sequence[DevicePublicKey]
@@ -237,7 +294,7 @@ def seal(
 
 def seal_file(
     path: str | os.PathLike[str],
-    tensors: Mapping[str, torch.Tensor],
+    tensors: Tensors,
     *,
     owner_key: OwnerKey,
     recipients: Sequence[DevicePublicKey],

@@ -17,39 +17,63 @@ import json
 import struct
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any
+from functools import cache
+from typing import IO, TYPE_CHECKING, Any
 
-import torch
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edgeshield.vault._format import TAG_SIZE, Hasher, Header, fail, new_hasher
 
+if TYPE_CHECKING:
+    import torch
+
 # Hash on a helper thread only when chunks are big enough to amortise the hand-off.
 _THREADED_CHUNK = 256 * 1024
 _MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
 
-# safetensors dtype name -> torch dtype (the names the tensor index accepts).
-TORCH_DTYPES: dict[str, torch.dtype] = {
-    "BOOL": torch.bool,
-    "U8": torch.uint8,
-    "I8": torch.int8,
-    "F8_E4M3": torch.float8_e4m3fn,
-    "F8_E5M2": torch.float8_e5m2,
-    "I16": torch.int16,
-    "U16": torch.uint16,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I32": torch.int32,
-    "U32": torch.uint32,
-    "F32": torch.float32,
-    "I64": torch.int64,
-    "U64": torch.uint64,
-    "F64": torch.float64,
-}
+# safetensors dtype name -> bytes per element (the names the tensor index accepts).
 _ITEMSIZE = {
-    name: torch.empty((), dtype=dtype).element_size() for name, dtype in TORCH_DTYPES.items()
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "I64": 8,
+    "U64": 8,
+    "F64": 8,
 }
+
+
+@cache
+def torch_dtypes() -> dict[str, torch.dtype]:
+    """Return safetensors dtype name -> torch dtype (imports torch: only opening needs it)."""
+    import torch
+
+    return {
+        "BOOL": torch.bool,
+        "U8": torch.uint8,
+        "I8": torch.int8,
+        "F8_E4M3": torch.float8_e4m3fn,
+        "F8_E5M2": torch.float8_e5m2,
+        "I16": torch.int16,
+        "U16": torch.uint16,
+        "F16": torch.float16,
+        "BF16": torch.bfloat16,
+        "I32": torch.int32,
+        "U32": torch.uint32,
+        "F32": torch.float32,
+        "I64": torch.int64,
+        "U64": torch.uint64,
+        "F64": torch.float64,
+    }
 
 
 def _read_chunk(stream: IO[bytes], view: memoryview) -> None:
@@ -142,7 +166,7 @@ def _plan(header_bytes: bytes, payload_size: int, index: Header) -> _Tensors:
             if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
                 raise ValueError("bad tensor entry")
             dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-            if dtype not in TORCH_DTYPES or not isinstance(shape, list):
+            if dtype not in _ITEMSIZE or not isinstance(shape, list):
                 raise ValueError("bad tensor entry")
             if not isinstance(offsets, list) or len(offsets) != 2:
                 raise ValueError("bad tensor entry")
@@ -160,6 +184,8 @@ def _plan(header_bytes: bytes, payload_size: int, index: Header) -> _Tensors:
     expected = sorted((e.name, e.dtype, list(e.shape)) for e in index.tensors)
     if sorted((name, dtype, shape) for _, _, name, dtype, shape in entries) != expected:
         raise fail()
+    import torch
+
     plan = _Tensors(segments=[_Segment(0, start, None)])
     position = start
     for begin, end, name, dtype, shape in sorted(entries):
@@ -168,7 +194,7 @@ def _plan(header_bytes: bytes, payload_size: int, index: Header) -> _Tensors:
         if begin > position:
             plan.segments.append(_Segment(position, begin, None))
         storage = torch.empty(end - begin, dtype=torch.uint8)
-        plan.storages[name] = (storage, TORCH_DTYPES[dtype], shape)
+        plan.storages[name] = (storage, torch_dtypes()[dtype], shape)
         plan.segments.append(_Segment(begin, end, storage.numpy().data if end > begin else None))
         position = end
     if position < payload_size:
@@ -210,6 +236,8 @@ def load_tensors(
     Every failure raises :class:`IntegrityError` after the storages have been zeroed. The
     caller must compare the returned digest with the signed one before using the tensors.
     """
+    import torch
+
     pool = ThreadPoolExecutor(max_workers=1) if header.chunk_size >= _THREADED_CHUNK else None
     decryptor = _Decryptor(
         header=header,
