@@ -102,17 +102,17 @@ def _catch_interrupts() -> Iterator[_Interrupts]:
     Outside the main thread (tests driving ``run`` from a worker) handlers cannot be set.
     """
     seen = _Interrupts()
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, object] = {}
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, seen.handle)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, seen.handle)
     except ValueError:
         pass
     try:
         yield seen
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def run(argv: Sequence[str] | None = None) -> int:
