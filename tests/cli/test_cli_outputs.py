@@ -205,3 +205,35 @@ def test_interrupted_generate_leaves_nothing_and_says_so(tmp_path: Path) -> None
         "error: interrupted (SIGINT)"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_options_from_environment_and_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EDGESHIELD_DATA_GENERATE_ROWS", "77")
+    assert run(["data", "generate", "--out", str(tmp_path / "a.csv")]) == 0
+    assert len(read_uci_csv(tmp_path / "a.csv")) == 77
+    monkeypatch.delenv("EDGESHIELD_DATA_GENERATE_ROWS")
+    config = tmp_path / "edgeshield.toml"
+    config.write_text("[data.generate]\nrows = 55\nseed = 4\n")
+    monkeypatch.setenv("EDGESHIELD_CONFIG", str(config))
+    assert run(["data", "generate", "--out", str(tmp_path / "b.csv")]) == 0
+    assert len(read_uci_csv(tmp_path / "b.csv")) == 55
+    assert run(["data", "generate", "--rows", "60", "--out", str(tmp_path / "c.csv")]) == 0
+    assert len(read_uci_csv(tmp_path / "c.csv")) == 60  # the command line wins
+    capsys.readouterr()
+    config.write_text("[data.generate\nrows = ")
+    assert run(["data", "generate", "--out", str(tmp_path / "d.csv")]) == 1
+    assert "not valid TOML" in _one_error(capsys)
+    monkeypatch.setenv("EDGESHIELD_CONFIG", str(tmp_path / "absent.toml"))
+    assert run(["--version"]) == 1
+    assert "EDGESHIELD_CONFIG" in _one_error(capsys)
+
+
+def test_network_failure_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EDGESHIELD_GUARD_ATTACK_KEY", "not-on-the-command-line")
+    argv = ["guard", "attack", "--url", "http://127.0.0.1:9", "--kind", "knockoff"]
+    assert run([*argv, "--budget", "200", "--eval-rows", "20"]) == 1
+    assert "ConnectError" in _one_error(capsys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from edgeshield.cli import (
     _train,
     _vault,
 )
+from edgeshield.cli._config import load_config
 from edgeshield.errors import EdgeShieldError
 
 __all__ = ["app", "main", "run"]
@@ -34,7 +36,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "EDGESHIELD"},
 )
 
 
@@ -136,9 +138,10 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _invoke(args: list[str]) -> int:
-    """Run the Typer app once and map every expected failure to one line and a code."""
+    """Run the Typer app once and map every failure to one line and a code."""
     try:
-        result = app(args=args, prog_name="edgeshield", standalone_mode=False)
+        defaults = load_config()
+        result = app(args=args, prog_name="edgeshield", standalone_mode=False, default_map=defaults)
     except click.UsageError as exc:
         return _fail(exc.format_message(), 2)
     except click.ClickException as exc:
@@ -151,6 +154,14 @@ def _invoke(args: list[str]) -> int:
         return _fail(str(exc), 1)
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+    except Exception as exc:  # the last line of defence: a bug still gets one line, not a dump
+        if os.environ.get("EDGESHIELD_DEBUG"):
+            raise
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return _fail(
+            f"unexpected {exc.__class__.__name__}: {detail} (set EDGESHIELD_DEBUG=1 for details)",
+            1,
+        )
     return result if isinstance(result, int) else 0
 
 
