@@ -89,7 +89,13 @@ def test_help_lists_every_command_without_loading_any(tmp_path: Path) -> None:
     modules = report["modules"]
     assert isinstance(modules, list)
     ours = {m for m in modules if m.startswith("edgeshield")}
-    assert ours == {"edgeshield", "edgeshield.cli", "edgeshield.cli._app", "edgeshield.errors"}
+    assert ours == {
+        "edgeshield",
+        "edgeshield.cli",
+        "edgeshield.cli._app",
+        "edgeshield.cli._config",
+        "edgeshield.errors",
+    }
 
 
 def test_a_subcommand_loads_its_own_stack(tmp_path: Path) -> None:

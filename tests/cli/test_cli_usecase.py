@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from edgeshield.cli import run
-from edgeshield.usecase import load_classifier, read_uci_csv, sqlite_url
+from edgeshield.usecase import PlantDatabase, load_classifier, read_uci_csv, sqlite_url
 
 
 def test_no_arguments_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,7 +64,11 @@ def test_train_on_csv(tmp_path: Path, real_data_path: Path) -> None:
             ["train", "--out", "{tmp}/m", "--csv", "{good}", "--db-url", "sqlite:///{tmp}/x.db"],
             "either",
         ),
-        (["train", "--out", "{tmp}/m", "--db-url", "sqlite:///{tmp}/empty.db"], "no plant data"),
+        (
+            ["train", "--out", "{tmp}/m", "--db-url", "sqlite:///{tmp}/absent.db"],
+            "no such database",
+        ),
+        (["train", "--out", "{tmp}/m", "--db-url", "sqlite:///{tmp}/x.db"], "no plant data"),
         (["train", "--out", "{tmp}/m", "--csv", "{missing}"], "no such file"),
         (["demo", "--plants", "1"], "plants"),
     ],
@@ -76,6 +80,7 @@ def test_bad_input_gives_one_clear_line(
     run(["data", "generate", "--rows", "50", "--out", str(good)])
     wrong = tmp_path / "wrong.csv"
     pd.read_csv(good).drop(columns=["Torque [Nm]"]).to_csv(wrong, index=False)
+    PlantDatabase(f"sqlite:///{tmp_path}/x.db").close()  # an existing database without plants
     capsys.readouterr()
     names = {
         "tmp": str(tmp_path),

@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from edgeshield.cli._outputs import check_writable
 from edgeshield.cli._render import console, fleet_table
 from edgeshield.errors import ConfigError
 from edgeshield.usecase import (
     FleetConfig,
     GeneratorConfig,
+    IfPlantExists,
     PlantDatabase,
     generate,
     make_fleet,
@@ -27,6 +29,21 @@ DbUrl = Annotated[
     str | None,
     typer.Option("--db-url", help="SQLAlchemy URL of the plant database, e.g. sqlite:///plants.db"),
 ]
+Replace = Annotated[
+    bool, typer.Option("--replace", help="Replace the rows of a plant that already has data.")
+]
+Append = Annotated[
+    bool, typer.Option("--append", help="Add to the rows of a plant that already has data.")
+]
+
+
+def _if_exists(replace: bool, append: bool) -> IfPlantExists:
+    """The storage policy that ``--replace``/``--append`` ask for (refuse by default)."""
+    if replace and append:
+        raise ConfigError("give either --replace or --append, not both")
+    if replace:
+        return IfPlantExists.REPLACE
+    return IfPlantExists.APPEND if append else IfPlantExists.FAIL
 
 
 @app.command(name="generate")
@@ -36,13 +53,18 @@ def generate_cmd(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     db_url: DbUrl = None,
     plant: Annotated[str, typer.Option(help="Plant id when writing to a database.")] = "plant-1",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
+    replace: Replace = False,
+    append: Append = False,
 ) -> None:
     """Generate one plant's data in the UCI AI4I 2020 CSV format."""
+    policy = _if_exists(replace, append)
+    check_writable(out, force=force, what="CSV file")
     frame = generate(GeneratorConfig(rows=rows), seed=seed)
-    write_uci_csv(frame, out)
     if db_url:
         with PlantDatabase(db_url) as db:
-            db.write_plant(plant, frame)
+            db.write_plant(plant, frame, if_exists=policy)
+    write_uci_csv(frame, out)
     console.print(
         f"wrote {len(frame)} rows ({int(frame['Machine failure'].sum())} failures) to {out}"
     )
@@ -53,12 +75,20 @@ def import_cmd(
     csv: Annotated[Path, typer.Argument(help="A CSV file in the UCI AI4I 2020 layout.")],
     db_url: Annotated[str, typer.Option("--db-url", help="SQLAlchemy URL to import into.")],
     plant: Annotated[str, typer.Option(help="Plant id for the imported rows.")] = "plant-1",
+    replace: Replace = False,
+    append: Append = False,
 ) -> None:
-    """Import a UCI-layout CSV (such as the published AI4I 2020 file) into the plant database."""
+    """Import a UCI-layout CSV (such as the published AI4I 2020 file) into the plant database.
+
+    A plant that already holds rows is refused unless ``--replace`` or ``--append`` says what
+    to do with them.
+    """
+    policy = _if_exists(replace, append)
     frame = read_uci_csv(csv)
     with PlantDatabase(db_url) as db:
-        count = db.write_plant(plant, frame)
-    console.print(f"imported {count} rows into plant {plant!r} of {db_url}")
+        count = db.write_plant(plant, frame, if_exists=policy)
+        where = db.display_url
+    console.print(f"imported {count} rows into plant {plant!r} of {where}")
 
 
 @app.command(name="plants")
@@ -67,13 +97,18 @@ def plants_cmd(
     rows: Annotated[int, typer.Option(help="Rows over all plants.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed of the fleet.")] = 0,
     db_url: DbUrl = None,
+    replace: Replace = False,
 ) -> None:
-    """Draw a fleet of plants, print rows and failures by mode, optionally store it."""
+    """Draw a fleet of plants, print rows and failures by mode, optionally store it.
+
+    Plants that already hold rows in the database are refused unless ``--replace``.
+    """
     if rows < plants:
         raise ConfigError(f"--rows {rows} is smaller than --plants {plants}")
     config = FleetConfig(plants=plants, total_rows=rows, min_rows=min(200, rows // plants))
     fleet = make_fleet(config, seed=seed)
     if db_url:
+        policy = IfPlantExists.REPLACE if replace else IfPlantExists.FAIL
         with PlantDatabase(db_url) as db:
-            db.write_fleet(fleet.profiles, fleet.frames)
+            db.write_fleet(fleet.profiles, fleet.frames, if_exists=policy)
     console.print(fleet_table(fleet))

@@ -8,6 +8,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from edgeshield.cli._outputs import check_writable, staged_directory
 from edgeshield.cli._render import console, metrics_table, progress
 from edgeshield.errors import ConfigError
 from edgeshield.usecase import (
@@ -21,7 +22,7 @@ from edgeshield.usecase import (
     train_classifier,
 )
 
-__all__ = ["train"]
+__all__ = ["evaluate", "train"]
 
 
 def _load_rows(
@@ -32,7 +33,7 @@ def _load_rows(
     if csv is not None:
         return read_uci_csv(csv)
     if db_url is not None:
-        with PlantDatabase(db_url) as db:
+        with PlantDatabase(db_url, create=False) as db:
             ids = db.plant_ids()
             if not ids:
                 raise ConfigError(f"the database {db_url} holds no plant data")
@@ -50,8 +51,10 @@ def train(
     ] = 10_000,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed (data split, init, batches).")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train the failure classifier on 75 % of the rows and report metrics on the rest."""
+    check_writable(out, force=force, what="model directory")
     data = _load_rows(csv, db_url, plants, rows, seed)
     train_rows, test_rows = stratified_split(data, seed=seed)
     with progress() as bar:
@@ -64,6 +67,31 @@ def train(
         )
     metrics = classifier.evaluate(test_rows)
     classifier.metrics = {"test": metrics.as_dict()}
-    save_classifier(classifier, out)
+    with staged_directory(out, force=force) as staging:
+        save_classifier(classifier, staging)
     console.print(metrics_table("Failure classifier (held-out 25 %)", {"test": metrics}))
     console.print(f"model saved to {out}")
+
+
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="Model directory (model.safetensors + card).")],
+    csv: Annotated[Path | None, typer.Option(help="Evaluate on this UCI-layout CSV.")] = None,
+    db_url: Annotated[
+        str | None, typer.Option("--db-url", help="Evaluate on every plant of this database.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Evaluate a saved model on labelled rows: failure precision, recall, F1 and PR-AUC."""
+    import json
+
+    from edgeshield.usecase import load_classifier
+
+    if csv is None and db_url is None:
+        raise ConfigError("give --csv or --db-url with the rows to evaluate on")
+    classifier = load_classifier(model)
+    data = _load_rows(csv, db_url, 1, 100, 0)
+    metrics = classifier.evaluate(data)
+    if as_json:
+        print(json.dumps({"model": str(model), "metrics": metrics.as_dict()}, sort_keys=True))
+        return
+    console.print(metrics_table(f"Failure classifier {model}", {"evaluation": metrics}))

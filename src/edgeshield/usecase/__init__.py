@@ -49,7 +49,7 @@ from edgeshield.usecase._rules import (
     overstrain_failure,
     power_failure,
 )
-from edgeshield.usecase._storage import PlantDatabase, sqlite_url
+from edgeshield.usecase._storage import IfPlantExists, PlantDatabase, sqlite_url
 
 __all__ = [
     "CARD_FILE",
@@ -74,6 +74,7 @@ __all__ = [
     "Fleet",
     "FleetConfig",
     "GeneratorConfig",
+    "IfPlantExists",
     "PlantDatabase",
     "PlantProfile",
     "TrainConfig",

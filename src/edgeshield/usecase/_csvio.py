@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,14 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise SchemaError(f"column {name!r} has a non-numeric value at row {row + 1}")
+        if name in _INTEGER_COLUMNS:
+            fractional = (values != values.round()).to_numpy()
+            if fractional.any():
+                row = int(np.flatnonzero(fractional)[0])
+                raise SchemaError(
+                    f"column {name!r} holds a fractional value ({values.iloc[row]}) at row "
+                    f"{row + 1}; it takes whole numbers only (nothing is rounded)"
+                )
         out[name] = values.astype(np.int64 if name in _INTEGER_COLUMNS else np.float64)
     for name in (col.MACHINE_FAILURE, *col.FAILURE_MODES):
         if not out[name].isin((0, 1)).all():
@@ -71,16 +81,31 @@ def read_uci_csv(path: str | Path) -> pd.DataFrame:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{path} is not a readable CSV file: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"{path} holds a header but no rows")
     return validate_frame(frame)
 
 
 def write_uci_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` in the UCI CSV layout and return the path."""
+    """Write ``frame`` in the UCI CSV layout and return the path.
+
+    The file is written under a temporary name beside ``path`` and renamed when complete, so
+    an interrupted or failed write never leaves a truncated CSV that reads as a valid one.
+    """
     path = Path(path)
     data = validate_frame(frame)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data.to_csv(path, index=False)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc}") from exc
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            data.to_csv(handle, index=False)
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise StorageError(f"cannot write {path}: {exc}") from exc
+        raise
     return path

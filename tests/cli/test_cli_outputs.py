@@ -1,0 +1,239 @@
+"""The CLI's output rule: nothing replaced without --force/--replace, nothing half-written."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from edgeshield.cli import run
+from edgeshield.usecase import PlantDatabase, read_uci_csv, sqlite_url
+
+
+def _one_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+@pytest.fixture
+def csv(tmp_path: Path) -> Path:
+    path = tmp_path / "rows.csv"
+    assert run(["data", "generate", "--rows", "300", "--seed", "1", "--out", str(path)]) == 0
+    return path
+
+
+def test_import_refuses_a_plant_with_data_and_changes_nothing(
+    tmp_path: Path, csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path / "p.db")
+    assert run(["data", "plants", "--plants", "2", "--rows", "1000", "--db-url", url]) == 0
+    with PlantDatabase(url) as db:
+        before = db.read_plant("plant-1")
+    capsys.readouterr()
+    assert run(["data", "import", str(csv), "--db-url", url]) == 1
+    assert "--replace or --append" in _one_error(capsys)
+    with PlantDatabase(url) as db:
+        pd.testing.assert_frame_equal(db.read_plant("plant-1"), before)
+        assert len(db.profiles()) == 2  # the profile was not dropped either
+
+
+def test_import_replace_and_append(tmp_path: Path, csv: Path) -> None:
+    url = sqlite_url(tmp_path / "p.db")
+    assert run(["data", "import", str(csv), "--db-url", url]) == 0
+    assert run(["data", "import", str(csv), "--db-url", url, "--replace"]) == 0
+    with PlantDatabase(url) as db:
+        assert len(db.read_plant("plant-1")) == 300
+    shifted = read_uci_csv(csv)
+    shifted["UDI"] += 300
+    later = tmp_path / "later.csv"
+    shifted.to_csv(later, index=False)
+    assert run(["data", "import", str(later), "--db-url", url, "--append"]) == 0
+    with PlantDatabase(url) as db:
+        assert len(db.read_plant("plant-1")) == 600
+
+
+def test_append_with_colliding_rows_is_refused_whole(
+    tmp_path: Path, csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path / "p.db")
+    assert run(["data", "import", str(csv), "--db-url", url]) == 0
+    capsys.readouterr()
+    assert run(["data", "import", str(csv), "--db-url", url, "--append"]) == 1
+    assert "UDI" in _one_error(capsys)
+    with PlantDatabase(url) as db:
+        assert len(db.read_plant("plant-1")) == 300
+
+
+def test_fleet_refuses_existing_plants_without_replace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path / "f.db")
+    argv = ["data", "plants", "--plants", "2", "--rows", "600", "--db-url", url]
+    assert run(argv) == 0
+    capsys.readouterr()
+    assert run([*argv, "--seed", "3"]) == 1
+    assert "--replace" in _one_error(capsys)
+    assert run([*argv, "--seed", "3", "--replace"]) == 0
+
+
+def test_generate_refuses_to_overwrite(
+    tmp_path: Path, csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = csv.read_bytes()
+    capsys.readouterr()
+    assert run(["data", "generate", "--rows", "50", "--out", str(csv)]) == 1
+    assert "--force" in _one_error(capsys)
+    assert csv.read_bytes() == before
+    assert run(["data", "generate", "--rows", "50", "--out", str(csv), "--force"]) == 0
+    assert len(read_uci_csv(csv)) == 50
+    assert [p.name for p in csv.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_train_checks_its_output_before_training(
+    tmp_path: Path, csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    argv = ["train", "--csv", str(csv), "--epochs", "1", "--out", str(model)]
+    assert run(argv) == 0
+    card = (model / "model_card.json").read_bytes()
+    capsys.readouterr()
+    assert run(argv) == 1
+    assert "--force" in _one_error(capsys)
+    assert (model / "model_card.json").read_bytes() == card
+    assert run([*argv, "--force"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    capsys.readouterr()
+    blocked = tmp_path / "afile"
+    blocked.write_text("x")
+    assert run(["train", "--csv", str(csv), "--out", str(blocked / "model")]) == 1
+    assert "cannot create" in _one_error(capsys)
+
+
+def test_reading_a_database_never_creates_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.db"
+    assert run(["train", "--db-url", sqlite_url(missing), "--out", str(tmp_path / "m")]) == 1
+    assert "no such database file" in _one_error(capsys)
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.iloc[:0], "no rows"),
+        (
+            lambda f: f.assign(**{"Rotational speed [rpm]": f["Rotational speed [rpm]"] + 0.7}),
+            "fractional",
+        ),
+        (lambda f: f.assign(**{"Tool wear [min]": 1.5}), "fractional"),
+    ],
+)
+def test_import_refuses_what_it_would_have_to_change(
+    tmp_path: Path, csv: Path, capsys: pytest.CaptureFixture[str], edit, message: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    edit(pd.read_csv(csv)).to_csv(bad, index=False)
+    url = sqlite_url(tmp_path / "p.db")
+    capsys.readouterr()
+    assert run(["data", "import", str(bad), "--db-url", url]) == 1
+    assert message in _one_error(capsys)
+
+
+def test_evaluate_prints_metrics_and_json(
+    tmp_path: Path, csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "m"
+    assert run(["train", "--csv", str(csv), "--epochs", "1", "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert run(["evaluate", str(model), "--csv", str(csv), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["metrics"]["rows"] == 300
+    assert run(["evaluate", str(model)]) == 1
+    assert "--csv" in _one_error(capsys)
+    assert run(["evaluate", str(tmp_path / "nomodel"), "--csv", str(csv)]) == 1
+    assert "no such file" in _one_error(capsys)
+
+
+def test_version_and_short_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("edgeshield ")
+    assert run(["vault", "-h"]) == 0
+    assert "keygen" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_interrupted_generate_leaves_nothing_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "big.csv"
+    env = {**os.environ, "COLUMNS": "100"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgeshield.cli",
+            "data",
+            "generate",
+            "--rows",
+            "3000000",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the command finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        "error: interrupted (SIGINT)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_options_from_environment_and_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EDGESHIELD_DATA_GENERATE_ROWS", "77")
+    assert run(["data", "generate", "--out", str(tmp_path / "a.csv")]) == 0
+    assert len(read_uci_csv(tmp_path / "a.csv")) == 77
+    monkeypatch.delenv("EDGESHIELD_DATA_GENERATE_ROWS")
+    config = tmp_path / "edgeshield.toml"
+    config.write_text("[data.generate]\nrows = 55\nseed = 4\n")
+    monkeypatch.setenv("EDGESHIELD_CONFIG", str(config))
+    assert run(["data", "generate", "--out", str(tmp_path / "b.csv")]) == 0
+    assert len(read_uci_csv(tmp_path / "b.csv")) == 55
+    assert run(["data", "generate", "--rows", "60", "--out", str(tmp_path / "c.csv")]) == 0
+    assert len(read_uci_csv(tmp_path / "c.csv")) == 60  # the command line wins
+    capsys.readouterr()
+    config.write_text("[data.generate\nrows = ")
+    assert run(["data", "generate", "--out", str(tmp_path / "d.csv")]) == 1
+    assert "not valid TOML" in _one_error(capsys)
+    monkeypatch.setenv("EDGESHIELD_CONFIG", str(tmp_path / "absent.toml"))
+    assert run(["--version"]) == 1
+    assert "EDGESHIELD_CONFIG" in _one_error(capsys)
+
+
+def test_network_failure_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EDGESHIELD_GUARD_ATTACK_KEY", "not-on-the-command-line")
+    argv = ["guard", "attack", "--url", "http://127.0.0.1:9", "--kind", "knockoff"]
+    assert run([*argv, "--budget", "200", "--eval-rows", "20"]) == 1
+    assert "ConnectError" in _one_error(capsys)
