@@ -15,11 +15,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 	@touch $@
 
-# Reinstall whenever the pinned dependencies change.
-$(STAMP): pyproject.toml
+# Reinstall whenever the dependencies or their pins change: every extra, exact versions from
+# constraints.txt (torch 2.13.0 there keeps pip from pulling a CUDA build).
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[vendor,dev]"
 	@touch $(STAMP)
 
 demo: setup

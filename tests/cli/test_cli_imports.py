@@ -175,3 +175,15 @@ def test_the_listing_shows_each_commands_own_help(name: str) -> None:
     command = _load(name)
     assert command.name == name
     assert (command.help or "").strip().splitlines()[0] == _ENTRIES[name].help
+
+
+def test_importing_the_ledger_keeps_the_recursion_limit(tmp_path: Path) -> None:
+    """web3 (and py_ecc below it, which raises the limit) loads only when a chain is used."""
+    report = tmp_path / "ledger.json"
+    code = (
+        "import json, sys; limit = sys.getrecursionlimit(); import edgeshield.ledger;"
+        "json.dump([limit, sys.getrecursionlimit(), 'web3' in sys.modules], open(sys.argv[1], 'w'))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(report)], check=True)
+    before, after, web3_loaded = json.loads(report.read_text())
+    assert (after, web3_loaded) == (before, False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,8 @@ from edgeshield.demo import RUN_ID_PATTERN, STEPS, create_dashboard, list_runs, 
 
 GOOD = "20261126T170000Z"
 STOPPED = "stopped-run"
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium (.ci/run installs it; `make test` uses it wherever it is on PATH).
+CHROMIUM = Path(shutil.which("chromium") or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -287,10 +289,15 @@ _INKED = """(id) => {
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="no chromium on PATH or at /usr/bin/chromium (apt-get install chromium; .ci/run does)",
+)
 def test_browser_renders_charts_and_plots(served: str, tmp_path: Path) -> None:
     """Headless Chromium loads the index and a run page; charts and plots have pixels."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (the dev extra has it)"
+    )
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

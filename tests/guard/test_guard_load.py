@@ -40,9 +40,10 @@ def _free_port() -> int:
 class Server:
     """``edgeshield guard serve`` as a child process."""
 
-    def __init__(self, deployment: Deployment, port: int) -> None:
+    def __init__(self, deployment: Deployment, port: int, wait_s: float) -> None:
         self.deployment = deployment
         self.port = port
+        self.wait_s = wait_s  # readiness bound: generous, a loaded machine is slow
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -59,7 +60,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.wait_s
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
             try:
@@ -67,13 +68,13 @@ class Server:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise AssertionError("server did not start within 60 s")
+        raise AssertionError(f"server did not start within {self.wait_s:.0f} s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=self.wait_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -86,9 +87,9 @@ class Server:
 
 
 @pytest.fixture
-def server(kit: Kit, tmp_path: Path) -> Iterator[Server]:
+def server(kit: Kit, tmp_path: Path, wait_s: float) -> Iterator[Server]:
     tiers = {f"c{i}": OutputTier.ROUNDED for i in range(THREADS)} | {"red": OutputTier.FULL}
-    srv = Server(write_deployment(kit, tmp_path, tiers=tiers), _free_port())
+    srv = Server(write_deployment(kit, tmp_path, tiers=tiers), _free_port(), wait_s)
     srv.start()
     yield srv
     srv.stop()
@@ -103,19 +104,23 @@ def test_load_with_restart_loses_no_audit_record(server: Server, kit: Kit) -> No
 
     def client(i: int) -> None:
         key = server.deployment.keys[f"c{i}"]
-        with httpx.Client(base_url=server.url, timeout=20) as http:
+        # A timed-out request would be retried and counted twice: wait as long as a restart.
+        with httpx.Client(base_url=server.url, timeout=server.wait_s) as http:
             for r in range(REQUESTS):
                 if i == 0 and r == REQUESTS // 2:
                     restart_now.set()
                 body = {"records": records[r * BATCH : (r + 1) * BATCH]}
-                for _ in range(200):
+                deadline = time.monotonic() + server.wait_s
+                while True:
                     try:
                         response = http.post("/v1/predict", json=body, headers={"X-API-Key": key})
                         break
                     except httpx.TransportError:
+                        if time.monotonic() > deadline:
+                            raise AssertionError(
+                                f"server did not come back within {server.wait_s:.0f} s"
+                            ) from None
                         time.sleep(0.1)  # the server is restarting: retry
-                else:
-                    raise AssertionError("server did not come back")
                 with lock:
                     statuses.append(response.status_code)
                 if response.status_code == 200:
@@ -124,11 +129,11 @@ def test_load_with_restart_loses_no_audit_record(server: Server, kit: Kit) -> No
     threads = [threading.Thread(target=client, args=(i,)) for i in range(THREADS)]
     for t in threads:
         t.start()
-    assert restart_now.wait(timeout=120)
+    assert restart_now.wait(timeout=server.wait_s)
     server.stop()
     server.start()
     for t in threads:
-        t.join(timeout=300)
+        t.join(timeout=2 * server.wait_s)
     assert not any(t.is_alive() for t in threads)
     assert all(s < 500 for s in statuses)
     assert statuses.count(200) == THREADS * REQUESTS, Counter(statuses)

@@ -9,10 +9,11 @@ same decoded message under either backend.
 from __future__ import annotations
 
 import ast
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
@@ -21,10 +22,16 @@ from eth_utils.crypto import keccak
 from edgeshield.errors import ChainError, ConfigError, ContractRevertError
 from edgeshield.ledger._compiler import CompiledContract
 
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "websockets.legacy is deprecated", DeprecationWarning)
-    from web3 import EthereumTesterProvider, HTTPProvider, Web3
-    from web3.exceptions import ContractLogicError, Web3Exception
+if TYPE_CHECKING:
+    from web3 import Web3
+
+
+def _import_web3() -> None:
+    """Import web3 on first use (py_ecc, below it, raises the process's recursion limit)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "websockets.legacy is deprecated", DeprecationWarning)
+        import web3  # noqa: F401
+
 
 __all__ = [
     "Chain",
@@ -89,7 +96,8 @@ def _revert_data(exc: BaseException) -> bytes | None:
     data = getattr(exc, "data", None)
     if isinstance(data, dict):  # some nodes (Hardhat) wrap it: {"message": ..., "data": "0x.."}
         data = data.get("data")
-    if isinstance(exc, ContractLogicError):
+    web3_exceptions = sys.modules.get("web3.exceptions")  # no web3 error without web3 loaded
+    if web3_exceptions is not None and isinstance(exc, web3_exceptions.ContractLogicError):
         if isinstance(data, str) and data.startswith("0x"):
             return bytes.fromhex(data[2:])
         message = str(exc.message or "")
@@ -165,6 +173,9 @@ class Chain:
             get_default_account_keys,
         )
 
+        _import_web3()
+        from web3 import EthereumTesterProvider, Web3
+
         if not 1 <= accounts <= 1000:
             raise ConfigError("accounts must be between 1 and 1000")
         keys = get_default_account_keys(quantity=accounts)
@@ -183,6 +194,9 @@ class Chain:
         """
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"--rpc-url must be an http(s) URL, got {url!r}")
+        _import_web3()
+        from web3 import HTTPProvider, Web3
+
         w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": timeout_s}))
         try:
             w3.eth.chain_id  # noqa: B018 (probe the connection)
@@ -250,7 +264,7 @@ class Chain:
         try:
             tx_hash = self.w3.eth.send_transaction(tx)  # type: ignore[arg-type]
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        except (Web3Exception, Exception) as exc:
+        except Exception as exc:  # web3's errors and the backends' own
             data = _revert_data(exc)
             if data is None:
                 raise ChainError(f"{self.label}: {what} failed: {exc}") from exc
