@@ -77,7 +77,8 @@ def test_round_trip_file(tmp_path: Path, algorithm: HashAlgorithm, chunk_size: i
     assert path == tmp_path / "model.esb"
     assert not (tmp_path / "model.esb.partial").exists()
     verify(path, owner_public_key=owner.public_key())
-    assert verify(str(path), owner_public_key=owner.public_key()) is None
+    verified = verify(str(path), owner_public_key=owner.public_key())
+    assert verified == inspect_bundle(path)  # the same header, now verified
     loaded = open_bundle(path, device_key=device, owner_public_key=owner.public_key())
     assert_same(loaded, tensors)
     assert inspect_bundle(path).hash_algorithm is algorithm

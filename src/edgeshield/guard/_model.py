@@ -165,6 +165,7 @@ def open_classifier(
             owner_public_key=owner_public_key,
             licence=parsed,
             clock=clock,
+            expected_model_digest=parsed.model_digest,
         )
         info = inspect_bundle(data)
     except VaultError as exc:

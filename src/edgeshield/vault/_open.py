@@ -1,9 +1,12 @@
 """Open, verify and inspect sealed bundles: the device's side of the vault.
 
 Order matters and is fixed: the owner's signature over the framing and header is checked
-before the header is parsed, the device and licence are checked before anything is
-decrypted, every chunk is authenticated as it is decrypted, and the ciphertext digest is
-compared with the signed one before a single tensor is returned.
+before the header is parsed; the caller's expected model and minimum bundle version, the
+device and the licence are checked before anything is decrypted; every chunk is
+authenticated as it is decrypted; and both the ciphertext digest and the plaintext (model)
+digest are compared with the signed ones before a single tensor is returned. The model digest
+check matters because AES-GCM is not key-committing: without it, the digest that licences
+name would be a claim of the sealer, not a property of the weights.
 """
 
 from __future__ import annotations
@@ -19,8 +22,15 @@ from typing import IO
 
 import torch
 
-from edgeshield.errors import ConfigError, KeyMismatchError, LicenceError, StorageError
+from edgeshield.errors import (
+    ConfigError,
+    KeyMismatchError,
+    LicenceError,
+    RollbackError,
+    StorageError,
+)
 from edgeshield.vault._format import (
+    DIGEST_SIZE,
     FORMAT_VERSION,
     HashAlgorithm,
     Header,
@@ -70,11 +80,13 @@ def _authenticated_header(
     return header, raw.header_digest, raw.chunks_offset, raw.ciphertext_digest
 
 
-def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> None:
+def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> BundleInfo:
     """Check a bundle's framing, signature and ciphertext digest without decrypting it.
 
-    Anyone with the owner's public key can run this (no device key needed). Returns None;
-    raises :class:`IntegrityError` if anything was altered.
+    Anyone with the owner's public key can run this (no device key needed). Returns the
+    header, now verified (use it rather than :func:`inspect_bundle` before trusting a
+    field); raises :class:`IntegrityError` if anything was altered. The model digest can
+    only be checked against the plaintext, by :func:`open_bundle`.
     """
     _check_owner(owner_public_key)
     with _opened(source) as (stream, size):
@@ -82,6 +94,35 @@ def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> None:
         actual = hash_ciphertext(stream, header, offset)
     if not hmac.compare_digest(actual, expected):
         raise fail()
+    return _info(header)
+
+
+def _check_wanted(
+    header: Header, expected_model_digest: str | None, min_bundle_version: int
+) -> None:
+    if expected_model_digest is not None and not hmac.compare_digest(
+        header.model_digest, expected_model_digest
+    ):
+        raise RollbackError(
+            f"bundle holds model {header.model_digest[:16]}…, "
+            f"not the expected {expected_model_digest[:16]}…"
+        )
+    if header.bundle_version < min_bundle_version:
+        raise RollbackError(
+            f"bundle version {header.bundle_version} is older than the required "
+            f"{min_bundle_version} (rollback refused)"
+        )
+
+
+def _check_options(expected_model_digest: str | None, min_bundle_version: int) -> None:
+    if expected_model_digest is not None and (
+        not isinstance(expected_model_digest, str)
+        or len(expected_model_digest) != 2 * DIGEST_SIZE
+        or any(c not in "0123456789abcdef" for c in expected_model_digest)
+    ):
+        raise ConfigError("expected_model_digest must be 64 lowercase hex digits or None")
+    if type(min_bundle_version) is not int or min_bundle_version < 0:
+        raise ConfigError("min_bundle_version must be a non-negative integer")
 
 
 def open_bundle(
@@ -91,6 +132,8 @@ def open_bundle(
     owner_public_key: OwnerPublicKey,
     licence: str | Licence | None = None,
     clock: Clock = system_clock,
+    expected_model_digest: str | None = None,
+    min_bundle_version: int = 0,
 ) -> dict[str, torch.Tensor]:
     """Verify, decrypt and load a sealed bundle as a state dict.
 
@@ -106,6 +149,11 @@ def open_bundle(
         The licence token; required when the bundle says so, always checked when given.
     clock : Clock
         Source of the current time for the licence window.
+    expected_model_digest : str or None
+        Refuse any model but this one (e.g. the licence's ``model_digest``).
+    min_bundle_version : int
+        Refuse a bundle whose signed ``bundle_version`` is lower (rollback protection: keep
+        the highest version opened so far and pass it here).
 
     Returns
     -------
@@ -115,7 +163,10 @@ def open_bundle(
     Raises
     ------
     IntegrityError
-        For every tampering, truncation, extension or a wrong owner key.
+        For every tampering, truncation, extension, a wrong owner key, or a payload whose
+        digest is not the signed model digest.
+    RollbackError
+        An authentic bundle below ``min_bundle_version`` or not ``expected_model_digest``.
     KeyMismatchError
         The bundle is not sealed for ``device_key``.
     LicenceError
@@ -126,9 +177,11 @@ def open_bundle(
         raise ConfigError("device_key must be a DeviceKey")
     if licence is not None and not isinstance(licence, str | Licence):
         raise ConfigError("licence must be a token string, a Licence or None")
+    _check_options(expected_model_digest, min_bundle_version)
     device = device_key.public_key()
     with _opened(source) as (stream, size):
         header, digest, offset, expected = _authenticated_header(stream, size, owner_public_key)
+        _check_wanted(header, expected_model_digest, min_bundle_version)
         recipient = header.find_recipient(device.key_id)
         if recipient is None:
             raise KeyMismatchError(
@@ -145,8 +198,11 @@ def open_bundle(
             content_key = unwrap_key(recipient, device_key)
         except ValueError as exc:
             raise fail() from exc
-        tensors, actual = load_tensors(stream, header, offset, digest, content_key)
-    if not hmac.compare_digest(actual, expected):
+        tensors, actual, payload = load_tensors(stream, header, offset, digest, content_key)
+    if not (
+        hmac.compare_digest(actual, expected)
+        and hmac.compare_digest(payload.hex(), header.model_digest)
+    ):
         for tensor in tensors.values():
             tensor.zero_()
         raise fail()
@@ -161,6 +217,8 @@ class BundleInfo:
     ----------
     format_version : int
         Bundle format version.
+    bundle_version : int
+        The owner's release number of the bundle (rollback protection).
     model_id : str
         Human name of the model.
     model_digest : str
@@ -184,6 +242,7 @@ class BundleInfo:
     """
 
     format_version: int
+    bundle_version: int
     model_id: str
     model_digest: str
     owner_key_id: str
@@ -205,8 +264,13 @@ def inspect_bundle(source: BundleSource) -> BundleInfo:
     """
     with _opened(source) as (stream, size):
         header = read_raw(stream, size).decode()
+    return _info(header)
+
+
+def _info(header: Header) -> BundleInfo:
     return BundleInfo(
         format_version=FORMAT_VERSION,
+        bundle_version=header.bundle_version,
         model_id=header.model_id,
         model_digest=header.model_digest,
         owner_key_id=header.owner_key_id,

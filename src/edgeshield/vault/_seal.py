@@ -23,6 +23,7 @@ from safetensors.torch import save as safetensors_save
 
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault._format import (
+    MAX_BUNDLE_VERSION,
     MAX_CHUNK_SIZE,
     MAX_CHUNKS,
     MAX_RECIPIENTS,
@@ -55,11 +56,15 @@ class SealOptions:
         Digest for the header, the ciphertext and the model (BLAKE3 is fastest).
     licence_required : bool
         If True (the default) :func:`open_bundle` refuses to open without a valid licence.
+    bundle_version : int
+        The owner's release number, signed in the header; raise it with every release so
+        devices can refuse an older bundle (``open_bundle(min_bundle_version=...)``).
     """
 
     chunk_size: int = 4 * 1024 * 1024
     hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3
     licence_required: bool = True
+    bundle_version: int = 0
 
     def __post_init__(self) -> None:
         if type(self.chunk_size) is not int or not (
@@ -72,6 +77,10 @@ class SealOptions:
             raise ConfigError("hash_algorithm must be a HashAlgorithm")
         if not isinstance(self.licence_required, bool):
             raise ConfigError("licence_required must be a bool")
+        if type(self.bundle_version) is not int or not (
+            0 <= self.bundle_version <= MAX_BUNDLE_VERSION
+        ):
+            raise ConfigError(f"bundle_version must be an integer in [0, {MAX_BUNDLE_VERSION}]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +160,7 @@ def _plan(
         ),
         metadata=dict(metadata),
         created_at=int(clock().timestamp()),
+        bundle_version=options.bundle_version,
     )
     if header.chunk_count > MAX_CHUNKS:
         raise ConfigError("chunk_size is too small for this model")

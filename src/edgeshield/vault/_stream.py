@@ -184,10 +184,15 @@ class _Decryptor:
     header_digest: bytes
     aead: AESGCM
     hasher: Hasher
+    payload_hasher: Hasher
     pool: ThreadPoolExecutor | None
 
     def decrypt(self, index: int, chunk: memoryview, target: memoryview) -> None:
-        """Hash ``chunk`` and decrypt it into ``target``; IntegrityError if the tag fails."""
+        """Hash ``chunk``, decrypt it into ``target`` and hash the plaintext.
+
+        Raises IntegrityError if the tag fails. Chunks must come in order: both digests are
+        sequential.
+        """
         hashed: Future[Any] | None = (
             self.pool.submit(self.hasher.update, chunk) if self.pool is not None else None
         )
@@ -200,15 +205,17 @@ class _Decryptor:
                 self.hasher.update(chunk)
             else:
                 hashed.result()
+        self.payload_hasher.update(target)
 
 
 def load_tensors(
     stream: IO[bytes], header: Header, offset: int, header_digest: bytes, content_key: bytes
-) -> tuple[dict[str, torch.Tensor], bytes]:
-    """Decrypt the payload into per-tensor storage; return the tensors and ciphertext digest.
+) -> tuple[dict[str, torch.Tensor], bytes, bytes]:
+    """Decrypt the payload into per-tensor storage.
 
-    Every failure raises :class:`IntegrityError` after the storages have been zeroed. The
-    caller must compare the returned digest with the signed one before using the tensors.
+    Returns the tensors, the ciphertext digest and the plaintext (model) digest. Every
+    failure raises :class:`IntegrityError` after the storages have been zeroed. The caller
+    must compare both digests with the signed ones before using the tensors.
     """
     pool = ThreadPoolExecutor(max_workers=1) if header.chunk_size >= _THREADED_CHUNK else None
     decryptor = _Decryptor(
@@ -216,6 +223,7 @@ def load_tensors(
         header_digest=header_digest,
         aead=AESGCM(content_key),
         hasher=new_hasher(header.hash_algorithm),
+        payload_hasher=new_hasher(header.hash_algorithm),
         pool=pool,
     )
     # Uninitialised buffers: every byte is written (read or decrypted) before it is used.
@@ -252,7 +260,7 @@ def load_tensors(
         if pool is not None:
             pool.shutdown()
         scratch_buffer.zero_()  # no plaintext left behind
-    return plan.result(), decryptor.hasher.digest()
+    return plan.result(), decryptor.hasher.digest(), decryptor.payload_hasher.digest()
 
 
 def _try_plan(pending: bytearray, header: Header) -> _Tensors | None:
