@@ -121,3 +121,32 @@ def vault_why(results: Results) -> str:
         f" ({cpu['bare_read_chunks']:.3f} s CPU): {parts:.3f} s of its"
         f" {cpu['sealed_load_no_touch']:.3f} s of CPU are these three primitives"
     )
+
+
+# --- key-file passphrases (benchmarks/vault_kdf.py) ---------------------------------------
+
+VAULT_KDF = {
+    "pbkdf2_2048": "PBKDF2-HMAC-SHA256, 2,048 iterations (pyca `BestAvailableEncryption`, before)",
+    "scrypt": "PBES2 scrypt",
+}
+
+
+@renderer("vault_kdf.guesses")
+def vault_kdf_guesses(results: Results) -> str:
+    kdf = results["vault_kdf"]
+    params = kdf["scrypt"]
+    rows = []
+    for key, label in VAULT_KDF.items():
+        row = kdf["rows"][key]
+        if key == "scrypt":
+            label = f"{label} N = {params['n']:,}, r = {params['r']}, p = {params['p']} (now)"
+        rows.append(
+            [
+                label,
+                f"{row['guesses']:,}",
+                f"{row['wall_s']:.2f}",
+                f"{row['guesses_per_s']:,.1f}",
+            ]
+        )
+    rows.append(["scrypt's cost per guess vs PBKDF2's", "–", "–", f"**{kdf['slowdown']:,.0f}×**"])
+    return table(["key file KDF", "wrong guesses", "wall s", "guesses/s"], "lrrr", rows)
