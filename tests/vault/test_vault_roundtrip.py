@@ -262,3 +262,43 @@ def test_open_rejects_bad_argument_types(world: World) -> None:
         )  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="path or bytes"):
         verify(123, owner_public_key=owner_public)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4, None])
+@pytest.mark.parametrize("form", ["path", "bytes", "bytearray", "memoryview"])
+def test_parallel_load_matches_for_any_thread_count_and_source(
+    world: World, tmp_path: Path, threads: int | None, form: str
+) -> None:
+    """The chunks are decrypted concurrently; the tensors must not depend on it."""
+    path = tmp_path / "b.esb"
+    path.write_bytes(world.bundle)
+    source = {
+        "path": path,
+        "bytes": world.bundle,
+        "bytearray": bytearray(world.bundle),
+        "memoryview": memoryview(world.bundle),
+    }[form]
+    loaded = open_bundle(
+        source,  # type: ignore[arg-type]
+        device_key=world.device,
+        owner_public_key=world.owner.public_key(),
+        licence=world.licence,
+        clock=fixed_clock(),
+        threads=threads,
+    )
+    assert set(loaded) == set(world.tensors)
+    for name, tensor in world.tensors.items():
+        assert torch.equal(loaded[name], tensor), name
+
+
+@pytest.mark.parametrize("threads", [0, 65, 1.5, "2"])
+def test_bad_thread_count(world: World, threads: object) -> None:
+    with pytest.raises(ConfigError, match="threads"):
+        open_bundle(
+            world.bundle,
+            device_key=world.device,
+            owner_public_key=world.owner.public_key(),
+            licence=world.licence,
+            clock=fixed_clock(),
+            threads=threads,  # type: ignore[arg-type]
+        )

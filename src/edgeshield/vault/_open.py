@@ -3,10 +3,11 @@
 Order matters and is fixed: the owner's signature over the framing and header is checked
 before the header is parsed; the caller's expected model and minimum bundle version, the
 device and the licence are checked before anything is decrypted; every chunk is
-authenticated as it is decrypted; and both the ciphertext digest and the plaintext (model)
-digest are compared with the signed ones before a single tensor is returned. The model digest
-check matters because AES-GCM is not key-committing: without it, the digest that licences
-name would be a claim of the sealer, not a property of the weights.
+authenticated as it is decrypted; and the plaintext (model) digest is compared with the
+signed one before a single tensor is returned. That check authenticates the weights
+themselves, so it subsumes the signed ciphertext digest (which :func:`verify` checks, having
+no key to decrypt with), and it matters because AES-GCM is not key-committing: without it,
+the digest that licences name would be a claim of the sealer, not a property of the weights.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from edgeshield.vault._format import (
 )
 from edgeshield.vault._keys import DeviceKey, OwnerPublicKey
 from edgeshield.vault._licence import Clock, Licence, read_licence, system_clock
-from edgeshield.vault._stream import hash_ciphertext, load_tensors
+from edgeshield.vault._stream import ReadAt, hash_ciphertext, load_tensors
 from edgeshield.vault._wrap import unwrap_key
 
 BundleSource = str | os.PathLike[str] | bytes
@@ -48,10 +49,21 @@ BundleSource = str | os.PathLike[str] | bytes
 
 
 @contextmanager
-def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int]]:
+def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int, ReadAt]]:
+    """Yield a stream over the bundle, its size and a thread-safe positional reader."""
     if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-        yield io.BytesIO(data), len(data)
+        # bytes are immutable and BytesIO shares them; anything else is copied once, so the
+        # caller cannot change the bundle between the checks and the decryption.
+        blob = source if isinstance(source, bytes) else bytes(source)
+        data = memoryview(blob)
+
+        def read_view(offset: int, buffer: memoryview) -> memoryview:
+            view = data[offset : offset + len(buffer)]
+            if len(view) != len(buffer):
+                raise fail()
+            return view
+
+        yield io.BytesIO(blob), len(blob), read_view
         return
     if not isinstance(source, str | os.PathLike):
         raise ConfigError("bundle source must be a path or bytes")
@@ -60,7 +72,18 @@ def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int]]:
     except OSError as exc:
         raise StorageError(f"cannot read bundle {os.fspath(source)}: {exc.strerror}") from exc
     with handle:
-        yield handle, os.fstat(handle.fileno()).st_size
+        fd = handle.fileno()
+
+        def read_file(offset: int, buffer: memoryview) -> memoryview:
+            done = 0
+            while done < len(buffer):
+                got = os.preadv(fd, [buffer[done:]], offset + done)
+                if got <= 0:
+                    raise fail()
+                done += got
+            return buffer
+
+        yield handle, os.fstat(fd).st_size, read_file
 
 
 def _check_owner(owner_public_key: OwnerPublicKey) -> None:
@@ -89,7 +112,7 @@ def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> BundleI
     only be checked against the plaintext, by :func:`open_bundle`.
     """
     _check_owner(owner_public_key)
-    with _opened(source) as (stream, size):
+    with _opened(source) as (stream, size, _):
         header, _, offset, expected = _authenticated_header(stream, size, owner_public_key)
         actual = hash_ciphertext(stream, header, offset)
     if not hmac.compare_digest(actual, expected):
@@ -134,6 +157,7 @@ def open_bundle(
     clock: Clock = system_clock,
     expected_model_digest: str | None = None,
     min_bundle_version: int = 0,
+    threads: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Verify, decrypt and load a sealed bundle as a state dict.
 
@@ -154,6 +178,8 @@ def open_bundle(
     min_bundle_version : int
         Refuse a bundle whose signed ``bundle_version`` is lower (rollback protection: keep
         the highest version opened so far and pass it here).
+    threads : int or None
+        Decryption threads; None uses the CPUs (at most 4). The result does not depend on it.
 
     Returns
     -------
@@ -178,9 +204,11 @@ def open_bundle(
     if licence is not None and not isinstance(licence, str | Licence):
         raise ConfigError("licence must be a token string, a Licence or None")
     _check_options(expected_model_digest, min_bundle_version)
+    if threads is not None and (type(threads) is not int or not 1 <= threads <= 64):
+        raise ConfigError("threads must be an integer in [1, 64] or None")
     device = device_key.public_key()
-    with _opened(source) as (stream, size):
-        header, digest, offset, expected = _authenticated_header(stream, size, owner_public_key)
+    with _opened(source) as (stream, size, read_at):
+        header, digest, offset, _ = _authenticated_header(stream, size, owner_public_key)
         _check_wanted(header, expected_model_digest, min_bundle_version)
         recipient = header.find_recipient(device.key_id)
         if recipient is None:
@@ -198,11 +226,12 @@ def open_bundle(
             content_key = unwrap_key(recipient, device_key)
         except ValueError as exc:
             raise fail() from exc
-        tensors, actual, payload = load_tensors(stream, header, offset, digest, content_key)
-    if not (
-        hmac.compare_digest(actual, expected)
-        and hmac.compare_digest(payload.hex(), header.model_digest)
-    ):
+        tensors, payload = load_tensors(
+            read_at, header, offset, digest, content_key, threads=threads
+        )
+    # The signed model digest authenticates the plaintext itself, which subsumes the
+    # ciphertext digest (that one is for `verify`, which has no key to decrypt with).
+    if not hmac.compare_digest(payload.hex(), header.model_digest):
         for tensor in tensors.values():
             tensor.zero_()
         raise fail()
@@ -262,7 +291,7 @@ def inspect_bundle(source: BundleSource) -> BundleInfo:
 
     Raises :class:`IntegrityError` if the framing or header is malformed.
     """
-    with _opened(source) as (stream, size):
+    with _opened(source) as (stream, size, _):
         header = read_raw(stream, size).decode()
     return _info(header)
 
