@@ -302,3 +302,32 @@ def test_bad_thread_count(world: World, threads: object) -> None:
             clock=fixed_clock(),
             threads=threads,  # type: ignore[arg-type]
         )
+
+
+def test_seal_streams_unusual_layouts(world: World) -> None:
+    """Sealing lays the payload out from the tensors' memory: views, scalars, transposes."""
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    tensors = {
+        "transposed": base.t(),
+        "scalar": torch.tensor(3.5, dtype=torch.float64),
+        "slice": base[1:3],
+        "f8": torch.ones(5).to(torch.float8_e4m3fn),
+        "zero": torch.zeros(0, dtype=torch.int8),
+    }
+    bundle = seal(
+        {k: v.clone() if k == "slice" else v for k, v in tensors.items()},
+        owner_key=world.owner,
+        recipients=[world.device.public_key()],
+        model_id="m",
+        options=SealOptions(chunk_size=16, licence_required=False),
+    )
+    loaded = open_bundle(
+        bundle, device_key=world.device, owner_public_key=world.owner.public_key(), threads=2
+    )
+    for name, tensor in tensors.items():
+        assert loaded[name].dtype == tensor.dtype, name
+        assert loaded[name].shape == tensor.shape, name
+        assert torch.equal(
+            loaded[name].reshape(-1).view(torch.uint8),
+            tensor.contiguous().reshape(-1).view(torch.uint8),
+        ), name

@@ -6,20 +6,26 @@ nonce ``prefix | i | final`` and the header digest as associated data, the STREA
 construction of Hoang, Reyhanitabar, Rogaway and Vizár ("Online Authenticated-Encryption
 and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015), so reordering, truncation and
 extension all fail to decrypt.
+
+Sealing costs no copy of the model: the safetensors payload (tensors sorted by name) is laid
+out as views of the tensors' own memory, hashed for the model digest in one pass, and
+encrypted chunk by chunk in a second, so memory is the state dict plus two chunks.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+import json
 import os
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import torch
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from safetensors.torch import save as safetensors_save
 
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault._format import (
@@ -84,10 +90,76 @@ class SealOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class _Payload:
+    """The safetensors payload as views of the tensors' own memory, never one big copy.
+
+    ``pieces`` are, in payload order, the safetensors header and each tensor's bytes;
+    ``owners`` keeps the (CPU, contiguous) tensors behind the views alive.
+    """
+
+    pieces: tuple[memoryview, ...]
+    size: int
+    owners: tuple[torch.Tensor, ...]
+
+    def gather(self, start: int, buffer: memoryview) -> memoryview:
+        """Return payload bytes ``[start, start + len(buffer))``: a view, or copied into buffer."""
+        end = start + len(buffer)
+        position, filled = 0, 0
+        for piece in self.pieces:
+            low, high = position, position + len(piece)
+            position = high
+            if high <= start:
+                continue
+            if low >= end:
+                break
+            if low <= start and end <= high:
+                return piece[start - low : end - low]  # inside one piece: no copy
+            part = piece[max(start, low) - low : min(end, high) - low]
+            buffer[filled : filled + len(part)] = part
+            filled += len(part)
+        return buffer[:filled]
+
+
+def _byte_view(tensor: torch.Tensor) -> memoryview:
+    return tensor.reshape(-1).view(torch.uint8).numpy().data
+
+
+def _serialise(tensors: Mapping[str, torch.Tensor]) -> _Payload:
+    """Lay the tensors out as a safetensors file (sorted by name) without copying them."""
+    items = [(name, t.detach().cpu().contiguous()) for name, t in sorted(tensors.items())]
+    spans = sorted(
+        (t.data_ptr(), t.data_ptr() + t.numel() * t.element_size())
+        for _, t in items
+        if t.numel() > 0
+    )
+    if any(a_end > b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans)):
+        raise ValueError("some tensors share memory (safetensors refuses shared storage)")
+    index: dict[str, Any] = {}
+    offset = 0
+    for name, tensor in items:
+        size = tensor.numel() * tensor.element_size()
+        index[name] = {
+            "dtype": _DTYPE_NAMES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    text = json.dumps(index, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # align the tensor data to 8 bytes, as safetensors does
+    head = struct.pack("<Q", len(text)) + text
+    views = [_byte_view(t) for _, t in items if t.numel() > 0]
+    return _Payload(
+        pieces=(memoryview(head), *views),
+        size=len(head) + offset,
+        owners=tuple(t for _, t in items),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class _Plan:
     header: Header
     content_key: bytes = field(repr=False)
-    payload: bytes = field(repr=False)
+    payload: _Payload = field(repr=False)
 
 
 def _check_inputs(
@@ -137,11 +209,12 @@ def _plan(
         raise ConfigError("owner_key must be an OwnerKey")
     _check_inputs(tensors, recipients, model_id, metadata)
     try:
-        payload = safetensors_save({name: t.detach().cpu() for name, t in tensors.items()})
-    except (ValueError, RuntimeError, TypeError) as exc:
+        payload = _serialise(tensors)
+    except (ValueError, RuntimeError, TypeError, NotImplementedError) as exc:
         raise ConfigError(f"cannot serialise tensors as safetensors: {exc}") from exc
     hasher = new_hasher(options.hash_algorithm)
-    hasher.update(payload)
+    for piece in payload.pieces:
+        hasher.update(piece)
     content_key = entropy(32)
     nonce_prefix = entropy(NONCE_PREFIX_SIZE)
     header = Header(
@@ -149,7 +222,7 @@ def _plan(
         owner_key_id=owner_key.public_key().key_id,
         hash_algorithm=options.hash_algorithm,
         chunk_size=options.chunk_size,
-        payload_size=len(payload),
+        payload_size=payload.size,
         nonce_prefix=nonce_prefix,
         model_digest=hasher.digest().hex(),
         licence_required=options.licence_required,
@@ -177,16 +250,14 @@ def _write(plan: _Plan, owner_key: OwnerKey, sink: IO[bytes]) -> None:
     sink.write(prefix + header_bytes)
     aead = AESGCM(plan.content_key)
     hasher = new_hasher(header.hash_algorithm)
-    source = memoryview(plan.payload)
-    buffer = bytearray(header.chunk_size + TAG_SIZE)
-    view = memoryview(buffer)
+    view = memoryview(bytearray(header.chunk_size + TAG_SIZE))
+    gathered = memoryview(bytearray(header.chunk_size))
     position = 0
     for index in range(header.chunk_count):
         length = header.chunk_length(index)
         chunk = view[: length + TAG_SIZE]
-        aead.encrypt_into(
-            header.nonce(index), source[position : position + length], header_digest, chunk
-        )
+        plaintext = plan.payload.gather(position, gathered[:length])
+        aead.encrypt_into(header.nonce(index), plaintext, header_digest, chunk)
         hasher.update(chunk)
         sink.write(chunk)
         position += length
