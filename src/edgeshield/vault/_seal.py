@@ -212,7 +212,7 @@ def _plan(
         payload = _serialise(tensors)
     except (ValueError, RuntimeError, TypeError, NotImplementedError) as exc:
         raise ConfigError(f"cannot serialise tensors as safetensors: {exc}") from exc
-    hasher = new_hasher(options.hash_algorithm)
+    hasher = new_hasher(options.hash_algorithm, multithreaded=True)
     for piece in payload.pieces:
         hasher.update(piece)
     content_key = entropy(32)
@@ -249,7 +249,7 @@ def _write(plan: _Plan, owner_key: OwnerKey, sink: IO[bytes]) -> None:
     header_digest = header_hasher.digest()
     sink.write(prefix + header_bytes)
     aead = AESGCM(plan.content_key)
-    hasher = new_hasher(header.hash_algorithm)
+    hasher = new_hasher(header.hash_algorithm, multithreaded=True)
     view = memoryview(bytearray(header.chunk_size + TAG_SIZE))
     gathered = memoryview(bytearray(header.chunk_size))
     position = 0
