@@ -16,6 +16,7 @@ uniformly: every tamper case of a sealed bundle raises the same :class:`Integrit
     ├── VaultError                      sealed bundles, keys and licences
     │   ├── IntegrityError              any tamper: bit flip, reorder, truncation, bad signature
     │   ├── KeyMismatchError            the bundle is not sealed for this device key
+    │   ├── RollbackError               an authentic bundle that is older or another model
     │   └── LicenceError                licence token invalid, expired, or for another device/model
     ├── LedgerError                     FSM specs, contract generation and chain access
     │   ├── SpecError (ValueError)      a contract spec that does not validate
@@ -50,6 +51,7 @@ __all__ = [
     "ModelError",
     "OwnershipError",
     "RequestDeniedError",
+    "RollbackError",
     "SchemaError",
     "SpecError",
     "StorageError",
@@ -91,6 +93,14 @@ class IntegrityError(VaultError):
 
 class KeyMismatchError(VaultError):
     """The bundle is not sealed for the given device key."""
+
+
+class RollbackError(VaultError):
+    """An authentic bundle that is not the one asked for: older, or another model.
+
+    Raised below the caller's minimum bundle version (a rollback) or for a model other than
+    the expected digest (a substitution); the header is public, so the message says which.
+    """
 
 
 class LicenceError(VaultError):

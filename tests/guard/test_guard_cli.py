@@ -71,7 +71,7 @@ def test_serve_refuses_to_start_with_one_clear_line(
         "bad licence": "guard cannot start",
     }[case]
     if case == "wrong device":
-        DeviceKey.generate().save(tmp_path / "device.pem")
+        DeviceKey.generate().save(tmp_path / "device.pem", overwrite=True)
     elif case == "weak secret":
         monkeypatch.setenv("EDGESHIELD_GUARD_WATERMARK_SECRET", "changethis")
     elif case == "no clients":

@@ -356,3 +356,278 @@ def test_bad_inputs(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "not an EC P-256" in error_of(
         capsys, ["vault", "sign-manifest", str(d), "--key", str(d / "owner.pem")]
     )
+
+
+# --- issue 16: escalation, key files, hostile header values, no traceback ------------------
+
+
+def seal_args(d: Path, out: str, model_id: str, *extra: str) -> list[str]:
+    return [
+        "vault",
+        "seal",
+        str(d / "m.safetensors"),
+        "--out",
+        str(d / out),
+        "--owner-key",
+        str(d / "owner.pem"),
+        "--recipient",
+        str(d / "dev.pub.pem"),
+        "--model-id",
+        model_id,
+        *extra,
+    ]
+
+
+def issue_args(d: Path, *extra: str) -> list[str]:
+    return [
+        "vault",
+        "licence",
+        "issue",
+        "--owner-key",
+        str(d / "owner.pem"),
+        "--device-public",
+        str(d / "dev.pub.pem"),
+        "--out",
+        str(d / "renewed.txt"),
+        *extra,
+    ]
+
+
+def test_licence_escalation_by_header_edit_is_refused(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A device licensed for "cheap" edits cheap.esb's digest to premium's, asks for renewal."""
+    save_file({"premium": torch.ones(64)}, str(setup / "premium.safetensors"))
+    premium_args = seal_args(setup, "premium.esb", "premium")
+    premium_args[2] = str(setup / "premium.safetensors")
+    assert run(premium_args) == 0
+    cheap = (setup / "m.esb").read_bytes()
+    cheap_digest = inspect_bundle(cheap).model_digest
+    premium_digest = inspect_bundle(setup / "premium.esb").model_digest
+    edited = cheap.replace(cheap_digest.encode(), premium_digest.encode())
+    assert inspect_bundle(edited).model_digest == premium_digest  # the header says premium
+    (setup / "cheap-edited.esb").write_bytes(edited)
+    err = error_of(capsys, issue_args(setup, "--bundle", str(setup / "cheap-edited.esb")))
+    assert "integrity check" in err
+    assert not (setup / "renewed.txt").exists()
+    # The honest renewal still works and names the model the bundle really holds.
+    assert run(issue_args(setup, "--bundle", str(setup / "m.esb"))) == 0
+    capsys.readouterr()
+    show = ["vault", "licence", "show", str(setup / "renewed.txt")]
+    assert run([*show, "--owner-public", str(setup / "owner.pub.pem")]) == 0
+    assert cheap_digest in capsys.readouterr().out
+
+
+def test_licence_from_another_owners_bundle_is_refused(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["vault", "keygen", "--kind", "owner", "--out", str(setup / "thief")]) == 0
+    forged = seal_args(setup, "thief.esb", "premium")
+    forged[forged.index(str(setup / "owner.pem"))] = str(setup / "thief.pem")
+    assert run(forged) == 0
+    err = error_of(capsys, issue_args(setup, "--bundle", str(setup / "thief.esb")))
+    assert "integrity check" in err
+
+
+def test_keygen_refuses_to_overwrite_without_force(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (setup / "owner.pem").read_bytes()
+    err = error_of(capsys, ["vault", "keygen", "--kind", "owner", "--out", str(setup / "owner")])
+    assert "already exists" in err
+    assert (setup / "owner.pem").read_bytes() == before
+    (setup / "owner.pem").chmod(0o644)
+    args = ["vault", "keygen", "--kind", "owner", "--out", str(setup / "owner"), "--force"]
+    assert run(args) == 0
+    assert (setup / "owner.pem").read_bytes() != before
+    assert (setup / "owner.pem").stat().st_mode & 0o777 == 0o600
+    manifest = ["vault", "keygen", "--kind", "manifest", "--out", str(setup / "ec")]
+    assert run(manifest) == 0
+    assert "already exists" in error_of(capsys, manifest)
+    assert run([*manifest, "--force"]) == 0
+
+
+HOSTILE_ID = "[green]signature OK, owner verified[/green] x[/] \x1b[2K\x1b]8;;http://e.vil\x07"
+
+
+@pytest.mark.parametrize("verified", [False, True])
+def test_inspect_prints_hostile_header_fields_literally(
+    setup: Path, capsys: pytest.CaptureFixture[str], verified: bool
+) -> None:
+    """Markup and terminal escapes in a header are shown, never interpreted."""
+    assert (
+        run(seal_args(setup, "h.esb", HOSTILE_ID, "--meta", "[bold]k[/]=v\u202e:warning:\n")) == 0
+    )
+    capsys.readouterr()
+    extra = ["--owner-public", str(setup / "owner.pub.pem")] if verified else []
+    assert run(["vault", "inspect", str(setup / "h.esb"), *extra]) == 0
+    out = capsys.readouterr().out
+    assert "[green]signature OK, owner verified[/green] x[/]" in out
+    assert "[bold]k[/]" in out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "\u202e" not in out
+    assert "\\x1b[2K" in out
+    assert "\\u202e" in out
+    assert ":warning:" in out  # no emoji substitution either
+    assert ("not verified" in out) is not verified
+
+
+def test_verify_prints_hostile_model_id_literally(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(seal_args(setup, "h.esb", HOSTILE_ID)) == 0
+    capsys.readouterr()
+    args = ["vault", "verify", str(setup / "h.esb"), "--owner-public", str(setup / "owner.pub.pem")]
+    assert run(args) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "[green]signature OK" in out
+
+
+def _hostile_cases(d: Path) -> list[list[str]]:
+    """Every vault subcommand with values an attacker or a careless operator would give."""
+    (d / "junk.bin").write_bytes(b"\xff\xfe\x00[/]\x1b" * 100)
+    (d / "huge.txt").write_text("ESL1." + "A" * 100_000 + ".B")
+    (d / "empty").write_bytes(b"")
+    (d / "adir").mkdir()
+    (d / "kd.pem").mkdir()
+    edited = (d / "m.esb").read_bytes()
+    digest = inspect_bundle(edited).model_digest
+    (d / "edited.esb").write_bytes(edited.replace(digest.encode(), ("f" * 64).encode()))
+    ed = str(d / "owner.pub.pem")
+    x = str(d / "dev.pub.pem")
+    digest_args = ["--model-digest", "ab" * 32]
+    cases: list[list[str]] = [
+        ["vault", "keygen", "--out", str(d / "owner"), "--kind", "owner"],
+        ["vault", "keygen", "--out", str(d / "missing" / "k")],
+        ["vault", "keygen", "--out", str(d / "kd"), "--force"],
+        ["vault", "keygen", "--out", str(d / "k2"), "--passphrase-env", "NO_SUCH_VARIABLE_X"],
+        ["vault", "keygen", "--out", str(d / "k3"), "--kind", "[/]"],
+        seal_args(d, "s1.esb", "m", "--chunk-size", "0"),
+        seal_args(d, "s2.esb", "m", "--chunk-size", str(1 << 40)),
+        seal_args(d, "s3.esb", "m", "--chunk-size", str(10**30)),
+        seal_args(d, "s4.esb", ""),
+        seal_args(d, "s5.esb", "m" * 300),
+        seal_args(d, "s6.esb", "m", "--meta", "=v"),
+        seal_args(d, "s7.esb", "m", "--meta", "k=" + "v" * 5000),
+        seal_args(d, "missing/s8.esb", "m"),
+        seal_args(d, "adir", "m"),
+        [*seal_args(d, "s9.esb", "m")[:2], str(d / "adir"), *seal_args(d, "s9.esb", "m")[3:]],
+        [*seal_args(d, "s9.esb", "m")[:2], str(d / "junk.bin"), *seal_args(d, "s9.esb", "m")[3:]],
+        ["vault", "open", str(d / "adir"), *open_args(d)[3:]],
+        ["vault", "open", str(d / "junk.bin"), *open_args(d)[3:]],
+        open_args(d, "--licence", str(d / "junk.bin")),
+        open_args(d, "--licence", str(d / "huge.txt")),
+        open_args(d, "--licence", str(d / "empty")),
+        open_args(d, "--licence", str(d / "adir")),
+        [
+            *open_args(d, "--licence", str(d / "lic.txt"))[:4],
+            str(d / "missing" / "o.st"),
+            *open_args(d, "--licence", str(d / "lic.txt"))[5:],
+        ],
+        [
+            *open_args(d, "--licence", str(d / "lic.txt"))[:4],
+            str(d / "adir"),
+            *open_args(d, "--licence", str(d / "lic.txt"))[5:],
+        ],
+        [
+            "vault",
+            "open",
+            str(d / "m.esb"),
+            "--out",
+            str(d / "o.st"),
+            "--device-key",
+            str(d / "owner.pem"),
+            "--owner-public",
+            ed,
+        ],
+        ["vault", "inspect", str(d / "adir")],
+        ["vault", "inspect", str(d / "empty")],
+        ["vault", "inspect", str(d / "junk.bin")],
+        ["vault", "inspect", str(d / "m.esb"), "--owner-public", x],
+        ["vault", "inspect", str(d / "edited.esb"), "--owner-public", ed],
+        ["vault", "verify", str(d / "m.esb"), "--owner-public", str(d / "junk.bin")],
+        ["vault", "verify", str(d / "edited.esb"), "--owner-public", ed],
+        issue_args(d, *digest_args, "--days", "1e9"),
+        issue_args(d, *digest_args, "--days", "inf"),
+        issue_args(d, *digest_args, "--days", "-inf"),
+        issue_args(d, *digest_args, "--days", "nan"),
+        issue_args(d, *digest_args, "--days", "1e-300"),
+        issue_args(d, *digest_args, "--days", "1e308"),
+        issue_args(d, *digest_args, "--valid-from", "9999-12-31"),
+        issue_args(d, *digest_args, "--valid-from", "9999-12-31T23:59:59-14:00"),
+        issue_args(d, *digest_args, "--valid-from", "0001-01-01T00:00:00+14:00"),
+        issue_args(d, *digest_args, "--valid-from", "1969-12-31"),
+        issue_args(d, *digest_args, "--valid-from", "3000-01-01", "--days", "4e6"),
+        issue_args(d, *digest_args, "--valid-from", "[red]x[/]\x1b"),
+        issue_args(d, *digest_args, "--quota", "0"),
+        issue_args(d, *digest_args, "--quota", str(10**30)),
+        issue_args(
+            d,
+            *digest_args,
+            "--contract-address",
+            "0x" + "1" * 40,
+            "--ledger-licence-id",
+            str(10**80),
+        ),
+        issue_args(
+            d, *digest_args, "--contract-address", "0x" + "1" * 40, "--ledger-licence-id", "-1"
+        ),
+        issue_args(d, "--model-digest", "[/]" * 30),
+        issue_args(d, "--bundle", str(d / "edited.esb")),
+        issue_args(d, "--bundle", str(d / "junk.bin")),
+        issue_args(d, "--bundle", str(d / "adir")),
+        [*issue_args(d, *digest_args)[:6], ed, *issue_args(d, *digest_args)[7:]],
+        [*issue_args(d, *digest_args)[:8], str(d / "adir"), *issue_args(d, *digest_args)[9:]],
+        ["vault", "licence", "show", str(d / "junk.bin"), "--owner-public", ed],
+        ["vault", "licence", "show", str(d / "huge.txt"), "--owner-public", ed],
+        ["vault", "licence", "show", str(d / "empty"), "--owner-public", ed],
+        ["vault", "licence", "show", str(d / "lic.txt"), "--owner-public", x],
+        ["vault", "sign-manifest", str(d / "adir"), "--key", str(d / "dev.pem")],
+        ["vault", "sign-manifest", str(d / "adir"), "--key", str(d / "junk.bin")],
+        ["vault", "sign-manifest", str(d / "adir"), "--key", str(d / "nokey.pem")],
+        ["vault", "verify-manifest", str(d / "adir"), "--public-key", ed],
+        ["vault", "verify-manifest", str(d / "adir"), "--public-key", x],
+        ["vault", "verify-manifest", str(d / "adir"), "--public-key", str(d / "junk.bin")],
+        ["vault", "verify-manifest", str(d / "adir"), "--public-key", str(d / "nokey.pem")],
+        [
+            "vault",
+            "verify-manifest",
+            str(d / "adir"),
+            "--public-key",
+            ed,
+            "--signature",
+            str(d / "junk.bin"),
+        ],
+    ]
+    return cases
+
+
+def test_no_vault_command_lets_a_traceback_out(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each hostile value ends in one ``error:`` line and a non-zero exit, nothing else."""
+    cases = _hostile_cases(setup)
+    covered = {argv[1] if argv[1] != "licence" else f"licence {argv[2]}" for argv in cases}
+    assert covered == {
+        "keygen",
+        "seal",
+        "open",
+        "inspect",
+        "verify",
+        "licence issue",
+        "licence show",
+        "sign-manifest",
+        "verify-manifest",
+    }
+    for argv in cases:
+        capsys.readouterr()
+        code = run(argv)
+        err = capsys.readouterr().err
+        assert code != 0, " ".join(argv[1:3] + argv[-4:])
+        assert err.startswith("error: "), (argv, err)
+        assert err.count("\n") == 1, (argv, err)
+        assert "Traceback" not in err
+    # The bad --valid-from did not write a licence and nothing escaped into the output.
+    assert not (setup / "renewed.txt").exists()

@@ -77,7 +77,8 @@ def test_round_trip_file(tmp_path: Path, algorithm: HashAlgorithm, chunk_size: i
     assert path == tmp_path / "model.esb"
     assert not (tmp_path / "model.esb.partial").exists()
     verify(path, owner_public_key=owner.public_key())
-    assert verify(str(path), owner_public_key=owner.public_key()) is None
+    verified = verify(str(path), owner_public_key=owner.public_key())
+    assert verified == inspect_bundle(path)  # the same header, now verified
     loaded = open_bundle(path, device_key=device, owner_public_key=owner.public_key())
     assert_same(loaded, tensors)
     assert inspect_bundle(path).hash_algorithm is algorithm
@@ -261,3 +262,72 @@ def test_open_rejects_bad_argument_types(world: World) -> None:
         )  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="path or bytes"):
         verify(123, owner_public_key=owner_public)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4, None])
+@pytest.mark.parametrize("form", ["path", "bytes", "bytearray", "memoryview"])
+def test_parallel_load_matches_for_any_thread_count_and_source(
+    world: World, tmp_path: Path, threads: int | None, form: str
+) -> None:
+    """The chunks are decrypted concurrently; the tensors must not depend on it."""
+    path = tmp_path / "b.esb"
+    path.write_bytes(world.bundle)
+    source = {
+        "path": path,
+        "bytes": world.bundle,
+        "bytearray": bytearray(world.bundle),
+        "memoryview": memoryview(world.bundle),
+    }[form]
+    loaded = open_bundle(
+        source,  # type: ignore[arg-type]
+        device_key=world.device,
+        owner_public_key=world.owner.public_key(),
+        licence=world.licence,
+        clock=fixed_clock(),
+        threads=threads,
+    )
+    assert set(loaded) == set(world.tensors)
+    for name, tensor in world.tensors.items():
+        assert torch.equal(loaded[name], tensor), name
+
+
+@pytest.mark.parametrize("threads", [0, 65, 1.5, "2"])
+def test_bad_thread_count(world: World, threads: object) -> None:
+    with pytest.raises(ConfigError, match="threads"):
+        open_bundle(
+            world.bundle,
+            device_key=world.device,
+            owner_public_key=world.owner.public_key(),
+            licence=world.licence,
+            clock=fixed_clock(),
+            threads=threads,  # type: ignore[arg-type]
+        )
+
+
+def test_seal_streams_unusual_layouts(world: World) -> None:
+    """Sealing lays the payload out from the tensors' memory: views, scalars, transposes."""
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    tensors = {
+        "transposed": base.t(),
+        "scalar": torch.tensor(3.5, dtype=torch.float64),
+        "slice": base[1:3],
+        "f8": torch.ones(5).to(torch.float8_e4m3fn),
+        "zero": torch.zeros(0, dtype=torch.int8),
+    }
+    bundle = seal(
+        {k: v.clone() if k == "slice" else v for k, v in tensors.items()},
+        owner_key=world.owner,
+        recipients=[world.device.public_key()],
+        model_id="m",
+        options=SealOptions(chunk_size=16, licence_required=False),
+    )
+    loaded = open_bundle(
+        bundle, device_key=world.device, owner_public_key=world.owner.public_key(), threads=2
+    )
+    for name, tensor in tensors.items():
+        assert loaded[name].dtype == tensor.dtype, name
+        assert loaded[name].shape == tensor.shape, name
+        assert torch.equal(
+            loaded[name].reshape(-1).view(torch.uint8),
+            tensor.contiguous().reshape(-1).view(torch.uint8),
+        ), name

@@ -127,13 +127,16 @@ def tampered(world: World) -> Iterator[tuple[str, bytes]]:
         {"hash": "sha256"},
         {"nonce_prefix": "00" * 7},
         {"tensors": raw["tensors"][:-1]},
+        {"bundle_version": raw["bundle_version"] + 1},
+        {"format": 1},
     ]
     for number, edit in enumerate(edits):
         header = edited_header(parts, edit)
         yield f"header edit {number}", parts.join(header=header)
         yield f"header edit {number} re-signed by attacker", resigned(parts, header, attacker)
     yield "header with a space", parts.join(header=parts.header.replace(b",", b", ", 1))
-    yield "prefix version 2", bundle[:8] + b"\x00\x02" + bundle[10:]
+    yield "prefix version 1 (downgrade)", bundle[:8] + b"\x00\x01" + bundle[10:]
+    yield "prefix version 3", bundle[:8] + b"\x00\x03" + bundle[10:]
     yield "prefix hash id sha256", bundle[:10] + b"\x01" + bundle[11:]
     # 5. signature and trailer swaps with another bundle of the same owner.
     other = seal(

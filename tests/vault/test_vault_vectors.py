@@ -2,7 +2,9 @@
 
 If the format drifts (field order, nonce layout, key wrapping, signature context...), these
 tests fail. Regenerate deliberately, with a format version bump, by running this file:
-``python tests/vault/test_vault_vectors.py``.
+``python tests/vault/test_vault_vectors.py``. Format 2 (issue 16) added the signed
+``bundle_version``; ``vectors/tiny_bundle_v1.esb`` is the last format-1 vector, kept to show
+that the bump is deliberate: it is refused, not misread.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import torch
 
+from edgeshield.errors import IntegrityError
 from edgeshield.vault import (
     DeviceKey,
     HashAlgorithm,
     LedgerRef,
     OwnerKey,
     SealOptions,
+    inspect_bundle,
     issue_licence,
     open_bundle,
     read_licence,
@@ -75,7 +80,7 @@ def build_bundle() -> bytes:
         recipients=[d.public_key() for d in DEVICES],
         model_id="kat-tiny",
         metadata={"purpose": "known-answer vector"},
-        options=SealOptions(chunk_size=48, hash_algorithm=HashAlgorithm.BLAKE3),
+        options=SealOptions(chunk_size=48, hash_algorithm=HashAlgorithm.BLAKE3, bundle_version=3),
         clock=lambda: CREATED,
         _entropy=counter_entropy(b"edgeshield-vault-kat-v1"),
     )
@@ -179,10 +184,22 @@ def test_vector_decrypts_by_the_documented_recipe() -> None:
         )
         plaintext += AESGCM(content_key).decrypt(nonce, piece, header_digest)
     assert len(plaintext) == header["payload_size"]
+    assert header["format"] == 2
+    assert header["bundle_version"] == 3
     assert blake3.blake3(plaintext).hexdigest() == header["model_digest"]
     loaded = load(plaintext)
     for name, tensor in tensors().items():
         assert torch.equal(loaded[name], tensor)
+
+
+def test_format_1_vector_is_refused() -> None:
+    """The version bump is deliberate: a format-1 bundle is refused, never half-understood."""
+    old = (VECTORS / "tiny_bundle_v1.esb").read_bytes()
+    assert old[8:10] == b"\x00\x01"
+    with pytest.raises(IntegrityError):
+        verify(old, owner_public_key=OWNER.public_key())
+    with pytest.raises(IntegrityError):
+        inspect_bundle(old)
 
 
 def regenerate() -> None:
@@ -192,7 +209,7 @@ def regenerate() -> None:
     digest = json.loads(header)["model_digest"]
     (VECTORS / "tiny_bundle.esb").write_bytes(bundle)
     spec = {
-        "description": "EdgeShield vault format v1 known-answer vector; see test_vault_vectors.py",
+        "description": "EdgeShield vault format v2 known-answer vector; see test_vault_vectors.py",
         "owner_private_key": "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
         "owner_public_key": OWNER.public_key().raw().hex(),
         "device_public_keys": [d.public_key().raw().hex() for d in DEVICES],

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
+import math
 import os
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from safetensors import SafetensorError
 
 from edgeshield.cli._render import console
@@ -32,6 +35,7 @@ from edgeshield.vault import (
     verify,
     verify_model_directory,
 )
+from edgeshield.vault._keys import refuse_existing, write_key_file
 
 __all__ = ["app"]
 
@@ -70,6 +74,27 @@ OwnerPublicOption = Annotated[
 ]
 
 
+def _clean(value: object) -> str:
+    r"""Return ``value`` as text with every control or format character made visible.
+
+    Header fields, metadata and file names come from whoever wrote the bundle: terminal
+    escapes (clear-line, OSC-8 links), bidi overrides and newlines must not reach the
+    terminal, so each becomes a visible ``\\x1b``-style escape.
+    """
+    text = str(value)
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+        else char
+        for char in text
+    )
+
+
+def _say(text: str) -> None:
+    """Print one line literally: no Rich markup, emoji codes or highlighting."""
+    console.print(_clean(text), markup=False, emoji=False, highlight=False)
+
+
 def _passphrase(env: str | None) -> str | None:
     if env is None:
         return None
@@ -95,20 +120,29 @@ def keygen_cmd(
         KeyKind.DEVICE
     ),
     passphrase_env: PassphraseEnv = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace existing key files (the old key is lost).")
+    ] = False,
 ) -> None:
-    """Generate an owner (Ed25519), device (X25519) or manifest (ECDSA P-256) key pair."""
+    """Generate an owner (Ed25519), device (X25519) or manifest (ECDSA P-256) key pair.
+
+    Refuses to overwrite an existing file unless --force; the private key is created with
+    mode 0600 (never through a symlink) whatever the umask.
+    """
     private, public = Path(f"{out}.pem"), Path(f"{out}.pub.pem")
     passphrase = _passphrase(passphrase_env)
     if kind is KeyKind.MANIFEST:
-        generate_manifest_key(private, public, passphrase=passphrase)
-        console.print(f"wrote {private} and {public} (ECDSA P-256, for sign-manifest)")
+        generate_manifest_key(private, public, passphrase=passphrase, overwrite=force)
+        _say(f"wrote {private} and {public} (ECDSA P-256, for sign-manifest)")
         return
     key: OwnerKey | DeviceKey = (
         OwnerKey.generate() if kind is KeyKind.OWNER else DeviceKey.generate()
     )
-    key.save(private, passphrase=passphrase)
-    key.public_key().save(public)
-    console.print(f"wrote {private} and {public} (key id {key.public_key().key_id})")
+    pem = key.to_pem(passphrase=passphrase)
+    refuse_existing([private, public], overwrite=force)
+    write_key_file(private, pem, private=True, overwrite=force)
+    key.public_key().save(public, overwrite=force)
+    _say(f"wrote {private} and {public} (key id {key.public_key().key_id})")
 
 
 def _load_model(path: Path) -> dict[str, Any]:
@@ -179,8 +213,8 @@ def seal_cmd(
         metadata=_parse_metadata(meta or []),
         options=options,
     )
-    info = inspect_bundle(path)
-    console.print(
+    info = verify(path, owner_public_key=owner.public_key())
+    _say(
         f"sealed {len(tensors)} tensors for {len(recipient)} device(s) into {path}; "
         f"model digest {info.model_digest}"
     )
@@ -216,21 +250,37 @@ def open_cmd(
 
     try:
         save_file(tensors, str(out))
-    except OSError as exc:
-        raise StorageError(f"cannot write {out}: {exc.strerror}") from exc
-    console.print(f"opened {len(tensors)} tensors into {out}")
+    except (OSError, SafetensorError) as exc:
+        raise StorageError(f"cannot write {out}: {_clean(exc)}") from exc
+    _say(f"opened {len(tensors)} tensors into {out} (plaintext: no licence protects it now)")
 
 
 @app.command(name="inspect")
-def inspect_cmd(bundle: Annotated[Path, typer.Argument(help="The sealed bundle.")]) -> None:
-    """Show a bundle's public header (not verified: use `verify` for that)."""
-    info = inspect_bundle(bundle)
-    table = Table(title="bundle header (not verified: use `verify`)", show_header=False)
+def inspect_cmd(
+    bundle: Annotated[Path, typer.Argument(help="The sealed bundle.")],
+    owner_public: Annotated[
+        Path | None,
+        typer.Option("--owner-public", help="Verify the bundle with this owner key first."),
+    ] = None,
+) -> None:
+    """Show a bundle's public header; verified only with --owner-public.
+
+    Every value is printed literally (no markup, control characters made visible): without
+    --owner-public anyone may have written it.
+    """
+    if owner_public is None:
+        info = inspect_bundle(bundle)
+        title = "bundle header (not verified: pass --owner-public or use `verify`)"
+    else:
+        info = verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
+        title = "bundle header (signature and ciphertext digest verified)"
+    table = Table(title=title, show_header=False)
     table.add_column("field")
     table.add_column("value")
     rows = {
         "file": str(bundle),
         "format": str(info.format_version),
+        "bundle version": str(info.bundle_version),
         "model id": info.model_id,
         "model digest": info.model_digest,
         "owner key id": info.owner_key_id,
@@ -239,11 +289,12 @@ def inspect_cmd(bundle: Annotated[Path, typer.Argument(help="The sealed bundle."
         "payload": f"{info.payload_size} bytes in {info.chunk_count} chunks of {info.chunk_size}",
         "licence required": "yes" if info.licence_required else "no",
         "recipients": "\n".join(info.recipient_key_ids),
-        "tensors": "\n".join(f"{t.name} {t.dtype} {list(t.shape)}" for t in info.tensors),
+        "tensors": "\n".join(_clean(f"{t.name} {t.dtype} {list(t.shape)}") for t in info.tensors),
     }
-    rows.update({f"meta {k}": v for k, v in info.metadata.items()})
+    rows.update({f"meta {_clean(k)}": v for k, v in info.metadata.items()})
     for name, value in rows.items():
-        table.add_row(name, value)
+        cell = value if name in {"recipients", "tensors"} else _clean(value)
+        table.add_row(Text(name), Text(cell))
     console.print(table)
 
 
@@ -253,15 +304,15 @@ def verify_cmd(
     owner_public: OwnerPublicOption,
 ) -> None:
     """Check a bundle's signature and ciphertext digest (no device key needed)."""
-    verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
-    console.print(f"{bundle}: signature and ciphertext digest OK")
+    info = verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
+    _say(f"{bundle}: signature and ciphertext digest OK (model {info.model_id!r})")
 
 
 def _aware(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"not an ISO 8601 time: {text!r}") from exc
+        raise ConfigError(f"not an ISO 8601 time: {_clean(text)!r}") from exc
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -273,7 +324,10 @@ def licence_issue_cmd(
     ],
     out: Annotated[Path, typer.Option("--out", help="File to write the token to.")],
     bundle: Annotated[
-        Path | None, typer.Option("--bundle", help="Take the model digest from this bundle.")
+        Path | None,
+        typer.Option(
+            "--bundle", help="Take the model digest from this bundle (verified with the key)."
+        ),
     ] = None,
     model_digest: Annotated[
         str | None, typer.Option("--model-digest", help="Model digest (64 hex digits).")
@@ -298,24 +352,34 @@ def licence_issue_cmd(
         raise ConfigError("give exactly one of --bundle and --model-digest")
     if (contract_address is None) != (ledger_licence_id is None):
         raise ConfigError("give both --contract-address and --ledger-licence-id, or neither")
-    if not days > 0:
-        raise ConfigError("--days must be positive")
-    digest = inspect_bundle(bundle).model_digest if bundle is not None else str(model_digest)
+    if not (math.isfinite(days) and days > 0):
+        raise ConfigError("--days must be positive and finite")
     start = datetime.now(UTC) if valid_from is None else _aware(valid_from)
+    try:
+        expires = start + timedelta(days=days)
+    except OverflowError as exc:
+        raise ConfigError("--valid-from plus --days is past the year 9999") from exc
     ledger = None
     if contract_address is not None and ledger_licence_id is not None:
         ledger = LedgerRef(contract_address=contract_address, licence_id=ledger_licence_id)
+    owner = OwnerKey.load(owner_key, passphrase=_passphrase(passphrase_env))
+    # The header is the device's to edit: only a bundle this owner signed names a model.
+    digest = (
+        verify(bundle, owner_public_key=owner.public_key()).model_digest
+        if bundle is not None
+        else str(model_digest)
+    )
     token = issue_licence(
-        OwnerKey.load(owner_key, passphrase=_passphrase(passphrase_env)),
+        owner,
         device=DevicePublicKey.load(device_public),
         model_digest=digest,
         not_before=start,
-        expires=start + timedelta(days=days),
+        expires=expires,
         query_quota=quota,
         ledger=ledger,
     )
     _write_text(out, token + "\n")
-    console.print(f"wrote licence to {out} (model {digest[:16]}…, {days:g} days)")
+    _say(f"wrote licence to {out} (model {digest[:16]}…, {days:g} days)")
 
 
 @licence_app.command(name="show")
@@ -329,18 +393,12 @@ def licence_show_cmd(
     except (OSError, UnicodeDecodeError) as exc:
         raise StorageError(f"cannot read licence {token_file}") from exc
     licence = read_licence(token, owner_public_key=OwnerPublicKey.load(owner_public))
-    console.print(f"device key id  {licence.device_key_id}")
-    console.print(f"model digest   {licence.model_digest}")
-    console.print(
-        f"valid          {licence.not_before.isoformat()} .. {licence.expires.isoformat()}"
-    )
-    console.print(
-        f"query quota    {'unlimited' if licence.query_quota is None else licence.query_quota}"
-    )
+    _say(f"device key id  {licence.device_key_id}")
+    _say(f"model digest   {licence.model_digest}")
+    _say(f"valid          {licence.not_before.isoformat()} .. {licence.expires.isoformat()}")
+    _say(f"query quota    {'unlimited' if licence.query_quota is None else licence.query_quota}")
     if licence.ledger is not None:
-        console.print(
-            f"ledger         {licence.ledger.contract_address} #{licence.ledger.licence_id}"
-        )
+        _say(f"ledger         {licence.ledger.contract_address} #{licence.ledger.licence_id}")
 
 
 @app.command(name="sign-manifest")
@@ -356,7 +414,7 @@ def sign_manifest_cmd(
     path = sign_model_directory(
         model_dir, private_key=key, signature=signature, passphrase=_passphrase(passphrase_env)
     )
-    console.print(f"wrote {path}")
+    _say(f"wrote {path}")
 
 
 @app.command(name="verify-manifest")
@@ -369,4 +427,4 @@ def verify_manifest_cmd(
 ) -> None:
     """Verify an OpenSSF model-signing signature of a model directory."""
     verify_model_directory(model_dir, public_key=public_key, signature=signature)
-    console.print(f"{model_dir}: every file matches the signed manifest")
+    _say(f"{model_dir}: every file matches the signed manifest")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeshield.errors import GuardError, ModelError, VaultError
+from edgeshield.errors import GuardError, ModelError, RollbackError, StorageError, VaultError
 from edgeshield.usecase import FailureClassifier, classifier_from_parts
 from edgeshield.vault import (
     Clock,
@@ -26,11 +26,11 @@ from edgeshield.vault import (
     OwnerKey,
     OwnerPublicKey,
     SealOptions,
-    inspect_bundle,
     open_bundle,
     read_licence,
     seal,
     system_clock,
+    verify,
 )
 
 __all__ = [
@@ -153,21 +153,21 @@ def open_classifier(
     GuardError
         Any reason to refuse: a vault error (integrity, wrong device, licence) is the cause.
     """
-    try:
-        data = bundle if isinstance(bundle, bytes) else Path(bundle).read_bytes()
-    except OSError as exc:
-        raise GuardError(f"guard cannot start: cannot read bundle: {exc}") from exc
+    source = bundle if isinstance(bundle, bytes) else Path(bundle)  # streamed from a path
     try:
         parsed = read_licence(licence.strip(), owner_public_key=owner_public_key)
         state = open_bundle(
-            data,
+            source,
             device_key=device_key,
             owner_public_key=owner_public_key,
             licence=parsed,
             clock=clock,
+            expected_model_digest=parsed.model_digest,
         )
-        info = inspect_bundle(data)
-    except VaultError as exc:
+        info = verify(source, owner_public_key=owner_public_key)  # the card: signed, same model
+        if info.model_digest != parsed.model_digest:
+            raise RollbackError("the bundle changed while the guard was opening it")
+    except (VaultError, StorageError) as exc:
         raise GuardError(f"guard cannot start: {exc}") from exc
     chosen = dict(card) if card is not None else card_from_metadata(info.metadata)
     if chosen is None:

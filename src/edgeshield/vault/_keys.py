@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
 from edgeshield.errors import ConfigError, StorageError
+from edgeshield.vault._pkcs8 import encrypt_pkcs8
 
 _RAW = serialization.Encoding.Raw
 
@@ -33,15 +34,81 @@ def _read(path: str | os.PathLike[str]) -> bytes:
         raise StorageError(f"cannot read key file {os.fspath(path)}: {exc.strerror}") from exc
 
 
-def _write(path: str | os.PathLike[str], data: bytes, *, private: bool) -> None:
-    target = Path(path)
+_CREATE = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` (never an existing file, never through a symlink) holding ``data``."""
+    fd = os.open(path, _CREATE, mode)
     try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        fd = os.open(target, flags, 0o600 if private else 0o644)
+        os.fchmod(fd, mode)  # the umask may have narrowed (or an ACL widened) the mode
         with os.fdopen(fd, "wb") as handle:
+            fd = -1
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+
+
+def write_key_file(
+    path: str | os.PathLike[str], data: bytes, *, private: bool, overwrite: bool = False
+) -> None:
+    """Write a key file safely: mode 0600 (private) or 0644, whatever the umask.
+
+    Without ``overwrite`` an existing path (a file, a directory, a symlink, even a dangling
+    one) is refused: a second ``keygen`` must not destroy the owner key every device trusts.
+    With ``overwrite`` the key goes to a fresh file created next to the target and then
+    renamed over it, so a symlink at the target is replaced, never followed, and the old
+    file's mode and contents never carry over.
+    """
+    target = Path(path)
+    mode = 0o600 if private else 0o644
+    try:
+        if not overwrite:
+            _create(target, data, mode)
+            return
+        partial = target.with_name(f".{target.name}.{os.urandom(8).hex()}.partial")
+        _create(partial, data, mode)
+        try:
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    except FileExistsError as exc:
+        raise StorageError(
+            f"key file {target} already exists; refusing to overwrite it "
+            "(--force / overwrite=True replaces it)"
+        ) from exc
     except OSError as exc:
         raise StorageError(f"cannot write key file {target}: {exc.strerror}") from exc
+
+
+def private_pem(key: Any, passphrase: bytes | str | None) -> bytes:
+    """Return a pyca private key as PKCS#8 PEM, scrypt-encrypted when a passphrase is given."""
+    secret = _passphrase(passphrase)
+    if secret is None:
+        return bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return encrypt_pkcs8(bytes(der), secret)
 
 
 def _passphrase(passphrase: bytes | str | None) -> bytes | None:
@@ -99,9 +166,9 @@ class _PublicKey:
             )
         )
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the key to ``path`` as PEM."""
-        _write(path, self.to_pem(), private=False)
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+        """Write the key to ``path`` as PEM (mode 0644); an existing file needs ``overwrite``."""
+        write_key_file(path, self.to_pem(), private=False, overwrite=overwrite)
 
     @property
     def key_id(self) -> str:
@@ -170,22 +237,25 @@ class _PrivateKey:
         return cls.from_pem(_read(path), passphrase=passphrase)
 
     def to_pem(self, *, passphrase: bytes | str | None = None) -> bytes:
-        """Return PKCS#8 PEM bytes, encrypted with ``passphrase`` when one is given."""
-        secret = _passphrase(passphrase)
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.NoEncryption()
-            if secret is None
-            else serialization.BestAvailableEncryption(secret)
-        )
-        return bytes(
-            self._key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-            )
-        )
+        """Return PKCS#8 PEM bytes, encrypted with ``passphrase`` when one is given.
 
-    def save(self, path: str | os.PathLike[str], *, passphrase: bytes | str | None = None) -> None:
-        """Write the key to ``path`` as PEM (file mode 0600)."""
-        _write(path, self.to_pem(passphrase=passphrase), private=True)
+        Encryption is PBES2 with scrypt (N = 2^17, r = 8, p = 1) and AES-256-CBC, see
+        :mod:`edgeshield.vault._pkcs8`; any PKCS#8 loader reads the result.
+        """
+        return private_pem(self._key, passphrase)
+
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        passphrase: bytes | str | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        """Write the key to ``path`` as PEM (mode 0600); an existing file needs ``overwrite``.
+
+        The file is created with ``O_EXCL | O_NOFOLLOW``: see :func:`write_key_file`.
+        """
+        write_key_file(path, self.to_pem(passphrase=passphrase), private=True, overwrite=overwrite)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<private>)"
@@ -254,3 +324,19 @@ class DeviceKey(_PrivateKey):
         except ValueError as exc:  # all-zero shared secret: a small-order point
             raise ValueError("invalid peer key") from exc
         return bytes(shared)
+
+
+def refuse_existing(paths: list[Path], *, overwrite: bool) -> None:
+    """Raise :class:`StorageError` before a key pair is written if any path exists.
+
+    Checked for the whole pair first, so a refusal never leaves half a new pair on disk;
+    ``O_EXCL`` at creation still closes the race.
+    """
+    if overwrite:
+        return
+    for path in paths:
+        if os.path.lexists(path):
+            raise StorageError(
+                f"key file {path} already exists; refusing to overwrite it "
+                "(--force / overwrite=True replaces it)"
+            )

@@ -31,6 +31,9 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{32}")
 _MAX_TOKEN = 8192
+_MAX_TIME = 1 << 40  # Unix seconds, about the year 36812: the token's window bound
+MAX_QUOTA = (1 << 63) - 1  # what the guard's SQL counters hold
+_MAX_LEDGER_ID = (1 << 256) - 1  # a uint256 licence id
 
 
 def system_clock() -> datetime:
@@ -39,9 +42,12 @@ def system_clock() -> datetime:
 
 
 def _timestamp(value: datetime, name: str) -> int:
-    if value.tzinfo is None or value.utcoffset() is None:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise ConfigError(f"{name} must be a timezone-aware datetime")
-    return int(value.timestamp())
+    try:
+        return int(value.timestamp())
+    except (OverflowError, ValueError, OSError) as exc:
+        raise ConfigError(f"{name} is out of range") from exc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,8 +70,8 @@ class LedgerRef:
             self.contract_address
         ):
             raise ConfigError("contract_address must be 0x followed by 40 hex digits")
-        if type(self.licence_id) is not int or self.licence_id < 0:
-            raise ConfigError("licence_id must be a non-negative integer")
+        if type(self.licence_id) is not int or not 0 <= self.licence_id <= _MAX_LEDGER_ID:
+            raise ConfigError("licence_id must be a non-negative integer (uint256)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,10 +184,15 @@ def issue_licence(
         raise ConfigError("model_digest must be 64 lowercase hex digits")
     start = _timestamp(not_before, "not_before")
     end = _timestamp(expires, "expires")
-    if end <= start:
-        raise ConfigError("expires must be after not_before")
-    if query_quota is not None and (type(query_quota) is not int or query_quota <= 0):
-        raise ConfigError("query_quota must be a positive integer or None")
+    if not 0 <= start < end < _MAX_TIME:
+        raise ConfigError(
+            "the validity window must start after 1970 and expires must come after "
+            "not_before (by at least one second)"
+        )
+    if query_quota is not None and (
+        type(query_quota) is not int or not 0 < query_quota <= MAX_QUOTA
+    ):
+        raise ConfigError(f"query_quota must be an integer in [1, {MAX_QUOTA}] or None")
     payload: dict[str, Any] = {
         "device_key_id": device.key_id,
         "expires": end,
@@ -220,10 +231,10 @@ def _decode(payload: dict[str, Any], token: str) -> Licence:
     ):
         raise ValueError("bad model digest")
     times = [payload["not_before"], payload["expires"]]
-    if any(type(t) is not int or not 0 <= t < 1 << 40 for t in times):
+    if any(type(t) is not int or not 0 <= t < _MAX_TIME for t in times):
         raise ValueError("bad validity window")
     quota = payload["query_quota"]
-    if quota is not None and (type(quota) is not int or quota <= 0):
+    if quota is not None and (type(quota) is not int or not 0 < quota <= MAX_QUOTA):
         raise ValueError("bad quota")
     ledger_raw = payload["ledger"]
     ledger = None

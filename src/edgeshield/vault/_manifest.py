@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edgeshield.errors import ConfigError, IntegrityError, StorageError
-from edgeshield.vault._keys import _passphrase, _write
+from edgeshield.vault._keys import _passphrase, private_pem, refuse_existing, write_key_file
 
 DEFAULT_SIGNATURE_NAME = "model.sig"
 _CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
@@ -31,36 +31,30 @@ def generate_manifest_key(
     public_path: str | os.PathLike[str],
     *,
     passphrase: bytes | str | None = None,
+    overwrite: bool = False,
 ) -> None:
     """Write a new ECDSA P-256 key pair (PKCS#8 and SubjectPublicKeyInfo PEM).
 
     Parameters
     ----------
     private_path, public_path : path
-        Where to write the private key (mode 0600) and the public key.
+        Where to write the private key (mode 0600) and the public key (mode 0644).
     passphrase : bytes, str or None
-        Encrypt the private key with this passphrase.
+        Encrypt the private key with this passphrase (scrypt, as for the vault keys).
+    overwrite : bool
+        Replace existing files; without it an existing path is refused and nothing is written.
     """
     key = ec.generate_private_key(ec.SECP256R1())
-    secret = _passphrase(passphrase)
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.NoEncryption()
-        if secret is None
-        else serialization.BestAvailableEncryption(secret)
-    )
-    _write(
-        private_path,
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        ),
-        private=True,
-    )
-    _write(
+    pem = private_pem(key, passphrase)
+    refuse_existing([Path(private_path), Path(public_path)], overwrite=overwrite)
+    write_key_file(private_path, pem, private=True, overwrite=overwrite)
+    write_key_file(
         public_path,
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ),
         private=False,
+        overwrite=overwrite,
     )
 
 
@@ -78,6 +72,17 @@ def _check_ec_private_key(path: Path, passphrase: bytes | None) -> None:
         raise ConfigError(f"cannot load {path}: wrong passphrase or not a PEM key") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name not in _CURVES:
         raise ConfigError(f"{path} is not an EC P-256/384/521 key (model-signing needs one)")
+
+
+def _check_ec_public_key(path: Path) -> None:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except OSError as exc:
+        raise StorageError(f"cannot read key file {path}: {exc.strerror}") from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ConfigError(f"cannot load {path}: not a PEM public key") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name not in _CURVES:
+        raise ConfigError(f"{path} is not an EC P-256/384/521 public key (model-signing needs one)")
 
 
 def _model_dir(model_dir: str | os.PathLike[str]) -> Path:
@@ -157,11 +162,12 @@ def verify_model_directory(
     target = _signature_path(model, signature)
     if not target.is_file():
         raise StorageError(f"cannot read signature {target}")
+    _check_ec_public_key(Path(public_key))
     try:
         config = model_signing.verifying.Config().use_elliptic_key_verifier(
             public_key=Path(public_key)
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, TypeError, AttributeError, OSError) as exc:
         raise ConfigError(f"cannot use {public_key} as an EC public key") from exc
     try:
         config.verify(model, target)

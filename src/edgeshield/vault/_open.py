@@ -1,9 +1,13 @@
 """Open, verify and inspect sealed bundles: the device's side of the vault.
 
 Order matters and is fixed: the owner's signature over the framing and header is checked
-before the header is parsed, the device and licence are checked before anything is
-decrypted, every chunk is authenticated as it is decrypted, and the ciphertext digest is
-compared with the signed one before a single tensor is returned.
+before the header is parsed; the caller's expected model and minimum bundle version, the
+device and the licence are checked before anything is decrypted; every chunk is
+authenticated as it is decrypted; and the plaintext (model) digest is compared with the
+signed one before a single tensor is returned. That check authenticates the weights
+themselves, so it subsumes the signed ciphertext digest (which :func:`verify` checks, having
+no key to decrypt with), and it matters because AES-GCM is not key-committing: without it,
+the digest that licences name would be a claim of the sealer, not a property of the weights.
 """
 
 from __future__ import annotations
@@ -17,8 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING
 
-from edgeshield.errors import ConfigError, KeyMismatchError, LicenceError, StorageError
+from edgeshield.errors import (
+    ConfigError,
+    KeyMismatchError,
+    LicenceError,
+    RollbackError,
+    StorageError,
+)
 from edgeshield.vault._format import (
+    DIGEST_SIZE,
     FORMAT_VERSION,
     HashAlgorithm,
     Header,
@@ -28,7 +39,7 @@ from edgeshield.vault._format import (
 )
 from edgeshield.vault._keys import DeviceKey, OwnerPublicKey
 from edgeshield.vault._licence import Clock, Licence, read_licence, system_clock
-from edgeshield.vault._stream import hash_ciphertext, load_tensors
+from edgeshield.vault._stream import ReadAt, hash_ciphertext, load_tensors
 from edgeshield.vault._wrap import unwrap_key
 
 if TYPE_CHECKING:
@@ -39,10 +50,21 @@ BundleSource = str | os.PathLike[str] | bytes
 
 
 @contextmanager
-def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int]]:
+def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int, ReadAt]]:
+    """Yield a stream over the bundle, its size and a thread-safe positional reader."""
     if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-        yield io.BytesIO(data), len(data)
+        # bytes are immutable and BytesIO shares them; anything else is copied once, so the
+        # caller cannot change the bundle between the checks and the decryption.
+        blob = source if isinstance(source, bytes) else bytes(source)
+        data = memoryview(blob)
+
+        def read_view(offset: int, buffer: memoryview) -> memoryview:
+            view = data[offset : offset + len(buffer)]
+            if len(view) != len(buffer):
+                raise fail()
+            return view
+
+        yield io.BytesIO(blob), len(blob), read_view
         return
     if not isinstance(source, str | os.PathLike):
         raise ConfigError("bundle source must be a path or bytes")
@@ -51,7 +73,18 @@ def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int]]:
     except OSError as exc:
         raise StorageError(f"cannot read bundle {os.fspath(source)}: {exc.strerror}") from exc
     with handle:
-        yield handle, os.fstat(handle.fileno()).st_size
+        fd = handle.fileno()
+
+        def read_file(offset: int, buffer: memoryview) -> memoryview:
+            done = 0
+            while done < len(buffer):
+                got = os.preadv(fd, [buffer[done:]], offset + done)
+                if got <= 0:
+                    raise fail()
+                done += got
+            return buffer
+
+        yield handle, os.fstat(fd).st_size, read_file
 
 
 def _check_owner(owner_public_key: OwnerPublicKey) -> None:
@@ -71,18 +104,49 @@ def _authenticated_header(
     return header, raw.header_digest, raw.chunks_offset, raw.ciphertext_digest
 
 
-def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> None:
+def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> BundleInfo:
     """Check a bundle's framing, signature and ciphertext digest without decrypting it.
 
-    Anyone with the owner's public key can run this (no device key needed). Returns None;
-    raises :class:`IntegrityError` if anything was altered.
+    Anyone with the owner's public key can run this (no device key needed). Returns the
+    header, now verified (use it rather than :func:`inspect_bundle` before trusting a
+    field); raises :class:`IntegrityError` if anything was altered. The model digest can
+    only be checked against the plaintext, by :func:`open_bundle`.
     """
     _check_owner(owner_public_key)
-    with _opened(source) as (stream, size):
+    with _opened(source) as (stream, size, _):
         header, _, offset, expected = _authenticated_header(stream, size, owner_public_key)
         actual = hash_ciphertext(stream, header, offset)
     if not hmac.compare_digest(actual, expected):
         raise fail()
+    return _info(header)
+
+
+def _check_wanted(
+    header: Header, expected_model_digest: str | None, min_bundle_version: int
+) -> None:
+    if expected_model_digest is not None and not hmac.compare_digest(
+        header.model_digest, expected_model_digest
+    ):
+        raise RollbackError(
+            f"bundle holds model {header.model_digest[:16]}…, "
+            f"not the expected {expected_model_digest[:16]}…"
+        )
+    if header.bundle_version < min_bundle_version:
+        raise RollbackError(
+            f"bundle version {header.bundle_version} is older than the required "
+            f"{min_bundle_version} (rollback refused)"
+        )
+
+
+def _check_options(expected_model_digest: str | None, min_bundle_version: int) -> None:
+    if expected_model_digest is not None and (
+        not isinstance(expected_model_digest, str)
+        or len(expected_model_digest) != 2 * DIGEST_SIZE
+        or any(c not in "0123456789abcdef" for c in expected_model_digest)
+    ):
+        raise ConfigError("expected_model_digest must be 64 lowercase hex digits or None")
+    if type(min_bundle_version) is not int or min_bundle_version < 0:
+        raise ConfigError("min_bundle_version must be a non-negative integer")
 
 
 def open_bundle(
@@ -92,6 +156,9 @@ def open_bundle(
     owner_public_key: OwnerPublicKey,
     licence: str | Licence | None = None,
     clock: Clock = system_clock,
+    expected_model_digest: str | None = None,
+    min_bundle_version: int = 0,
+    threads: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Verify, decrypt and load a sealed bundle as a state dict.
 
@@ -107,6 +174,13 @@ def open_bundle(
         The licence token; required when the bundle says so, always checked when given.
     clock : Clock
         Source of the current time for the licence window.
+    expected_model_digest : str or None
+        Refuse any model but this one (e.g. the licence's ``model_digest``).
+    min_bundle_version : int
+        Refuse a bundle whose signed ``bundle_version`` is lower (rollback protection: keep
+        the highest version opened so far and pass it here).
+    threads : int or None
+        Decryption threads; None uses the CPUs (at most 4). The result does not depend on it.
 
     Returns
     -------
@@ -116,7 +190,10 @@ def open_bundle(
     Raises
     ------
     IntegrityError
-        For every tampering, truncation, extension or a wrong owner key.
+        For every tampering, truncation, extension, a wrong owner key, or a payload whose
+        digest is not the signed model digest.
+    RollbackError
+        An authentic bundle below ``min_bundle_version`` or not ``expected_model_digest``.
     KeyMismatchError
         The bundle is not sealed for ``device_key``.
     LicenceError
@@ -127,9 +204,13 @@ def open_bundle(
         raise ConfigError("device_key must be a DeviceKey")
     if licence is not None and not isinstance(licence, str | Licence):
         raise ConfigError("licence must be a token string, a Licence or None")
+    _check_options(expected_model_digest, min_bundle_version)
+    if threads is not None and (type(threads) is not int or not 1 <= threads <= 64):
+        raise ConfigError("threads must be an integer in [1, 64] or None")
     device = device_key.public_key()
-    with _opened(source) as (stream, size):
-        header, digest, offset, expected = _authenticated_header(stream, size, owner_public_key)
+    with _opened(source) as (stream, size, read_at):
+        header, digest, offset, _ = _authenticated_header(stream, size, owner_public_key)
+        _check_wanted(header, expected_model_digest, min_bundle_version)
         recipient = header.find_recipient(device.key_id)
         if recipient is None:
             raise KeyMismatchError(
@@ -146,8 +227,12 @@ def open_bundle(
             content_key = unwrap_key(recipient, device_key)
         except ValueError as exc:
             raise fail() from exc
-        tensors, actual = load_tensors(stream, header, offset, digest, content_key)
-    if not hmac.compare_digest(actual, expected):
+        tensors, payload = load_tensors(
+            read_at, header, offset, digest, content_key, threads=threads
+        )
+    # The signed model digest authenticates the plaintext itself, which subsumes the
+    # ciphertext digest (that one is for `verify`, which has no key to decrypt with).
+    if not hmac.compare_digest(payload.hex(), header.model_digest):
         for tensor in tensors.values():
             tensor.zero_()
         raise fail()
@@ -162,6 +247,8 @@ class BundleInfo:
     ----------
     format_version : int
         Bundle format version.
+    bundle_version : int
+        The owner's release number of the bundle (rollback protection).
     model_id : str
         Human name of the model.
     model_digest : str
@@ -185,6 +272,7 @@ class BundleInfo:
     """
 
     format_version: int
+    bundle_version: int
     model_id: str
     model_digest: str
     owner_key_id: str
@@ -204,10 +292,15 @@ def inspect_bundle(source: BundleSource) -> BundleInfo:
 
     Raises :class:`IntegrityError` if the framing or header is malformed.
     """
-    with _opened(source) as (stream, size):
+    with _opened(source) as (stream, size, _):
         header = read_raw(stream, size).decode()
+    return _info(header)
+
+
+def _info(header: Header) -> BundleInfo:
     return BundleInfo(
         format_version=FORMAT_VERSION,
+        bundle_version=header.bundle_version,
         model_id=header.model_id,
         model_digest=header.model_digest,
         owner_key_id=header.owner_key_id,

@@ -6,12 +6,19 @@ and nobody can alter. Chunk ``i`` is encrypted with nonce ``prefix | i | final``
 header digest as associated data, the STREAM construction of Hoang, Reyhanitabar, Rogaway
 and Vizár ("Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", CRYPTO
 2015), so reordering, truncation and extension all fail to decrypt.
+
+Sealing costs no copy of the model: the safetensors payload (tensors sorted by name) is laid
+out as views of the tensors' own memory, hashed for the model digest in one pass, and
+encrypted chunk by chunk in a second, so memory is the state dict plus two chunks.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
+import json
 import os
+import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault._format import (
+    MAX_BUNDLE_VERSION,
     MAX_CHUNK_SIZE,
     MAX_CHUNKS,
     MAX_RECIPIENTS,
@@ -83,22 +91,6 @@ def _dtype_name(tensor: Any) -> str | None:
     return _NUMPY_DTYPES.get(tensor.dtype.name) if tensor.dtype.isnative else None
 
 
-def _serialise(tensors: Tensors) -> bytes:
-    """Return the safetensors bytes of a state dict of torch tensors or of numpy arrays."""
-    arrays: dict[str, Any] = dict(tensors)
-    libraries = {_library(t) for t in arrays.values()}
-    if libraries == {"torch"}:
-        from safetensors.torch import save as save_torch
-
-        return save_torch({name: t.detach().cpu() for name, t in arrays.items()})
-    if libraries != {"numpy"}:
-        raise ConfigError("tensors must be all torch tensors or all numpy arrays")
-    import numpy
-    from safetensors.numpy import save as save_numpy
-
-    return save_numpy({name: numpy.ascontiguousarray(t) for name, t in arrays.items()})
-
-
 @dataclass(frozen=True, kw_only=True)
 class SealOptions:
     """How a bundle is sealed.
@@ -111,11 +103,15 @@ class SealOptions:
         Digest for the header, the ciphertext and the model (BLAKE3 is fastest).
     licence_required : bool
         If True (the default) :func:`open_bundle` refuses to open without a valid licence.
+    bundle_version : int
+        The owner's release number, signed in the header; raise it with every release so
+        devices can refuse an older bundle (``open_bundle(min_bundle_version=...)``).
     """
 
     chunk_size: int = 4 * 1024 * 1024
     hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3
     licence_required: bool = True
+    bundle_version: int = 0
 
     def __post_init__(self) -> None:
         if type(self.chunk_size) is not int or not (
@@ -128,13 +124,105 @@ class SealOptions:
             raise ConfigError("hash_algorithm must be a HashAlgorithm")
         if not isinstance(self.licence_required, bool):
             raise ConfigError("licence_required must be a bool")
+        if type(self.bundle_version) is not int or not (
+            0 <= self.bundle_version <= MAX_BUNDLE_VERSION
+        ):
+            raise ConfigError(f"bundle_version must be an integer in [0, {MAX_BUNDLE_VERSION}]")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Payload:
+    """The safetensors payload as views of the tensors' own memory, never one big copy.
+
+    ``pieces`` are, in payload order, the safetensors header and each tensor's bytes;
+    ``owners`` keeps the (CPU, contiguous) tensors behind the views alive.
+    """
+
+    pieces: tuple[memoryview, ...]
+    size: int
+    owners: tuple[Any, ...]
+
+    def gather(self, start: int, buffer: memoryview) -> memoryview:
+        """Return payload bytes ``[start, start + len(buffer))``: a view, or copied into buffer."""
+        end = start + len(buffer)
+        position, filled = 0, 0
+        for piece in self.pieces:
+            low, high = position, position + len(piece)
+            position = high
+            if high <= start:
+                continue
+            if low >= end:
+                break
+            if low <= start and end <= high:
+                return piece[start - low : end - low]  # inside one piece: no copy
+            part = piece[max(start, low) - low : min(end, high) - low]
+            buffer[filled : filled + len(part)] = part
+            filled += len(part)
+        return buffer[:filled]
+
+
+@dataclass(frozen=True)
+class _Flat:
+    """One tensor or array as contiguous CPU memory: its byte view and where it lives."""
+
+    name: str
+    dtype: str
+    shape: list[int]
+    owner: Any
+    data: memoryview
+    address: int
+
+
+def _flatten(name: str, tensor: Any) -> _Flat:
+    """Return a contiguous CPU view of a torch tensor or numpy array (a copy only if needed)."""
+    dtype = _dtype_name(tensor) or ""
+    if _library(tensor) == "torch":
+        import torch
+
+        flat = tensor.detach().cpu().contiguous()
+        data = flat.reshape(-1).view(torch.uint8).numpy().data
+        return _Flat(name, dtype, list(flat.shape), flat, data, flat.data_ptr())
+    import numpy
+
+    array = numpy.ascontiguousarray(tensor)
+    data = array.reshape(-1).view(numpy.uint8).data
+    return _Flat(name, dtype, list(array.shape), array, data, array.ctypes.data)
+
+
+def _serialise(tensors: Tensors) -> _Payload:
+    """Lay the tensors out as a safetensors file (sorted by name) without copying them."""
+    arrays: dict[str, Any] = dict(tensors)
+    if len({_library(t) for t in arrays.values()}) != 1:
+        raise ConfigError("tensors must be all torch tensors or all numpy arrays")
+    items = [_flatten(name, t) for name, t in sorted(arrays.items())]
+    spans = sorted((f.address, f.address + len(f.data)) for f in items if len(f.data) > 0)
+    if any(a_end > b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans)):
+        raise ValueError("some tensors share memory (safetensors refuses shared storage)")
+    index: dict[str, Any] = {}
+    offset = 0
+    for item in items:
+        size = len(item.data)
+        index[item.name] = {
+            "dtype": item.dtype,
+            "shape": item.shape,
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    text = json.dumps(index, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # align the tensor data to 8 bytes, as safetensors does
+    head = struct.pack("<Q", len(text)) + text
+    return _Payload(
+        pieces=(memoryview(head), *(f.data for f in items if len(f.data) > 0)),
+        size=len(head) + offset,
+        owners=tuple(f.owner for f in items),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Plan:
     header: Header
     content_key: bytes = field(repr=False)
-    payload: bytes = field(repr=False)
+    payload: _Payload = field(repr=False)
 
 
 def _check_inputs(
@@ -185,10 +273,11 @@ def _plan(
     _check_inputs(tensors, recipients, model_id, metadata)
     try:
         payload = _serialise(tensors)
-    except (ValueError, RuntimeError, TypeError) as exc:
+    except (ValueError, RuntimeError, TypeError, NotImplementedError) as exc:
         raise ConfigError(f"cannot serialise tensors as safetensors: {exc}") from exc
-    hasher = new_hasher(options.hash_algorithm)
-    hasher.update(payload)
+    hasher = new_hasher(options.hash_algorithm, multithreaded=True)
+    for piece in payload.pieces:
+        hasher.update(piece)
     content_key = entropy(32)
     nonce_prefix = entropy(NONCE_PREFIX_SIZE)
     header = Header(
@@ -196,7 +285,7 @@ def _plan(
         owner_key_id=owner_key.public_key().key_id,
         hash_algorithm=options.hash_algorithm,
         chunk_size=options.chunk_size,
-        payload_size=len(payload),
+        payload_size=payload.size,
         nonce_prefix=nonce_prefix,
         model_digest=hasher.digest().hex(),
         licence_required=options.licence_required,
@@ -207,6 +296,7 @@ def _plan(
         ),
         metadata=dict(metadata),
         created_at=int(clock().timestamp()),
+        bundle_version=options.bundle_version,
     )
     if header.chunk_count > MAX_CHUNKS:
         raise ConfigError("chunk_size is too small for this model")
@@ -222,17 +312,15 @@ def _write(plan: _Plan, owner_key: OwnerKey, sink: IO[bytes]) -> None:
     header_digest = header_hasher.digest()
     sink.write(prefix + header_bytes)
     aead = AESGCM(plan.content_key)
-    hasher = new_hasher(header.hash_algorithm)
-    source = memoryview(plan.payload)
-    buffer = bytearray(header.chunk_size + TAG_SIZE)
-    view = memoryview(buffer)
+    hasher = new_hasher(header.hash_algorithm, multithreaded=True)
+    view = memoryview(bytearray(header.chunk_size + TAG_SIZE))
+    gathered = memoryview(bytearray(header.chunk_size))
     position = 0
     for index in range(header.chunk_count):
         length = header.chunk_length(index)
         chunk = view[: length + TAG_SIZE]
-        aead.encrypt_into(
-            header.nonce(index), source[position : position + length], header_digest, chunk
-        )
+        plaintext = plan.payload.gather(position, gathered[:length])
+        aead.encrypt_into(header.nonce(index), plaintext, header_digest, chunk)
         hasher.update(chunk)
         sink.write(chunk)
         position += length
