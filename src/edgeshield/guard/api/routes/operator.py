@@ -8,6 +8,7 @@ quota and expiry help it plan. Every route here needs the operator token
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -32,6 +33,7 @@ class HealthDetails(BaseModel):
     """What is being served and its licence."""
 
     status: str
+    pid: int
     model_id: str
     model_digest: str
     licence_expires: str
@@ -44,6 +46,7 @@ def health_details(service: ServiceDep) -> HealthDetails:
     lic = service.model.licence
     return HealthDetails(
         status="ok",
+        pid=os.getpid(),  # which worker answered (several behind one port)
         model_id=service.model.model_id,
         model_digest=service.model.model_digest,
         licence_expires=lic.expires.isoformat(),
