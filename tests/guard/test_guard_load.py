@@ -59,7 +59,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.proc.stderr.read() if self.proc.stderr else ""
             try:
@@ -67,7 +67,7 @@ class Server:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
-        raise AssertionError("server did not start within 60 s")
+        raise AssertionError("server did not start within 240 s")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -108,14 +108,17 @@ def test_load_with_restart_loses_no_audit_record(server: Server, kit: Kit) -> No
                 if i == 0 and r == REQUESTS // 2:
                     restart_now.set()
                 body = {"records": records[r * BATCH : (r + 1) * BATCH]}
-                for _ in range(200):
+                # The server is restarting: retry until it is back (a readiness bound sized
+                # for a busy machine, where a restart re-imports torch, not a timing check).
+                deadline = time.monotonic() + 300
+                while True:
                     try:
                         response = http.post("/v1/predict", json=body, headers={"X-API-Key": key})
                         break
                     except httpx.TransportError:
-                        time.sleep(0.1)  # the server is restarting: retry
-                else:
-                    raise AssertionError("server did not come back")
+                        if time.monotonic() > deadline:
+                            raise AssertionError("server did not come back") from None
+                        time.sleep(0.1)
                 with lock:
                     statuses.append(response.status_code)
                 if response.status_code == 200:
