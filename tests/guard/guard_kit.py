@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import torch
 
@@ -26,7 +34,7 @@ from edgeshield.usecase import (
     make_fleet,
     train_classifier,
 )
-from edgeshield.vault import DeviceKey, OwnerKey, inspect_bundle, issue_licence
+from edgeshield.vault import DeviceKey, LedgerRef, OwnerKey, inspect_bundle, issue_licence
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SECRET = b"guard-test-watermark-secret-0123456789abcdef"
@@ -130,7 +138,15 @@ class Deployment:
 
 
 def write_deployment(
-    kit: Kit, directory: Path, *, tiers: dict[str, OutputTier], rate: float = 1e6
+    kit: Kit,
+    directory: Path,
+    *,
+    tiers: dict[str, OutputTier],
+    rate: float = 1e6,
+    quota: int | None = 1_000_000,
+    limits: dict[str, dict[str, float | int | None]] | None = None,
+    db_url: str | None = None,
+    ledger: LedgerRef | None = None,
 ) -> Deployment:
     """Bundle, keys, licence (valid around the real now) and client file under ``directory``."""
     real_now = datetime.now(UTC)
@@ -144,13 +160,19 @@ def write_deployment(
         model_digest=kit.digest,
         not_before=real_now - timedelta(days=1),
         expires=real_now + timedelta(days=1),
-        query_quota=1_000_000,
+        query_quota=quota,
+        ledger=ledger,
     )
     (directory / "licence.txt").write_text(licence)
     registry = ClientRegistry()
-    keys = {c: registry.add(c, tier=t, rate_per_s=rate, burst=rate) for c, t in tiers.items()}
+    keys = {
+        c: registry.add(
+            c, tier=t, **{"rate_per_s": rate, "burst": rate, **(limits or {}).get(c, {})}
+        )  # type: ignore[arg-type]
+        for c, t in tiers.items()
+    }
     registry.save(directory / "clients.json")
-    db_url = f"sqlite:///{directory / 'state.db'}"
+    db_url = db_url or f"sqlite:///{directory / 'state.db'}"
     args = [
         "--bundle", str(bundle),
         "--device-key", str(directory / "device.pem"),
@@ -163,3 +185,74 @@ def write_deployment(
         args=args, env={"EDGESHIELD_GUARD_WATERMARK_SECRET": SECRET.decode()}, keys=keys,
         db_url=db_url,
     )  # fmt: skip
+
+
+OPERATOR_TOKEN = "operator-token-for-the-guard-tests-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GuardProcess:
+    """``edgeshield guard serve`` as a child process (the CLI, as an operator starts it)."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        *,
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.deployment = deployment
+        self.port = free_port()
+        self.extra_args = list(extra_args)
+        self.env = {
+            **os.environ,
+            **deployment.env,
+            "EDGESHIELD_GUARD_OPERATOR_TOKEN": OPERATOR_TOKEN,
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, within_s: float = 240.0) -> GuardProcess:
+        command = [sys.executable, "-c", "from edgeshield.cli import main; main()", "guard"]
+        self.proc = subprocess.Popen(
+            [*command, "serve", *self.deployment.args, "--port", str(self.port), *self.extra_args],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + within_s  # a readiness bound, not a timing assertion
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise AssertionError(f"guard did not start within {within_s} s: {self.output()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=60)
+        self.log.close()

@@ -258,27 +258,12 @@ def test_alarm_blocks_with_403_when_configured(kit: Kit, tmp_path: Path) -> None
     first = codes.index(403)
     assert all(c == 200 for c in codes[:first])
     assert all(c == 403 for c in codes[first:])
-    assert "blocked: extraction alarm" in str(statuses[first][1]["detail"])
+    detail = str(statuses[first][1]["detail"])
+    assert "blocked" in detail
+    assert "alarm" not in detail  # whether it was flagged is for the operator, not the client
     events = [r.event for r in service.store.audit_log("alice")]
     assert "alarm" in events
     assert events[-1] == "denied"
-
-
-def test_health_metrics_and_openapi(api: tuple[TestClient, dict[str, str]], kit: Kit) -> None:
-    client, keys = api
-    _post(client, keys["full"], {"records": _records(kit, 3)})
-    _post(client, None, {"records": _records(kit, 3)})
-    health = client.get("/v1/health").json()
-    assert health["status"] == "ok"
-    assert health["model_digest"] == kit.digest
-    metrics = client.get("/v1/metrics")
-    assert metrics.headers["content-type"].startswith("text/plain")
-    assert 'edgeshield_guard_requests_total{status="200"} 1.0' in metrics.text
-    assert 'edgeshield_guard_requests_total{status="401"} 1.0' in metrics.text
-    assert 'edgeshield_guard_records_total{client="full"} 3.0' in metrics.text
-    schema = client.get("/openapi.json").json()
-    assert "/v1/predict" in schema["paths"]
-    assert "X-API-Key" in json.dumps(schema["components"]["securitySchemes"])
 
 
 def test_alarm_throttles_when_configured(kit: Kit, tmp_path: Path) -> None:

@@ -113,3 +113,36 @@ def test_attack_rejects_unknown_kind(capsys: pytest.CaptureFixture[str]) -> None
     )
     assert code == 2
     assert "magic" in capsys.readouterr().err
+
+
+def test_revoke_client_and_rotate_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clients = tmp_path / "clients.json"
+    for name in ("a", "b"):
+        assert run(["guard", "add-client", "--clients", str(clients), "--id", name]) == 0
+    keys = [line.split()[-1] for line in capsys.readouterr().out.splitlines() if "api key" in line]
+    assert run(["guard", "rotate-key", "--clients", str(clients), "--id", "b"]) == 0
+    new_b = capsys.readouterr().out.split("api key (shown once): ")[1].split()[0]
+    assert run(["guard", "revoke-client", "--clients", str(clients), "--id", "a"]) == 0
+    registry = ClientRegistry.load(clients)
+    assert registry.authenticate(keys[0]) is None
+    assert registry.authenticate(keys[1]) is None
+    spec = registry.authenticate(new_b)
+    assert spec is not None
+    assert spec.client_id == "b"
+    assert run(["guard", "revoke-client", "--clients", str(clients), "--id", "zz"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "no client 'zz'" in err
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "0", "-1"])
+def test_add_client_refuses_rates_that_are_not_finite_and_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rate: str
+) -> None:
+    clients = tmp_path / "clients.json"
+    args = ["guard", "add-client", "--clients", str(clients), "--id", "c", "--rate", rate]
+    assert run(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert "rate_per_s" in err
+    assert not clients.exists()

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 
 from edgeshield.guard import OutputTier, create_app
 
+OPERATOR = "operator-token-for-the-schema-test-0123456789"
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -23,9 +25,16 @@ def test_api_conforms_to_its_schema(kit: Kit, tmp_path: Path) -> None:
     service, keys = make_service(
         kit, f"sqlite:///{tmp_path / 'st.db'}", tiers={"st": OutputTier.REVERSE_SIGMOID}
     )
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(service=service))
+    operator = {"Authorization": f"Bearer {OPERATOR}"}
+    app = create_app(service=service, operator_token=OPERATOR)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=operator)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} == {"/v1/predict", "/v1/health", "/v1/metrics"}
+    assert {op.path for op in operations} == {
+        "/v1/predict",
+        "/v1/health",
+        "/v1/health/details",
+        "/v1/metrics",
+    }
     statuses: list[int] = []
     for operation in operations:
 
@@ -39,6 +48,8 @@ def test_api_conforms_to_its_schema(kit: Kit, tmp_path: Path) -> None:
         def run(case: schemathesis.Case) -> None:
             if case.path == "/v1/predict":
                 case.headers = {**(case.headers or {}), "X-API-Key": keys["st"]}
+            elif case.path != "/v1/health":
+                case.headers = {**(case.headers or {}), **operator}
             response = case.call_and_validate()
             statuses.append(response.status_code)
 

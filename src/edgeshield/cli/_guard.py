@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from edgeshield.cli._render import console
@@ -22,6 +24,7 @@ from edgeshield.guard import (
     create_app,
     seal_classifier,
 )
+from edgeshield.guard.api._body import restore_recursion_limit
 from edgeshield.redteam import AttackKind, ExtractionConfig, GuardClient, run_extraction
 from edgeshield.usecase import GeneratorConfig, generate, load_classifier, read_uci_csv
 from edgeshield.vault import DevicePublicKey, OwnerKey
@@ -80,6 +83,43 @@ def add_client_cmd(
     console.print(f"api key (shown once): {key}", soft_wrap=True)
 
 
+@app.command(name="revoke-client")
+def revoke_client_cmd(
+    clients: Annotated[Path, typer.Option("--clients", help="Client file (JSON, hashes only).")],
+    client_id: Annotated[str, typer.Option("--id", help="Client name.")],
+) -> None:
+    """Revoke a client's key; a running guard refuses it from its next request on."""
+    registry = ClientRegistry.load(clients)
+    registry.remove(client_id)
+    registry.save(clients)
+    console.print(f"client {client_id} revoked in {clients}")
+
+
+@app.command(name="rotate-key")
+def rotate_key_cmd(
+    clients: Annotated[Path, typer.Option("--clients", help="Client file (JSON, hashes only).")],
+    client_id: Annotated[str, typer.Option("--id", help="Client name.")],
+) -> None:
+    """Give a client a new key (printed once); the old key stops working without a restart."""
+    registry = ClientRegistry.load(clients)
+    key = registry.rotate(client_id)
+    registry.save(clients)
+    console.print(f"client {client_id}: new key in {clients}; the old key no longer works")
+    console.print(f"api key (shown once): {key}", soft_wrap=True)
+
+
+_SECRET_VAR = "EDGESHIELD_GUARD_WATERMARK_SECRET"  # noqa: S105 - a variable name
+
+
+def _settings_error(exc: ValidationError) -> ConfigError:
+    """One line naming each bad setting (pydantic's own message spans several)."""
+    parts = []
+    for error in exc.errors():
+        name = ".".join(str(x) for x in error.get("loc", ())) or "settings"
+        parts.append(f"{name}: {error.get('msg', 'invalid')}")
+    return ConfigError("invalid guard settings: " + "; ".join(parts))
+
+
 @app.command(name="serve")
 def serve_cmd(
     bundle: Annotated[Path, typer.Option("--bundle", help="Sealed bundle.")],
@@ -100,15 +140,33 @@ def serve_cmd(
     ] = AlarmAction.THROTTLE,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", help="Uvicorn worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Uvicorn worker processes.")
+    ] = 1,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option("--rpc-url", help="JSON-RPC node holding the licence's ModelLicence."),
+    ] = None,
+    device_address: Annotated[
+        str | None,
+        typer.Option("--device-address", help="This gateway's account on the ledger (0x...)."),
+    ] = None,
 ) -> None:
     """Serve the sealed model; refuses to start without a valid licence.
 
-    The watermark secret comes from ``EDGESHIELD_GUARD_WATERMARK_SECRET`` (never an option,
-    so it stays out of the process list).
+    The watermark secret comes from ``EDGESHIELD_GUARD_WATERMARK_SECRET`` and the operator
+    token (metrics, health details, OpenAPI) from ``EDGESHIELD_GUARD_OPERATOR_TOKEN``: never
+    options, so they stay out of the process list. A licence with a ledger reference needs
+    ``--rpc-url`` and ``--device-address``; the contract is checked before serving and on
+    requests (state, pause, expiry, device, model digest).
     """
     import uvicorn
 
+    if not os.environ.get(_SECRET_VAR):
+        raise ConfigError(
+            f"{_SECRET_VAR} is not set: export a random secret of at least 32 characters "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
     values: dict[str, object] = {
         "bundle": bundle,
         "device_key": device_key,
@@ -118,28 +176,34 @@ def serve_cmd(
         "database_url": database_url,
         "alarm_action": alarm_action,
         "card": card,
+        "rpc_url": rpc_url,
+        "device_address": device_address,
     }
     try:
         settings = GuardSettings(**values)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ConfigError(f"invalid guard settings: {exc}") from exc
+    except ValidationError as exc:
+        raise _settings_error(exc) from exc
     application = create_app(settings)  # fails here, before binding, on any bad input
     if workers > 1:
-        # Each worker process builds its own app from the environment.
+        # The supervisor becomes `python -m uvicorn` (this process, by exec): its workers
+        # start from the light factory and never import the CLI, and SIGTERM reaches uvicorn.
         application.state.guard.store.close()
+        env = dict(os.environ)
         for name, value in values.items():
             if value is not None:
-                os.environ[f"EDGESHIELD_GUARD_{name.upper()}"] = str(value)
-        uvicorn.run(
-            "edgeshield.guard.api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-        )
-    else:
-        uvicorn.run(application, host=host, port=port, log_level="warning")
+                env[f"EDGESHIELD_GUARD_{name.upper()}"] = str(value)
+        argv = [
+            sys.executable, "-m", "uvicorn", "--factory",
+            "edgeshield.guard.api.worker:create_worker_app",
+            "--host", host, "--port", str(port), "--workers", str(workers),
+            "--log-level", "warning", "--timeout-graceful-shutdown", "5",
+            "--timeout-worker-healthcheck", "30",
+        ]  # fmt: skip
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, argv, env)  # noqa: S606 - argv is fixed, no shell
+    restore_recursion_limit()  # py_ecc (ledger stack) raised it when the CLI loaded
+    uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 def _frame_or_generated(path: Path | None, seed: int, rows: int) -> pd.DataFrame:

@@ -75,7 +75,7 @@ def step_release(ctx: DemoContext) -> StepRecord:
         chain,
         licensee=accounts["licensee"],
         device=accounts["device_a"],
-        model_digest=ctx.get("model_digest"),
+        model_digest=bytes.fromhex(info.model_digest),  # the sealed model the guard serves
         price_per_use=PRICE_PER_USE_WEI,
         expires_at=chain.next_timestamp() + LICENCE_DAYS * 86_400,
         owner=accounts["owner"],
@@ -148,7 +148,12 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         store=store,
         watermark_secret=demo_secret(config.seed, "api-watermark"),
         config=GuardConfig(alarm_action=AlarmAction.THROTTLE),
-        licence_gate=LedgerLicenceGate(ctx.get("licence_contract"), ttl_s=GATE_TTL_S),
+        licence_gate=LedgerLicenceGate(
+            ctx.get("licence_contract"),
+            device=ctx.get("accounts")["device_a"],
+            model_digest=model.model_digest,
+            ttl_s=GATE_TTL_S,
+        ),
     )
     server = LocalServer(create_app(service=service)).start()
     http = httpx.Client(base_url=server.url, timeout=60.0)

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from edgeshield.guard._clients import ClientRegistry, ClientSpec, hash_api_key, new_api_key
 from edgeshield.guard._hardening import HardeningConfig, harden, reverse_sigmoid
-from edgeshield.guard._ledger_gate import LedgerLicenceGate, LicenceGate, LicenceStatus
+from edgeshield.guard._ledger_gate import (
+    LedgerLicenceGate,
+    LicenceGate,
+    LicenceStatus,
+    gate_from_licence,
+)
 from edgeshield.guard._metrics import GuardMetrics
 from edgeshield.guard._model import (
     CARD_METADATA_PREFIX,
@@ -86,6 +91,7 @@ __all__ = [
     "card_from_metadata",
     "card_metadata",
     "create_app",
+    "gate_from_licence",
     "harden",
     "hash_api_key",
     "new_api_key",

@@ -1,15 +1,20 @@
 """API clients: keys stored only as hashes, each client with an output tier and rate limits.
 
 Why: a leaked client file must not leak usable keys; keys are 256-bit random tokens, so one
-SHA-256 per key is enough (no password stretching needed), and lookups compare hashes.
+SHA-256 per key is enough (no password stretching needed), and lookups compare hashes. A
+registry loaded from a file follows it: ``guard revoke-client`` and ``guard rotate-key``
+replace the file atomically and the running service sees the change on its next request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import secrets
+import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,22 +67,48 @@ class ClientSpec:
             raise ConfigError("client_id must be 1-64 printable characters")
         if len(self.key_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.key_sha256):
             raise ConfigError(f"client {self.client_id}: key_sha256 must be 64 hex digits")
-        if self.rate_per_s <= 0 or self.burst < 1:
-            raise ConfigError(f"client {self.client_id}: rate_per_s > 0 and burst >= 1 needed")
-        if self.quota is not None and self.quota < 0:
-            raise ConfigError(f"client {self.client_id}: quota must be non-negative")
+        for name in ("rate_per_s", "burst"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"client {self.client_id}: {name} must be a number")
+        if not math.isfinite(self.rate_per_s) or self.rate_per_s <= 0:
+            raise ConfigError(f"client {self.client_id}: rate_per_s must be finite and > 0")
+        if not math.isfinite(self.burst) or self.burst < 1:
+            raise ConfigError(f"client {self.client_id}: burst must be finite and >= 1")
+        if self.quota is not None and (type(self.quota) is not int or self.quota < 0):
+            raise ConfigError(f"client {self.client_id}: quota must be a non-negative integer")
 
 
 class ClientRegistry:
     """The clients of one service, looked up by key hash."""
 
-    __slots__ = ("_by_hash", "_by_id")
+    __slots__ = ("_by_hash", "_by_id", "_lock", "_path", "_seen")
 
     def __init__(self, clients: list[ClientSpec] | tuple[ClientSpec, ...] = ()) -> None:
         self._by_hash: dict[str, ClientSpec] = {}
         self._by_id: dict[str, ClientSpec] = {}
+        self._path: Path | None = None
+        self._seen: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
         for spec in clients:
             self._insert(spec)
+
+    def _refresh(self) -> None:
+        """Re-read the file this registry was loaded from if it changed (revoke, rotate)."""
+        if self._path is None:
+            return
+        try:
+            st = os.stat(self._path)
+            seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            seen = (0, 0, 0)  # every client removed
+        except OSError as exc:
+            raise StorageError(f"cannot read client file {self._path}: {exc}") from exc
+        with self._lock:
+            if seen == self._seen:
+                return
+            fresh = type(self).load(self._path)  # fails closed: a malformed file is an error
+            self._by_hash, self._by_id, self._seen = fresh._by_hash, fresh._by_id, fresh._seen
 
     def _insert(self, spec: ClientSpec) -> None:
         if spec.client_id in self._by_id:
@@ -111,8 +142,30 @@ class ClientRegistry:
         )
         return key
 
+    def remove(self, client_id: str) -> None:
+        """Revoke a client: its key stops working (its counters and audit stay)."""
+        spec = self._by_id.pop(client_id, None)
+        if spec is None:
+            raise ConfigError(f"no client {client_id!r}")
+        del self._by_hash[spec.key_sha256]
+
+    def rotate(self, client_id: str, *, key: str | None = None) -> str:
+        """Give a client a new key (returned once); the old key stops working."""
+        spec = self._by_id.get(client_id)
+        if spec is None:
+            raise ConfigError(f"no client {client_id!r}")
+        key = key or new_api_key()
+        fresh = ClientSpec(**{**asdict(spec), "key_sha256": hash_api_key(key)})
+        if fresh.key_sha256 in self._by_hash:
+            raise ConfigError(f"client {client_id!r}: the new key is already in use")
+        del self._by_hash[spec.key_sha256]
+        self._by_hash[fresh.key_sha256] = fresh
+        self._by_id[client_id] = fresh
+        return key
+
     def authenticate(self, key: str) -> ClientSpec | None:
-        """The client owning ``key``, or ``None``."""
+        """The client owning ``key``, or ``None`` (re-reads a changed client file first)."""
+        self._refresh()
         return self._by_hash.get(hash_api_key(key))
 
     def __getitem__(self, client_id: str) -> ClientSpec:
@@ -130,10 +183,17 @@ class ClientRegistry:
         return json.dumps({"clients": rows}, indent=2)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the registry as JSON (file mode 0600)."""
+        """Write the registry as JSON (mode 0600), atomically: a reader sees old or new."""
+        target = Path(path)
         try:
-            Path(path).write_text(self.to_json())
-            os.chmod(path, 0o600)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            try:
+                with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+                    handle.write(self.to_json())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         except OSError as exc:
             raise StorageError(f"cannot write client file {path}: {exc}") from exc
 
@@ -142,23 +202,28 @@ class ClientRegistry:
         """Read a registry written by :meth:`save`; an absent file is an empty registry."""
         path = Path(path)
         if not path.exists():
-            return cls()
+            registry = cls()
+            registry._path, registry._seen = path, (0, 0, 0)
+            return registry
         try:
+            st = os.stat(path)
             data = json.loads(path.read_text())
             rows = data["clients"]
-            return cls(
+            registry = cls(
                 [
                     ClientSpec(
                         client_id=str(r["client_id"]),
                         key_sha256=str(r["key_sha256"]),
                         tier=OutputTier(r.get("tier", OutputTier.LABEL_ONLY.value)),
-                        rate_per_s=float(r.get("rate_per_s", 50.0)),
-                        burst=float(r.get("burst", 500.0)),
-                        quota=None if r.get("quota") is None else int(r["quota"]),
+                        rate_per_s=r.get("rate_per_s", 50.0),
+                        burst=r.get("burst", 500.0),
+                        quota=r.get("quota"),
                     )
                     for r in rows
                 ]
             )
+            registry._path, registry._seen = path, (st.st_ino, st.st_mtime_ns, st.st_size)
+            return registry
         except OSError as exc:
             raise StorageError(f"cannot read client file {path}: {exc}") from exc
         except (ValueError, KeyError, TypeError) as exc:

@@ -1,4 +1,9 @@
-"""Prometheus metrics of one guard service (its own registry, so several apps can coexist)."""
+"""Prometheus metrics of one guard service (its own registry, so several apps can coexist).
+
+Aggregates only, and only on the operator surface: no client label, no alarm series per
+client and no count of watermarked answers, so that even a leaked scrape cannot tell a thief
+which of its answers were altered or whether it was flagged (issue 15).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ __all__ = ["GuardMetrics"]
 
 
 class GuardMetrics:
-    """Counters and the latency histogram exported at ``GET /v1/metrics``."""
+    """Counters and the latency histogram exported at ``GET /v1/metrics`` (operator only)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -20,19 +25,12 @@ class GuardMetrics:
         )
         self.records = Counter(
             "edgeshield_guard_records",
-            "Records answered, by client.",
-            ["client"],
+            "Records answered, all clients together.",
             registry=self.registry,
         )
         self.alarms = Counter(
             "edgeshield_guard_extraction_alarms",
-            "PRADA extraction alarms raised, by client.",
-            ["client"],
-            registry=self.registry,
-        )
-        self.watermarked = Counter(
-            "edgeshield_guard_watermarked_answers",
-            "Answers altered by the API watermark.",
+            "PRADA extraction alarms raised, all clients together (the audit log names them).",
             registry=self.registry,
         )
         self.latency = Histogram(

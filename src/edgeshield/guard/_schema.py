@@ -65,7 +65,10 @@ class OutputTier(StrEnum):
 
 def _sensor(name: str) -> object:
     low, high = SENSOR_RANGES[name]
-    return Field(ge=low, le=high, allow_inf_nan=False, description=f"{name} in [{low}, {high}]")
+    # strict: a number, never a string ("60") or a boolean (true); integers are accepted
+    return Field(
+        ge=low, le=high, strict=True, allow_inf_nan=False, description=f"{name} in [{low}, {high}]"
+    )
 
 
 class SensorRecord(BaseModel):

@@ -140,7 +140,8 @@ class GuardService:
         self._lock = threading.Lock()
         self._prada: dict[str, PradaState] = {}
         quota = model.licence.query_quota
-        self.metrics.licence_remaining.set(-1 if quota is None else quota)
+        used = store.ensure_licence(model.licence.token_id)  # survives restarts
+        self.metrics.licence_remaining.set(-1 if quota is None else max(0, quota - used))
 
     # -- checks --------------------------------------------------------------------------
 
@@ -261,21 +262,17 @@ class GuardService:
                 rate *= self.config.throttle_factor
                 burst = max(1.0, burst * self.config.throttle_factor)
             tokens = min(burst, state.tokens + rate * max(0.0, now - state.refilled_at))
-            used = self.store.licence_used(conn, lic.token_id)
             denial: RequestDeniedError | None = None
+            used = 0
             if alarmed and self.config.alarm_action is AlarmAction.BLOCK:
+                # Says no more than a revoked client would see: whether a client was flagged
+                # is for the operator (audit log), not for the client.
                 denial = RequestDeniedError(
-                    f"client {cid} is blocked: extraction alarm after {state.alarm_at} queries",
-                    status_code=403,
+                    f"client {cid} is blocked; contact the operator", status_code=403
                 )
             elif spec.quota is not None and state.queries + n > spec.quota:
                 denial = RequestDeniedError(
                     f"client query quota exhausted ({state.queries} of {spec.quota} used)",
-                    status_code=429,
-                )
-            elif lic.query_quota is not None and used + n > lic.query_quota:
-                denial = RequestDeniedError(
-                    f"licence query quota exhausted ({used} of {lic.query_quota} used)",
                     status_code=429,
                 )
             elif n > burst:
@@ -290,6 +287,16 @@ class GuardService:
                     status_code=429,
                     headers={"Retry-After": str(wait)},
                 )
+            else:
+                # One conditional UPDATE: exact however many workers share the database.
+                total = self.store.consume_licence(conn, lic.token_id, n, quota=lic.query_quota)
+                used = 0 if total is None else total
+                if total is None:
+                    spent = self.store.licence_used(conn, lic.token_id)
+                    denial = RequestDeniedError(
+                        f"licence query quota exhausted ({spent} of {lic.query_quota} used)",
+                        status_code=429,
+                    )
             if denial is not None:
                 self.store.update_client(conn, replace(state, tokens=tokens, refilled_at=now))
                 self.store.audit(
@@ -320,7 +327,7 @@ class GuardService:
                         detail=f"PRADA W={update.w:.4f} < {self.config.prada.delta} after "
                         f"{prada.alarm_at} queries; action {self.config.alarm_action.value}",
                     )
-                    self.metrics.alarms.labels(client=cid).inc()
+                    self.metrics.alarms.inc()
             served_p, served_labels = p, labels
             if self.watermark is not None:
                 mask = self.watermark.select(records)
@@ -339,9 +346,7 @@ class GuardService:
                             for i in np.flatnonzero(mask)
                         ],
                     )
-                    self.metrics.watermarked.inc(int(mask.sum()))
             self.store.update_client(conn, after)
-            self.store.add_licence_use(conn, lic.token_id, n)
             self.store.audit(
                 conn,
                 at=now,
@@ -350,7 +355,7 @@ class GuardService:
                 records=n,
                 total=state.queries + n,
             )
-        self.metrics.records.labels(client=cid).inc(n)
+        self.metrics.records.inc(n)
         if lic.query_quota is not None:
-            self.metrics.licence_remaining.set(lic.query_quota - used - n)
+            self.metrics.licence_remaining.set(lic.query_quota - used)
         return None, served_p, served_labels

@@ -20,7 +20,13 @@ _WEAK = frozenset({"changethis", "changeme", "secret", "password", "default", "t
 
 
 class GuardSettings(BaseSettings):
-    """Everything ``edgeshield guard serve`` needs; read from ``EDGESHIELD_GUARD_*`` variables."""
+    """Everything ``edgeshield guard serve`` needs; read from ``EDGESHIELD_GUARD_*`` variables.
+
+    ``operator_token`` (at least 32 characters) opens the operator surfaces (metrics, health
+    details, OpenAPI); without it they stay closed. ``rpc_url`` and ``device_address`` (this
+    gateway's account on the ledger) turn on the ledger gate for a licence with a ledger
+    reference; such a licence is refused without them.
+    """
 
     model_config = SettingsConfigDict(env_prefix="EDGESHIELD_GUARD_", frozen=True, extra="forbid")
 
@@ -36,9 +42,14 @@ class GuardSettings(BaseSettings):
     watermark_rate: float = Field(default=0.005, ge=0.0, le=0.005)
     max_batch: int = Field(default=256, ge=1, le=1024)
     max_body_bytes: int = Field(default=1_000_000, ge=1024, le=64_000_000)
+    body_timeout_s: float = Field(default=10.0, gt=0.0, le=600.0, allow_inf_nan=False)
+    operator_token: SecretStr | None = None
+    rpc_url: str | None = None
+    device_address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    ledger_ttl_s: float = Field(default=1.0, ge=0.0, le=3600.0, allow_inf_nan=False)
     alarm_action: AlarmAction = AlarmAction.THROTTLE
-    throttle_factor: float = Field(default=0.1, gt=0.0, le=1.0)
-    prada_delta: float = Field(default=0.9, gt=0.0, lt=1.0)
+    throttle_factor: float = Field(default=0.1, gt=0.0, le=1.0, allow_inf_nan=False)
+    prada_delta: float = Field(default=0.9, gt=0.0, lt=1.0, allow_inf_nan=False)
     prada_min_distances: int = Field(default=50, ge=3, le=5000)
     prada_window: int = Field(default=1000, ge=3, le=5000)
 
@@ -51,6 +62,15 @@ class GuardSettings(BaseSettings):
                 "watermark_secret must be a random string of at least 32 characters "
                 "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
+        return value
+
+    @field_validator("operator_token")
+    @classmethod
+    def _strong_operator_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value()
+            if token.strip().lower() in _WEAK or len(token) < 32:
+                raise ValueError("operator_token must be a random string of at least 32 characters")
         return value
 
     def guard_config(self) -> GuardConfig:

@@ -2,8 +2,12 @@
 
 Why: a restart must lose nothing, an attacker must not reset its history by waiting for one,
 and several workers must share one state. Any SQLAlchemy URL works; SQLite (WAL, immediate
-transactions) is the default. The audit table is append-only: the store has no update or
-delete for it, and on SQLite triggers refuse both.
+transactions) is the default. Counters are exact on any SQL database: a request locks its
+client's row (``SELECT ... FOR UPDATE``; SQLite's immediate transactions lock the file), the
+licence quota is one conditional ``UPDATE ... WHERE queries + n <= quota RETURNING``, and rows
+are created idempotently (a concurrent duplicate insert is rolled back to a savepoint).
+The audit table is append-only: the store has no update or delete for it, and on SQLite
+triggers refuse both.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from edgeshield.errors import StorageError
 from edgeshield.guard._prada import PradaState
@@ -83,6 +87,7 @@ watermark_table = sa.Table(
 
 # Statements built once (the request path runs them thousands of times per second).
 _SELECT_CLIENT = sa.select(clients_table).where(clients_table.c.client_id == sa.bindparam("cid"))
+_LOCK_CLIENT = _SELECT_CLIENT.with_for_update()
 _INSERT_CLIENT = clients_table.insert()
 _UPDATE_CLIENT = (
     clients_table.update()
@@ -103,6 +108,16 @@ _ADD_LICENCE = (
     licence_table.update()
     .where(licence_table.c.token_id == sa.bindparam("tid"))
     .values(queries=licence_table.c.queries + sa.bindparam("n"))
+    .returning(licence_table.c.queries)
+)
+_ADD_LICENCE_WITHIN = (
+    licence_table.update()
+    .where(
+        licence_table.c.token_id == sa.bindparam("tid"),
+        licence_table.c.queries + sa.bindparam("n") <= sa.bindparam("quota"),
+    )
+    .values(queries=licence_table.c.queries + sa.bindparam("n"))
+    .returning(licence_table.c.queries)
 )
 _INSERT_AUDIT = audit_table.insert()
 _INSERT_POINTS = points_table.insert()
@@ -167,6 +182,15 @@ def _sqlite_setup(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _insert_once(conn: Connection, statement: sa.Insert, values: dict[str, Any]) -> None:
+    """Insert a row unless another transaction just did (then its row stands)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(statement, values)
+    except IntegrityError:
+        pass
+
+
 def _client_state(row: sa.Row[Any]) -> ClientState:
     """A ``clients`` row as the counters it holds."""
     return ClientState(
@@ -227,18 +251,14 @@ class GuardStore:
 
     @staticmethod
     def client(conn: Connection, client_id: str, *, burst: float, now: float) -> ClientState:
-        """The client's row, created with a full bucket on first use."""
-        row = conn.execute(_SELECT_CLIENT, {"cid": client_id}).one_or_none()
+        """The client's row, locked until the transaction ends; created with a full bucket.
+
+        Concurrent first requests of one client (several workers) create the row once.
+        """
+        row = conn.execute(_LOCK_CLIENT, {"cid": client_id}).one_or_none()
         if row is None:
-            state = ClientState(
-                client_id=client_id,
-                queries=0,
-                tokens=burst,
-                refilled_at=now,
-                observed=0,
-                alarm_at=None,
-            )
-            conn.execute(
+            _insert_once(
+                conn,
                 _INSERT_CLIENT,
                 {
                     "client_id": client_id,
@@ -249,7 +269,7 @@ class GuardStore:
                     "alarm_at": None,
                 },
             )
-            return state
+            row = conn.execute(_LOCK_CLIENT, {"cid": client_id}).one()
         return _client_state(row)
 
     @staticmethod
@@ -269,17 +289,35 @@ class GuardStore:
 
     @staticmethod
     def licence_used(conn: Connection, token_id: str) -> int:
-        """Records served so far under a licence (all clients)."""
+        """Records served so far under a licence (all clients); 0 before the first."""
         value = conn.execute(_SELECT_LICENCE, {"tid": token_id}).scalar_one_or_none()
-        if value is None:
-            conn.execute(_INSERT_LICENCE, {"token_id": token_id, "queries": 0})
-            return 0
-        return int(value)
+        return 0 if value is None else int(value)
+
+    def ensure_licence(self, token_id: str) -> int:
+        """Create the licence's usage row if absent (idempotent) and return its use so far."""
+        with self.transaction() as conn:
+            if conn.execute(_SELECT_LICENCE, {"tid": token_id}).scalar_one_or_none() is None:
+                _insert_once(conn, _INSERT_LICENCE, {"token_id": token_id, "queries": 0})
+            return self.licence_used(conn, token_id)
 
     @staticmethod
-    def add_licence_use(conn: Connection, token_id: str, records: int) -> None:
-        """Count records against the licence quota."""
-        conn.execute(_ADD_LICENCE, {"tid": token_id, "n": records})
+    def consume_licence(
+        conn: Connection, token_id: str, records: int, *, quota: int | None
+    ) -> int | None:
+        """Count ``records`` against the licence if the quota allows; the new total or ``None``.
+
+        One conditional ``UPDATE ... RETURNING``: the check and the increment are one atomic
+        statement, so concurrent workers can never overshoot the quota.
+        """
+        if conn.execute(_SELECT_LICENCE, {"tid": token_id}).scalar_one_or_none() is None:
+            _insert_once(conn, _INSERT_LICENCE, {"token_id": token_id, "queries": 0})
+        if quota is None:
+            total = conn.execute(_ADD_LICENCE, {"tid": token_id, "n": records}).scalar_one()
+        else:
+            total = conn.execute(
+                _ADD_LICENCE_WITHIN, {"tid": token_id, "n": records, "quota": quota}
+            ).scalar_one_or_none()
+        return None if total is None else int(total)
 
     # -- audit ---------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ every way a request can be bad ends as a JSON ``{"detail": ...}`` with a 4xx sta
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,79 +15,17 @@ from fastapi.responses import JSONResponse
 
 from edgeshield.errors import ConfigError, GuardError, RequestDeniedError, StorageError
 from edgeshield.guard._clients import ClientRegistry
-from edgeshield.guard._model import open_classifier
+from edgeshield.guard._ledger_gate import LedgerLicenceGate, gate_from_licence
+from edgeshield.guard._model import GuardedModel, open_classifier
 from edgeshield.guard._service import GuardService
 from edgeshield.guard._settings import GuardSettings
 from edgeshield.guard._store import GuardStore
-from edgeshield.guard.api.routes import health, predict
+from edgeshield.guard.api._body import BodyLimit
+from edgeshield.guard.api.deps import operator_token_hash
+from edgeshield.guard.api.routes import health, operator, predict
 from edgeshield.vault import DeviceKey, OwnerPublicKey
 
 __all__ = ["build_service", "create_app"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class BodyLimit:
-    """ASGI middleware: 413 for bodies over ``limit`` bytes, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(self.limit, send)
-            return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLargeError
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLargeError:
-            if not started:
-                await _too_large(self.limit, send)
-
-
-class _BodyTooLargeError(Exception):
-    pass
-
-
-async def _too_large(limit: int, send: Send) -> None:
-    body = f'{{"detail":"request body exceeds the limit of {limit} bytes"}}'.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", b"%d" % len(body)),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def _clean_errors(errors: Any) -> list[dict[str, Any]]:
@@ -142,6 +79,33 @@ def build_service(settings: GuardSettings) -> GuardService:
         store=GuardStore(settings.database_url),
         watermark_secret=settings.watermark_secret.get_secret_value().encode(),
         config=settings.guard_config(),
+        licence_gate=_ledger_gate(settings, model),
+    )
+
+
+def _ledger_gate(settings: GuardSettings, model: GuardedModel) -> LedgerLicenceGate | None:
+    """The ledger gate the licence asks for; a ledger reference is never ignored."""
+    ref = model.licence.ledger
+    if settings.rpc_url is None:
+        if ref is not None:
+            raise ConfigError(
+                f"the licence is managed on the ledger (contract {ref.contract_address}): "
+                "start with --rpc-url and --device-address"
+            )
+        return None
+    if settings.device_address is None:
+        raise ConfigError("--rpc-url needs --device-address (this gateway's ledger account)")
+    if ref is None:
+        raise ConfigError("--rpc-url given but the licence has no ledger reference")
+    from edgeshield.errors import LedgerError
+    from edgeshield.ledger import Chain
+
+    try:
+        chain = Chain.connect(settings.rpc_url)
+    except LedgerError as exc:
+        raise GuardError(f"guard cannot start: {exc}") from exc
+    return gate_from_licence(
+        model.licence, chain, device=settings.device_address, ttl_s=settings.ledger_ttl_s
     )
 
 
@@ -150,8 +114,22 @@ def create_app(
     *,
     service: GuardService | None = None,
     max_body_bytes: int | None = None,
+    body_timeout_s: float | None = None,
+    operator_token: str | None = None,
 ) -> FastAPI:
     """Build the guard application from settings (or an already built service, for tests).
+
+    Parameters
+    ----------
+    settings
+        Everything the service needs (default: read from the environment).
+    service
+        An already built service (then ``settings`` only supplies the HTTP limits).
+    max_body_bytes, body_timeout_s
+        Override the body size limit (413) and the time to receive a body (408).
+    operator_token
+        Opens the operator surfaces (metrics, health details, OpenAPI, docs) to
+        ``Authorization: Bearer <token>``; default: the settings' token, else closed.
 
     Raises
     ------
@@ -162,14 +140,24 @@ def create_app(
         settings = settings if settings is not None else GuardSettings()
         service = build_service(settings)
     limit = max_body_bytes or (settings.max_body_bytes if settings is not None else 1_000_000)
+    timeout = body_timeout_s or (settings.body_timeout_s if settings is not None else 10.0)
+    if operator_token is None and settings is not None and settings.operator_token is not None:
+        operator_token = settings.operator_token.get_secret_value()
+    if operator_token is not None and len(operator_token) < 32:
+        raise ConfigError("the operator token must be at least 32 characters")
     app = FastAPI(
         title="EdgeShield guard",
         version="1",
         description="Guarded inference of the sealed failure classifier.",
+        openapi_url=None,  # served by the operator router, behind the operator token
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.guard = service
+    app.state.operator_token_sha256 = operator_token_hash(operator_token)
     app.include_router(predict.router)
     app.include_router(health.router)
+    app.include_router(operator.router)
 
     @app.exception_handler(RequestDeniedError)
     async def _denied(_: Request, exc: RequestDeniedError) -> JSONResponse:
@@ -188,5 +176,5 @@ def create_app(
         errors = _clean_errors(exc.errors())
         return JSONResponse({"detail": _summary(errors), "errors": errors}, status_code=422)
 
-    app.add_middleware(BodyLimit, limit=limit)
+    app.add_middleware(BodyLimit, limit=limit, timeout_s=timeout)
     return app

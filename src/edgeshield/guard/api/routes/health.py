@@ -1,12 +1,11 @@
-"""``GET /v1/health`` and ``GET /v1/metrics``."""
+"""``GET /v1/health``: liveness only, the same answer for everyone."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel
+from typing import Literal
 
-from edgeshield.guard.api.deps import ServiceDep
+from fastapi import APIRouter
+from pydantic import BaseModel
 
 __all__ = ["router"]
 
@@ -14,33 +13,12 @@ router = APIRouter(tags=["service"])
 
 
 class Health(BaseModel):
-    """Liveness and what is being served."""
+    """Liveness; what is served and its licence are on the operator surface."""
 
-    status: str
-    model_id: str
-    model_digest: str
-    licence_expires: str
-    licence_quota: int | None
+    status: Literal["ok"]
 
 
 @router.get("/v1/health")
-def health(service: ServiceDep) -> Health:
-    """Liveness, the model served and its licence."""
-    lic = service.model.licence
-    return Health(
-        status="ok",
-        model_id=service.model.model_id,
-        model_digest=service.model.model_digest,
-        licence_expires=lic.expires.isoformat(),
-        licence_quota=lic.query_quota,
-    )
-
-
-@router.get(
-    "/v1/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
-)
-def metrics(service: ServiceDep) -> Response:
-    """Prometheus text exposition of the service's metrics."""
-    return Response(content=service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+def health() -> Health:
+    """Liveness (no model, licence or client detail: those are for the operator)."""
+    return Health(status="ok")

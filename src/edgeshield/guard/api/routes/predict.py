@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from edgeshield.guard._schema import PredictRequest, PredictResponse
+from edgeshield.guard.api._body import AuthenticatedJSONRoute
 from edgeshield.guard.api.deps import ApiKeyDep, ServiceDep
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["predict"])
+# The key is checked before the body is read, and the body is parsed with a depth bound.
+router = APIRouter(tags=["predict"], route_class=AuthenticatedJSONRoute)
 
 _ERROR: dict[str, Any] = {
     "content": {
@@ -26,8 +28,10 @@ _ERROR: dict[str, Any] = {
     "/v1/predict",
     response_model_exclude_none=True,
     responses={
+        400: {"description": "body not JSON or nested too deeply", **_ERROR},
         401: {"description": "missing or invalid API key", **_ERROR},
         403: {"description": "client blocked or licence no longer valid", **_ERROR},
+        408: {"description": "body not received in time", **_ERROR},
         413: {"description": "batch or body too large", **_ERROR},
         429: {"description": "rate limit or query quota exhausted", **_ERROR},
     },
