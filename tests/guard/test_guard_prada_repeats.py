@@ -39,7 +39,8 @@ def test_one_request_of_identical_rows_raises_no_alarm(kit: Kit, tmp_path: objec
     for _ in range(3):
         service.predict(keys["dashboard"], _records(pd.concat([row] * 256, ignore_index=True)))
     state = service.store.client_state("dashboard")
-    assert state is not None and state.queries == 768
+    assert state is not None
+    assert state.queries == 768
     assert state.alarm_at is None
 
 
@@ -55,5 +56,6 @@ def test_steady_machine_at_sensor_resolution_raises_no_alarm(kit: Kit, tmp_path:
         for i in range(0, len(trace), 10):
             service.predict(keys[f"machine-{s}"], trace[i : i + 10])
         state = service.store.client_state(f"machine-{s}")
-        assert state is not None and state.queries == 600
+        assert state is not None
+        assert state.queries == 600
         assert state.alarm_at is None, f"machine-{s} flagged after {state.alarm_at}"
