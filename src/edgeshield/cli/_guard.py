@@ -12,6 +12,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, GuardError
 from edgeshield.guard import (
@@ -200,3 +201,7 @@ def attack_cmd(
         console.print(f"refused after {report.refused_at} queries: {report.refusal}")
     if report.throttled_requests:
         console.print(f"throttled {report.throttled_requests} times")
+
+
+app.command(name="alarms")(alarms_cmd)
+app.command(name="clear-alarm")(clear_alarm_cmd)
