@@ -117,7 +117,9 @@ def step_prove(ctx: DemoContext) -> StepRecord:
         "stolen_fine_tuned": stolen_result.as_dict(),
         "surrogate_triggers": surrogate_result.as_dict(),
         "api_watermark": api.as_dict(),
-        "api_marked_answers": len(marks),
+        "api_marked_answers": int(
+            watermark.select([SensorRecord.model_validate(m.query) for m in marks]).sum()
+        ),
         "revealed_at": receipt.revealed_at.isoformat() if receipt.revealed_at else None,
         "evidence": str(evidence.markdown),
     }
