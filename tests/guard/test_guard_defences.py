@@ -18,11 +18,9 @@ from edgeshield.guard import (
     PradaState,
     SensorRecord,
     harden,
-    null_agreement_rate,
     prada_observe,
     records_from_frame,
     reverse_sigmoid,
-    verify_api_watermark,
 )
 
 probabilities = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50)
@@ -89,30 +87,6 @@ def test_watermark_rate_and_determinism(kit: Kit) -> None:
 def test_watermark_rejects_bad_settings(secret: bytes, rate: float) -> None:
     with pytest.raises(ConfigError):
         ApiWatermark(secret, rate=rate)
-
-
-def test_watermark_verification_separates_copy_from_independent() -> None:
-    rng = np.random.default_rng(0)
-    queries = pd.DataFrame({"x": rng.normal(size=60)})
-    served = np.ones(60, dtype=np.int64)
-    independent = [
-        lambda f, s=s: (np.random.default_rng(s).random(len(f)) < 0.03).astype(np.int64)
-        for s in range(5)
-    ]
-    rate, upper, _, trials = null_agreement_rate(independent, queries, served)
-    assert trials == 300
-    assert rate < 0.1
-    assert upper > rate
-    copy = verify_api_watermark(
-        lambda f: np.r_[np.ones(30), np.zeros(30)].astype(np.int64),
-        queries,
-        served,
-        null_rate_upper=upper,
-    )
-    assert copy.matches == 30
-    assert copy.p_value < 1e-6
-    stranger = verify_api_watermark(independent[0], queries, served, null_rate_upper=upper)
-    assert stranger.p_value > 0.01
 
 
 def _feed(

@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, GuardError
 from edgeshield.guard import (
@@ -264,3 +265,7 @@ def attack_cmd(
         console.print(f"refused after {report.refused_at} queries: {report.refusal}")
     if report.throttled_requests:
         console.print(f"throttled {report.throttled_requests} times")
+
+
+app.command(name="alarms")(alarms_cmd)
+app.command(name="clear-alarm")(clear_alarm_cmd)

@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from edgeshield.cli._ownership_api import verify_api_cmd
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.ownership import (
@@ -205,3 +206,6 @@ def verify_cmd(
         console.print(f"evidence written to {paths.markdown} and {paths.html}")
     if not result.owned:
         raise typer.Exit(code=3)
+
+
+app.command(name="verify-api")(verify_api_cmd)

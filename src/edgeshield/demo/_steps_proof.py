@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from edgeshield.demo._context import DemoContext, StepRecord, expect
+from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
 from edgeshield.demo._steps_release import GATE_TTL_S
 from edgeshield.demo._steps_training import OWNER_ID, TRIGGERS
 from edgeshield.guard import (
+    ApiWatermark,
     SensorRecord,
-    null_agreement_rate,
     records_frame,
     verify_api_watermark,
 )
@@ -84,11 +84,8 @@ def step_prove(ctx: DemoContext) -> StepRecord:
     expect(len(marks) > 0, "prove", "the API watermark marked none of the thief's answers")
     queries = records_frame([SensorRecord.model_validate(m.query) for m in marks])
     served = np.asarray([m.served_label for m in marks], dtype=np.int64)
-    independent: list[Any] = list(nulls.values())
-    rate, upper, _, _ = null_agreement_rate(independent, queries, served)
-    api = verify_api_watermark(
-        surrogate.predict, queries, served, null_rate_upper=upper, null_rate=rate
-    )
+    watermark = ApiWatermark(demo_secret(config.seed, "api-watermark"))
+    api = verify_api_watermark(surrogate.predict, queries, served, watermark=watermark)
     expect(
         api.p_value <= FPR,
         "prove",
@@ -120,7 +117,9 @@ def step_prove(ctx: DemoContext) -> StepRecord:
         "stolen_fine_tuned": stolen_result.as_dict(),
         "surrogate_triggers": surrogate_result.as_dict(),
         "api_watermark": api.as_dict(),
-        "api_marked_answers": len(marks),
+        "api_marked_answers": int(
+            watermark.select([SensorRecord.model_validate(m.query) for m in marks]).sum()
+        ),
         "revealed_at": receipt.revealed_at.isoformat() if receipt.revealed_at else None,
         "evidence": str(evidence.markdown),
     }

@@ -21,6 +21,7 @@ from edgeshield.guard import (
     GuardStore,
     LedgerLicenceGate,
     OutputTier,
+    SensorRecord,
     create_app,
     open_classifier,
     seal_classifier,
@@ -190,7 +191,12 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     attack = jacobian(GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0))
     attacker_state = store.client_state("attacker")
     alarm_at = None if attacker_state is None else attacker_state.alarm_at
-    attacker_marked = len(store.watermark_records("attacker"))
+    attacker_marked = sum(
+        1
+        for m in store.watermark_records("attacker")
+        if service.watermark is not None
+        and service.watermark.select([SensorRecord.model_validate(m.query)])[0]
+    )
     expect(alarm_at is not None, "serve", "the Jacobian attacker was not detected")
     expect(
         attack.throttled_requests > 0 or attack.refused_at is not None,

@@ -45,23 +45,26 @@ from edgeshield.guard._service import AlarmAction, GuardConfig, GuardService
 from edgeshield.guard._settings import GuardSettings
 from edgeshield.guard._store import AuditRecord, ClientState, GuardStore, WatermarkRecord
 from edgeshield.guard._watermark import (
+    CONTROL_RATE,
     MAX_WATERMARK_RATE,
     ApiWatermark,
+    CellKind,
     WatermarkEvidence,
     canonical_query,
-    null_agreement_rate,
     verify_api_watermark,
 )
 from edgeshield.guard.api.app import build_service, create_app
 
 __all__ = [
     "CARD_METADATA_PREFIX",
+    "CONTROL_RATE",
     "MAX_BATCH",
     "MAX_WATERMARK_RATE",
     "SENSOR_RANGES",
     "AlarmAction",
     "ApiWatermark",
     "AuditRecord",
+    "CellKind",
     "ClientRegistry",
     "ClientSpec",
     "ClientState",
@@ -95,7 +98,6 @@ __all__ = [
     "harden",
     "hash_api_key",
     "new_api_key",
-    "null_agreement_rate",
     "open_classifier",
     "prada_observe",
     "records_frame",

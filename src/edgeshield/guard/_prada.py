@@ -58,6 +58,14 @@ class PradaConfig:
     test_every
         New distances between two tests (the test runs at most once per batch); bounds the
         cost and the granularity of the detection delay.
+    repeat_distance
+        A query at most this far (in the encoder's standardized units) from its class's growing
+        set is a repeat of an earlier reading and adds no distance: a dashboard asking the same
+        row 256 times, or a steady machine whose low-resolution sensors repeat exactly, would
+        otherwise fill ``D`` with zeros and a spike that no benign process shows (issue 15).
+        The default 0.1 is about 0.2 K of air temperature, 18 rpm or 1 Nm: within the noise of
+        a steady machine read at its sensors' resolution; Jacobian steps are larger and still
+        alarm (``tests/redteam``).
     """
 
     delta: float = 0.9
@@ -65,6 +73,7 @@ class PradaConfig:
     window: int = 1000
     log_offset: float = 1e-3
     test_every: int = 25
+    repeat_distance: float = 0.1
 
     def __post_init__(self) -> None:
         if not 0.0 < self.delta < 1.0:
@@ -73,6 +82,8 @@ class PradaConfig:
             raise ConfigError("log_offset must be positive")
         if self.test_every < 1:
             raise ConfigError("test_every must be at least 1")
+        if not 0.0 <= self.repeat_distance < 1.0:
+            raise ConfigError("repeat_distance must lie in [0, 1)")
         if not 3 <= self.min_distances <= self.window <= 5000:
             raise ConfigError("need 3 <= min_distances <= window <= 5000")
 
@@ -172,6 +183,8 @@ def prada_observe(
             points.append((cls, x, 0.0))
             continue
         d = growing.min_distance(x)
+        if d <= config.repeat_distance:
+            continue
         state.distances.append(d)
         distances.append(d)
         if d > growing.threshold:

@@ -26,7 +26,7 @@ from edgeshield.guard._model import GuardedModel
 from edgeshield.guard._prada import PradaConfig, PradaState, prada_observe
 from edgeshield.guard._schema import PredictResponse, SensorRecord, records_frame
 from edgeshield.guard._store import GuardStore
-from edgeshield.guard._watermark import ApiWatermark
+from edgeshield.guard._watermark import ApiWatermark, CellKind
 from edgeshield.usecase import feature_matrix
 from edgeshield.vault import Clock, system_clock
 
@@ -330,22 +330,24 @@ class GuardService:
                     self.metrics.alarms.inc()
             served_p, served_labels = p, labels
             if self.watermark is not None:
-                mask = self.watermark.select(records)
+                kinds = self.watermark.kinds(records)
+                mask = kinds == CellKind.MARKED
                 if mask.any():
                     threshold = self.model.classifier.threshold
                     shift = float(_logit(np.asarray([threshold]))[0])
                     mirrored = 1.0 / (1.0 + np.exp(-(2.0 * shift - _logit(p))))
                     served_p = np.where(mask, mirrored, p)
                     served_labels = np.where(mask, 1 - labels, labels)
-                    self.store.record_watermark(
-                        conn,
-                        cid,
-                        now,
-                        [
-                            (records[int(i)].model_dump(mode="json"), int(served_labels[i]))
-                            for i in np.flatnonzero(mask)
-                        ],
-                    )
+                # marked answers and the unchanged control answers: the owner's test needs both
+                self.store.record_watermark(
+                    conn,
+                    cid,
+                    now,
+                    [
+                        (records[int(i)].model_dump(mode="json"), int(served_labels[i]))
+                        for i in np.flatnonzero(kinds != CellKind.NONE)
+                    ],
+                )
             self.store.update_client(conn, after)
             self.store.audit(
                 conn,

@@ -20,6 +20,7 @@ from edgeshield.redteam._extraction import (
     fidelity,
     run_extraction,
 )
+from edgeshield.redteam._filtering import cross_validated_keep, two_key_keep
 from edgeshield.redteam._membership import (
     AttackScore,
     MembershipAuditConfig,
@@ -67,6 +68,7 @@ __all__ = [
     "add_trigger",
     "attacker_features",
     "backdoor_success_rate",
+    "cross_validated_keep",
     "fidelity",
     "fit_surrogate",
     "membership_audit",
@@ -74,4 +76,5 @@ __all__ = [
     "remove_watermark",
     "run_extraction",
     "run_removal_suite",
+    "two_key_keep",
 ]
