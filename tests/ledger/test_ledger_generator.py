@@ -102,7 +102,9 @@ def test_withdraw_follows_checks_effects_interactions() -> None:
 
 def test_compile_and_cache(tmp_path: Path) -> None:
     config = CompilerConfig(cache_dir=tmp_path / "cache")
-    spec = LICENCE.with_plugins(PluginSpec(locking=Locking.STORAGE, pausable="owner"))
+    spec = LICENCE.with_plugins(
+        PluginSpec(locking=Locking.STORAGE, pausable="owner", access_control=True)
+    )
     fresh = compile_spec(spec, config)
     assert not fresh.cached
     assert fresh.bytecode.startswith("0x60")
