@@ -136,8 +136,6 @@ RESERVED = frozenset(
         "previous",
         "lockStatus",
         "withdrawTo",
-        "pendingOwner",
-        "acceptOwnership",
         "chainid",
     }
 )
