@@ -248,11 +248,24 @@ class ModelLicenceClient(_Client):
         """Revoke for good; the prepayment is credited back to the licensee (owner)."""
         return self.transition("revoke", sender=sender or self.owner)
 
+    @property
+    def pending_device(self) -> str:
+        """The device the owner proposed and the licensee has not accepted (zero if none)."""
+        return self._address("pendingDevice")
+
     def rebind_device(self, new_device: str, *, sender: str | None = None) -> TxResult:
-        """Move the licence to another device (owner)."""
+        """Propose another device (owner); it is bound when the licensee accepts it."""
         return self.transition(
             "rebindDevice", {"newDevice": new_device}, sender=sender or self.owner
         )
+
+    def accept_device(self, *, sender: str | None = None) -> TxResult:
+        """The licensee consents to the proposed device, which becomes the licensed one."""
+        return self.transition("acceptDevice", sender=sender or self.licensee)
+
+    def cancel(self, *, sender: str | None = None) -> TxResult:
+        """The licensee ends the licence; its unspent prepayment is credited back to it."""
+        return self.transition("cancel", sender=sender or self.licensee)
 
     def tick(self, *, sender: str | None = None) -> TxResult:
         """Apply the expiry if its time has come (anyone)."""
