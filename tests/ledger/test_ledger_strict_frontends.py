@@ -226,3 +226,16 @@ def test_the_cli_refuses_the_corpus_with_one_error_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("guard", ["5 // 2 * 2 == 5", "1 - 2 + 3 > 0", "count > 2 * 3"])
+def test_literal_only_arithmetic_is_refused(guard: str) -> None:
+    """Finding 4: solc folds literal-only arithmetic exactly; the model floors and checks."""
+    text = _edit("yaml", 'guards: ["count > 0",', f'guards: ["{guard}", "count > 0",')
+    with pytest.raises(SpecError, match="has only literal operands"):
+        parse_spec(text, source="licence.yaml")
+
+
+def test_arithmetic_with_a_name_is_kept() -> None:
+    text = _edit("yaml", 'guards: ["count > 0",', 'guards: ["count * 2 // 2 > 0",')
+    assert parse_spec(text).transition("reportUsage").guards[0] == "count * 2 // 2 > 0"

@@ -143,6 +143,13 @@ def _expr(node: ast.expr, env: Environment) -> Expr:
         left, right = _expr(node.left, env), _expr(node.right, env)
         if left.type != "uint256" or right.type != "uint256":
             raise ExprError(f"{op!r} needs uint256 operands in {ast.unparse(node)!r}")
+        if left.kind == "lit" and right.kind == "lit":
+            # solc folds literal-only arithmetic as exact rationals (5 / 2 * 2 == 5, 1 - 2 + 3
+            # does not underflow) where the model and the EVM floor and check each step:
+            # one semantics means refusing them
+            raise ExprError(
+                f"{ast.unparse(node)!r} has only literal operands; write its value instead"
+            )
         return Expr("arith", "uint256", (op, left, right))
     if isinstance(node, ast.Compare):
         if len(node.ops) != 1:
