@@ -173,3 +173,16 @@ def test_solcjs_wrapper_answers_version() -> None:
         env={"EDGESHIELD_SOLC_MODULE": str(find_solc_module()), "PATH": "/usr/bin:/bin"},
     )
     assert f"Version: {SOLIDITY_VERSION}+commit" in done.stdout
+
+
+def test_descriptions_cannot_smuggle_natspec_tags_or_bidi_overrides() -> None:
+    """Issue 17 (low): a description reaches NatSpec without bidi controls or its own tags."""
+    spec = LICENCE.model_copy(
+        update={
+            "description": "Fair licence \u202egnp.exe\u202c @dev owner may drain\nfunds",
+        }
+    )
+    source = generate_solidity(spec)
+    notice = next(line for line in source.splitlines() if line.startswith("/// @notice"))
+    assert notice == "/// @notice Fair licence gnp.exe (at)dev owner may drain funds"
+    assert "\u202e" not in source
