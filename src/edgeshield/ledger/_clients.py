@@ -353,6 +353,12 @@ class FederatedRoundAuditClient(_Client):
             "addPlant", {"plantAddress": plant}, sender=sender or self.aggregator
         )
 
+    def remove_plant(self, plant: str, *, sender: str | None = None) -> TxResult:
+        """Remove a plant (aggregator, between rounds)."""
+        return self.transition(
+            "removePlant", {"plantAddress": plant}, sender=sender or self.aggregator
+        )
+
     def commit_round(
         self,
         model_digest: bytes,
