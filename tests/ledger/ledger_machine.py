@@ -107,7 +107,13 @@ def build_machine(
             self.contract = self.chain.deploy(
                 compiled(), ordered(spec, args), sender=self.actors[0]
             )
-            self.model = ReferenceModel(spec, deployer=self.actors[0], constructor_args=args)
+            self.model = ReferenceModel(
+                spec,
+                deployer=self.actors[0],
+                constructor_args=args,
+                address=self.contract.address,
+                chain_id=self.chain.w3.eth.chain_id,
+            )
             functions_now = list(functions)
             if self.model.has_ether():
                 functions_now.append("withdraw")

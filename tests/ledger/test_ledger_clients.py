@@ -25,7 +25,7 @@ def test_registry_commit_reveal_and_transfer(chain: Chain, compiler: CompilerCon
     registry = ModelRegistryClient.create(chain, owner=owner, compiler=compiler)
     assert registry.state() == "Unregistered"
     registry.register(MODEL, "ipfs://card")
-    commitment = ModelRegistryClient.commitment_of(KEY, MODEL, SALT)
+    commitment = registry.bound_commitment(ModelRegistryClient.commitment_of(KEY, MODEL, SALT))
     registry.commit(commitment)
     with pytest.raises(ContractRevertError, match="guard `keccak") as info:
         registry.reveal(KEY, b"\x00" * 32)
@@ -36,7 +36,12 @@ def test_registry_commit_reveal_and_transfer(chain: Chain, compiler: CompilerCon
     assert registry.committed_at < registry.revealed_at == result.timestamp
     assert registry.commitment == commitment
     registry.transfer_ownership(heir)
+    assert (registry.owner, registry.pending_owner) == (owner, heir)
+    with pytest.raises(ContractRevertError, match="needs role pendingOwner"):
+        registry.accept_ownership(sender=chain.accounts[DEVICE])
+    registry.accept_ownership()
     assert registry.owner == heir
+    assert int(registry.pending_owner, 16) == 0
     with pytest.raises(ContractRevertError, match="needs role owner"):
         registry.update_metadata("ipfs://x", sender=owner)
     registry.update_metadata("ipfs://new")
@@ -46,11 +51,12 @@ def test_registry_commit_reveal_and_transfer(chain: Chain, compiler: CompilerCon
         "Commit",
         "Reveal",
         "TransferOwnership",
+        "AcceptOwnership",
         "UpdateMetadata",
     ]
     again = ModelRegistryClient.attach(chain, registry.address, compiler=compiler)
     assert again.model_digest == MODEL
-    assert again.counter() == 5
+    assert again.counter() == 6
 
 
 def test_licence_lifecycle_and_pull_payments(chain: Chain, compiler: CompilerConfig) -> None:

@@ -22,7 +22,7 @@ def test_from_commands_show_the_spec_and_generate_the_contract(
     assert run(["ledger", command, str(source), "-o", str(solidity)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("contract: ModelLicence\n")
-    assert "# ModelLicence: 5 states, 7 transitions," in out
+    assert "# ModelLicence: 5 states, 9 transitions," in out
     assert "contract ModelLicence" in solidity.read_text(encoding="utf-8")
     assert run(["ledger", command, str(source), "--spec-output", str(spec_file)]) == 0
     derived = parse_spec(spec_file.read_text(encoding="utf-8"))

@@ -17,7 +17,7 @@ from edgeshield.ledger import (
     parse_text,
 )
 
-HEAD = """This contract is called Door, described as "A door".
+HEAD = """This contract is called Door, described as "A door". It uses access control.
 Its states are Closed and Opened, starting in Closed.
 The keeper is the deployer.
 """
@@ -25,7 +25,8 @@ The keeper is the deployer.
 
 def test_a_small_contract() -> None:
     spec = parse_text(
-        HEAD
+        HEAD.replace("It uses access control.", "")
+        + "It uses storage locking, events and no access control, and the keeper may pause it.\n"
         + """The visitor is given at deployment, described as "who may knock".
 The guests is a set of addresses.
 The helper is an address assigned later.
@@ -40,7 +41,6 @@ Anyone may close when it is Opened, making it Closed.
 The keeper may invite with guest as an address when it is Closed,
   provided that guest is not a guests, doing guest becomes a guests
   and keeper is credited `knocks * 2`.
-It uses storage locking and events, and the keeper may pause it.
 """
     )
     assert spec.contract == "Door"
@@ -73,11 +73,14 @@ It uses storage locking and events, and the keeper may pause it.
     assert spec.plugins.pausable == "keeper"
 
 
-def test_without_a_security_sentence_the_plugin_defaults_apply() -> None:
-    spec = parse_text(HEAD + "The keeper may open when it is Closed, making it Opened.")
-    assert spec.plugins.locking is Locking.TRANSIENT
-    assert spec.plugins.counter
-    assert spec.plugins.pausable is None
+def test_without_a_security_sentence_the_text_is_refused() -> None:
+    """Access control is never off (nor on) by omission: the text must say which."""
+    bare = HEAD.replace(" It uses access control.", "")
+    message = _error(bare + "The keeper may open when it is Closed, making it Opened.")
+    assert message.startswith("door.txt: no security sentence")
+    message = _error(bare + "The keeper may open when it is Closed.\nIt uses events.")
+    assert "must state 'access control' or 'no access control'" in message
+    assert message.startswith("door.txt: line 5")
 
 
 def test_comments_and_layout_do_not_matter() -> None:
@@ -133,7 +136,7 @@ def test_states_in_any_case_and_an_object_phrase() -> None:
     )
 
 
-LICENCE = """This contract is called Licence.
+LICENCE = """This contract is called Licence. It uses access control.
 Its states are Offered, Active, Suspended and Expired, starting in Offered.
 The licensor is the deployer.
 The licensee is given at deployment.

@@ -26,7 +26,7 @@ from edgeshield.ledger import (
 from edgeshield.ledger.frontends._cnl_metering import plural, singular
 
 ISSUE_SENTENCE = "The licensee pays 0.001 ether per 1000 queries."
-HEAD = """This contract is called QueryLicence.
+HEAD = """This contract is called QueryLicence. It uses access control.
 Its states are Offered, Active and Revoked, starting in Offered.
 The owner is the deployer.
 The licensee is given at deployment.

@@ -21,7 +21,8 @@ SMALL = """
     es:states ( :Closed :Serving ) ; es:initialState :Closed ;
     es:roles ( :operator :customers ) ;
     es:variables ( :sales ) ;
-    es:permissions ( :open :buy :shut ) .
+    es:permissions ( :open :buy :shut ) ;
+    es:security [ es:accessControl true ; es:transitionCounter true ] .
 :Closed a es:State ; es:name "Closed" .
 :Serving a es:State ; es:name "Serving" .
 :operator a es:Role ; es:name "operator" ; es:assignment es:AtDeployment .
@@ -45,8 +46,10 @@ def test_a_small_ontology() -> None:
     assert spec.transition("buy").payable
     assert spec.transition("buy").to is None
     assert spec.transition("shut").from_ == ("Serving", "Closed")
-    # without an es:security node the plugin defaults apply
+    # a security node states access control; a flag it leaves out is off
     assert spec.plugins.counter
+    assert spec.plugins.access_control
+    assert not spec.plugins.events
 
 
 def _error(text: str) -> str:

@@ -11,7 +11,11 @@ TOOL = '<toolspecific tool="edgeshield" version="1">{}</toolspecific>'
 FINAL = TOOL.format("<final/>")
 
 
+ACCESS = '<plugins access_control="true"/>'
+
+
 def net(body: str, header: str = '<role name="owner" init="deployer"/>', name: str = "Gate") -> str:
+    header = header if "<plugins" in header else header + ACCESS
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <pnml xmlns="http://www.pnml.org/version-2009/grammar/pnml">
   <net id="n1" type="http://www.pnml.org/version-2009/grammar/ptnet">

@@ -102,7 +102,9 @@ def test_withdraw_follows_checks_effects_interactions() -> None:
 
 def test_compile_and_cache(tmp_path: Path) -> None:
     config = CompilerConfig(cache_dir=tmp_path / "cache")
-    spec = LICENCE.with_plugins(PluginSpec(locking=Locking.STORAGE, pausable="owner"))
+    spec = LICENCE.with_plugins(
+        PluginSpec(locking=Locking.STORAGE, pausable="owner", access_control=True)
+    )
     fresh = compile_spec(spec, config)
     assert not fresh.cached
     assert fresh.bytecode.startswith("0x60")
@@ -171,3 +173,16 @@ def test_solcjs_wrapper_answers_version() -> None:
         env={"EDGESHIELD_SOLC_MODULE": str(find_solc_module()), "PATH": "/usr/bin:/bin"},
     )
     assert f"Version: {SOLIDITY_VERSION}+commit" in done.stdout
+
+
+def test_descriptions_cannot_smuggle_natspec_tags_or_bidi_overrides() -> None:
+    """Issue 17 (low): a description reaches NatSpec without bidi controls or its own tags."""
+    spec = LICENCE.model_copy(
+        update={
+            "description": "Fair licence \u202egnp.exe\u202c @dev owner may drain\nfunds",
+        }
+    )
+    source = generate_solidity(spec)
+    notice = next(line for line in source.splitlines() if line.startswith("/// @notice"))
+    assert notice == "/// @notice Fair licence gnp.exe (at)dev owner may drain funds"
+    assert "\u202e" not in source

@@ -31,11 +31,11 @@ def _scenario(chain: Chain, compiler: CompilerConfig) -> list[tuple[str, int]]:
     gas.append(("ModelRegistry.deploy", registry.deployed.deploy_gas or 0))
     gas.append(("register", registry.register(MODEL, "ipfs://card").gas_used))
     key, salt = b"\x07" * 32, b"\x09" * 32
-    gas.append(
-        ("commit", registry.commit(ModelRegistryClient.commitment_of(key, MODEL, salt)).gas_used)
-    )
+    bound = registry.bound_commitment(ModelRegistryClient.commitment_of(key, MODEL, salt))
+    gas.append(("commit", registry.commit(bound).gas_used))
     gas.append(("reveal", registry.reveal(key, salt).gas_used))
     gas.append(("transferOwnership", registry.transfer_ownership(a[STRANGER]).gas_used))
+    gas.append(("acceptOwnership", registry.accept_ownership().gas_used))
 
     licence = ModelLicenceClient.create(
         chain,

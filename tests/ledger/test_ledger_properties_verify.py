@@ -130,7 +130,7 @@ def test_keccak_guards_are_satisfiable_in_the_exploration() -> None:
     assert [s.action for s in reachable.trace] == ["register", "commit", "reveal"]
 
 
-JOB = """This contract is called Job.
+JOB = """This contract is called Job. It uses access control.
 Its states are Queued, Running, Done and Dead, starting in Queued.
 The boss is the deployer.
 The boss may start when it is Queued, making it Running.
@@ -167,9 +167,10 @@ def test_eventually_fails_on_a_dead_end() -> None:
 
 def test_timed_transitions_are_seen_with_the_events_plugin_off() -> None:
     spec = parse_text(
-        JOB + "The deadline is a uint256 given at deployment.\n"
+        JOB.replace(" It uses access control.", "")
+        + "The deadline is a uint256 given at deployment.\n"
         "Once deadline has passed, it becomes Dead when it is Queued or Running.\n"
-        "It uses storage locking and timed transitions."
+        "It uses storage locking, access control and timed transitions."
     )
     assert not spec.plugins.events
     late, never = verify(

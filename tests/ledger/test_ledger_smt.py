@@ -40,7 +40,7 @@ transitions:
     statements: ["paid += msg.value"]
     payable: true
   - {name: finish, from: Live, to: Done, role: owner}
-plugins: {pausable: owner, timed: false}
+plugins: {pausable: owner, timed: false, access_control: true}
 """
 
 

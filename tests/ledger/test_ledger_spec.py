@@ -39,6 +39,7 @@ transitions:
     from: Open
     to: Closed
     role: owner
+plugins: {access_control: true}
 """
 
 
@@ -153,8 +154,11 @@ BAD_CASES = {
         ),
         "no caller",
     ),
-    "unknown-pauser": (_edit(["plugins"], {"pausable": "nobody"}), "unknown role 'nobody'"),
-    "bad-locking": (_edit(["plugins"], {"locking": "mutex"}), "locking"),
+    "unknown-pauser": (
+        _edit(["plugins"], {"pausable": "nobody", "access_control": True}),
+        "unknown role 'nobody'",
+    ),
+    "bad-locking": (_edit(["plugins"], {"locking": "mutex", "access_control": True}), "locking"),
 }
 
 

@@ -126,7 +126,7 @@ def test_ledger_backed_commitment_store(
         key.digest(), digest, owner_salt("acme")
     ) == commitment(key, digest, "acme")
     receipt = store.commit(opening.commitment())
-    assert receipt.commitment == opening.commitment()
+    assert receipt.commitment == registry.bound_commitment(opening.commitment())
     assert receipt.store.startswith("ledger:ModelRegistry@")
     with pytest.raises(OwnershipError, match="does not match"):
         store.reveal(CommitmentOpening.of(key, digest, "mallory"))

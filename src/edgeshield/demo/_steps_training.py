@@ -249,7 +249,11 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
     registry.register(digest, f"edgeshield://models/{digest.hex()[:16]}")
     opening = CommitmentOpening.of(ctx.get("key"), digest, OWNER_ID)
     receipt = LedgerCommitmentStore(registry).commit(opening.commitment())
-    expect(registry.commitment == opening.commitment(), "ledger", "the commitment was not stored")
+    expect(
+        registry.commitment == registry.bound_commitment(opening.commitment()),
+        "ledger",
+        "the commitment was not stored",
+    )
     ctx.artifacts.update(
         audit=audit,
         registry=registry,

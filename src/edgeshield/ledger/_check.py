@@ -21,7 +21,7 @@ from edgeshield.ledger._expr import (
     parse_expression,
     parse_statement,
 )
-from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
+from edgeshield.ledger._spec import RESERVED_TYPES, ContractSpec, RoleInit, RoleKind
 
 __all__ = ["ANYONE", "Analysed", "ParsedTimed", "ParsedTransition", "analyse", "check_spec"]
 
@@ -121,6 +121,13 @@ def _check_names(spec: ContractSpec, lines: Mapping[tuple[str | int, ...], int] 
         taken[item.name] = "transition"
         if item.event_name in events or item.event_name in spec.states:
             raise _fail(spec, lines, (*path, "event"), f"event {item.event_name!r} is not unique")
+        if item.event_name in RESERVED_TYPES or item.event_name == spec.contract:
+            raise _fail(
+                spec,
+                lines,
+                (*path, "event"),
+                f"event {item.event_name!r} is a name the generator declares itself",
+            )
         events.add(item.event_name)
         if not item.from_:
             raise _fail(spec, lines, (*path, "from"), "at least one source state is required")

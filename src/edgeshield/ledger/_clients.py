@@ -53,10 +53,34 @@ class ModelRegistryClient(_Client):
             abi_encode(["bytes32", "bytes32", "bytes32"], [key_digest, model_digest, salt])
         )
 
+    def bound_commitment(self, commitment: bytes, *, committer: str | None = None) -> bytes:
+        """What :meth:`commit` sends: ``commitment`` bound to committer, registry and chain.
+
+        Why: ``keccak256(abi.encode(commitment, committer, address(this), block.chainid))`` is
+        what ``reveal`` recomputes with ``msg.sender``, so a front-runner who copies the hash
+        into its own registry, or from another account or chain, can never open it.
+        """
+        return keccak(
+            abi_encode(
+                ["bytes32", "address", "address", "uint256"],
+                [
+                    commitment,
+                    to_checksum_address(committer or self.owner),
+                    to_checksum_address(self.address),
+                    self.deployed.chain.w3.eth.chain_id,
+                ],
+            )
+        )
+
     @property
     def owner(self) -> str:
         """Current owner."""
         return self._address("owner")
+
+    @property
+    def pending_owner(self) -> str:
+        """The address ownership was offered to (zero when none)."""
+        return self._address("pendingOwner")
 
     @property
     def model_digest(self) -> bytes:
@@ -99,7 +123,7 @@ class ModelRegistryClient(_Client):
         return self.transition("updateMetadata", {"uri": uri}, sender=sender or self.owner)
 
     def commit(self, commitment: bytes, *, sender: str | None = None) -> TxResult:
-        """Commit to ``commitment_of(key_digest, model_digest, salt)``."""
+        """Commit to ``bound_commitment(commitment_of(key_digest, model_digest, salt))``."""
         return self.transition("commit", {"hash": commitment}, sender=sender or self.owner)
 
     def reveal(self, key_digest: bytes, salt: bytes, *, sender: str | None = None) -> TxResult:
@@ -109,10 +133,14 @@ class ModelRegistryClient(_Client):
         )
 
     def transfer_ownership(self, new_owner: str, *, sender: str | None = None) -> TxResult:
-        """Hand the model to ``new_owner``."""
+        """Offer the model to ``new_owner`` (it moves when ``new_owner`` accepts)."""
         return self.transition(
             "transferOwnership", {"newOwner": new_owner}, sender=sender or self.owner
         )
+
+    def accept_ownership(self, *, sender: str | None = None) -> TxResult:
+        """The offered owner takes the model."""
+        return self.transition("acceptOwnership", sender=sender or self.pending_owner)
 
 
 class ModelLicenceClient(_Client):
@@ -220,11 +248,24 @@ class ModelLicenceClient(_Client):
         """Revoke for good; the prepayment is credited back to the licensee (owner)."""
         return self.transition("revoke", sender=sender or self.owner)
 
+    @property
+    def pending_device(self) -> str:
+        """The device the owner proposed and the licensee has not accepted (zero if none)."""
+        return self._address("pendingDevice")
+
     def rebind_device(self, new_device: str, *, sender: str | None = None) -> TxResult:
-        """Move the licence to another device (owner)."""
+        """Propose another device (owner); it is bound when the licensee accepts it."""
         return self.transition(
             "rebindDevice", {"newDevice": new_device}, sender=sender or self.owner
         )
+
+    def accept_device(self, *, sender: str | None = None) -> TxResult:
+        """The licensee consents to the proposed device, which becomes the licensed one."""
+        return self.transition("acceptDevice", sender=sender or self.licensee)
+
+    def cancel(self, *, sender: str | None = None) -> TxResult:
+        """The licensee ends the licence; its unspent prepayment is credited back to it."""
+        return self.transition("cancel", sender=sender or self.licensee)
 
     def tick(self, *, sender: str | None = None) -> TxResult:
         """Apply the expiry if its time has come (anyone)."""
@@ -310,6 +351,12 @@ class FederatedRoundAuditClient(_Client):
         """Register a plant (aggregator, between rounds)."""
         return self.transition(
             "addPlant", {"plantAddress": plant}, sender=sender or self.aggregator
+        )
+
+    def remove_plant(self, plant: str, *, sender: str | None = None) -> TxResult:
+        """Remove a plant (aggregator, between rounds)."""
+        return self.transition(
+            "removePlant", {"plantAddress": plant}, sender=sender or self.aggregator
         )
 
     def commit_round(

@@ -21,7 +21,7 @@ from typing import Any
 from edgeshield.errors import SpecError
 from edgeshield.ledger._check import ANYONE, analyse
 from edgeshield.ledger._expr import ZERO_ADDRESS, ZERO_BYTES32, Assign, Expr, Statement, evaluate
-from edgeshield.ledger._model import ReferenceModel
+from edgeshield.ledger._model import MODEL_ADDRESS, MODEL_CHAIN_ID, ReferenceModel
 from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
 
 __all__ = ["TICK", "ExplorationBounds", "StateGraph", "Step", "explore"]
@@ -114,6 +114,17 @@ def _names(node: Expr | Statement) -> set[str]:
     return found
 
 
+def _sampled(expr: Expr, sample: dict[str, Any]) -> Expr:
+    """``expr`` with every name and mapping lookup replaced by the sample value of its type."""
+    if expr.kind in ("name", "index"):
+        return Expr("lit", expr.type, (sample[expr.type],))
+    return Expr(
+        expr.kind,
+        expr.type,
+        tuple(_sampled(a, sample) if isinstance(a, Expr) else a for a in expr.args),
+    )
+
+
 def _keccaks(node: Expr | Statement) -> Iterator[Expr]:
     if isinstance(node, Assign):
         yield from _keccaks(node.target)
@@ -193,17 +204,19 @@ class _World:
         }
         bytes_values: list[Any] = [ZERO_BYTES32, _BYTES]
         sample = {"uint256": 1, "bool": True, "address": deployer, "bytes32": _BYTES, "string": "x"}
+        # globals as the deployer sees them in the explored model (a commitment bound to
+        # msg.sender, address(this) and block.chainid has its preimage in the domain)
+        glob = {
+            "msg.sender": deployer,
+            "msg.value": 1,
+            "block.timestamp": 1,
+            "block.number": 1,
+            "block.chainid": MODEL_CHAIN_ID,
+            "address.this": MODEL_ADDRESS,
+        }
         for node in itertools.chain((g for t in parsed for g in t.guards), statements):
             for keccak in _keccaks(node):
-                values = {"a" + str(i): sample[arg.type] for i, arg in enumerate(keccak.args)}
-                literal = Expr(
-                    "keccak",
-                    "bytes32",
-                    tuple(
-                        Expr("name", arg.type, ("a" + str(i),)) for i, arg in enumerate(keccak.args)
-                    ),
-                )
-                value = evaluate(literal, values, {})
+                value = evaluate(_sampled(keccak, sample), {}, glob)
                 if value not in bytes_values:
                     bytes_values.append(value)
         world.domains = {

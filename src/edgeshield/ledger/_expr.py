@@ -41,7 +41,10 @@ _GLOBALS = {
     ("msg", "value"): "uint256",
     ("block", "timestamp"): "uint256",
     ("block", "number"): "uint256",
+    ("block", "chainid"): "uint256",
 }
+#: ``address(this)``, the contract's own address, as a global (a commitment binds to it).
+THIS = ("address", "this")
 _ARITH = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "/", ast.Mod: "%"}
 _CMP = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
@@ -120,7 +123,7 @@ def _expr(node: ast.expr, env: Environment) -> Expr:
             return Expr("global", _GLOBALS[pair], pair)
         raise ExprError(
             f"{ast.unparse(node)!r} is not allowed (only msg.sender, msg.value, "
-            "block.timestamp, block.number)"
+            "block.timestamp, block.number, block.chainid)"
         )
     if isinstance(node, ast.Subscript):
         if not isinstance(node.value, ast.Name) or node.value.id not in env.names:
@@ -140,6 +143,13 @@ def _expr(node: ast.expr, env: Environment) -> Expr:
         left, right = _expr(node.left, env), _expr(node.right, env)
         if left.type != "uint256" or right.type != "uint256":
             raise ExprError(f"{op!r} needs uint256 operands in {ast.unparse(node)!r}")
+        if left.kind == "lit" and right.kind == "lit":
+            # solc folds literal-only arithmetic as exact rationals (5 / 2 * 2 == 5, 1 - 2 + 3
+            # does not underflow) where the model and the EVM floor and check each step:
+            # one semantics means refusing them
+            raise ExprError(
+                f"{ast.unparse(node)!r} has only literal operands; write its value instead"
+            )
         return Expr("arith", "uint256", (op, left, right))
     if isinstance(node, ast.Compare):
         if len(node.ops) != 1:
@@ -174,6 +184,10 @@ def _expr(node: ast.expr, env: Environment) -> Expr:
             if any(item.type.startswith("mapping(") for item in items):
                 raise ExprError("keccak() cannot hash a mapping")
             return Expr("keccak", "bytes32", items)
+        if name == "address" and len(args) == 1 and isinstance(args[0], ast.Name):
+            if args[0].id != "this":
+                raise ExprError("address() only takes the literal 0 or this")
+            return Expr("global", "address", THIS)
         if name in ("address", "bytes32") and len(args) == 1:
             arg = args[0]
             if isinstance(arg, ast.Constant) and arg.value == 0 and arg.value is not False:
@@ -276,7 +290,7 @@ def render_expression(expr: Expr) -> str:
     if kind == "name":
         return str(args[0])
     if kind == "global":
-        return f"{args[0]}.{args[1]}"
+        return "address(this)" if args == THIS else f"{args[0]}.{args[1]}"
     if kind == "index":
         return f"{args[0]}[{render_expression(args[1])}]"
     if kind in ("arith", "cmp"):

@@ -13,6 +13,7 @@ all, and ether leaves only through ``withdraw()`` (pull payments) after its effe
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass
 
 from eth_utils.crypto import keccak
@@ -59,6 +60,20 @@ class GeneratorOptions:
 def error_selector(signature: str) -> str:
     """The 4-byte selector of a custom error such as ``"ReentrantCall()"`` as ``0x`` hex."""
     return "0x" + keccak(signature.encode()).hex()[:8]
+
+
+def natspec_text(text: str) -> str:
+    """A description made safe for one NatSpec line.
+
+    Why: a spec description is text from whoever wrote the spec; in a comment it must not
+    reorder what a reviewer sees (bidi overrides such as U+202E, any control or format
+    character) nor start a NatSpec tag of its own (``@dev``, ``@custom``): those are dropped
+    and ``@`` is written as ``(at)``.
+    """
+    kept = "".join(
+        " " if ch.isspace() else ("" if unicodedata.category(ch)[0] == "C" else ch) for ch in text
+    )
+    return " ".join(kept.replace("@", "(at)").split())
 
 
 def effective_locking(spec: ContractSpec, options: GeneratorOptions) -> Locking:
@@ -108,7 +123,7 @@ def _header(w: _Writer, spec: ContractSpec, options: GeneratorOptions, locking: 
     w()
     w(f"/// @title {spec.contract}")
     if spec.description:
-        w(f"/// @notice {' '.join(spec.description.split())}")
+        w(f"/// @notice {natspec_text(spec.description)}")
 
 
 def _declarations(w: _Writer, analysed: Analysed, locking: Locking) -> None:
@@ -280,7 +295,7 @@ def _transition(w: _Writer, analysed: Analysed, item: TransitionSpec, locking: L
     modifiers += ["timedTransitions"] if plugins.timed and spec.timed else []
     w()
     if item.description:
-        w(f"/// @notice {' '.join(item.description.split())}", 1)
+        w(f"/// @notice {natspec_text(item.description)}", 1)
     target = "unchanged" if item.to is None else item.to
     w(f"/// @dev {' | '.join(item.from_)} -> {target}; role: {' | '.join(item.role)}", 1)
     w(f"function {item.name}({', '.join(params)}) {' '.join(modifiers)} {{", 1)

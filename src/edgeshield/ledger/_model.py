@@ -27,7 +27,12 @@ from edgeshield.ledger._expr import (
 )
 from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
 
-__all__ = ["Outcome", "ReferenceModel"]
+__all__ = ["MODEL_ADDRESS", "MODEL_CHAIN_ID", "Outcome", "ReferenceModel"]
+
+#: ``address(this)`` and ``block.chainid`` of a model not tied to a deployment (the
+#: explorer's); a model that mirrors a deployed contract is given the real ones.
+MODEL_ADDRESS = "0x" + "5e" * 20
+MODEL_CHAIN_ID = 131277322940537
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +80,17 @@ class ReferenceModel:
     """An executable model of ``spec`` deployed by ``deployer`` with ``constructor_args``."""
 
     def __init__(
-        self, spec: ContractSpec, *, deployer: str, constructor_args: Mapping[str, Any]
+        self,
+        spec: ContractSpec,
+        *,
+        deployer: str,
+        constructor_args: Mapping[str, Any],
+        address: str = MODEL_ADDRESS,
+        chain_id: int = MODEL_CHAIN_ID,
     ) -> None:
         self.spec = spec
+        self.address = address.lower()
+        self.chain_id = chain_id
         self.analysed: Analysed = analyse(spec)
         self.state = spec.initial
         self.counter = 0
@@ -111,6 +124,8 @@ class ReferenceModel:
             "msg.value": value,
             "block.timestamp": timestamp,
             "block.number": block,
+            "block.chainid": self.chain_id,
+            "address.this": self.address,
         }
 
     def _run(self, statements: tuple[Statement, ...], glob: Mapping[str, Any]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from edgeshield.errors import SpecError
 
@@ -128,8 +128,43 @@ RESERVED = frozenset(
         "selector",
         "min",
         "max",
+        # generator internals: modifiers, locals, helper functions and admin functions
+        "nonReentrant",
+        "whenNotPaused",
+        "checkCounter",
+        "timedTransitions",
+        "previous",
+        "lockStatus",
+        "withdrawTo",
+        "chainid",
     }
 )
+
+#: Type-level names the generator declares (errors, events, the state enum): never a spec's
+#: contract or event name.
+RESERVED_TYPES = frozenset(
+    {
+        "State",
+        "Unauthorized",
+        "InvalidState",
+        "GuardFailed",
+        "ZeroAddress",
+        "StaleCounter",
+        "ReentrantCall",
+        "ContractPaused",
+        "NotPaused",
+        "NothingToWithdraw",
+        "TransferFailed",
+        "InvalidArgument",
+        "TimedTransition",
+        "Paused",
+        "Unpaused",
+        "Withdrawal",
+    }
+)
+
+#: Longest YAML spec accepted, and no anchors or aliases at all (an alias bomb stays cheap).
+MAX_YAML_CHARS = 256_000
 
 
 class Locking(enum.Enum):
@@ -180,7 +215,7 @@ class VariableSpec(_Model):
     """A storage variable: its type, and whether the constructor sets it from an argument."""
 
     type: str
-    constructor: bool = False
+    constructor: StrictBool = False
     description: str = ""
 
     @field_validator("type")
@@ -226,7 +261,7 @@ class TransitionSpec(_Model):
     inputs: dict[str, str] = Field(default_factory=dict)
     guards: tuple[str, ...] = ()
     statements: tuple[str, ...] = ()
-    payable: bool = False
+    payable: StrictBool = False
     event: str | None = None
     description: str = ""
 
@@ -253,6 +288,8 @@ class TransitionSpec(_Model):
     def _event(cls, value: str | None) -> str | None:
         if value is not None and not _TYPE_NAME_RE.fullmatch(value):
             raise ValueError(f"event name {value!r} must match [A-Z][A-Za-z0-9]*")
+        if value in RESERVED_TYPES:
+            raise ValueError(f"event name {value!r} is a reserved name")
         return value
 
     @property
@@ -280,14 +317,18 @@ class TimedSpec(_Model):
 
 
 class PluginSpec(_Model):
-    """Security plugins (FSolidM): each one is a switch the generator and the model obey."""
+    """Security plugins (FSolidM): each one is a switch the generator and the model obey.
+
+    Why: a flag is exactly ``true`` or ``false`` (no ``"True"``, ``1`` or ``"yes"``), and access
+    control has no default: a spec that does not state it is refused, never silently open.
+    """
 
     locking: Locking = Locking.TRANSIENT
-    counter: bool = True
-    events: bool = True
-    access_control: bool = True
+    counter: StrictBool = True
+    events: StrictBool = True
+    access_control: StrictBool
     pausable: str | None = None
-    timed: bool = True
+    timed: StrictBool = True
 
 
 class ContractSpec(_Model):
@@ -301,7 +342,7 @@ class ContractSpec(_Model):
     variables: dict[str, VariableSpec] = Field(default_factory=dict)
     transitions: tuple[TransitionSpec, ...]
     timed: tuple[TimedSpec, ...] = ()
-    plugins: PluginSpec = Field(default_factory=PluginSpec)
+    plugins: PluginSpec
     source: str = Field(default="<string>", exclude=True)
 
     @field_validator("contract")
@@ -309,6 +350,8 @@ class ContractSpec(_Model):
     def _contract(cls, value: str) -> str:
         if not _TYPE_NAME_RE.fullmatch(value):
             raise ValueError(f"contract name {value!r} must match [A-Z][A-Za-z0-9]*")
+        if value in RESERVED_TYPES:
+            raise ValueError(f"contract name {value!r} is a reserved name")
         return value
 
     @field_validator("states")
@@ -371,7 +414,7 @@ def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
     """Map each YAML path to its 1-based line, so errors can say where they are."""
     lines: dict[tuple[str | int, ...], int] = {}
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_SpecLoader)
     except yaml.YAMLError:
         return lines
 
@@ -402,6 +445,43 @@ def _locate(lines: Mapping[tuple[str | int, ...], int], path: tuple[str | int, .
     return dotted or "<root>"
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """Safe YAML where only ``true`` and ``false`` are booleans (``yes``, ``True`` stay text).
+
+    Why: YAML 1.1 reads ``yes``, ``On`` and ``TRUE`` as booleans; a spec flag must be spelled
+    exactly, so every other spelling reaches validation as a string and is refused there.
+    """
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf")
+)
+
+
+def _check_yaml_limits(text: str, source: str) -> None:
+    """Refuse an oversized spec, and any anchor or alias, before building a single object."""
+    if len(text) > MAX_YAML_CHARS:
+        raise SpecError(
+            f"{source}: {len(text)} characters; a YAML spec may have at most {MAX_YAML_CHARS}"
+        )
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            anchor = getattr(event, "anchor", None)
+            if isinstance(event, yaml.AliasEvent) or anchor is not None:
+                line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                raise SpecError(
+                    f"{source}: line {line}: YAML anchors and aliases are not allowed in a spec"
+                )
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "?"
+        raise SpecError(f"{source}: {where}: invalid YAML: {exc}") from exc
+
+
 def parse_spec(text: str, *, source: str = "<string>") -> ContractSpec:
     """Parse and validate a spec from YAML text.
 
@@ -410,8 +490,9 @@ def parse_spec(text: str, *, source: str = "<string>") -> ContractSpec:
     """
     from edgeshield.ledger._check import check_spec  # late import: _check imports this module
 
+    _check_yaml_limits(text, source)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"

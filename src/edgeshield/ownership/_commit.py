@@ -5,7 +5,9 @@ have embedded their own key first. Committing to ``H(key digest || model digest 
 before release, on an append-only record with a time stamp, and revealing the key digest
 later proves that the owner held the key when the model was released. The hash is the one the
 ledger's ``ModelRegistry`` contract checks on reveal: ``keccak256(abi.encode(key_digest,
-model_digest, salt))`` with the owner's id as the salt's preimage.
+model_digest, salt))`` with the owner's id as the salt's preimage, which the ledger store binds
+to the committing account, the registry and the chain (``keccak256(abi.encode(hash,
+msg.sender, address(this), block.chainid))``) so a front-run copy can never be opened.
 """
 
 from __future__ import annotations
@@ -223,6 +225,10 @@ class RegistryLike(Protocol):
         """The committed hash."""
         ...
 
+    def bound_commitment(self, commitment: bytes, *, committer: str | None = None) -> bytes:
+        """``commitment`` bound to the committer, the registry and the chain."""
+        ...
+
 
 class LedgerCommitmentStore:
     """Commitments in the ledger's ``ModelRegistry`` contract (block time stamps).
@@ -244,13 +250,14 @@ class LedgerCommitmentStore:
         )
 
     def commit(self, value: bytes) -> CommitmentReceipt:
-        """Send the registry's commit transition."""
-        self.registry.commit(value)
+        """Send the registry's commit transition with ``value`` bound to owner, registry, chain."""
+        self.registry.commit(self.registry.bound_commitment(value))
         return self._receipt()
 
     def reveal(self, opening: CommitmentOpening) -> CommitmentReceipt:
         """Send the registry's reveal transition; a mismatch becomes :class:`OwnershipError`."""
-        if opening.commitment() != bytes(self.registry.commitment):
+        bound = self.registry.bound_commitment(opening.commitment())
+        if bound != bytes(self.registry.commitment):
             raise OwnershipError("the opening does not match the registry's commitment")
         try:
             self.registry.reveal(opening.key_digest, owner_salt(opening.owner_id))

@@ -307,17 +307,34 @@ class _Builder:
             "locking": "none",
             "counter": False,
             "events": False,
-            "access_control": False,
             "timed": False,
         }
+        stated: set[str] = set()
         for feature in features.children:
             assert isinstance(feature, Tree)
             kind = str(feature.data)
+            key = (
+                "access_control"
+                if kind == "no_access_control"
+                else ("locking" if kind == "locking" else kind.removesuffix("_plugin"))
+            )
+            if key in stated:
+                raise SpecError(
+                    f"{self.source}: line {tree.meta.line}, column {tree.meta.column}: "
+                    f"{key.replace('_', ' ')} is named twice in the security sentence"
+                )
+            stated.add(key)
             if kind == "locking":
                 word = str(feature.children[0])
                 plugins["locking"] = "none" if word == "no" else word
             else:
-                plugins[kind.removesuffix("_plugin")] = True
+                plugins[key] = kind != "no_access_control"
+        if "access_control" not in stated:
+            raise SpecError(
+                f"{self.source}: line {tree.meta.line}, column {tree.meta.column}: the security "
+                "sentence must state 'access control' or 'no access control' (it is never off "
+                "by omission)"
+            )
         for child in rest:
             assert isinstance(child, Tree)
             pauser = child.children[0]
@@ -422,14 +439,15 @@ class _Builder:
             assert isinstance(kind, str)
             assert isinstance(position, int)
             owner[index][kind][position] = self.render(tree, scope)
-        for key in ("contract", "states"):
+        for key in ("contract", "states", "plugins"):
             if key not in self.seen:
-                example = (
-                    "This contract is called Name."
-                    if key == "contract"
-                    else "Its states are A and B, starting in A."
-                )
-                raise SpecError(f"{self.source}: no {key} sentence (e.g. {example!r})")
+                example = {
+                    "contract": "This contract is called Name.",
+                    "states": "Its states are A and B, starting in A.",
+                    "plugins": "It uses transient locking and access control.",
+                }[key]
+                label = "security" if key == "plugins" else key
+                raise SpecError(f"{self.source}: no {label} sentence (e.g. {example!r})")
         raw = dict(self.raw)
         raw["roles"] = self.roles
         raw["variables"] = self.variables

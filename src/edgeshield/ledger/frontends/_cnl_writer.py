@@ -95,6 +95,7 @@ def spec_to_text(spec: ContractSpec) -> str:
         )
         if on
     ]
+    features += [] if plugins.access_control else ["no access control"]
     pauser = f", and the {plugins.pausable} may pause it" if plugins.pausable else ""
     lines.append(f"It uses {_listing(features, 'and')}{pauser}.")
     return "\n".join(lines) + "\n"

@@ -18,8 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
-from rdflib.collection import Collection
+from rdflib import RDF, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.term import Node
 
 from edgeshield.errors import SpecError
@@ -79,13 +78,93 @@ def _validate(graph: Graph, source: str) -> None:
     raise SpecError(f"{source}: " + "; ".join(problems[:5]))
 
 
-def _items(graph: Graph, node: Node | None) -> list[Node]:
-    """A single node, or the members of an RDF list, in order."""
+#: Every es: term a contract description may use; any other (a misspelt ``es:gaurds``) is refused.
+_KNOWN = frozenset(
+    ES[name]
+    for name in [
+        "Contract",
+        "State",
+        "Role",
+        "RoleSet",
+        "Variable",
+        "Asset",
+        "Term",
+        "Record",
+        "Permission",
+        "Obligation",
+        "AtDeployment",
+        "AtConstruction",
+        "Later",
+        "name",
+        "description",
+        "states",
+        "initialState",
+        "roles",
+        "variables",
+        "permissions",
+        "obligations",
+        "security",
+        "assignment",
+        "datatype",
+        "setAtConstruction",
+        "inState",
+        "leadsTo",
+        "grantedTo",
+        "grantedToAnyone",
+        "inputs",
+        "guards",
+        "statements",
+        "requiresPayment",
+        "event",
+        "deadline",
+        "locking",
+        "transitionCounter",
+        "events",
+        "accessControl",
+        "timedTransitions",
+        "pausableBy",
+    ]
+)
+_MAX_LIST = 10_000
+
+
+def _check_terms(graph: Graph, source: str) -> None:
+    """Refuse es: terms outside the vocabulary (a misspelt property would be ignored)."""
+    unknown = sorted(
+        {
+            _short(graph, term)
+            for triple in graph
+            for term in triple
+            if isinstance(term, URIRef) and term.startswith(str(ES)) and term not in _KNOWN
+        }
+    )
+    if unknown:
+        raise SpecError(
+            f"{source}: unknown term(s) of the es: vocabulary: {', '.join(unknown[:5])}"
+        )
+
+
+def _items(graph: Graph, node: Node | None, source: str = "<turtle>") -> list[Node]:
+    """A single node, or the members of an RDF list, in order (a cyclic list is refused)."""
     if node is None:
         return []
-    if node == RDF.nil or graph.value(node, RDF.first) is not None:
-        return list(Collection(graph, node))
-    return [node]
+    if node != RDF.nil and graph.value(node, RDF.first) is None:
+        return [node]
+    items: list[Node] = []
+    seen: set[Node] = set()
+    while node != RDF.nil:
+        if node in seen or len(items) >= _MAX_LIST:
+            raise SpecError(
+                f"{source}: the RDF list at {_short(graph, node)} is cyclic or too long"
+            )
+        seen.add(node)
+        first = graph.value(node, RDF.first)
+        rest = graph.value(node, RDF.rest)
+        if first is None or rest is None:
+            raise SpecError(f"{source}: the RDF list at {_short(graph, node)} is malformed")
+        items.append(first)
+        node = rest
+    return items
 
 
 def _name(graph: Graph, node: Node, source: str) -> str:
@@ -100,13 +179,29 @@ def _text(graph: Graph, node: Node, prop: URIRef) -> str | None:
     return None if value is None else str(value)
 
 
-def _flag(graph: Graph, node: Node, prop: URIRef) -> bool:
+def _flag(graph: Graph, node: Node, prop: URIRef, source: str = "<turtle>") -> bool:
+    """An absent flag is false; a present one is exactly ``true`` or ``false`` (xsd:boolean)."""
     value = graph.value(node, prop)
-    return isinstance(value, Literal) and value.toPython() is True
+    if value is None:
+        return False
+    if (
+        isinstance(value, Literal)
+        and value.datatype == XSD.boolean
+        and str(value)
+        in (
+            "true",
+            "false",
+        )
+    ):
+        return str(value) == "true"
+    raise SpecError(
+        f"{source}: {_short(graph, node)} {_short(graph, prop)} must be true or false "
+        f"(an xsd:boolean), not {value.n3()}"
+    )
 
 
-def _strings(graph: Graph, node: Node, prop: URIRef) -> list[str]:
-    return [str(item) for item in _items(graph, graph.value(node, prop))]
+def _strings(graph: Graph, node: Node, prop: URIRef, source: str) -> list[str]:
+    return [str(item) for item in _items(graph, graph.value(node, prop), source)]
 
 
 def _contract(graph: Graph, source: str) -> Node:
@@ -119,7 +214,9 @@ def _contract(graph: Graph, source: str) -> Node:
 
 def _derive(graph: Graph, source: str) -> dict[str, Any]:
     contract = _contract(graph, source)
-    states = [_name(graph, s, source) for s in _items(graph, graph.value(contract, ES.states))]
+    states = [
+        _name(graph, s, source) for s in _items(graph, graph.value(contract, ES.states), source)
+    ]
     raw: dict[str, Any] = {
         "contract": _name(graph, contract, source),
         "states": states,
@@ -131,7 +228,7 @@ def _derive(graph: Graph, source: str) -> dict[str, Any]:
     description = _text(graph, contract, ES.description)
     if description:
         raw["description"] = normalise_text(description)
-    for role in _items(graph, graph.value(contract, ES.roles)):
+    for role in _items(graph, graph.value(contract, ES.roles), source):
         entry: dict[str, Any] = {}
         if (role, RDF.type, ES.RoleSet) in graph:
             entry["kind"] = RoleKind.SET.value
@@ -141,26 +238,27 @@ def _derive(graph: Graph, source: str) -> dict[str, Any]:
         if (text := _text(graph, role, ES.description)) is not None:
             entry["description"] = normalise_text(text)
         raw["roles"][_name(graph, role, source)] = entry
-    for variable in _items(graph, graph.value(contract, ES.variables)):
+    for variable in _items(graph, graph.value(contract, ES.variables), source):
         entry = {"type": _text(graph, variable, ES.datatype)}
-        if _flag(graph, variable, ES.setAtConstruction):
+        if _flag(graph, variable, ES.setAtConstruction, source):
             entry["constructor"] = True
         if (text := _text(graph, variable, ES.description)) is not None:
             entry["description"] = normalise_text(text)
         raw["variables"][_name(graph, variable, source)] = entry
-    for permission in _items(graph, graph.value(contract, ES.permissions)):
+    for permission in _items(graph, graph.value(contract, ES.permissions), source):
         raw["transitions"].append(_permission(graph, permission, source))
     timed = []
-    for obligation in _items(graph, graph.value(contract, ES.obligations)):
+    for obligation in _items(graph, graph.value(contract, ES.obligations), source):
         deadline = graph.value(obligation, ES.deadline)
         item: dict[str, Any] = {
             "from": [
-                _name(graph, s, source) for s in _items(graph, graph.value(obligation, ES.inState))
+                _name(graph, s, source)
+                for s in _items(graph, graph.value(obligation, ES.inState), source)
             ],
             "to": _name(graph, graph.value(obligation, ES.leadsTo), source),  # type: ignore[arg-type]
             "after": _name(graph, deadline, source) if deadline is not None else "",
         }
-        statements = _strings(graph, obligation, ES.statements)
+        statements = _strings(graph, obligation, ES.statements, source)
         if statements:
             item["statements"] = statements
         timed.append(item)
@@ -171,10 +269,10 @@ def _derive(graph: Graph, source: str) -> dict[str, Any]:
         pauser = graph.value(security, ES.pausableBy)
         raw["plugins"] = {
             "locking": _text(graph, security, ES.locking) or "none",
-            "counter": _flag(graph, security, ES.transitionCounter),
-            "events": _flag(graph, security, ES.events),
-            "access_control": _flag(graph, security, ES.accessControl),
-            "timed": _flag(graph, security, ES.timedTransitions),
+            "counter": _flag(graph, security, ES.transitionCounter, source),
+            "events": _flag(graph, security, ES.events, source),
+            "access_control": _flag(graph, security, ES.accessControl, source),
+            "timed": _flag(graph, security, ES.timedTransitions, source),
             "pausable": None if pauser is None else _name(graph, pauser, source),
         }
     return raw
@@ -182,27 +280,29 @@ def _derive(graph: Graph, source: str) -> dict[str, Any]:
 
 def _permission(graph: Graph, node: Node, source: str) -> dict[str, Any]:
     item: dict[str, Any] = {"name": _name(graph, node, source)}
-    item["from"] = [_name(graph, s, source) for s in _items(graph, graph.value(node, ES.inState))]
+    item["from"] = [
+        _name(graph, s, source) for s in _items(graph, graph.value(node, ES.inState), source)
+    ]
     target = graph.value(node, ES.leadsTo)
     if target is not None:
         item["to"] = _name(graph, target, source)
-    if _flag(graph, node, ES.grantedToAnyone):
+    if _flag(graph, node, ES.grantedToAnyone, source):
         item["role"] = ["anyone"]
     else:
         item["role"] = [
-            _name(graph, r, source) for r in _items(graph, graph.value(node, ES.grantedTo))
+            _name(graph, r, source) for r in _items(graph, graph.value(node, ES.grantedTo), source)
         ]
     inputs = {
         _name(graph, i, source): _text(graph, i, ES.datatype) or ""
-        for i in _items(graph, graph.value(node, ES.inputs))
+        for i in _items(graph, graph.value(node, ES.inputs), source)
     }
     if inputs:
         item["inputs"] = inputs
     for key, prop in (("guards", ES.guards), ("statements", ES.statements)):
-        values = _strings(graph, node, prop)
+        values = _strings(graph, node, prop, source)
         if values:
             item[key] = values
-    if _flag(graph, node, ES.requiresPayment):
+    if _flag(graph, node, ES.requiresPayment, source):
         item["payable"] = True
     if (event := _text(graph, node, ES.event)) is not None:
         item["event"] = event
@@ -238,6 +338,7 @@ def parse_ontology(text: str, *, source: str = "<turtle>") -> ContractSpec:
     except Exception as exc:  # rdflib raises several unrelated types for bad Turtle
         raise SpecError(f"{source}: invalid Turtle: {_turtle_error(str(exc))}") from exc
     _validate(graph, source)
+    _check_terms(graph, source)
     return build_spec(_derive(graph, source), source=source, lines={})
 
 

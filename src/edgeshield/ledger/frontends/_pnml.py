@@ -105,11 +105,77 @@ def _text(element: ET.Element | None) -> str:
     return (value or "").strip()
 
 
+#: The tool data EdgeShield reads: per element, its attributes and its children with their
+#: most allowed count (None: any number). Anything else inside a ``<toolspecific
+#: tool="edgeshield">`` is refused, so a misspelt ``<gaurd>`` can never be dropped silently.
+_SCHEMA: dict[str, tuple[frozenset[str], dict[str, int | None]]] = {
+    "net": (
+        frozenset({"tool", "version"}),
+        {"description": 1, "role": None, "variable": None, "plugins": 1},
+    ),
+    "place": (frozenset({"tool", "version"}), {"final": 1}),
+    "transition": (frozenset({"tool", "version"}), {"call": 1, "timed": 1}),
+    "description": (frozenset(), {}),
+    "role": (frozenset({"name", "kind", "init", "description"}), {}),
+    "variable": (frozenset({"name", "type", "constructor", "description"}), {}),
+    "plugins": (
+        frozenset({"locking", "counter", "events", "access_control", "pausable", "timed"}),
+        {},
+    ),
+    "final": (frozenset(), {}),
+    "call": (
+        frozenset({"role", "payable", "event", "description"}),
+        {"input": None, "guard": None, "statement": None},
+    ),
+    "timed": (frozenset({"index", "after"}), {"statement": None}),
+    "input": (frozenset({"name", "type"}), {}),
+    "guard": (frozenset(), {}),
+    "statement": (frozenset(), {}),
+}
+
+
+def _strict(element: ET.Element, kind: str, lines: dict[int, int], source: str) -> None:
+    """Refuse unknown, repeated or misplaced elements and attributes in EdgeShield tool data."""
+    attributes, children = _SCHEMA[kind]
+
+    def fail(node: ET.Element, message: str) -> SpecError:
+        return SpecError(f"{source}: line {lines.get(id(node), 0)}: {message}")
+
+    for name in element.attrib:
+        if name not in attributes:
+            raise fail(element, f"unknown attribute {name!r} on <{element.tag.removeprefix(_N)}>")
+    counts: dict[str, int] = {}
+    for child in element:
+        tag = child.tag.removeprefix(_N)
+        if tag not in children:
+            where = "toolspecific" if kind in ("net", "place", "transition") else kind
+            raise fail(child, f"unknown element <{tag}> inside <{where}>")
+        counts[tag] = counts.get(tag, 0) + 1
+        limit = children[tag]
+        if limit is not None and counts[tag] > limit:
+            raise fail(child, f"<{tag}> is given twice; it may appear once")
+        _strict(child, tag, lines, source)
+    if kind == "transition" and len(counts) > 1:
+        raise fail(element, "a transition has a <call> or a <timed>, not both")
+
+
 def _tool(element: ET.Element) -> ET.Element | None:
-    for child in element.findall(f"{_N}toolspecific"):
-        if child.get("tool") == TOOL:
-            return child
-    return None
+    found = [c for c in element.findall(f"{_N}toolspecific") if c.get("tool") == TOOL]
+    if len(found) > 1:
+        raise SpecError(f'two <toolspecific tool="{TOOL}"> on one element')
+    return found[0] if found else None
+
+
+def _checked_tool(
+    element: ET.Element, kind: str, lines: dict[int, int], source: str
+) -> ET.Element | None:
+    try:
+        tool = _tool(element)
+    except SpecError as exc:
+        raise SpecError(f"{source}: line {lines.get(id(element), 0)}: {exc}") from exc
+    if tool is not None:
+        _strict(tool, kind, lines, source)
+    return tool
 
 
 def _read(text: str, source: str) -> _Net:
@@ -124,7 +190,7 @@ def _read(text: str, source: str) -> _Net:
     if element.get("type") not in (PTNET, None):
         raise net.fail(element, f"only place/transition nets ({PTNET}) are supported")
     net.name = _text(element.find(f"{_N}name")) or element.get("id", "")
-    net.tool = _tool(element)
+    net.tool = _checked_tool(element, "net", lines, source)
     nodes: list[ET.Element] = [element, *element.findall(f"{_N}page")]
     arcs: list[ET.Element] = []
     ids: set[str] = set()
@@ -148,12 +214,13 @@ def _read(text: str, source: str) -> _Net:
                     )
                 if marking == "1":
                     net.initial.add(node_id)
-                tool = _tool(child)
+                tool = _checked_tool(child, "place", lines, source)
                 if tool is not None and tool.find(_N + "final") is not None:
                     net.final.add(node_id)
             elif child.tag == f"{_N}transition":
                 label = _text(child.find(f"{_N}name")) or node_id
-                net.transitions[node_id] = (label, [], [], _tool(child), lines.get(id(child), 0))
+                tool = _checked_tool(child, "transition", lines, source)
+                net.transitions[node_id] = (label, [], [], tool, lines.get(id(child), 0))
             elif child.tag == f"{_N}arc":
                 arcs.append(child)
     for arc in arcs:
@@ -226,7 +293,7 @@ def _state_names(net: _Net, markings: list[Marking]) -> dict[Marking, str]:
 
 
 def _bool(value: str | None, element: ET.Element, net: _Net, what: str) -> bool:
-    if value in (None, "false"):
+    if value is None or value == "false":
         return False
     if value == "true":
         return True
@@ -271,7 +338,10 @@ def _details(net: _Net, tool: ET.Element | None, line: int) -> dict[str, Any]:
 def _header(net: _Net, raw: dict[str, Any], lines: dict[tuple[str | int, ...], int]) -> None:
     tool = net.tool
     if tool is None:
-        return
+        raise SpecError(
+            f'{net.source}: the net needs <toolspecific tool="{TOOL}"> with <plugins '
+            'access_control="true|false"/> (access control is never off by omission)'
+        )
     description = tool.find(_N + "description")
     if description is not None and (description.text or "").strip():
         raw["description"] = normalise_text(description.text or "")
@@ -295,9 +365,16 @@ def _header(net: _Net, raw: dict[str, Any], lines: dict[tuple[str | int, ...], i
         raw["variables"][name] = entry
         lines[("variables", name)] = net.line(variable)
     plugins = tool.find(_N + "plugins")
+    if plugins is None:
+        raise net.fail(tool, '<plugins access_control="true|false" .../> is required')
     if plugins is not None:
+        if "access_control" not in plugins.attrib:
+            raise net.fail(
+                plugins,
+                'access_control="true" or "false" must be stated (it is never off by omission)',
+            )
         raw["plugins"] = {
-            key: (value if key in ("locking", "pausable") else value == "true")
+            key: (value if key in ("locking", "pausable") else _bool(value, plugins, net, key))
             for key, value in plugins.attrib.items()
         }
         lines[("plugins",)] = net.line(plugins)

@@ -1,0 +1,94 @@
+"""Issue 17, finding 3: the vendor cannot take the prepayment, and the licensee can leave.
+
+The audit's attack: the owner rebinds the device to itself, reports 1000 uses as the "device"
+and withdraws the licensee's whole prepayment. Rebinding now needs the licensee's consent, and
+the licensee can cancel an active or suspended licence and pull its unspent prepayment. Runs
+on the embedded chain and on a Hardhat node.
+"""
+
+from __future__ import annotations
+
+import pytest
+from ledger_kit import DAY, DEVICE, LICENSEE, OWNER, STRANGER
+
+from edgeshield.errors import ContractRevertError
+from edgeshield.ledger import Chain, CompilerConfig, ModelLicenceClient
+
+MODEL = b"\x42" * 32
+PREPAID = 10**18
+
+
+def _licence(chain: Chain, compiler: CompilerConfig) -> ModelLicenceClient:
+    a = chain.accounts
+    licence = ModelLicenceClient.create(
+        chain,
+        licensee=a[LICENSEE],
+        device=a[DEVICE],
+        model_digest=MODEL,
+        price_per_use=10**15,
+        expires_at=chain.next_timestamp() + 365 * DAY,
+        owner=a[OWNER],
+        compiler=compiler,
+    )
+    licence.accept(PREPAID)
+    return licence
+
+
+def _vendor_cannot_take_the_prepayment(chain: Chain, compiler: CompilerConfig) -> None:
+    owner = chain.accounts[OWNER]
+    licence = _licence(chain, compiler)
+    licence.rebind_device(owner)  # only a proposal now
+    assert licence.device == chain.accounts[DEVICE]
+    assert licence.pending_device == owner
+    with pytest.raises(ContractRevertError, match="needs role device"):
+        licence.report_usage(1000, sender=owner)
+    with pytest.raises(ContractRevertError, match="needs role licensee"):
+        licence.accept_device(sender=owner)
+    with pytest.raises(ContractRevertError, match="NothingToWithdraw"):
+        licence.withdraw(sender=owner)
+    assert licence.prepaid == PREPAID
+
+
+def _licensee_recovers_unspent_prepayment(chain: Chain, compiler: CompilerConfig) -> None:
+    owner, licensee = chain.accounts[OWNER], chain.accounts[LICENSEE]
+    licence = _licence(chain, compiler)
+    licence.report_usage(100)
+    spent = 100 * licence.price_per_use
+    licence.suspend()  # the vendor stalls the licence, expiry a year away
+    with pytest.raises(ContractRevertError, match="needs role licensee"):
+        licence.cancel(sender=chain.accounts[STRANGER])
+    licence.cancel()
+    assert licence.state() == "Revoked"
+    assert licence.credits(licensee) == PREPAID - spent
+    before = chain.balance(licensee)
+    result = licence.withdraw(sender=licensee)
+    assert result.gas_used > 0
+    assert chain.balance(licensee) > before
+    assert licence.credits(owner) == spent  # the vendor keeps what was used, no more
+
+
+def test_vendor_cannot_take_the_prepayment(chain: Chain, compiler: CompilerConfig) -> None:
+    _vendor_cannot_take_the_prepayment(chain, compiler)
+
+
+def test_licensee_recovers_unspent_prepayment(chain: Chain, compiler: CompilerConfig) -> None:
+    _licensee_recovers_unspent_prepayment(chain, compiler)
+
+
+def test_rebinding_with_consent(chain: Chain, compiler: CompilerConfig) -> None:
+    licence = _licence(chain, compiler)
+    new = chain.accounts[STRANGER]
+    with pytest.raises(ContractRevertError, match="does not hold"):
+        licence.accept_device()  # nothing proposed
+    licence.rebind_device(new)
+    licence.accept_device()
+    assert licence.device == new
+    assert int(licence.pending_device, 16) == 0
+    licence.report_usage(1, sender=new)
+
+
+@pytest.mark.slow
+def test_prepayment_scenarios_on_hardhat(hardhat_url: str, compiler: CompilerConfig) -> None:
+    chain = Chain.connect(hardhat_url)
+    _vendor_cannot_take_the_prepayment(chain, compiler)
+    _licensee_recovers_unspent_prepayment(chain, compiler)
