@@ -257,8 +257,11 @@ class NullDistribution:
 
     def critical_matches(self, queries: int, fpr: float) -> int | None:
         """Smallest agreement count whose p-value is at most ``fpr`` (None if none is)."""
-        for k in range(queries + 1):
-            if self.p_value(k, queries) <= fpr:
+        self._check(0, queries)
+        bound, counts = self.bound(queries), self.counts(queries)
+        for k in range(1, queries + 1):
+            empirical = (1 + np.sum(counts >= k)) / (1 + counts.size)
+            if max(bound.tail(k, queries), float(empirical)) <= fpr:
                 return k
         return None
 
