@@ -187,7 +187,7 @@ def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: di
             classifiers[name] = result.classifier
             row[name] = {"seconds": seconds, "threshold": result.classifier.threshold}
         triggers = derive_triggers(key, TRIGGERS, envelope=env)
-        null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS)
+        null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS, fpr=FPR)
         test = pd.concat(
             [
                 stratified_split(f, test_fraction=config.test_fraction, seed=seed)[1]
@@ -262,6 +262,8 @@ def main() -> None:
     parser.add_argument("--reference-rows", type=int, default=500)
     parser.add_argument("--skip-fl", action="store_true")
     args = parser.parse_args()
+    global FPR  # N null models support no stated FPR below 1/(N+1) (issue 18)
+    FPR = max(FPR, 1.0 / (args.nulls + 1))
     torch.set_num_threads(1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     FIGURES.mkdir(parents=True, exist_ok=True)
@@ -292,7 +294,7 @@ def main() -> None:
     start = time.perf_counter()
     nulls = train_null_models(sources, args.nulls, epochs=args.null_epochs, seed=1000)
     null_seconds = time.perf_counter() - start
-    null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS)
+    null = calibrate_null(key, nulls, envelope=env, n=TRIGGERS, fpr=FPR)
     pooled, upper, rho = null.model()
     log(f"null: pooled {pooled:.4f} upper {upper:.4f} rho {rho:.3f}")
 
@@ -301,8 +303,9 @@ def main() -> None:
     names = list(nulls)
     for held in names:
         rest = {n: nulls[n] for n in names if n != held}
-        calibration = calibrate_null(key, rest, envelope=env, n=TRIGGERS)
-        r = verify(nulls[held], key, null=calibration, fpr=FPR)
+        loo_fpr = max(FPR, 1.0 / (len(rest) + 1))
+        calibration = calibrate_null(key, rest, envelope=env, n=TRIGGERS, fpr=loo_fpr)
+        r = verify(nulls[held], key, null=calibration, fpr=loo_fpr)
         loo.append({"model": held, "matches": r.matches, "p_value": r.p_value, "owned": r.owned})
 
     log("marked models")

@@ -27,6 +27,8 @@ from edgeshield.usecase import (
 )
 
 TRIGGERS = 30
+FPR = 0.15
+"""The stated false-positive rate the 6 null models of these fixtures can support (N >= 6)."""
 
 
 @pytest.fixture(scope="session")
@@ -77,4 +79,4 @@ def nulls(fleet: Fleet) -> dict[str, PredictFn]:
 def null(
     key: WatermarkKey, nulls: dict[str, PredictFn], envelope: SensorEnvelope
 ) -> NullDistribution:
-    return calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS)
+    return calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, probes=200, fpr=FPR)

@@ -29,23 +29,26 @@ def test_keygen_embed_calibrate_commit_verify(
     assert run([*embed, "--envelope", str(envelope), "--triggers", "20", *DATA]) == 0
     assert "trigger accuracy" in capsys.readouterr().out
     calibrate = ["ownership", "calibrate", *common, "--envelope", str(envelope)]
-    sizes = ["--models", "3", "--epochs", "15", "--triggers", "20"]
+    sizes = ["--models", "3", "--fpr", "0.25", "--epochs", "15", "--triggers", "20"]
     assert run([*calibrate, "--out", str(null), *sizes, *DATA]) == 0
     assert json.loads(null.read_text())["names"]
     owner = ["--owner", "acme", "--log", str(log)]
     assert run(["ownership", "commit", "--model", str(marked), *common, *owner]) == 0
     report = tmp_path / "report"
     verify = ["ownership", "verify", "--suspect", str(marked), *common, "--null", str(null)]
-    code = run([*verify, "--report", str(report), *owner])
+    code = run([*verify, "--fpr", "0.25", "--report", str(report), *owner])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "OWNED" in out
+    assert "calibration size N = 3" in out
     evidence = json.loads((report / "evidence.json").read_text())
     assert evidence["commitment_matches"] is True
     assert evidence["result"]["owned"] is True
     assert (report / "evidence.html").is_file()
     assert run(["ownership", "verify", "--suspect", str(model), *common, "--null", str(null)]) == 3
-    assert "not shown" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NOT OWNED" in out
+    assert "FPR 0.001 needs N >= 999" in out
 
 
 def test_verify_with_a_missing_key_is_one_error_line(
@@ -57,3 +60,51 @@ def test_verify_with_a_missing_key_is_one_error_line(
     err = capsys.readouterr().err
     assert err.startswith("error:")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_calibrate_refuses_fewer_null_models_than_the_fpr_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["ownership", "calibrate", "--key", str(tmp_path / "k"), "--envelope"]
+    args += [str(tmp_path / "e.json"), "--out", str(tmp_path / "null.json"), "--models", "20"]
+    assert run(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:")
+    assert len(err.strip().splitlines()) == 1
+    assert "needs at least 999 null models" in err
+    assert run([*args, "--fpr", "0.01"]) == 1
+    assert "needs at least 99 null models" in capsys.readouterr().err
+    assert not (tmp_path / "null.json").exists()
+
+
+def test_train_without_seed_draws_a_fresh_seed_and_records_it(tmp_path: Path) -> None:
+    cards = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert (
+            run(["train", "--out", str(out), "--plants", "1", "--rows", "400", "--epochs", "1"])
+            == 0
+        )
+        cards.append(json.loads((out / "model_card.json").read_text()))
+    assert cards[0]["seed"] != cards[1]["seed"]
+    again = tmp_path / "again"
+    seed = str(cards[0]["seed"])
+    assert (
+        run(
+            [
+                "train",
+                "--out",
+                str(again),
+                "--plants",
+                "1",
+                "--rows",
+                "400",
+                "--epochs",
+                "1",
+                "--seed",
+                seed,
+            ]
+        )
+        == 0
+    )
+    assert json.loads((again / "model_card.json").read_text()) == cards[0]

@@ -11,23 +11,33 @@ import pytest
 
 from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.ownership import (
+    RHO_FLOOR,
     NullDistribution,
     PredictFn,
     SensorEnvelope,
     WatermarkKey,
     calibrate_null,
+    null_models_needed,
     queries_needed,
     verify,
 )
 from edgeshield.usecase import FailureClassifier
 
+FPR = 0.15
+"""What the 6 null models of the fixtures support (see conftest)."""
 
-def test_marked_model_is_owned_with_a_tiny_p_value(
+
+def test_marked_model_is_owned_with_a_tiny_model_p_value_reported_at_the_bound(
     marked: FailureClassifier, key: WatermarkKey, null: NullDistribution
 ) -> None:
-    result = verify(marked, key, null=null)
+    result = verify(marked, key, null=null, fpr=FPR)
     assert result.owned
-    assert result.p_value < 1e-6
+    assert result.model_p_value < 1e-2, "6 null models give loose upper bounds"
+    assert result.below_bound
+    assert result.p_value == pytest.approx(1 / 7) == result.p_floor
+    assert "below the 1/N-based bound of 6 null models" in result.p_text()
+    assert result.null_models == 6
+    assert result.null_models_needed == 6
     assert result.agreement >= 0.7
     assert result.critical_matches is not None
     assert result.matches >= result.critical_matches
@@ -40,9 +50,9 @@ def test_clean_and_independent_models_are_not_owned(
     null: NullDistribution,
     nulls: dict[str, PredictFn],
 ) -> None:
-    assert not verify(clean, key, null=null).owned
+    assert not verify(clean, key, null=null, fpr=FPR).owned
     for name, predict in nulls.items():
-        result = verify(predict, key, null=null)
+        result = verify(predict, key, null=null, fpr=FPR)
         assert not result.owned, name
         assert result.p_value > 1e-2, name
 
@@ -53,8 +63,10 @@ def test_leave_one_out_calibration_keeps_null_p_values_large(
     names = list(nulls)
     for held_out in names:
         rest = {n: nulls[n] for n in names if n != held_out}
-        calibration = calibrate_null(key, rest, envelope=envelope, n=30)
-        assert verify(nulls[held_out], key, null=calibration).p_value > 1e-2
+        calibration = calibrate_null(key, rest, envelope=envelope, n=30, probes=100, fpr=0.2)
+        result = verify(nulls[held_out], key, null=calibration, fpr=0.2)
+        assert not result.owned, held_out
+        assert result.model_p_value > 1e-2, held_out
 
 
 def test_black_box_label_only_function(
@@ -66,20 +78,23 @@ def test_black_box_label_only_function(
         seen.append(len(frame))
         return [int(v) for v in marked.predict(frame)]
 
-    result = verify(api, key, null=null, queries=20)
+    result = verify(api, key, null=null, queries=20, fpr=FPR)
     assert seen == [20]
     assert result.queries == 20
     assert result.owned
-    needed = queries_needed(api, key, null=null, target_p=1e-6)
+    needed = queries_needed(api, key, null=null, target_p=FPR, floor=True)
     assert needed is not None
     assert needed <= 20
+    assert queries_needed(api, key, null=null, target_p=0.1, floor=True) is None
 
 
-def test_p_values_shrink_with_agreement(null: NullDistribution) -> None:
+def test_p_values_shrink_with_agreement_and_never_pass_the_bound(null: NullDistribution) -> None:
     values = [null.p_value(k, 30) for k in range(31)]
     assert values[0] == 1.0
     assert all(a >= b for a, b in itertools.pairwise(values))
+    assert min(values) == pytest.approx(1 / (1 + len(null.names)))
     assert null.empirical_p_value(0, 30) == 1.0
+    assert all(null.model_p_value(k, 30) <= v for k, v in enumerate(values))
 
 
 def test_overdispersion_makes_the_test_more_conservative(null: NullDistribution) -> None:
@@ -95,6 +110,7 @@ def test_overdispersion_makes_the_test_more_conservative(null: NullDistribution)
     assert pooled == 0.25
     assert upper > pooled
     assert rho > 0.5
+    assert spread.bound().overdispersion_upper >= spread.bound().overdispersion
     flat = NullDistribution(
         key_id=null.key_id,
         trigger_digest=null.trigger_digest,
@@ -103,8 +119,9 @@ def test_overdispersion_makes_the_test_more_conservative(null: NullDistribution)
         names=("a", "b", "c", "d"),
         agreement=tuple(tuple(int(i == j % 4) for j in range(10)) for i in range(4)),
     )
-    assert flat.model()[2] == 0.0
-    assert spread.p_value(8, 10) > flat.p_value(8, 10)
+    assert flat.bound().overdispersion == 0.0
+    assert flat.model()[2] >= RHO_FLOOR, "no spread seen: the floor is assumed, not zero"
+    assert spread.model_p_value(8, 10) > flat.model_p_value(8, 10)
 
 
 def test_null_round_trips_and_refuses_another_key(
@@ -148,10 +165,36 @@ def test_bad_test_arguments(
 def test_calibration_needs_two_models(
     key: WatermarkKey, envelope: SensorEnvelope, marked: FailureClassifier
 ) -> None:
-    with pytest.raises(ConfigError, match="two"):
-        calibrate_null(key, {"one": marked}, envelope=envelope)
+    with pytest.raises(ConfigError, match="at least 2 null models"):
+        calibrate_null(key, {"one": marked}, envelope=envelope, fpr=0.5)
     with pytest.raises(ConfigError):
-        calibrate_null(key, {"a": marked, "b": 3}, envelope=envelope)  # type: ignore[dict-item]
+        calibrate_null(key, {"a": marked, "b": 3}, envelope=envelope, fpr=0.5)  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("fpr", "needed"), [(0.5, 2), (0.15, 6), (0.05, 19), (1e-2, 99), (1e-3, 999)]
+)
+def test_null_models_needed_is_one_over_fpr_minus_one(fpr: float, needed: int) -> None:
+    assert null_models_needed(fpr) == needed
+    assert 1 / (needed + 1) <= fpr
+
+
+def test_calibrate_refuses_fewer_null_models_than_the_fpr_needs(
+    key: WatermarkKey, envelope: SensorEnvelope, nulls: dict[str, PredictFn]
+) -> None:
+    with pytest.raises(ConfigError, match="needs at least 999 null models"):
+        calibrate_null(key, nulls, envelope=envelope, n=30)
+    with pytest.raises(ConfigError, match=r"needs at least 19 null models.*got 6"):
+        calibrate_null(key, nulls, envelope=envelope, n=30, fpr=0.05)
+
+
+def test_a_small_calibration_never_accuses_at_a_smaller_fpr(
+    marked: FailureClassifier, key: WatermarkKey, null: NullDistribution
+) -> None:
+    result = verify(marked, key, null=null, fpr=1e-3)
+    assert result.model_p_value < 1e-2, "the mark is there"
+    assert not result.owned, "but 6 null models cannot support FPR 1e-3"
+    assert result.null_models_needed == 999
 
 
 def test_a_suspect_that_calls_everything_a_failure_is_caught_by_controls(
@@ -160,12 +203,12 @@ def test_a_suspect_that_calls_everything_a_failure_is_caught_by_controls(
     def always(frame: pd.DataFrame) -> np.ndarray:
         return np.ones(len(frame), dtype=int)
 
-    naive = verify(always, key, null=null)
+    naive = verify(always, key, null=null, fpr=FPR)
     assert naive.owned, "without controls the trigger agreement alone cannot tell"
-    guarded = verify(always, key, null=null, controls=20)
+    guarded = verify(always, key, null=null, controls=20, fpr=FPR)
     assert guarded.control_failure_rate == 1.0
     assert not guarded.owned
-    honest = verify(marked, key, null=null, controls=20)
+    honest = verify(marked, key, null=null, controls=20, fpr=FPR)
     assert honest.owned
     assert honest.controls == 20
     assert honest.control_failure_rate <= 0.1

@@ -37,6 +37,8 @@ from edgeshield.usecase import (
 )
 
 KEY = WatermarkKey.from_bytes(b"\x21" * 32)
+FPR = 0.2
+"""The false-positive rate the 4 null models of this module support (1/(N+1))."""
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def world() -> tuple[FailureClassifier, pd.DataFrame, pd.DataFrame, NullDistribu
     marked = embed_watermark(clean, KEY, train, envelope=envelope, config=EmbedConfig(triggers=30))
     kinds = (NullModelKind.LOGISTIC, NullModelKind.RANDOM_FOREST)
     nulls = train_null_models(fleet.frames, 4, kinds=kinds, seed=3)
-    null = calibrate_null(KEY, nulls, envelope=envelope, n=30)
+    null = calibrate_null(KEY, nulls, envelope=envelope, n=30, fpr=FPR)
     return marked, train, test, null
 
 
@@ -112,11 +114,12 @@ def test_suite_scores_detection_and_accuracy(world: tuple) -> None:
         RemovalAttack(kind=RemovalKind.PRUNE, sparsity=0.99),
     )
     light, heavy = run_removal_suite(
-        marked, KEY, null=null, attacker_data=train, test_frame=test, attacks=attacks
+        marked, KEY, null=null, attacker_data=train, test_frame=test, attacks=attacks, fpr=FPR
     )
     assert light.detected
     assert not light.succeeded
-    assert light.p_value < 1e-3
+    assert light.p_value == pytest.approx(1 / 5)
+    assert light.model_p_value < 1e-3
     assert heavy.succeeded == ((not heavy.detected) and heavy.accuracy_drop <= 0.05)
     assert set(light.as_dict()) >= {"attack", "p_value", "accuracy", "succeeded"}
 

@@ -25,6 +25,7 @@ from edgeshield.ownership import (
     derive_triggers,
     embed_watermark,
     model_digest,
+    null_models_needed,
     train_null_models,
     trigger_accuracy,
     verify,
@@ -120,7 +121,13 @@ def calibrate(
     key: KeyOption,
     envelope: Annotated[Path, typer.Option("--envelope", help="Envelope written by embed.")],
     out: Annotated[Path, typer.Option("--out", help="Null calibration file to write (JSON).")],
-    models: Annotated[int, typer.Option(min=2, help="Independent null models to train.")] = 20,
+    models: Annotated[
+        int | None,
+        typer.Option(min=2, help="Independent null models to train (default: what --fpr needs)."),
+    ] = None,
+    fpr: Annotated[
+        float, typer.Option(help="Stated false-positive rate the calibration must support.")
+    ] = 1e-3,
     triggers: Annotated[int, typer.Option(min=1, help="Number of triggers.")] = 50,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs of the null MLPs.")] = 30,
     csv: CsvOption = None,
@@ -128,17 +135,28 @@ def calibrate(
     rows: RowsOption = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the data and the null models.")] = 100,
 ) -> None:
-    """Train independent null models and measure their agreement with the trigger labels."""
+    """Train independent null models and measure their agreement with the trigger labels.
+
+    A p-value cannot go below 1/(N+1) for N null models, so fewer than the stated FPR needs
+    are refused before any training.
+    """
+    needed = null_models_needed(fpr)
+    count = needed if models is None else models
+    if count < needed:
+        raise ConfigError(
+            f"a stated false-positive rate of {fpr:g} needs at least {needed} null models "
+            f"(p-values cannot go below 1/(N+1)); got --models {count}"
+        )
+    wkey, env = WatermarkKey.load(key), _load_envelope(envelope)
     sources = _plants(csv, plants, rows, seed)
-    nulls = train_null_models(sources, models, epochs=epochs, seed=seed)
-    null = calibrate_null(
-        WatermarkKey.load(key), nulls, envelope=_load_envelope(envelope), n=triggers
-    )
+    nulls = train_null_models(sources, count, epochs=epochs, seed=seed)
+    null = calibrate_null(wkey, nulls, envelope=env, n=triggers, fpr=fpr)
     null.save(out)
-    pooled, upper, rho = null.model()
+    bound = null.bound()
     console.print(
-        f"{models} null models: agreement {pooled:.2%} (upper {upper:.2%}, rho {rho:.3f}); "
-        f"calibration written to {out}"
+        f"{count} null models: agreement {bound.rate:.2%} (upper {bound.rate_upper:.2%}, "
+        f"rho {bound.overdispersion:.3f}, bound used {bound.overdispersion_upper:.3f}); "
+        f"supports FPR >= {bound.p_floor:.3g}; calibration written to {out}"
     )
 
 
@@ -177,10 +195,15 @@ def verify_cmd(
     calibration = NullDistribution.load(null)
     classifier = load_classifier(suspect)
     result = verify(classifier, wkey, null=calibration, queries=queries, fpr=fpr, controls=controls)
-    verdict = "OWNED" if result.owned else "not shown"
+    verdict = "OWNED" if result.owned else "NOT OWNED"
     console.print(
-        f"{verdict}: {result.matches}/{result.queries} triggers agree, p = {result.p_value:.3g} "
+        f"{verdict}: {result.matches}/{result.queries} triggers agree, {result.p_text()} "
         f"(stated FPR {fpr:g}; null agreement {result.null_rate:.2%})"
+    )
+    console.print(
+        f"bound used: null rate <= {result.null_rate_upper:.2%}, rho <= "
+        f"{result.overdispersion:.3f}, p >= 1/(N+1) = {result.p_floor:.3g} with calibration "
+        f"size N = {result.null_models} (FPR {fpr:g} needs N >= {result.null_models_needed})"
     )
     receipt, matches = None, None
     if log is not None:

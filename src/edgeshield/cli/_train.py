@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -50,11 +51,20 @@ def train(
         int, typer.Option(min=100, help="Generated rows (no --csv/--db-url).")
     ] = 10_000,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 100,
-    seed: Annotated[int, typer.Option(help="Random seed (data split, init, batches).")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed of data split, init and batches (default: fresh, recorded)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
 ) -> None:
-    """Train the failure classifier on 75 % of the rows and report metrics on the rest."""
+    """Train the failure classifier on 75 % of the rows and report metrics on the rest.
+
+    Without ``--seed`` a fresh seed is drawn, so two vendors training on the same public data
+    do not get byte-identical models; the seed is recorded in the model card and printed.
+    """
     check_writable(out, force=force, what="model directory")
+    if seed is None:
+        seed = secrets.randbelow(2**31)
     data = _load_rows(csv, db_url, plants, rows, seed)
     train_rows, test_rows = stratified_split(data, seed=seed)
     with progress() as bar:
@@ -70,7 +80,7 @@ def train(
     with staged_directory(out, force=force) as staging:
         save_classifier(classifier, staging)
     console.print(metrics_table("Failure classifier (held-out 25 %)", {"test": metrics}))
-    console.print(f"model saved to {out}")
+    console.print(f"model saved to {out} (seed {seed}, recorded in the model card)")
 
 
 def evaluate(

@@ -42,14 +42,14 @@ from edgeshield.ownership._nulls import (
 )
 from edgeshield.ownership._report import EvidencePaths, OwnershipEvidence, write_evidence
 from edgeshield.ownership._stats import (
+    RHO_FLOOR,
+    NullBound,
     NullDistribution,
-    OwnershipResult,
     PredictFn,
     Suspect,
     as_predict_fn,
     calibrate_null,
-    queries_needed,
-    verify,
+    null_models_needed,
 )
 from edgeshield.ownership._triggers import (
     SensorEnvelope,
@@ -58,9 +58,11 @@ from edgeshield.ownership._triggers import (
     derive_triggers,
     rule_failure,
 )
+from edgeshield.ownership._verify import OwnershipResult, queries_needed, verify
 
 __all__ = [
     "KEY_BYTES",
+    "RHO_FLOOR",
     "CommitmentOpening",
     "CommitmentReceipt",
     "CommitmentStore",
@@ -70,6 +72,7 @@ __all__ = [
     "HmacDrbg",
     "LedgerCommitmentStore",
     "LocalCommitmentLog",
+    "NullBound",
     "NullDistribution",
     "NullModelKind",
     "OwnershipEvidence",
@@ -93,6 +96,7 @@ __all__ = [
     "fingerprint_auc",
     "match_fingerprint",
     "model_digest",
+    "null_models_needed",
     "owner_salt",
     "queries_needed",
     "rule_failure",

@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from edgeshield.errors import ConfigError, OwnershipError, StorageError
-from edgeshield.ownership._stats import Suspect, _labels_of, as_predict_fn
+from edgeshield.ownership._stats import Suspect, as_predict_fn, labels_of
 from edgeshield.usecase import SENSOR_COLUMNS, TYPE, UCI_COLUMNS
 
 __all__ = ["Fingerprint", "fingerprint", "fingerprint_auc", "match_fingerprint"]
@@ -109,7 +109,7 @@ def fingerprint(
     predict = as_predict_fn(model)
     rng = np.random.default_rng(seed)
     reference = reference.loc[:, list(UCI_COLUMNS)].reset_index(drop=True)
-    decided = _labels_of(predict, reference)
+    decided = labels_of(predict, reference)
     pairs = n // 2
     lows, highs = [], []
     for kind in reference[TYPE].unique():
@@ -129,7 +129,7 @@ def fingerprint(
     lo, hi = np.zeros(pairs), np.ones(pairs)
     for _ in range(steps):
         mid = (lo + hi) / 2
-        label = _labels_of(predict, _blend(a, b, mid))
+        label = labels_of(predict, _blend(a, b, mid))
         lo = np.where(label == 0, mid, lo)
         hi = np.where(label == 1, mid, hi)
     boundary = (lo + hi) / 2
@@ -137,12 +137,12 @@ def fingerprint(
     above = _blend(a, b, np.clip(boundary + margin, 0.0, 1.0))
     frame = pd.concat([below, above], ignore_index=True)
     frame["UDI"] = np.arange(1, len(frame) + 1)
-    return Fingerprint(frame=frame, labels=_labels_of(predict, frame))
+    return Fingerprint(frame=frame, labels=labels_of(predict, frame))
 
 
 def match_fingerprint(suspect: Suspect, fp: Fingerprint) -> float:
     """Share of fingerprint points on which ``suspect`` gives the owner's label."""
-    answers = _labels_of(as_predict_fn(suspect), fp.frame)
+    answers = labels_of(as_predict_fn(suspect), fp.frame)
     return float(np.mean(answers == fp.labels))
 
 

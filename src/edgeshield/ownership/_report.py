@@ -25,7 +25,7 @@ from scipy import stats
 
 from edgeshield.errors import StorageError
 from edgeshield.ownership._commit import CommitmentReceipt
-from edgeshield.ownership._stats import OwnershipResult
+from edgeshield.ownership._verify import OwnershipResult
 
 __all__ = ["EvidencePaths", "OwnershipEvidence", "write_evidence"]
 
@@ -119,7 +119,7 @@ def _plot(result: OwnershipResult) -> bytes:
     ax.set_xlim(-0.5, q + 0.5)
     ax.set_xlabel("triggers answered with the secret label")
     ax.set_ylabel("models")
-    ax.set_title(f"Trigger agreement vs the measured null (p = {result.p_value:.3g})")
+    ax.set_title(f"Trigger agreement vs the measured null ({result.p_text().split(' (')[0]})")
     ax.legend(fontsize=8, loc="upper center")
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -132,7 +132,7 @@ def _lines(evidence: OwnershipEvidence) -> list[tuple[str, str]]:
     r = evidence.result
     verdict = "OWNED: the suspect carries the watermark" if r.owned else "NOT SHOWN"
     rows = [
-        ("Decision", f"{verdict} (p-value {r.p_value:.3g} at stated FPR {r.fpr:g})"),
+        ("Decision", f"{verdict} ({r.p_text()} at stated FPR {r.fpr:g})"),
         ("Owner", evidence.owner_id),
         ("Watermark key id", evidence.key_id),
         ("Suspect", evidence.suspect),
@@ -142,7 +142,13 @@ def _lines(evidence: OwnershipEvidence) -> list[tuple[str, str]]:
         (
             "Null agreement",
             f"pooled {r.null_rate:.2%}, conservative {r.null_rate_upper:.2%}, "
-            f"over-dispersion {r.overdispersion:.3f}, {len(r.null_counts)} null models",
+            f"over-dispersion {r.overdispersion_estimate:.3f} (bound used {r.overdispersion:.3f}), "
+            f"{len(r.null_counts)} null models",
+        ),
+        (
+            "Bound of the calibration",
+            f"no p-value below 1/(N+1) = {r.p_floor:.3g} for N = {r.null_models} null models; "
+            f"stated FPR {r.fpr:g} needs N >= {r.null_models_needed}",
         ),
         ("Empirical p-value", f"{r.empirical_p_value:.3g} (rank among the null models)"),
         (

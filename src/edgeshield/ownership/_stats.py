@@ -1,20 +1,33 @@
-"""The calibrated ownership test: trigger agreement against a measured null distribution.
+"""The null calibration: how often models that never saw the key agree with its trigger labels.
 
-Why: a watermark claim is a hypothesis test. Its null hypothesis is "the suspect is an
-independently trained model", and how often such models reproduce the trigger labels must be
-measured, not assumed to be 1/2 or 1/K. Agreement of independently trained null models
-(other seeds, other plants' data, other architectures, scikit-learn models) is recorded per
-trigger; the test then uses a beta-binomial model of the number of agreeing triggers, whose
-mean is the Clopper-Pearson upper confidence bound of the pooled null rate and whose
-over-dispersion is fitted to the null models' spread (model-to-model variation makes a plain
-binomial too optimistic). The empirical rank p-value among the null models is reported too.
+Why: a watermark claim is a hypothesis test whose null hypothesis is "the suspect is an
+independently trained model"; how often such models reproduce the trigger labels must be
+measured, and the measurement's own uncertainty must reach the p-value. Three things do that:
+
+- **Many points per null model.** Besides the triggers, every null model answers ``probes``
+  key-derived points from the same distribution (the decoy stream, never embedded). Because an
+  honest model is independent of the key, its agreement on triggers and probes is Binomial with
+  one model-specific rate; the probes measure that rate precisely, so the spread *between*
+  models is seen rather than drowned in counting noise.
+- **Upper bounds, not point estimates.** The suspect's agreement count is tested against a
+  beta-binomial whose mean is an upper confidence bound of the null rate (one-sided t bound
+  and Clopper-Pearson at the clustered sample size, the larger) and whose over-dispersion
+  ``rho`` is the chi-square upper confidence bound of the between-model variance, never below
+  :data:`RHO_FLOOR` (Williams, "Extra-binomial variation in logistic linear models", Applied
+  Statistics 1982, for the beta-binomial model of clustered proportions).
+- **A floor set by the number of null models.** ``N`` null models cannot support a p-value
+  below ``1 / (N + 1)``, the smallest rank p-value among them: the reported p-value is the
+  larger of the two, so a positive decision at a stated false-positive rate ``fpr`` needs at
+  least ``ceil(1 / fpr) - 1`` null models (:func:`null_models_needed`), and a calibration
+  with fewer is refused.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,23 +38,19 @@ from scipy import stats
 
 from edgeshield.errors import ConfigError, OwnershipError, StorageError
 from edgeshield.ownership._key import WatermarkKey
-from edgeshield.ownership._triggers import (
-    SensorEnvelope,
-    TriggerSet,
-    derive_anchors,
-    derive_triggers,
-)
+from edgeshield.ownership._triggers import SensorEnvelope, TriggerSet, derive_triggers
 from edgeshield.usecase import FailureClassifier
 
 __all__ = [
+    "RHO_FLOOR",
+    "NullBound",
     "NullDistribution",
-    "OwnershipResult",
     "PredictFn",
     "Suspect",
     "as_predict_fn",
     "calibrate_null",
-    "queries_needed",
-    "verify",
+    "labels_of",
+    "null_models_needed",
 ]
 
 PredictFn = Callable[[pd.DataFrame], npt.ArrayLike]
@@ -50,8 +59,28 @@ PredictFn = Callable[[pd.DataFrame], npt.ArrayLike]
 Suspect = FailureClassifier | PredictFn
 """A model under test: a classifier, or only its label-only prediction function."""
 
-_FORMAT: Final = "edgeshield.ownership-null/1"
+RHO_FLOOR: Final = 0.05
+"""Smallest between-model over-dispersion the test assumes, whatever the null models show.
+
+The 24 null models of the ownership benchmark measured 0.022; a calibration whose models all
+agree alike (or never) cannot bound rho from above, so the test assumes at least this much.
+"""
+
+_FORMAT: Final = "edgeshield.ownership-null/2"
 _CONFIDENCE: Final = 0.95
+
+
+def null_models_needed(fpr: float) -> int:
+    """Fewest null models whose rank bound ``1 / (N + 1)`` does not exceed ``fpr``.
+
+    Raises
+    ------
+    ConfigError
+        ``fpr`` is not in (0, 1).
+    """
+    if not 0.0 < fpr < 1.0:
+        raise ConfigError(f"the false-positive rate must lie in (0, 1), got {fpr}")
+    return max(2, math.ceil(1.0 / fpr - 1.0 - 1e-9))
 
 
 def as_predict_fn(suspect: Suspect) -> PredictFn:
@@ -63,7 +92,8 @@ def as_predict_fn(suspect: Suspect) -> PredictFn:
     raise ConfigError("a suspect is a FailureClassifier or a label-only predict function")
 
 
-def _labels_of(predict: PredictFn, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+def labels_of(predict: PredictFn, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """The suspect's 0/1 answers to ``frame``; unusable answers raise :class:`OwnershipError`."""
     try:
         out = np.asarray(predict(frame)).reshape(-1)
     except Exception as exc:
@@ -74,8 +104,72 @@ def _labels_of(predict: PredictFn, frame: pd.DataFrame) -> npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, kw_only=True)
+class NullBound:
+    """The conservative null model a decision on ``queries`` triggers is taken against.
+
+    Attributes
+    ----------
+    models, points
+        Null models, and points each answered (the trigger prefix plus the probes).
+    rate, rate_upper
+        Pooled agreement of the null models and its upper confidence bound (the mean used).
+    overdispersion, overdispersion_upper
+        Point estimate of the beta-binomial rho and the value used (its upper bound, at least
+        :data:`RHO_FLOOR`).
+    p_floor
+        ``1 / (models + 1)``: no p-value below it is reported.
+    """
+
+    models: int
+    points: int
+    rate: float
+    rate_upper: float
+    overdispersion: float
+    overdispersion_upper: float
+    p_floor: float
+
+    def tail(self, matches: int, queries: int) -> float:
+        """P(Beta-binomial(queries; rate_upper, overdispersion_upper) >= matches)."""
+        if matches <= 0:
+            return 1.0
+        scale = 1.0 / self.overdispersion_upper - 1.0
+        a, b = self.rate_upper * scale, (1.0 - self.rate_upper) * scale
+        return float(stats.betabinom.sf(matches - 1, queries, a, b))
+
+
+def _bound(hits: npt.NDArray[np.int64], points: int) -> NullBound:
+    """Upper-bounded beta-binomial parameters from per-model hit counts out of ``points``."""
+    n_models = int(hits.size)
+    rates = hits / points
+    pooled = float(rates.mean())
+    spread = float(np.var(rates, ddof=1))
+    within = pooled * (1.0 - pooled) / points
+    rho = 0.0
+    rho_upper = RHO_FLOOR
+    if 0.0 < pooled < 1.0:
+        rho = min(max(spread - within, 0.0) / (pooled * (1.0 - pooled)), 0.99)
+        spread_upper = (n_models - 1) * spread / stats.chi2.ppf(1 - _CONFIDENCE, n_models - 1)
+        between_upper = max(spread_upper - within, 0.0) / (pooled * (1.0 - pooled))
+        rho_upper = max(RHO_FLOOR, between_upper, rho)
+    rho_upper = min(rho_upper, 0.99)
+    clustered = n_models * points / (1.0 + (points - 1) * rho_upper)
+    successes = pooled * clustered
+    cp = float(stats.beta.ppf(_CONFIDENCE, successes + 1.0, max(clustered - successes, 1e-9)))
+    t = float(stats.t.ppf(_CONFIDENCE, n_models - 1)) * math.sqrt(spread / n_models)
+    return NullBound(
+        models=n_models,
+        points=points,
+        rate=pooled,
+        rate_upper=float(min(max(cp, pooled + t), 0.999)),
+        overdispersion=float(rho),
+        overdispersion_upper=float(rho_upper),
+        p_floor=1.0 / (n_models + 1),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class NullDistribution:
-    """Per-trigger agreement of independently trained null models with the key's labels.
+    """Agreement of independently trained null models with one key's trigger and probe labels.
 
     Parameters
     ----------
@@ -87,6 +181,9 @@ class NullDistribution:
         One name per null model.
     agreement
         ``agreement[i][j]`` is 1 when null model ``i`` outputs trigger ``j``'s label.
+    probes, probe_agreement
+        Probe points (decoy stream of the key, same distribution as the triggers) each null
+        model answered, and how many of them it answered with the probe's label.
     """
 
     key_id: str
@@ -95,6 +192,8 @@ class NullDistribution:
     failure_fraction: float
     names: tuple[str, ...]
     agreement: tuple[tuple[int, ...], ...]
+    probes: int = 0
+    probe_agreement: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.names) != len(self.agreement) or len(self.names) < 2:
@@ -102,11 +201,20 @@ class NullDistribution:
         widths = {len(row) for row in self.agreement}
         if len(widths) != 1 or 0 in widths:
             raise OwnershipError("every null model must be scored on the same triggers")
+        if self.probes < 0 or len(self.probe_agreement) not in (0, len(self.names)):
+            raise OwnershipError("probe agreement needs one count per null model")
+        if any(not 0 <= c <= self.probes for c in self.probe_agreement):
+            raise OwnershipError("a probe agreement count exceeds the number of probes")
 
     @property
     def n_triggers(self) -> int:
         """Number of triggers in the calibrated set."""
         return len(self.agreement[0])
+
+    @property
+    def n_models(self) -> int:
+        """Number of null models."""
+        return len(self.names)
 
     def matrix(self, queries: int | None = None) -> npt.NDArray[np.int64]:
         """The agreement matrix restricted to the first ``queries`` triggers."""
@@ -117,46 +225,49 @@ class NullDistribution:
         """Agreeing triggers per null model among the first ``queries``."""
         return np.asarray(self.matrix(queries).sum(axis=1), dtype=np.int64)
 
-    def model(self, queries: int | None = None) -> tuple[float, float, float]:
-        """``(pooled rate, conservative rate, over-dispersion)`` on the first ``queries``."""
-        m = self.matrix(queries)
-        trials, hits = m.size, int(m.sum())
-        pooled = hits / trials
-        upper = (
-            float(stats.beta.ppf(_CONFIDENCE, hits + 1, trials - hits)) if hits < trials else 1.0
-        )
-        q = m.shape[1]
-        per_model = m.sum(axis=1)
-        binomial_var = q * pooled * (1 - pooled)
-        rho = 0.0
-        if q > 1 and binomial_var > 0 and m.shape[0] > 1:
-            ratio = float(np.var(per_model, ddof=1)) / binomial_var
-            rho = float(np.clip((ratio - 1.0) / (q - 1), 0.0, 0.99))
-        return pooled, upper, rho
+    def bound(self, queries: int | None = None) -> NullBound:
+        """The conservative null model for a test on the first ``queries`` triggers."""
+        q = self.n_triggers if queries is None else queries
+        hits = self.counts(q)
+        if self.probe_agreement:
+            hits = hits + np.asarray(self.probe_agreement, dtype=np.int64)
+        return _bound(hits, q + (self.probes if self.probe_agreement else 0))
 
-    def p_value(self, matches: int, queries: int) -> float:
-        """P(an independent model agrees on at least ``matches`` of the first ``queries``)."""
-        if not 0 < queries <= self.n_triggers or not 0 <= matches <= queries:
-            raise ConfigError(f"need 0 <= matches <= queries <= {self.n_triggers}")
-        _, p0, rho = self.model(queries)
-        if matches == 0:
-            return 1.0
-        if rho <= 0.0:
-            return float(stats.binom.sf(matches - 1, queries, p0))
-        scale = 1.0 / rho - 1.0
-        return float(stats.betabinom.sf(matches - 1, queries, p0 * scale, (1 - p0) * scale))
+    def model(self, queries: int | None = None) -> tuple[float, float, float]:
+        """``(pooled rate, rate used, rho used)`` on the first ``queries`` (see :meth:`bound`)."""
+        b = self.bound(queries)
+        return b.rate, b.rate_upper, b.overdispersion_upper
+
+    def model_p_value(self, matches: int, queries: int) -> float:
+        """Beta-binomial tail at the upper-bounded parameters, without the rank floor."""
+        self._check(matches, queries)
+        return self.bound(queries).tail(matches, queries)
 
     def empirical_p_value(self, matches: int, queries: int) -> float:
         """Rank p-value ``(1 + #null models with >= matches) / (1 + #null models)``."""
         counts = self.counts(queries)
         return float((1 + np.sum(counts >= matches)) / (1 + counts.size))
 
+    def p_value(self, matches: int, queries: int) -> float:
+        """The reported p-value: the model tail, never below what the null models support."""
+        self._check(matches, queries)
+        if matches == 0:
+            return 1.0
+        return max(self.model_p_value(matches, queries), self.empirical_p_value(matches, queries))
+
     def critical_matches(self, queries: int, fpr: float) -> int | None:
         """Smallest agreement count whose p-value is at most ``fpr`` (None if none is)."""
-        for k in range(queries + 1):
-            if self.p_value(k, queries) <= fpr:
+        self._check(0, queries)
+        bound, counts = self.bound(queries), self.counts(queries)
+        for k in range(1, queries + 1):
+            empirical = (1 + np.sum(counts >= k)) / (1 + counts.size)
+            if max(bound.tail(k, queries), float(empirical)) <= fpr:
                 return k
         return None
+
+    def _check(self, matches: int, queries: int) -> None:
+        if not 0 < queries <= self.n_triggers or not 0 <= matches <= queries:
+            raise ConfigError(f"need 0 <= matches <= queries <= {self.n_triggers}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -168,14 +279,16 @@ class NullDistribution:
             "failure_fraction": self.failure_fraction,
             "names": list(self.names),
             "agreement": ["".join(str(v) for v in row) for row in self.agreement],
+            "probes": self.probes,
+            "probe_agreement": list(self.probe_agreement),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NullDistribution:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; a calibration of the older format must be redone."""
         try:
             if data["format"] != _FORMAT:
-                raise ValueError("format")
+                raise ValueError(f"format {data['format']!r} is not {_FORMAT!r}; recalibrate")
             return cls(
                 key_id=str(data["key_id"]),
                 trigger_digest=str(data["trigger_digest"]),
@@ -183,6 +296,8 @@ class NullDistribution:
                 failure_fraction=float(data["failure_fraction"]),
                 names=tuple(str(n) for n in data["names"]),
                 agreement=tuple(tuple(int(c) for c in str(row)) for row in data["agreement"]),
+                probes=int(data["probes"]),
+                probe_agreement=tuple(int(c) for c in data["probe_agreement"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise OwnershipError(f"malformed null calibration: {exc!r}") from exc
@@ -227,24 +342,50 @@ def calibrate_null(
     envelope: SensorEnvelope,
     n: int = 50,
     failure_fraction: float = 1.0,
+    probes: int = 300,
+    fpr: float = 1e-3,
 ) -> NullDistribution:
-    """Measure how often independently trained models agree with the key's trigger labels.
+    """Measure how often independently trained models agree with the key's labels.
 
-    Why: the test's false-positive rate is only as good as this measurement; use at least
-    20 null models of varied kinds (see :func:`train_null_models`).
+    Why: the test's false-positive rate is only as good as this measurement; use null models
+    of varied kinds, seeds and data (see :func:`train_null_models`), and at least
+    :func:`null_models_needed` of them for the false-positive rate you will state.
+
+    Parameters
+    ----------
+    probes
+        Key-derived points from the triggers' distribution (never embedded) each null model
+        also answers, to measure its agreement rate precisely; 0 scores the triggers only.
+    fpr
+        The false-positive rate the calibration must be able to support.
 
     Raises
     ------
     ConfigError
-        Fewer than two null models.
+        Fewer null models than ``fpr`` needs, or ``probes`` out of [0, 100000].
     """
-    if len(null_models) < 2:
-        raise ConfigError("calibration needs at least two null models")
+    needed = null_models_needed(fpr)
+    if len(null_models) < needed:
+        raise ConfigError(
+            f"a stated false-positive rate of {fpr:g} needs at least {needed} null models "
+            f"(p-values cannot go below 1/(N+1)); got {len(null_models)}"
+        )
+    if not 0 <= probes <= 100_000:
+        raise ConfigError(f"probes must lie in [0, 100000], got {probes}")
     triggers = derive_triggers(key, n, envelope=envelope, failure_fraction=failure_fraction)
-    rows = []
+    probe_set = (
+        derive_triggers(
+            key, probes, envelope=envelope, failure_fraction=failure_fraction, decoys=True
+        )
+        if probes
+        else None
+    )
+    rows, probe_hits = [], []
     for suspect in null_models.values():
-        predicted = _labels_of(as_predict_fn(suspect), triggers.frame)
-        rows.append(tuple(int(v) for v in (predicted == triggers.labels)))
+        predict = as_predict_fn(suspect)
+        rows.append(tuple(int(v) for v in (labels_of(predict, triggers.frame) == triggers.labels)))
+        if probe_set is not None:
+            probe_hits.append(int(np.sum(labels_of(predict, probe_set.frame) == probe_set.labels)))
     return NullDistribution(
         key_id=key.key_id,
         trigger_digest=triggers.digest,
@@ -252,158 +393,6 @@ def calibrate_null(
         failure_fraction=failure_fraction,
         names=tuple(null_models),
         agreement=tuple(rows),
+        probes=probes,
+        probe_agreement=tuple(probe_hits),
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class OwnershipResult:
-    """The outcome of one ownership test.
-
-    Attributes
-    ----------
-    queries, matches, agreement
-        Trigger queries sent, how many answers equal the secret label, and their share.
-    p_value
-        Calibrated p-value (beta-binomial, conservative null rate).
-    empirical_p_value
-        Rank among the measured null models (bounded below by ``1 / (1 + null models)``).
-    fpr
-        The stated false-positive rate the decision is taken at.
-    owned
-        ``p_value <= fpr``.
-    null_rate, null_rate_upper, overdispersion
-        The null model used: pooled null agreement, its upper bound, and rho.
-    critical_matches
-        The agreement count needed for a positive decision with these queries.
-    null_counts
-        The null models' agreement counts on the same queries (for plots).
-    controls, control_failure_rate
-        Key-derived typical safe operating points also queried (0 when none were), and the
-        share the suspect called failure. A suspect that calls ordinary points failures
-        agrees with failure-labelled triggers without carrying any mark; it is then not
-        declared owned (``owned`` requires a rate of at most ``max_control_failure_rate``).
-    """
-
-    queries: int
-    matches: int
-    agreement: float
-    p_value: float
-    empirical_p_value: float
-    fpr: float
-    owned: bool
-    null_rate: float
-    null_rate_upper: float
-    overdispersion: float
-    critical_matches: int | None
-    null_counts: tuple[int, ...]
-    controls: int = 0
-    control_failure_rate: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "queries": self.queries,
-            "matches": self.matches,
-            "agreement": self.agreement,
-            "p_value": self.p_value,
-            "empirical_p_value": self.empirical_p_value,
-            "fpr": self.fpr,
-            "owned": self.owned,
-            "null_rate": self.null_rate,
-            "null_rate_upper": self.null_rate_upper,
-            "overdispersion": self.overdispersion,
-            "critical_matches": self.critical_matches,
-            "null_counts": list(self.null_counts),
-            "controls": self.controls,
-            "control_failure_rate": self.control_failure_rate,
-        }
-
-
-def _check_fpr(fpr: float) -> None:
-    if not 0.0 < fpr < 1.0:
-        raise ConfigError(f"the false-positive rate must lie in (0, 1), got {fpr}")
-
-
-def _result(null: NullDistribution, hits: npt.NDArray[np.int64], fpr: float) -> OwnershipResult:
-    queries, matches = hits.size, int(hits.sum())
-    pooled, upper, rho = null.model(queries)
-    p = null.p_value(matches, queries)
-    return OwnershipResult(
-        queries=queries,
-        matches=matches,
-        agreement=matches / queries,
-        p_value=p,
-        empirical_p_value=null.empirical_p_value(matches, queries),
-        fpr=fpr,
-        owned=p <= fpr,
-        null_rate=pooled,
-        null_rate_upper=upper,
-        overdispersion=rho,
-        critical_matches=null.critical_matches(queries, fpr),
-        null_counts=tuple(int(c) for c in null.counts(queries)),
-    )
-
-
-def verify(
-    suspect: Suspect,
-    key: WatermarkKey,
-    *,
-    null: NullDistribution,
-    queries: int | None = None,
-    fpr: float = 1e-3,
-    controls: int = 0,
-    max_control_failure_rate: float = 0.5,
-) -> OwnershipResult:
-    """Test whether ``suspect`` carries the watermark of ``key``, black-box and label-only.
-
-    Why: a stolen model may only be reachable through its predictions; the first ``queries``
-    triggers are sent, the answers compared with the secret labels, and the agreement tested
-    against the calibrated null distribution at the stated false-positive rate. With
-    ``controls`` the suspect is also asked about that many key-derived typical safe
-    operating points (:func:`derive_anchors`), which rules out a suspect that simply calls
-    everything a failure.
-
-    Raises
-    ------
-    ConfigError
-        ``queries``, ``fpr``, ``controls`` or ``max_control_failure_rate`` is out of range.
-    OwnershipError
-        The calibration belongs to another key, or the suspect's answers are unusable.
-    """
-    _check_fpr(fpr)
-    q = null.n_triggers if queries is None else queries
-    if not 1 <= q <= null.n_triggers:
-        raise ConfigError(f"queries must lie in [1, {null.n_triggers}], got {q}")
-    if not 0 <= controls <= 10_000 or not 0.0 <= max_control_failure_rate <= 1.0:
-        raise ConfigError("controls must lie in [0, 10000] and the control rate in [0, 1]")
-    triggers = null.triggers(key)
-    predict = as_predict_fn(suspect)
-    answers = _labels_of(predict, triggers.frame.iloc[:q])
-    result = _result(null, (answers == triggers.labels[:q]).astype(np.int64), fpr)
-    if not controls:
-        return result
-    anchors = derive_anchors(key, controls, envelope=null.envelope)
-    rate = float(np.mean(_labels_of(predict, anchors.frame)))
-    return replace(
-        result,
-        controls=controls,
-        control_failure_rate=rate,
-        owned=result.owned and rate <= max_control_failure_rate,
-    )
-
-
-def queries_needed(
-    suspect: Suspect, key: WatermarkKey, *, null: NullDistribution, target_p: float = 1e-6
-) -> int | None:
-    """Fewest trigger queries (a prefix of the set) that give ``p <= target_p``; None if none.
-
-    Why: every query to a stolen model in the field costs money and may alert its operator.
-    """
-    _check_fpr(target_p)
-    triggers = null.triggers(key)
-    hits = (_labels_of(as_predict_fn(suspect), triggers.frame) == triggers.labels).astype(int)
-    cumulative = np.cumsum(hits)
-    for q in range(1, null.n_triggers + 1):
-        if null.p_value(int(cumulative[q - 1]), q) <= target_p:
-            return q
-    return None

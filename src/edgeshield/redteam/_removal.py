@@ -226,6 +226,7 @@ class RemovalOutcome:
 
     attack: str
     p_value: float
+    model_p_value: float
     agreement: float
     detected: bool
     accuracy: float
@@ -267,6 +268,7 @@ def run_removal_suite(
             RemovalOutcome(
                 attack=attack.name,
                 p_value=result.p_value,
+                model_p_value=result.model_p_value,
                 agreement=result.agreement,
                 detected=result.owned,
                 accuracy=metrics.accuracy,
