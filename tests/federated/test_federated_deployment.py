@@ -1,5 +1,6 @@
-"""Flower's deployment engine: one SuperLink and two SuperNodes on 127.0.0.1, TLS and
-SuperNode authentication with keys the project generates, one SecAgg+ round."""
+"""Flower's deployment engine on 127.0.0.1: one SuperLink, SuperNodes with `edgeshield fl plant`
+executors, TLS, SuperNode authentication and the vendor's app signature; the attacker's side
+(unsigned and tampered apps) next to the honest run."""
 
 from __future__ import annotations
 
@@ -21,9 +22,18 @@ from edgeshield.federated import (
     FederatedConfig,
     generate_supernode_keys,
     generate_tls,
+    generate_vendor_key,
+    sign_app,
     write_flower_app,
 )
-from edgeshield.usecase import FleetConfig, PlantDatabase, load_classifier, make_fleet, sqlite_url
+from edgeshield.usecase import (
+    Fleet,
+    FleetConfig,
+    PlantDatabase,
+    load_classifier,
+    make_fleet,
+    sqlite_url,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -121,81 +131,136 @@ def test_tls_files_are_a_valid_chain_for_loopback(tmp_path: Path) -> None:
     assert oct(tls.server_key.stat().st_mode)[-3:] == "600"
 
 
-def test_superlink_and_two_supernodes_complete_a_secure_round(
-    tmp_path: Path, processes: _Processes
-) -> None:
-    fleet = make_fleet(FleetConfig(plants=2, total_rows=1000), seed=0)
-    url = sqlite_url(tmp_path / "plants.sqlite")
-    with PlantDatabase(url) as db:
-        db.write_fleet(fleet.profiles, fleet.frames)
-    tls = generate_tls(tmp_path / "tls")
-    config = FederatedConfig(plants=2, rounds=1, local_epochs=1, reference_rows=300)
-    app = write_flower_app(tmp_path / "app", config, tmp_path / "run")
-    port = _free_port()
-    (tmp_path / "flwr").mkdir()
-    (tmp_path / "flwr" / "config.toml").write_text(
-        f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{port}"\n'
-        f'root-certificates = "{tls.ca_cert}"\n'
-    )
-    processes.start(
-        "superlink",
-        [
-            str(BIN / "flower-superlink"),
-            "--ssl-ca-certfile",
-            str(tls.ca_cert),
-            "--ssl-certfile",
-            str(tls.server_cert),
-            "--ssl-keyfile",
-            str(tls.server_key),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database",
-            str(tmp_path / "state.db"),
-            "--enable-supernode-auth",
-            "--disable-runtime-dependency-installation",
-        ],
-    )
-    keys = []
-    for i in range(2):
-        private, public = generate_supernode_keys(tmp_path / "keys", f"plant{i}")
-        for _ in range(30):  # the SuperLink needs a moment to listen
-            registered = processes.run([str(BIN / "flwr"), "supernode", "register", str(public)])
-            if registered.returncode == 0:
-                break
-            time.sleep(1)
-        assert registered.returncode == 0, registered.stdout + registered.stderr
-        keys.append(private)
-    for i, plant in enumerate(fleet.plant_ids):
-        processes.start(
-            f"supernode{i}",
+class _Federation:
+    """A SuperLink, ``n`` authenticated SuperNodes and their plant executors, all on loopback."""
+
+    def __init__(self, base: Path, procs: _Processes, plants: int, plant_args: list[str]) -> None:
+        self.base, self.procs = base, procs
+        self.fleet: Fleet = make_fleet(FleetConfig(plants=plants, total_rows=500 * plants), seed=0)
+        self.url = sqlite_url(base / "plants.sqlite")
+        with PlantDatabase(self.url) as db:
+            db.write_fleet(self.fleet.profiles, self.fleet.frames)
+        self.tls = generate_tls(base / "tls")
+        self.vendor_key, vendor_pub = generate_vendor_key(base / "vendor")
+        self.port = _free_port()
+        (base / "flwr").mkdir()
+        (base / "flwr" / "config.toml").write_text(
+            f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
+            f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{self.tls.ca_cert}"\n'
+        )
+        procs.start(
+            "superlink",
             [
-                str(BIN / "flower-supernode"),
-                "--root-certificates",
-                str(tls.ca_cert),
-                "--superlink",
-                f"127.0.0.1:{port}",
+                str(BIN / "flower-superlink"),
+                "--ssl-ca-certfile",
+                str(self.tls.ca_cert),
+                "--ssl-certfile",
+                str(self.tls.server_cert),
+                "--ssl-keyfile",
+                str(self.tls.server_key),
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(_free_port()),
-                "--auth-supernode-private-key",
-                str(keys[i]),
-                "--node-config",
-                f"plant-id='{plant}' db-url='{url}' partition-id={i}",
+                str(self.port),
+                "--database",
+                str(base / "state.db"),
+                "--enable-supernode-auth",
+                "--disable-runtime-dependency-installation",
             ],
         )
-    submitted = processes.run([str(BIN / "flwr"), "run", str(app)])
-    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-    summary = tmp_path / "run" / "summary.json"
-    deadline = time.monotonic() + 240
-    while not summary.exists() and not (tmp_path / "run" / "error.json").exists():
-        assert time.monotonic() < deadline, "the deployment run did not finish"
-        time.sleep(1)
-    assert not (tmp_path / "run" / "error.json").exists()
-    record = json.loads(summary.read_text())["rounds"][0]
+        for i, plant in enumerate(self.fleet.plant_ids):
+            private, public = generate_supernode_keys(base / "keys", f"plant{i}")
+            for _ in range(60):  # the SuperLink needs a moment to listen (busy machines: more)
+                registered = procs.run([str(BIN / "flwr"), "supernode", "register", str(public)])
+                if registered.returncode == 0:
+                    break
+                time.sleep(1)
+            assert registered.returncode == 0, registered.stdout + registered.stderr
+            runtime = _free_port()
+            procs.start(
+                f"supernode{i}",
+                [
+                    str(BIN / "flower-supernode"),
+                    "--root-certificates",
+                    str(self.tls.ca_cert),
+                    "--superlink",
+                    f"127.0.0.1:{self.port}",
+                    "--isolation",
+                    "process",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(runtime),
+                    "--auth-supernode-private-key",
+                    str(private),
+                    "--node-config",
+                    f"plant-id='{plant}' db-url='{self.url}' partition-id={i}",
+                ],
+            )
+            procs.start(
+                f"plant{i}",
+                [
+                    str(BIN / "edgeshield"),
+                    "fl",
+                    "plant",
+                    "--vendor-key",
+                    str(vendor_pub),
+                    "--runtime-api",
+                    f"127.0.0.1:{runtime}",
+                    *plant_args,
+                ],
+            )
+
+    def app(self, name: str, config: FederatedConfig, *, signed: bool) -> Path:
+        app = write_flower_app(self.base / name, config, self.base / f"run-{name}")
+        if signed:
+            sign_app(app, self.vendor_key)
+        return app
+
+    def submit(self, app: Path) -> int:
+        """``flwr run``; the run's ID."""
+        out = self.procs.run([str(BIN / "flwr"), "run", str(app), "--format", "json"])
+        assert out.returncode == 0, out.stdout + out.stderr
+        return int(json.loads(out.stdout)["run-id"])
+
+    def wait(self, run_id: int, bound: float = 420) -> str:
+        """Poll ``flwr ls`` until the run finished; its final status (no timed assertion)."""
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            out = self.procs.run(
+                [str(BIN / "flwr"), "ls", "--run-id", str(run_id), "--format", "json"]
+            )
+            if out.returncode == 0:
+                status = str(json.loads(out.stdout)["runs"][0]["status"])
+                if status.startswith("finished"):
+                    return status
+            time.sleep(2)
+        raise AssertionError(f"run {run_id} did not finish; logs in {self.base}")
+
+    def log(self, name: str) -> str:
+        return (self.base / f"{name}.log").read_text(errors="replace")
+
+
+def test_only_the_vendors_signed_app_runs_on_every_plant(
+    tmp_path: Path, processes: _Processes
+) -> None:
+    """An unsigned app is refused by every plant (one log line each, run failed, no model);
+    the same app signed by the vendor trains a SecAgg+ round across both plants."""
+    fed = _Federation(tmp_path, processes, plants=2, plant_args=[])
+    config = FederatedConfig(plants=2, rounds=1, local_epochs=1, reference_rows=300)
+    foreign = fed.submit(fed.app("foreign", config, signed=False))
+    assert fed.wait(foreign) == "finished:failed"
+    for i in range(2):
+        assert f"refused run {foreign}: the Flower App is not signed by the vendor's key" in (
+            fed.log(f"plant{i}")
+        )
+    assert not (tmp_path / "run-foreign" / "model").exists()
+
+    honest = fed.submit(fed.app("honest", config, signed=True))
+    assert fed.wait(honest) == "finished:completed"
+    run = tmp_path / "run-honest"
+    record = json.loads((run / "summary.json").read_text())["rounds"][0]
     assert record["participants"] == 2
-    assert sorted(record["plants"]) == sorted(fleet.plant_ids)
+    assert sorted(record["plants"]) == sorted(fed.fleet.plant_ids)
     assert record["digest"].startswith("sha256:")
-    assert load_classifier(tmp_path / "run" / "model").threshold == record["threshold"]
+    assert load_classifier(run / "model").threshold == record["threshold"]
