@@ -20,6 +20,7 @@ from cryptography import x509
 
 from edgeshield.federated import (
     FederatedConfig,
+    RecordDP,
     generate_supernode_keys,
     generate_tls,
     generate_vendor_key,
@@ -66,10 +67,12 @@ class _Processes:
         self.procs.append(proc)
         return proc
 
-    def run(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, cmd: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             cmd,
-            env=self.env,
+            env=env or self.env,
             cwd=self.base,
             capture_output=True,
             text=True,
@@ -108,17 +111,13 @@ class _Processes:
                 proc.wait()
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[_Processes]:
-    env = dict(
+def _env(base: Path) -> dict[str, str]:
+    return dict(
         os.environ,
         FLWR_TELEMETRY_ENABLED="0",
-        FLWR_HOME=str(tmp_path / "flwr"),
+        FLWR_HOME=str(base / "flwr"),
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    procs = _Processes(tmp_path, env)
-    yield procs
-    procs.stop()
 
 
 def test_tls_files_are_a_valid_chain_for_loopback(tmp_path: Path) -> None:
@@ -148,10 +147,17 @@ class _Federation:
             f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
             f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{self.tls.ca_cert}"\n'
         )
+        self.fleet_port = _free_port()
         procs.start(
             "superlink",
             [
-                str(BIN / "flower-superlink"),
+                str(BIN / "edgeshield"),
+                "fl",
+                "superlink",
+                "--fleet-host",
+                "127.0.0.1",
+                "--fleet-port",
+                str(self.fleet_port),
                 "--ssl-ca-certfile",
                 str(self.tls.ca_cert),
                 "--ssl-certfile",
@@ -184,7 +190,7 @@ class _Federation:
                     "--root-certificates",
                     str(self.tls.ca_cert),
                     "--superlink",
-                    f"127.0.0.1:{self.port}",
+                    f"127.0.0.1:{self.fleet_port}",
                     "--isolation",
                     "process",
                     "--host",
@@ -241,26 +247,83 @@ class _Federation:
         return (self.base / f"{name}.log").read_text(errors="replace")
 
 
-def test_only_the_vendors_signed_app_runs_on_every_plant(
-    tmp_path: Path, processes: _Processes
+#: Every plant's policy: SecAgg+ (the default) and record-level DP of noise >= 0.8, clip <= 1.
+POLICY = ["--min-dp-noise", "0.8", "--max-dp-clip", "1.0"]
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Federation]:
+    """One federation for the module's tests (starting one costs a minute on a busy machine)."""
+    base = tmp_path_factory.mktemp("federation")
+    procs = _Processes(base, _env(base))
+    try:
+        yield _Federation(base, procs, plants=2, plant_args=POLICY)
+    finally:
+        procs.stop()
+
+
+def _config(**fields: object) -> FederatedConfig:
+    base: dict[str, object] = {
+        "plants": 2,
+        "rounds": 1,
+        "local_epochs": 1,
+        "reference_rows": 300,
+        "record_dp": RecordDP(noise_multiplier=1.0, max_grad_norm=1.0),
+    }
+    return FederatedConfig(**(base | fields))  # type: ignore[arg-type]
+
+
+def test_an_outsider_with_the_ca_certificate_cannot_register_or_submit(
+    federation: _Federation, tmp_path: Path
 ) -> None:
-    """An unsigned app is refused by every plant (one log line each, run failed, no model);
-    the same app signed by the vendor trains a SecAgg+ round across both plants."""
-    fed = _Federation(tmp_path, processes, plants=2, plant_args=[])
-    config = FederatedConfig(plants=2, rounds=1, local_epochs=1, reference_rows=300)
-    foreign = fed.submit(fed.app("foreign", config, signed=False))
-    assert fed.wait(foreign) == "finished:failed"
+    """The plants' listener serves the Fleet API only: no node registration, no run."""
+    home = tmp_path / "outsider"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "link"\n\n[superlink.link]\n'
+        f'address = "127.0.0.1:{federation.fleet_port}"\n'
+        f'root-certificates = "{federation.tls.ca_cert}"\n'
+    )
+    env = dict(federation.procs.env, FLWR_HOME=str(home))
+    _, rogue = generate_supernode_keys(tmp_path, "rogue")
+    register = federation.procs.run([str(BIN / "flwr"), "supernode", "register", str(rogue)], env)
+    assert register.returncode != 0
+    app = write_flower_app(tmp_path / "app", _config(), tmp_path / "run")
+    submit = federation.procs.run([str(BIN / "flwr"), "run", str(app)], env)
+    assert submit.returncode != 0
+    assert not (tmp_path / "run").exists()
+    assert "refused /v1/control/" in federation.log("superlink")
+
+
+def test_an_unsigned_app_is_refused_by_every_plant(federation: _Federation) -> None:
+    foreign = federation.submit(federation.app("foreign", _config(), signed=False))
+    assert federation.wait(foreign) == "finished:failed"
     for i in range(2):
         assert f"refused run {foreign}: the Flower App is not signed by the vendor's key" in (
-            fed.log(f"plant{i}")
+            federation.log(f"plant{i}")
         )
-    assert not (tmp_path / "run-foreign" / "model").exists()
+    assert not (federation.base / "run-foreign" / "model").exists()
 
-    honest = fed.submit(fed.app("honest", config, signed=True))
-    assert fed.wait(honest) == "finished:completed"
-    run = tmp_path / "run-honest"
+
+def test_a_run_weaker_than_the_plants_dp_floor_is_refused_and_fails(
+    federation: _Federation,
+) -> None:
+    weak = _config(record_dp=RecordDP(noise_multiplier=0.3, max_grad_norm=1.0))
+    run_id = federation.submit(federation.app("weak", weak, signed=True))
+    assert federation.wait(run_id) == "finished:failed"
+    for i in range(2):
+        assert f"refused run {run_id}: plant policy: record-level DP noise multiplier" in (
+            federation.log(f"plant{i}")
+        )
+    assert not (federation.base / "run-weak" / "model").exists()
+
+
+def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation) -> None:
+    honest = federation.submit(federation.app("honest", _config(), signed=True))
+    assert federation.wait(honest) == "finished:completed"
+    run = federation.base / "run-honest"
     record = json.loads((run / "summary.json").read_text())["rounds"][0]
     assert record["participants"] == 2
-    assert sorted(record["plants"]) == sorted(fed.fleet.plant_ids)
+    assert sorted(record["plants"]) == sorted(federation.fleet.plant_ids)
     assert record["digest"].startswith("sha256:")
     assert load_classifier(run / "model").threshold == record["threshold"]

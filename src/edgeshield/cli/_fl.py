@@ -276,3 +276,26 @@ def plant_cmd(
         max_clip=max_dp_clip,
     )
     serve_plant(runtime_api, policy)
+
+
+@app.command(
+    name="superlink",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def superlink_cmd(
+    ctx: typer.Context,
+    fleet_host: Annotated[
+        str, typer.Option("--fleet-host", help="Address the plants' SuperNodes connect to.")
+    ] = "0.0.0.0",  # noqa: S104 - the Fleet API is meant for the plants' network
+    fleet_port: Annotated[int, typer.Option("--fleet-port", help="Fleet API port.")] = 9092,
+) -> None:
+    """Run Flower's SuperLink with the Control API on loopback and the Fleet API alone outside.
+
+    Every other argument is passed to `flower-superlink` (its --host must be loopback).
+    """
+    import logging
+
+    from edgeshield.federated._superlink import serve_superlink
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    serve_superlink(list(ctx.args), fleet_host=fleet_host, fleet_port=fleet_port)
