@@ -68,7 +68,7 @@ class _Processes:
         return proc
 
     def run(
-        self, cmd: list[str], env: dict[str, str] | None = None
+        self, cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             cmd,
@@ -76,7 +76,7 @@ class _Processes:
             cwd=self.base,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
 
@@ -229,6 +229,12 @@ class _Federation:
         assert out.returncode == 0, out.stdout + out.stderr
         return int(json.loads(out.stdout)["run-id"])
 
+    def submit_cli(self, app: Path) -> subprocess.CompletedProcess[str]:
+        """``edgeshield fl submit``: submit, follow, exit non-zero on failure."""
+        return self.procs.run(
+            [str(BIN / "edgeshield"), "fl", "submit", str(app), "--wait", "420"], timeout=600
+        )
+
     def wait(self, run_id: int, bound: float = 420) -> str:
         """Poll ``flwr ls`` until the run finished; its final status (no timed assertion)."""
         deadline = time.monotonic() + bound
@@ -305,25 +311,53 @@ def test_an_unsigned_app_is_refused_by_every_plant(federation: _Federation) -> N
     assert not (federation.base / "run-foreign" / "model").exists()
 
 
-def test_a_run_weaker_than_the_plants_dp_floor_is_refused_and_fails(
+def _strict(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"summary.json holds a bare {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_run_weaker_than_the_plants_dp_floor_is_refused_and_fails_loudly(
     federation: _Federation,
 ) -> None:
     weak = _config(record_dp=RecordDP(noise_multiplier=0.3, max_grad_norm=1.0))
-    run_id = federation.submit(federation.app("weak", weak, signed=True))
-    assert federation.wait(run_id) == "finished:failed"
+    app = federation.app("weak", weak, signed=True)
+    out = federation.submit_cli(app)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr.count("error:") == 1
+    run_id = int(out.stdout.split("run ", 1)[1].split()[0])
     for i in range(2):
         assert f"refused run {run_id}: plant policy: record-level DP noise multiplier" in (
             federation.log(f"plant{i}")
         )
-    assert not (federation.base / "run-weak" / "model").exists()
+    run = federation.base / "run-weak"
+    assert not (run / "model").exists()
+    assert (run / "error.json").exists()
 
 
 def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation) -> None:
-    honest = federation.submit(federation.app("honest", _config(), signed=True))
-    assert federation.wait(honest) == "finished:completed"
+    app = federation.app("honest", _config(), signed=True)
+    out = federation.submit_cli(app)
+    assert out.returncode == 0, out.stdout + out.stderr
     run = federation.base / "run-honest"
-    record = json.loads((run / "summary.json").read_text())["rounds"][0]
+    summary = _strict((run / "summary.json").read_text())
+    assert isinstance(summary, dict)
+    (record,) = summary["rounds"]
     assert record["participants"] == 2
     assert sorted(record["plants"]) == sorted(federation.fleet.plant_ids)
     assert record["digest"].startswith("sha256:")
-    assert load_classifier(run / "model").threshold == record["threshold"]
+    privacy = summary["privacy"]
+    assert privacy["level"] == "record"
+    assert privacy["epsilon"] > 0
+    assert (privacy["sigma"], privacy["clip"], privacy["delta"]) == (1.0, 1.0, 1e-5)
+    model = load_classifier(run / "model")
+    assert model.threshold == record["threshold"]
+    card = json.loads((run / "model" / "model_card.json").read_text())
+    assert card["metrics"]["federated_rounds"] == 1
+    assert card["metrics"]["dp_sigma"] == 1.0
+    # a second run into the same directory is refused before anything is submitted
+    again = federation.submit_cli(app)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert load_classifier(run / "model").threshold == model.threshold

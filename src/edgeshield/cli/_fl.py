@@ -299,3 +299,58 @@ def superlink_cmd(
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     serve_superlink(list(ctx.args), fleet_host=fleet_host, fleet_port=fleet_port)
+
+
+@app.command(name="submit")
+def submit_cmd(
+    app_dir: Annotated[Path, typer.Argument(help="Signed Flower App directory (fl app).")],
+    superlink: Annotated[
+        str | None, typer.Option("--superlink", help="Name in ~/.flwr/config.toml.")
+    ] = None,
+    wait: Annotated[float, typer.Option(min=1, help="Seconds to wait for the run.")] = 3600,
+) -> None:
+    """Submit a deployed run, follow it, and fail loudly: exit 0 only when the model exists."""
+    import json
+    import subprocess
+    import sys
+    import time
+    import tomllib
+
+    from edgeshield.errors import ConfigError, FederatedError
+
+    flwr = str(Path(sys.executable).parent / "flwr")
+    target = [superlink] if superlink else []
+    try:
+        app_config = tomllib.loads((app_dir / "pyproject.toml").read_text())
+        run_dir = Path(app_config["tool"]["flwr"]["app"]["config"]["run-dir"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{app_dir} is not an EdgeShield Flower App: {exc}") from exc
+    if run_dir.exists():
+        raise ConfigError(f"the run directory {run_dir} already exists; write a fresh app")
+
+    def flwr_json(*args: str) -> dict[str, object]:
+        out = subprocess.run(  # noqa: S603 - Flower's own CLI, fixed arguments
+            [flwr, *args, "--format", "json"], capture_output=True, text=True, check=False
+        )
+        try:
+            data = json.loads(out.stdout)
+        except json.JSONDecodeError:
+            data = {"success": False, "error-message": (out.stderr or out.stdout).strip()}
+        if out.returncode != 0 or not data.get("success", True):
+            raise FederatedError(f"flwr {args[0]} failed: {data.get('error-message', data)}")
+        return dict(data)
+
+    run_id = int(str(flwr_json("run", str(app_dir), *target)["run-id"]))
+    console.print(f"run {run_id} submitted; results to {run_dir}")
+    deadline, status = time.monotonic() + wait, ""
+    while time.monotonic() < deadline:
+        runs = flwr_json("ls", *target, "--run-id", str(run_id))["runs"]
+        status = str(runs[0]["status"])  # type: ignore[index]
+        if status.startswith("finished"):
+            break
+        time.sleep(2)
+    error = run_dir / "error.json"
+    if status != "finished:completed" or not (run_dir / "model").is_dir():
+        reason = json.loads(error.read_text())["error"] if error.exists() else status
+        raise FederatedError(f"run {run_id} failed ({status or 'no status'}): {reason}")
+    console.print(f"run {run_id} completed: model in {run_dir / 'model'}")
