@@ -150,3 +150,18 @@ def test_database_credentials_are_redacted() -> None:
         "OperationalError: could not connect to postgresql+psycopg://***@db/plant1"
     )
     assert redact_urls("sqlite:///plants.db") == "sqlite:///plants.db"
+
+
+def test_the_superlink_refuses_a_control_api_off_loopback(tmp_path: Path) -> None:
+    from edgeshield.federated import generate_tls
+    from edgeshield.federated._superlink import serve_superlink
+
+    tls = generate_tls(tmp_path)
+    args = ["--ssl-ca-certfile", str(tls.ca_cert), "--ssl-certfile", str(tls.server_cert)]
+    args += ["--ssl-keyfile", str(tls.server_key), "--database", ":flwr-in-memory:"]
+    with pytest.raises(ConfigError, match="must be a loopback address"):
+        serve_superlink([*args, "--host", "0.0.0.0", "--port", "9091"], fleet_host="0.0.0.0",
+                        fleet_port=9092)  # fmt: skip
+    with pytest.raises(ConfigError, match="must differ"):
+        serve_superlink([*args, "--host", "127.0.0.1", "--port", "9092"],
+                        fleet_host="127.0.0.1", fleet_port=9092)  # fmt: skip
