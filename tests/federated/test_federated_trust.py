@@ -160,8 +160,12 @@ def test_the_superlink_refuses_a_control_api_off_loopback(tmp_path: Path) -> Non
     args = ["--ssl-ca-certfile", str(tls.ca_cert), "--ssl-certfile", str(tls.server_cert)]
     args += ["--ssl-keyfile", str(tls.server_key), "--database", ":flwr-in-memory:"]
     with pytest.raises(ConfigError, match="must be a loopback address"):
-        serve_superlink([*args, "--host", "0.0.0.0", "--port", "9091"], fleet_host="0.0.0.0",
-                        fleet_port=9092)  # fmt: skip
+        serve_superlink(
+            [*args, "--host", "0.0.0.0", "--port", "9091"], fleet_host="0.0.0.0", fleet_port=9092
+        )
     with pytest.raises(ConfigError, match="must differ"):
-        serve_superlink([*args, "--host", "127.0.0.1", "--port", "9092"],
-                        fleet_host="127.0.0.1", fleet_port=9092)  # fmt: skip
+        serve_superlink(
+            [*args, "--host", "127.0.0.1", "--port", "9092"],
+            fleet_host="127.0.0.1",
+            fleet_port=9092,
+        )
