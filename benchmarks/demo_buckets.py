@@ -10,6 +10,10 @@ in-process Flower grid; no watermark hook, so only the aggregation is measured) 
 "failure" on more than five times as many test rows as actually fail, which no maintenance team
 could act on. Without DP one seed gives one model on the in-process grid, so repeats need
 different seeds. Writes ``benchmarks/results/demo_buckets.json``.
+
+Since issue 13 ``FederatedConfig`` refuses a median over fewer than three buckets, so the
+five-plant configuration is reported as refused instead of trained (the JSON in results/ keeps
+the measurement that motivated the refusal).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from edgeshield.errors import ConfigError
 from edgeshield.federated import (
     Aggregator,
     Engine,
@@ -45,15 +50,19 @@ def main() -> None:
     for plants in (5, 6):
         for seed in args.seeds:
             fleet = make_fleet(FleetConfig(plants=plants, total_rows=2000 * plants), seed=seed)
-            config = FederatedConfig(
-                plants=plants,
-                rounds=8,
-                local_epochs=3,
-                aggregator=Aggregator.MEDIAN,
-                bucket_size=2,
-                malicious=(MaliciousPlant(plant=0, behaviour=SignFlip()),),
-                seed=seed,
-            )
+            try:
+                config = FederatedConfig(
+                    plants=plants,
+                    rounds=8,
+                    local_epochs=3,
+                    aggregator=Aggregator.MEDIAN,
+                    bucket_size=2,
+                    malicious=(MaliciousPlant(plant=0, behaviour=SignFlip()),),
+                    seed=seed,
+                )
+            except ConfigError as exc:
+                print(f"{plants} plants seed {seed}: refused ({exc})")
+                continue
             test = pd.concat(
                 [
                     stratified_split(f, test_fraction=config.test_fraction, seed=config.seed)[1]

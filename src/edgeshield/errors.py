@@ -24,7 +24,9 @@ uniformly: every tamper case of a sealed bundle raises the same :class:`Integrit
     │   ├── ChainError                  the chain cannot be reached or refused a transaction
     │   └── ContractRevertError         a call reverted; the decoded reason is in the message
     ├── FederatedError                  a federated run that must not end silently
-    │   └── AggregationError            SecAgg+ could not reconstruct, robust precondition failed
+    │   ├── AggregationError            SecAgg+ could not reconstruct, robust precondition failed
+    │   ├── UntrustedAppError           a Flower App not signed by the vendor's key (any tamper)
+    │   └── PlantPolicyError            a server request weaker than the plant's policy
     ├── OwnershipError                  watermark keys, verification and evidence
     ├── GuardError                      the guarded inference service
     │   └── RequestDeniedError          a request refused (401/403/413/429); carries the status
@@ -50,11 +52,13 @@ __all__ = [
     "LicenceError",
     "ModelError",
     "OwnershipError",
+    "PlantPolicyError",
     "RequestDeniedError",
     "RollbackError",
     "SchemaError",
     "SpecError",
     "StorageError",
+    "UntrustedAppError",
     "VaultError",
 ]
 
@@ -145,6 +149,14 @@ class FederatedError(EdgeShieldError):
 
 class AggregationError(FederatedError):
     """Aggregation failed: SecAgg+ could not reconstruct, or a robust precondition failed."""
+
+
+class UntrustedAppError(FederatedError):
+    """A Flower App whose signature does not verify under the vendor's key (one error for all)."""
+
+
+class PlantPolicyError(FederatedError):
+    """A plant refused a server instruction weaker than its policy (SecAgg+, DP floor)."""
 
 
 class OwnershipError(EdgeShieldError):

@@ -56,7 +56,7 @@ def test_the_deployment_config_round_trips_and_rejects_garbage(tmp_path: Path) -
     from edgeshield.redteam import SignFlip
 
     config = FederatedConfig(
-        plants=4, aggregator=Aggregator.MEDIAN, bucket_size=2, record_dp=RecordDP()
+        plants=6, aggregator=Aggregator.MEDIAN, bucket_size=2, record_dp=RecordDP()
     )
     assert config_from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match="not a federated configuration"):

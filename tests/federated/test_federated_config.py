@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edgeshield.cli import run
 from edgeshield.errors import ConfigError
 from edgeshield.federated import (
     Aggregator,
@@ -65,6 +67,7 @@ def test_bad_dp_settings_raise(factory: Any) -> None:
 def test_defaults_are_secure_and_the_config_serializes() -> None:
     config = FederatedConfig(
         malicious=(MaliciousPlant(plant=0, behaviour=SignFlip()),),
+        plants=6,
         aggregator=Aggregator.MEDIAN,
         bucket_size=2,
     )
@@ -73,3 +76,49 @@ def test_defaults_are_secure_and_the_config_serializes() -> None:
     data = config.to_dict()
     assert data["aggregator"] == "median"
     assert data["malicious"] == [{"plant": 0, "behaviour": "sign-flip"}]
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"plants": 5, "bucket_size": 2, "aggregator": Aggregator.MEDIAN}, "at least 3 inputs"),
+        ({"plants": 4, "bucket_size": 2, "aggregator": Aggregator.TRIMMED_MEAN}, "at least 3"),
+        ({"plants": 4, "bucket_size": 2, "aggregator": Aggregator.KRUM}, "krum needs n >= 2f"),
+        ({"plants": 6, "secure": False, "aggregator": Aggregator.BULYAN}, "bulyan needs"),
+    ],
+)
+def test_robust_rules_that_cannot_hold_are_refused_at_the_config(
+    fields: dict[str, Any], match: str
+) -> None:
+    """The one place every entry point (run_federated, fl run, fl app, the ServerApp) passes."""
+    with pytest.raises(ConfigError, match=match):
+        FederatedConfig(**fields)
+
+
+def test_the_two_bucket_median_of_the_issue_is_refused_by_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(
+        [
+            "fl",
+            "run",
+            "--out",
+            str(tmp_path / "r"),
+            "--plants",
+            "5",
+            "--aggregator",
+            "median",
+            "--bucket-size",
+            "2",
+            "--malicious",
+            "1",
+            "--attack",
+            "sign-flip",
+            "--rounds",
+            "1",
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1
+    assert "median needs at least 3 inputs" in err

@@ -1,5 +1,6 @@
-"""Flower's deployment engine: one SuperLink and two SuperNodes on 127.0.0.1, TLS and
-SuperNode authentication with keys the project generates, one SecAgg+ round."""
+"""Flower's deployment engine on 127.0.0.1: one SuperLink, SuperNodes with `edgeshield fl plant`
+executors, TLS, SuperNode authentication and the vendor's app signature; the attacker's side
+(unsigned and tampered apps) next to the honest run."""
 
 from __future__ import annotations
 
@@ -19,11 +20,21 @@ from cryptography import x509
 
 from edgeshield.federated import (
     FederatedConfig,
+    RecordDP,
     generate_supernode_keys,
     generate_tls,
+    generate_vendor_key,
+    sign_app,
     write_flower_app,
 )
-from edgeshield.usecase import FleetConfig, PlantDatabase, load_classifier, make_fleet, sqlite_url
+from edgeshield.usecase import (
+    Fleet,
+    FleetConfig,
+    PlantDatabase,
+    load_classifier,
+    make_fleet,
+    sqlite_url,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,14 +67,16 @@ class _Processes:
         self.procs.append(proc)
         return proc
 
-    def run(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             cmd,
-            env=self.env,
+            env=env or self.env,
             cwd=self.base,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
         )
 
@@ -98,17 +111,13 @@ class _Processes:
                 proc.wait()
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[_Processes]:
-    env = dict(
+def _env(base: Path) -> dict[str, str]:
+    return dict(
         os.environ,
         FLWR_TELEMETRY_ENABLED="0",
-        FLWR_HOME=str(tmp_path / "flwr"),
+        FLWR_HOME=str(base / "flwr"),
         PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     )
-    procs = _Processes(tmp_path, env)
-    yield procs
-    procs.stop()
 
 
 def test_tls_files_are_a_valid_chain_for_loopback(tmp_path: Path) -> None:
@@ -121,81 +130,234 @@ def test_tls_files_are_a_valid_chain_for_loopback(tmp_path: Path) -> None:
     assert oct(tls.server_key.stat().st_mode)[-3:] == "600"
 
 
-def test_superlink_and_two_supernodes_complete_a_secure_round(
-    tmp_path: Path, processes: _Processes
-) -> None:
-    fleet = make_fleet(FleetConfig(plants=2, total_rows=1000), seed=0)
-    url = sqlite_url(tmp_path / "plants.sqlite")
-    with PlantDatabase(url) as db:
-        db.write_fleet(fleet.profiles, fleet.frames)
-    tls = generate_tls(tmp_path / "tls")
-    config = FederatedConfig(plants=2, rounds=1, local_epochs=1, reference_rows=300)
-    app = write_flower_app(tmp_path / "app", config, tmp_path / "run")
-    port = _free_port()
-    (tmp_path / "flwr").mkdir()
-    (tmp_path / "flwr" / "config.toml").write_text(
-        f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{port}"\n'
-        f'root-certificates = "{tls.ca_cert}"\n'
-    )
-    processes.start(
-        "superlink",
-        [
-            str(BIN / "flower-superlink"),
-            "--ssl-ca-certfile",
-            str(tls.ca_cert),
-            "--ssl-certfile",
-            str(tls.server_cert),
-            "--ssl-keyfile",
-            str(tls.server_key),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--database",
-            str(tmp_path / "state.db"),
-            "--enable-supernode-auth",
-            "--disable-runtime-dependency-installation",
-        ],
-    )
-    keys = []
-    for i in range(2):
-        private, public = generate_supernode_keys(tmp_path / "keys", f"plant{i}")
-        for _ in range(30):  # the SuperLink needs a moment to listen
-            registered = processes.run([str(BIN / "flwr"), "supernode", "register", str(public)])
-            if registered.returncode == 0:
-                break
-            time.sleep(1)
-        assert registered.returncode == 0, registered.stdout + registered.stderr
-        keys.append(private)
-    for i, plant in enumerate(fleet.plant_ids):
-        processes.start(
-            f"supernode{i}",
+class _Federation:
+    """A SuperLink, ``n`` authenticated SuperNodes and their plant executors, all on loopback."""
+
+    def __init__(self, base: Path, procs: _Processes, plants: int, plant_args: list[str]) -> None:
+        self.base, self.procs = base, procs
+        self.fleet: Fleet = make_fleet(FleetConfig(plants=plants, total_rows=500 * plants), seed=0)
+        self.url = sqlite_url(base / "plants.sqlite")
+        with PlantDatabase(self.url) as db:
+            db.write_fleet(self.fleet.profiles, self.fleet.frames)
+        self.tls = generate_tls(base / "tls")
+        self.vendor_key, vendor_pub = generate_vendor_key(base / "vendor")
+        self.port = _free_port()
+        (base / "flwr").mkdir()
+        (base / "flwr" / "config.toml").write_text(
+            f'[superlink]\ndefault = "local"\n\n[superlink.local]\n'
+            f'address = "127.0.0.1:{self.port}"\nroot-certificates = "{self.tls.ca_cert}"\n'
+        )
+        self.fleet_port = _free_port()
+        procs.start(
+            "superlink",
             [
-                str(BIN / "flower-supernode"),
-                "--root-certificates",
-                str(tls.ca_cert),
-                "--superlink",
-                f"127.0.0.1:{port}",
+                str(BIN / "edgeshield"),
+                "fl",
+                "superlink",
+                "--fleet-host",
+                "127.0.0.1",
+                "--fleet-port",
+                str(self.fleet_port),
+                "--ssl-ca-certfile",
+                str(self.tls.ca_cert),
+                "--ssl-certfile",
+                str(self.tls.server_cert),
+                "--ssl-keyfile",
+                str(self.tls.server_key),
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(_free_port()),
-                "--auth-supernode-private-key",
-                str(keys[i]),
-                "--node-config",
-                f"plant-id='{plant}' db-url='{url}' partition-id={i}",
+                str(self.port),
+                "--database",
+                str(base / "state.db"),
+                "--enable-supernode-auth",
+                "--disable-runtime-dependency-installation",
             ],
         )
-    submitted = processes.run([str(BIN / "flwr"), "run", str(app)])
-    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-    summary = tmp_path / "run" / "summary.json"
-    deadline = time.monotonic() + 240
-    while not summary.exists() and not (tmp_path / "run" / "error.json").exists():
-        assert time.monotonic() < deadline, "the deployment run did not finish"
-        time.sleep(1)
-    assert not (tmp_path / "run" / "error.json").exists()
-    record = json.loads(summary.read_text())["rounds"][0]
+        for i, plant in enumerate(self.fleet.plant_ids):
+            private, public = generate_supernode_keys(base / "keys", f"plant{i}")
+            for _ in range(60):  # the SuperLink needs a moment to listen (busy machines: more)
+                registered = procs.run([str(BIN / "flwr"), "supernode", "register", str(public)])
+                if registered.returncode == 0:
+                    break
+                time.sleep(1)
+            assert registered.returncode == 0, registered.stdout + registered.stderr
+            runtime = _free_port()
+            procs.start(
+                f"supernode{i}",
+                [
+                    str(BIN / "flower-supernode"),
+                    "--root-certificates",
+                    str(self.tls.ca_cert),
+                    "--superlink",
+                    f"127.0.0.1:{self.fleet_port}",
+                    "--isolation",
+                    "process",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(runtime),
+                    "--auth-supernode-private-key",
+                    str(private),
+                    "--node-config",
+                    f"plant-id='{plant}' db-url='{self.url}' partition-id={i}",
+                ],
+            )
+            procs.start(
+                f"plant{i}",
+                [
+                    str(BIN / "edgeshield"),
+                    "fl",
+                    "plant",
+                    "--vendor-key",
+                    str(vendor_pub),
+                    "--runtime-api",
+                    f"127.0.0.1:{runtime}",
+                    *plant_args,
+                ],
+            )
+
+    def app(self, name: str, config: FederatedConfig, *, signed: bool) -> Path:
+        app = write_flower_app(self.base / name, config, self.base / f"run-{name}")
+        if signed:
+            sign_app(app, self.vendor_key)
+        return app
+
+    def submit(self, app: Path) -> int:
+        """``flwr run``; the run's ID."""
+        out = self.procs.run([str(BIN / "flwr"), "run", str(app), "--format", "json"])
+        assert out.returncode == 0, out.stdout + out.stderr
+        return int(json.loads(out.stdout)["run-id"])
+
+    def submit_cli(self, app: Path) -> subprocess.CompletedProcess[str]:
+        """``edgeshield fl submit``: submit, follow, exit non-zero on failure."""
+        return self.procs.run(
+            [str(BIN / "edgeshield"), "fl", "submit", str(app), "--wait", "420"], timeout=600
+        )
+
+    def wait(self, run_id: int, bound: float = 420) -> str:
+        """Poll ``flwr ls`` until the run finished; its final status (no timed assertion)."""
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            out = self.procs.run(
+                [str(BIN / "flwr"), "ls", "--run-id", str(run_id), "--format", "json"]
+            )
+            if out.returncode == 0:
+                status = str(json.loads(out.stdout)["runs"][0]["status"])
+                if status.startswith("finished"):
+                    return status
+            time.sleep(2)
+        raise AssertionError(f"run {run_id} did not finish; logs in {self.base}")
+
+    def log(self, name: str) -> str:
+        return (self.base / f"{name}.log").read_text(errors="replace")
+
+
+#: Every plant's policy: SecAgg+ (the default) and record-level DP of noise >= 0.8, clip <= 1.
+POLICY = ["--min-dp-noise", "0.8", "--max-dp-clip", "1.0"]
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Federation]:
+    """One federation for the module's tests (starting one costs a minute on a busy machine)."""
+    base = tmp_path_factory.mktemp("federation")
+    procs = _Processes(base, _env(base))
+    try:
+        yield _Federation(base, procs, plants=2, plant_args=POLICY)
+    finally:
+        procs.stop()
+
+
+def _config(**fields: object) -> FederatedConfig:
+    base: dict[str, object] = {
+        "plants": 2,
+        "rounds": 1,
+        "local_epochs": 1,
+        "reference_rows": 300,
+        "record_dp": RecordDP(noise_multiplier=1.0, max_grad_norm=1.0),
+    }
+    return FederatedConfig(**(base | fields))  # type: ignore[arg-type]
+
+
+def test_an_outsider_with_the_ca_certificate_cannot_register_or_submit(
+    federation: _Federation, tmp_path: Path
+) -> None:
+    """The plants' listener serves the Fleet API only: no node registration, no run."""
+    home = tmp_path / "outsider"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "link"\n\n[superlink.link]\n'
+        f'address = "127.0.0.1:{federation.fleet_port}"\n'
+        f'root-certificates = "{federation.tls.ca_cert}"\n'
+    )
+    env = dict(federation.procs.env, FLWR_HOME=str(home))
+    _, rogue = generate_supernode_keys(tmp_path, "rogue")
+    register = federation.procs.run([str(BIN / "flwr"), "supernode", "register", str(rogue)], env)
+    assert register.returncode != 0
+    app = write_flower_app(tmp_path / "app", _config(), tmp_path / "run")
+    submit = federation.procs.run([str(BIN / "flwr"), "run", str(app)], env)
+    assert submit.returncode != 0
+    assert not (tmp_path / "run").exists()
+    assert "refused /v1/control/" in federation.log("superlink")
+
+
+def test_an_unsigned_app_is_refused_by_every_plant(federation: _Federation) -> None:
+    foreign = federation.submit(federation.app("foreign", _config(), signed=False))
+    assert federation.wait(foreign) == "finished:failed"
+    for i in range(2):
+        assert f"refused run {foreign}: the Flower App is not signed by the vendor's key" in (
+            federation.log(f"plant{i}")
+        )
+    assert not (federation.base / "run-foreign" / "model").exists()
+
+
+def _strict(text: str) -> object:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"summary.json holds a bare {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_run_weaker_than_the_plants_dp_floor_is_refused_and_fails_loudly(
+    federation: _Federation,
+) -> None:
+    weak = _config(record_dp=RecordDP(noise_multiplier=0.3, max_grad_norm=1.0))
+    app = federation.app("weak", weak, signed=True)
+    out = federation.submit_cli(app)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr.count("error:") == 1
+    run_id = int(out.stdout.split("run ", 1)[1].split()[0])
+    for i in range(2):
+        assert f"refused run {run_id}: plant policy: record-level DP noise multiplier" in (
+            federation.log(f"plant{i}")
+        )
+    run = federation.base / "run-weak"
+    assert not (run / "model").exists()
+    assert (run / "error.json").exists()
+
+
+def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation) -> None:
+    app = federation.app("honest", _config(), signed=True)
+    out = federation.submit_cli(app)
+    assert out.returncode == 0, out.stdout + out.stderr
+    run = federation.base / "run-honest"
+    summary = _strict((run / "summary.json").read_text())
+    assert isinstance(summary, dict)
+    (record,) = summary["rounds"]
     assert record["participants"] == 2
-    assert sorted(record["plants"]) == sorted(fleet.plant_ids)
+    assert sorted(record["plants"]) == sorted(federation.fleet.plant_ids)
     assert record["digest"].startswith("sha256:")
-    assert load_classifier(tmp_path / "run" / "model").threshold == record["threshold"]
+    privacy = summary["privacy"]
+    assert privacy["level"] == "record"
+    assert privacy["epsilon"] > 0
+    assert (privacy["sigma"], privacy["clip"], privacy["delta"]) == (1.0, 1.0, 1e-5)
+    model = load_classifier(run / "model")
+    assert model.threshold == record["threshold"]
+    card = json.loads((run / "model" / "model_card.json").read_text())
+    assert card["metrics"]["federated_rounds"] == 1
+    assert card["metrics"]["dp_sigma"] == 1.0
+    # a second run into the same directory is refused before anything is submitted
+    again = federation.submit_cli(app)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert load_classifier(run / "model").threshold == model.threshold

@@ -21,6 +21,8 @@ from edgeshield.redteam import SignFlip
 from edgeshield.usecase import FailureMLP, FleetConfig, make_fleet
 
 FLEET = make_fleet(FleetConfig(plants=5, total_rows=2500), seed=4)
+#: Six plants: a median over buckets of two needs at least three buckets.
+FLEET6 = make_fleet(FleetConfig(plants=6, total_rows=3000), seed=4)
 
 
 def test_secure_fedavg_matches_plain_fedavg_up_to_quantization(tmp_path: Path) -> None:
@@ -68,7 +70,7 @@ def test_a_round_that_leaves_the_model_unchanged_stops_the_run(tmp_path: Path) -
 
 def test_dropout_beyond_the_threshold_stops_a_bucketed_run(tmp_path: Path) -> None:
     config = FederatedConfig(
-        plants=4,
+        plants=6,
         rounds=1,
         local_epochs=1,
         aggregator=Aggregator.MEDIAN,
@@ -78,13 +80,13 @@ def test_dropout_beyond_the_threshold_stops_a_bucketed_run(tmp_path: Path) -> No
         reference_rows=500,
     )
     with pytest.raises(AggregationError, match="could not reconstruct"):
-        run_federated(config, FLEET, tmp_path, engine=Engine.IN_PROCESS)
+        run_federated(config, FLEET6, tmp_path, engine=Engine.IN_PROCESS)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_bucketed_secure_median_with_a_malicious_plant_and_record_dp(tmp_path: Path) -> None:
     config = FederatedConfig(
-        plants=4,
+        plants=6,
         rounds=1,
         local_epochs=1,
         aggregator=Aggregator.MEDIAN,
@@ -93,9 +95,9 @@ def test_bucketed_secure_median_with_a_malicious_plant_and_record_dp(tmp_path: P
         malicious=(MaliciousPlant(plant=0, behaviour=SignFlip(scale=10.0)),),
         reference_rows=500,
     )
-    result = run_federated(config, FLEET, tmp_path, engine=Engine.IN_PROCESS)
+    result = run_federated(config, FLEET6, tmp_path, engine=Engine.IN_PROCESS)
     (record,) = result.rounds
-    assert len(record.buckets) == 2
+    assert len(record.buckets) == 3
     assert sorted(p for b in record.buckets for p in b) == sorted(result.plant_ids)
     assert result.record_epsilon is not None
     assert 0 < result.record_epsilon < 50

@@ -16,13 +16,13 @@ from edgeshield.federated import (
 )
 from edgeshield.usecase import FleetConfig, make_fleet
 
-FLEET = make_fleet(FleetConfig(plants=4, total_rows=2000), seed=5)
+FLEET = make_fleet(FleetConfig(plants=6, total_rows=3000), seed=5)
 
 
 def _run(tmp_path: Path, name: str, record_dp: RecordDP | None = None) -> FederatedResult:
     """Bucketed SecAgg+ and a median: bucket draws and stochastic rounding both in play."""
     config = FederatedConfig(
-        plants=4,
+        plants=6,
         rounds=2,
         local_epochs=1,
         aggregator=Aggregator.MEDIAN,

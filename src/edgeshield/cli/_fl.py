@@ -17,11 +17,16 @@ from edgeshield.federated import (
     FederatedConfig,
     MaliciousPlant,
     PlantBehaviour,
+    PlantPolicy,
     RecordDP,
     RoundRecord,
     generate_supernode_keys,
     generate_tls,
+    generate_vendor_key,
+    load_vendor_key,
     run_federated,
+    serve_plant,
+    sign_app,
     write_flower_app,
 )
 from edgeshield.redteam import Backdoor, LabelFlip, ModelReplacement, SignFlip
@@ -167,12 +172,185 @@ def node_keys_cmd(
 @app.command(name="app")
 def app_cmd(
     out: Annotated[Path, typer.Option("--out", help="Flower App directory to write.")],
-    run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the ServerApp writes.")],
+    run_dir: Annotated[
+        Path, typer.Option("--run-dir", help="Fresh directory where the ServerApp writes.")
+    ],
     plants: Annotated[int, typer.Option(min=2, help="Plants (SuperNodes) per round.")] = 5,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 10,
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 5,
+    secure: Annotated[bool, typer.Option("--secure/--no-secure", help="SecAgg+.")] = True,
+    threshold: Annotated[
+        float, typer.Option(help="SecAgg+ reconstruction threshold (fraction of shares).")
+    ] = 0.6,
+    aggregator: Annotated[Aggregator, typer.Option(help="Aggregation rule.")] = Aggregator.FEDAVG,
+    assumed_malicious: Annotated[int, typer.Option(min=0, help="f for Krum/Bulyan.")] = 1,
+    bucket_size: Annotated[
+        int | None, typer.Option(min=1, help="Bucketed secure aggregation: bucket size k.")
+    ] = None,
+    dp: Annotated[
+        float | None, typer.Option("--dp", help="Record-level DP-SGD noise multiplier (Opacus).")
+    ] = None,
+    dp_clip: Annotated[float, typer.Option(help="Per-sample gradient clip for --dp.")] = 1.0,
+    reference_rows: Annotated[
+        int, typer.Option(min=200, help="Rows of the server's public reference set.")
+    ] = 2000,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option("--sign-key", help="Vendor's Ed25519 key (fl vendor-key): sign the app."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """Write the Flower App that `flwr run` submits to a SuperLink (SecAgg+ FedAvg)."""
-    config = FederatedConfig(plants=plants, rounds=rounds, local_epochs=epochs, seed=seed)
-    console.print(f"Flower App written to {write_flower_app(out, config, run_dir)}")
+    """Write the Flower App that `fl submit` (or `flwr run`) sends to a SuperLink."""
+    config = FederatedConfig(
+        plants=plants,
+        rounds=rounds,
+        local_epochs=epochs,
+        secure=secure,
+        secagg_threshold=threshold,
+        aggregator=aggregator,
+        assumed_malicious=assumed_malicious,
+        bucket_size=bucket_size,
+        record_dp=None if dp is None else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip),
+        reference_rows=reference_rows,
+        seed=seed,
+    )
+    written = write_flower_app(out, config, run_dir)
+    console.print(f"Flower App written to {written}")
+    if sign_key is not None:
+        console.print(f"signed: {sign_app(written, sign_key)}")
+
+
+@app.command(name="vendor-key")
+def vendor_key_cmd(
+    out: Annotated[Path, typer.Option("--out", help="Directory for vendor.key / vendor.pub.")],
+    name: Annotated[str, typer.Option(help="File name stem.")] = "vendor",
+) -> None:
+    """Create the vendor's Ed25519 app-signing key pair (copy the .pub to every plant)."""
+    private, public = generate_vendor_key(out, name)
+    console.print(f"private (keep on the vendor's workstation): {private}\npublic: {public}")
+
+
+@app.command(name="sign")
+def sign_cmd(
+    app_dir: Annotated[Path, typer.Argument(help="Flower App directory (fl app --out).")],
+    key: Annotated[Path, typer.Option("--key", help="Vendor's Ed25519 private key.")],
+) -> None:
+    """Sign a Flower App with the vendor's key; plants run only apps that verify."""
+    console.print(f"signed: {sign_app(app_dir, key)}")
+
+
+@app.command(name="plant")
+def plant_cmd(
+    vendor_key: Annotated[
+        Path, typer.Option("--vendor-key", help="The vendor's Ed25519 public key (.pub).")
+    ],
+    runtime_api: Annotated[
+        str, typer.Option("--runtime-api", help="The SuperNode's Runtime API (host:port).")
+    ] = "127.0.0.1:9094",
+    require_secagg: Annotated[
+        bool,
+        typer.Option("--require-secagg/--allow-plain", help="Refuse rounds without SecAgg+."),
+    ] = True,
+    min_dp_noise: Annotated[
+        float | None,
+        typer.Option("--min-dp-noise", help="Refuse training below this DP noise multiplier."),
+    ] = None,
+    max_dp_clip: Annotated[
+        float | None,
+        typer.Option("--max-dp-clip", help="Refuse DP-SGD with a larger per-sample clip."),
+    ] = None,
+) -> None:
+    """Run the plant's ClientApp tasks for a SuperNode started with `--isolation process`.
+
+    Only apps signed by the vendor's key run, always with the ClientApp installed here (never
+    code from the submitted app); instructions weaker than the plant's policy are refused.
+    """
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll otherwise
+    policy = PlantPolicy(
+        vendor_key=load_vendor_key(vendor_key),
+        require_secagg=require_secagg,
+        min_noise_multiplier=min_dp_noise,
+        max_clip=max_dp_clip,
+    )
+    serve_plant(runtime_api, policy)
+
+
+@app.command(
+    name="superlink",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def superlink_cmd(
+    ctx: typer.Context,
+    fleet_host: Annotated[
+        str, typer.Option("--fleet-host", help="Address the plants' SuperNodes connect to.")
+    ] = "0.0.0.0",  # noqa: S104 - the Fleet API is meant for the plants' network
+    fleet_port: Annotated[int, typer.Option("--fleet-port", help="Fleet API port.")] = 9092,
+) -> None:
+    """Run Flower's SuperLink with the Control API on loopback and the Fleet API alone outside.
+
+    Every other argument is passed to `flower-superlink` (its --host must be loopback).
+    """
+    import logging
+
+    from edgeshield.federated._superlink import serve_superlink
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    serve_superlink(list(ctx.args), fleet_host=fleet_host, fleet_port=fleet_port)
+
+
+@app.command(name="submit")
+def submit_cmd(
+    app_dir: Annotated[Path, typer.Argument(help="Signed Flower App directory (fl app).")],
+    superlink: Annotated[
+        str | None, typer.Option("--superlink", help="Name in ~/.flwr/config.toml.")
+    ] = None,
+    wait: Annotated[float, typer.Option(min=1, help="Seconds to wait for the run.")] = 3600,
+) -> None:
+    """Submit a deployed run, follow it, and fail loudly: exit 0 only when the model exists."""
+    import json
+    import subprocess
+    import sys
+    import time
+    import tomllib
+
+    from edgeshield.errors import ConfigError, FederatedError
+
+    flwr = str(Path(sys.executable).parent / "flwr")
+    target = [superlink] if superlink else []
+    try:
+        app_config = tomllib.loads((app_dir / "pyproject.toml").read_text())
+        run_dir = Path(app_config["tool"]["flwr"]["app"]["config"]["run-dir"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{app_dir} is not an EdgeShield Flower App: {exc}") from exc
+    if run_dir.exists():
+        raise ConfigError(f"the run directory {run_dir} already exists; write a fresh app")
+
+    def flwr_json(*args: str) -> dict[str, object]:
+        out = subprocess.run(  # noqa: S603 - Flower's own CLI, fixed arguments
+            [flwr, *args, "--format", "json"], capture_output=True, text=True, check=False
+        )
+        try:
+            data = json.loads(out.stdout)
+        except json.JSONDecodeError:
+            data = {"success": False, "error-message": (out.stderr or out.stdout).strip()}
+        if out.returncode != 0 or not data.get("success", True):
+            raise FederatedError(f"flwr {args[0]} failed: {data.get('error-message', data)}")
+        return dict(data)
+
+    run_id = int(str(flwr_json("run", str(app_dir), *target)["run-id"]))
+    console.print(f"run {run_id} submitted; results to {run_dir}")
+    deadline, status = time.monotonic() + wait, ""
+    while time.monotonic() < deadline:
+        runs = flwr_json("ls", *target, "--run-id", str(run_id))["runs"]
+        status = str(runs[0]["status"])  # type: ignore[index]
+        if status.startswith("finished"):
+            break
+        time.sleep(2)
+    error = run_dir / "error.json"
+    if status != "finished:completed" or not (run_dir / "model").is_dir():
+        reason = json.loads(error.read_text())["error"] if error.exists() else status
+        raise FederatedError(f"run {run_id} failed ({status or 'no status'}): {reason}")
+    console.print(f"run {run_id} completed: model in {run_dir / 'model'}")

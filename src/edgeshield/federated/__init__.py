@@ -37,10 +37,21 @@ from edgeshield.federated._local import (
     train_local,
     weights_digest,
 )
+from edgeshield.federated._plant import serve_plant
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
+from edgeshield.federated._trust import (
+    SIGNATURE_FILE,
+    PlantPolicy,
+    generate_vendor_key,
+    load_vendor_key,
+    redact_urls,
+    sign_app,
+    verify_fab,
+)
 
 __all__ = [
+    "SIGNATURE_FILE",
     "AfterAggregate",
     "Aggregator",
     "ClientDP",
@@ -50,6 +61,7 @@ __all__ = [
     "FederatedResult",
     "MaliciousPlant",
     "PlantBehaviour",
+    "PlantPolicy",
     "RecordDP",
     "RoundRecord",
     "ServerPlan",
@@ -62,15 +74,21 @@ __all__ = [
     "dp_epsilon",
     "generate_supernode_keys",
     "generate_tls",
+    "generate_vendor_key",
     "get_arrays",
+    "load_vendor_key",
     "make_client_app",
     "make_server_app",
     "quiet_flower",
+    "redact_urls",
     "run_federated",
     "run_in_process",
+    "serve_plant",
     "server_encoder",
     "set_arrays",
+    "sign_app",
     "train_local",
+    "verify_fab",
     "weights_digest",
     "write_flower_app",
 ]

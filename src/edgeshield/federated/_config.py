@@ -243,6 +243,31 @@ class FederatedConfig:
             raise ConfigError(f"malicious plants must be distinct indices below {self.plants}")
         if not 0.05 <= self.test_fraction <= 0.5 or self.reference_rows < 200:
             raise ConfigError("test_fraction must lie in [0.05, 0.5] and reference_rows >= 200")
+        self._check_robust_inputs()
+
+    def _check_robust_inputs(self) -> None:
+        """Refuse a robust rule that can never tolerate what it claims to (every entry point).
+
+        A median or trimmed mean over two inputs is their mean, so bucketing needs at least
+        three buckets; Krum / Multi-Krum need ``n >= 2f + 3`` inputs and Bulyan ``n >= 4f + 3``
+        (counted in buckets when bucketing, after the simulated dropouts).
+        """
+        if not self.aggregator.robust:
+            return
+        buckets = self.plants // self.bucket_size if self.bucket_size else self.plants
+        if self.aggregator in (Aggregator.MEDIAN, Aggregator.TRIMMED_MEAN) and buckets < 3:
+            raise ConfigError(
+                f"{self.aggregator.value} needs at least 3 inputs, got {buckets} (the"
+                f" {self.aggregator.value} of two buckets is their mean); use more plants or a"
+                " smaller bucket_size"
+            )
+        n, f = self.plants - self.dropout, self.assumed_malicious
+        if self.bucket_size is not None:
+            n = max(n // self.bucket_size, 1)
+        if self.aggregator in (Aggregator.KRUM, Aggregator.MULTI_KRUM) and n < 2 * f + 3:
+            raise ConfigError(f"{self.aggregator.value} needs n >= 2f+3 inputs, got n={n}, f={f}")
+        if self.aggregator is Aggregator.BULYAN and n < 4 * f + 3:
+            raise ConfigError(f"bulyan needs n >= 4f+3 inputs, got n={n}, f={f}")
 
     @property
     def clip_norm(self) -> float | None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import math
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from edgeshield.federated._config import Aggregator, ClientDP, FederatedConfig, 
 from edgeshield.federated._local import get_arrays
 from edgeshield.federated._run import server_encoder
 from edgeshield.federated._server import ServerPlan, _main
+from edgeshield.federated._trust import redact_urls
 from edgeshield.usecase import FailureClassifier, FailureMLP, TrainConfig, save_classifier
 
 __all__ = [
@@ -203,15 +207,79 @@ def config_from_dict(data: dict[str, Any]) -> FederatedConfig:
         raise ConfigError(f"not a federated configuration: {exc}") from exc
 
 
+def _finite(value: Any) -> Any:
+    """``summary.json`` is strict JSON: NaN and infinities become ``null``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _privacy(config: FederatedConfig, plan: ServerPlan) -> dict[str, Any]:
+    """What the run's epsilon means: the parameters and the unit it protects."""
+    last = plan.rounds[-1]
+    if config.record_dp is not None:
+        return {
+            "level": "record",
+            "epsilon": last.record_epsilon,
+            "delta": config.record_dp.delta,
+            "sigma": config.record_dp.noise_multiplier,
+            "clip": config.record_dp.max_grad_norm,
+            "covers": "one sensor row of one plant, over all rounds so far (worst plant, RDP"
+            " accountant); not a whole plant, not the plants' metrics or threshold counts",
+        }
+    if config.client_dp is not None:
+        return {
+            "level": "client",
+            "epsilon": last.client_epsilon,
+            "delta": config.client_dp.delta,
+            "sigma": config.client_dp.noise_multiplier,
+            "clip": config.client_dp.clipping_norm,
+            "covers": "one plant's whole update in every round (RDP accountant, sampling rate 1)",
+        }
+    return {
+        "level": "none",
+        "epsilon": None,
+        "delta": None,
+        "sigma": None,
+        "clip": None,
+        "covers": "nothing: no differential privacy in this run",
+    }
+
+
+def _fresh(run_dir: Path) -> Path:
+    """The temporary sibling the run writes into; ``run_dir`` itself must not exist yet."""
+    if run_dir.exists():
+        raise FederatedError(
+            f"the run directory {run_dir} already exists; every run needs a fresh one"
+        )
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+
+
+def _fail(run_dir: Path, partial: Path, message: str) -> None:
+    shutil.rmtree(partial, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.json").write_text(json.dumps({"error": redact_urls(message)}))
+
+
 def deployment_server_app() -> ServerApp:
-    """The ServerApp for the deployment engine; results go to the run config's ``run-dir``."""
+    """The ServerApp for the deployment engine; results go to the run config's ``run-dir``.
+
+    The run writes into a temporary sibling directory and renames it to ``run-dir`` only
+    when it succeeded, so ``model/`` exists only for a finished run; a failed run leaves
+    ``run-dir/error.json`` alone. An existing ``run-dir`` is refused.
+    """
     app = ServerApp()
 
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         config = config_from_dict(json.loads(str(context.run_config["config-json"])))
         run_dir = Path(str(context.run_config["run-dir"]))
-        run_dir.mkdir(parents=True, exist_ok=True)
+        partial = _fresh(run_dir)
         encoder = server_encoder(config)
         model = FailureMLP(encoder.width, config.hidden, seed=config.seed)
         plan = ServerPlan(
@@ -224,24 +292,53 @@ def deployment_server_app() -> ServerApp:
         )
         try:
             _main(plan, grid, context)
-        except FederatedError as exc:
-            (run_dir / "error.json").write_text(json.dumps({"error": str(exc)}))
+            if plan.final is None or not plan.rounds:
+                raise FederatedError("the deployment run ended without a completed round")
+        except Exception as exc:
+            _fail(run_dir, partial, f"{type(exc).__name__}: {exc}")
             raise
-        if plan.final is None:
-            (run_dir / "error.json").write_text(json.dumps({"error": "no round completed"}))
-            raise FederatedError("the deployment run ended without a completed round")
         model.load_state_dict(
             {n: torch.as_tensor(np.asarray(a)) for n, a in zip(plan.names, plan.final, strict=True)}
         )
+        privacy = _privacy(config, plan)
+        plants = plan.rounds[-1].plants
+        f1s = [float(m["f1"]) for m in plants.values() if math.isfinite(float(m["f1"]))]
         classifier = FailureClassifier(
             model=model,
             encoder=encoder,
             threshold=plan.threshold,
-            config=TrainConfig(hidden=config.hidden, bins=config.bins),
+            config=TrainConfig(
+                hidden=config.hidden,
+                bins=config.bins,
+                epochs=config.local_epochs * config.rounds,
+                batch_size=config.batch_size,
+                learning_rate=config.learning_rate,
+                weight_decay=config.weight_decay,
+            ),
             seed=config.seed,
+            metrics=_finite(
+                {
+                    "federated_rounds": config.rounds,
+                    "local_epochs": config.local_epochs,
+                    "plants_last_round": plan.rounds[-1].participants,
+                    "mean_plant_validation_f1": sum(f1s) / len(f1s) if f1s else None,
+                    "dp_level": privacy["level"],
+                    "dp_epsilon": privacy["epsilon"],
+                    "dp_delta": privacy["delta"],
+                    "dp_sigma": privacy["sigma"],
+                    "dp_clip": privacy["clip"],
+                }
+            ),
         )
-        save_classifier(classifier, run_dir / "model")
-        summary = {"config": config.to_dict(), "rounds": [r.as_dict() for r in plan.rounds]}
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        save_classifier(classifier, partial / "model")
+        summary = {
+            "config": config.to_dict(),
+            "privacy": privacy,
+            "rounds": [r.as_dict() for r in plan.rounds],
+        }
+        (partial / "summary.json").write_text(
+            json.dumps(_finite(summary), indent=2, default=str, allow_nan=False)
+        )
+        partial.rename(run_dir)
 
     return app

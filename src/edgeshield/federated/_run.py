@@ -15,7 +15,6 @@ import pandas as pd
 import torch
 
 from edgeshield.errors import ConfigError, FederatedError
-from edgeshield.federated._aggregators import check_precondition
 from edgeshield.federated._client import ClientSettings, make_client_app
 from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._engine import Engine, run_in_process
@@ -129,14 +128,6 @@ def _prepare_data(
     return source, tuple(all_ids[: config.plants]), test_frame
 
 
-def _precheck(config: FederatedConfig) -> None:
-    """Fail before starting Flower when the aggregator can never meet its precondition."""
-    inputs = config.plants - config.dropout
-    if config.bucket_size is not None:
-        inputs = max(inputs // config.bucket_size, 1)
-    check_precondition(config.aggregator, inputs, config.assumed_malicious, config.trim_fraction)
-
-
 def run_federated(
     config: FederatedConfig,
     source: Fleet | str,
@@ -183,7 +174,6 @@ def run_federated(
     from flwr.simulation import run_simulation
 
     quiet_flower()
-    _precheck(config)
     run_path = Path(run_dir)
     run_path.mkdir(parents=True, exist_ok=True)
     (run_path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
