@@ -12,7 +12,7 @@ The same apps run on Flower's deployment engine (see ``docs/federated.md``).
 from __future__ import annotations
 
 from edgeshield.federated._aggregators import aggregate, bucket_partition, check_precondition
-from edgeshield.federated._client import ClientSettings, make_client_app
+from edgeshield.federated._client import VALIDATION_FRACTION, ClientSettings, make_client_app
 from edgeshield.federated._config import (
     Aggregator,
     ClientDP,
@@ -37,10 +37,12 @@ from edgeshield.federated._local import (
     train_local,
     weights_digest,
 )
+from edgeshield.federated._release import evaluate_release, fit_release, privacy_statement
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
 
 __all__ = [
+    "VALIDATION_FRACTION",
     "AfterAggregate",
     "Aggregator",
     "ClientDP",
@@ -60,11 +62,14 @@ __all__ = [
     "config_from_dict",
     "deployment_server_app",
     "dp_epsilon",
+    "evaluate_release",
+    "fit_release",
     "generate_supernode_keys",
     "generate_tls",
     "get_arrays",
     "make_client_app",
     "make_server_app",
+    "privacy_statement",
     "quiet_flower",
     "run_federated",
     "run_in_process",

@@ -29,9 +29,16 @@ from flwr.server import Grid, ServerApp
 from edgeshield.errors import ConfigError, FederatedError
 from edgeshield.federated._config import Aggregator, ClientDP, FederatedConfig, RecordDP
 from edgeshield.federated._local import get_arrays
-from edgeshield.federated._run import server_encoder
+from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._server import ServerPlan, _main
-from edgeshield.usecase import FailureClassifier, FailureMLP, TrainConfig, save_classifier
+from edgeshield.federated._start import server_start
+from edgeshield.usecase import (
+    FailureClassifier,
+    PublicPretraining,
+    PublicSource,
+    TrainConfig,
+    save_classifier,
+)
 
 __all__ = [
     "TlsFiles",
@@ -198,6 +205,11 @@ def config_from_dict(data: dict[str, Any]) -> FederatedConfig:
             fields["record_dp"] = RecordDP(**fields["record_dp"])
         if fields.get("client_dp") is not None:
             fields["client_dp"] = ClientDP(**fields["client_dp"])
+        if fields.get("pretraining") is not None:
+            pre = dict(fields["pretraining"])
+            fields["pretraining"] = PublicPretraining(
+                **{**pre, "source": PublicSource(pre["source"])}
+            )
         return FederatedConfig(**fields)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"not a federated configuration: {exc}") from exc
@@ -212,8 +224,8 @@ def deployment_server_app() -> ServerApp:
         config = config_from_dict(json.loads(str(context.run_config["config-json"])))
         run_dir = Path(str(context.run_config["run-dir"]))
         run_dir.mkdir(parents=True, exist_ok=True)
-        encoder = server_encoder(config)
-        model = FailureMLP(encoder.width, config.hidden, seed=config.seed)
+        start = server_start(config)
+        encoder, model = start.encoder, start.model
         plan = ServerPlan(
             config=config,
             encoder=encoder,
@@ -221,6 +233,8 @@ def deployment_server_app() -> ServerApp:
             names=list(model.state_dict().keys()),
             test_x=None,
             test_y=None,
+            public_x=start.public_x,
+            public_y=start.public_y,
         )
         try:
             _main(plan, grid, context)
@@ -239,9 +253,15 @@ def deployment_server_app() -> ServerApp:
             threshold=plan.threshold,
             config=TrainConfig(hidden=config.hidden, bins=config.bins),
             seed=config.seed,
+            metrics={"privacy": privacy_statement(config), "public_pretraining": start.public_card},
         )
         save_classifier(classifier, run_dir / "model")
-        summary = {"config": config.to_dict(), "rounds": [r.as_dict() for r in plan.rounds]}
+        summary = {
+            "config": config.to_dict(),
+            "privacy": privacy_statement(config),
+            "public_pretraining": start.public_card,
+            "rounds": [r.as_dict() for r in plan.rounds],
+        }
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
     return app
