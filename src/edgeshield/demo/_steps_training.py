@@ -179,6 +179,8 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         "record_delta": None if robust.record_dp is None else robust.record_dp.delta,
         "dp_noise": config.dp_noise,
         "aggregator": f"bucketed SecAgg+ (k={config.bucket_size}) + median",
+        "privacy": result.summary()["privacy"],
+        "public_pretraining": result.public,
     }
     digests = result.digests
     expect(len(digests) == config.rounds, "federated", "a round is missing from the run")

@@ -59,7 +59,7 @@ class PublicPretraining:
     """
 
     source: PublicSource = PublicSource.AI4I_2020
-    epochs: int = 15
+    epochs: int = 40
     batch_size: int = 256
     learning_rate: float = 3e-3
     calibration_fraction: float = 0.3
