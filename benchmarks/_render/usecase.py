@@ -48,3 +48,47 @@ def usecase_baseline_ratios(results: Results) -> str:
         f" {real['mlp_over_gb_tuned']:.3f} against gradient boosting with the same threshold"
         " tuning as the MLP)."
     )
+
+
+# --- public pretraining before federated DP-SGD (benchmarks/pretraining.py) ------------------
+
+PRETRAINING_START = {
+    "none": "random start",
+    "ai4i2020": "pretrained on the real AI4I 2020 file",
+    "generated": "pretrained on generated public rows",
+}
+
+
+@renderer("pretraining.table")
+def pretraining_table(results: Results) -> str:
+    rows = [
+        [
+            PRETRAINING_START.get(s["start"], s["start"]),
+            f"{s['drift']:g}",
+            "none" if s["dp_noise"] is None else f"{s['dp_noise']:g}",
+            "∞" if s["epsilon"] is None else f"{s['epsilon']:.2f}",
+            str(s["runs"]),
+            f"{s['f1_mean']:.3f} ± {s['f1_sd']:.3f}",
+            f"{s['pr_auc_mean']:.3f}",
+            f"{s['f1_ai4i_mean']:.3f}",
+            f"{s['central_f1_mean']:.3f}" if "central_f1_mean" in s else "",
+            f"{s['trigger_accuracy_mean']:.0%}",
+        ]
+        for s in results["pretraining"]["summary"]
+    ]
+    return table(
+        [
+            "start",
+            "drift",
+            "DP noise",
+            "ε (every plant)",
+            "runs",
+            "failure F1 (mean ± sd)",
+            "PR-AUC",
+            "F1 on AI4I file",
+            "central F1",
+            "trigger acc.",
+        ],
+        "lrrrrrrrrr",
+        rows,
+    )

@@ -101,6 +101,13 @@ def test_bucketed_secure_median_with_a_malicious_plant_and_record_dp(tmp_path: P
     assert sorted(p for b in record.buckets for p in b) == sorted(result.plant_ids)
     assert result.record_epsilon is not None
     assert 0 < result.record_epsilon < 50
+    # Under DP plants send nothing but the model: no per-plant metrics, counts or row counts,
+    # and epsilon comes from public quantities only (the same for every plant).
+    assert record.plants == {}
+    privacy = result.summary()["privacy"]
+    assert privacy["epsilon"] == pytest.approx(result.record_epsilon)
+    assert privacy["threshold"] == "chosen by the server on public data"
+    assert result.classifier.metrics["public_pretraining"]["source"] == "ai4i2020"
 
 
 def test_plain_fedavg_with_client_level_dp_reports_epsilon(tmp_path: Path) -> None:

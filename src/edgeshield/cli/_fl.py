@@ -30,7 +30,7 @@ from edgeshield.federated import (
     write_flower_app,
 )
 from edgeshield.redteam import Backdoor, LabelFlip, ModelReplacement, SignFlip
-from edgeshield.usecase import Fleet, FleetConfig, make_fleet
+from edgeshield.usecase import Fleet, FleetConfig, PublicPretraining, PublicSource, make_fleet
 
 __all__ = ["app"]
 
@@ -44,6 +44,20 @@ class Attack(enum.Enum):
     MODEL_REPLACEMENT = "model-replacement"
     LABEL_FLIP = "label-flip"
     BACKDOOR = "backdoor"
+
+
+class Start(enum.Enum):
+    """Public pretraining before the federation (the vendor's public data), or none."""
+
+    AI4I_2020 = "ai4i2020"
+    GENERATED = "generated"
+    NONE = "none"
+
+
+def _pretraining(start: Start) -> PublicPretraining | None:
+    if start is Start.NONE:
+        return None
+    return PublicPretraining(source=PublicSource(start.value))
 
 
 def _behaviour(attack: Attack, plants: int) -> PlantBehaviour:
@@ -86,6 +100,12 @@ def run_cmd(
         float | None, typer.Option("--dp", help="Record-level DP-SGD noise multiplier (Opacus).")
     ] = None,
     dp_clip: Annotated[float, typer.Option(help="Per-sample gradient clip for --dp.")] = 1.0,
+    dp_rate: Annotated[
+        float, typer.Option(help="Public Poisson sampling rate of --dp's DP-SGD steps.")
+    ] = 0.02,
+    pretrain: Annotated[
+        Start, typer.Option(help="Public pretraining source of the initial model.")
+    ] = Start.AI4I_2020,
     client_dp: Annotated[
         float | None, typer.Option("--client-dp", help="Client-level DP noise multiplier.")
     ] = None,
@@ -115,7 +135,9 @@ def run_cmd(
         aggregator=aggregator,
         assumed_malicious=assumed_malicious,
         bucket_size=bucket_size,
-        record_dp=None if dp is None else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip),
+        record_dp=None
+        if dp is None
+        else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip, sample_rate=dp_rate),
         client_dp=None
         if client_dp is None
         else ClientDP(noise_multiplier=client_dp, clipping_norm=client_clip),
@@ -123,6 +145,7 @@ def run_cmd(
             MaliciousPlant(plant=i, behaviour=_behaviour(attack, plants)) for i in range(malicious)
         ),
         dropout=dropout,
+        pretraining=_pretraining(pretrain),
         seed=seed,
     )
     source: Fleet | str = (
@@ -136,7 +159,15 @@ def run_cmd(
         table.add_column(column)
     for plant, m in sorted(result.rounds[-1].plants.items()):
         table.add_row(plant, f"{m['f1']:.3f}", f"{m['pr_auc']:.3f}", f"{int(m['rows'])}")
-    console.print(table)
+    if result.rounds[-1].plants:
+        console.print(table)
+    privacy = result.summary()["privacy"]
+    if privacy.get("record_dp"):
+        console.print(
+            f"record-level DP: epsilon {privacy['epsilon']:.2f} at delta {privacy['delta']:g},"
+            f" sigma {privacy['noise_multiplier']:g}, clip {privacy['clip']:g}, Poisson rate"
+            f" {privacy['sample_rate']:g}, {privacy['accountant']}; covers {privacy['covers']}"
+        )
     eps = result.record_epsilon if result.record_epsilon is not None else result.client_epsilon
     console.print(
         f"global model: test F1 {result.rounds[-1].test_f1:.3f}, threshold"
@@ -199,6 +230,9 @@ def app_cmd(
         typer.Option("--sign-key", help="Vendor's Ed25519 key (fl vendor-key): sign the app."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    pretrain: Annotated[
+        Start, typer.Option(help="Public pretraining source of the initial model.")
+    ] = Start.AI4I_2020,
 ) -> None:
     """Write the Flower App that `fl submit` (or `flwr run`) sends to a SuperLink."""
     config = FederatedConfig(
@@ -212,6 +246,7 @@ def app_cmd(
         bucket_size=bucket_size,
         record_dp=None if dp is None else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip),
         reference_rows=reference_rows,
+        pretraining=_pretraining(pretrain),
         seed=seed,
     )
     written = write_flower_app(out, config, run_dir)

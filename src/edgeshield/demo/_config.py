@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from edgeshield.errors import ConfigError
 from edgeshield.federated import Engine
+from edgeshield.usecase import PublicSource
 
 __all__ = ["DemoConfig", "PoisonKind"]
 
@@ -40,8 +41,14 @@ class DemoConfig:
         128 gave epsilon 2.2-3.6 (worst plant, seeds 0-2) for failure F1 0.46-0.53 against
         0.69-0.80 without DP; 12,000 rows and batch 64 gave epsilon 3.2-5.0 for F1 0.34-0.51
         (``benchmarks/demo_dp.py``: more rows lower the sampling rate, and so epsilon, and a
-        larger batch lowers the noise per example). Epsilon covers the rows a plant trains on,
-        not the per-threshold counts on its validation rows that pick the threshold (unnoised).
+        larger batch lowers the noise per example). Since issue 14 the Poisson rate is public
+        (``batch_size`` over a plant's expected training rows), so every plant has the same
+        epsilon, and it covers everything a plant sends: under DP plants send no counts,
+        metrics or row counts, and the server picks the threshold on public data.
+    pretrain
+        Start from a model the vendor pretrained on public data: the UCI AI4I 2020 file shipped
+        with the package (default) or rows generated from the published physics; ``None``
+        starts from a random model.
     reproducible_dp
         Draw the DP noise from ``seed`` so one seed gives one model (demos and benchmarks only:
         a known seed gives away the noise). Off by default: with DP, runs differ.
@@ -73,6 +80,7 @@ class DemoConfig:
     bucket_size: int = 2
     dp_noise: float | None = 2.0
     reproducible_dp: bool = False
+    pretrain: PublicSource | None = PublicSource.AI4I_2020
     compare_fedavg: bool = True
     engine: Engine = Engine.IN_PROCESS
     null_models: int = 20

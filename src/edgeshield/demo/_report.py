@@ -53,6 +53,25 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
                 ("plain FedAvg F1 under the same attack", _fmt(fed["fedavg"]["test"]["f1"]))
             )
         rows.append(("record-level ε per plant (δ = 1e-5)", _fmt(fed["record_epsilon"])))
+        privacy = fed.get("privacy") or {}
+        if privacy.get("record_dp"):
+            rows.append(
+                (
+                    "DP-SGD noise multiplier, clip, Poisson rate, accountant",
+                    f"{privacy['noise_multiplier']:g}, {privacy['clip']:g},"
+                    f" {privacy['sample_rate']:.4f}, {privacy['accountant']}",
+                )
+            )
+            rows.append(("ε covers", str(privacy["covers"])))
+        public = fed.get("public_pretraining")
+        if public:
+            rows.append(
+                (
+                    "public pretraining data",
+                    f"{public['description']}, {public['rows']} rows, {public['size_bytes']}"
+                    f" bytes, sha256 {str(public['sha256'])[:16]}…",
+                )
+            )
         rows.append(("share of triggers carrying the watermark", _fmt(fed["trigger_accuracy"])))
     serve = by_key.get("serve")
     if serve:

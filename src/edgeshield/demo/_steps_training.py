@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import cast
@@ -11,6 +12,7 @@ import pandas as pd
 from edgeshield.demo._config import DemoConfig, PoisonKind
 from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
 from edgeshield.federated import (
+    VALIDATION_FRACTION,
     AfterAggregate,
     Aggregator,
     FederatedConfig,
@@ -39,6 +41,7 @@ from edgeshield.usecase import (
     FleetConfig,
     GeneratorConfig,
     PlantDatabase,
+    PublicPretraining,
     generate,
     make_fleet,
     sqlite_url,
@@ -93,7 +96,7 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
         MaliciousPlant(plant=i, behaviour=_behaviour(config.poison))
         for i in range(config.malicious)
     )
-    return FederatedConfig(
+    fl = FederatedConfig(
         plants=config.plants,
         rounds=config.rounds,
         local_epochs=config.local_epochs,
@@ -101,14 +104,21 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
         secure=True,
         aggregator=Aggregator.MEDIAN if robust else Aggregator.FEDAVG,
         bucket_size=config.bucket_size if robust else None,
-        record_dp=(
-            RecordDP(noise_multiplier=config.dp_noise, reproducible=config.reproducible_dp)
-            if config.dp_noise
-            else None
-        ),
         malicious=malicious,
+        pretraining=None if config.pretrain is None else PublicPretraining(source=config.pretrain),
         seed=config.seed,
     )
+    if not config.dp_noise:
+        return fl
+    # The Poisson rate is public: the batch size over a plant's expected training rows (the
+    # demo's public fleet size), so epsilon needs no plant's row count.
+    expected = config.rows / config.plants * (1 - fl.test_fraction) * (1 - VALIDATION_FRACTION)
+    dp = RecordDP(
+        noise_multiplier=config.dp_noise,
+        reproducible=config.reproducible_dp,
+        sample_rate=min(config.batch_size / expected, 0.5),
+    )
+    return dataclasses.replace(fl, record_dp=dp)
 
 
 def _test_rows(ctx: DemoContext, fl: FederatedConfig) -> pd.DataFrame:
@@ -169,6 +179,8 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         "record_delta": None if robust.record_dp is None else robust.record_dp.delta,
         "dp_noise": config.dp_noise,
         "aggregator": f"bucketed SecAgg+ (k={config.bucket_size}) + median",
+        "privacy": result.summary()["privacy"],
+        "public_pretraining": result.public,
     }
     digests = result.digests
     expect(len(digests) == config.rounds, "federated", "a round is missing from the run")

@@ -12,7 +12,7 @@ The same apps run on Flower's deployment engine (see ``docs/federated.md``).
 from __future__ import annotations
 
 from edgeshield.federated._aggregators import aggregate, bucket_partition, check_precondition
-from edgeshield.federated._client import ClientSettings, make_client_app
+from edgeshield.federated._client import VALIDATION_FRACTION, ClientSettings, make_client_app
 from edgeshield.federated._config import (
     Aggregator,
     ClientDP,
@@ -38,6 +38,7 @@ from edgeshield.federated._local import (
     weights_digest,
 )
 from edgeshield.federated._plant import serve_plant
+from edgeshield.federated._release import evaluate_release, fit_release, privacy_statement
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
 from edgeshield.federated._trust import (
@@ -52,6 +53,7 @@ from edgeshield.federated._trust import (
 
 __all__ = [
     "SIGNATURE_FILE",
+    "VALIDATION_FRACTION",
     "AfterAggregate",
     "Aggregator",
     "ClientDP",
@@ -72,6 +74,8 @@ __all__ = [
     "config_from_dict",
     "deployment_server_app",
     "dp_epsilon",
+    "evaluate_release",
+    "fit_release",
     "generate_supernode_keys",
     "generate_tls",
     "generate_vendor_key",
@@ -79,6 +83,7 @@ __all__ = [
     "load_vendor_key",
     "make_client_app",
     "make_server_app",
+    "privacy_statement",
     "quiet_flower",
     "redact_urls",
     "run_federated",

@@ -33,9 +33,9 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from edgeshield.errors import FederatedError
 from edgeshield.federated._config import MaliciousPlant, PlantBehaviour, RecordDP
-from edgeshield.federated._local import get_arrays, set_arrays, threshold_counts, train_local
+from edgeshield.federated._local import get_arrays, set_arrays, train_local
+from edgeshield.federated._release import evaluate_release, fit_release
 from edgeshield.usecase import FailureMLP, FeatureEncoder, PlantDatabase, labels, stratified_split
-from edgeshield.usecase import failure_metrics as _failure_metrics
 
 __all__ = ["ClientSettings", "make_client_app"]
 
@@ -135,29 +135,26 @@ class PlantClient(NumPyClient):
             dp=dp,
             seed=seed,
         )
-        local = get_arrays(model)
-        metrics: dict[str, Any] = {"plant": self.plant_id, "steps": steps, "rows": int(x.shape[0])}
-        return local, int(x.shape[0]), metrics
+        weight, metrics = fit_release(
+            self.plant_id, rows=int(x.shape[0]), steps=steps, private=dp is not None
+        )
+        return get_arrays(model), weight, metrics
 
     def evaluate(
         self, parameters: Arrays, config: dict[str, Any]
     ) -> tuple[float, int, dict[str, Any]]:
-        """Metrics of the global model on this plant's validation rows, and threshold counts."""
+        """Metrics of the global model on this plant's validation rows (none under DP)."""
         encoder, _, val = self._data(config)
         model = self._model(config, encoder, parameters)
         y = labels(val)
         scores = model.predict_proba(encoder.transform(val))
-        m = _failure_metrics(y, scores, threshold=float(config["threshold"]))
-        eps = 1e-7
-        loss = float(-np.mean(y * np.log(scores + eps) + (1 - y) * np.log(1 - scores + eps)))
-        counts = threshold_counts(y, scores)
-        metrics = {
-            "plant": self.plant_id,
-            "f1": m.f1,
-            "pr_auc": 0.0 if np.isnan(m.pr_auc) else m.pr_auc,
-            "counts": json.dumps(counts.tolist()),
-        }
-        return loss, int(y.size), metrics
+        return evaluate_release(
+            self.plant_id,
+            y,
+            scores,
+            threshold=float(config["threshold"]),
+            private=bool(config.get("private", False)),
+        )
 
 
 @contextlib.contextmanager

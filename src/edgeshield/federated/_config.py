@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeshield.errors import ConfigError
+from edgeshield.usecase import PublicPretraining
 
 __all__ = [
     "Aggregator",
@@ -87,18 +88,25 @@ class RecordDP:
         Demos and benchmarks only: draw the noise and the Poisson batches from the run's seed,
         so one seed gives one model. Anyone who knows the seed can then recompute the noise,
         which voids the guarantee. Off (default): fresh OS entropy per plant and round.
+    sample_rate
+        Public Poisson sampling rate of every DP-SGD step: each plant includes each of its rows
+        with this probability and takes ``int(1 / sample_rate)`` steps per local epoch, so the
+        accountant needs no plant's row count and every plant has the same epsilon.
     """
 
     noise_multiplier: float = 1.0
     max_grad_norm: float = 1.0
     delta: float = 1e-5
     reproducible: bool = False
+    sample_rate: float = 0.02
 
     def __post_init__(self) -> None:
         if self.noise_multiplier <= 0 or self.max_grad_norm <= 0:
             raise ConfigError("record-level DP needs a positive noise multiplier and clip norm")
         if not 0 < self.delta < 1:
             raise ConfigError(f"delta must lie in (0, 1), got {self.delta}")
+        if not 0 < self.sample_rate <= 0.5:
+            raise ConfigError(f"sample_rate must lie in (0, 0.5], got {self.sample_rate}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +182,10 @@ class FederatedConfig:
         Share of each plant's rows kept out of training for the held-out test set.
     reference_rows
         Rows of the vendor's public reference set on which the server fits the encoder.
+    pretraining
+        Public pretraining of the initial model (default: the shipped UCI AI4I 2020 file);
+        its calibration rows also give the threshold under record-level DP. ``None`` starts
+        from a random model.
     seed
         Seed of data splits, initial model, bucketing and client training.
     """
@@ -203,6 +215,7 @@ class FederatedConfig:
     dropout: int = 0
     test_fraction: float = 0.25
     reference_rows: int = 2000
+    pretraining: PublicPretraining | None = field(default_factory=PublicPretraining)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -283,6 +296,8 @@ class FederatedConfig:
         out = asdict(self)
         out["aggregator"] = self.aggregator.value
         out["hidden"] = list(self.hidden)
+        if self.pretraining is not None:
+            out["pretraining"]["source"] = self.pretraining.source.value
         out["malicious"] = [
             {"plant": m.plant, "behaviour": m.behaviour.name} for m in self.malicious
         ]

@@ -32,10 +32,17 @@ from flwr.server import Grid, ServerApp
 from edgeshield.errors import ConfigError, FederatedError
 from edgeshield.federated._config import Aggregator, ClientDP, FederatedConfig, RecordDP
 from edgeshield.federated._local import get_arrays
-from edgeshield.federated._run import server_encoder
+from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._server import ServerPlan, _main
+from edgeshield.federated._start import server_start
 from edgeshield.federated._trust import redact_urls
-from edgeshield.usecase import FailureClassifier, FailureMLP, TrainConfig, save_classifier
+from edgeshield.usecase import (
+    FailureClassifier,
+    PublicPretraining,
+    PublicSource,
+    TrainConfig,
+    save_classifier,
+)
 
 __all__ = [
     "TlsFiles",
@@ -202,6 +209,11 @@ def config_from_dict(data: dict[str, Any]) -> FederatedConfig:
             fields["record_dp"] = RecordDP(**fields["record_dp"])
         if fields.get("client_dp") is not None:
             fields["client_dp"] = ClientDP(**fields["client_dp"])
+        if fields.get("pretraining") is not None:
+            pre = dict(fields["pretraining"])
+            fields["pretraining"] = PublicPretraining(
+                **{**pre, "source": PublicSource(pre["source"])}
+            )
         return FederatedConfig(**fields)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"not a federated configuration: {exc}") from exc
@@ -222,14 +234,12 @@ def _privacy(config: FederatedConfig, plan: ServerPlan) -> dict[str, Any]:
     """What the run's epsilon means: the parameters and the unit it protects."""
     last = plan.rounds[-1]
     if config.record_dp is not None:
+        # the statement's epsilon is the accountant's over the rounds completed, the same for
+        # every plant (public quantities only), and says what it covers and what it does not
         return {
             "level": "record",
-            "epsilon": last.record_epsilon,
-            "delta": config.record_dp.delta,
             "sigma": config.record_dp.noise_multiplier,
-            "clip": config.record_dp.max_grad_norm,
-            "covers": "one sensor row of one plant, over all rounds so far (worst plant, RDP"
-            " accountant); not a whole plant, not the plants' metrics or threshold counts",
+            **privacy_statement(config, rounds=len(plan.rounds)),
         }
     if config.client_dp is not None:
         return {
@@ -280,8 +290,8 @@ def deployment_server_app() -> ServerApp:
         config = config_from_dict(json.loads(str(context.run_config["config-json"])))
         run_dir = Path(str(context.run_config["run-dir"]))
         partial = _fresh(run_dir)
-        encoder = server_encoder(config)
-        model = FailureMLP(encoder.width, config.hidden, seed=config.seed)
+        start = server_start(config)
+        encoder, model = start.encoder, start.model
         plan = ServerPlan(
             config=config,
             encoder=encoder,
@@ -289,6 +299,8 @@ def deployment_server_app() -> ServerApp:
             names=list(model.state_dict().keys()),
             test_x=None,
             test_y=None,
+            public_x=start.public_x,
+            public_y=start.public_y,
         )
         try:
             _main(plan, grid, context)
@@ -327,6 +339,7 @@ def deployment_server_app() -> ServerApp:
                     "dp_delta": privacy["delta"],
                     "dp_sigma": privacy["sigma"],
                     "dp_clip": privacy["clip"],
+                    "public_pretraining": start.public_card,
                 }
             ),
         )
@@ -334,6 +347,7 @@ def deployment_server_app() -> ServerApp:
         summary = {
             "config": config.to_dict(),
             "privacy": privacy,
+            "public_pretraining": start.public_card,
             "rounds": [r.as_dict() for r in plan.rounds],
         }
         (partial / "summary.json").write_text(

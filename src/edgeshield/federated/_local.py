@@ -22,7 +22,7 @@ import numpy.typing as npt
 import torch
 from safetensors.torch import save as save_safetensors
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from edgeshield.federated._config import RecordDP
 from edgeshield.usecase import FailureMLP, fit_mlp
@@ -30,6 +30,7 @@ from edgeshield.usecase import FailureMLP, fit_mlp
 __all__ = [
     "THRESHOLD_GRID",
     "dp_epsilon",
+    "dp_steps",
     "flatten",
     "get_arrays",
     "set_arrays",
@@ -82,14 +83,20 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def dp_epsilon(dp: RecordDP, *, rows: int, batch_size: int, steps: int) -> float:
-    """Epsilon (RDP accountant) after ``steps`` Poisson-sampled DP-SGD steps on ``rows``."""
+def dp_steps(dp: RecordDP, *, epochs: int) -> int:
+    """DP-SGD steps one plant takes in one round: ``epochs * int(1 / sample_rate)`` (public)."""
+    return epochs * int(1 / dp.sample_rate)
+
+
+def dp_epsilon(dp: RecordDP, *, steps: int, sample_rate: float | None = None) -> float:
+    """Epsilon (RDP accountant) after ``steps`` Poisson-sampled DP-SGD steps at the public rate."""
     from opacus.accountants import RDPAccountant
 
     if steps == 0:
         return 0.0
     accountant = RDPAccountant()
-    accountant.history.append((dp.noise_multiplier, min(batch_size / max(rows, 1), 1.0), steps))
+    rate = dp.sample_rate if sample_rate is None else sample_rate
+    accountant.history.append((dp.noise_multiplier, min(rate, 1.0), steps))
     return float(accountant.get_epsilon(delta=dp.delta))
 
 
@@ -100,16 +107,18 @@ def _train_dp(
     *,
     dp: RecordDP,
     epochs: int,
-    batch_size: int,
     learning_rate: float,
     seed: int,
 ) -> int:
     """DP-SGD (Adam) with Opacus ghost clipping; returns the number of optimizer steps.
 
-    The noise and the Poisson batches come from fresh OS entropy unless ``dp.reproducible``
-    (then from ``seed``, which is public: demos only).
+    Batches are Poisson samples at the public ``dp.sample_rate`` (Opacus's ``DPDataLoader``),
+    ``int(1 / sample_rate)`` steps per epoch whatever the plant's row count, so the returned
+    step count is public too. The noise and the Poisson batches come from fresh OS entropy
+    unless ``dp.reproducible`` (then from ``seed``, which is public: demos only).
     """
     from opacus import PrivacyEngine
+    from opacus.data_loader import DPDataLoader
 
     if dp.reproducible:
         sampling_seed, noise_seed = seed, seed + 1
@@ -117,7 +126,7 @@ def _train_dp(
         sampling_seed, noise_seed = secrets.randbits(62), secrets.randbits(62)
     generator = torch.Generator().manual_seed(sampling_seed)
     dataset = TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator)
+    loader = DPDataLoader(dataset, sample_rate=dp.sample_rate, generator=generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -130,19 +139,20 @@ def _train_dp(
             noise_multiplier=dp.noise_multiplier,
             max_grad_norm=dp.max_grad_norm,
             grad_sample_mode="ghost",
+            poisson_sampling=False,
             noise_generator=torch.Generator().manual_seed(noise_seed),
         )
         steps = 0
         private_model.train()
         for _ in range(epochs):
             for xb, yb in private_loader:
+                steps += 1
                 if xb.shape[0] == 0:
                     continue
                 private_opt.zero_grad()
                 loss = criterion(private_model(xb), yb)
                 loss.backward()
                 private_opt.step()
-                steps += 1
         remove = getattr(private_model, "remove_hooks", None)
         if remove is not None:
             remove()
@@ -181,7 +191,6 @@ def train_local(
         y,
         dp=dp,
         epochs=epochs,
-        batch_size=batch_size,
         learning_rate=learning_rate,
         seed=seed,
     )

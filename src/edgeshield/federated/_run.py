@@ -19,16 +19,15 @@ from edgeshield.federated._client import ClientSettings, make_client_app
 from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._engine import Engine, run_in_process
 from edgeshield.federated._local import get_arrays
+from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
+from edgeshield.federated._start import server_encoder, server_start
 from edgeshield.usecase import (
     FailureClassifier,
     FailureMLP,
-    FeatureEncoder,
     Fleet,
-    GeneratorConfig,
     PlantDatabase,
     TrainConfig,
-    generate,
     labels,
     save_classifier,
     sqlite_url,
@@ -36,9 +35,6 @@ from edgeshield.usecase import (
 )
 
 __all__ = ["FederatedResult", "quiet_flower", "run_federated", "server_encoder"]
-
-#: Seed offset of the vendor's public reference set (independent of any plant's data).
-_REFERENCE_SEED = 7919
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +54,7 @@ class FederatedResult:
     client_epsilon: float | None
     plant_ids: tuple[str, ...]
     run_dir: Path
+    public: dict[str, Any] | None = None
 
     @property
     def digests(self) -> list[str]:
@@ -75,6 +72,8 @@ class FederatedResult:
             "threshold": last.threshold,
             "record_epsilon": self.record_epsilon,
             "client_epsilon": self.client_epsilon,
+            "privacy": privacy_statement(self.config),
+            "public_pretraining": self.public,
             "rounds": [r.as_dict() for r in self.rounds],
         }
 
@@ -87,14 +86,6 @@ def quiet_flower() -> None:
     os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
     os.environ["RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"] = "0"
     logging.getLogger("flwr").setLevel(logging.WARNING)
-
-
-def server_encoder(config: FederatedConfig) -> FeatureEncoder:
-    """The encoder the server fits on its own public reference set (never on plant data)."""
-    reference = generate(
-        GeneratorConfig(rows=config.reference_rows), seed=config.seed + _REFERENCE_SEED
-    )
-    return FeatureEncoder.fit(reference, bins=config.bins)
 
 
 def _prepare_data(
@@ -178,8 +169,8 @@ def run_federated(
     run_path.mkdir(parents=True, exist_ok=True)
     (run_path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     url, plant_ids, test = _prepare_data(config, source, run_path, test_frame)
-    encoder = server_encoder(config)
-    model = FailureMLP(encoder.width, config.hidden, seed=config.seed)
+    start = server_start(config)
+    encoder, model = start.encoder, start.model
     plan = ServerPlan(
         config=config,
         encoder=encoder,
@@ -187,6 +178,8 @@ def run_federated(
         names=list(model.state_dict().keys()),
         test_x=None if test is None else encoder.transform(test),
         test_y=None if test is None else labels(test),
+        public_x=start.public_x,
+        public_y=start.public_y,
         after_aggregate=after_aggregate,
         on_round=on_round,
     )
@@ -247,7 +240,12 @@ def run_federated(
             weight_decay=config.weight_decay,
         ),
         seed=config.seed,
-        metrics={"federated_rounds": config.rounds, "test_f1": plan.rounds[-1].test_f1},
+        metrics={
+            "federated_rounds": config.rounds,
+            "test_f1": plan.rounds[-1].test_f1,
+            "privacy": privacy_statement(config),
+            "public_pretraining": start.public_card,
+        },
     )
     result = FederatedResult(
         config=config,
@@ -257,6 +255,7 @@ def run_federated(
         client_epsilon=plan.rounds[-1].client_epsilon,
         plant_ids=plant_ids,
         run_dir=run_path,
+        public=start.public_card,
     )
     save_classifier(classifier, run_path / "model")
     (run_path / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))

@@ -2,7 +2,9 @@
 
 The server owns a public reference set from which it fits the feature encoder (never on plant
 data) and sends it to the plants in every instruction. It chooses the decision threshold from
-TP/FP/FN counts the plants report on their validation rows, evaluates the global model on its
+TP/FP/FN counts the plants report on their validation rows, or under record-level DP from its
+public calibration rows (plants then release nothing but the model, see ``_release.py``),
+evaluates the global model on its
 held-out test set, and records a SHA-256 digest of the global weights after every round.
 """
 
@@ -46,13 +48,8 @@ from edgeshield.federated._bucketed import (
     _set_global,
 )
 from edgeshield.federated._config import FederatedConfig
-from edgeshield.federated._local import (
-    THRESHOLD_GRID,
-    dp_epsilon,
-    flatten,
-    unflatten,
-    weights_digest,
-)
+from edgeshield.federated._local import THRESHOLD_GRID, flatten, unflatten, weights_digest
+from edgeshield.federated._release import public_threshold, record_epsilon
 from edgeshield.usecase import FailureMLP, FeatureEncoder, failure_metrics
 
 __all__ = ["AfterAggregate", "RoundRecord", "ServerPlan", "make_server_app"]
@@ -103,6 +100,8 @@ class ServerPlan:
     names: list[str]
     test_x: npt.NDArray[np.float32] | None
     test_y: npt.NDArray[np.float32] | None
+    public_x: npt.NDArray[np.float32] | None = None
+    public_y: npt.NDArray[np.float32] | None = None
     after_aggregate: AfterAggregate | None = None
     on_round: Callable[[RoundRecord], None] | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
@@ -229,8 +228,10 @@ class EdgeStrategy(Strategy):
     def configure_evaluate(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, EvaluateIns]]:
-        """Every plant evaluates the global model on its validation rows."""
-        cfg: dict[str, Scalar] = {**self._common, "threshold": self.threshold}
+        """Every plant evaluates the global model on its validation rows (none under DP)."""
+        if self.config.record_dp is not None:
+            return []  # the threshold comes from public data; plants release nothing more
+        cfg: dict[str, Scalar] = {**self._common, "threshold": self.threshold, "private": False}
         return [(p, EvaluateIns(parameters, dict(cfg))) for p in self._clients(client_manager)]
 
     def aggregate_evaluate(
@@ -319,18 +320,19 @@ class _RecordingEvaluate:
         arrays = _global(context)
         state = {n: torch.as_tensor(a) for n, a in zip(plan.names, arrays, strict=True)}
         f1 = pr_auc = float("nan")
+        model = FailureMLP(plan.encoder.width, c.hidden, seed=0)
+        model.load_state_dict(state)
+        if c.record_dp is not None and plan.public_x is not None and plan.public_y is not None:
+            s.threshold = public_threshold(plan.public_y, model.predict_proba(plan.public_x))
         if plan.test_x is not None and plan.test_y is not None:
-            model = FailureMLP(plan.encoder.width, c.hidden, seed=0)
-            model.load_state_dict(state)
             m = failure_metrics(
                 plan.test_y, model.predict_proba(plan.test_x), threshold=s.threshold
             )
             f1, pr_auc = m.f1, m.pr_auc
         record_eps = None
-        if c.record_dp is not None and s.plant_steps:
-            record_eps = max(
-                dp_epsilon(c.record_dp, rows=s.plant_rows[p], batch_size=c.batch_size, steps=steps)
-                for p, steps in s.plant_steps.items()
+        if c.record_dp is not None:  # public inputs only: rate, steps, rounds, sigma
+            record_eps = record_epsilon(
+                c.record_dp, rounds=server_round, local_epochs=c.local_epochs
             )
         client_eps = None
         if c.client_dp is not None:

@@ -5,7 +5,8 @@ Model extraction against the guard's HTTP API (:func:`run_extraction` with an
 solving on exposed probabilities), through a real :class:`GuardClient`; fidelity measured
 class-balanced (:func:`fidelity`). Poisoning by malicious plants (:class:`SignFlip`,
 :class:`ModelReplacement`, :class:`LabelFlip`, :class:`Backdoor`) for the federated defences;
-a membership-inference audit (:func:`membership_audit`: loss threshold and LiRA).
+a membership-inference audit (:func:`membership_audit`: loss threshold and LiRA), and one on
+what plants send besides the model (:func:`release_membership_game`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ from edgeshield.redteam._poisoning import (
     add_trigger,
     backdoor_success_rate,
 )
+from edgeshield.redteam._release_mia import (
+    ReleaseGameConfig,
+    release_membership_game,
+    release_membership_score,
+)
 from edgeshield.redteam._removal import (
     RemovalAttack,
     RemovalKind,
@@ -59,6 +65,7 @@ __all__ = [
     "MembershipAuditConfig",
     "MembershipReport",
     "ModelReplacement",
+    "ReleaseGameConfig",
     "RemovalAttack",
     "RemovalKind",
     "RemovalOutcome",
@@ -72,6 +79,8 @@ __all__ = [
     "fidelity",
     "fit_surrogate",
     "membership_audit",
+    "release_membership_game",
+    "release_membership_score",
     "removal_suite",
     "remove_watermark",
     "run_extraction",

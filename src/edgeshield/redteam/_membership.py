@@ -206,9 +206,7 @@ def membership_audit(
     lira_scores = np.nan_to_num(lira_scores, nan=0.0)
     epsilon = None
     if config.dp is not None:
-        epsilon = dp_epsilon(
-            config.dp, rows=config.pool_rows // 2, batch_size=config.batch_size, steps=steps
-        )
+        epsilon = dp_epsilon(config.dp, steps=steps)
     return MembershipReport(
         loss_threshold=_score(members, loss_scores),
         lira=_score(members, lira_scores.ravel()),

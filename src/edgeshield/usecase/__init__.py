@@ -2,8 +2,9 @@
 
 Data: :func:`generate` one production line, :func:`make_fleet` several physically different
 plants, :class:`PlantDatabase` to store them in SQL, :func:`read_uci_csv` for the UCI file.
-Model: :func:`train_classifier` (a PyTorch MLP), :func:`save_classifier` /
-:func:`load_classifier` (safetensors + JSON model card), :func:`failure_metrics`.
+Model: :func:`train_classifier` (a PyTorch MLP), :func:`pretrain` on :func:`public_data` (the
+shipped UCI file), :func:`save_classifier` / :func:`load_classifier` (safetensors + JSON model
+card), :func:`failure_metrics`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ from edgeshield.usecase._plants import (
     leave_one_plant_out,
     make_fleet,
     stratified_split,
+)
+from edgeshield.usecase._pretrain import (
+    PublicData,
+    PublicPretraining,
+    PublicSource,
+    pretrain,
+    public_data,
 )
 from edgeshield.usecase._rules import (
     HDF_MAX_SPEED_RPM,
@@ -77,6 +85,9 @@ __all__ = [
     "IfPlantExists",
     "PlantDatabase",
     "PlantProfile",
+    "PublicData",
+    "PublicPretraining",
+    "PublicSource",
     "TrainConfig",
     "best_f1_threshold",
     "classifier_from_parts",
@@ -94,6 +105,8 @@ __all__ = [
     "overstrain_failure",
     "positive_weight",
     "power_failure",
+    "pretrain",
+    "public_data",
     "read_uci_csv",
     "save_classifier",
     "sqlite_url",
