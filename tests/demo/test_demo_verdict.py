@@ -65,7 +65,7 @@ class TestPoisoning:
         assert outcome.effect is effect
         assert f"{plain:.3f} (plain FedAvg)" in outcome.without
         if effect is Effect.WORSE:
-            assert "plain FedAvg did better" in outcome.changed
+            assert "plain FedAvg did better, by 2.1 points" in outcome.changed
 
     def test_without_a_baseline_nothing_is_claimed(self) -> None:
         outcome = poisoning_outcome({"test": {"f1": 0.5}}, attack="sign-flip")
@@ -76,7 +76,7 @@ class TestExtraction:
     def test_issue_20_guarded_copy_better_is_worse_not_a_success(self) -> None:
         outcome = extraction_outcome(STEP_FIGURES["serve"])
         assert outcome.effect is Effect.WORSE
-        assert "guarded attacker's copy was better (+2.9 points" in outcome.changed
+        assert "guarded attacker's copy was better, by 2.9 points of macro" in outcome.changed
         assert "throttl" not in outcome.defended  # 0 requests delayed by 429
         assert "refused once it held 50 answers" in outcome.defended
         assert "550 fewer answers" in outcome.changed
@@ -198,8 +198,14 @@ class TestHeadline:
             Effect.PREVENTED,  # suspension
         ]
         assert "Prevented: unlicensed gateway opens the model and use after the licence" in text
-        assert "Reduced: 1 sign-flip plant(s) in federated training (the model kept +28.0" in text
+        assert (
+            "Reduced: 1 sign-flip plant(s) in federated training (failure F1 28.0 points higher"
+            in text
+        )
         assert "Worse with the defences than without: Jacobian extraction" in text
+        assert (
+            "attributable by the API watermark (p=2e-06); attributable by the trigger-set" in text
+        )
         assert "guarded attacker's copy was better" in text
         assert "throttled" not in text
         assert "4,590,000 gas" in text
@@ -218,7 +224,7 @@ class TestHeadline:
         assert (
             "Jacobian extraction (full-output client) (" not in result.headline.split("Reduced:")[0]
         )
-        assert "the copy's macro agreement -15.1 points" in result.headline
+        assert "the copy's macro agreement 15.1 points lower" in result.headline
         assert "Worse" not in result.headline
 
     def test_no_attack_no_verdict(self) -> None:

@@ -93,6 +93,10 @@ def _pp(value: float) -> str:
     return f"{100 * value:+.1f} points"
 
 
+def _pts(value: float) -> str:
+    return f"{100 * value:.1f} points"
+
+
 def response_phrase(alarm_at: int | None, throttled: int, refused_at: int | None) -> str:
     """What the guard did to an extraction client, saying only what the counts show.
 
@@ -129,9 +133,9 @@ def poisoning_outcome(federated: Figures, *, attack: str) -> AttackOutcome:
     plain = float(baseline["test"]["f1"])
     gain = robust - plain
     if gain >= F1_MARGIN:
-        effect, changed = Effect.REDUCED, f"the model kept {_pp(gain)} of failure F1"
+        effect, changed = Effect.REDUCED, f"failure F1 {_pts(gain)} higher than plain FedAvg's"
     elif gain <= -F1_MARGIN:
-        effect, changed = Effect.WORSE, f"failure F1 {_pp(gain)}: plain FedAvg did better"
+        effect, changed = Effect.WORSE, f"plain FedAvg did better, by {_pts(-gain)} of failure F1"
     else:
         effect, changed = Effect.NO_EFFECT, f"failure F1 {_pp(gain)}, within ±2 points"
     return AttackOutcome(
@@ -178,10 +182,10 @@ def extraction_outcome(serve: Figures) -> AttackOutcome:
     gap = float(b["macro_agreement"]) - float(g["macro_agreement"])
     if gap >= AGREEMENT_MARGIN:
         effect = Effect.REDUCED
-        changed = f"the copy's macro agreement {_pp(-gap)}"
+        changed = f"the copy's macro agreement {_pts(gap)} lower"
     elif gap <= -AGREEMENT_MARGIN:
         effect = Effect.WORSE
-        changed = f"the guarded attacker's copy was better ({_pp(-gap)} macro agreement)"
+        changed = f"the guarded attacker's copy was better, by {_pts(-gap)} of macro agreement"
     else:
         effect = Effect.NO_EFFECT
         changed = f"macro agreement {_pp(-gap)}, within ±2 points"
@@ -214,7 +218,9 @@ def thief_outcome(serve: Figures, prove: Figures | None) -> AttackOutcome:
         without="not run (without the API watermark no answer carries a mark to test)",
         defended=defended
         + (f"; copy identified by the API watermark (p={p:.2g})" if identified else ""),
-        changed="the copy can be attributed" if identified else f"not identified (p={p:.2g})",
+        changed=f"attributable by the API watermark (p={p:.2g})"
+        if identified
+        else f"not identified (p={p:.2g})",
         effect=Effect.IDENTIFIED if identified else Effect.NO_EFFECT,
     )
 
@@ -227,7 +233,9 @@ def stolen_copy_outcome(prove: Figures) -> AttackOutcome:
         attack="stolen weights, fine-tuned on a third of a plant",
         without="not run (without the watermark there is nothing to test)",
         defended=("owned" if owned else "NOT identified") + f" by the trigger-set test (p={p:.2g})",
-        changed="the copy can be attributed" if owned else "none: the mark did not survive",
+        changed=f"attributable by the trigger-set test (p={p:.2g})"
+        if owned
+        else "none: the mark did not survive",
         effect=Effect.IDENTIFIED if owned else Effect.NO_EFFECT,
     )
 
