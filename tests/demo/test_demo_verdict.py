@@ -21,6 +21,7 @@ from edgeshield.demo._verdict import (
     response_phrase,
     stolen_copy_outcome,
     suspension_outcome,
+    tally,
     thief_outcome,
     unlicensed_outcome,
     verdict,
@@ -236,3 +237,11 @@ class TestHeadline:
         assert [o.attack for o in result.attacks] == ["1 sign-flip plant(s) in federated training"]
         assert "gas" not in result.headline  # no on-chain step ran, nothing was paid
         assert "12 s spent on them" in result.headline  # the median's extra time over FedAvg
+
+
+def test_tally_counts_each_effect(full_steps: list[StepRecord]) -> None:
+    outcomes = verdict(step_map(full_steps)).attacks
+    assert tally(outcomes) == (
+        "2 prevented, 1 reduced, 2 identified afterwards, 1 worse with defences"
+    )
+    assert tally(()) == "no attack ran"

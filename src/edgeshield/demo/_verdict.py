@@ -29,6 +29,7 @@ __all__ = [
     "response_phrase",
     "stolen_copy_outcome",
     "suspension_outcome",
+    "tally",
     "thief_outcome",
     "unlicensed_outcome",
     "verdict",
@@ -419,6 +420,24 @@ def headline(outcomes: tuple[AttackOutcome, ...], costs: tuple[Price, ...]) -> s
     if unmeasured:
         text += f" Not priced in this run: {', '.join(unmeasured)}."
     return " ".join([*sentences, text])
+
+
+_SHORT = {
+    Effect.PREVENTED: "prevented",
+    Effect.REDUCED: "reduced",
+    Effect.IDENTIFIED: "identified afterwards",
+    Effect.NO_EFFECT: "no effect",
+    Effect.WORSE: "worse with defences",
+    Effect.NOT_MEASURED: "not measured",
+}
+
+
+def tally(outcomes: tuple[AttackOutcome, ...]) -> str:
+    """The attacks counted by effect, for a one-line listing: "2 prevented, 1 reduced"."""
+    if not outcomes:
+        return "no attack ran"
+    counts = {e: sum(1 for o in outcomes if o.effect is e) for e in Effect}
+    return ", ".join(f"{n} {_SHORT[e]}" for e, n in counts.items() if n)
 
 
 def verdict(steps: Mapping[str, Mapping[str, Any]]) -> Verdict:
