@@ -177,6 +177,7 @@ class TestHeadline:
         )
         assert "| 3,000,000 |" in summary
         assert "4,590,000 gas" in verdict  # the sum of the price table's gas column
+        assert verdict == f"**Verdict**: {paths.verdict}"  # what the CLI prints
         page = paths.html.read_text()
         assert '<p class="verdict" id="verdict"><strong>Verdict</strong>:' in page
 

@@ -29,11 +29,12 @@ REPORT_SECTIONS = (
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Files written by :func:`write_report`."""
+    """Files written by :func:`write_report`, and the verdict that heads the report."""
 
     markdown: Path
     html: Path
     plots: dict[str, Path]
+    verdict: str
 
 
 def _fmt(value: Any) -> str:
@@ -226,7 +227,7 @@ def _extraction_lines(serve: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
+def _markdown(result: DemoResult, plots: dict[str, Path], judged: Verdict) -> str:
     status = "completed" if result.failed is None else f"STOPPED: {result.failed}"
     lines = [
         "# EdgeShield demo: evidence report",
@@ -236,7 +237,7 @@ def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
         f"Run `{result.run_dir.name}`: {len(result.steps)} of 7 steps, {status}, "
         f"{result.seconds:.0f} s. Every figure below was measured in this run.",
         "",
-        *_summary_lines(verdict(_step_map(result)), stopped=result.failed is not None),
+        *_summary_lines(judged, stopped=result.failed is not None),
         *_chain_lines(result),
         "## Steps",
         "",
@@ -285,9 +286,10 @@ def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
 def write_report(result: DemoResult) -> ReportPaths:
     """Write ``report.md``, ``report.html`` and ``plots/*.png`` into the run directory."""
     plots = draw_plots(result.steps, result.chain_events, result.run_dir / "plots")
-    markdown = _markdown(result, plots)
+    judged = verdict(_step_map(result))
+    markdown = _markdown(result, plots, judged)
     md_path = result.run_dir / "report.md"
     md_path.write_text(markdown)
     html_path = result.run_dir / "report.html"
     html_path.write_text(markdown_to_html(markdown, plots))
-    return ReportPaths(markdown=md_path, html=html_path, plots=plots)
+    return ReportPaths(markdown=md_path, html=html_path, plots=plots, verdict=judged.headline)
