@@ -138,8 +138,10 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
         rows.append(("share of triggers carrying the watermark", _fmt(fed["trigger_accuracy"])))
     serve = by_key.get("serve")
     if serve:
-        rows.append(("extraction alarm after (queries)", _fmt(serve["attacker_alarm_at"])))
-        rows.append(("attacker requests throttled (429)", _fmt(serve["attacker_throttled"])))
+        rows.append(
+            ("PRADA alarm when the guard had received (queries)", _fmt(serve["attacker_alarm_at"]))
+        )
+        rows.append(("attacker requests delayed by 429", _fmt(serve["attacker_throttled"])))
         baseline = serve.get("undefended_points") or []
         if serve["attacker_points"] and baseline:
             g, b = serve["attacker_points"][-1], baseline[-1]
