@@ -135,6 +135,15 @@ class TestAfterTheFact:
             effect is Effect.IDENTIFIED
         )
 
+    def test_thief_is_judged_at_the_api_level_not_the_trigger_fpr(self) -> None:
+        prove = {
+            **STEP_FIGURES["prove"],
+            "released": {**STEP_FIGURES["prove"]["released"], "fpr": 1 / 21},
+            "api_watermark": {"p_value": 0.01},
+            "api_alpha": 1e-3,
+        }
+        assert thief_outcome(STEP_FIGURES["serve"], prove).effect is Effect.NO_EFFECT
+
     def test_thief_without_the_proof_step(self) -> None:
         assert thief_outcome(STEP_FIGURES["serve"], None).effect is Effect.NOT_MEASURED
 

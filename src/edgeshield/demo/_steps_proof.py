@@ -138,6 +138,7 @@ def step_prove(ctx: DemoContext) -> StepRecord:
         "stolen_fine_tuned": stolen_result.as_dict(),
         "surrogate_triggers": surrogate_result.as_dict(),
         "api_watermark": api.as_dict(),
+        "api_alpha": FPR,
         "api_marked_answers": int(
             watermark.select([SensorRecord.model_validate(m.query) for m in marks]).sum()
         ),

@@ -212,8 +212,10 @@ def thief_outcome(serve: Figures, prove: Figures | None) -> AttackOutcome:
             changed="the API watermark test did not run",
             effect=Effect.NOT_MEASURED,
         )
-    p, fpr = float(api["p_value"]), float((prove or {}).get("released", {}).get("fpr", 1e-3))
-    identified = p <= fpr
+    # The level the proof step itself required of the API watermark (1e-3 before it was
+    # recorded), not the trigger-set test's FPR, which a small null population loosens.
+    p, alpha = float(api["p_value"]), float((prove or {}).get("api_alpha", 1e-3))
+    identified = p <= alpha
     return AttackOutcome(
         attack="natural-query thief (label only)",
         without="not run (without the API watermark no answer carries a mark to test)",
