@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 import pytest
+from web3.types import Wei
 
 from edgeshield.cli import run
 from edgeshield.demo import REPORT_SECTIONS, STEPS, DemoConfig, DemoResult, run_demo, write_report
@@ -127,7 +128,7 @@ def test_gas_spent_counts_only_the_runs_accounts() -> None:
     ours, stranger, payee = chain.accounts
     before = int(chain.w3.eth.block_number)
     for sender in (ours, ours, stranger):  # plain transfers cost 21,000 gas each
-        chain.w3.eth.send_transaction({"from": sender, "to": payee, "value": 1})
+        chain.w3.eth.send_transaction({"from": sender, "to": payee, "value": Wei(1)})
     assert _gas_spent(chain, before, {ours}) == 42_000
     assert _gas_spent(chain, before, {ours, stranger}) == 63_000
     assert _gas_spent(chain, int(chain.w3.eth.block_number), {ours}) == 0

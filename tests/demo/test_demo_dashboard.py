@@ -163,7 +163,7 @@ class TestListing:
         assert "<th>Attacks: what the defences did</th>" in page
         assert "2 prevented, 1 reduced, 2 identified afterwards, 1 worse with defences</td>" in page
         assert ">1 reduced</td>" in page  # the stopped run: only the training step judged
-        assert "title='Prevented: unlicensed gateway" in page  # the headline on hover
+        assert "title='This run measured 6 attacks: 2 prevented" in page  # the headline on hover
 
     def test_empty_and_missing_runs_dir(self, tmp_path: Path) -> None:
         for root in (tmp_path, tmp_path / "absent"):
@@ -187,7 +187,7 @@ class TestRun:
         assert body["result"] == (
             "2 prevented, 1 reduced, 2 identified afterwards, 1 worse with defences"
         )
-        assert body["verdict"].startswith("Prevented: unlicensed gateway")
+        assert body["verdict"].startswith("This run measured 6 attacks: 2 prevented")
 
     def test_run_page_shows_steps_plots_and_events(self, client: TestClient) -> None:
         page = client.get(f"/runs/{GOOD}").text

@@ -186,7 +186,10 @@ class TestHeadline:
     ) -> None:
         result = write_result(tmp_path / RUN_ID, full_steps[:2], failed="step 'ledger' failed")
         markdown = write_report(result).markdown.read_text()
-        assert "**Verdict** (on the steps that ran before the run stopped): Reduced:" in markdown
+        assert (
+            "**Verdict** (on the steps that ran before the run stopped): This run measured 1"
+            " attack: 1 reduced. Reduced:"
+        ) in markdown
 
     @pytest.mark.parametrize("embedded", [True, False])
     def test_the_chain_is_named_and_a_throw_away_one_is_flagged(

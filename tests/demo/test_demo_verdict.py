@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeshield.demo import StepRecord
+from edgeshield.demo._prices import prices
 from edgeshield.demo._verdict import (
     AGREEMENT_MARGIN,
     F1_MARGIN,
@@ -17,7 +18,6 @@ from edgeshield.demo._verdict import (
     extraction_outcome,
     headline,
     poisoning_outcome,
-    prices,
     response_phrase,
     stolen_copy_outcome,
     suspension_outcome,
@@ -207,7 +207,11 @@ class TestHeadline:
             Effect.IDENTIFIED,  # stolen copy, trigger set
             Effect.PREVENTED,  # suspension
         ]
-        assert "Prevented: unlicensed gateway opens the model and use after the licence" in text
+        assert text.startswith(
+            "This run measured 6 attacks: 2 prevented, 1 reduced, 2 identified afterwards, 1 worse"
+            " with defences. Prevented: unlicensed gateway opens the model and use after the"
+            " licence"
+        )
         assert (
             "Reduced: 1 sign-flip plant(s) in federated training (failure F1 28.0 points higher"
             in text

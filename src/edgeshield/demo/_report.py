@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeshield.demo._plots import draw_plots
+from edgeshield.demo._prices import Price
 from edgeshield.demo._report_html import markdown_to_html
 from edgeshield.demo._scenario import DemoResult
-from edgeshield.demo._verdict import Price, Verdict, response_phrase, verdict
+from edgeshield.demo._verdict import Verdict, response_phrase, verdict
 
 __all__ = ["REPORT_SECTIONS", "ReportPaths", "write_report"]
 

@@ -14,18 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from edgeshield.demo._prices import Price, prices
+
 __all__ = [
     "AGREEMENT_MARGIN",
     "F1_MARGIN",
     "AttackOutcome",
     "Effect",
-    "Price",
     "Verdict",
     "attacks",
     "extraction_outcome",
     "headline",
     "poisoning_outcome",
-    "prices",
     "response_phrase",
     "stolen_copy_outcome",
     "suspension_outcome",
@@ -63,22 +63,6 @@ class AttackOutcome:
     defended: str
     changed: str
     effect: Effect
-
-
-@dataclass(frozen=True, kw_only=True)
-class Price:
-    """What one protection cost in the run; ``None`` where the run did not measure it.
-
-    ``f1_points`` is the failure F1 with the protection minus without, in points (negative:
-    a cost; positive: a gain, e.g. a robust aggregator under a poisoning attack). ``gas`` is
-    0 for a protection that sends no transaction.
-    """
-
-    protection: str
-    f1_points: float | None
-    seconds: float | None
-    gas: int | None
-    note: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,91 +251,6 @@ def suspension_outcome(suspend: Figures) -> AttackOutcome:
     )
 
 
-def _step_price(step: Mapping[str, Any], protection: str) -> Price:
-    """A protection that is a whole step: its price is the step's time and gas."""
-    return Price(
-        protection=protection,
-        f1_points=None,
-        seconds=step.get("seconds"),
-        gas=step.get("gas"),
-        note="the step's time and gas",
-    )
-
-
-def prices(steps: Mapping[str, Mapping[str, Any]]) -> tuple[Price, ...]:
-    """The price of each protection that ran, from the steps' figures, seconds and gas.
-
-    ``steps`` maps a step key to ``{"figures": ..., "seconds": ..., "gas": ...}``.
-    """
-    out: list[Price] = []
-    fed = steps.get("federated", {}).get("figures")
-    if fed:
-        plain = fed.get("fedavg")
-        out.append(
-            Price(
-                protection="bucketed SecAgg+ and median (against poisoning)",
-                f1_points=None if not plain else 100 * (fed["test"]["f1"] - plain["test"]["f1"]),
-                seconds=None
-                if not plain or "seconds" not in fed or "seconds" not in plain
-                else fed["seconds"] - plain["seconds"],
-                gas=0,
-                note="F1 and seconds against plain FedAvg under the same attack"
-                if plain
-                else "no FedAvg baseline in this run",
-            )
-        )
-        if fed.get("record_epsilon") is not None:
-            out.append(
-                Price(
-                    protection="record-level DP-SGD",
-                    f1_points=None,
-                    seconds=None,
-                    gas=0,
-                    note=f"ε = {fed['record_epsilon']:.2f} per plant; no run without DP here, "
-                    "so its F1 cost was not measured (benchmarks/demo_dp.py measures it)",
-                )
-            )
-        out.append(
-            Price(
-                protection="WAFFLE trigger-set watermark",
-                f1_points=None,
-                seconds=None,
-                gas=0,
-                note=f"on {fed['trigger_accuracy']:.0%} of triggers; no unmarked run here, so "
-                "its F1 cost was not measured",
-            )
-        )
-    for key, protection in (
-        ("ledger", "on-chain audit of rounds and ownership commitment"),
-        ("release", "sealed bundle and on-chain licence"),
-    ):
-        step = steps.get(key)
-        if step:
-            out.append(_step_price(step, protection))
-    serve = steps.get("serve", {}).get("figures")
-    if serve:
-        served, own = serve.get("benign_f1_served"), serve.get("benign_f1_model")
-        differs, rows = serve.get("benign_served_differs"), serve.get("benign_rows")
-        out.append(
-            Price(
-                protection="guard: PRADA, throttle, API watermark",
-                f1_points=None if served is None or own is None else 100 * (served - own),
-                seconds=None,
-                gas=0,
-                note=f"benign client: {differs} of {rows} answers differ from the model's; "
-                "F1 of the served answers against the model's own, on the benign rows",
-            )
-        )
-    for key, protection in (
-        ("prove", "ownership proof (null models, tests, reveal)"),
-        ("suspend", "on-chain suspension"),
-    ):
-        step = steps.get(key)
-        if step:
-            out.append(_step_price(step, protection))
-    return tuple(out)
-
-
 def attacks(steps: Mapping[str, Mapping[str, Any]]) -> tuple[AttackOutcome, ...]:
     """Every attack the run measured, in the story's order.
 
@@ -382,6 +281,24 @@ def _names(outcomes: list[AttackOutcome]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+_SHORT = {
+    Effect.PREVENTED: "prevented",
+    Effect.REDUCED: "reduced",
+    Effect.IDENTIFIED: "identified afterwards",
+    Effect.NO_EFFECT: "no effect",
+    Effect.WORSE: "worse with defences",
+    Effect.NOT_MEASURED: "not measured",
+}
+
+
+def tally(outcomes: tuple[AttackOutcome, ...]) -> str:
+    """The attacks counted by effect, for a one-line listing: "2 prevented, 1 reduced"."""
+    if not outcomes:
+        return "no attack ran"
+    counts = {e: sum(1 for o in outcomes if o.effect is e) for e in Effect}
+    return ", ".join(f"{n} {_SHORT[e]}" for e, n in counts.items() if n)
+
+
 def headline(outcomes: tuple[AttackOutcome, ...], costs: tuple[Price, ...]) -> str:
     """One paragraph: which attacks the defences prevented, reduced, only identified, or not.
 
@@ -393,7 +310,8 @@ def headline(outcomes: tuple[AttackOutcome, ...], costs: tuple[Price, ...]) -> s
     groups: dict[Effect, list[AttackOutcome]] = {}
     for outcome in outcomes:
         groups.setdefault(outcome.effect, []).append(outcome)
-    sentences = []
+    count = f"{len(outcomes)} attack" + ("s" if len(outcomes) > 1 else "")
+    sentences = [f"This run measured {count}: {tally(outcomes)}."]
     phrases = {
         Effect.PREVENTED: "Prevented:",
         Effect.REDUCED: "Reduced:",
@@ -422,24 +340,6 @@ def headline(outcomes: tuple[AttackOutcome, ...], costs: tuple[Price, ...]) -> s
     if unmeasured:
         text += f" Not priced in this run: {', '.join(unmeasured)}."
     return " ".join([*sentences, text])
-
-
-_SHORT = {
-    Effect.PREVENTED: "prevented",
-    Effect.REDUCED: "reduced",
-    Effect.IDENTIFIED: "identified afterwards",
-    Effect.NO_EFFECT: "no effect",
-    Effect.WORSE: "worse with defences",
-    Effect.NOT_MEASURED: "not measured",
-}
-
-
-def tally(outcomes: tuple[AttackOutcome, ...]) -> str:
-    """The attacks counted by effect, for a one-line listing: "2 prevented, 1 reduced"."""
-    if not outcomes:
-        return "no attack ran"
-    counts = {e: sum(1 for o in outcomes if o.effect is e) for e in Effect}
-    return ", ".join(f"{n} {_SHORT[e]}" for e, n in counts.items() if n)
 
 
 def verdict(steps: Mapping[str, Mapping[str, Any]]) -> Verdict:
