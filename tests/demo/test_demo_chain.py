@@ -1,11 +1,17 @@
 """The demonstrator end to end, in a reduced configuration, with every step's outcome checked."""
 
+from types import SimpleNamespace
+
 import pytest
+from web3.types import Wei
 
 from edgeshield.cli import run
 from edgeshield.demo import REPORT_SECTIONS, STEPS, DemoConfig, DemoResult, run_demo, write_report
+from edgeshield.demo._scenario import _gas_spent
+from edgeshield.demo._steps_proof import chain_note
 from edgeshield.errors import ConfigError
 from edgeshield.federated import Engine
+from edgeshield.ledger import Chain
 
 SMALL = DemoConfig(
     plants=6,
@@ -53,6 +59,13 @@ def test_outcomes_of_the_security_steps(result: DemoResult) -> None:
     assert fig["prove"]["released"]["owned"]
     assert fig["prove"]["released"]["p_value"] <= 1e-3
     assert fig["prove"]["api_watermark"]["p_value"] <= 1e-3
+    # The prices the report's verdict states: gas per on-chain step, the chain it was paid on.
+    gas = {s.key: s.gas for s in result.steps}
+    assert gas["plants"] == gas["federated"] == gas["serve"] == 0
+    assert min(gas["ledger"] or 0, gas["release"] or 0, gas["suspend"] or 0) > 0
+    assert fig["ledger"]["chain_embedded"] is True
+    assert fig["federated"]["fedavg"]["seconds"] > 0
+    assert 0.0 <= fig["serve"]["benign_f1_served"] <= 1.0
     assert fig["prove"]["revealed_at"] is not None
     assert fig["suspend"]["status"] == 403
     events = {(e["contract"], e["event"]) for e in result.chain_events}
@@ -107,3 +120,24 @@ def test_demo_cli_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> 
     err = capsys.readouterr().err
     assert err.startswith("error:")
     assert "bucket" in err
+
+
+def test_gas_spent_counts_only_the_runs_accounts() -> None:
+    """A step's gas: the run's own transactions after its first block, no one else's."""
+    chain = Chain.embedded(accounts=3)
+    ours, stranger, payee = chain.accounts
+    before = int(chain.w3.eth.block_number)
+    for sender in (ours, ours, stranger):  # plain transfers cost 21,000 gas each
+        chain.w3.eth.send_transaction({"from": sender, "to": payee, "value": Wei(1)})
+    assert _gas_spent(chain, before, {ours}) == 42_000
+    assert _gas_spent(chain, before, {ours, stranger}) == 63_000
+    assert _gas_spent(chain, int(chain.w3.eth.block_number), {ours}) == 0
+
+
+def test_chain_note_flags_the_throw_away_chain() -> None:
+    assert "throw-away" in chain_note(Chain.embedded(accounts=1))
+
+
+def test_chain_note_names_a_node() -> None:
+    node = SimpleNamespace(is_embedded=False, label="http://node:8545")
+    assert chain_note(node) == "JSON-RPC node http://node:8545"  # type: ignore[arg-type]

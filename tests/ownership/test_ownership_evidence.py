@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,6 +113,13 @@ def test_evidence_report_files(
     assert "data:image/png;base64," in page
     assert "OWNED" in page
     assert '"owned": true' in paths.json.read_text()
+    assert "| Chain |" not in markdown  # no note unless the caller gives one
+
+    noted = dataclasses.replace(evidence, chain_note="embedded py-evm chain: throw-away")
+    paths = write_evidence(noted, tmp_path / "noted")
+    assert "| Chain | embedded py-evm chain: throw-away |" in paths.markdown.read_text()
+    assert "<th>Chain</th><td>embedded py-evm chain: throw-away</td>" in paths.html.read_text()
+    assert '"chain_note": "embedded py-evm chain: throw-away"' in paths.json.read_text()
 
 
 @pytest.mark.slow

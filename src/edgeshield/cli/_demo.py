@@ -110,6 +110,7 @@ def demo(
     for i, step in enumerate(result.steps, 1):
         summary.add_row(str(i), step.title, step.outcome)
     console.print(summary)
+    console.print(f"verdict: {report.verdict}")
     console.print(f"report: {report.html}  (and {report.markdown.name})")
     if result.failed is not None:
         raise DemoError(result.failed)

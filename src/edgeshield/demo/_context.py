@@ -30,13 +30,18 @@ Progress = Callable[[str, float], None]
 
 @dataclass
 class StepRecord:
-    """One step of the story: what it showed, in one line, and the figures behind it."""
+    """One step of the story: what it showed, in one line, and the figures behind it.
+
+    ``gas`` is the gas the run's own accounts spent on chain during the step (``None`` when
+    it was not measured), so that the report can state each protection's price in gas.
+    """
 
     key: str
     title: str
     outcome: str
     seconds: float
     figures: dict[str, Any] = field(default_factory=dict)
+    gas: int | None = None
 
 
 @dataclass

@@ -4,7 +4,8 @@ A person who ran ``edgeshield demo`` a few times wants to browse the evidence wi
 files one by one. The dashboard only reads ``runs_dir``: every run id is checked against a
 strict pattern and every file path is resolved and confined to its run, so a crafted URL
 cannot read anything else. Pages are server-rendered with inline CSS and a small inline
-script that draws the charts from the run's JSON; nothing is fetched from a CDN.
+script that draws the charts from the run's JSON; nothing is fetched from a CDN. Every page
+answers ``HEAD`` as it answers ``GET``, without the body (link checkers and ``curl -I`` use it).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgeshield.demo._dashboard_html import index_page, run_page
 from edgeshield.demo._scenario import STEPS
+from edgeshield.demo._verdict import tally, verdict
 
 __all__ = ["RUN_ID_PATTERN", "RunSummary", "create_dashboard", "list_runs", "load_run"]
 
@@ -28,6 +31,13 @@ RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """What a run id may look like: the UTC id ``20261126T170000Z`` or a plain name."""
 
 _PLOT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\.png")
+_EVIDENCE = {
+    "evidence.html": "text/html; charset=utf-8",
+    "agreement.png": "image/png",
+    "evidence.json": "application/json",
+    "evidence.md": "text/markdown; charset=utf-8",
+}
+"""The files of a run's ``evidence/`` (``write_evidence``'s), and how they are served."""
 _UTC_ID = "%Y%m%dT%H%M%SZ"
 _CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
@@ -39,7 +49,9 @@ _CSP = (
 class RunSummary:
     """One run as the index lists it.
 
-    Keeps the listing cheap: the figures of each step stay in ``result.json``.
+    Keeps the listing cheap: the figures of each step stay in ``result.json``. ``result``
+    counts the attacks by what the defences did to them, ``verdict`` is the report's headline;
+    both are computed from the steps' figures (:mod:`edgeshield.demo._verdict`).
     """
 
     run_id: str
@@ -48,6 +60,8 @@ class RunSummary:
     steps_total: int
     failed: str | None
     seconds: float | None
+    result: str
+    verdict: str
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready values."""
@@ -58,6 +72,8 @@ class RunSummary:
             "steps_total": self.steps_total,
             "failed": self.failed,
             "seconds": self.seconds,
+            "result": self.result,
+            "verdict": self.verdict,
         }
 
 
@@ -110,7 +126,22 @@ def _read_result(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def _verdict(steps: list[dict[str, Any]]) -> tuple[str, str]:
+    """The tally and the headline of a run; a damaged step reads as no verdict, not a 500."""
+    by_key = {
+        str(s.get("key")): {"figures": s.get("figures") or {}, "seconds": s.get("seconds"),
+                            "gas": s.get("gas")}
+        for s in steps
+    }  # fmt: skip
+    try:
+        judged = verdict(by_key)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return "figures unreadable", "The step figures of this run cannot be read."
+    return tally(judged.attacks), judged.headline
+
+
 def _summary(run_id: str, run_dir: Path, result: dict[str, Any]) -> RunSummary:
+    judged, headline = _verdict(result["steps"])
     return RunSummary(
         run_id=run_id,
         started=_started(run_id, run_dir),
@@ -118,6 +149,8 @@ def _summary(run_id: str, run_dir: Path, result: dict[str, Any]) -> RunSummary:
         steps_total=len(STEPS),
         failed=result["failed"],
         seconds=result["seconds"],
+        result=judged,
+        verdict=headline,
     )
 
 
@@ -163,18 +196,47 @@ def load_run(runs_dir: Path, run_id: str) -> dict[str, Any] | None:
         "chain_events": result["chain_events"],
         "plots": plots,
         "has_report": _inside(run_dir / "report.html", run_dir) is not None,
+        "has_evidence": _inside(run_dir / "evidence" / "evidence.html", run_dir) is not None,
     }
+
+
+class _HeadAsGet:
+    """Answer ``HEAD`` with the ``GET`` route's status and headers and no body (RFC 9110 9.3.2).
+
+    Why: FastAPI routes declared with ``GET`` answer ``HEAD`` with 405; link checkers and
+    ``curl -I`` then report a broken dashboard.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b""})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def create_dashboard(runs_dir: Path) -> FastAPI:
     """The dashboard application serving the runs under ``runs_dir`` (read only).
 
     Routes: ``/`` and ``/runs/{run_id}`` (HTML), ``/runs/{run_id}/plots/{name}`` (a PNG of the
-    run's ``plots/``), ``/runs/{run_id}/report`` (the run's ``report.html``), ``/api/runs`` and
+    run's ``plots/``), ``/runs/{run_id}/report`` (the run's ``report.html``),
+    ``/runs/{run_id}/evidence/{name}`` (the ownership evidence the report links:
+    ``evidence.html``, ``agreement.png``, ``evidence.json``, ``evidence.md``), ``/api/runs`` and
     ``/api/runs/{run_id}`` (JSON). Unknown runs, malformed ids and paths that leave the run
-    answer 404.
+    answer 404. ``HEAD`` is answered on every route as ``GET`` is, without a body.
     """
     app = FastAPI(title="EdgeShield dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(_HeadAsGet)
 
     def _run_or_404(run_id: str) -> dict[str, Any]:
         run = load_run(runs_dir, run_id)
@@ -213,6 +275,15 @@ def create_dashboard(runs_dir: Path) -> FastAPI:
         if path is None:
             raise HTTPException(status_code=404, detail="this run has no report")
         return HTMLResponse(path.read_text(encoding="utf-8"))
+
+    @app.get("/runs/{run_id}/evidence/{name}")
+    def evidence(run_id: str, name: str) -> Response:
+        _run_or_404(run_id)
+        directory = runs_dir.resolve() / run_id / "evidence"
+        path = _inside(directory / name, directory) if name in _EVIDENCE else None
+        if path is None:
+            raise HTTPException(status_code=404, detail="no such evidence file")
+        return FileResponse(path, media_type=_EVIDENCE[name])
 
     @app.get("/runs/{run_id}/plots/{name}")
     def plot(run_id: str, name: str) -> FileResponse:

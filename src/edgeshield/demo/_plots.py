@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from edgeshield.demo._context import StepRecord
 
 __all__ = ["draw_plots"]
+
+_LABEL_LEVELS = 4
+"""Heights above its lane at which an event label may sit before it is left out."""
+
+
+def _legend_outside(ax: Any) -> None:
+    """The legend to the right of the axes, never over the data."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def _save(fig: Any, path: Path) -> Path:
@@ -26,12 +36,13 @@ def _training(step: StepRecord, directory: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     rounds = step.figures["rounds"]
     xs = [r["round"] for r in rounds]
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = plt.subplots(figsize=(8.0, 3.4))
     for plant in rounds[0]["plants"]:
         ax.plot(xs, [r["plants"][plant]["f1"] for r in rounds], marker="o", ms=3, label=plant)
     ax.plot(xs, [r["test_f1"] for r in rounds], color="black", lw=2.5, label="all plants (test)")
     ax.set(xlabel="round", ylabel="failure F1", title="Federated training, per plant", ylim=(0, 1))
-    ax.legend(fontsize=7, ncol=2)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _legend_outside(ax)
     out["training"] = _save(fig, directory / "training.png")
     if "fedavg" in step.figures:
         fig, ax = plt.subplots(figsize=(5.2, 3.2))
@@ -48,7 +59,7 @@ def _training(step: StepRecord, directory: Path) -> dict[str, Path]:
 def _ownership(step: StepRecord, directory: Path) -> dict[str, Path]:
     figures = step.figures
     nulls = figures["released"].get("null_counts", [])
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = plt.subplots(figsize=(8.0, 3.2))
     if nulls:
         ax.hist(nulls, bins=range(0, max(nulls) + 2), color="#95a5a6", label="independent models")
     queries = figures["released"]["queries"]
@@ -67,7 +78,7 @@ def _ownership(step: StepRecord, directory: Path) -> dict[str, Path]:
         title="Trigger agreement against the measured null distribution",
         xlim=(-1, queries + 1),
     )
-    ax.legend(fontsize=7)
+    _legend_outside(ax)
     return {"ownership": _save(fig, directory / "ownership.png")}
 
 
@@ -79,7 +90,7 @@ def _extraction(step: StepRecord, directory: Path) -> dict[str, Path]:
         ("without defences", figures.get("undefended_points", []), "#7f8c8d", 5, None),
         ("with defences", figures["attacker_points"], "#c0392b", 10, "none"),
     )
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = plt.subplots(figsize=(9.0, 3.6))
     for condition, points, colour, size, face in curves:
         if not points:
             continue
@@ -97,9 +108,9 @@ def _extraction(step: StepRecord, directory: Path) -> dict[str, Path]:
     if refused is not None and figures["attacker_points"]:
         last = figures["attacker_points"][-1]
         ax.annotate(
-            f"refused at {refused} queries",
+            f"refused once it held {refused} answers",
             (last["queries"], last["macro_agreement"]),
-            xytext=(8, -14),
+            xytext=(8, 8),
             textcoords="offset points",
             fontsize=7,
             color="#c0392b",
@@ -110,25 +121,60 @@ def _extraction(step: StepRecord, directory: Path) -> dict[str, Path]:
         ylim=(0, 1.05),
         title="Jacobian extraction with and without the guard's defences",
     )
-    ax.legend(fontsize=6.5, loc="lower right")
+    _legend_outside(ax)
     return {"extraction": _save(fig, directory / "extraction.png")}
+
+
+def _event_labels(events: list[dict[str, Any]], lanes: list[str]) -> list[tuple[int, int, str]]:
+    """One label per contract and event name, at its first block, with a count (Attest, 8 times).
+
+    Why: a round's CommitRound, Attest and CloseRound repeat every round; one label each keeps
+    the plot readable, the dots show every event and the table below lists them all.
+    """
+    counts = Counter((e["contract"], e["event"]) for e in events)
+    first: dict[tuple[str, str], int] = {}
+    for e in events:
+        first.setdefault((e["contract"], e["event"]), int(e["block"]))
+    return sorted(
+        (first[key], lanes.index(key[0]), key[1] + (f" \u00d7{n}" if n > 1 else ""))
+        for key, n in counts.items()
+    )
+
+
+def _place_labels(fig: Any, ax: Any, labels: list[tuple[int, int, str]]) -> None:
+    """Annotate each label at the lowest height above its lane where it overlaps no other.
+
+    The layout is fixed first and the labels are left out of it, so that the boxes checked
+    here are the boxes saved; a label with no free height is left out (its dot remains).
+    """
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    for block, lane, text in labels:
+        for level in range(_LABEL_LEVELS):
+            note = ax.annotate(text, (block, lane), xytext=(2, 5 + 9 * level), fontsize=6.5,
+                               textcoords="offset points", annotation_clip=False)  # fmt: skip
+            note.set_in_layout(False)
+            box = note.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            note.remove()
 
 
 def _ledger(events: list[dict[str, Any]], directory: Path) -> dict[str, Path]:
     if not events:
         return {}
     contracts = sorted({e["contract"] for e in events})
-    fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.9 * len(contracts)))
     for row, contract in enumerate(contracts):
         mine = [e for e in events if e["contract"] == contract]
         ax.scatter([e["block"] for e in mine], [row] * len(mine), s=18)
-        for e in mine:
-            if e["event"] not in ("Attested",):
-                ax.annotate(e["event"], (e["block"], row), fontsize=6, rotation=35,
-                            xytext=(2, 4), textcoords="offset points")  # fmt: skip
     ax.set_yticks(range(len(contracts)), contracts)
-    ax.set(xlabel="block", title="Ledger timeline", ylim=(-0.6, len(contracts) - 0.2))
-    return {"ledger": _save(fig, directory / "ledger.png")}
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="block", title="Ledger timeline", ylim=(-0.5, len(contracts) - 0.1))
+    _place_labels(fig, ax, _event_labels(events, contracts))
+    return {"ledger": _save(fig, directory / "ledger.png")}  # labels are out of the layout
 
 
 def draw_plots(

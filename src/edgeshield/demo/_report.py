@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import html
+import enum
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeshield.demo._plots import draw_plots
+from edgeshield.demo._prices import Price
+from edgeshield.demo._report_html import markdown_to_html
 from edgeshield.demo._scenario import DemoResult
+from edgeshield.demo._verdict import Verdict, response_phrase, verdict
 
 __all__ = ["REPORT_SECTIONS", "ReportPaths", "write_report"]
 
@@ -28,17 +30,79 @@ REPORT_SECTIONS = (
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Files written by :func:`write_report`."""
+    """Files written by :func:`write_report`, and the verdict that heads the report."""
 
     markdown: Path
     html: Path
     plots: dict[str, Path]
+    verdict: str
 
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if (abs(value) < 1e-3 and value) else f"{value:.3f}"
     return "n/a" if value is None else str(value)
+
+
+def _config_value(value: Any) -> str:
+    """A configuration value as a user types it: enums by their value, not their Python name."""
+    return str(value.value) if isinstance(value, enum.Enum) else str(value)
+
+
+def _step_map(result: DemoResult) -> dict[str, dict[str, Any]]:
+    """The steps in the shape of ``result.json``, as :func:`verdict` reads them."""
+    return {s.key: {"figures": s.figures, "seconds": s.seconds, "gas": s.gas} for s in result.steps}
+
+
+def _price_cells(price: Price) -> str:
+    points = "not measured" if price.f1_points is None else f"{price.f1_points:+.1f}"
+    seconds = "not measured" if price.seconds is None else f"{price.seconds:.1f}"
+    gas = "none" if price.gas == 0 else ("not measured" if price.gas is None else f"{price.gas:,}")
+    return f"| {price.protection} | {points} | {seconds} | {gas} | {price.note} |"
+
+
+def _summary_lines(result: Verdict, *, stopped: bool) -> list[str]:
+    """The headline paragraph, then the attack and price tables it was computed from."""
+    lines = [
+        "**Verdict**"
+        + (" (on the steps that ran before the run stopped)" if stopped else "")
+        + ": "
+        + result.headline,
+        "",
+    ]
+    if result.attacks:
+        lines += [
+            "| attack | without defences | with defences | what the defences changed | effect |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {a.attack} | {a.without} | {a.defended} | {a.changed} | {a.effect.value} |"
+            for a in result.attacks
+        ]
+        lines.append("")
+    if result.prices:
+        lines += [
+            "| protection | F1 points | seconds | gas | how measured |",
+            "|---|---:|---:|---:|---|",
+        ]
+        lines += [_price_cells(p) for p in result.prices]
+        lines.append("")
+    return lines
+
+
+def _chain_lines(result: DemoResult) -> list[str]:
+    """Say where the cited contracts live; warn when it was the throw-away embedded chain."""
+    ledger = next((s.figures for s in result.steps if s.key == "ledger"), None)
+    if not ledger or "chain" not in ledger:
+        return []
+    if ledger.get("chain_embedded"):
+        return [
+            f"The contracts cited below ran on the embedded chain ({ledger['chain']}) of this "
+            "run: throw-away, gone when the run ended, so nobody else can check them. Run with "
+            "`--rpc-url` to record on a chain others can read.",
+            "",
+        ]
+    return [f"The contracts cited below are on the chain at {ledger['chain']}.", ""]
 
 
 def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
@@ -75,8 +139,10 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
         rows.append(("share of triggers carrying the watermark", _fmt(fed["trigger_accuracy"])))
     serve = by_key.get("serve")
     if serve:
-        rows.append(("extraction alarm after (queries)", _fmt(serve["attacker_alarm_at"])))
-        rows.append(("attacker requests throttled (429)", _fmt(serve["attacker_throttled"])))
+        rows.append(
+            ("PRADA alarm when the guard had received (queries)", _fmt(serve["attacker_alarm_at"]))
+        )
+        rows.append(("attacker requests delayed by 429", _fmt(serve["attacker_throttled"])))
         baseline = serve.get("undefended_points") or []
         if serve["attacker_points"] and baseline:
             g, b = serve["attacker_points"][-1], baseline[-1]
@@ -122,16 +188,23 @@ def _extraction_lines(serve: dict[str, Any]) -> list[str]:
         "| Jacobian attacker | with defences | without defences |",
         "|---|---:|---:|",
         f"| queries answered | {g['queries']} | {b['queries']} |",
-        f"| PRADA alarm after (queries) | {_fmt(serve['attacker_alarm_at'])} | off |",
+        f"| PRADA alarm when the guard had received (queries) | "
+        f"{_fmt(serve['attacker_alarm_at'])} | off |",
         f"| requests delayed by 429 | {serve['attacker_throttled']} | "
         f"{_fmt(serve.get('undefended_throttled'))} |",
-        f"| refused at (queries) | {_fmt(serve['attacker_refused_at'])} | "
+        f"| refused once it held (answers) | {_fmt(serve['attacker_refused_at'])} | "
         f"{_fmt(serve.get('undefended_refused_at'))} |",
         f"| answers altered by the API watermark | {_fmt(serve.get('attacker_watermarked'))} "
         "| 0 (off) |",
         f"| final macro agreement | {_fmt(g['macro_agreement'])} | {_fmt(b['macro_agreement'])} |",
         f"| final agreement on failures | {_fmt(g['failure_agreement'])} | "
         f"{_fmt(b['failure_agreement'])} |",
+        "",
+        "What the guard did: "
+        + response_phrase(
+            serve["attacker_alarm_at"], serve["attacker_throttled"], serve["attacker_refused_at"]
+        )
+        + ".",
         "",
         f"What the defences changed: the attacker had {g['queries']} of the {b['queries']} "
         f"queries it asked for answered, and its surrogate ended at macro agreement "
@@ -157,7 +230,7 @@ def _extraction_lines(serve: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
+def _markdown(result: DemoResult, plots: dict[str, Path], judged: Verdict) -> str:
     status = "completed" if result.failed is None else f"STOPPED: {result.failed}"
     lines = [
         "# EdgeShield demo: evidence report",
@@ -167,6 +240,8 @@ def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
         f"Run `{result.run_dir.name}`: {len(result.steps)} of 7 steps, {status}, "
         f"{result.seconds:.0f} s. Every figure below was measured in this run.",
         "",
+        *_summary_lines(judged, stopped=result.failed is not None),
+        *_chain_lines(result),
         "## Steps",
         "",
         "| # | step | outcome | seconds |",
@@ -192,7 +267,9 @@ def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
     lines += image("ownership", "trigger agreement against the null distribution")
     prove = next((s for s in result.steps if s.key == "prove"), None)
     if prove:
-        lines += [f"Evidence report: `{prove.figures['evidence']}`", ""]
+        target = prove.figures.get("evidence_html", "evidence/evidence.html")
+        lines += [f"Evidence report: [{target}]({target}) (with the measured null distribution)"]
+        lines += [""]
     lines += ["## Ledger timeline", ""]
     lines += image("ledger", "contract events by block")
     if result.chain_events:
@@ -202,72 +279,20 @@ def _markdown(result: DemoResult, plots: dict[str, Path]) -> str:
     lines += ["## Reviewer's figures", "", "| figure | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in _reviewer_rows(result)]
     lines += ["", "## Configuration", "", "```"]
-    lines += [f"{k} = {v}" for k, v in asdict(result.config).items() if k != "private_keys"]
+    lines += [
+        f"{k} = {_config_value(v)}" for k, v in asdict(result.config).items() if k != "private_keys"
+    ]
     lines += ["```", ""]
     return "\n".join(lines)
-
-
-def _html(markdown: str, plots: dict[str, Path]) -> str:
-    """A self-contained page: the Markdown's tables and text, images inlined (no CDN)."""
-    body: list[str] = []
-    table: list[list[str]] = []
-    in_code = False
-
-    def flush() -> None:
-        if table:
-            head, *rows = [r for r in table if not set("".join(r)) <= set("-:| ")]
-            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
-            body.extend("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-            body.append("</table>")
-            table.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("```"):
-            flush()
-            in_code = not in_code
-            body.append("<pre>" if in_code else "</pre>")
-            continue
-        if in_code:
-            body.append(html.escape(line))
-            continue
-        if line.startswith("|"):
-            table.append([html.escape(c.strip()) for c in line.strip("|").split("|")])
-            continue
-        flush()
-        if line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("## "):
-            title = html.escape(line[3:])
-            body.append(f'<h2 id="{title.lower().replace(" ", "-")}">{title}</h2>')
-        elif line.startswith("![") and "](plots/" in line:
-            name = line.split("](plots/", 1)[1].rstrip(")")
-            path = next(p for p in plots.values() if p.name == name)
-            data = base64.b64encode(path.read_bytes()).decode()
-            alt = html.escape(line[2 : line.index("]")])
-            body.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"></figure>')
-        elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
-    flush()
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "vertical-align:top}th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;"
-        "padding:1em}"
-    )
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>EdgeShield demo report</title><style>{style}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>"
-    )
 
 
 def write_report(result: DemoResult) -> ReportPaths:
     """Write ``report.md``, ``report.html`` and ``plots/*.png`` into the run directory."""
     plots = draw_plots(result.steps, result.chain_events, result.run_dir / "plots")
-    markdown = _markdown(result, plots)
+    judged = verdict(_step_map(result))
+    markdown = _markdown(result, plots, judged)
     md_path = result.run_dir / "report.md"
     md_path.write_text(markdown)
     html_path = result.run_dir / "report.html"
-    html_path.write_text(_html(markdown, plots))
-    return ReportPaths(markdown=md_path, html=html_path, plots=plots)
+    html_path.write_text(markdown_to_html(markdown, plots))
+    return ReportPaths(markdown=md_path, html=html_path, plots=plots, verdict=judged.headline)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from edgeshield.demo._steps_proof import step_prove, step_suspend
 from edgeshield.demo._steps_release import step_release, step_serve
 from edgeshield.demo._steps_training import step_federated, step_ledger_record, step_plants
 from edgeshield.errors import DemoError, EdgeShieldError
+from edgeshield.ledger import Chain
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["STEPS", "DemoResult", "run_demo"]
 
@@ -64,6 +68,28 @@ def _chain_events(ctx: DemoContext) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: (e["block"], e["contract"]))
 
 
+def _gas_spent(chain: Chain, after_block: int, accounts: set[str]) -> int | None:
+    """Gas of the transactions that ``accounts`` sent in the blocks after ``after_block``.
+
+    Why: the report states the price of each on-chain protection in gas; only the run's own
+    accounts count, because a shared node's blocks carry other people's transactions too.
+    ``None`` when the node cannot say (the run goes on without the figure).
+    """
+    try:
+        latest = int(chain.w3.eth.block_number)
+        total = 0
+        for number in range(after_block + 1, latest + 1):
+            block = chain.w3.eth.get_block(number, full_transactions=True)
+            transactions: list[Any] = list(block["transactions"])  # full: dicts, not hashes
+            for tx in transactions:
+                if str(tx["from"]) in accounts:
+                    total += int(chain.w3.eth.get_transaction_receipt(tx["hash"])["gasUsed"])
+    except Exception:  # a node that refuses the queries: no figure, not a failed demo
+        logger.warning("gas of the run's transactions could not be read", exc_info=True)
+        return None
+    return total
+
+
 def _shutdown(ctx: DemoContext) -> None:
     http = ctx.artifacts.pop("http", None)
     if http is not None:
@@ -101,8 +127,12 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
     start = time.perf_counter()
     failed: str | None = None
     try:
+        ours = {*ledger.roles.values(), *ledger.plants}
         for step in STEPS:
-            ctx.steps.append(step(ctx))
+            before = int(ledger.chain.w3.eth.block_number)
+            record = step(ctx)
+            record.gas = _gas_spent(ledger.chain, before, ours)
+            ctx.steps.append(record)
     except EdgeShieldError as exc:
         failed = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
     finally:
@@ -124,7 +154,7 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
                 "seconds": result.seconds,
                 "steps": [
                     {"key": s.key, "title": s.title, "outcome": s.outcome, "seconds": s.seconds,
-                     "figures": s.figures}
+                     "gas": s.gas, "figures": s.figures}
                     for s in ctx.steps
                 ],
                 "chain_events": events,

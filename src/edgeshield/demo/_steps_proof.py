@@ -17,6 +17,7 @@ from edgeshield.guard import (
     records_frame,
     verify_api_watermark,
 )
+from edgeshield.ledger import Chain
 from edgeshield.ownership import (
     LedgerCommitmentStore,
     OwnershipEvidence,
@@ -35,7 +36,7 @@ from edgeshield.redteam import (
 )
 from edgeshield.usecase import FleetConfig, make_fleet
 
-__all__ = ["step_prove", "step_suspend"]
+__all__ = ["chain_note", "step_prove", "step_suspend"]
 
 FPR = 1e-3
 """The stated false-positive rate of the demo's ownership decisions, where the null models allow.
@@ -55,6 +56,20 @@ def _null_sources(seed: int) -> dict[str, pd.DataFrame]:
         for pid, frame in fleet.frames.items():
             sources[f"fleet{s}-{pid}"] = frame
     return sources
+
+
+def chain_note(chain: Chain) -> str:
+    """Where the cited contracts live, in words; a warning when nobody else can check them.
+
+    Why: the embedded py-evm chain exists only inside the demo's process, so a contract
+    address on it proves nothing to a third party; the evidence must say so.
+    """
+    if chain.is_embedded:
+        return (
+            "embedded py-evm chain of this demo run: throw-away, gone when the run ended, so a "
+            "third party cannot check this record; use --rpc-url for a chain others can read"
+        )
+    return f"JSON-RPC node {chain.label}"
 
 
 def step_prove(ctx: DemoContext) -> StepRecord:
@@ -112,6 +127,7 @@ def step_prove(ctx: DemoContext) -> StepRecord:
             null_names=tuple(nulls),
             receipt=receipt,
             commitment_matches=matches,
+            chain_note=chain_note(ctx.get("chain")),
         ),
         ctx.run_dir / "evidence",
     )
@@ -122,11 +138,15 @@ def step_prove(ctx: DemoContext) -> StepRecord:
         "stolen_fine_tuned": stolen_result.as_dict(),
         "surrogate_triggers": surrogate_result.as_dict(),
         "api_watermark": api.as_dict(),
+        "api_alpha": FPR,
         "api_marked_answers": int(
             watermark.select([SensorRecord.model_validate(m.query) for m in marks]).sum()
         ),
         "revealed_at": receipt.revealed_at.isoformat() if receipt.revealed_at else None,
         "evidence": str(evidence.markdown),
+        "evidence_html": evidence.html.relative_to(ctx.run_dir).as_posix(),
+        "chain": ctx.get("chain").label,
+        "chain_embedded": ctx.get("chain").is_embedded,
     }
     stolen_text = (
         f"stolen fine-tuned copy {'owned' if stolen_result.owned else 'NOT identified'} "

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
 from edgeshield.demo._server import LocalServer
+from edgeshield.demo._verdict import response_phrase
 from edgeshield.errors import GuardError, KeyMismatchError, LicenceError
 from edgeshield.guard import (
     AlarmAction,
@@ -35,7 +36,7 @@ from edgeshield.redteam import (
     fit_surrogate,
     run_extraction,
 )
-from edgeshield.usecase import GeneratorConfig, generate, sqlite_url
+from edgeshield.usecase import GeneratorConfig, generate, labels, sqlite_url
 from edgeshield.vault import DeviceKey, LedgerRef, OwnerKey, inspect_bundle, issue_licence, verify
 
 __all__ = ["GATE_TTL_S", "step_release", "step_serve"]
@@ -164,7 +165,9 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     benign_trace = generate(GeneratorConfig(rows=config.benign_queries), seed=config.seed + 501)
     ctx.progress("5/7 a benign client replays a sensor trace", 0.57)
     benign = GuardClient(http, keys["benign"], batch=50).query(benign_trace)
-    served_differs = int(np.sum(benign.labels != classifier.predict(benign_trace)))
+    own_labels = classifier.predict(benign_trace)
+    served_differs = int(np.sum(benign.labels != own_labels))
+    truth = labels(benign_trace)
     benign_state = store.client_state("benign")
     expect(
         benign_state is not None and benign_state.alarm_at is None,
@@ -188,7 +191,9 @@ def step_serve(ctx: DemoContext) -> StepRecord:
             victim_eval_labels=victim_eval,
         )
 
+    attack_start = time.perf_counter()
     attack = jacobian(GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0))
+    attack_seconds = time.perf_counter() - attack_start
     attacker_state = store.client_state("attacker")
     alarm_at = None if attacker_state is None else attacker_state.alarm_at
     attacker_marked = sum(
@@ -205,7 +210,9 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     )
 
     ctx.progress("5/7 the same attack against the same model with the defences off", 0.63)
+    undefended_start = time.perf_counter()
     undefended = _undefended_run(ctx, model, jacobian)
+    undefended_seconds = time.perf_counter() - undefended_start
     expect(
         undefended.refused_at is None
         and undefended.throttled_requests == 0
@@ -238,13 +245,8 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         key="serve",
         title="Guarded service under attack",
         outcome=f"gateway-b refused ({refusal.split(':')[0]}); benign client served "
-        f"{len(benign.labels)} rows without alarm; Jacobian attacker detected by PRADA at its "
-        f"query {alarm_at} (guard's count) and throttled "
-        + (
-            f"(it gave up with {attack.refused_at} answers it could use)"
-            if attack.refused_at is not None
-            else f"({attack.throttled_requests} requests delayed by 429)"
-        )
+        f"{len(benign.labels)} rows without alarm; Jacobian attacker "
+        + response_phrase(alarm_at, attack.throttled_requests, attack.refused_at)
         + compared
         + f"; natural-query thief {'not detected' if thief_alarm is None else 'detected'} "
         f"after {len(answers.labels)} queries",
@@ -253,6 +255,8 @@ def step_serve(ctx: DemoContext) -> StepRecord:
             "refusal": refusal,
             "benign_rows": len(benign.labels),
             "benign_served_differs": served_differs,
+            "benign_f1_served": _f1(truth, benign.labels),
+            "benign_f1_model": _f1(truth, own_labels),
             "attacker_alarm_at": alarm_at,
             "attacker_throttled": attack.throttled_requests,
             "attacker_refused_at": attack.refused_at,
@@ -261,10 +265,19 @@ def step_serve(ctx: DemoContext) -> StepRecord:
             "undefended_points": baseline,
             "undefended_throttled": undefended.throttled_requests,
             "undefended_refused_at": undefended.refused_at,
+            "attacker_seconds": attack_seconds,
+            "undefended_seconds": undefended_seconds,
             "thief_queries": len(answers.labels),
             "thief_alarm_at": thief_alarm,
         },
     )
+
+
+def _f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Failure F1 of ``predicted`` labels (0 when there is neither a failure nor a call)."""
+    hits = int(np.sum((truth == 1) & (predicted == 1)))
+    calls, failures = int(np.sum(predicted == 1)), int(np.sum(truth == 1))
+    return 0.0 if calls + failures == 0 else 2 * hits / (calls + failures)
 
 
 def _points(report: ExtractionReport) -> list[dict[str, float | int]]:

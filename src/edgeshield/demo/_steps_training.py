@@ -165,6 +165,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         return report
 
     ctx.progress("2/7 federated training (starting Flower)", 0.03)
+    robust_start = time.perf_counter()
     result: FederatedResult = run_federated(
         robust,
         fleet,
@@ -181,6 +182,10 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         "aggregator": f"bucketed SecAgg+ (k={config.bucket_size}) + median",
         "privacy": result.summary()["privacy"],
         "public_pretraining": result.public,
+        "seconds": time.perf_counter() - robust_start,
+        "poisoning": f"{config.malicious} {config.poison.value} plant(s) in federated training"
+        if config.malicious
+        else None,
     }
     digests = result.digests
     expect(len(digests) == config.rounds, "federated", "a round is missing from the run")
@@ -191,6 +196,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     marked = trigger_accuracy(result.classifier, triggers)
     figures.update(test=metrics.as_dict(), trigger_accuracy=marked)
     if config.compare_fedavg and config.malicious:
+        fedavg_start = time.perf_counter()
         fedavg = run_federated(
             _fl_config(config, robust=False),
             fleet,
@@ -201,6 +207,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         figures["fedavg"] = {
             "test": fedavg.classifier.evaluate(test).as_dict(),
             "rounds": [r.as_dict() for r in fedavg.rounds],
+            "seconds": time.perf_counter() - fedavg_start,
         }
     expect(metrics.f1 > 0.0, "federated", "the global model detects no failure at all")
     ctx.artifacts.update(
@@ -285,5 +292,7 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
             "registry": registry.address,
             "commitment": "0x" + opening.commitment().hex(),
             "committed_at": receipt.committed_at.isoformat(),
+            "chain": chain.label,
+            "chain_embedded": chain.is_embedded,
         },
     )

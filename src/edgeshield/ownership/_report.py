@@ -54,6 +54,9 @@ class OwnershipEvidence:
         The commitment record, when one was made.
     commitment_matches
         Whether the commitment re-computed from key, model digest and owner equals the record.
+    chain_note
+        Which chain holds the commitment, in words, when a reader must know it (for
+        instance that it was an embedded, throw-away chain nobody else can check).
     created_at
         When the report was made.
     """
@@ -66,6 +69,7 @@ class OwnershipEvidence:
     null_names: tuple[str, ...]
     receipt: CommitmentReceipt | None = None
     commitment_matches: bool | None = None
+    chain_note: str = ""
     created_at: datetime = field(default_factory=_utc_now)
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,6 +83,7 @@ class OwnershipEvidence:
             "null_models": list(self.null_names),
             "commitment": self.receipt.as_dict() if self.receipt else None,
             "commitment_matches": self.commitment_matches,
+            "chain_note": self.chain_note,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -168,6 +173,7 @@ def _lines(evidence: OwnershipEvidence) -> list[tuple[str, str]]:
             ("Commitment", rc.commitment.hex()),
             ("Committed at", rc.committed_at.isoformat()),
             ("Recorded in", rc.store),
+            *([("Chain", evidence.chain_note)] if evidence.chain_note else []),
             ("Revealed at", rc.revealed_at.isoformat() if rc.revealed_at else "not yet"),
             ("Commitment opens", str(evidence.commitment_matches)),
         ]

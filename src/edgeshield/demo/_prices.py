@@ -1,0 +1,115 @@
+"""The price of each protection in a demo run: F1 points, seconds and gas, where measured.
+
+Why: a verdict that says what the defences stopped must also say what they cost, and only
+what the run measured: a protection whose cost needs a run without it (DP, the watermark) is
+listed as not measured, never estimated (issue 20).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Price", "prices"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Price:
+    """What one protection cost in the run; ``None`` where the run did not measure it.
+
+    ``f1_points`` is the failure F1 with the protection minus without, in points (negative:
+    a cost; positive: a gain, e.g. a robust aggregator under a poisoning attack). ``gas`` is
+    0 for a protection that sends no transaction.
+    """
+
+    protection: str
+    f1_points: float | None
+    seconds: float | None
+    gas: int | None
+    note: str
+
+
+def _step_price(step: Mapping[str, Any], protection: str) -> Price:
+    """A protection that is a whole step: its price is the step's time and gas."""
+    return Price(
+        protection=protection,
+        f1_points=None,
+        seconds=step.get("seconds"),
+        gas=step.get("gas"),
+        note="the step's time and gas",
+    )
+
+
+def prices(steps: Mapping[str, Mapping[str, Any]]) -> tuple[Price, ...]:
+    """The price of each protection that ran, from the steps' figures, seconds and gas.
+
+    ``steps`` maps a step key to ``{"figures": ..., "seconds": ..., "gas": ...}``.
+    """
+    out: list[Price] = []
+    fed = steps.get("federated", {}).get("figures")
+    if fed:
+        plain = fed.get("fedavg")
+        out.append(
+            Price(
+                protection="bucketed SecAgg+ and median (against poisoning)",
+                f1_points=None if not plain else 100 * (fed["test"]["f1"] - plain["test"]["f1"]),
+                seconds=None
+                if not plain or "seconds" not in fed or "seconds" not in plain
+                else fed["seconds"] - plain["seconds"],
+                gas=0,
+                note="F1 and seconds against plain FedAvg under the same attack"
+                if plain
+                else "no FedAvg baseline in this run",
+            )
+        )
+        if fed.get("record_epsilon") is not None:
+            out.append(
+                Price(
+                    protection="record-level DP-SGD",
+                    f1_points=None,
+                    seconds=None,
+                    gas=0,
+                    note=f"ε = {fed['record_epsilon']:.2f} per plant; no run without DP here, "
+                    "so its F1 cost was not measured (benchmarks/demo_dp.py measures it)",
+                )
+            )
+        out.append(
+            Price(
+                protection="WAFFLE trigger-set watermark",
+                f1_points=None,
+                seconds=None,
+                gas=0,
+                note=f"on {fed['trigger_accuracy']:.0%} of triggers; no unmarked run here, so "
+                "its F1 cost was not measured",
+            )
+        )
+    for key, protection in (
+        ("ledger", "on-chain audit of rounds and ownership commitment"),
+        ("release", "sealed bundle and on-chain licence"),
+    ):
+        step = steps.get(key)
+        if step:
+            out.append(_step_price(step, protection))
+    serve = steps.get("serve", {}).get("figures")
+    if serve:
+        served, own = serve.get("benign_f1_served"), serve.get("benign_f1_model")
+        differs, rows = serve.get("benign_served_differs"), serve.get("benign_rows")
+        out.append(
+            Price(
+                protection="guard: PRADA, throttle, API watermark",
+                f1_points=None if served is None or own is None else 100 * (served - own),
+                seconds=None,
+                gas=0,
+                note=f"benign client: {differs} of {rows} answers differ from the model's; "
+                "F1 of the served answers against the model's own, on the benign rows",
+            )
+        )
+    for key, protection in (
+        ("prove", "ownership proof (null models, tests, reveal)"),
+        ("suspend", "on-chain suspension"),
+    ):
+        step = steps.get(key)
+        if step:
+            out.append(_step_price(step, protection))
+    return tuple(out)
