@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeshield.usecase._expr import ExprError, evaluate, names, parse
+from edgeshield.usecase._expr import Expr, ExprError, evaluate, names, parse
 from edgeshield.usecase._rules import mechanical_power_w
 
 COLUMNS = {"a": np.array([1.0, 2.0, -3.0]), "b": np.array([4.0, 0.5, 2.0])}
@@ -64,9 +64,12 @@ def test_text_outside_the_language_is_refused_with_its_position(text: str, offse
 
 @given(st.text(max_size=40))
 def test_any_text_parses_or_raises_expr_error(text: str) -> None:
+    outcome: Expr | ExprError
     try:
-        tree = parse(text)
+        outcome = parse(text)
     except ExprError as exc:
-        assert 0 <= exc.offset <= len(text)
+        outcome = exc
+    if isinstance(outcome, ExprError):
+        assert 0 <= outcome.offset <= len(text)
     else:
-        assert all(name in text for name in names(tree))
+        assert all(name in text for name in names(outcome))

@@ -148,7 +148,7 @@ def _column(check: _Checker, name: str) -> Column:
         name=name,
         header=check.text((*path, "header"), default=name),
         type=kind,
-        unit=check.text((*path, "unit"), default="") if spec.get("unit") != "" else "",
+        unit=check.text((*path, "unit"), default=""),
         minimum=low,
         maximum=high,
         levels=levels,
@@ -282,12 +282,42 @@ def _mapping(check: _Checker, columns: dict[str, Column]) -> tuple[tuple[str, st
     return tuple(pairs)
 
 
+def _named_lists_to_mappings(doc: Located) -> Located:
+    """Accept the canonical form's ``columns``/``derived`` lists (``[{name: ..., ...}]``)."""
+    if not isinstance(doc.value, dict):
+        return doc
+    value = dict(doc.value)
+    for section in ("columns", "derived"):
+        entries = value.get(section)
+        if isinstance(entries, list) and all(
+            isinstance(e, dict) and isinstance(e.get("name"), str) for e in entries
+        ):
+            value[section] = {
+                e["name"]: {k: v for k, v in e.items() if k != "name"} for e in entries
+            }
+    return Located(value, doc.lines, doc.source)
+
+
+def _canonical(top: dict[str, Any]) -> str:
+    """Key-order-free JSON of a schema document: ordered sections become lists of entries."""
+    data = {k: v for k, v in top.items() if k != "extends"}
+    data["columns"] = [{"name": n, **spec} for n, spec in top["columns"].items()]
+    if "derived" in top:
+        data["derived"] = [
+            {"name": n, **(spec if isinstance(spec, dict) else {"expression": spec})}
+            for n, spec in top["derived"].items()
+        ]
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
 def _build(doc: Located) -> DatasetSchema:
-    check = _Checker(doc)
+    check = _Checker(_named_lists_to_mappings(doc))
     top = check.mapping((), _TOP)
     if top.get("format") != SCHEMA_FORMAT:
         check.fail(("format",), f"expected format: {SCHEMA_FORMAT}")
-    name = check.identifier(("name",), top.get("name"))
+    if "name" not in top:
+        check.fail(("name",), "this key is required")
+    name = check.identifier(("name",), top["name"])
     columns = _columns(check)
     by_name = {c.name: c for c in columns}
     derived = _derived(check, by_name)
@@ -301,7 +331,6 @@ def _build(doc: Located) -> DatasetSchema:
         if not by_name[id_column].required:
             check.fail(("id",), "the id column must be required")
     table = check.identifier(("table",), top["table"]) if "table" in top else ""
-    canonical = {k: v for k, v in top.items() if k != "extends"}
     return DatasetSchema(
         name=name,
         description=check.text(("description",), default=""),
@@ -313,7 +342,7 @@ def _build(doc: Located) -> DatasetSchema:
         mapping=_mapping(check, by_name),
         id_column=id_column,
         table=table,
-        document=json.dumps(canonical, sort_keys=True, separators=(",", ":")),
+        document=_canonical(top),
     )
 
 

@@ -101,6 +101,10 @@ def load_located(text: str, source: str) -> Located:
     walker = _Walker(source)
     try:
         value = walker.plain(node, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{source}{line}: not valid YAML: {exc.problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     return Located(value, walker.lines, source)
