@@ -36,9 +36,16 @@ def raw(real_data_path: Path) -> pd.DataFrame:
     return pd.read_csv(real_data_path)
 
 
-def _csv(tmp_path: Path, frame: pd.DataFrame, **kwargs: str) -> Path:
+def _csv(
+    tmp_path: Path,
+    frame: pd.DataFrame,
+    *,
+    sep: str = ",",
+    decimal: str = ".",
+    encoding: str = "utf-8",
+) -> Path:
     path = tmp_path / "plant.csv"
-    frame.to_csv(path, index=False, **kwargs)
+    frame.to_csv(path, index=False, sep=sep, decimal=decimal, encoding=encoding)
     return path
 
 

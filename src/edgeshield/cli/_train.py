@@ -70,7 +70,7 @@ def train(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
     schema: SchemaOption = None,
 ) -> None:
-    """Train the classifier on 75 % of the rows and report metrics on the rest.
+    """Train the failure classifier on 75 % of the rows and report metrics on the rest.
 
     The rows follow ``--schema`` (AI4I 2020 by default); its target's positive label is the
     class the metrics score, and the model card records the schema and its digest. Without
