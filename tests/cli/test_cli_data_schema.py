@@ -152,3 +152,20 @@ def test_bad_schema_use_gives_one_clear_line(
     code = run([a.format(**names) for a in argv])
     assert message in _error_line(capsys, code)
     assert not (tmp_path / "p.db").exists()
+
+
+def test_quarantine_imports_the_good_rows_and_counts_the_bad(
+    tmp_path: Path, real_data_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv, url = tmp_path / "mixed.csv", sqlite_url(tmp_path / "p.db")
+    raw = pd.read_csv(real_data_path).head(30).astype({"Torque [Nm]": object})
+    raw.loc[[3, 11], "Torque [Nm]"] = [-500.0, "n/a"]
+    raw.to_csv(csv, index=False)
+    argv = ["data", "import", str(csv), "--db-url", url, "--on-bad-row", "quarantine"]
+    assert run(argv) == 0
+    out = capsys.readouterr().out
+    assert "imported 28 rows" in out
+    assert "quarantined 2 rows in table quarantined_rows; first: row 4, column" in out
+    with PlantDatabase(url) as db:
+        assert len(db.read_plant("plant-1")) == 28
+        assert db.quarantined("plant-1")["row"].tolist() == [4, 12]

@@ -74,3 +74,20 @@ def test_ai4i_rows_without_failure_modes_round_trip(tmp_path: Path) -> None:
     with PlantDatabase(sqlite_url(tmp_path / "p.db")) as db:
         db.write_plant("p", frame)
         pd.testing.assert_frame_equal(db.read_plant("p"), frame)
+
+
+def test_quarantined_rows_are_stored_beside_the_plant_and_replaced_with_it(
+    tmp_path: Path,
+) -> None:
+    frame = make_fleet(FleetConfig(plants=1, total_rows=120, min_rows=100), seed=1).frames[
+        "plant-1"
+    ]
+    bad = pd.DataFrame({"row": [4], "reason": ["too hot"], "record": ['{"UDI": 4}']})
+    with PlantDatabase(sqlite_url(tmp_path / "p.db")) as db:
+        db.write_plant("p", frame, if_exists=IfPlantExists.FAIL, quarantined=bad)
+        pd.testing.assert_frame_equal(db.quarantined("p"), bad)
+        with pytest.raises(StorageError, match="already holds"):
+            db.write_plant("p", frame, if_exists=IfPlantExists.FAIL, quarantined=bad)
+        assert len(db.quarantined("p")) == 1  # the refused write changed nothing
+        db.write_plant("p", frame, if_exists=IfPlantExists.REPLACE)
+        assert db.quarantined("p").empty

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from edgeshield.usecase import (
     load_schema,
     read_table,
     read_uci_csv,
+    screen_table,
 )
 
 GERMAN_HEADERS = {
@@ -169,3 +171,29 @@ def test_file_in_another_encoding_is_a_data_error(tmp_path: Path, raw: pd.DataFr
     )
     with pytest.raises(DataError, match="not readable as utf-8"):
         read_uci_csv(path)
+
+
+def test_screen_sets_each_bad_row_aside_with_its_first_reason(
+    tmp_path: Path, raw: pd.DataFrame
+) -> None:
+    frame = raw.head(20).astype(object)
+    frame.loc[2, "Torque [Nm]"] = -500.0
+    frame.loc[4, "Rotational speed [rpm]"] = "1551.7"
+    frame.loc[7, "Type"] = "X"
+    frame.loc[9, "Product ID"] = ""
+    frame.loc[9, "Torque [Nm]"] = 900.0  # the first reason of a row is the one reported
+    good, bad = screen_table(_csv(tmp_path, frame), default_schema())
+    assert bad["row"].tolist() == [3, 5, 8, 10]
+    reasons = bad["reason"].tolist()
+    assert reasons[0].startswith("row 3, column 'Torque [Nm]': -500 is outside")
+    assert "fractional value (1551.7) at row 5" in reasons[1]
+    assert "unknown value(s) ['X']" in reasons[2]
+    assert reasons[3] == "column 'Product ID' is empty at row 10"
+    assert json.loads(bad["record"].iloc[2])["Type"] == "X"
+    kept = raw.head(20).drop(index=[2, 4, 7, 9]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(good, read_uci_csv(_csv(tmp_path, kept)))
+
+
+def test_screen_still_refuses_a_missing_column(tmp_path: Path, raw: pd.DataFrame) -> None:
+    with pytest.raises(SchemaError, match="missing column"):
+        screen_table(_csv(tmp_path, raw.head(5).drop(columns=["Torque [Nm]"])), default_schema())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,10 +22,11 @@ from edgeshield.usecase import (
     load_schema,
     make_fleet,
     read_table,
+    screen_table,
     write_uci_csv,
 )
 
-__all__ = ["SchemaOption", "app", "load_schema_option"]
+__all__ = ["OnBadRow", "SchemaOption", "app", "load_schema_option"]
 
 app = typer.Typer(help="Generate, import and inspect plant sensor data.", no_args_is_help=True)
 
@@ -45,6 +47,15 @@ SchemaOption = Annotated[
         help="Dataset schema: a YAML file or a shipped name (default: ai4i2020, the UCI layout).",
     ),
 ]
+
+
+class OnBadRow(enum.Enum):
+    """What ``data import`` does with a row that does not fit the schema."""
+
+    REFUSE = "refuse"
+    """Refuse the whole file at the first such row (nothing is written)."""
+    QUARANTINE = "quarantine"
+    """Import the other rows; store these, with the reason, in ``quarantined_rows``."""
 
 
 def load_schema_option(schema: str | None) -> DatasetSchema:
@@ -93,20 +104,38 @@ def import_cmd(
     replace: Replace = False,
     append: Append = False,
     schema: SchemaOption = None,
+    on_bad_row: Annotated[
+        OnBadRow,
+        typer.Option(
+            "--on-bad-row",
+            help="refuse: stop at the first bad row, write nothing; quarantine: import the "
+            "good rows and keep the bad ones, with the reason, in the quarantined_rows table.",
+        ),
+    ] = OnBadRow.REFUSE,
 ) -> None:
     """Import a CSV (by default the UCI AI4I 2020 layout) into the plant database.
 
     Every row is checked against the schema first (types, levels, physical ranges); the first
-    refused value is reported with its row and column and nothing is written. A plant that
-    already holds rows is refused unless ``--replace`` or ``--append`` says what to do.
+    refused value is reported with its row and column and nothing is written, unless
+    ``--on-bad-row quarantine`` sets such rows aside. A plant that already holds rows is
+    refused unless ``--replace`` or ``--append`` says what to do.
     """
     policy = _if_exists(replace, append)
     layout = load_schema_option(schema)
-    frame = read_table(csv, layout)
+    if on_bad_row is OnBadRow.QUARANTINE:
+        frame, bad = screen_table(csv, layout)
+    else:
+        frame, bad = read_table(csv, layout), None
     with PlantDatabase(db_url, schema=layout) as db:
-        count = db.write_plant(plant, frame, if_exists=policy)
+        count = db.write_plant(plant, frame, if_exists=policy, quarantined=bad)
         where = db.display_url
     console.print(f"imported {count} rows into plant {plant!r} of {where} (schema {layout.name})")
+    if bad is not None and len(bad):
+        console.print(
+            f"quarantined {len(bad)} rows in table quarantined_rows; first: "
+            f"{bad['reason'].iloc[0]}",
+            markup=False,
+        )
 
 
 @app.command(name="schema")

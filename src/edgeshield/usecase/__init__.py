@@ -68,7 +68,7 @@ from edgeshield.usecase._schema_load import (
     shipped_schema_text,
 )
 from edgeshield.usecase._storage import IfPlantExists, PlantDatabase, sqlite_url
-from edgeshield.usecase._tabular import read_table
+from edgeshield.usecase._tabular import read_table, screen_table
 
 __all__ = [
     "CARD_FILE",
@@ -127,6 +127,7 @@ __all__ = [
     "read_uci_csv",
     "save_classifier",
     "schema_from_dict",
+    "screen_table",
     "shipped_schema_text",
     "sqlite_url",
     "stratified_split",

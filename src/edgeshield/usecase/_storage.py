@@ -70,6 +70,10 @@ def _sql_type(column: Column) -> sa.types.TypeEngine[Any]:
     return sa.String(255)
 
 
+QUARANTINE_TABLE = "quarantined_rows"
+"""Rows that ``--on-bad-row quarantine`` set aside, with the reason, for every schema."""
+
+
 def _metadata(schema: DatasetSchema) -> tuple[sa.MetaData, sa.Table, sa.Table]:
     """The plant-profile table and the schema's own readings table (one table per schema).
 
@@ -97,6 +101,16 @@ def _metadata(schema: DatasetSchema) -> tuple[sa.MetaData, sa.Table, sa.Table]:
         *extra,
         *[sa.Column(c.sql_name, _sql_type(c), nullable=not c.required) for c in schema.columns],
         sa.PrimaryKeyConstraint("plant_id", key),
+    )
+    sa.Table(
+        QUARANTINE_TABLE,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("plant_id", sa.String(64), nullable=False, index=True),
+        sa.Column("dataset", sa.String(64), nullable=False),
+        sa.Column("row", sa.Integer, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("record", sa.Text, nullable=False),
     )
     return metadata, plants, readings
 
@@ -134,6 +148,7 @@ class PlantDatabase:
         """The URL with its password masked: the only form that goes into messages."""
         self._metadata, self._plants, self._readings = _metadata(self.schema)
         self._key = self._readings.primary_key.columns.values()[1]
+        self._quarantine = self._metadata.tables[QUARANTINE_TABLE]
         try:
             self._metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
@@ -164,12 +179,16 @@ class PlantDatabase:
         profile: PlantProfile | None = None,
         *,
         if_exists: IfPlantExists = IfPlantExists.REPLACE,
+        quarantined: pd.DataFrame | None = None,
     ) -> int:
         """Store one plant's rows, and its profile when given; return the rows written.
 
         The write is one transaction: on any error (a refused plant, a UDI collision on
         append) the database is left as it was. Values are checked against the schema's
         types, not its ranges (importers check those, see :func:`read_table`).
+        ``quarantined`` rows (as :func:`~edgeshield.usecase.screen_table` returns them) go to
+        the side table ``quarantined_rows`` in the same transaction; replacing a plant also
+        drops its earlier quarantined rows of this schema.
 
         Raises
         ------
@@ -203,6 +222,22 @@ class PlantDatabase:
                     ).scalar_one()
                     first = 0 if start is None else int(start) + 1
                     data.insert(1, ROW_INDEX, range(first, first + len(data)))
+                if if_exists is not IfPlantExists.APPEND:
+                    conn.execute(sa.delete(self._quarantine).where(self._quarantine_of(plant_id)))
+                if quarantined is not None and len(quarantined):
+                    conn.execute(
+                        sa.insert(self._quarantine),
+                        [
+                            {
+                                "plant_id": plant_id,
+                                "dataset": self.schema.name,
+                                "row": int(r["row"]),
+                                "reason": str(r["reason"]),
+                                "record": str(r["record"]),
+                            }
+                            for r in quarantined.to_dict(orient="records")
+                        ],
+                    )
                 if profile is not None or if_exists is IfPlantExists.REPLACE:
                     conn.execute(sa.delete(self._plants).where(self._plants.c.plant_id == plant_id))
                 if profile is not None:
@@ -258,6 +293,25 @@ class PlantDatabase:
             self.write_plant(p.plant_id, frames[p.plant_id], p, if_exists=if_exists)
             for p in profiles
         )
+
+    def _quarantine_of(self, plant_id: str) -> sa.ColumnElement[bool]:
+        table = self._quarantine
+        return sa.and_(table.c.plant_id == plant_id, table.c.dataset == self.schema.name)
+
+    def quarantined(self, plant_id: str) -> pd.DataFrame:
+        """A plant's quarantined rows of this schema: ``row``, ``reason``, ``record``."""
+        table = self._quarantine
+        query = (
+            sa.select(table.c.row, table.c.reason, table.c.record)
+            .where(self._quarantine_of(plant_id))
+            .order_by(table.c.id)
+        )
+        try:
+            with self._engine.connect() as conn:
+                rows = [dict(r) for r in conn.execute(query).mappings()]
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read quarantined rows: {exc.__class__.__name__}") from exc
+        return pd.DataFrame(rows, columns=["row", "reason", "record"])
 
     def plant_ids(self) -> list[str]:
         """Identifiers of the plants that have rows, sorted."""

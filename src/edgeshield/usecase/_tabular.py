@@ -10,21 +10,33 @@ from 1 (the header is not a row).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from edgeshield.errors import DataError, SchemaError, StorageError
 from edgeshield.usecase._expr import evaluate
-from edgeshield.usecase._schema import Column, ColumnType, DatasetSchema
+from edgeshield.usecase._schema import Column, ColumnType, DatasetSchema, DerivedFeature
 
-__all__ = ["check_physical", "conform", "read_table"]
+__all__ = ["check_physical", "conform", "read_table", "screen", "screen_table"]
 
 
-def _first(mask: pd.Series | np.ndarray) -> int:
+@dataclass(frozen=True)
+class _Problem:
+    """Rows that fail one check, and the message for one such (1-based) row."""
+
+    mask: npt.NDArray[np.bool_]
+    message: Callable[[int], str]
+
+
+def _first(mask: npt.NDArray[np.bool_]) -> int:
     """1-based row number of the first true entry."""
-    return int(np.flatnonzero(np.asarray(mask))[0]) + 1
+    return int(np.flatnonzero(mask)[0]) + 1
 
 
 def _rename(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
@@ -42,41 +54,130 @@ def _rename(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     return frame.loc[:, list(renamed)].rename(columns=renamed)
 
 
-def _numeric(values: pd.Series, column: Column) -> pd.Series:
+def _structure(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """Renamed frame with the schema's columns present, in schema order; refuse a missing one."""
+    data = _rename(frame, schema)
+    missing = [c.header for c in schema.columns if c.required and c.header not in data.columns]
+    if missing:
+        raise SchemaError(f"missing column(s): {', '.join(repr(c) for c in missing)}")
+    return data.loc[:, [c.header for c in schema.columns if c.header in data.columns]]
+
+
+def _numbers(values: pd.Series) -> npt.NDArray[np.float64]:
     parsed = pd.to_numeric(values, errors="coerce")
-    as_float = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(as_float)
-    if bad.any():
-        raise SchemaError(
-            f"column {column.header!r} has an empty or non-numeric value at row {_first(bad)}"
-        )
-    if column.type is ColumnType.FLOAT:
-        return parsed.astype(np.float64)
-    fractional = as_float != np.round(as_float)
-    if fractional.any():
-        row = _first(fractional)
-        raise SchemaError(
-            f"column {column.header!r} holds a fractional value ({as_float[row - 1]}) at row "
-            f"{row}; it takes whole numbers only (nothing is rounded)"
-        )
-    if column.type is ColumnType.BINARY and not np.isin(as_float, (0.0, 1.0)).all():
-        raise SchemaError(f"column {column.header!r} must hold only 0 and 1")
-    return parsed.astype(np.int64)
+    return np.asarray(parsed.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
-def _textual(values: pd.Series, column: Column) -> pd.Series:
-    empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
-    if empty.any():
-        raise SchemaError(f"column {column.header!r} is empty at row {_first(empty)}")
-    out = values.astype(str)
-    if column.type is ColumnType.CATEGORY:
-        unknown = sorted(set(out) - set(column.levels))
-        if unknown:
-            raise SchemaError(
-                f"column {column.label()} has unknown value(s) {unknown}; "
-                f"expected {', '.join(column.levels)}"
+def _type_problems(values: pd.Series, column: Column) -> list[_Problem]:
+    """Each way a column's values can fail its declared type, in the order they are reported."""
+    name = column.header
+    if column.type.numeric:
+        x = _numbers(values)
+        finite = np.isfinite(x)
+        problems = [
+            _Problem(
+                ~finite,
+                lambda r: f"column {name!r} has an empty or non-numeric value at row {r}",
             )
+        ]
+        if column.type is not ColumnType.FLOAT:
+            problems.append(
+                _Problem(
+                    finite & (x != np.round(np.where(finite, x, 0.0))),
+                    lambda r: (
+                        f"column {name!r} holds a fractional value ({x[r - 1]}) at row {r}; "
+                        "it takes whole numbers only (nothing is rounded)"
+                    ),
+                )
+            )
+        if column.type is ColumnType.BINARY:
+            problems.append(
+                _Problem(
+                    finite & ~np.isin(x, (0.0, 1.0)),
+                    lambda r: f"column {name!r} must hold only 0 and 1 (row {r})",
+                )
+            )
+        return problems
+    text = values.astype(str)
+    empty = values.isna().to_numpy() | (text.str.strip() == "").to_numpy()
+    problems = [_Problem(empty, lambda r: f"column {name!r} is empty at row {r}")]
+    if column.type is ColumnType.CATEGORY:
+        unknown = ~empty & ~text.isin(column.levels).to_numpy()
+        found = sorted(set(text[unknown]))
+        problems.append(
+            _Problem(
+                unknown,
+                lambda r: (
+                    f"column {column.label()} has unknown value(s) {found}; "
+                    f"expected {', '.join(column.levels)} (first at row {r})"
+                ),
+            )
+        )
+    return problems
+
+
+def _physical_problems(data: pd.DataFrame, schema: DatasetSchema) -> list[_Problem]:
+    """Values outside their physical range, then derived features that are not finite."""
+    problems: list[_Problem] = []
+    numbers: dict[str, npt.NDArray[np.float64]] = {}
+    for column in schema.columns:
+        if column.header not in data.columns or not column.type.numeric:
+            continue
+        x = numbers[column.name] = _numbers(data[column.header])
+        if (column.minimum, column.maximum) == (None, None):
+            continue
+        low = -np.inf if column.minimum is None else column.minimum
+        high = np.inf if column.maximum is None else column.maximum
+        problems.append(_Problem((x < low) | (x > high), _range_message(column, x)))
+    usable = np.logical_and.reduce([np.isfinite(x) for x in numbers.values()]) if numbers else None
+    for feature in schema.derived:
+        with np.errstate(invalid="ignore", over="ignore"):
+            value = numbers[feature.name] = evaluate(feature.expression, numbers, len(data))
+        bad = ~np.isfinite(value) if usable is None else usable & ~np.isfinite(value)
+        problems.append(_Problem(bad, _derived_message(feature)))
+    return problems
+
+
+def _range_message(column: Column, x: npt.NDArray[np.float64]) -> Callable[[int], str]:
+    bounds = f"[{_show(column.minimum)}, {_show(column.maximum)}]"
+    unit = f" {column.unit}" if column.unit else ""
+
+    def message(row: int) -> str:
+        return (
+            f"row {row}, column {column.header!r}: {_show(x[row - 1])} is outside the "
+            f"physical range {bounds}{unit}"
+        )
+
+    return message
+
+
+def _derived_message(feature: DerivedFeature) -> Callable[[int], str]:
+    def message(row: int) -> str:
+        return f"row {row}: derived feature {feature.name!r} ({feature.source}) is not finite"
+
+    return message
+
+
+def _convert(data: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """Checked values in their final dtypes: int64, float64 or text."""
+    out = data.copy()
+    for column in schema.columns:
+        if column.header not in out.columns:
+            continue
+        values = out[column.header]
+        if column.type is ColumnType.FLOAT:
+            out[column.header] = pd.to_numeric(values).astype(np.float64)
+        elif column.type.numeric:
+            out[column.header] = pd.to_numeric(values).astype(np.int64)
+        else:
+            out[column.header] = values.astype(str)
     return out
+
+
+def _raise_first(problems: list[_Problem], suffix: str = "") -> None:
+    for problem in problems:
+        if problem.mask.any():
+            raise SchemaError(problem.message(_first(problem.mask)) + suffix)
 
 
 def conform(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
@@ -91,16 +192,11 @@ def conform(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     SchemaError
         A required column is missing, or a value does not fit its column's type.
     """
-    data = _rename(frame, schema)
-    missing = [c.header for c in schema.columns if c.required and c.header not in data.columns]
-    if missing:
-        raise SchemaError(f"missing column(s): {', '.join(repr(c) for c in missing)}")
-    present = [c for c in schema.columns if c.header in data.columns]
-    out = data.loc[:, [c.header for c in present]].copy()
-    for column in present:
-        convert = _numeric if column.type.numeric else _textual
-        out[column.header] = convert(out[column.header], column)
-    return out
+    data = _structure(frame, schema)
+    by_header = {c.header: c for c in schema.columns}
+    for header in data.columns:
+        _raise_first(_type_problems(data[header], by_header[header]))
+    return _convert(data, schema)
 
 
 def check_physical(frame: pd.DataFrame, schema: DatasetSchema) -> None:
@@ -114,35 +210,53 @@ def check_physical(frame: pd.DataFrame, schema: DatasetSchema) -> None:
     SchemaError
         A value lies outside its declared range, or a derived feature is not finite there.
     """
-    for column in schema.columns:
-        if column.header not in frame.columns or (column.minimum, column.maximum) == (None, None):
-            continue
-        values = frame[column.header].to_numpy(dtype=np.float64)
-        low = -np.inf if column.minimum is None else column.minimum
-        high = np.inf if column.maximum is None else column.maximum
-        outside = (values < low) | (values > high)
-        if outside.any():
-            row = _first(outside)
-            bounds = f"[{_show(column.minimum)}, {_show(column.maximum)}]"
-            unit = f" {column.unit}" if column.unit else ""
-            raise SchemaError(
-                f"row {row}, column {column.header!r}: {_show(values[row - 1])} is outside the "
-                f"physical range {bounds}{unit}; nothing was imported"
-            )
-    names: dict[str, np.ndarray] = {
-        c.name: frame[c.header].to_numpy(dtype=np.float64)
-        for c in schema.columns
-        if c.type.numeric and c.header in frame.columns
-    }
-    for feature in schema.derived:
-        values = evaluate(feature.expression, names, len(frame))
-        names[feature.name] = values
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise SchemaError(
-                f"row {_first(bad)}: derived feature {feature.name!r} ({feature.source}) is not "
-                "finite; nothing was imported"
-            )
+    _raise_first(_physical_problems(frame, schema), "; nothing was imported")
+
+
+def screen(frame: pd.DataFrame, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split rows into conformed good rows and refused ones, each with its first reason.
+
+    Why: ``--on-bad-row quarantine`` keeps the good rows and sets the others aside, with the
+    reason, instead of refusing the whole file. Structural faults (a missing column, two
+    headers for one column) still refuse everything.
+
+    Returns
+    -------
+    good, bad
+        ``good`` as :func:`conform` returns it; ``bad`` has ``row`` (1-based), ``reason`` and
+        ``record`` (the row's raw values as JSON text).
+    """
+    data = _structure(frame, schema)
+    by_header = {c.header: c for c in schema.columns}
+    problems = [p for h in data.columns for p in _type_problems(data[h], by_header[h])]
+    problems += _physical_problems(data, schema)  # unparsable values count as in range
+    reasons = np.full(len(data), "", dtype=object)
+    for problem in problems:
+        fresh = problem.mask & (reasons == "")
+        for index in np.flatnonzero(fresh):
+            reasons[index] = problem.message(int(index) + 1)
+    bad_mask = reasons != ""
+    raw = frame.loc[bad_mask]
+    bad = pd.DataFrame(
+        {
+            "row": np.flatnonzero(bad_mask) + 1,
+            "reason": reasons[bad_mask],
+            "record": [
+                json.dumps({str(k): _jsonable(v) for k, v in record.items()}, sort_keys=True)
+                for record in raw.to_dict(orient="records")
+            ],
+        }
+    )
+    good = _convert(data.loc[~bad_mask], schema).reset_index(drop=True)
+    return good, bad
+
+
+def _jsonable(value: object) -> object:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None if value is None or np.isnan(value) else str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value if isinstance(value, int | float | str | bool) else str(value)
 
 
 def _show(value: float | None) -> str:
@@ -151,18 +265,8 @@ def _show(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else str(value)
 
 
-def read_table(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
-    """Read a CSV in the schema's dialect, conform it and check its physical ranges.
-
-    Raises
-    ------
-    StorageError
-        The file does not exist or cannot be read.
-    DataError
-        The file is not CSV in the declared dialect and encoding, or holds no rows.
-    SchemaError
-        A column is missing or a value is refused (see :func:`conform`, :func:`check_physical`).
-    """
+def _read_csv(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
+    """The file's rows as pandas reads them in the schema's dialect (nothing checked yet)."""
     path = Path(path)
     if not path.is_file():
         raise StorageError(f"no such file: {path}")
@@ -188,6 +292,36 @@ def read_table(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
                 f"{path} reads as one column with separator {dialect.separator!r}, but its "
                 f"header holds {others[0]!r}: declare csv.separator in a schema (--schema)"
             )
-    data = conform(frame, schema)
+    return frame
+
+
+def read_table(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
+    """Read a CSV in the schema's dialect, conform it and check its physical ranges.
+
+    Raises
+    ------
+    StorageError
+        The file does not exist or cannot be read.
+    DataError
+        The file is not CSV in the declared dialect and encoding, or holds no rows.
+    SchemaError
+        A column is missing or a value is refused (see :func:`conform`, :func:`check_physical`).
+    """
+    data = conform(_read_csv(path, schema), schema)
     check_physical(data, schema)
     return data
+
+
+def screen_table(path: str | Path, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a CSV like :func:`read_table`, but set refused rows aside instead of failing.
+
+    Returns the good rows and the refused ones (see :func:`screen`).
+
+    Raises
+    ------
+    StorageError, DataError
+        As :func:`read_table`.
+    SchemaError
+        A required column is missing or two headers name one column.
+    """
+    return screen(_read_csv(path, schema), schema)
