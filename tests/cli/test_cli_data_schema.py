@@ -159,7 +159,8 @@ def test_quarantine_imports_the_good_rows_and_counts_the_bad(
 ) -> None:
     csv, url = tmp_path / "mixed.csv", sqlite_url(tmp_path / "p.db")
     raw = pd.read_csv(real_data_path).head(30).astype({"Torque [Nm]": object})
-    raw.loc[[3, 11], "Torque [Nm]"] = [-500.0, "n/a"]
+    raw.loc[3, "Torque [Nm]"] = -500.0
+    raw.loc[11, "Torque [Nm]"] = "n/a"
     raw.to_csv(csv, index=False)
     argv = ["data", "import", str(csv), "--db-url", url, "--on-bad-row", "quarantine"]
     assert run(argv) == 0

@@ -234,7 +234,9 @@ def _target(check: _Checker, columns: dict[str, Column]) -> Target:
     return Target(column=name, positive=positive)
 
 
-def _features(check: _Checker, columns: dict[str, Column], derived: set[str], target: str) -> Any:
+def _features(
+    check: _Checker, columns: dict[str, Column], derived: set[str], target: str
+) -> tuple[str, ...]:
     features = check.texts(("features",)) if "features" in check.doc.value else ()
     if not features:
         check.fail(("features",), "list at least one model input")
