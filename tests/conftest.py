@@ -66,6 +66,22 @@ def real_data(real_data_path: Path) -> pd.DataFrame:
     return read_uci_csv(real_data_path)
 
 
+@pytest.fixture(scope="session")
+def breast_cancer_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-learn's copy of the breast-cancer data set as the CSV its shipped schema reads.
+
+    Data nobody here wrote (569 rows, 30 measurements, diagnosis malignant/benign): the
+    proof that the pipeline runs on a schema other than AI4I's.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame["diagnosis"] = frame.pop("target").map({0: "malignant", 1: "benign"})
+    path = tmp_path_factory.mktemp("breast-cancer") / "breast_cancer.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

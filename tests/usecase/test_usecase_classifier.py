@@ -1,5 +1,7 @@
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,9 +19,12 @@ from edgeshield.usecase import (
     FleetConfig,
     TrainConfig,
     best_f1_threshold,
+    default_schema,
     failure_metrics,
     load_classifier,
+    load_schema,
     make_fleet,
+    read_table,
     save_classifier,
     stratified_split,
     train_classifier,
@@ -148,3 +153,71 @@ def test_best_threshold_attains_the_best_f1(pairs: list[tuple[bool, float]]) -> 
         return
     best = max(failure_metrics(y, s, threshold=t).f1 for t in np.unique(s))
     assert failure_metrics(y, s, threshold=best_f1_threshold(y, s)).f1 == pytest.approx(best)
+
+
+@pytest.fixture(scope="module")
+def cancer_split(breast_cancer_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    schema = load_schema("breast_cancer")
+    return stratified_split(read_table(breast_cancer_csv, schema), seed=0, schema=schema)
+
+
+def test_classifier_learns_another_data_set_from_its_schema(
+    tmp_path: Path, cancer_split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    schema = load_schema("breast_cancer")
+    train, test = cancer_split
+    clf = train_classifier(train, TrainConfig(epochs=30, hidden=(16,)), seed=0, schema=schema)
+    metrics = clf.evaluate(test)
+    assert metrics.positives == int((test["diagnosis"] == "malignant").sum())
+    assert metrics.f1 > 0.85  # malignant is the positive class
+    save_classifier(clf, tmp_path / "m")
+    card = json.loads((tmp_path / "m" / CARD_FILE).read_text())
+    assert card["dataset_schema_sha256"] == schema.digest
+    assert card["features"][-1] == "radius_spread"
+    loaded = load_classifier(tmp_path / "m")
+    assert loaded.schema == schema
+    assert np.array_equal(loaded.predict_proba(test), clf.predict_proba(test))
+
+
+def test_ai4i_card_names_the_default_schema(
+    tmp_path: Path, split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    save_classifier(train_classifier(split[0], SMALL, seed=1), tmp_path)
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    assert card["dataset_schema"]["name"] == "ai4i2020"
+    assert card["dataset_schema_sha256"] == default_schema().digest
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda card: card.update(dataset_schema_sha256="sha256:" + "0" * 64), "its digest"),
+        (lambda card: card["dataset_schema"].update(name="Bad Name"), "schema is invalid"),
+        (lambda card: card["dataset_schema"]["columns"][0].update(type="nope"), "is invalid"),
+    ],
+)
+def test_card_with_a_changed_schema_is_refused(
+    tmp_path: Path,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+    edit: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    save_classifier(train_classifier(split[0], SMALL, seed=1), tmp_path)
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    edit(card)
+    (tmp_path / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=message):
+        load_classifier(tmp_path)
+
+
+def test_card_without_a_schema_reads_as_ai4i(
+    tmp_path: Path, split: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    clf = train_classifier(split[0], SMALL, seed=1)
+    save_classifier(clf, tmp_path)
+    card = json.loads((tmp_path / CARD_FILE).read_text())
+    del card["dataset_schema"], card["dataset_schema_sha256"]  # a card from before schemas
+    (tmp_path / CARD_FILE).write_text(json.dumps(card))
+    loaded = load_classifier(tmp_path)
+    assert loaded.schema is default_schema()
+    assert np.array_equal(loaded.predict_proba(split[1]), clf.predict_proba(split[1]))

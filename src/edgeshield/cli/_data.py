@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,17 +12,21 @@ from edgeshield.cli._outputs import check_writable
 from edgeshield.cli._render import console, fleet_table
 from edgeshield.errors import ConfigError
 from edgeshield.usecase import (
+    DatasetSchema,
     FleetConfig,
     GeneratorConfig,
     IfPlantExists,
     PlantDatabase,
+    default_schema,
     generate,
+    load_schema,
     make_fleet,
-    read_uci_csv,
+    read_table,
+    screen_table,
     write_uci_csv,
 )
 
-__all__ = ["app"]
+__all__ = ["OnBadRow", "SchemaOption", "app", "load_schema_option"]
 
 app = typer.Typer(help="Generate, import and inspect plant sensor data.", no_args_is_help=True)
 
@@ -35,6 +40,27 @@ Replace = Annotated[
 Append = Annotated[
     bool, typer.Option("--append", help="Add to the rows of a plant that already has data.")
 ]
+SchemaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        help="Dataset schema: a YAML file or a shipped name (default: ai4i2020, the UCI layout).",
+    ),
+]
+
+
+class OnBadRow(enum.Enum):
+    """What ``data import`` does with a row that does not fit the schema."""
+
+    REFUSE = "refuse"
+    """Refuse the whole file at the first such row (nothing is written)."""
+    QUARANTINE = "quarantine"
+    """Import the other rows; store these, with the reason, in ``quarantined_rows``."""
+
+
+def load_schema_option(schema: str | None) -> DatasetSchema:
+    """The schema that ``--schema`` names, or AI4I 2020 when it is not given."""
+    return default_schema() if schema is None else load_schema(schema)
 
 
 def _if_exists(replace: bool, append: bool) -> IfPlantExists:
@@ -72,23 +98,64 @@ def generate_cmd(
 
 @app.command(name="import")
 def import_cmd(
-    csv: Annotated[Path, typer.Argument(help="A CSV file in the UCI AI4I 2020 layout.")],
+    csv: Annotated[Path, typer.Argument(help="A CSV file in the layout --schema declares.")],
     db_url: Annotated[str, typer.Option("--db-url", help="SQLAlchemy URL to import into.")],
     plant: Annotated[str, typer.Option(help="Plant id for the imported rows.")] = "plant-1",
     replace: Replace = False,
     append: Append = False,
+    schema: SchemaOption = None,
+    on_bad_row: Annotated[
+        OnBadRow,
+        typer.Option(
+            "--on-bad-row",
+            help="refuse: stop at the first bad row, write nothing; quarantine: import the "
+            "good rows and keep the bad ones, with the reason, in the quarantined_rows table.",
+        ),
+    ] = OnBadRow.REFUSE,
 ) -> None:
-    """Import a UCI-layout CSV (such as the published AI4I 2020 file) into the plant database.
+    """Import a CSV (by default the UCI AI4I 2020 layout) into the plant database.
 
-    A plant that already holds rows is refused unless ``--replace`` or ``--append`` says what
-    to do with them.
+    Every row is checked against the schema first (types, levels, physical ranges); the first
+    refused value is reported with its row and column and nothing is written, unless
+    ``--on-bad-row quarantine`` sets such rows aside. A plant that already holds rows is
+    refused unless ``--replace`` or ``--append`` says what to do.
     """
     policy = _if_exists(replace, append)
-    frame = read_uci_csv(csv)
-    with PlantDatabase(db_url) as db:
-        count = db.write_plant(plant, frame, if_exists=policy)
+    layout = load_schema_option(schema)
+    if on_bad_row is OnBadRow.QUARANTINE:
+        frame, bad = screen_table(csv, layout)
+    else:
+        frame, bad = read_table(csv, layout), None
+    with PlantDatabase(db_url, schema=layout) as db:
+        count = db.write_plant(plant, frame, if_exists=policy, quarantined=bad)
         where = db.display_url
-    console.print(f"imported {count} rows into plant {plant!r} of {where}")
+    console.print(f"imported {count} rows into plant {plant!r} of {where} (schema {layout.name})")
+    if bad is not None and len(bad):
+        console.print(
+            f"quarantined {len(bad)} rows in table quarantined_rows; first: "
+            f"{bad['reason'].iloc[0]}",
+            markup=False,
+        )
+
+
+@app.command(name="schema")
+def schema_cmd(
+    name: Annotated[
+        str, typer.Argument(help="A shipped schema name or a schema file to check.")
+    ] = "ai4i2020",
+) -> None:
+    """Print a shipped dataset schema (a template for your own), or check a schema file."""
+    from edgeshield.usecase import shipped_schema_text
+
+    layout = load_schema(name)
+    text = shipped_schema_text(name)
+    if text is not None:
+        print(text, end="")
+        return
+    console.print(
+        f"{name}: schema {layout.name!r} is valid ({len(layout.columns)} columns, "
+        f"{len(layout.feature_names)} model inputs, {layout.digest})"
+    )
 
 
 @app.command(name="plants")

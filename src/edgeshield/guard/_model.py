@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeshield.errors import GuardError, ModelError, RollbackError, StorageError, VaultError
-from edgeshield.usecase import FailureClassifier, classifier_from_parts
+from edgeshield.usecase import FailureClassifier, classifier_from_parts, default_schema
 from edgeshield.vault import (
     Clock,
     DeviceKey,
@@ -108,6 +108,30 @@ def seal_classifier(
     )
 
 
+def _check_schema(
+    classifier: FailureClassifier, chosen: Mapping[str, Any], signed: Mapping[str, Any] | None
+) -> None:
+    """Refuse a card whose dataset schema the guard cannot serve, or that differs from the signed.
+
+    Why: the request model and its ranges are AI4I 2020's; a model trained on another schema
+    would be fed the wrong columns, and a replacement card must not change how rows are read.
+    """
+    ai4i = default_schema().digest
+    if signed is not None and chosen is not signed:
+        theirs = chosen.get("dataset_schema_sha256", ai4i)
+        if theirs != signed.get("dataset_schema_sha256", ai4i):
+            raise GuardError(
+                "guard cannot start: the given model card's dataset schema differs from the one "
+                "the bundle's signed card declares"
+            )
+    if classifier.schema.digest != ai4i:
+        raise GuardError(
+            f"guard cannot start: the model card declares dataset schema "
+            f"{classifier.schema.name!r}; the guard's request model serves the AI4I 2020 "
+            "schema only"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class GuardedModel:
     """A classifier opened from a sealed bundle, with the licence that allowed it."""
@@ -169,7 +193,8 @@ def open_classifier(
             raise RollbackError("the bundle changed while the guard was opening it")
     except (VaultError, StorageError) as exc:
         raise GuardError(f"guard cannot start: {exc}") from exc
-    chosen = dict(card) if card is not None else card_from_metadata(info.metadata)
+    signed = card_from_metadata(info.metadata)
+    chosen = dict(card) if card is not None else signed
     if chosen is None:
         raise GuardError(
             "guard cannot start: the bundle carries no model card; seal it with "
@@ -179,6 +204,7 @@ def open_classifier(
         classifier = classifier_from_parts({k: v.clone() for k, v in state.items()}, chosen)
     except ModelError as exc:
         raise GuardError(f"guard cannot start: {exc}") from exc
+    _check_schema(classifier, chosen, signed)
     return GuardedModel(
         classifier=classifier,
         licence=parsed,

@@ -1,7 +1,10 @@
 """The industrial use case: AI4I-2020-style plant data and the machine-failure classifier.
 
-Data: :func:`generate` one production line, :func:`make_fleet` several physically different
-plants, :class:`PlantDatabase` to store them in SQL, :func:`read_uci_csv` for the UCI file.
+Schema: a :class:`DatasetSchema` (:func:`load_schema` from YAML, :func:`default_schema` for AI4I
+2020) declares the columns, ranges, target, derived features and CSV dialect; :func:`read_table`
+imports a CSV through one. Data: :func:`generate` one production line, :func:`make_fleet`
+several physically different plants, :class:`PlantDatabase` to store them in SQL,
+:func:`read_uci_csv` for the UCI file.
 Model: :func:`train_classifier` (a PyTorch MLP), :func:`pretrain` on :func:`public_data` (the
 shipped UCI file), :func:`save_classifier` / :func:`load_classifier` (safetensors + JSON model
 card), :func:`failure_metrics`.
@@ -57,7 +60,15 @@ from edgeshield.usecase._rules import (
     overstrain_failure,
     power_failure,
 )
+from edgeshield.usecase._schema import Column, ColumnType, DatasetSchema
+from edgeshield.usecase._schema_load import (
+    default_schema,
+    load_schema,
+    schema_from_dict,
+    shipped_schema_text,
+)
 from edgeshield.usecase._storage import IfPlantExists, PlantDatabase, sqlite_url
+from edgeshield.usecase._tabular import read_table, screen_table
 
 __all__ = [
     "CARD_FILE",
@@ -75,6 +86,9 @@ __all__ = [
     "TYPE",
     "UCI_COLUMNS",
     "WEIGHTS_FILE",
+    "Column",
+    "ColumnType",
+    "DatasetSchema",
     "FailureClassifier",
     "FailureMLP",
     "FailureMetrics",
@@ -92,6 +106,7 @@ __all__ = [
     "best_f1_threshold",
     "classifier_from_parts",
     "data_digest",
+    "default_schema",
     "failure_metrics",
     "feature_matrix",
     "fit_mlp",
@@ -100,6 +115,7 @@ __all__ = [
     "labels",
     "leave_one_plant_out",
     "load_classifier",
+    "load_schema",
     "make_fleet",
     "mechanical_power_w",
     "overstrain_failure",
@@ -107,8 +123,12 @@ __all__ = [
     "power_failure",
     "pretrain",
     "public_data",
+    "read_table",
     "read_uci_csv",
     "save_classifier",
+    "schema_from_dict",
+    "screen_table",
+    "shipped_schema_text",
     "sqlite_url",
     "stratified_split",
     "train_classifier",

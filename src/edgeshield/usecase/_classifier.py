@@ -13,17 +13,24 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from edgeshield.errors import DataError
-from edgeshield.usecase import _columns as col
-from edgeshield.usecase._features import FEATURE_NAMES, FeatureEncoder, labels
+from edgeshield.usecase._features import FeatureEncoder, labels
 from edgeshield.usecase._metrics import FailureMetrics, best_f1_threshold, failure_metrics
 from edgeshield.usecase._model import FailureMLP, TrainConfig, fit_mlp, positive_weight
+from edgeshield.usecase._schema import DatasetSchema
+from edgeshield.usecase._schema_load import default_schema
 
 __all__ = ["FailureClassifier", "data_digest", "train_classifier"]
 
 
-def data_digest(frame: pd.DataFrame) -> str:
-    """SHA-256 of the rows' canonical CSV form: names the exact training data in a model card."""
-    canonical = frame.loc[:, list(col.UCI_COLUMNS)].to_csv(index=False).encode()
+def data_digest(frame: pd.DataFrame, schema: DatasetSchema | None = None) -> str:
+    """SHA-256 of the rows' canonical CSV form: names the exact training data in a model card.
+
+    The canonical form holds the schema's columns (AI4I 2020 unless given) that the frame has,
+    in schema order.
+    """
+    schema = schema or default_schema()
+    headers = [c.header for c in schema.columns if c.header in frame.columns]
+    canonical = frame.loc[:, headers].to_csv(index=False).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
@@ -49,10 +56,21 @@ class FailureClassifier:
 
     def evaluate(self, frame: pd.DataFrame) -> FailureMetrics:
         """Failure metrics on labelled rows at the tuned threshold."""
-        return failure_metrics(labels(frame), self.predict_proba(frame), threshold=self.threshold)
+        return failure_metrics(
+            labels(frame, self.schema), self.predict_proba(frame), threshold=self.threshold
+        )
+
+    @property
+    def schema(self) -> DatasetSchema:
+        """The dataset schema the classifier reads rows by (its encoder's)."""
+        return self.encoder.schema
 
     def card(self) -> dict[str, Any]:
-        """The JSON model card: features, encoder, threshold, metrics, config and data hash."""
+        """The JSON model card: schema, features, encoder, threshold, metrics, config, data hash.
+
+        The card embeds its dataset schema and the schema's digest, so whoever loads the model
+        reads rows the way it was trained on them.
+        """
         return {
             "format": "edgeshield.failure-classifier/1",
             "architecture": {
@@ -60,7 +78,9 @@ class FailureClassifier:
                 "in_features": self.model.in_features,
                 "hidden": list(self.model.hidden),
             },
-            "features": list(FEATURE_NAMES),
+            "dataset_schema": self.schema.as_dict(),
+            "dataset_schema_sha256": self.schema.digest,
+            "features": list(self.schema.feature_names),
             "encoder": self.encoder.to_dict(),
             "threshold": self.threshold,
             "train_config": {
@@ -85,14 +105,18 @@ def train_classifier(
     *,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
+    schema: DatasetSchema | None = None,
 ) -> FailureClassifier:
-    """Train the failure classifier on rows in UCI layout, deterministically under ``seed``.
+    """Train the classifier on rows in ``schema``'s layout, deterministically under ``seed``.
 
-    A stratified share of the rows (``config.validation_fraction``) is held out to choose the
-    decision threshold that maximizes failure F1; the rest trains the network.
+    The schema defaults to AI4I 2020 (the failure classifier); any schema's positive label
+    takes the place of "failure". A stratified share of the rows
+    (``config.validation_fraction``) is held out to choose the decision threshold that
+    maximizes positive-class F1; the rest trains the network.
     """
     config = config or TrainConfig()
-    y_all = labels(train)
+    schema = schema or default_schema()
+    y_all = labels(train, schema)
     if y_all.size < 10 or not (0 < y_all.sum() < y_all.size):
         raise DataError("training data needs at least 10 rows with both failures and non-failures")
     if config.validation_fraction > 0 and y_all.sum() >= 4:
@@ -101,8 +125,8 @@ def train_classifier(
         )
     else:
         fit_rows, val_rows = train, train
-    encoder = FeatureEncoder.fit(fit_rows, bins=config.bins)
-    x, y = encoder.transform(fit_rows), labels(fit_rows)
+    encoder = FeatureEncoder.fit(fit_rows, bins=config.bins, schema=schema)
+    x, y = encoder.transform(fit_rows), labels(fit_rows, schema)
     model = FailureMLP(x.shape[1], config.hidden, seed=seed)
     fit_mlp(
         model,
@@ -117,7 +141,7 @@ def train_classifier(
         on_epoch=on_epoch,
     )
     threshold = best_f1_threshold(
-        labels(val_rows), model.predict_proba(encoder.transform(val_rows))
+        labels(val_rows, schema), model.predict_proba(encoder.transform(val_rows))
     )
     return FailureClassifier(
         model=model,
@@ -125,5 +149,5 @@ def train_classifier(
         threshold=threshold,
         config=config,
         seed=seed,
-        data_sha256=data_digest(train),
+        data_sha256=data_digest(train, schema),
     )

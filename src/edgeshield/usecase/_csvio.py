@@ -1,4 +1,4 @@
-"""Read and write plant data in the UCI AI4I 2020 CSV layout, with schema checks."""
+"""Read and write plant data in the UCI AI4I 2020 CSV layout, checked by its dataset schema."""
 
 from __future__ import annotations
 
@@ -6,84 +6,44 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from edgeshield.errors import DataError, SchemaError, StorageError
-from edgeshield.usecase import _columns as col
+from edgeshield.errors import StorageError
+from edgeshield.usecase._schema import DatasetSchema
+from edgeshield.usecase._schema_load import default_schema
+from edgeshield.usecase._tabular import conform, read_table
 
 __all__ = ["read_uci_csv", "validate_frame", "write_uci_csv"]
 
-_INTEGER_COLUMNS = (
-    col.UDI,
-    col.ROTATIONAL_SPEED,
-    col.TOOL_WEAR,
-    col.MACHINE_FAILURE,
-    *col.FAILURE_MODES,
-)
-_FLOAT_COLUMNS = (col.AIR_TEMPERATURE, col.PROCESS_TEMPERATURE, col.TORQUE)
 
+def validate_frame(frame: pd.DataFrame, schema: DatasetSchema | None = None) -> pd.DataFrame:
+    """Check that ``frame`` has the schema's columns with usable values; return them in order.
 
-def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Check that ``frame`` has the UCI columns with usable values; return them in UCI order.
+    The schema defaults to AI4I 2020 (the UCI layout). Physical ranges are checked on import
+    (:func:`read_uci_csv`, :func:`~edgeshield.usecase.read_table`), not here.
 
     Raises
     ------
     SchemaError
-        A column is missing, a value is not numeric, a label is not 0/1 or a type is not L/M/H.
+        A column is missing, a value is not numeric, a label is not 0/1 or a category unknown.
     """
-    missing = [c for c in col.UCI_COLUMNS if c not in frame.columns]
-    if missing:
-        raise SchemaError(f"missing column(s): {', '.join(repr(c) for c in missing)}")
-    out = frame.loc[:, list(col.UCI_COLUMNS)].copy()
-    for name in (*_INTEGER_COLUMNS, *_FLOAT_COLUMNS):
-        values = pd.to_numeric(out[name], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SchemaError(f"column {name!r} has a non-numeric value at row {row + 1}")
-        if name in _INTEGER_COLUMNS:
-            fractional = (values != values.round()).to_numpy()
-            if fractional.any():
-                row = int(np.flatnonzero(fractional)[0])
-                raise SchemaError(
-                    f"column {name!r} holds a fractional value ({values.iloc[row]}) at row "
-                    f"{row + 1}; it takes whole numbers only (nothing is rounded)"
-                )
-        out[name] = values.astype(np.int64 if name in _INTEGER_COLUMNS else np.float64)
-    for name in (col.MACHINE_FAILURE, *col.FAILURE_MODES):
-        if not out[name].isin((0, 1)).all():
-            raise SchemaError(f"column {name!r} must hold only 0 and 1")
-    out[col.TYPE] = out[col.TYPE].astype(str)
-    unknown = sorted(set(out[col.TYPE]) - set(col.PRODUCT_TYPES))
-    if unknown:
-        raise SchemaError(f"column 'Type' has unknown product type(s) {unknown}; expected L, M, H")
-    out[col.PRODUCT_ID] = out[col.PRODUCT_ID].astype(str)
-    return out
+    return conform(frame, schema or default_schema())
 
 
 def read_uci_csv(path: str | Path) -> pd.DataFrame:
     """Read a CSV in the UCI AI4I 2020 layout (the published file or one we wrote).
+
+    The five failure-mode columns may be absent; headers may also be the schema's snake_case
+    names; values outside the physical ranges of the AI4I schema are refused.
 
     Raises
     ------
     StorageError
         The file does not exist or cannot be read.
     SchemaError
-        The file is not in the UCI layout.
+        The file is not in the UCI layout, or a value is refused.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise StorageError(f"no such file: {path}")
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path} is not a readable CSV file: {exc}") from exc
-    if frame.empty:
-        raise DataError(f"{path} holds a header but no rows")
-    return validate_frame(frame)
+    return read_table(path, default_schema())
 
 
 def write_uci_csv(frame: pd.DataFrame, path: str | Path) -> Path:

@@ -10,10 +10,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from edgeshield.errors import ModelError, StorageError
+from edgeshield.errors import ConfigError, ModelError, StorageError
 from edgeshield.usecase._classifier import FailureClassifier
 from edgeshield.usecase._features import FeatureEncoder
 from edgeshield.usecase._model import FailureMLP, TrainConfig
+from edgeshield.usecase._schema_load import schema_from_dict
 
 __all__ = [
     "CARD_FILE",
@@ -69,7 +70,15 @@ def classifier_from_parts(
         seed = int(card["seed"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card is malformed: {exc!r}") from exc
-    encoder = FeatureEncoder.from_dict(card.get("encoder", {}))
+    schema = None
+    if "dataset_schema" in card:
+        try:
+            schema = schema_from_dict(card["dataset_schema"])
+        except ConfigError as exc:
+            raise ModelError(f"model card's dataset schema is invalid: {exc}") from exc
+        if schema.digest != card.get("dataset_schema_sha256"):
+            raise ModelError("model card's dataset schema does not match its digest")
+    encoder = FeatureEncoder.from_dict(card.get("encoder", {}), schema)
     if encoder.width != in_features:
         raise ModelError("model card encoder does not match the model's input width")
     model = FailureMLP(in_features, hidden)

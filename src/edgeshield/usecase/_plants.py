@@ -15,7 +15,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from edgeshield.errors import ConfigError
+from edgeshield.usecase._features import labels
 from edgeshield.usecase._generator import GeneratorConfig, generate
+from edgeshield.usecase._schema import DatasetSchema
 
 __all__ = [
     "PLANT_COLUMN",
@@ -161,12 +163,16 @@ def leave_one_plant_out(fleet: Fleet) -> Iterator[tuple[str, pd.DataFrame, pd.Da
 
 
 def stratified_split(
-    frame: pd.DataFrame, *, test_fraction: float = 0.25, seed: int = 0
+    frame: pd.DataFrame,
+    *,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    schema: DatasetSchema | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split rows into train and test, keeping the failure rate equal in both."""
+    """Split rows into train and test, keeping the positive (failure) rate equal in both."""
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    y = frame["Machine failure"].to_numpy()
+    y = labels(frame, schema).astype(np.int64)
     stratify = y if 2 <= y.sum() <= y.size - 2 else None
     train, test = train_test_split(
         frame, test_size=test_fraction, stratify=stratify, random_state=seed

@@ -1,7 +1,8 @@
 """Plant data in a SQL database through SQLAlchemy (SQLite by default, any SQLAlchemy URL).
 
-Columns are stored under SQL-safe names and read back in the UCI layout, so a plant's rows
-survive a round trip unchanged. SAP HANA works through the ``edgeshield[hana]`` extra.
+Each dataset schema has its own readings table (AI4I 2020's is ``sensor_readings``); columns
+are stored under the schema's SQL names and read back in its layout, so a plant's rows survive
+a round trip unchanged. SAP HANA works through the ``edgeshield[hana]`` extra.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import enum
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from edgeshield.errors import ConfigError, DataError, SchemaError, StorageError
-from edgeshield.usecase import _columns as col
-from edgeshield.usecase._csvio import validate_frame
 from edgeshield.usecase._plants import PlantProfile
+from edgeshield.usecase._schema import Column, ColumnType, DatasetSchema
+from edgeshield.usecase._schema_load import default_schema
+from edgeshield.usecase._tabular import conform
 
 __all__ = ["IfPlantExists", "PlantDatabase", "sqlite_url"]
 
@@ -32,21 +35,6 @@ class IfPlantExists(enum.Enum):
     """Delete the plant's rows and profile, then write the new ones."""
     APPEND = "append"
     """Keep the stored rows and add the new ones (their UDIs must not collide)."""
-
-
-_SQL_NAMES: dict[str, str] = {
-    col.UDI: "udi",
-    col.PRODUCT_ID: "product_id",
-    col.TYPE: "product_type",
-    col.AIR_TEMPERATURE: "air_temperature_k",
-    col.PROCESS_TEMPERATURE: "process_temperature_k",
-    col.ROTATIONAL_SPEED: "rotational_speed_rpm",
-    col.TORQUE: "torque_nm",
-    col.TOOL_WEAR: "tool_wear_min",
-    col.MACHINE_FAILURE: "machine_failure",
-    **{mode: mode.lower() for mode in col.FAILURE_MODES},
-}
-_UCI_NAMES = {v: k for k, v in _SQL_NAMES.items()}
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -66,7 +54,31 @@ def _require_existing_sqlite(url: str) -> None:
         raise StorageError(f"no such database file: {database}")
 
 
-def _metadata() -> tuple[sa.MetaData, sa.Table, sa.Table]:
+ROW_INDEX = "row_index"
+"""Row key of a schema without an ``id`` column: the row's position within its plant."""
+
+
+def _sql_type(column: Column) -> sa.types.TypeEngine[Any]:
+    if column.type is ColumnType.FLOAT:
+        return sa.Float()
+    if column.type is ColumnType.BINARY:
+        return sa.SmallInteger()
+    if column.type is ColumnType.INTEGER:
+        return sa.Integer()
+    if column.type is ColumnType.CATEGORY:
+        return sa.String(max(len(level) for level in column.levels))
+    return sa.String(255)
+
+
+QUARANTINE_TABLE = "quarantined_rows"
+"""Rows that ``--on-bad-row quarantine`` set aside, with the reason, for every schema."""
+
+
+def _metadata(schema: DatasetSchema) -> tuple[sa.MetaData, sa.Table, sa.Table]:
+    """The plant-profile table and the schema's own readings table (one table per schema).
+
+    For AI4I 2020 this is the ``sensor_readings`` table EdgeShield has always written.
+    """
     metadata = sa.MetaData()
     plants = sa.Table(
         "plants",
@@ -80,21 +92,25 @@ def _metadata() -> tuple[sa.MetaData, sa.Table, sa.Table]:
         sa.Column("tool_replacement_mean_min", sa.Float, nullable=False),
         sa.Column("seed", sa.BigInteger, nullable=False),
     )
+    key = schema.column(schema.id_column).sql_name if schema.id_column else ROW_INDEX
+    extra = [] if schema.id_column else [sa.Column(ROW_INDEX, sa.BigInteger, nullable=False)]
     readings = sa.Table(
-        "sensor_readings",
+        schema.table_name,
         metadata,
         sa.Column("plant_id", sa.String(64), nullable=False, index=True),
-        sa.Column("udi", sa.Integer, nullable=False),
-        sa.Column("product_id", sa.String(16), nullable=False),
-        sa.Column("product_type", sa.String(1), nullable=False),
-        sa.Column("air_temperature_k", sa.Float, nullable=False),
-        sa.Column("process_temperature_k", sa.Float, nullable=False),
-        sa.Column("rotational_speed_rpm", sa.Integer, nullable=False),
-        sa.Column("torque_nm", sa.Float, nullable=False),
-        sa.Column("tool_wear_min", sa.Integer, nullable=False),
-        sa.Column("machine_failure", sa.SmallInteger, nullable=False),
-        *[sa.Column(m.lower(), sa.SmallInteger, nullable=False) for m in col.FAILURE_MODES],
-        sa.PrimaryKeyConstraint("plant_id", "udi"),
+        *extra,
+        *[sa.Column(c.sql_name, _sql_type(c), nullable=not c.required) for c in schema.columns],
+        sa.PrimaryKeyConstraint("plant_id", key),
+    )
+    sa.Table(
+        QUARANTINE_TABLE,
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("plant_id", sa.String(64), nullable=False, index=True),
+        sa.Column("dataset", sa.String(64), nullable=False),
+        sa.Column("row", sa.Integer, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("record", sa.Text, nullable=False),
     )
     return metadata, plants, readings
 
@@ -110,9 +126,15 @@ class PlantDatabase:
         Create the tables (and, for SQLite, the file) when they are missing. With ``False`` a
         SQLite file that does not exist is refused instead of being created empty, so that a
         mistyped URL given for reading never leaves a stray database behind.
+    schema
+        The dataset schema of the rows (AI4I 2020 unless given); each schema has its own
+        readings table, so plants of different data sets can share one database.
     """
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str, *, create: bool = True, schema: DatasetSchema | None = None
+    ) -> None:
+        self.schema = schema or default_schema()
         if not create:
             _require_existing_sqlite(url)
         try:
@@ -124,7 +146,9 @@ class PlantDatabase:
         self.url = url
         self.display_url = self._engine.url.render_as_string(hide_password=True)
         """The URL with its password masked: the only form that goes into messages."""
-        self._metadata, self._plants, self._readings = _metadata()
+        self._metadata, self._plants, self._readings = _metadata(self.schema)
+        self._key = self._readings.primary_key.columns.values()[1]
+        self._quarantine = self._metadata.tables[QUARANTINE_TABLE]
         try:
             self._metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
@@ -155,21 +179,27 @@ class PlantDatabase:
         profile: PlantProfile | None = None,
         *,
         if_exists: IfPlantExists = IfPlantExists.REPLACE,
+        quarantined: pd.DataFrame | None = None,
     ) -> int:
         """Store one plant's rows, and its profile when given; return the rows written.
 
         The write is one transaction: on any error (a refused plant, a UDI collision on
-        append) the database is left as it was.
+        append) the database is left as it was. Values are checked against the schema's
+        types, not its ranges (importers check those, see :func:`read_table`).
+        ``quarantined`` rows (as :func:`~edgeshield.usecase.screen_table` returns them) go to
+        the side table ``quarantined_rows`` in the same transaction; replacing a plant also
+        drops its earlier quarantined rows of this schema.
 
         Raises
         ------
         SchemaError
-            ``frame`` is not in the UCI layout or holds no rows.
+            ``frame`` is not in the schema's layout or holds no rows.
         StorageError
             The plant exists and ``if_exists`` is ``FAIL``, the appended UDIs collide with
             stored ones, or the database refused the write.
         """
-        data = validate_frame(frame).rename(columns=_SQL_NAMES)
+        sql_names = {c.header: c.sql_name for c in self.schema.columns}
+        data = conform(frame, self.schema).rename(columns=sql_names)
         if data.empty:
             raise SchemaError(f"no rows to write for plant {plant_id!r}")
         data.insert(0, "plant_id", plant_id)
@@ -186,6 +216,28 @@ class PlantDatabase:
                     )
                 if if_exists is not IfPlantExists.APPEND:
                     conn.execute(sa.delete(self._readings).where(where))
+                if self.schema.id_column is None:
+                    start = conn.execute(
+                        sa.select(sa.func.max(self._key)).where(where)
+                    ).scalar_one()
+                    first = 0 if start is None else int(start) + 1
+                    data.insert(1, ROW_INDEX, range(first, first + len(data)))
+                if if_exists is not IfPlantExists.APPEND:
+                    conn.execute(sa.delete(self._quarantine).where(self._quarantine_of(plant_id)))
+                if quarantined is not None and len(quarantined):
+                    conn.execute(
+                        sa.insert(self._quarantine),
+                        [
+                            {
+                                "plant_id": plant_id,
+                                "dataset": self.schema.name,
+                                "row": int(r["row"]),
+                                "reason": str(r["reason"]),
+                                "record": str(r["record"]),
+                            }
+                            for r in quarantined.to_dict(orient="records")
+                        ],
+                    )
                 if profile is not None or if_exists is IfPlantExists.REPLACE:
                     conn.execute(sa.delete(self._plants).where(self._plants.c.plant_id == plant_id))
                 if profile is not None:
@@ -206,8 +258,10 @@ class PlantDatabase:
                 ]
                 conn.execute(sa.insert(self._readings), records)
         except sa.exc.IntegrityError as exc:
+            key = self.schema.id_column or ROW_INDEX
             raise StorageError(
-                f"cannot write plant {plant_id!r}: a UDI is already stored for this plant"
+                f"cannot write plant {plant_id!r}: a {key} is already stored for this plant, or "
+                f"the table {self._readings.name!r} was created for another layout"
             ) from exc
         except SQLAlchemyError as exc:
             raise StorageError(
@@ -240,6 +294,25 @@ class PlantDatabase:
             for p in profiles
         )
 
+    def _quarantine_of(self, plant_id: str) -> sa.ColumnElement[bool]:
+        table = self._quarantine
+        return sa.and_(table.c.plant_id == plant_id, table.c.dataset == self.schema.name)
+
+    def quarantined(self, plant_id: str) -> pd.DataFrame:
+        """A plant's quarantined rows of this schema: ``row``, ``reason``, ``record``."""
+        table = self._quarantine
+        query = (
+            sa.select(table.c.row, table.c.reason, table.c.record)
+            .where(self._quarantine_of(plant_id))
+            .order_by(table.c.id)
+        )
+        try:
+            with self._engine.connect() as conn:
+                rows = [dict(r) for r in conn.execute(query).mappings()]
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot read quarantined rows: {exc.__class__.__name__}") from exc
+        return pd.DataFrame(rows, columns=["row", "reason", "record"])
+
     def plant_ids(self) -> list[str]:
         """Identifiers of the plants that have rows, sorted."""
         query = sa.select(self._readings.c.plant_id).distinct().order_by(self._readings.c.plant_id)
@@ -270,7 +343,7 @@ class PlantDatabase:
         ]
 
     def read_plant(self, plant_id: str) -> pd.DataFrame:
-        """One plant's rows in the UCI layout, ordered by UDI.
+        """One plant's rows in the schema's layout, in key (UDI or import) order.
 
         Raises
         ------
@@ -280,7 +353,7 @@ class PlantDatabase:
         query = (
             sa.select(self._readings)
             .where(self._readings.c.plant_id == plant_id)
-            .order_by(self._readings.c.udi)
+            .order_by(self._key)
         )
         try:
             with self._engine.connect() as conn:
@@ -289,5 +362,9 @@ class PlantDatabase:
             raise StorageError(f"cannot read plant {plant_id!r}: {exc.__class__.__name__}") from exc
         if frame.empty:
             raise DataError(f"no rows for plant {plant_id!r} in {self.display_url}")
-        frame = frame.drop(columns=["plant_id"]).rename(columns=_UCI_NAMES)
-        return validate_frame(frame)
+        headers = {c.sql_name: c.header for c in self.schema.columns}
+        frame = frame.drop(columns=["plant_id"]).rename(columns=headers)
+        absent = [
+            c.header for c in self.schema.columns if not c.required and frame[c.header].isna().all()
+        ]
+        return conform(frame.drop(columns=absent), self.schema)
