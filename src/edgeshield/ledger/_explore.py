@@ -6,7 +6,8 @@ equal to the deployed contract), so roles, guards, the counter, pausing and time
 behave as in the contract. Data is made finite: the role holders at deployment and a few other
 accounts, small input values (and the hashes keccak guards compare against), time that jumps
 to the next deadline; uint256 state values above a bound are cut. Two states differ only in
-the variables that can influence a guard, a role or a deadline (their cone of influence).
+the variables that can influence a guard, a role, a deadline or whether checked arithmetic
+reverts (their cone of influence).
 """
 
 from __future__ import annotations
@@ -114,6 +115,33 @@ def _names(node: Expr | Statement) -> set[str]:
     return found
 
 
+def _revert_names(node: Expr | Statement) -> set[str]:
+    """Names whose values decide whether ``node`` reverts in the explored world.
+
+    Checked arithmetic can fail there in two ways only: a subtraction that underflows (both
+    operands count, and so do ``-=`` targets) and a division or modulo by zero (the divisor
+    counts). Additions and products are left out: the world's values are small (inputs and
+    state values up to ``max_value``, time near 1,000, the chain id below 2**47), so only a
+    product of six chain ids could reach 2**256.
+    """
+    if isinstance(node, Assign):
+        found = _revert_names(node.target) | _revert_names(node.value)
+        if node.op == "-":
+            found |= _names(node.target) | _names(node.value)
+        return found
+    if not isinstance(node, Expr):  # Credit
+        return _revert_names(node.to) | _revert_names(node.amount)
+    found = set()
+    if node.kind == "arith" and node.args[0] == "-":
+        found |= _names(node.args[1]) | _names(node.args[2])
+    elif node.kind == "arith" and node.args[0] in ("/", "%"):
+        found |= _names(node.args[2])
+    for arg in node.args:
+        if isinstance(arg, Expr):
+            found |= _revert_names(arg)
+    return found
+
+
 def _sampled(expr: Expr, sample: dict[str, Any]) -> Expr:
     """``expr`` with every name and mapping lookup replaced by the sample value of its type."""
     if expr.kind in ("name", "index"):
@@ -172,11 +200,15 @@ class _World:
             world.actor_names[actor] = "stranger" + (
                 "" if bounds.strangers == 1 else str(index + 1)
             )
-        # cone of influence: what guards, roles and deadlines read, closed under assignment
+        # cone of influence: what guards, roles, deadlines and checked arithmetic (a call
+        # that underflows or divides by zero reverts, as a failed guard) read, closed under
+        # assignment
         parsed = list(analysed.transitions.values())
         statements = [s for t in parsed for s in t.statements]
         statements += [s for t in analysed.timed for s in t.statements]
         relevant = set().union(*(_names(g) for t in parsed for g in t.guards))
+        relevant |= set().union(*(_revert_names(node) for node in statements))
+        relevant |= set().union(*(_revert_names(g) for t in parsed for g in t.guards))
         relevant |= {r for t in spec.transitions for r in t.role if r != ANYONE}
         relevant |= {t.after for t in spec.timed}
         if spec.plugins.pausable:
