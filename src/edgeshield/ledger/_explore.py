@@ -6,8 +6,8 @@ equal to the deployed contract), so roles, guards, the counter, pausing and time
 behave as in the contract. Data is made finite: the role holders at deployment and a few other
 accounts, small input values (and the hashes keccak guards compare against), time that jumps
 to the next deadline; uint256 state values above a bound are cut. Two states differ only in
-the variables that can influence a guard, a role, a deadline or whether checked arithmetic
-reverts (their cone of influence).
+the variables that can influence a guard, a role, a deadline, whether checked arithmetic
+reverts, or what a credit pays (their cone of influence).
 """
 
 from __future__ import annotations
@@ -52,7 +52,11 @@ class ExplorationBounds:
 
 @dataclass(frozen=True, kw_only=True)
 class Step:
-    """One successful call (or the passing of time) in a trace."""
+    """One successful call (or the passing of time) in a trace.
+
+    ``sender`` is the caller's role name as shown in traces, ``account`` its address;
+    ``credited`` lists the pull-payment credits the call added, as (address, wei) pairs.
+    """
 
     sender: str
     action: str
@@ -60,6 +64,8 @@ class Step:
     value: int = 0
     labels: tuple[str, ...] = ()
     state: str = ""
+    account: str = ""
+    credited: tuple[tuple[str, int], ...] = ()
 
     def __str__(self) -> str:
         if self.action == "wait":
@@ -73,13 +79,18 @@ class Step:
 
 @dataclass
 class StateGraph:
-    """The explored state space: nodes (abstract states) and the calls between them."""
+    """The explored state space: nodes (abstract states) and the calls between them.
+
+    ``values`` holds each node's variables and roles as first reached (the node's
+    representative; nodes are told apart by the cone of influence only).
+    """
 
     spec: ContractSpec
     fsm_states: list[str] = field(default_factory=list)
     edges: list[list[tuple[Step, int]]] = field(default_factory=list)
     cut: set[int] = field(default_factory=set)
     complete: bool = True
+    values: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -209,6 +220,10 @@ class _World:
         relevant = set().union(*(_names(g) for t in parsed for g in t.guards))
         relevant |= set().union(*(_revert_names(node) for node in statements))
         relevant |= set().union(*(_revert_names(g) for t in parsed for g in t.guards))
+        # what a credit pays (the funds property follows credits along the graph's edges)
+        relevant |= set().union(
+            *(_names(node.amount) for node in statements if not isinstance(node, Assign))
+        )
         relevant |= {r for t in spec.transitions for r in t.role if r != ANYONE}
         relevant |= {t.after for t in spec.timed}
         if spec.plugins.pausable:
@@ -371,6 +386,7 @@ def explore(spec: ContractSpec, bounds: ExplorationBounds | None = None) -> Stat
         index[k] = node
         graph.fsm_states.append(model.state)
         graph.edges.append([])
+        graph.values.append(copy.deepcopy(model.scope))
         snapshots.append(_snapshot(model))
         timestamps[node] = timestamp
         if over_bound():
@@ -404,6 +420,12 @@ def explore(spec: ContractSpec, bounds: ExplorationBounds | None = None) -> Stat
                 _restore(model, snapshots[node])
                 continue
             shown = tuple((k, world.show(v)) for k, v in inputs.items())
+            before = snapshots[node][4]
+            credited = tuple(
+                (payee, amount - before.get(payee, 0))
+                for payee, amount in sorted(model.credits.items())
+                if amount > before.get(payee, 0)
+            )
             step = Step(
                 sender=world.name_of(sender),
                 action=action,
@@ -411,6 +433,8 @@ def explore(spec: ContractSpec, bounds: ExplorationBounds | None = None) -> Stat
                 value=value,
                 labels=tuple(labels),
                 state=model.state,
+                account=sender,
+                credited=credited,
             )
             target, fresh = add(now)
             graph.edges[node].append((step, target))

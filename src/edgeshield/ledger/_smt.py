@@ -17,8 +17,9 @@ state verdict says whether a short counterexample exists). What the harness chan
 * ``revert Error(...)`` becomes ``revert()``: solc 0.8.28's SMTChecker does not model a
   custom-error revert as a revert ("does not yet implement type error") and runs on.
 
-``a will eventually happen after b`` is a liveness property: the CHC engine proves safety
-(assertions) only, so it is reported as not checked.
+``a will eventually happen after b`` is a liveness property and ``r can always recover v``
+(funds) a reachability property from every state: the CHC engine proves safety (assertions)
+only, so both are reported as not checked; the explicit-state checker decides them.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from edgeshield.errors import CompilationError, ConfigError, SpecError
 from edgeshield.ledger._check import ANYONE, analyse
 from edgeshield.ledger._compiler import CompilerConfig, _run_solc, find_solc_module
 from edgeshield.ledger._expr import Assign, Expr, Statement
+from edgeshield.ledger._funds import check_funds_names
 from edgeshield.ledger._generator import GeneratorOptions, generate_solidity
 from edgeshield.ledger._properties import (
+    _FUNDS,
     TICK,
     Property,
     PropertyKind,
@@ -241,6 +244,14 @@ def _function_end(lines: list[str], name: str) -> int:
     return next(i for i in range(start, len(lines)) if lines[i] == "    }")
 
 
+#: Templates the CHC engine cannot decide (it proves assertions, i.e. safety, only).
+_NOT_SAFETY = {
+    PropertyKind.EVENTUALLY_AFTER: "a liveness",
+    PropertyKind.ALWAYS_RECOVERS: "a funds (reachability from every state)",
+    PropertyKind.RECOVERS_WITHOUT_WAITING: "a funds (reachability from every state)",
+}
+
+
 def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
     """The harness contract for one safety property (see the module docstring).
 
@@ -251,8 +262,8 @@ def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
         the contract does not have.
     """
     prop = prop if isinstance(prop, Property) else parse_property(prop)
-    if prop.kind is PropertyKind.EVENTUALLY_AFTER:
-        raise SpecError(f"{prop}: a liveness property has no assert harness")
+    if prop.kind in _NOT_SAFETY:
+        raise SpecError(f"{prop}: {_NOT_SAFETY[prop.kind]} property has no assert harness")
     known = _actions(spec)
     groups = tuple(_group(spec, prop, action, known) for action in prop.actions)
     abstract = _abstract(spec)
@@ -312,11 +323,12 @@ def _answers(result: dict[str, Any], source: str) -> list[tuple[int, str]]:
 
 
 def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) -> SmtVerdict:
-    if prop.kind is PropertyKind.EVENTUALLY_AFTER:
+    if prop.kind in _NOT_SAFETY:
+        what = _NOT_SAFETY[prop.kind].removeprefix("a ")
         return SmtVerdict(
             property=prop,
             outcome=SmtOutcome.NOT_CHECKED,
-            detail="liveness: the SMTChecker proves assertions (safety) only",
+            detail=f"{what}: the SMTChecker proves assertions (safety) only",
         )
     source = smt_harness(spec, prop)
     settings = {
@@ -368,7 +380,7 @@ def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) 
 def verify_smt(
     spec: ContractSpec, properties: Sequence[Property | str], config: SmtConfig | None = None
 ) -> list[SmtVerdict]:
-    """One CHC verdict per property: proved, violated, unknown, or not checked (liveness).
+    """One CHC verdict per property: proved, violated, unknown, or not checked (not safety).
 
     Why: a proof here covers every value and call sequence, not a bounded world; a timeout or
     an undecided query is ``unknown``, never ``proved``.
@@ -377,6 +389,10 @@ def verify_smt(
     parsed = [p if isinstance(p, Property) else parse_property(p) for p in properties]
     known = _actions(spec)
     for prop in parsed:
+        if prop.kind in _FUNDS:
+            role, variable = prop.actions
+            check_funds_names(spec, role, variable, str(prop))
+            continue
         for action in prop.actions:
             _group(spec, prop, action, known)
     z3 = config.z3 or find_z3()
