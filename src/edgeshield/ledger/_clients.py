@@ -283,6 +283,10 @@ class ModelLicenceClient(_Client):
         """Pull the ether credited to ``sender``."""
         return self.call_function("withdraw", sender=sender)
 
+    def withdraw_to(self, to: str, *, sender: str) -> TxResult:
+        """Send the ether credited to ``sender`` to ``to`` (a payee that cannot receive it)."""
+        return self.call_function("withdrawTo", [to], sender=sender)
+
 
 class FederatedRoundAuditClient(_Client):
     """The audit trail of federated training rounds."""

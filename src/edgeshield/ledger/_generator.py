@@ -7,7 +7,8 @@ locking (storage, or EIP-1153 transient storage where the EVM has it), a transit
 against transaction-ordering surprises, timed transitions (their body in one private function
 so deploy cost stays low), role-based access control, an event per transition, and pausing.
 Every generated function follows checks-effects-interactions: transitions never call out at
-all, and ether leaves only through ``withdraw()`` (pull payments) after its effects.
+all, and ether leaves only through ``withdraw()`` or ``withdrawTo()`` (pull payments) after
+its effects.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def _declarations(w: _Writer, analysed: Analysed, locking: Locking) -> None:
     w("error Unauthorized(address caller);", 1)
     w("error InvalidState(State current);", 1)
     w("error GuardFailed(uint8 guard);", 1)
-    if any(check == "address" for check in constructor_checks(spec).values()):
+    addresses = any(check == "address" for check in constructor_checks(spec).values())
+    if addresses or _has_ether(analysed):  # withdrawTo(address(0)) is refused too
         w("error ZeroAddress();", 1)
     if any(check != "address" for check in constructor_checks(spec).values()):
         w("error InvalidArgument(uint8 argument);", 1)
@@ -389,6 +391,19 @@ def _admin(w: _Writer, analysed: Analysed, locking: Locking) -> None:
         if plugins.events:
             w("emit Withdrawal(msg.sender, amount);", 2)
         w('(bool ok, ) = payable(msg.sender).call{value: amount}("");', 2)
+        w("if (!ok) revert TransferFailed();", 2)
+        w("}", 1)
+        w()
+        w("/// @notice Pull payment to an address of the caller's choice: for a payee (a", 1)
+        w("/// contract without receive(), say) that cannot take ether itself.", 1)
+        w(f"function withdrawTo(address payable to) external{lock} {{", 1)
+        w("if (to == address(0)) revert ZeroAddress();", 2)
+        w("uint256 amount = credits[msg.sender];", 2)
+        w("if (amount == 0) revert NothingToWithdraw();", 2)
+        w("credits[msg.sender] = 0;", 2)
+        if plugins.events:
+            w("emit Withdrawal(msg.sender, amount);", 2)
+        w('(bool ok, ) = to.call{value: amount}("");', 2)
         w("if (!ok) revert TransferFailed();", 2)
         w("}", 1)
 

@@ -230,7 +230,8 @@ class ReferenceModel:
     ) -> Outcome:
         """Run one call; on failure nothing changes, as with an EVM revert.
 
-        ``function`` is a transition name, ``tick``, ``pause``, ``unpause`` or ``withdraw``;
+        ``function`` is a transition name, ``tick``, ``pause``, ``unpause``, ``withdraw`` or
+        ``withdrawTo`` (``inputs`` ``{"to": address}``; the model does not track the payee);
         ``counter`` is the ``expectedCounter`` argument (counter plugin only).
         """
         saved = (
@@ -251,6 +252,13 @@ class ReferenceModel:
             elif function in ("pause", "unpause"):
                 self._pause(function, glob, events)
             elif function == "withdraw":
+                self._withdraw(glob, events)
+            elif function == "withdrawTo":
+                to = str((inputs or {}).get("to", ZERO_ADDRESS)).lower()
+                if glob["msg.value"]:
+                    raise _Revert("Revert")
+                if to == ZERO_ADDRESS:
+                    raise _Revert("ZeroAddress")
                 self._withdraw(glob, events)
             else:
                 self._transition(function, inputs or {}, glob, counter, events)

@@ -11,8 +11,9 @@ state verdict says whether a short counterexample exists). What the harness chan
 * guards with nonlinear arithmetic (``count * pricePerUse <= prepaid``) are dropped: the CHC
   solver gets stuck on them ("Stuck on a lemma"); fewer guards, more behaviours;
 * statements whose target no kept guard, role or deadline reads (the cone of influence) are
-  dropped, and so are credits and ``withdraw()``, which no guard reads (its external call could
-  re-enter, but a re-entrant call is one more call in the sequence the harness already allows);
+  dropped, and so are credits, ``withdraw()`` and ``withdrawTo()``, which no guard reads (their
+  external call could re-enter, but a re-entrant call is one more call in the sequence the
+  harness already allows);
 * no lock, no counter check (they only revert) and no events;
 * ``revert Error(...)`` becomes ``revert()``: solc 0.8.28's SMTChecker does not model a
   custom-error revert as a revert ("does not yet implement type error") and runs on.
@@ -270,12 +271,14 @@ def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
     source = generate_solidity(abstract, GeneratorOptions())
     source = re.sub(r"revert [A-Z][A-Za-z0-9]*\([^;]*\);", "revert();", source)
     lines = source.splitlines()
-    if (
-        start := next((i for i, s in enumerate(lines) if "function withdraw()" in s), None)
-    ) is not None:
+    for name in ("withdraw", "withdrawTo"):
+        opening = f"    function {name}("
+        start = next((i for i, s in enumerate(lines) if s.startswith(opening)), None)
+        if start is None:
+            continue
         while lines[start - 1].startswith("    ///"):
             start -= 1
-        end = _function_end(lines, "withdraw")
+        end = _function_end(lines, name)
         del lines[start : end + 1]
     inserts: list[tuple[int, list[str]]] = []
     for label in known:
