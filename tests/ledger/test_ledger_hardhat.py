@@ -62,6 +62,8 @@ def _scenario(chain: Chain, compiler: CompilerConfig) -> list[tuple[str, int]]:
     identities = FederatedRoundAuditClient.identities_digest(plants)
     gas.append(("commitRound", audit.commit_round(MODEL, 2, identities).gas_used))
     for plant in plants:
+        gas.append(("enrol", audit.enrol(plant).gas_used))
+    for plant in plants:
         gas.append(("attest", audit.attest(1, sender=plant).gas_used))
     gas.append(("closeRound", audit.close_round().gas_used))
     return gas
