@@ -225,8 +225,8 @@ def ledger_smt_summary(results: Results) -> str:
     text += ", " + (", ".join(others) if others else "none violated or unknown")
     if unchecked:
         text += (
-            f"; {word(len(unchecked))} not checked ({', '.join(unchecked)}: liveness, which an"
-            " assert harness cannot express)"
+            f"; {word(len(unchecked))} not checked ({', '.join(unchecked)}: liveness or funds,"
+            " which an assert harness cannot express; the explicit-state checker decides them)"
         )
     return (
         f"{text}. {per}, {min(seconds):.1f}–{max(seconds):.1f} s each,"

@@ -298,11 +298,11 @@ def test_a_violated_smt_property_is_counted_and_bold(workspace: tuple[Path, Path
 
     _edit(results, "ledger_smt", violate)
     loaded = rr.load_results(results)
-    assert "| ModelLicence | 8 | 7 | **1** | 0 | 0 |" in rr.render_block(
+    assert "| ModelLicence | 9 | 7 | **1** | 0 | 1 |" in rr.render_block(
         "ledger_smt.contracts", loaded
     )
     assert rr.render_block("ledger_smt.summary", loaded).startswith(
-        "**16 of 18** properties proved, 1 violated;"
+        "**16 of 19** properties proved, 1 violated;"
     )
 
 

@@ -1,12 +1,13 @@
 """A hypothesis state machine that drives a deployed contract and its reference model together.
 
-Each step picks a function (a transition, ``tick``, ``pause``, ``unpause``, ``withdraw``), a
-random sender among five accounts (so roles are mostly wrong), a counter that is sometimes
-stale, ether that is sometimes sent to non-payable functions, inputs from small pools (so
-guards pass and fail), or a jump of the chain's clock. The contract and the model must agree
-on the outcome (success, or the same custom error with the same arguments), on the emitted
-events, and after every success on state, counter, pause flag, every variable and role, the
-mapping entries and pull-payment credits of every account, and the contract's ether balance.
+Each step picks a function (a transition, ``tick``, ``pause``, ``unpause``, ``withdraw``,
+``withdrawTo``), a random sender among five accounts (so roles are mostly wrong), a counter
+that is sometimes stale, ether that is sometimes sent to non-payable functions, inputs from
+small pools (so guards pass and fail), or a jump of the chain's clock. The contract and the
+model must agree on the outcome (success, or the same custom error with the same
+arguments), on the emitted events, and after every success on state, counter, pause flag,
+every variable and role, the mapping entries and pull-payment credits of every account, and
+the contract's ether balance.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def build_machine(
             )
             functions_now = list(functions)
             if self.model.has_ether():
-                functions_now.append("withdraw")
+                functions_now += ["withdraw", "withdrawTo"]
             self.functions = functions_now
             self.compare()
 
@@ -169,7 +170,7 @@ def build_machine(
                 if self.model.state in t.from_ and t.target(self.model.state) not in dead_ends
             ]
             if any(self.model.credits.values()) and "withdraw" in self.functions:
-                enabled.append("withdraw")
+                enabled += ["withdraw", "withdrawTo"]
             guided = enabled and data.draw(st.integers(0, 9), label="guided") < 7
             pool = enabled if guided else self.functions
             function = data.draw(st.sampled_from(pool), label="function")
@@ -185,6 +186,8 @@ def build_machine(
                     else:
                         pool = HINTS.get(name, POOLS[type_])
                     inputs[name] = data.draw(pool, label=name)
+            elif function == "withdrawTo":
+                inputs["to"] = data.draw(st.sampled_from([*self.actors, ZERO]), label="to")
             expected_counter = max(0, self.model.counter + counter_delta)
             timestamp = self.chain.next_timestamp()
             outcome = self.model.apply(

@@ -150,6 +150,9 @@ def test_round_audit(chain: Chain, compiler: CompilerConfig) -> None:
     audit.commit_round(MODEL, 2, identities)
     assert (audit.round, audit.participants, audit.global_model_digest) == (1, 2, MODEL)
     assert audit.participants_digest == identities
+    for plant in plants:
+        audit.enrol(plant)
+    assert audit.enrolled_round(plants[1]) == 1
     audit.attest(1, sender=plants[0])
     with pytest.raises(ContractRevertError, match="attestedRound"):
         audit.attest(1, sender=plants[0])

@@ -121,8 +121,10 @@ def test_turtle_syntax_error_names_the_line(licence: str) -> None:
 
 def test_errors_of_the_derived_spec(licence: str) -> None:
     text = licence.replace('"prepaid += msg.value"', '"prepaid += ghost"', 1)
+    line = _line_of(text, '"prepaid += ghost"')
     assert _error(text) == (
-        "licence.ttl: transitions[0].statements[0]: 'prepaid += ghost': unknown name 'ghost'"
+        f"licence.ttl: line {line}, transitions[0].statements[0]: 'prepaid += ghost': "
+        "unknown name 'ghost'"
     )
 
 
@@ -135,3 +137,31 @@ def test_exactly_one_contract() -> None:
 def test_missing_file() -> None:
     with pytest.raises(SpecError, match="cannot read"):
         load_ontology("/nonexistent/licence.ttl")
+
+
+def _line_of(text: str, needle: str) -> int:
+    return text[: text.index(needle)].count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('"sales += 1"', '"sales += nope"', "transitions[1].statements[0]"),
+        ('"msg.value > 0"', '"msg.value >> 0"', "transitions[1].guards[0]"),
+    ],
+)
+def test_expression_errors_name_their_line(old: str, new: str, field: str) -> None:
+    """Issue 17, low: rdflib keeps no positions, so the line is found from the literal."""
+    text = SMALL.replace(old, new)
+    with pytest.raises(SpecError) as info:
+        parse_ontology(text, source="kiosk.ttl")
+    assert f"kiosk.ttl: line {_line_of(text, new)}, {field}" in str(info.value)
+
+
+def test_an_expression_written_differently_falls_back_to_its_permission(licence: str) -> None:
+    """A guard whose literal does not appear verbatim still points at its permission."""
+    text = licence.replace('"count > 0"', "'''count >> 0'''")
+    with pytest.raises(SpecError) as info:
+        parse_ontology(text, source="licence.ttl")
+    line = _line_of(text, 'es:name "reportUsage"')
+    assert f"line {line}, transitions[2].guards[0]" in str(info.value)

@@ -62,6 +62,8 @@ def _scenario(chain: Chain, compiler: CompilerConfig) -> list[tuple[str, int]]:
     identities = FederatedRoundAuditClient.identities_digest(plants)
     gas.append(("commitRound", audit.commit_round(MODEL, 2, identities).gas_used))
     for plant in plants:
+        gas.append(("enrol", audit.enrol(plant).gas_used))
+    for plant in plants:
         gas.append(("attest", audit.attest(1, sender=plant).gas_used))
     gas.append(("closeRound", audit.close_round().gas_used))
     return gas
@@ -133,3 +135,36 @@ def test_local_signing_with_a_private_key(hardhat_url: str, compiler: CompilerCo
     registry.register(MODEL, "ipfs://signed-locally")
     assert registry.owner == chain.accounts[0]
     assert registry.state() == "Registered"
+
+
+def test_cli_withdraw_to_on_the_node(hardhat_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17: the licensee's refund goes to a wallet of its choice; nobody else's does."""
+    from edgeshield.cli import run
+    from edgeshield.ledger import specs_dir
+
+    node = Chain.connect(hardhat_url)
+    a = node.accounts
+    spec = str(specs_dir() / "model_licence.yaml")
+    args = {
+        "licensee": a[LICENSEE],
+        "device": a[DEVICE],
+        "modelDigest": "0x" + "11" * 32,
+        "pricePerUse": "5",
+        "expiresAt": str(node.next_timestamp() + 10 * DAY),
+    }
+    deploy = ["ledger", "deploy", spec, "--rpc-url", hardhat_url]
+    for name, value in args.items():
+        deploy += ["--arg", f"{name}={value}"]
+    assert run(deploy) == 0
+    address = capsys.readouterr().out.split(" deployed at ")[1].split()[0]
+    call = ["ledger", "call", spec, address, "--rpc-url", hardhat_url]
+    assert run([*call, "accept", "--value", "1000", "--from", str(LICENSEE)]) == 0
+    assert run([*call, "cancel", "--from", str(LICENSEE)]) == 0
+    capsys.readouterr()
+    wallet = a[STRANGER]
+    assert run([*call, "withdrawTo", "--arg", f"to={wallet}", "--from", str(STRANGER)]) == 1
+    assert "NothingToWithdraw" in capsys.readouterr().err
+    before = node.balance(wallet)
+    assert run([*call, "withdrawTo", "--arg", f"to={wallet}", "--from", str(LICENSEE)]) == 0
+    assert "Withdrawal" in capsys.readouterr().out
+    assert node.balance(wallet) - before == 1000

@@ -190,7 +190,8 @@ def call_cmd(
     function: Annotated[
         str,
         typer.Argument(
-            help="Transition, tick/pause/unpause/withdraw, or a public variable to read."
+            help="Transition, tick/pause/unpause/withdraw/withdrawTo (--arg to=ADDRESS), or a "
+            "public variable to read."
         ),
     ],
     arg: Annotated[list[str] | None, typer.Option("--arg", help="Input NAME=VALUE.")] = None,
@@ -210,6 +211,9 @@ def call_cmd(
         result = contract.transition(function, inputs, sender=_sender(chain, sender), value=value)
     elif function in ("tick", "pause", "unpause", "withdraw"):
         result = contract.call_function(function, sender=_sender(chain, sender), value=value)
+    elif function == "withdrawTo":
+        to = _named_args(arg or [], {"to": "address"}, function)["to"]
+        result = contract.call_function(function, [to], sender=_sender(chain, sender), value=value)
     elif function == "state":
         typer.echo(contract.state())
         return

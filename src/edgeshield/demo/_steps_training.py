@@ -254,6 +254,8 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
     for record in result.rounds:
         audit.commit_round(_bytes32(record.digest), record.participants, identities)
         for plant in plants:
+            audit.enrol(plant)
+        for plant in plants:
             audit.attest(audit.round, sender=plant)
         audit.close_round()
     expect(audit.round == len(result.rounds), "ledger", "the audit trail misses rounds")

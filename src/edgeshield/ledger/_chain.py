@@ -351,8 +351,25 @@ class DeployedContract:
 
     def call(self, function: str, *args: Any) -> Any:
         """Call a view function (or public getter) and return its result."""
+        return self._eth_call(function, args, {})
+
+    def simulate(self, function: str, *args: Any, sender: str | None = None, value: int = 0) -> Any:
+        """Run ``function(*args)`` as ``sender`` would send it, without mining it.
+
+        Why: whether a transition would pass right now (the differential tests ask this of
+        every call the checker claims) without spending gas or changing any state.
+
+        Raises
+        ------
+        ContractRevertError
+            If the transaction would revert, with the decoded custom error, as ``transact``.
+        """
+        options = {"from": sender or self.chain.accounts[0], "value": value}
+        return self._eth_call(function, args, options)
+
+    def _eth_call(self, function: str, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         try:
-            return getattr(self._contract.functions, function)(*args).call()
+            return getattr(self._contract.functions, function)(*args).call(options)
         except Exception as exc:
             data = _revert_data(exc)
             if data is None:

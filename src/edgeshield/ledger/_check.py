@@ -23,7 +23,15 @@ from edgeshield.ledger._expr import (
 )
 from edgeshield.ledger._spec import RESERVED_TYPES, ContractSpec, RoleInit, RoleKind
 
-__all__ = ["ANYONE", "Analysed", "ParsedTimed", "ParsedTransition", "analyse", "check_spec"]
+__all__ = [
+    "ANYONE",
+    "Analysed",
+    "ParsedTimed",
+    "ParsedTransition",
+    "analyse",
+    "check_spec",
+    "constructor_checks",
+]
 
 #: Role name meaning "no access restriction".
 ANYONE = "anyone"
@@ -229,3 +237,26 @@ def check_spec(
 ) -> None:
     """Raise :class:`SpecError` if ``spec`` is not a well-formed contract FSM."""
     analyse(spec, lines)
+
+
+def constructor_checks(spec: ContractSpec) -> dict[str, str]:
+    """What the constructor refuses, per argument: ``"address"``, ``"zero"`` or ``"deadline"``.
+
+    Why: a constructor argument sets something no transition can repair, and its zero value is
+    what an unset variable holds anyway, so passing it is a mistake that would otherwise only
+    show later (a licence at price 0, a device at address 0, a zero model digest). An address
+    must not be the zero address (``ZeroAddress()``); a ``uint256`` or ``bytes32`` must not be
+    zero, and a deadline of a timed transition must lie after the deployment's block
+    (``InvalidArgument(position)``, the argument's 0-based position). ``bool`` and ``string``
+    arguments are not checked.
+    """
+    deadlines = {t.after for t in spec.timed} if spec.plugins.timed else set()
+    checks: dict[str, str] = {}
+    for name, type_ in spec.constructor_inputs.items():
+        if type_ == "address":
+            checks[name] = "address"
+        elif name in deadlines:
+            checks[name] = "deadline"
+        elif type_ in ("uint256", "bytes32"):
+            checks[name] = "zero"
+    return checks

@@ -283,6 +283,10 @@ class ModelLicenceClient(_Client):
         """Pull the ether credited to ``sender``."""
         return self.call_function("withdraw", sender=sender)
 
+    def withdraw_to(self, to: str, *, sender: str) -> TxResult:
+        """Send the ether credited to ``sender`` to ``to`` (a payee that cannot receive it)."""
+        return self.call_function("withdrawTo", [to], sender=sender)
+
 
 class FederatedRoundAuditClient(_Client):
     """The audit trail of federated training rounds."""
@@ -375,8 +379,28 @@ class FederatedRoundAuditClient(_Client):
         }
         return self.transition("commitRound", inputs, sender=sender or self.aggregator)
 
+    def enrol(self, plant: str, *, sender: str | None = None) -> TxResult:
+        """Name ``plant`` a participant of the current round (aggregator); only they attest."""
+        return self.transition("enrol", {"plantAddress": plant}, sender=sender or self.aggregator)
+
+    def enrolled_round(self, address: str) -> int:
+        """Last round ``address`` was enrolled in (0 if never)."""
+        return int(self.get("enrolledRound", to_checksum_address(address)))
+
+    def open_round(
+        self, model_digest: bytes, plants: Sequence[str], *, sender: str | None = None
+    ) -> list[TxResult]:
+        """Commit a round whose participants are ``plants`` and enrol each of them."""
+        results = [
+            self.commit_round(
+                model_digest, len(plants), self.identities_digest(plants), sender=sender
+            )
+        ]
+        results += [self.enrol(plant, sender=sender) for plant in plants]
+        return results
+
     def attest(self, round_number: int, *, sender: str) -> TxResult:
-        """A plant attests its participation in ``round_number``."""
+        """An enrolled plant attests its participation in ``round_number``."""
         return self.transition("attest", {"roundNumber": round_number}, sender=sender)
 
     def close_round(self, *, sender: str | None = None) -> TxResult:

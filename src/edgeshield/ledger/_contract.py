@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from edgeshield.errors import ConfigError, ContractRevertError, SpecError
 from edgeshield.ledger._chain import Chain, DeployedContract, EventRecord, TxResult
+from edgeshield.ledger._check import constructor_checks
 from edgeshield.ledger._compiler import CompiledContract, CompilerConfig, compile_spec
 from edgeshield.ledger._spec import ContractSpec, load_spec
 
@@ -65,6 +66,26 @@ def _to_arg(value: Any, type_: str) -> Any:
     return value
 
 
+_WHY = {"zero": "must not be zero", "deadline": "must lie after the deployment block's time"}
+
+
+def _named_refusal(spec: ContractSpec, exc: ContractRevertError) -> ContractRevertError:
+    """The constructor's ``InvalidArgument(position)`` with the argument's name and the rule."""
+    if exc.error_name != "InvalidArgument" or len(exc.error_args) != 1:
+        return exc
+    names = list(spec.constructor_inputs)
+    position = int(str(exc.error_args[0]))
+    if not 0 <= position < len(names):
+        return exc
+    name = names[position]
+    why = _WHY.get(constructor_checks(spec).get(name, ""), "is invalid")
+    return ContractRevertError(
+        f"{spec.contract} constructor refused {name}: it {why} (InvalidArgument({position}))",
+        error_name=exc.error_name,
+        error_args=exc.error_args,
+    )
+
+
 class SpecContract:
     """A deployed contract together with the spec it was generated from."""
 
@@ -90,7 +111,10 @@ class SpecContract:
                 f"{spec.contract} constructor takes {list(expected)}, got {sorted(args)}"
             )
         ordered = [_to_arg(args[name], type_) for name, type_ in expected.items()]
-        deployed = chain.deploy(compiled_for(spec, compiler), ordered, sender=sender)
+        try:
+            deployed = chain.deploy(compiled_for(spec, compiler), ordered, sender=sender)
+        except ContractRevertError as exc:
+            raise _named_refusal(spec, exc) from exc
         return cls(spec, deployed)
 
     @classmethod

@@ -6,7 +6,8 @@ equal to the deployed contract), so roles, guards, the counter, pausing and time
 behave as in the contract. Data is made finite: the role holders at deployment and a few other
 accounts, small input values (and the hashes keccak guards compare against), time that jumps
 to the next deadline; uint256 state values above a bound are cut. Two states differ only in
-the variables that can influence a guard, a role or a deadline (their cone of influence).
+the variables that can influence a guard, a role, a deadline, whether checked arithmetic
+reverts, or what a credit pays (their cone of influence).
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ class ExplorationBounds:
 
 @dataclass(frozen=True, kw_only=True)
 class Step:
-    """One successful call (or the passing of time) in a trace."""
+    """One successful call (or the passing of time) in a trace.
+
+    ``sender`` is the caller's role name as shown in traces, ``account`` its address;
+    ``credited`` lists the pull-payment credits the call added, as (address, wei) pairs.
+    """
 
     sender: str
     action: str
@@ -59,6 +64,8 @@ class Step:
     value: int = 0
     labels: tuple[str, ...] = ()
     state: str = ""
+    account: str = ""
+    credited: tuple[tuple[str, int], ...] = ()
 
     def __str__(self) -> str:
         if self.action == "wait":
@@ -72,13 +79,18 @@ class Step:
 
 @dataclass
 class StateGraph:
-    """The explored state space: nodes (abstract states) and the calls between them."""
+    """The explored state space: nodes (abstract states) and the calls between them.
+
+    ``values`` holds each node's variables and roles as first reached (the node's
+    representative; nodes are told apart by the cone of influence only).
+    """
 
     spec: ContractSpec
     fsm_states: list[str] = field(default_factory=list)
     edges: list[list[tuple[Step, int]]] = field(default_factory=list)
     cut: set[int] = field(default_factory=set)
     complete: bool = True
+    values: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -111,6 +123,33 @@ def _names(node: Expr | Statement) -> set[str]:
     for arg in node.args:
         if isinstance(arg, Expr):
             found |= _names(arg)
+    return found
+
+
+def _revert_names(node: Expr | Statement) -> set[str]:
+    """Names whose values decide whether ``node`` reverts in the explored world.
+
+    Checked arithmetic can fail there in two ways only: a subtraction that underflows (both
+    operands count, and so do ``-=`` targets) and a division or modulo by zero (the divisor
+    counts). Additions and products are left out: the world's values are small (inputs and
+    state values up to ``max_value``, time near 1,000, the chain id below 2**47), so only a
+    product of six chain ids could reach 2**256.
+    """
+    if isinstance(node, Assign):
+        found = _revert_names(node.target) | _revert_names(node.value)
+        if node.op == "-":
+            found |= _names(node.target) | _names(node.value)
+        return found
+    if not isinstance(node, Expr):  # Credit
+        return _revert_names(node.to) | _revert_names(node.amount)
+    found = set()
+    if node.kind == "arith" and node.args[0] == "-":
+        found |= _names(node.args[1]) | _names(node.args[2])
+    elif node.kind == "arith" and node.args[0] in ("/", "%"):
+        found |= _names(node.args[2])
+    for arg in node.args:
+        if isinstance(arg, Expr):
+            found |= _revert_names(arg)
     return found
 
 
@@ -172,11 +211,19 @@ class _World:
             world.actor_names[actor] = "stranger" + (
                 "" if bounds.strangers == 1 else str(index + 1)
             )
-        # cone of influence: what guards, roles and deadlines read, closed under assignment
+        # cone of influence: what guards, roles, deadlines and checked arithmetic (a call
+        # that underflows or divides by zero reverts, as a failed guard) read, closed under
+        # assignment
         parsed = list(analysed.transitions.values())
         statements = [s for t in parsed for s in t.statements]
         statements += [s for t in analysed.timed for s in t.statements]
         relevant = set().union(*(_names(g) for t in parsed for g in t.guards))
+        relevant |= set().union(*(_revert_names(node) for node in statements))
+        relevant |= set().union(*(_revert_names(g) for t in parsed for g in t.guards))
+        # what a credit pays (the funds property follows credits along the graph's edges)
+        relevant |= set().union(
+            *(_names(node.amount) for node in statements if not isinstance(node, Assign))
+        )
         relevant |= {r for t in spec.transitions for r in t.role if r != ANYONE}
         relevant |= {t.after for t in spec.timed}
         if spec.plugins.pausable:
@@ -339,6 +386,7 @@ def explore(spec: ContractSpec, bounds: ExplorationBounds | None = None) -> Stat
         index[k] = node
         graph.fsm_states.append(model.state)
         graph.edges.append([])
+        graph.values.append(copy.deepcopy(model.scope))
         snapshots.append(_snapshot(model))
         timestamps[node] = timestamp
         if over_bound():
@@ -372,6 +420,12 @@ def explore(spec: ContractSpec, bounds: ExplorationBounds | None = None) -> Stat
                 _restore(model, snapshots[node])
                 continue
             shown = tuple((k, world.show(v)) for k, v in inputs.items())
+            before = snapshots[node][4]
+            credited = tuple(
+                (payee, amount - before.get(payee, 0))
+                for payee, amount in sorted(model.credits.items())
+                if amount > before.get(payee, 0)
+            )
             step = Step(
                 sender=world.name_of(sender),
                 action=action,
@@ -379,6 +433,8 @@ def explore(spec: ContractSpec, bounds: ExplorationBounds | None = None) -> Stat
                 value=value,
                 labels=tuple(labels),
                 state=model.state,
+                account=sender,
+                credited=credited,
             )
             target, fresh = add(now)
             graph.edges[node].append((step, target))

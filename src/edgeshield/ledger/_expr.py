@@ -341,6 +341,12 @@ def _arith(op: str, left: int, right: int) -> int:
 def evaluate(expr: Expr, scope: Mapping[str, Any], glob: Mapping[str, Any]) -> Any:
     """Value of ``expr`` with Solidity 0.8 semantics (checked arithmetic, short circuits).
 
+    Operands are evaluated in solc's order, so that when two of them would fail the model
+    reports the same ``Panic`` code as the contract: a binary operator's right operand before
+    its left (solc's legacy code generator, which the compiler settings use), ``and``/``or``
+    left to right with short circuits, ``keccak`` arguments left to right, and in a statement
+    the right-hand side before the target's index.
+
     ``scope`` maps names to values (mappings are ``dict`` with a zero default); ``glob`` maps
     ``"msg.sender"``-style keys. Raises :class:`Panic` where Solidity would.
     """
@@ -355,9 +361,11 @@ def evaluate(expr: Expr, scope: Mapping[str, Any], glob: Mapping[str, Any]) -> A
         table = scope[args[0]]
         return table.get(_key(evaluate(args[1], scope, glob)), _zero(expr.type))
     if kind == "arith":
-        return _arith(args[0], evaluate(args[1], scope, glob), evaluate(args[2], scope, glob))
+        right = evaluate(args[2], scope, glob)  # solc: the right operand first
+        return _arith(args[0], evaluate(args[1], scope, glob), right)
     if kind == "cmp":
-        left, right = evaluate(args[1], scope, glob), evaluate(args[2], scope, glob)
+        right = evaluate(args[2], scope, glob)
+        left = evaluate(args[1], scope, glob)
         if expr.args[1].type == "address":
             left, right = str(left).lower(), str(right).lower()
         return {
@@ -396,8 +404,9 @@ def execute(
 ) -> None:
     """Apply one statement to ``scope`` (and ``credits``) in place, as the contract would."""
     if isinstance(statement, Credit):
-        to = str(evaluate(statement.to, scope, glob)).lower()
+        # ``credits[to] += amount``: solc evaluates the right-hand side before the target
         amount = evaluate(statement.amount, scope, glob)
+        to = str(evaluate(statement.to, scope, glob)).lower()
         credits[to] = _arith("+", credits.get(to, 0), amount)
         return
     target = statement.target

@@ -7,7 +7,8 @@ locking (storage, or EIP-1153 transient storage where the EVM has it), a transit
 against transaction-ordering surprises, timed transitions (their body in one private function
 so deploy cost stays low), role-based access control, an event per transition, and pausing.
 Every generated function follows checks-effects-interactions: transitions never call out at
-all, and ether leaves only through ``withdraw()`` (pull payments) after its effects.
+all, and ether leaves only through ``withdraw()`` or ``withdrawTo()`` (pull payments) after
+its effects.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from eth_utils.crypto import keccak
 
-from edgeshield.ledger._check import ANYONE, Analysed, analyse
+from edgeshield.ledger._check import ANYONE, Analysed, analyse, constructor_checks
 from edgeshield.ledger._expr import Credit, render_expression, render_statement
 from edgeshield.ledger._spec import ContractSpec, Locking, RoleInit, RoleKind, TransitionSpec
 
@@ -133,8 +134,11 @@ def _declarations(w: _Writer, analysed: Analysed, locking: Locking) -> None:
     w("error Unauthorized(address caller);", 1)
     w("error InvalidState(State current);", 1)
     w("error GuardFailed(uint8 guard);", 1)
-    if _constructor_roles(spec):
+    addresses = any(check == "address" for check in constructor_checks(spec).values())
+    if addresses or _has_ether(analysed):  # withdrawTo(address(0)) is refused too
         w("error ZeroAddress();", 1)
+    if any(check != "address" for check in constructor_checks(spec).values()):
+        w("error InvalidArgument(uint8 argument);", 1)
     if plugins.counter:
         w("error StaleCounter(uint256 expected, uint256 current);", 1)
     if locking is not Locking.NONE:
@@ -182,14 +186,6 @@ def _declarations(w: _Writer, analysed: Analysed, locking: Locking) -> None:
         w("uint256 private lockStatus = 1;", 1)
 
 
-def _constructor_roles(spec: ContractSpec) -> list[str]:
-    return [
-        name
-        for name, role in spec.roles.items()
-        if role.kind is RoleKind.ADDRESS and role.init is RoleInit.CONSTRUCTOR
-    ]
-
-
 def _constructor(w: _Writer, spec: ContractSpec) -> None:
     params = [f"{_sol_type(t, location='memory')} {n}_" for n, t in spec.constructor_inputs.items()]
     w()
@@ -197,8 +193,15 @@ def _constructor(w: _Writer, spec: ContractSpec) -> None:
     for name, role in spec.roles.items():
         if role.kind is RoleKind.ADDRESS and role.init is RoleInit.DEPLOYER:
             w(f"{name} = msg.sender;", 2)
-    for name in _constructor_roles(spec):
-        w(f"if ({name}_ == address(0)) revert ZeroAddress();", 2)
+    positions = {name: index for index, name in enumerate(spec.constructor_inputs)}
+    for name, check in constructor_checks(spec).items():
+        if check == "address":
+            w(f"if ({name}_ == address(0)) revert ZeroAddress();", 2)
+        elif check == "deadline":
+            w(f"if ({name}_ <= block.timestamp) revert InvalidArgument({positions[name]});", 2)
+        else:
+            zero = "bytes32(0)" if spec.constructor_inputs[name] == "bytes32" else "0"
+            w(f"if ({name}_ == {zero}) revert InvalidArgument({positions[name]});", 2)
     for name in spec.constructor_inputs:
         w(f"{name} = {name}_;", 2)
     if spec.states.index(spec.initial) != 0:
@@ -388,6 +391,19 @@ def _admin(w: _Writer, analysed: Analysed, locking: Locking) -> None:
         if plugins.events:
             w("emit Withdrawal(msg.sender, amount);", 2)
         w('(bool ok, ) = payable(msg.sender).call{value: amount}("");', 2)
+        w("if (!ok) revert TransferFailed();", 2)
+        w("}", 1)
+        w()
+        w("/// @notice Pull payment to an address of the caller's choice: for a payee (a", 1)
+        w("/// contract without receive(), say) that cannot take ether itself.", 1)
+        w(f"function withdrawTo(address payable to) external{lock} {{", 1)
+        w("if (to == address(0)) revert ZeroAddress();", 2)
+        w("uint256 amount = credits[msg.sender];", 2)
+        w("if (amount == 0) revert NothingToWithdraw();", 2)
+        w("credits[msg.sender] = 0;", 2)
+        if plugins.events:
+            w("emit Withdrawal(msg.sender, amount);", 2)
+        w('(bool ok, ) = to.call{value: amount}("");', 2)
         w("if (!ok) revert TransferFailed();", 2)
         w("}", 1)
 

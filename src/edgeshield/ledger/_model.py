@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeshield.errors import ConfigError
-from edgeshield.ledger._check import ANYONE, Analysed, analyse
+from edgeshield.ledger._check import ANYONE, Analysed, analyse, constructor_checks
 from edgeshield.ledger._expr import (
     ZERO_ADDRESS,
     ZERO_BYTES32,
@@ -77,7 +77,10 @@ def _norm(value: Any, type_: str) -> Any:
 
 
 class ReferenceModel:
-    """An executable model of ``spec`` deployed by ``deployer`` with ``constructor_args``."""
+    """An executable model of ``spec`` deployed by ``deployer`` with ``constructor_args``.
+
+    ``timestamp`` is the deployment block's time: a deadline argument must lie after it.
+    """
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class ReferenceModel:
         constructor_args: Mapping[str, Any],
         address: str = MODEL_ADDRESS,
         chain_id: int = MODEL_CHAIN_ID,
+        timestamp: int = 0,
     ) -> None:
         self.spec = spec
         self.address = address.lower()
@@ -112,9 +116,19 @@ class ReferenceModel:
             self.scope[name] = _zero(var.type)
         for name, type_ in spec.constructor_inputs.items():
             self.scope[name] = _norm(constructor_args[name], type_)
-        for name, role in spec.roles.items():
-            if role.init is RoleInit.CONSTRUCTOR and self.scope[name] == ZERO_ADDRESS:
-                raise ConfigError(f"role {name!r} cannot be the zero address (ZeroAddress)")
+        self._check_constructor(timestamp)
+
+    def _check_constructor(self, timestamp: int) -> None:
+        """Refuse what the generated constructor refuses (see ``constructor_checks``)."""
+        positions = {name: index for index, name in enumerate(self.spec.constructor_inputs)}
+        for name, check in constructor_checks(self.spec).items():
+            value = self.scope[name]
+            if check == "address" and value == ZERO_ADDRESS:
+                raise ConfigError(f"{name!r} cannot be the zero address (ZeroAddress)")
+            if (check == "zero" and value in (0, ZERO_BYTES32)) or (
+                check == "deadline" and value <= timestamp
+            ):
+                raise ConfigError(f"{name!r} is invalid (InvalidArgument({positions[name]}))")
 
     # -- the generated functions, in the generated order of checks -----------------------------
 
@@ -216,7 +230,8 @@ class ReferenceModel:
     ) -> Outcome:
         """Run one call; on failure nothing changes, as with an EVM revert.
 
-        ``function`` is a transition name, ``tick``, ``pause``, ``unpause`` or ``withdraw``;
+        ``function`` is a transition name, ``tick``, ``pause``, ``unpause``, ``withdraw`` or
+        ``withdrawTo`` (``inputs`` ``{"to": address}``; the model does not track the payee);
         ``counter`` is the ``expectedCounter`` argument (counter plugin only).
         """
         saved = (
@@ -237,6 +252,13 @@ class ReferenceModel:
             elif function in ("pause", "unpause"):
                 self._pause(function, glob, events)
             elif function == "withdraw":
+                self._withdraw(glob, events)
+            elif function == "withdrawTo":
+                to = str((inputs or {}).get("to", ZERO_ADDRESS)).lower()
+                if glob["msg.value"]:
+                    raise _Revert("Revert")
+                if to == ZERO_ADDRESS:
+                    raise _Revert("ZeroAddress")
                 self._withdraw(glob, events)
             else:
                 self._transition(function, inputs or {}, glob, counter, events)

@@ -11,13 +11,22 @@ Multiple Interacting Smart Contracts with VeriSolid" (IEEE ICBC 2020):
 * ``if a happens, b can only happen after c``  AG(a -> AX A[not b W c])
 * ``a will eventually happen after b``         AG(b -> AF a)
 
+and one template for funds (issue 17), ``r can always recover v``: from every reachable state,
+the holder of the address role ``r``, by its own calls and the passing of time alone (``tick``
+included, as anyone may call it), can reach a state where the uint256 variable ``v`` is 0 and
+at least ``v``'s value was credited to it on the way; ``withdraw()`` is never paused, so a
+credit is money it can take. ``licensee can always recover prepaid`` is the licensee's
+unspent prepayment, whatever the owner does first (suspend, pause, propose a device).
+``r can always recover v without waiting`` allows no passing of time: the money comes back
+now, not at a deadline however far away.
+
 The states explored are those of the spec's own :class:`~edgeshield.ledger.ReferenceModel`,
 the Python model that the stateful tests hold equal to the deployed contract call for call,
 so the verdicts are about the contract's actual checks (roles, guards, pausing, timed
 transitions), not a simplified copy. Data is made finite: a few accounts, small input values,
 and uint256 state values above a bound are not explored further (reported as cut). Only the
-variables that can influence a guard, a role or a deadline (their cone of influence) tell two
-states apart.
+variables that can influence a guard, a role, a deadline, whether checked arithmetic reverts,
+or what a credit pays (their cone of influence) tell two states apart.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._explore import TICK, ExplorationBounds, StateGraph, Step, explore
+from edgeshield.ledger._funds import check_funds_names, stuck_at
 from edgeshield.ledger._spec import ContractSpec
 
 __all__ = [
@@ -50,11 +60,13 @@ __all__ = [
 ]
 
 _PROPERTY_GRAMMAR = r"""
-?start: cannot | only | conditional | eventually
+?start: cannot | only | conditional | eventually | recover | recover_now
 cannot: ACTION "cannot" "happen" "after" ACTION
 only: ACTION "can" "only" "happen" "after" ACTION
 conditional: "if" ACTION "happens" "," ACTION "can" "only" "happen" "after" ACTION
 eventually: ACTION "will" "eventually" "happen" "after" ACTION
+recover: ACTION "can" "always" "recover" ACTION
+recover_now: ACTION "can" "always" "recover" ACTION "without" "waiting"
 ACTION: /[a-z][A-Za-z0-9]*/
 %import common.WS
 %ignore WS
@@ -62,17 +74,22 @@ ACTION: /[a-z][A-Za-z0-9]*/
 
 
 class PropertyKind(enum.Enum):
-    """The four VeriSolid property templates."""
+    """The four VeriSolid property templates and the funds template."""
 
     CANNOT_AFTER = "cannot"
     ONLY_AFTER = "only"
     IF_ONLY_AFTER = "conditional"
     EVENTUALLY_AFTER = "eventually"
+    ALWAYS_RECOVERS = "recover"
+    RECOVERS_WITHOUT_WAITING = "recover_now"
 
 
 @dataclass(frozen=True, kw_only=True)
 class Property:
-    """One property: its template and its actions in the template's order (a, b[, c])."""
+    """One property: its template and its actions in the template's order (a, b[, c]).
+
+    For ``r can always recover v`` the two names are a role and a uint256 variable.
+    """
 
     kind: PropertyKind
     actions: tuple[str, ...]
@@ -85,6 +102,10 @@ class Property:
             return f"{a} can only happen after {b}"
         if self.kind is PropertyKind.IF_ONLY_AFTER:
             return f"if {a} happens, {b} can only happen after {rest[0]}"
+        if self.kind is PropertyKind.ALWAYS_RECOVERS:
+            return f"{a} can always recover {b}"
+        if self.kind is PropertyKind.RECOVERS_WITHOUT_WAITING:
+            return f"{a} can always recover {b} without waiting"
         return f"{a} will eventually happen after {b}"
 
 
@@ -116,8 +137,9 @@ def parse_property(text: str) -> Property:
                 word = "?"
         raise SpecError(
             f"property {text!r}: {where}: unexpected {word}; the templates are 'a cannot happen "
-            "after b', 'a can only happen after b', 'if a happens, b can only happen after c' "
-            "and 'a will eventually happen after b'"
+            "after b', 'a can only happen after b', 'if a happens, b can only happen after c', "
+            "'a will eventually happen after b' and 'role can always recover variable [without "
+            "waiting]'"
         ) from exc
     actions = tuple(str(token) for token in tree.children if isinstance(token, Token))
     return Property(kind=PropertyKind(str(tree.data)), actions=actions)
@@ -155,6 +177,12 @@ class Verdict:
             lines += [f"    {i}. {step}" for i, step in enumerate(self.loop, start=1)]
         elif self.property.kind is PropertyKind.EVENTUALLY_AFTER:
             lines.append("    and then no call can succeed")
+        elif self.property.kind in _FUNDS:
+            role, variable = self.property.actions
+            means = "own calls and waiting" if "waiting" not in str(self.property) else "own calls"
+            lines.append(
+                f"    and from there no sequence of {role}'s {means} credits {role} its {variable}"
+            )
         return "\n".join(lines)
 
 
@@ -328,6 +356,16 @@ def _check(prop: Property, groups: Groups, graph: StateGraph) -> Verdict:
     return _verdict(prop, graph, False, trace, loop)
 
 
+_FUNDS = (PropertyKind.ALWAYS_RECOVERS, PropertyKind.RECOVERS_WITHOUT_WAITING)
+
+
+def _check_recovers(prop: Property, graph: StateGraph) -> Verdict:
+    role, variable = prop.actions
+    waiting = prop.kind is PropertyKind.ALWAYS_RECOVERS
+    trace = stuck_at(graph, role, variable, waiting=waiting)
+    return _verdict(prop, graph, trace is None, trace or ())
+
+
 def _actions(spec: ContractSpec) -> list[str]:
     actions = [t.name for t in spec.transitions]
     if spec.timed and spec.plugins.timed:
@@ -372,8 +410,16 @@ def verify(
     """
     parsed = [p if isinstance(p, Property) else parse_property(p) for p in properties]
     known = _actions(spec)
-    groups = [
-        tuple(_group(spec, prop, action, known) for action in prop.actions) for prop in parsed
-    ]
+    groups: list[Groups] = []
+    for prop in parsed:
+        if prop.kind in _FUNDS:
+            role, variable = prop.actions
+            check_funds_names(spec, role, variable, str(prop))
+            groups.append(())
+        else:
+            groups.append(tuple(_group(spec, prop, action, known) for action in prop.actions))
     graph = graph or explore(spec, bounds)
-    return [_check(prop, group, graph) for prop, group in zip(parsed, groups, strict=True)]
+    return [
+        _check_recovers(prop, graph) if prop.kind in _FUNDS else _check(prop, group, graph)
+        for prop, group in zip(parsed, groups, strict=True)
+    ]

@@ -11,14 +11,16 @@ state verdict says whether a short counterexample exists). What the harness chan
 * guards with nonlinear arithmetic (``count * pricePerUse <= prepaid``) are dropped: the CHC
   solver gets stuck on them ("Stuck on a lemma"); fewer guards, more behaviours;
 * statements whose target no kept guard, role or deadline reads (the cone of influence) are
-  dropped, and so are credits and ``withdraw()``, which no guard reads (its external call could
-  re-enter, but a re-entrant call is one more call in the sequence the harness already allows);
+  dropped, and so are credits, ``withdraw()`` and ``withdrawTo()``, which no guard reads (their
+  external call could re-enter, but a re-entrant call is one more call in the sequence the
+  harness already allows);
 * no lock, no counter check (they only revert) and no events;
 * ``revert Error(...)`` becomes ``revert()``: solc 0.8.28's SMTChecker does not model a
   custom-error revert as a revert ("does not yet implement type error") and runs on.
 
-``a will eventually happen after b`` is a liveness property: the CHC engine proves safety
-(assertions) only, so it is reported as not checked.
+``a will eventually happen after b`` is a liveness property and ``r can always recover v``
+(funds) a reachability property from every state: the CHC engine proves safety (assertions)
+only, so both are reported as not checked; the explicit-state checker decides them.
 """
 
 from __future__ import annotations
@@ -39,8 +41,10 @@ from edgeshield.errors import CompilationError, ConfigError, SpecError
 from edgeshield.ledger._check import ANYONE, analyse
 from edgeshield.ledger._compiler import CompilerConfig, _run_solc, find_solc_module
 from edgeshield.ledger._expr import Assign, Expr, Statement
+from edgeshield.ledger._funds import check_funds_names
 from edgeshield.ledger._generator import GeneratorOptions, generate_solidity
 from edgeshield.ledger._properties import (
+    _FUNDS,
     TICK,
     Property,
     PropertyKind,
@@ -241,6 +245,14 @@ def _function_end(lines: list[str], name: str) -> int:
     return next(i for i in range(start, len(lines)) if lines[i] == "    }")
 
 
+#: Templates the CHC engine cannot decide (it proves assertions, i.e. safety, only).
+_NOT_SAFETY = {
+    PropertyKind.EVENTUALLY_AFTER: "a liveness",
+    PropertyKind.ALWAYS_RECOVERS: "a funds (reachability from every state)",
+    PropertyKind.RECOVERS_WITHOUT_WAITING: "a funds (reachability from every state)",
+}
+
+
 def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
     """The harness contract for one safety property (see the module docstring).
 
@@ -251,20 +263,22 @@ def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
         the contract does not have.
     """
     prop = prop if isinstance(prop, Property) else parse_property(prop)
-    if prop.kind is PropertyKind.EVENTUALLY_AFTER:
-        raise SpecError(f"{prop}: a liveness property has no assert harness")
+    if prop.kind in _NOT_SAFETY:
+        raise SpecError(f"{prop}: {_NOT_SAFETY[prop.kind]} property has no assert harness")
     known = _actions(spec)
     groups = tuple(_group(spec, prop, action, known) for action in prop.actions)
     abstract = _abstract(spec)
     source = generate_solidity(abstract, GeneratorOptions())
     source = re.sub(r"revert [A-Z][A-Za-z0-9]*\([^;]*\);", "revert();", source)
     lines = source.splitlines()
-    if (
-        start := next((i for i, s in enumerate(lines) if "function withdraw()" in s), None)
-    ) is not None:
+    for name in ("withdraw", "withdrawTo"):
+        opening = f"    function {name}("
+        start = next((i for i, s in enumerate(lines) if s.startswith(opening)), None)
+        if start is None:
+            continue
         while lines[start - 1].startswith("    ///"):
             start -= 1
-        end = _function_end(lines, "withdraw")
+        end = _function_end(lines, name)
         del lines[start : end + 1]
     inserts: list[tuple[int, list[str]]] = []
     for label in known:
@@ -312,11 +326,12 @@ def _answers(result: dict[str, Any], source: str) -> list[tuple[int, str]]:
 
 
 def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) -> SmtVerdict:
-    if prop.kind is PropertyKind.EVENTUALLY_AFTER:
+    if prop.kind in _NOT_SAFETY:
+        what = _NOT_SAFETY[prop.kind].removeprefix("a ")
         return SmtVerdict(
             property=prop,
             outcome=SmtOutcome.NOT_CHECKED,
-            detail="liveness: the SMTChecker proves assertions (safety) only",
+            detail=f"{what}: the SMTChecker proves assertions (safety) only",
         )
     source = smt_harness(spec, prop)
     settings = {
@@ -368,7 +383,7 @@ def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) 
 def verify_smt(
     spec: ContractSpec, properties: Sequence[Property | str], config: SmtConfig | None = None
 ) -> list[SmtVerdict]:
-    """One CHC verdict per property: proved, violated, unknown, or not checked (liveness).
+    """One CHC verdict per property: proved, violated, unknown, or not checked (not safety).
 
     Why: a proof here covers every value and call sequence, not a bounded world; a timeout or
     an undecided query is ``unknown``, never ``proved``.
@@ -377,6 +392,10 @@ def verify_smt(
     parsed = [p if isinstance(p, Property) else parse_property(p) for p in properties]
     known = _actions(spec)
     for prop in parsed:
+        if prop.kind in _FUNDS:
+            role, variable = prop.actions
+            check_funds_names(spec, role, variable, str(prop))
+            continue
         for action in prop.actions:
             _group(spec, prop, action, known)
     z3 = config.z3 or find_z3()

@@ -339,7 +339,37 @@ def parse_ontology(text: str, *, source: str = "<turtle>") -> ContractSpec:
         raise SpecError(f"{source}: invalid Turtle: {_turtle_error(str(exc))}") from exc
     _validate(graph, source)
     _check_terms(graph, source)
-    return build_spec(_derive(graph, source), source=source, lines={})
+    raw = _derive(graph, source)
+    return build_spec(raw, source=source, lines=_source_lines(text, raw))
+
+
+def _source_lines(text: str, raw: dict[str, Any]) -> dict[tuple[str | int, ...], int]:
+    """Where each permission, and each of its guards and statements, is written in ``text``.
+
+    Why: rdflib keeps no positions, so an ill-typed guard would be reported by its place in
+    the spec alone; the permission is found by its ``es:name`` and each expression by its
+    literal within the permission's block (an expression written with another quoting or
+    escaping falls back to the permission's line).
+    """
+    found: dict[tuple[str | int, ...], int] = {}
+
+    def line_at(index: int) -> int:
+        return text.count("\n", 0, index) + 1
+
+    for index, item in enumerate(raw.get("transitions", [])):
+        match = re.search(r"es:name\s+" + re.escape(_lit(item["name"])), text)
+        if match is None:
+            continue
+        start = match.start()
+        end = text.find(" .\n", start)
+        end = len(text) if end < 0 else end
+        found[("transitions", index)] = line_at(start)
+        for field in ("guards", "statements"):
+            for number, expression in enumerate(item.get(field, ())):
+                at = text.find(_lit(expression), start, end)
+                if at >= 0:
+                    found[("transitions", index, field, number)] = line_at(at)
+    return found
 
 
 def load_ontology(path: str | Path) -> ContractSpec:
