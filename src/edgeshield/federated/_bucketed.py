@@ -65,7 +65,7 @@ class _BucketStrategy(Strategy):
         if results:
             self.result = parameters_to_ndarrays(results[0][1].parameters)
             self.weight = float(sum(r.num_examples for _, r in results))
-            self.plants = [str(r.metrics.get("plant", "?")) for _, r in results]
+            self.plants = [self.parent.plant_name(p, r.metrics) for p, r in results]
         return None, {}
 
     def configure_evaluate(self, *args: Any) -> list[Any]:

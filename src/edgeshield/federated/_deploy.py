@@ -4,8 +4,10 @@
 cryptography), :func:`generate_supernode_keys` the SuperNodes' authentication keys, and
 :func:`write_flower_app` the Flower App directory (``pyproject.toml`` + a two-line module) that
 ``flwr run`` packages. The ServerApp (:func:`deployment_server_app`) reads the run's
-:class:`FederatedConfig` from the run config and writes ``summary.json`` and ``model/`` to the
-run directory; each SuperNode's ClientApp reads its plant from ``--node-config``.
+:class:`FederatedConfig` and the vendor's :class:`PlantRoster` from the run config, samples only
+the roster's nodes, and writes ``summary.json`` and ``model/`` to the run directory; each
+SuperNode's ClientApp reads its plant's database from ``--node-config`` (the ``plant-id`` it
+reports there is never what the server names it by).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from edgeshield.errors import ConfigError, FederatedError
 from edgeshield.federated._config import Aggregator, ClientDP, FederatedConfig, RecordDP
 from edgeshield.federated._local import get_arrays
 from edgeshield.federated._release import privacy_statement
+from edgeshield.federated._roster import PlantRoster
 from edgeshield.federated._server import ServerPlan, _main
 from edgeshield.federated._start import server_start
 from edgeshield.federated._trust import redact_urls
@@ -170,6 +173,7 @@ clientapp = "edgeshield_fl_app:clientapp"
 
 [tool.flwr.app.config]
 config-json = '{config}'
+roster-json = '{roster}'
 run-dir = '{run_dir}'
 """
 
@@ -182,17 +186,36 @@ clientapp = make_client_app()
 '''
 
 
-def write_flower_app(directory: str | Path, config: FederatedConfig, run_dir: str | Path) -> Path:
-    """Write the Flower App directory that ``flwr run`` packages and submits."""
+def write_flower_app(
+    directory: str | Path,
+    config: FederatedConfig,
+    run_dir: str | Path,
+    *,
+    roster: PlantRoster,
+) -> Path:
+    """Write the Flower App directory that ``flwr run`` packages and submits.
+
+    ``roster`` (from ``fl register``) names the plants the ServerApp may sample; it must
+    hold at least ``config.plants`` of them.
+    """
     if config.malicious:
         raise ConfigError("malicious plants are simulation-only; a real attacker runs its own code")
+    if len(roster.plants) < config.plants:
+        raise ConfigError(
+            f"the plant roster holds {len(roster.plants)} plants, the run needs {config.plants};"
+            " register the plants first (edgeshield fl register)"
+        )
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(config.to_dict())
     if "'" in payload or "'" in str(run_dir):
         raise ConfigError("the configuration and run directory must not contain single quotes")
     (out / "pyproject.toml").write_text(
-        _PYPROJECT.format(config=payload, run_dir=Path(run_dir).resolve())
+        _PYPROJECT.format(
+            config=payload,
+            roster=json.dumps(roster.to_dict()),
+            run_dir=Path(run_dir).resolve(),
+        )
     )
     (out / "edgeshield_fl_app.py").write_text(_MODULE)
     return out
@@ -260,6 +283,21 @@ def _privacy(config: FederatedConfig, plan: ServerPlan) -> dict[str, Any]:
     }
 
 
+def _participation(config: FederatedConfig, roster: PlantRoster) -> dict[str, Any]:
+    """Who may take part, and the dropout rule the run followed (stated in the summary)."""
+    return {
+        "roster": list(roster.plant_ids),
+        "selected_by": "registered SuperNode key (the roster); reported plant ids are ignored",
+        "min_plants": config.min_plants,
+        "stage_wait_seconds": config.stage_wait,
+        "rule": (
+            f"every stage waits up to {config.stage_wait:g} s for every plant, then goes on"
+            f" with the plants still connected if at least {config.min_plants} of"
+            f" {config.plants} (the SecAgg+ reconstruction threshold); with fewer the run fails"
+        ),
+    }
+
+
 def _fresh(run_dir: Path) -> Path:
     """The temporary sibling the run writes into; ``run_dir`` itself must not exist yet."""
     if run_dir.exists():
@@ -289,6 +327,9 @@ def deployment_server_app() -> ServerApp:
     def main(grid: Grid, context: Context) -> None:
         config = config_from_dict(json.loads(str(context.run_config["config-json"])))
         run_dir = Path(str(context.run_config["run-dir"]))
+        if "roster-json" not in context.run_config:
+            raise ConfigError("the run has no plant roster; write the app with fl app --roster")
+        roster = PlantRoster.from_dict(json.loads(str(context.run_config["roster-json"])))
         partial = _fresh(run_dir)
         start = server_start(config)
         encoder, model = start.encoder, start.model
@@ -301,6 +342,7 @@ def deployment_server_app() -> ServerApp:
             test_y=None,
             public_x=start.public_x,
             public_y=start.public_y,
+            roster=roster,
         )
         try:
             _main(plan, grid, context)
@@ -333,6 +375,7 @@ def deployment_server_app() -> ServerApp:
                     "federated_rounds": config.rounds,
                     "local_epochs": config.local_epochs,
                     "plants_last_round": plan.rounds[-1].participants,
+                    "absent_last_round": plan.rounds[-1].absent,
                     "mean_plant_validation_f1": sum(f1s) / len(f1s) if f1s else None,
                     "dp_level": privacy["level"],
                     "dp_epsilon": privacy["epsilon"],
@@ -347,6 +390,7 @@ def deployment_server_app() -> ServerApp:
         summary = {
             "config": config.to_dict(),
             "privacy": privacy,
+            "participation": _participation(config, roster),
             "public_pretraining": start.public_card,
             "rounds": [r.as_dict() for r in plan.rounds],
         }
