@@ -38,6 +38,7 @@ from edgeshield.federated._start import server_start
 from edgeshield.usecase import FleetConfig, PlantDatabase, make_fleet, sqlite_url
 
 FLEET = make_fleet(FleetConfig(plants=3, total_rows=1500), seed=2)
+FLEET5 = make_fleet(FleetConfig(plants=5, total_rows=1500), seed=3)
 
 
 def _pem(openssh: Path) -> bytes:
@@ -190,16 +191,19 @@ def _config(**fields: object) -> FederatedConfig:
 
 
 @pytest.fixture(scope="module")
-def databases(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """The honest plants' database, and the rogue's: 120 rows that it calls plant-1's."""
+def databases(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    """Databases: the honest plants', the rogue's (120 rows it calls plant-1's), five plants'."""
     base = tmp_path_factory.mktemp("plants")
     honest, rogue = sqlite_url(base / "plants.sqlite"), sqlite_url(base / "rogue.sqlite")
     with PlantDatabase(honest) as db:
         db.write_fleet(FLEET.profiles, FLEET.frames)
+    five = sqlite_url(base / "five.sqlite")
+    with PlantDatabase(five) as db:
+        db.write_fleet(FLEET5.profiles, FLEET5.frames)
     first = FLEET.profiles[0]
     with PlantDatabase(rogue) as db:
         db.write_plant(first.plant_id, FLEET.frames[first.plant_id].iloc[:120], first)
-    return honest, rogue
+    return honest, rogue, five
 
 
 def _node(plant: str, url: str, partition: int) -> dict[str, bool | float | int | str]:
@@ -211,10 +215,10 @@ def _rows(plan: ServerPlan, plant: str) -> set[float]:
 
 
 def test_a_registered_rogue_outside_the_roster_is_never_sampled_nor_recorded(
-    tmp_path: Path, databases: tuple[str, str]
+    tmp_path: Path, databases: tuple[str, str, str]
 ) -> None:
     """Registered on the SuperLink (it holds a key) but not in the roster: never sampled."""
-    honest, rogue = databases
+    honest, rogue, _ = databases
     keys = [_pem(k) for k in _keys(tmp_path, 4)]  # the rogue's key first: lowest node ID
     roster = PlantRoster()
     for plant, key in zip(FLEET.plant_ids, keys[1:], strict=True):
@@ -235,10 +239,10 @@ def test_a_registered_rogue_outside_the_roster_is_never_sampled_nor_recorded(
 
 
 def test_a_roster_plant_claiming_another_plants_id_is_recorded_under_its_own(
-    tmp_path: Path, databases: tuple[str, str]
+    tmp_path: Path, databases: tuple[str, str, str]
 ) -> None:
     """The third registered plant says it is the first: it never overwrites that record."""
-    honest, rogue = databases
+    honest, rogue, _ = databases
     keys = [_pem(k) for k in _keys(tmp_path, 3)]
     first, second, third = FLEET.plant_ids
     roster = PlantRoster().with_plant(first, keys[0]).with_plant(second, keys[1])
@@ -253,17 +257,19 @@ def test_a_roster_plant_claiming_another_plants_id_is_recorded_under_its_own(
     assert record.plants[first]["rows"] != 24.0
 
 
+@pytest.mark.parametrize("life", [1, 2], ids=["before-sharing-keys", "after-sharing-keys"])
 def test_a_plant_dying_mid_round_leaves_a_model_with_the_dropout_recorded(
-    tmp_path: Path, databases: tuple[str, str]
+    tmp_path: Path, databases: tuple[str, str, str], life: int
 ) -> None:
-    """SecAgg+: the third plant dies after sharing its keys; round 2 waits, then goes on."""
-    honest, _ = databases
+    """SecAgg+: the third plant dies after answering ``life`` stages of round 1 (setup; setup
+    and key shares); round 1 finishes without it, round 2 waits, then goes on."""
+    honest, _, _ = databases
     keys = [_pem(k) for k in _keys(tmp_path, 3)]
     roster = PlantRoster()
     for plant, key in zip(FLEET.plant_ids, keys, strict=True):
         roster = roster.with_plant(plant, key)
     nodes = [_node(p, honest, i) for i, p in enumerate(FLEET.plant_ids)]
-    grid = _KeyedGrid(keys, nodes, [None, None, 2], run_id=13)  # setup + share keys, then dead
+    grid = _KeyedGrid(keys, nodes, [None, None, life], run_id=13)
     plan = _serve(_config(), grid, roster)
     assert plan.error is None
     assert plan.final is not None
@@ -274,9 +280,9 @@ def test_a_plant_dying_mid_round_leaves_a_model_with_the_dropout_recorded(
 
 
 def test_two_plants_dying_mid_round_stop_the_run_without_a_model(
-    tmp_path: Path, databases: tuple[str, str]
+    tmp_path: Path, databases: tuple[str, str, str]
 ) -> None:
-    honest, _ = databases
+    honest, _, _ = databases
     keys = [_pem(k) for k in _keys(tmp_path, 3)]
     roster = PlantRoster()
     for plant, key in zip(FLEET.plant_ids, keys, strict=True):
@@ -290,9 +296,9 @@ def test_two_plants_dying_mid_round_stop_the_run_without_a_model(
 
 
 def test_a_stage_with_fewer_than_min_plants_connected_fails_after_the_bounded_wait(
-    tmp_path: Path, databases: tuple[str, str]
+    tmp_path: Path, databases: tuple[str, str, str]
 ) -> None:
-    honest, _ = databases
+    honest, _, _ = databases
     keys = [_pem(k) for k in _keys(tmp_path, 3)]
     roster = PlantRoster()
     for plant, key in zip(FLEET.plant_ids, keys, strict=True):
@@ -305,3 +311,27 @@ def test_a_stage_with_fewer_than_min_plants_connected_fails_after_the_bounded_wa
         plan.error
     )
     assert grid.delivered[min(grid.keys)] == 0
+
+
+def test_secagg_after_an_early_and_a_late_dropout_unmasks_the_survivors_sum(
+    tmp_path: Path, databases: tuple[str, str, str]
+) -> None:
+    """Of five plants one dies before sharing its keys and one after: the SecAgg+ aggregate is
+    the plain mean of the three survivors (up to quantization), not a halted or garbled sum."""
+    five = databases[2]
+    keys = [_pem(k) for k in _keys(tmp_path, 5)]
+    roster = PlantRoster()
+    for plant, key in zip(FLEET5.plant_ids, keys, strict=True):
+        roster = roster.with_plant(plant, key)
+    nodes = [_node(p, five, i) for i, p in enumerate(FLEET5.plant_ids)]
+    config = _config(plants=5, rounds=1)
+    secure = _serve(config, _KeyedGrid(keys, nodes, [None, None, None, 1, 2], 21), roster)
+    plain_grid = _KeyedGrid(keys, nodes, [None, None, None, 0, 0], 22)
+    plain = _serve(_config(plants=5, rounds=1, secure=False), plain_grid, roster)
+    assert secure.error is None
+    assert plain.error is None
+    assert secure.final is not None
+    assert plain.final is not None
+    assert secure.rounds[0].contributors == plain.rounds[0].contributors == FLEET5.plant_ids[:3]
+    for s_array, p_array in zip(secure.final, plain.final, strict=True):
+        assert abs(s_array - p_array).max() < 1e-3
