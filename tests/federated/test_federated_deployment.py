@@ -411,7 +411,7 @@ def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation
 
 def _submit_in_background(federation: _Federation, name: str) -> tuple[int, str]:
     """Start ``fl submit`` for a fresh signed two-round app; its run ID and process name."""
-    app = federation.app(name, _config(rounds=2), signed=True)
+    app = federation.app(name, _config(rounds=2, pretraining=None), signed=True)
     proc = f"submit-{name}"
     federation.procs.start(
         proc, [str(BIN / "edgeshield"), "fl", "submit", str(app), "--wait", "540"]
