@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from ._core import (
     Results,
     bold,
@@ -183,4 +185,28 @@ def federated_scale_growth(results: Results) -> str:
     return (
         f"(n^{scale['FedAvg']['exponent']:.2f}) and SecAgg+ with logarithmic neighbourhoods as"
         f" n^{scale['SecAgg+ (2 log2 n + 1 shares)']['exponent']:.2f} (target ≤ n^1.3)"
+    )
+
+
+@renderer("deployment.seconds")
+def deployment_seconds(results: Results) -> str:
+    """Seconds per round at 3 plants: deployment engine vs in-process grid (issue 13 #8)."""
+    data = results["deployment"]
+    runs = [
+        ("deployment engine, ServerApp polling every 0.25 s", data),
+        ("deployment engine, Flower's HttpGrid (3 s polls)", data["before_prompt_grid"]),
+    ]
+    rows = []
+    for label, run in runs:
+        rows.append(
+            [
+                label,
+                ", ".join(f"{s:.1f}" for s in run["deployment"]["seconds_per_round"]),
+                f"{statistics.median(run['deployment']['seconds_per_round']):.1f}",
+                ", ".join(f"{s:.1f}" for s in run["in_process"]["seconds_per_round"]),
+                f"{run['median_ratio']:.1f}",
+            ]
+        )
+    return table(
+        ["run", "deployed s/round", "median", "in-process s/round", "ratio"], "lrrrr", rows
     )

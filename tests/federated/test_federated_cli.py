@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 
 from edgeshield.cli import run
-from edgeshield.federated import config_from_dict
+from edgeshield.federated import PlantRoster, config_from_dict
 
 
 def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,18 +20,59 @@ def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]
     assert run(["fl", "node-keys", "--out", str(tmp_path), "--name", "plant-1"]) == 0
     assert (tmp_path / "plant-1.pub").read_text().startswith("ecdsa-sha2-nistp256 ")
+    roster = tmp_path / "roster.json"
+    PlantRoster().with_plant("plant-1", (tmp_path / "plant-1.pub").read_bytes()).save(roster)
     app = tmp_path / "app"
-    assert (
-        run(["fl", "app", "--out", str(app), "--run-dir", str(tmp_path / "run"), "--plants", "3"])
-        == 0
-    )
+    args = ["fl", "app", "--out", str(app), "--run-dir", str(tmp_path / "run")]
+    assert run([*args, "--roster", str(roster), "--plants", "2"]) == 1
+    assert "error: the plant roster holds 1 plants, the run needs 2" in capsys.readouterr().err
+    for i in (2, 3):
+        run(["fl", "node-keys", "--out", str(tmp_path), "--name", f"plant-{i}"])
+        plant = PlantRoster.load(roster).with_plant(
+            f"plant-{i}", (tmp_path / f"plant-{i}.pub").read_bytes()
+        )
+        plant.save(roster)
+    assert run([*args, "--roster", str(roster), "--plants", "3"]) == 0
     project = tomllib.loads((app / "pyproject.toml").read_text())
     assert (
         project["tool"]["flwr"]["app"]["components"]["serverapp"] == "edgeshield_fl_app:serverapp"
     )
-    config = config_from_dict(json.loads(project["tool"]["flwr"]["app"]["config"]["config-json"]))
+    app_config = project["tool"]["flwr"]["app"]["config"]
+    config = config_from_dict(json.loads(app_config["config-json"]))
     assert config.plants == 3
     assert config.secure
+    carried = PlantRoster.from_dict(json.loads(app_config["roster-json"]))
+    assert carried == PlantRoster.load(roster)
+
+
+def test_register_refuses_a_taken_plant_id_before_touching_the_superlink(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rogue key claiming a registered plant's id: one error line, the roster unchanged."""
+    run(["fl", "node-keys", "--out", str(tmp_path), "--name", "plant-1"])
+    run(["fl", "node-keys", "--out", str(tmp_path), "--name", "rogue"])
+    roster = tmp_path / "roster.json"
+    PlantRoster().with_plant("plant-1", (tmp_path / "plant-1.pub").read_bytes()).save(roster)
+    before = roster.read_bytes()
+    capsys.readouterr()
+    code = run(
+        [
+            *("fl", "register", str(tmp_path / "rogue.pub"), "--plant-id", "plant-1"),
+            *("--roster", str(roster), "--superlink", "nowhere"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == ["error: plant plant-1 is already in the roster; a plant has one key"]
+    assert roster.read_bytes() == before
+    code = run(
+        [
+            *("fl", "app", "--out", str(tmp_path / "a"), "--run-dir", str(tmp_path / "r")),
+            *("--roster", str(tmp_path / "none.json")),
+        ]
+    )
+    assert code == 1
+    assert "error: no plant roster at" in capsys.readouterr().err
 
 
 def test_bad_options_exit_with_one_error_line(
@@ -63,4 +104,4 @@ def test_the_deployment_config_round_trips_and_rejects_garbage(tmp_path: Path) -
         config_from_dict({"plants": 3})
     bad = FederatedConfig(plants=3, malicious=(MaliciousPlant(plant=0, behaviour=SignFlip()),))
     with pytest.raises(ConfigError, match="simulation-only"):
-        write_flower_app(tmp_path, bad, tmp_path / "run")
+        write_flower_app(tmp_path, bad, tmp_path / "run", roster=PlantRoster())

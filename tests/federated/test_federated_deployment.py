@@ -1,6 +1,10 @@
 """Flower's deployment engine on 127.0.0.1: one SuperLink, SuperNodes with `edgeshield fl plant`
-executors, TLS, SuperNode authentication and the vendor's app signature; the attacker's side
-(unsigned and tampered apps) next to the honest run."""
+executors, TLS, SuperNode authentication, the vendor's app signature and plant roster; the
+attacker's side (an outsider, unsigned apps, a registered rogue node claiming a plant's id) next
+to the honest run, and plants killed mid-round.
+
+All tests share one federation (starting one costs minutes on a busy machine); the dropout test
+kills plants, so it runs last (pytest keeps the file's order)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from cryptography import x509
 
 from edgeshield.federated import (
     FederatedConfig,
+    PlantRoster,
     RecordDP,
     generate_supernode_keys,
     generate_tls,
@@ -31,6 +36,7 @@ from edgeshield.usecase import (
     Fleet,
     FleetConfig,
     PlantDatabase,
+    PlantProfile,
     load_classifier,
     make_fleet,
     sqlite_url,
@@ -51,7 +57,9 @@ class _Processes:
     """Processes started by one test; all are killed (whole process groups) at teardown."""
 
     def __init__(self, base: Path, env: dict[str, str]) -> None:
-        self.base, self.env, self.procs = base, env, []
+        self.base, self.env = base, env
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.named: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         log = (self.base / f"{name}.log").open("wb")
@@ -65,7 +73,15 @@ class _Processes:
         )
         log.close()
         self.procs.append(proc)
+        self.named[name] = proc
         return proc
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one started process's group: a plant machine that dies without a word."""
+        proc = self.named[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def run(
         self, cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120
@@ -131,7 +147,13 @@ def test_tls_files_are_a_valid_chain_for_loopback(tmp_path: Path) -> None:
 
 
 class _Federation:
-    """A SuperLink, ``n`` authenticated SuperNodes and their plant executors, all on loopback."""
+    """A SuperLink, ``n`` authenticated SuperNodes and their plant executors, all on loopback.
+
+    The plants are registered with ``edgeshield fl register`` (SuperLink and roster). A rogue
+    SuperNode is registered on the SuperLink alone (``flwr supernode register``: a key the
+    vendor once registered, not a plant of this roster), claims the first plant's
+    ``plant-id`` in its node config and runs an executor that would answer any task.
+    """
 
     def __init__(self, base: Path, procs: _Processes, plants: int, plant_args: list[str]) -> None:
         self.base, self.procs = base, procs
@@ -139,6 +161,11 @@ class _Federation:
         self.url = sqlite_url(base / "plants.sqlite")
         with PlantDatabase(self.url) as db:
             db.write_fleet(self.fleet.profiles, self.fleet.frames)
+        first: PlantProfile = self.fleet.profiles[0]
+        self.rogue_url = sqlite_url(base / "rogue.sqlite")
+        with PlantDatabase(self.rogue_url) as db:
+            db.write_plant(first.plant_id, self.fleet.frames[first.plant_id].iloc[:100], first)
+        self.roster = base / "roster.json"
         self.tls = generate_tls(base / "tls")
         self.vendor_key, vendor_pub = generate_vendor_key(base / "vendor")
         self.port = _free_port()
@@ -174,17 +201,23 @@ class _Federation:
                 "--disable-runtime-dependency-installation",
             ],
         )
-        for i, plant in enumerate(self.fleet.plant_ids):
-            private, public = generate_supernode_keys(base / "keys", f"plant{i}")
+        nodes = [(f"plant{i}", p, self.url) for i, p in enumerate(self.fleet.plant_ids)]
+        nodes.append(("rogue", self.fleet.plant_ids[0], self.rogue_url))
+        for i, (name, plant, url) in enumerate(nodes):
+            private, public = generate_supernode_keys(base / "keys", name)
+            register = [str(BIN / "flwr"), "supernode", "register", str(public)]
+            if name != "rogue":
+                register = [str(BIN / "edgeshield"), "fl", "register", str(public)]
+                register += ["--plant-id", plant, "--roster", str(self.roster)]
             for _ in range(60):  # the SuperLink needs a moment to listen (busy machines: more)
-                registered = procs.run([str(BIN / "flwr"), "supernode", "register", str(public)])
+                registered = procs.run(register)
                 if registered.returncode == 0:
                     break
                 time.sleep(1)
             assert registered.returncode == 0, registered.stdout + registered.stderr
             runtime = _free_port()
             procs.start(
-                f"supernode{i}",
+                f"supernode-{name}",
                 [
                     str(BIN / "flower-supernode"),
                     "--root-certificates",
@@ -200,11 +233,11 @@ class _Federation:
                     "--auth-supernode-private-key",
                     str(private),
                     "--node-config",
-                    f"plant-id='{plant}' db-url='{self.url}' partition-id={i}",
+                    f"plant-id='{plant}' db-url='{url}' partition-id={i}",
                 ],
             )
             procs.start(
-                f"plant{i}",
+                name,
                 [
                     str(BIN / "edgeshield"),
                     "fl",
@@ -218,7 +251,8 @@ class _Federation:
             )
 
     def app(self, name: str, config: FederatedConfig, *, signed: bool) -> Path:
-        app = write_flower_app(self.base / name, config, self.base / f"run-{name}")
+        roster = PlantRoster.load(self.roster)
+        app = write_flower_app(self.base / name, config, self.base / f"run-{name}", roster=roster)
         if signed:
             sign_app(app, self.vendor_key)
         return app
@@ -263,15 +297,16 @@ def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Federation
     base = tmp_path_factory.mktemp("federation")
     procs = _Processes(base, _env(base))
     try:
-        yield _Federation(base, procs, plants=2, plant_args=POLICY)
+        yield _Federation(base, procs, plants=3, plant_args=POLICY)
     finally:
         procs.stop()
 
 
 def _config(**fields: object) -> FederatedConfig:
     base: dict[str, object] = {
-        "plants": 2,
+        "plants": 3,
         "rounds": 1,
+        "stage_wait": 10.0,
         "local_epochs": 1,
         "reference_rows": 300,
         "record_dp": RecordDP(noise_multiplier=1.0, max_grad_norm=1.0),
@@ -294,7 +329,8 @@ def test_an_outsider_with_the_ca_certificate_cannot_register_or_submit(
     _, rogue = generate_supernode_keys(tmp_path, "rogue")
     register = federation.procs.run([str(BIN / "flwr"), "supernode", "register", str(rogue)], env)
     assert register.returncode != 0
-    app = write_flower_app(tmp_path / "app", _config(), tmp_path / "run")
+    roster = PlantRoster.load(federation.roster)
+    app = write_flower_app(tmp_path / "app", _config(), tmp_path / "run", roster=roster)
     submit = federation.procs.run([str(BIN / "flwr"), "run", str(app)], env)
     assert submit.returncode != 0
     assert not (tmp_path / "run").exists()
@@ -304,7 +340,7 @@ def test_an_outsider_with_the_ca_certificate_cannot_register_or_submit(
 def test_an_unsigned_app_is_refused_by_every_plant(federation: _Federation) -> None:
     foreign = federation.submit(federation.app("foreign", _config(), signed=False))
     assert federation.wait(foreign) == "finished:failed"
-    for i in range(2):
+    for i in range(3):
         assert f"refused run {foreign}: the Flower App is not signed by the vendor's key" in (
             federation.log(f"plant{i}")
         )
@@ -327,7 +363,7 @@ def test_a_run_weaker_than_the_plants_dp_floor_is_refused_and_fails_loudly(
     assert out.returncode == 1, out.stdout + out.stderr
     assert out.stderr.count("error:") == 1
     run_id = int(out.stdout.split("run ", 1)[1].split()[0])
-    for i in range(2):
+    for i in range(3):
         assert f"refused run {run_id}: plant policy: record-level DP noise multiplier" in (
             federation.log(f"plant{i}")
         )
@@ -337,6 +373,7 @@ def test_a_run_weaker_than_the_plants_dp_floor_is_refused_and_fails_loudly(
 
 
 def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation) -> None:
+    """The roster's three plants train; the registered rogue claiming plant-1 is never asked."""
     app = federation.app("honest", _config(), signed=True)
     out = federation.submit_cli(app)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -344,7 +381,14 @@ def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation
     summary = _strict((run / "summary.json").read_text())
     assert isinstance(summary, dict)
     (record,) = summary["rounds"]
-    assert record["participants"] == 2
+    assert record["participants"] == 3
+    assert record["contributors"] == sorted(federation.fleet.plant_ids)
+    assert record["absent"] == []
+    assert "answered run" not in federation.log("rogue")
+    assert all("answered run" in federation.log(f"plant{i}") for i in range(3))
+    participation = summary["participation"]
+    assert participation["roster"] == sorted(federation.fleet.plant_ids)
+    assert (participation["min_plants"], participation["stage_wait_seconds"]) == (2, 10.0)
     # under DP a plant sends the model update alone: no metrics, counts or plant-reported name
     assert record["plants"] == {}
     assert record["digest"].startswith("sha256:")
@@ -363,3 +407,60 @@ def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation
     assert again.returncode == 1
     assert "already exists" in again.stderr
     assert load_classifier(run / "model").threshold == model.threshold
+
+
+def _submit_in_background(federation: _Federation, name: str) -> tuple[int, str]:
+    """Start ``fl submit`` for a fresh signed two-round app; its run ID and process name."""
+    app = federation.app(name, _config(rounds=2, pretraining=None), signed=True)
+    proc = f"submit-{name}"
+    federation.procs.start(
+        proc, [str(BIN / "edgeshield"), "fl", "submit", str(app), "--wait", "540"]
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if "submitted" in (log := federation.log(proc)):
+            return int(log.split("run ", 1)[1].split()[0]), proc
+        time.sleep(0.5)
+    raise AssertionError(f"fl submit printed no run ID; logs in {federation.base}")
+
+
+def _kill_plant_after_its_first_answer(federation: _Federation, plant: int, run_id: int) -> None:
+    """Kill a plant's SuperNode and executor once it answered the run's first message."""
+    deadline = time.monotonic() + 300
+    while f"answered run {run_id}" not in federation.log(f"plant{plant}"):
+        assert time.monotonic() < deadline, f"plant{plant} never answered run {run_id}"
+        time.sleep(0.2)
+    federation.procs.kill(f"supernode-plant{plant}")
+    federation.procs.kill(f"plant{plant}")
+
+
+def _exit_code(federation: _Federation, proc: str) -> int:
+    return federation.procs.named[proc].wait(timeout=600)
+
+
+def test_dropouts_one_plant_killed_leaves_a_model_a_second_stops_the_run(
+    federation: _Federation,
+) -> None:
+    """Plant 3 dies after its first SecAgg+ answer: the run goes on with two (the threshold)
+    and records the dropout; then plant 2 dies mid-run too: one plant left, exit 1, no model.
+    Runs last: it kills plants of the shared federation."""
+    run_id, proc = _submit_in_background(federation, "drop-one")
+    _kill_plant_after_its_first_answer(federation, 2, run_id)
+    assert _exit_code(federation, proc) == 0, federation.log(proc)
+    run = federation.base / "run-drop-one"
+    summary = _strict((run / "summary.json").read_text())
+    assert isinstance(summary, dict)
+    dead = federation.fleet.plant_ids[2]
+    assert [r["absent"] for r in summary["rounds"]] == [[dead], [dead]]
+    assert [r["participants"] for r in summary["rounds"]] == [2, 2]
+    assert summary["participation"]["min_plants"] == 2
+    assert load_classifier(run / "model").threshold == summary["rounds"][-1]["threshold"]
+
+    run_id, proc = _submit_in_background(federation, "drop-two")
+    _kill_plant_after_its_first_answer(federation, 1, run_id)
+    assert _exit_code(federation, proc) == 1
+    log = federation.log(proc)
+    assert log.count("error:") == 1
+    run = federation.base / "run-drop-two"
+    assert not (run / "model").exists()
+    assert (run / "error.json").exists()

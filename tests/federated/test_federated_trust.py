@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from edgeshield.federated import (
     SIGNATURE_FILE,
     FederatedConfig,
     PlantPolicy,
+    PlantRoster,
     generate_vendor_key,
     load_vendor_key,
     redact_urls,
@@ -35,10 +37,12 @@ def _fab(app: Path) -> bytes:
 
 
 @pytest.fixture
-def signed(tmp_path: Path) -> tuple[Path, Path]:
+def signed(tmp_path: Path, make_roster: Callable[[int], PlantRoster]) -> tuple[Path, Path]:
     """A signed app and the vendor's public key."""
     key, pub = generate_vendor_key(tmp_path / "vendor")
-    app = write_flower_app(tmp_path / "app", FederatedConfig(plants=2), tmp_path / "run")
+    app = write_flower_app(
+        tmp_path / "app", FederatedConfig(plants=2), tmp_path / "run", roster=make_roster(2)
+    )
     sign_app(app, key)
     return app, pub
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from edgeshield.cli._render import console
+from edgeshield.errors import ConfigError
 from edgeshield.federated import (
     Aggregator,
     ClientDP,
@@ -18,6 +19,7 @@ from edgeshield.federated import (
     MaliciousPlant,
     PlantBehaviour,
     PlantPolicy,
+    PlantRoster,
     RecordDP,
     RoundRecord,
     generate_supernode_keys,
@@ -206,6 +208,10 @@ def app_cmd(
     run_dir: Annotated[
         Path, typer.Option("--run-dir", help="Fresh directory where the ServerApp writes.")
     ],
+    roster: Annotated[
+        Path,
+        typer.Option("--roster", help="Plant roster written by `fl register` (key -> plant)."),
+    ],
     plants: Annotated[int, typer.Option(min=2, help="Plants (SuperNodes) per round.")] = 5,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 10,
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 5,
@@ -225,6 +231,12 @@ def app_cmd(
     reference_rows: Annotated[
         int, typer.Option(min=200, help="Rows of the server's public reference set.")
     ] = 2000,
+    stage_wait: Annotated[
+        float,
+        typer.Option(
+            min=1, help="Seconds a stage waits for missing plants before going on without them."
+        ),
+    ] = 120.0,
     sign_key: Annotated[
         Path | None,
         typer.Option("--sign-key", help="Vendor's Ed25519 key (fl vendor-key): sign the app."),
@@ -248,11 +260,65 @@ def app_cmd(
         reference_rows=reference_rows,
         pretraining=_pretraining(pretrain),
         seed=seed,
+        stage_wait=stage_wait,
     )
-    written = write_flower_app(out, config, run_dir)
+    if not roster.exists():
+        raise ConfigError(f"no plant roster at {roster}; register the plants with fl register")
+    written = write_flower_app(out, config, run_dir, roster=PlantRoster.load(roster))
     console.print(f"Flower App written to {written}")
     if sign_key is not None:
         console.print(f"signed: {sign_app(written, sign_key)}")
+
+
+@app.command(name="register")
+def register_cmd(
+    public_key: Annotated[Path, typer.Argument(help="The plant's SuperNode key (.pub).")],
+    plant_id: Annotated[str, typer.Option("--plant-id", help="The plant this key belongs to.")],
+    roster: Annotated[
+        Path, typer.Option("--roster", help="Plant roster file to add the plant to.")
+    ],
+    superlink: Annotated[
+        str | None, typer.Option("--superlink", help="Name in ~/.flwr/config.toml.")
+    ] = None,
+) -> None:
+    """Register a plant's SuperNode key on the SuperLink and in the vendor's plant roster.
+
+    The ServerApp samples only nodes whose registered key is in the roster and names them by
+    it; a node's self-reported plant id is ignored. A plant id or key already in the roster
+    is refused before anything is registered.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from edgeshield.errors import FederatedError
+
+    try:
+        key = public_key.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {public_key}: {exc.strerror}") from exc
+    current = PlantRoster.load(roster)
+    updated = current.with_plant(plant_id, key)  # refuses a taken plant id or key
+    flwr = str(Path(sys.executable).parent / "flwr")
+    target = [superlink] if superlink else []
+    naming = ["--name", plant_id, "--format", "json"]
+    out = subprocess.run(  # noqa: S603 - Flower's own CLI, fixed arguments
+        [flwr, "supernode", "register", str(public_key), *target, *naming],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        data = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        data = {"success": False, "error-message": (out.stderr or out.stdout).strip()}
+    if out.returncode != 0 or not data.get("success", False):
+        raise FederatedError(f"flwr supernode register failed: {data.get('error-message', data)}")
+    updated.save(roster)
+    console.print(
+        f"plant {plant_id}: SuperNode {data['node-id']} registered; roster {roster} holds"
+        f" {len(updated.plants)} plants"
+    )
 
 
 @app.command(name="vendor-key")
@@ -351,7 +417,7 @@ def submit_cmd(
     import time
     import tomllib
 
-    from edgeshield.errors import ConfigError, FederatedError
+    from edgeshield.errors import FederatedError
 
     flwr = str(Path(sys.executable).parent / "flwr")
     target = [superlink] if superlink else []

@@ -39,6 +39,7 @@ from edgeshield.federated._local import (
 )
 from edgeshield.federated._plant import serve_plant
 from edgeshield.federated._release import evaluate_release, fit_release, privacy_statement
+from edgeshield.federated._roster import PlantRoster, key_fingerprint
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
 from edgeshield.federated._trust import (
@@ -64,6 +65,7 @@ __all__ = [
     "MaliciousPlant",
     "PlantBehaviour",
     "PlantPolicy",
+    "PlantRoster",
     "RecordDP",
     "RoundRecord",
     "ServerPlan",
@@ -80,6 +82,7 @@ __all__ = [
     "generate_tls",
     "generate_vendor_key",
     "get_arrays",
+    "key_fingerprint",
     "load_vendor_key",
     "make_client_app",
     "make_server_app",

@@ -65,7 +65,7 @@ class _BucketStrategy(Strategy):
         if results:
             self.result = parameters_to_ndarrays(results[0][1].parameters)
             self.weight = float(sum(r.num_examples for _, r in results))
-            self.plants = [str(r.metrics.get("plant", "?")) for _, r in results]
+            self.plants = [self.parent.plant_name(p, r.metrics) for p, r in results]
         return None, {}
 
     def configure_evaluate(self, *args: Any) -> list[Any]:
@@ -78,8 +78,35 @@ class _BucketStrategy(Strategy):
         return None
 
 
+class _SecAggPlus(SecAggPlusWorkflow):
+    """Flower's SecAgg+ workflow, surviving plants that drop out before they shared their keys.
+
+    Flower 1.42 counts every node sampled at the setup stage as "dead" at the unmask stage if
+    it did not send a masked vector, and asks the survivors for its key shares. A node that
+    dropped before the share-keys stage never sent shares, so the survivors fail (they hold
+    none) and the round halts, although no survivor masked its vector with that node (they mask
+    only with the nodes whose shares they received). After the share-keys stage this workflow
+    therefore keeps as sampled, and as anyone's neighbours, only the nodes that shared their
+    keys: the unmask stage then removes exactly the masks that are in the sum (a later dropout's
+    pairwise masks with the survivors; its masks with another later dropout cancel, as in
+    Flower), and asks for no share the server would not have asked for otherwise.
+    """
+
+    def share_keys_stage(self, grid: Grid, context: LegacyContext, state: Any) -> bool:
+        """Flower's share-keys stage; then forget the nodes that shared no keys."""
+        ok = bool(super().share_keys_stage(grid, context, state))
+        shared = set(state.active_node_ids)
+        state.sampled_node_ids = shared
+        state.nid_to_neighbours = {
+            nid: neighbours & shared
+            for nid, neighbours in state.nid_to_neighbours.items()
+            if nid in shared
+        }
+        return ok
+
+
 def _secagg(config: FederatedConfig) -> SecAggPlusWorkflow:
-    return SecAggPlusWorkflow(
+    return _SecAggPlus(
         num_shares=float(config.secagg_shares),
         reconstruction_threshold=float(config.secagg_threshold),
         clipping_range=config.secagg_clipping_range,

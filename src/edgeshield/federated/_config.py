@@ -188,6 +188,10 @@ class FederatedConfig:
         from a random model.
     seed
         Seed of data splits, initial model, bucketing and client training.
+    stage_wait
+        Seconds each stage (every round's training, every evaluation) waits for plants that are
+        not connected before it proceeds with those that are, if at least :attr:`min_plants`;
+        with fewer the run fails. Deployed plants drop out; simulated ones are all there.
     """
 
     plants: int = 5
@@ -217,6 +221,7 @@ class FederatedConfig:
     reference_rows: int = 2000
     pretraining: PublicPretraining | None = field(default_factory=PublicPretraining)
     seed: int = 0
+    stage_wait: float = 120.0
 
     def __post_init__(self) -> None:
         if self.plants < 2:
@@ -254,6 +259,8 @@ class FederatedConfig:
         seen = [m.plant for m in self.malicious]
         if len(set(seen)) != len(seen) or any(not 0 <= p < self.plants for p in seen):
             raise ConfigError(f"malicious plants must be distinct indices below {self.plants}")
+        if not 0 < self.stage_wait <= 3600:
+            raise ConfigError(f"stage_wait must lie in (0, 3600] seconds, got {self.stage_wait}")
         if not 0.05 <= self.test_fraction <= 0.5 or self.reference_rows < 200:
             raise ConfigError("test_fraction must lie in [0.05, 0.5] and reference_rows >= 200")
         self._check_robust_inputs()
@@ -281,6 +288,17 @@ class FederatedConfig:
             raise ConfigError(f"{self.aggregator.value} needs n >= 2f+3 inputs, got n={n}, f={f}")
         if self.aggregator is Aggregator.BULYAN and n < 4 * f + 3:
             raise ConfigError(f"bulyan needs n >= 4f+3 inputs, got n={n}, f={f}")
+
+    @property
+    def min_plants(self) -> int:
+        """The fewest connected plants a stage proceeds with (the dropout threshold).
+
+        SecAgg+'s reconstruction threshold over all plants, as Flower computes it
+        (``round(secagg_threshold * plants)``, at least 2): with fewer survivors SecAgg+ could
+        not unmask the sum anyway, and without SecAgg+ the same bound keeps a round from
+        resting on one or two plants.
+        """
+        return min(self.plants, max(2, round(self.secagg_threshold * self.plants)))
 
     @property
     def clip_norm(self) -> float | None:

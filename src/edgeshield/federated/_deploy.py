@@ -4,8 +4,10 @@
 cryptography), :func:`generate_supernode_keys` the SuperNodes' authentication keys, and
 :func:`write_flower_app` the Flower App directory (``pyproject.toml`` + a two-line module) that
 ``flwr run`` packages. The ServerApp (:func:`deployment_server_app`) reads the run's
-:class:`FederatedConfig` from the run config and writes ``summary.json`` and ``model/`` to the
-run directory; each SuperNode's ClientApp reads its plant from ``--node-config``.
+:class:`FederatedConfig` and the vendor's :class:`PlantRoster` from the run config, samples only
+the roster's nodes, and writes ``summary.json`` and ``model/`` to the run directory; each
+SuperNode's ClientApp reads its plant's database from ``--node-config`` (the ``plant-id`` it
+reports there is never what the server names it by).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import json
 import math
 import shutil
 import tempfile
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +30,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from flwr.app import Context
+from flwr.app import Context, Message, RecordDict
+from flwr.proto.node_pb2 import NodeInfo
 from flwr.server import Grid, ServerApp
+from flwr.supercore.run import Run
 
 from edgeshield.errors import ConfigError, FederatedError
 from edgeshield.federated._config import Aggregator, ClientDP, FederatedConfig, RecordDP
 from edgeshield.federated._local import get_arrays
 from edgeshield.federated._release import privacy_statement
+from edgeshield.federated._roster import PlantRoster
 from edgeshield.federated._server import ServerPlan, _main
 from edgeshield.federated._start import server_start
 from edgeshield.federated._trust import redact_urls
@@ -170,6 +177,7 @@ clientapp = "edgeshield_fl_app:clientapp"
 
 [tool.flwr.app.config]
 config-json = '{config}'
+roster-json = '{roster}'
 run-dir = '{run_dir}'
 """
 
@@ -182,17 +190,36 @@ clientapp = make_client_app()
 '''
 
 
-def write_flower_app(directory: str | Path, config: FederatedConfig, run_dir: str | Path) -> Path:
-    """Write the Flower App directory that ``flwr run`` packages and submits."""
+def write_flower_app(
+    directory: str | Path,
+    config: FederatedConfig,
+    run_dir: str | Path,
+    *,
+    roster: PlantRoster,
+) -> Path:
+    """Write the Flower App directory that ``flwr run`` packages and submits.
+
+    ``roster`` (from ``fl register``) names the plants the ServerApp may sample; it must
+    hold at least ``config.plants`` of them.
+    """
     if config.malicious:
         raise ConfigError("malicious plants are simulation-only; a real attacker runs its own code")
+    if len(roster.plants) < config.plants:
+        raise ConfigError(
+            f"the plant roster holds {len(roster.plants)} plants, the run needs {config.plants};"
+            " register the plants first (edgeshield fl register)"
+        )
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(config.to_dict())
     if "'" in payload or "'" in str(run_dir):
         raise ConfigError("the configuration and run directory must not contain single quotes")
     (out / "pyproject.toml").write_text(
-        _PYPROJECT.format(config=payload, run_dir=Path(run_dir).resolve())
+        _PYPROJECT.format(
+            config=payload,
+            roster=json.dumps(roster.to_dict()),
+            run_dir=Path(run_dir).resolve(),
+        )
     )
     (out / "edgeshield_fl_app.py").write_text(_MODULE)
     return out
@@ -260,6 +287,77 @@ def _privacy(config: FederatedConfig, plan: ServerPlan) -> dict[str, Any]:
     }
 
 
+def _participation(config: FederatedConfig, roster: PlantRoster) -> dict[str, Any]:
+    """Who may take part, and the dropout rule the run followed (stated in the summary)."""
+    return {
+        "roster": list(roster.plant_ids),
+        "selected_by": "registered SuperNode key (the roster); reported plant ids are ignored",
+        "min_plants": config.min_plants,
+        "stage_wait_seconds": config.stage_wait,
+        "rule": (
+            f"every stage waits up to {config.stage_wait:g} s for every plant, then goes on"
+            f" with the plants still connected if at least {config.min_plants} of"
+            f" {config.plants} (the SecAgg+ reconstruction threshold); with fewer the run fails"
+        ),
+    }
+
+
+class _PromptGrid(Grid):
+    """The SuperLink's grid, pulling replies every ``poll`` seconds instead of every 3 s.
+
+    Flower 1.42's ``HttpGrid.send_and_receive`` sleeps 3 s between pulls, and a SecAgg+ round
+    is five exchanges (four SecAgg+ stages and the evaluation), so the wait alone cost up to
+    15 s a round; everything else is delegated unchanged.
+    """
+
+    def __init__(self, inner: Grid, poll: float = 0.25) -> None:
+        self.inner, self.poll = inner, poll
+
+    def set_run(self, run: Run) -> None:
+        self.inner.set_run(run)
+
+    @property
+    def run(self) -> Run:
+        return self.inner.run
+
+    def create_message(
+        self,
+        content: RecordDict,
+        message_type: str,
+        dst_node_id: int,
+        group_id: str,
+        ttl: float | None = None,
+    ) -> Message:
+        return self.inner.create_message(content, message_type, dst_node_id, group_id, ttl)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return self.inner.get_node_ids()
+
+    def get_nodes(self) -> Iterable[NodeInfo]:
+        return self.inner.get_nodes()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        return self.inner.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
+        return self.inner.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        """Push, then pull until every reply arrived or ``timeout`` passed (as Flower does)."""
+        pending = {i for i in self.push_messages(messages) if i}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        replies: list[Message] = []
+        while pending and (deadline is None or time.monotonic() < deadline):
+            pulled = list(self.pull_messages(pending))
+            replies.extend(pulled)
+            pending.difference_update(m.metadata.reply_to_message_id for m in pulled)
+            if pending:
+                time.sleep(self.poll)
+        return replies
+
+
 def _fresh(run_dir: Path) -> Path:
     """The temporary sibling the run writes into; ``run_dir`` itself must not exist yet."""
     if run_dir.exists():
@@ -289,6 +387,9 @@ def deployment_server_app() -> ServerApp:
     def main(grid: Grid, context: Context) -> None:
         config = config_from_dict(json.loads(str(context.run_config["config-json"])))
         run_dir = Path(str(context.run_config["run-dir"]))
+        if "roster-json" not in context.run_config:
+            raise ConfigError("the run has no plant roster; write the app with fl app --roster")
+        roster = PlantRoster.from_dict(json.loads(str(context.run_config["roster-json"])))
         partial = _fresh(run_dir)
         start = server_start(config)
         encoder, model = start.encoder, start.model
@@ -301,9 +402,10 @@ def deployment_server_app() -> ServerApp:
             test_y=None,
             public_x=start.public_x,
             public_y=start.public_y,
+            roster=roster,
         )
         try:
-            _main(plan, grid, context)
+            _main(plan, _PromptGrid(grid), context)
             if plan.final is None or not plan.rounds:
                 raise FederatedError("the deployment run ended without a completed round")
         except Exception as exc:
@@ -333,6 +435,7 @@ def deployment_server_app() -> ServerApp:
                     "federated_rounds": config.rounds,
                     "local_epochs": config.local_epochs,
                     "plants_last_round": plan.rounds[-1].participants,
+                    "absent_last_round": plan.rounds[-1].absent,
                     "mean_plant_validation_f1": sum(f1s) / len(f1s) if f1s else None,
                     "dp_level": privacy["level"],
                     "dp_epsilon": privacy["epsilon"],
@@ -347,6 +450,7 @@ def deployment_server_app() -> ServerApp:
         summary = {
             "config": config.to_dict(),
             "privacy": privacy,
+            "participation": _participation(config, roster),
             "public_pretraining": start.public_card,
             "rounds": [r.as_dict() for r in plan.rounds],
         }

@@ -88,6 +88,11 @@ def _run_task(
         if reply.has_error():
             reply = _error(message, redact_urls(reply.error.reason or ""))
         status, details = SubStatus.COMPLETED, ""
+        logger.info(
+            "edgeshield plant answered run %s (%s)",
+            message.metadata.run_id,
+            message.metadata.message_type,
+        )
     except (UntrustedAppError, PlantPolicyError) as exc:
         run_id = message.metadata.run_id if message is not None else "?"
         logger.error("edgeshield plant refused run %s: %s", run_id, exc)

@@ -6,11 +6,18 @@ TP/FP/FN counts the plants report on their validation rows, or under record-leve
 public calibration rows (plants then release nothing but the model, see ``_release.py``),
 evaluates the global model on its
 held-out test set, and records a SHA-256 digest of the global weights after every round.
+
+With a :class:`~edgeshield.federated.PlantRoster` (the deployment engine) plants are known by
+their registered SuperNode key: only nodes in the roster are sampled, and every result is named
+by the roster, never by the ``plant`` a node reports. Every stage waits a bounded time
+(``stage_wait``) for missing plants, then goes on with those connected if at least
+``min_plants`` (the dropout threshold), so a plant that died mid-round does not stall the run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,9 +57,12 @@ from edgeshield.federated._bucketed import (
 from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._local import THRESHOLD_GRID, flatten, unflatten, weights_digest
 from edgeshield.federated._release import public_threshold, record_epsilon
+from edgeshield.federated._roster import PlantRoster
 from edgeshield.usecase import FailureMLP, FeatureEncoder, failure_metrics
 
 __all__ = ["AfterAggregate", "RoundRecord", "ServerPlan", "make_server_app"]
+
+logger = logging.getLogger(__name__)
 
 Arrays = list[npt.NDArray[np.float32]]
 
@@ -69,6 +79,8 @@ class RoundRecord:
     """What one federated round produced (all figures on the global model after the round).
 
     ``plants`` maps each plant to its validation metrics (``f1``, ``pr_auc``, ``rows``);
+    ``contributors`` are the plants whose update is in the round's aggregate and ``absent``
+    the roster's plants that are not (deployment only: without a roster it stays empty);
     ``epsilon`` is the cumulative (record-level: worst plant; client-level) epsilon so far.
     """
 
@@ -80,6 +92,8 @@ class RoundRecord:
     plants: dict[str, dict[str, float]]
     participants: int
     failures: int
+    contributors: list[str]
+    absent: list[str]
     buckets: list[list[str]]
     record_epsilon: float | None
     client_epsilon: float | None
@@ -102,6 +116,7 @@ class ServerPlan:
     test_y: npt.NDArray[np.float32] | None
     public_x: npt.NDArray[np.float32] | None = None
     public_y: npt.NDArray[np.float32] | None = None
+    roster: PlantRoster | None = None
     after_aggregate: AfterAggregate | None = None
     on_round: Callable[[RoundRecord], None] | None = None
     rounds: list[RoundRecord] = field(default_factory=list)
@@ -111,17 +126,25 @@ class ServerPlan:
 
 
 class EdgeStrategy(Strategy):
-    """All plants every round; robust aggregation; threshold from pooled plant counts."""
+    """All plants every round; robust aggregation; threshold from pooled plant counts.
 
-    def __init__(self, plan: ServerPlan) -> None:
+    ``grid`` gives the nodes' registered keys for the plan's roster; without a roster
+    (simulation, in-process grid: the plants are the server's own code) the plants' reported
+    names are used.
+    """
+
+    def __init__(self, plan: ServerPlan, grid: Grid | None = None) -> None:
         super().__init__()
         self.plan = plan
+        self.grid = grid
+        self.known: dict[int, str] = {}
         self.config = plan.config
         self.threshold = 0.5
         self.round_start = time.perf_counter()
         self.aggregated: set[int] = set()
         self.round_failures: dict[int, int] = {}
         self.round_participants: dict[int, int] = {}
+        self.round_contributors: dict[int, list[str]] = {}
         self.round_buckets: dict[int, list[list[str]]] = {}
         self.plant_steps: dict[str, int] = {}
         self.plant_rows: dict[str, int] = {}
@@ -140,14 +163,48 @@ class EdgeStrategy(Strategy):
         """The server's seeded initial model."""
         return ndarrays_to_parameters(self.plan.initial)
 
+    def plant_name(self, proxy: ClientProxy, metrics: dict[str, Scalar]) -> str:
+        """Who sent a result: the roster's plant for its node, else (simulation) its report."""
+        if self.plan.roster is not None:
+            return self.known.get(int(proxy.node_id), f"unknown-node-{proxy.node_id}")
+        return str(metrics.get("plant", "?"))
+
+    def _eligible(self, client_manager: ClientManager) -> list[ClientProxy]:
+        """Connected nodes that may be sampled, in a stable order (by plant, else node ID)."""
+        # all() makes Flower's compat layer refresh the connected nodes from the grid first
+        connected = sorted(client_manager.all().values(), key=lambda c: c.node_id)
+        if self.plan.roster is None:
+            return connected
+        if self.grid is None:
+            raise FederatedError("a plant roster needs the grid's node keys")
+        self.known = self.plan.roster.resolve(self.grid.get_nodes())
+        eligible = [c for c in connected if int(c.node_id) in self.known]
+        return sorted(eligible, key=lambda c: self.known[int(c.node_id)])
+
     def _clients(self, client_manager: ClientManager) -> list[ClientProxy]:
-        # num_available() makes Flower's compat layer register connected nodes right away;
-        # wait_for() alone would wait for its 5-second background poll.
-        n = self.config.plants
-        if client_manager.num_available() < n and not client_manager.wait_for(n, timeout=600):
-            raise FederatedError(f"fewer than {self.config.plants} plants connected")
-        clients = sorted(client_manager.all().values(), key=lambda c: c.node_id)
-        return clients[: self.config.plants]
+        """The plants of one stage: all of them, or after ``stage_wait`` those connected.
+
+        Fails with :class:`FederatedError` when fewer than ``min_plants`` are connected then.
+        """
+        c = self.config
+        deadline = time.monotonic() + c.stage_wait
+        chosen = self._eligible(client_manager)
+        while len(chosen) < c.plants and time.monotonic() < deadline:
+            time.sleep(0.5)
+            chosen = self._eligible(client_manager)
+        if len(chosen) < c.min_plants:
+            raise FederatedError(
+                f"only {len(chosen)} of {c.plants} plants connected after waiting"
+                f" {c.stage_wait:g} s; a stage needs at least {c.min_plants}"
+            )
+        if len(chosen) < c.plants:
+            logger.warning(
+                "%d of %d plants connected after %g s: going on without the others",
+                len(chosen),
+                c.plants,
+                c.stage_wait,
+            )
+        return chosen[: c.plants]
 
     def configure_fit(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
@@ -182,8 +239,10 @@ class EdgeStrategy(Strategy):
         self.round_participants[server_round] = self.round_participants.get(server_round, 0) + len(
             results
         )
-        for _, res in results:
-            plant = str(res.metrics.get("plant", "?"))
+        names = self.round_contributors.setdefault(server_round, [])
+        for proxy, res in results:
+            plant = self.plant_name(proxy, res.metrics)
+            names.append(plant)
             self.plant_steps[plant] = self.plant_steps.get(plant, 0) + int(
                 cast(int, res.metrics.get("steps", 0))
             )
@@ -200,7 +259,7 @@ class EdgeStrategy(Strategy):
         if c.bucket_size is not None and not c.secure:
             rng = np.random.default_rng([c.seed, server_round])
             buckets = bucket_partition(len(vectors), c.bucket_size, rng)
-            plants = [str(r.metrics.get("plant", "?")) for _, r in results]
+            plants = [self.plant_name(p, r.metrics) for p, r in results]
             self.round_buckets[server_round] = [[plants[i] for i in b] for b in buckets]
             vectors = [np.mean([vectors[i] for i in b], axis=0) for b in buckets]
             weights = [float(sum(weights[i] for i in b)) for b in buckets]
@@ -245,11 +304,11 @@ class EdgeStrategy(Strategy):
             return None, {}
         total = np.zeros((3, THRESHOLD_GRID.size), dtype=np.int64)
         self.plant_metrics = {}
-        for _, res in results:
+        for proxy, res in results:
             counts = np.asarray(json.loads(str(res.metrics["counts"])), dtype=np.int64)
             if counts.shape == total.shape:
                 total += counts
-            self.plant_metrics[str(res.metrics["plant"])] = {
+            self.plant_metrics[self.plant_name(proxy, res.metrics)] = {
                 "f1": float(cast(float, res.metrics["f1"])),
                 "pr_auc": float(cast(float, res.metrics["pr_auc"])),
                 "rows": float(res.num_examples),
@@ -341,6 +400,8 @@ class _RecordingEvaluate:
             acc = RDPAccountant()
             acc.history.append((c.client_dp.noise_multiplier, 1.0, server_round))
             client_eps = float(acc.get_epsilon(delta=c.client_dp.delta))
+        contributors = sorted(s.round_contributors.get(server_round, []))
+        roster = plan.roster.plant_ids if plan.roster is not None else ()
         record = RoundRecord(
             round=server_round,
             digest=weights_digest(state),
@@ -350,6 +411,8 @@ class _RecordingEvaluate:
             plants=dict(s.plant_metrics),
             participants=s.round_participants.get(server_round, 0),
             failures=c.plants - s.round_participants.get(server_round, 0),
+            contributors=contributors,
+            absent=[p for p in roster if p not in contributors],
             buckets=s.round_buckets.get(server_round, []),
             record_epsilon=record_eps,
             client_epsilon=client_eps,
@@ -379,7 +442,7 @@ def make_server_app(plan: ServerPlan) -> ServerApp:
 
 def _main(plan: ServerPlan, grid: Grid, context: Context) -> None:
     c = plan.config
-    strategy = EdgeStrategy(plan)
+    strategy = EdgeStrategy(plan, grid)
     outer: Strategy = strategy
     if c.client_dp is not None:
         outer = DifferentialPrivacyClientSideFixedClipping(
