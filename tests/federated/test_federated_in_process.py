@@ -48,6 +48,7 @@ def _moved(aggregator: Aggregator, tmp_path: Path) -> float:
         aggregator=aggregator,
         malicious=(MaliciousPlant(plant=0, behaviour=SignFlip(scale=100.0)),),
         reference_rows=500,
+        pretraining=None,  # the start is then the seeded initial model measured against
     )
     result = run_federated(config, FLEET, tmp_path / aggregator.value, engine=Engine.IN_PROCESS)
     assert result.rounds[0].participants == 5
