@@ -270,8 +270,9 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
     registry.register(digest, f"edgeshield://models/{digest.hex()[:16]}")
     opening = CommitmentOpening.of(ctx.get("key"), digest, OWNER_ID)
     receipt = LedgerCommitmentStore(registry).commit(opening.commitment())
+    on_chain = registry.commitment  # bound to owner, registry and chain id
     expect(
-        registry.commitment == registry.bound_commitment(opening.commitment()),
+        on_chain == registry.bound_commitment(opening.commitment()),
         "ledger",
         "the commitment was not stored",
     )
@@ -287,12 +288,13 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
         title="On-chain record",
         outcome=f"{audit.round} rounds committed and attested by {len(plants)} plants in "
         f"FederatedRoundAudit; model registered in ModelRegistry with commitment "
-        f"0x{opening.commitment().hex()[:16]}… ({chain.label})",
+        f"0x{on_chain.hex()[:16]}… ({chain.label})",
         seconds=time.perf_counter() - start,
         figures={
             "audit": audit.address,
             "registry": registry.address,
-            "commitment": "0x" + opening.commitment().hex(),
+            "commitment": "0x" + on_chain.hex(),
+            "opening_commitment": "0x" + opening.commitment().hex(),
             "committed_at": receipt.committed_at.isoformat(),
             "chain": chain.label,
             "chain_embedded": chain.is_embedded,

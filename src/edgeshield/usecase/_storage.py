@@ -258,7 +258,8 @@ class PlantDatabase:
                 ]
                 conn.execute(sa.insert(self._readings), records)
         except sa.exc.IntegrityError as exc:
-            key = self.schema.id_column or ROW_INDEX
+            ident = self.schema.id_column
+            key = self.schema.column(ident).header if ident else ROW_INDEX
             raise StorageError(
                 f"cannot write plant {plant_id!r}: a {key} is already stored for this plant, or "
                 f"the table {self._readings.name!r} was created for another layout"
