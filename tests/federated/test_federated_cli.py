@@ -44,6 +44,24 @@ def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[s
     carried = PlantRoster.from_dict(json.loads(app_config["roster-json"]))
     assert carried == PlantRoster.load(roster)
 
+    # the deployment path takes the same DP-SGD recipe as `fl run`, sampling rate included
+    dp_app = tmp_path / "dp-app"
+    dp_args = ["fl", "app", "--out", str(dp_app), "--run-dir", str(tmp_path / "dp-run")]
+    dp_args += ["--roster", str(roster), "--plants", "3", "--dp", "0.8", "--dp-clip", "0.5"]
+    capsys.readouterr()
+    assert run([*dp_args, "--dp-rate", "0.9"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: sample_rate must lie in (0, 0.5], got 0.9"]
+    assert not dp_app.exists()
+    assert run([*dp_args, "--dp-rate", "0.05"]) == 0
+    dp_project = tomllib.loads((dp_app / "pyproject.toml").read_text())
+    dp_config = config_from_dict(
+        json.loads(dp_project["tool"]["flwr"]["app"]["config"]["config-json"])
+    )
+    assert dp_config.record_dp is not None
+    assert (dp_config.record_dp.noise_multiplier, dp_config.record_dp.max_grad_norm) == (0.8, 0.5)
+    assert dp_config.record_dp.sample_rate == 0.05
+
 
 def test_register_refuses_a_taken_plant_id_before_touching_the_superlink(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -56,6 +56,14 @@ class Start(enum.Enum):
     NONE = "none"
 
 
+# Options that `fl run` and `fl app` share, so that both paths take the same DP recipe.
+DpNoise = Annotated[
+    float | None, typer.Option("--dp", help="Record-level DP-SGD noise multiplier (Opacus).")
+]
+DpClip = Annotated[float, typer.Option(help="Per-sample gradient clip for --dp.")]
+DpRate = Annotated[float, typer.Option(help="Public Poisson sampling rate of --dp's DP-SGD steps.")]
+
+
 def _pretraining(start: Start) -> PublicPretraining | None:
     if start is Start.NONE:
         return None
@@ -98,13 +106,9 @@ def run_cmd(
     bucket_size: Annotated[
         int | None, typer.Option(min=1, help="Bucketed secure aggregation: bucket size k.")
     ] = None,
-    dp: Annotated[
-        float | None, typer.Option("--dp", help="Record-level DP-SGD noise multiplier (Opacus).")
-    ] = None,
-    dp_clip: Annotated[float, typer.Option(help="Per-sample gradient clip for --dp.")] = 1.0,
-    dp_rate: Annotated[
-        float, typer.Option(help="Public Poisson sampling rate of --dp's DP-SGD steps.")
-    ] = 0.02,
+    dp: DpNoise = None,
+    dp_clip: DpClip = 1.0,
+    dp_rate: DpRate = 0.02,
     pretrain: Annotated[
         Start, typer.Option(help="Public pretraining source of the initial model.")
     ] = Start.AI4I_2020,
@@ -224,10 +228,9 @@ def app_cmd(
     bucket_size: Annotated[
         int | None, typer.Option(min=1, help="Bucketed secure aggregation: bucket size k.")
     ] = None,
-    dp: Annotated[
-        float | None, typer.Option("--dp", help="Record-level DP-SGD noise multiplier (Opacus).")
-    ] = None,
-    dp_clip: Annotated[float, typer.Option(help="Per-sample gradient clip for --dp.")] = 1.0,
+    dp: DpNoise = None,
+    dp_clip: DpClip = 1.0,
+    dp_rate: DpRate = 0.02,
     reference_rows: Annotated[
         int, typer.Option(min=200, help="Rows of the server's public reference set.")
     ] = 2000,
@@ -256,7 +259,9 @@ def app_cmd(
         aggregator=aggregator,
         assumed_malicious=assumed_malicious,
         bucket_size=bucket_size,
-        record_dp=None if dp is None else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip),
+        record_dp=None
+        if dp is None
+        else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip, sample_rate=dp_rate),
         reference_rows=reference_rows,
         pretraining=_pretraining(pretrain),
         seed=seed,

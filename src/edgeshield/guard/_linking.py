@@ -43,7 +43,7 @@ def _points(store: GuardStore) -> dict[str, npt.NDArray[np.float64]]:
 
 
 def linked_clients(
-    store: GuardStore, *, distance: float = 0.5, min_shared: int = 20, min_share: float = 0.5
+    store: GuardStore, *, distance: float = 0.3, min_shared: int = 20, min_share: float = 0.5
 ) -> list[ClientLink]:
     """Pairs of keys whose detector points nearly repeat each other's.
 

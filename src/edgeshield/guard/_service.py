@@ -32,7 +32,9 @@ from edgeshield.vault import Clock, system_clock
 
 __all__ = ["AlarmAction", "GuardConfig", "GuardService"]
 
-_NUMERIC = 8
+_SENSORS = 5
+"""PRADA measures distances on the five standardized sensor readings a client chooses: the
+derived features are functions of them and would blur the fixed step of a synthetic attack."""
 _EPS = 1e-7
 
 
@@ -181,7 +183,7 @@ class GuardService:
             state = self.store.load_prada(
                 conn,  # type: ignore[arg-type]
                 client_id,
-                dim=_NUMERIC,
+                dim=_SENSORS,
                 window=self.config.prada.window,
             )
             state.observed = observed
@@ -222,7 +224,7 @@ class GuardService:
         encoded = classifier.encoder.transform_matrix(x)
         p = classifier.model.predict_proba(encoded)
         labels = (p >= classifier.threshold).astype(np.int64)
-        vectors = encoded[:, :_NUMERIC].astype(np.float64)
+        vectors = encoded[:, :_SENSORS].astype(np.float64)
         groups = labels * 3 + np.argmax(encoded[:, -3:], axis=1)
         with self._lock:
             denial, served_p, served_labels = self._commit(

@@ -409,7 +409,14 @@ class GuardStore:
             .where(points_table.c.client_id == client_id)
             .order_by(points_table.c.id)
         ):
-            state.add_point(int(row.cls), np.frombuffer(row.vector, dtype="<f8"), row.distance)
+            vector = np.frombuffer(row.vector, dtype="<f8")
+            if vector.shape != (dim,):
+                raise StorageError(
+                    f"the guard state holds {vector.size}-value PRADA points, this detector uses"
+                    f" {dim}: it was written by another version; start the service on a new"
+                    " state database"
+                )
+            state.add_point(int(row.cls), vector, row.distance)
         recent = conn.execute(
             sa.select(distances_table.c.distance)
             .where(distances_table.c.client_id == client_id)
