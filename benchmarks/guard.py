@@ -48,6 +48,7 @@ from edgeshield.guard import (
     GuardStore,
     HardeningConfig,
     OutputTier,
+    PradaConfig,
     SensorRecord,
     harden,
     records_from_frame,
@@ -107,13 +108,16 @@ class Server:
 
     def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            command,
-            env={**os.environ, "OMP_NUM_THREADS": "1", **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        # the server's log, kept for a post-mortem when a run fails
+        self.log = Path(tempfile.mkstemp(prefix="guard-bench-", suffix=".log")[1])
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                command,
+                env={**os.environ, "OMP_NUM_THREADS": "1", **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -495,6 +499,7 @@ def main() -> None:
     # -- report ---------------------------------------------------------------------------
     alarms = [j["alarm_at"] for j in jacobian]
     benign_alarmed = sum(1 for b in benign.values() if b["alarm_at"] is not None)
+    prada = PradaConfig()  # the service's defaults, which the benchmark's server runs with
     results["prada"] = {
         "jacobian": jacobian,
         "jacobian_alarm_at": alarms,
@@ -504,8 +509,12 @@ def main() -> None:
         "benign_alarmed": benign_alarmed,
         "benign_clients": len(benign),
         "targets": {"jacobian_alarm_within": 300, "benign_false_alarm_rate": 0.01},
+        "detector": {"delta": prada.delta, "repeat_distance": prada.repeat_distance},
     }
-    print("\nPRADA (delta 0.9, log distances, per class and product type)")
+    print(
+        f"\nPRADA (delta {prada.delta:g}, repeat distance {prada.repeat_distance:g}, log distances"
+        " on the five sensors, per class and product type)"
+    )
     print(
         f"Jacobian alarm after queries (seeds 0..{args.jacobian_seeds - 1}): {alarms} "
         "(target <= 300)"

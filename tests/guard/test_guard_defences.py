@@ -9,7 +9,7 @@ from guard_kit import SECRET, Kit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeshield.errors import ConfigError
+from edgeshield.errors import ConfigError, StorageError
 from edgeshield.guard import (
     ApiWatermark,
     HardeningConfig,
@@ -136,6 +136,9 @@ def test_prada_incremental_state_matches_a_rebuild() -> None:
     for g, growing in state.growing.items():
         assert rebuilt.growing[g].size == growing.size
         assert rebuilt.growing[g].threshold == pytest.approx(growing.threshold)
+    # state written with another point size (an older version's eight features) is refused
+    with store.transaction() as conn, pytest.raises(StorageError, match="new state database"):
+        store.load_prada(conn, "c", dim=5, window=config.window)
 
 
 @pytest.mark.parametrize(

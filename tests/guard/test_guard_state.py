@@ -45,7 +45,7 @@ def test_restart_keeps_quota_detector_and_audit(kit: Kit, tmp_path: Path) -> Non
     assert state is not None
     assert state.queries == 100
     with second.store.transaction() as conn:
-        rebuilt = second.store.load_prada(conn, "alice", dim=8, window=1000)
+        rebuilt = second.store.load_prada(conn, "alice", dim=5, window=1000)
     assert list(rebuilt.distances) == list(prada_before.distances)
     assert {g: v.size for g, v in rebuilt.growing.items()} == {
         g: v.size for g, v in prada_before.growing.items()
