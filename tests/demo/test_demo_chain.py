@@ -56,8 +56,12 @@ def test_outcomes_of_the_security_steps(result: DemoResult) -> None:
     assert fig["serve"]["refusal"].startswith(("GuardError", "LicenceError", "KeyMismatchError"))
     assert fig["serve"]["attacker_alarm_at"] is not None
     assert fig["serve"]["thief_alarm_at"] is None  # natural queries evade PRADA (reported)
-    assert fig["prove"]["released"]["owned"]
-    assert fig["prove"]["released"]["p_value"] <= 1e-3
+    released = fig["prove"]["released"]
+    assert released["owned"]
+    # 10 null models cannot support a p-value below 1/11 (issue 18): the stated FPR says so
+    assert released["fpr"] == max(1e-3, 1 / (SMALL.null_models + 1))
+    assert released["p_value"] <= released["fpr"]
+    assert released["null_models"] == SMALL.null_models
     assert fig["prove"]["api_watermark"]["p_value"] <= 1e-3
     # The prices the report's verdict states: gas per on-chain step, the chain it was paid on.
     gas = {s.key: s.gas for s in result.steps}
