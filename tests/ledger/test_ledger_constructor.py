@@ -9,6 +9,7 @@ still goes through.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -84,6 +85,23 @@ def test_the_honest_edge_deploys(chain: Chain, compiler: CompilerConfig) -> None
     assert licence.state() == "Offered"
     assert licence.deployed.call("licensee") == chain.accounts[LICENSEE]
     assert licence.deployed.call("device") == chain.accounts[DEVICE]
+
+
+def test_a_deadline_planned_after_a_pause_holds(
+    chain: Chain, compiler: CompilerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two idle minutes, then a minute of validity: the plan and the block share one clock.
+
+    py-evm dated the pending block when the last one was mined and estimated gas at the wall
+    clock, so after a pause the planned expiry was already past (a full-suite failure).
+    """
+    args = constructor_args(LICENCE, chain)  # mines nothing: the pending block keeps its date
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    args = {**args, "pricePerUse": 1, "expiresAt": chain.next_timestamp() + 60}
+    assert args["expiresAt"] >= int(real_time()) + 120 + 60
+    licence = SpecContract.deploy(chain, LICENCE, args, compiler=compiler)
+    assert licence.state() == "Offered"
 
 
 def test_only_zero_able_types_are_checked(chain: Chain, compiler: CompilerConfig) -> None:

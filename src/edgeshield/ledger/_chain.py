@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -229,8 +230,23 @@ class Chain:
             raise ChainError(f"{self.label}: {method} failed: {response['error']}")
         return response.get("result")
 
+    def _follow_wall_clock(self) -> None:
+        """Stamp the embedded chain's pending block no earlier than now.
+
+        py-evm dates the pending block when the previous one is mined but estimates gas in a
+        block dated now, so after a pause a deadline planned from the stale date had already
+        passed for the estimate. Planning reads the clock here, so it is moved up first.
+        """
+        if self._tester is None:
+            return
+        chain = self._tester.backend.chain
+        now = max(int(time.time()), chain.get_canonical_head().timestamp + 1)
+        if chain.header.timestamp < now:
+            chain.header = chain.header.copy(timestamp=now)
+
     def next_timestamp(self) -> int:
         """Timestamp of the block the next transaction lands in (exact on the embedded chain)."""
+        self._follow_wall_clock()
         return int(self.w3.eth.get_block("pending")["timestamp"])
 
     def increase_time(self, seconds: int) -> None:
