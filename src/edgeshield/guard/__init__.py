@@ -46,6 +46,7 @@ from edgeshield.guard._settings import GuardSettings
 from edgeshield.guard._store import AuditRecord, ClientState, GuardStore, WatermarkRecord
 from edgeshield.guard._watermark import (
     CONTROL_RATE,
+    DEFAULT_WATERMARK_RATE,
     MAX_WATERMARK_RATE,
     ApiWatermark,
     CellKind,
@@ -58,6 +59,7 @@ from edgeshield.guard.api.app import build_service, create_app
 __all__ = [
     "CARD_METADATA_PREFIX",
     "CONTROL_RATE",
+    "DEFAULT_WATERMARK_RATE",
     "MAX_BATCH",
     "MAX_WATERMARK_RATE",
     "SENSOR_RANGES",
