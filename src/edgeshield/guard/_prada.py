@@ -11,12 +11,12 @@ joins the growing set when that distance exceeds the class threshold
 ``T_c = max(T_c, mean(D_Gc) - std(D_Gc))``. An alarm is raised when the Shapiro-Wilk statistic
 ``W`` of (the last ``window`` entries of) ``D`` falls below ``delta``.
 
-Two adaptations to tabular sensor data, both measured in ``benchmarks/guard.py``: the growing
+Three adaptations to tabular sensor data, measured in ``benchmarks/guard.py``: the growing
 sets are kept per (predicted class, product type), because the one-hot type otherwise makes
-``D`` bimodal; and ``W`` is computed on ``log(D + log_offset)``, because nearest-neighbour
-distances of real sensor traces are right-skewed (raw ``W`` of benign traces fell to 0.3-0.5,
-below the Jacobian attack's 0.7-0.8; on log distances benign traces stay above 0.92 while the
-attack falls to about 0.7).
+``D`` bimodal; distances are taken on the five standardized sensors only (the service's choice:
+derived features blur the Jacobian attack's small steps); and ``W`` is computed on
+``log(D + log_offset)``, because nearest-neighbour distances of real sensor traces are
+right-skewed, which pulled benign traces' raw ``W`` below the attack's.
 
 Incremental: one query costs one vectorized distance computation against its class's growing
 set, running sums update the thresholds, and ``W`` is computed once per batch on a bounded
