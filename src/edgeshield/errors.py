@@ -35,6 +35,8 @@ uniformly: every tamper case of a sealed bundle raises the same :class:`Integrit
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "AggregationError",
     "ChainError",
@@ -60,7 +62,19 @@ __all__ = [
     "StorageError",
     "UntrustedAppError",
     "VaultError",
+    "redact_urls",
 ]
+
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s'\"]+@")
+
+
+def redact_urls(text: str) -> str:
+    """Replace the user and password of every URL in ``text`` with ``***``.
+
+    Database URLs carry credentials, and messages travel (a plant's error to the server, a
+    CLI error to a log), so every message that may quote a URL is redacted first.
+    """
+    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 class EdgeShieldError(Exception):

@@ -237,3 +237,23 @@ def test_network_failure_is_one_line(
     argv = ["guard", "attack", "--url", "http://127.0.0.1:9", "--kind", "knockoff"]
     assert run([*argv, "--budget", "200", "--eval-rows", "20"]) == 1
     assert "ConnectError" in _one_error(capsys)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+nosuchdrv://alice:s3cret@db/plants",  # unknown dialect driver
+        "mysql+nosuchmod://alice:s3cret@db/plants",  # unknown dialect driver
+        "postgresql://alice:s3cret@127.0.0.1:1/plants",  # nothing listens
+        "not a url://alice:s3cret@",  # unparsable
+    ],
+)
+def test_a_database_password_never_reaches_the_error_line(
+    url: str, csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A URL's credentials are masked in the one error line, whatever failed."""
+    capsys.readouterr()
+    assert run(["data", "import", str(csv), "--db-url", url]) != 0
+    line = _one_error(capsys)
+    assert "s3cret" not in line
+    assert "alice" not in line

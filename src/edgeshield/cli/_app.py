@@ -18,7 +18,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from edgeshield.cli._config import load_config
-from edgeshield.errors import EdgeShieldError
+from edgeshield.errors import EdgeShieldError, redact_urls
 
 __all__ = ["app", "main", "run"]
 
@@ -169,8 +169,8 @@ def _root(
 
 
 def _fail(message: str, code: int) -> int:
-    """Print one ``error:`` line on stderr and return the exit code."""
-    print(f"error: {message}", file=sys.stderr)
+    """Print one ``error:`` line (credentials in URLs masked) on stderr; return the exit code."""
+    print(f"error: {redact_urls(message)}", file=sys.stderr)
     return code
 
 

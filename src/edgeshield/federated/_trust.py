@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import math
-import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from flwr.app import Message
 from flwr.app.message_type import MessageType
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS, Key
 
-from edgeshield.errors import ConfigError, PlantPolicyError, UntrustedAppError
+from edgeshield.errors import ConfigError, PlantPolicyError, UntrustedAppError, redact_urls
 
 __all__ = [
     "SIGNATURE_FILE",
@@ -54,16 +53,6 @@ __all__ = [
 SIGNATURE_FILE = "edgeshield-signature.json"
 _DOMAIN = b"edgeshield flower app signature v1\n"
 _UNTRUSTED = "the Flower App is not signed by the vendor's key"
-_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s'\"]+@")
-
-
-def redact_urls(text: str) -> str:
-    """Replace the user and password of every URL in ``text`` with ``***``.
-
-    Database URLs carry credentials, and an error raised on a plant travels to the server
-    (Flower forwards the ClientApp's exception text), so every message is redacted first.
-    """
-    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 def generate_vendor_key(directory: str | Path, name: str = "vendor") -> tuple[Path, Path]:

@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from edgeshield.errors import ConfigError, DataError, SchemaError, StorageError
+from edgeshield.errors import ConfigError, DataError, SchemaError, StorageError, redact_urls
 from edgeshield.usecase._plants import PlantProfile
 from edgeshield.usecase._schema import Column, ColumnType, DatasetSchema
 from edgeshield.usecase._schema_load import default_schema
@@ -47,7 +47,7 @@ def _require_existing_sqlite(url: str) -> None:
     try:
         parsed = sa.engine.make_url(url)
     except (ArgumentError, ValueError) as exc:
-        raise ConfigError(f"bad database URL {url!r}: {exc}") from exc
+        raise ConfigError(redact_urls(f"bad database URL {url!r}: {exc}")) from exc
     database = parsed.database
     on_disk = parsed.get_backend_name() == "sqlite" and database and database != ":memory:"
     if on_disk and not Path(str(database)).is_file():
@@ -140,9 +140,11 @@ class PlantDatabase:
         try:
             self._engine = sa.create_engine(url)
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-            raise ConfigError(f"bad database URL {url!r}: {exc}") from exc
+            raise ConfigError(redact_urls(f"bad database URL {url!r}: {exc}")) from exc
         except ImportError as exc:
-            raise ConfigError(f"database driver for {url!r} is not installed: {exc}") from exc
+            raise ConfigError(
+                redact_urls(f"database driver for {url!r} is not installed: {exc}")
+            ) from exc
         self.url = url
         self.display_url = self._engine.url.render_as_string(hide_password=True)
         """The URL with its password masked: the only form that goes into messages."""
