@@ -123,3 +123,27 @@ def test_the_deployment_config_round_trips_and_rejects_garbage(tmp_path: Path) -
     bad = FederatedConfig(plants=3, malicious=(MaliciousPlant(plant=0, behaviour=SignFlip()),))
     with pytest.raises(ConfigError, match="simulation-only"):
         write_flower_app(tmp_path, bad, tmp_path / "run", roster=PlantRoster())
+
+
+@pytest.mark.parametrize(
+    ("argv", "files"),
+    [
+        (["fl", "certs"], ["ca.crt", "server.pem", "server.key"]),
+        (["fl", "node-keys", "--name", "plant-1"], ["plant-1.key", "plant-1.pub"]),
+    ],
+)
+def test_a_second_ca_or_node_key_needs_force(
+    argv: list[str], files: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new CA or node key silently replacing the old one would cut every plant (or this one)
+    off the federation: the second run refuses in one line and leaves the files as they were."""
+    assert run([*argv, "--out", str(tmp_path)]) == 0
+    before = {name: (tmp_path / name).read_bytes() for name in files}
+    capsys.readouterr()
+    assert run([*argv, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1
+    assert "exists; pass --force" in err
+    assert {name: (tmp_path / name).read_bytes() for name in files} == before
+    assert run([*argv, "--out", str(tmp_path), "--force"]) == 0
+    assert all((tmp_path / name).read_bytes() != before[name] for name in files)

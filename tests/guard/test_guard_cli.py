@@ -41,17 +41,24 @@ def test_seal_puts_the_card_in_the_bundle(
     kit.owner.save(tmp_path / "owner.pem")
     kit.device.public_key().save(tmp_path / "device.pub.pem")
     out = tmp_path / "m.bundle"
-    code = run(
-        ["guard", "seal", str(tmp_path / "model"), "--out", str(out), "--owner-key",
-         str(tmp_path / "owner.pem"), "--recipient", str(tmp_path / "device.pub.pem")]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+    keys = ["--owner-key", str(tmp_path / "owner.pem")]
+    keys += ["--recipient", str(tmp_path / "device.pub.pem")]
+    argv = ["guard", "seal", str(tmp_path / "model"), "--out", str(out), *keys]
+    assert run(argv) == 0, capsys.readouterr().err
     from edgeshield.guard import card_from_metadata
     from edgeshield.vault import inspect_bundle
 
     assert card_from_metadata(inspect_bundle(out).metadata) == json.loads(
         (tmp_path / "model" / "model_card.json").read_text()
     )
+    before = out.read_bytes()
+    assert run(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1
+    assert "exists; pass --force" in err
+    assert out.read_bytes() == before  # not replaced silently
+    assert run([*argv, "--force"]) == 0
+    assert out.read_bytes() != before
 
 
 @pytest.mark.parametrize("case", ["wrong device", "weak secret", "no clients", "bad licence"])

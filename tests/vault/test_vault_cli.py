@@ -511,7 +511,7 @@ def _hostile_cases(d: Path) -> list[list[str]]:
         seal_args(d, "s5.esb", "m" * 300),
         seal_args(d, "s6.esb", "m", "--meta", "=v"),
         seal_args(d, "s7.esb", "m", "--meta", "k=" + "v" * 5000),
-        seal_args(d, "missing/s8.esb", "m"),
+        seal_args(d, "junk.bin/s8.esb", "m"),  # the parent is a file
         seal_args(d, "adir", "m"),
         [*seal_args(d, "s9.esb", "m")[:2], str(d / "adir"), *seal_args(d, "s9.esb", "m")[3:]],
         [*seal_args(d, "s9.esb", "m")[:2], str(d / "junk.bin"), *seal_args(d, "s9.esb", "m")[3:]],
@@ -631,3 +631,23 @@ def test_no_vault_command_lets_a_traceback_out(
         assert "Traceback" not in err
     # The bad --valid-from did not write a licence and nothing escaped into the output.
     assert not (setup / "renewed.txt").exists()
+
+
+def test_seal_refuses_to_replace_a_bundle_without_force(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second seal onto the same path changes nothing, says so in one line; --force replaces."""
+    bundle = setup / "m.esb"
+    before = bundle.read_bytes()
+    argv = ["vault", "seal", str(setup / "m.safetensors"), "--out", str(bundle), "--owner-key",
+            str(setup / "owner.pem"), "--recipient", str(setup / "dev.pub.pem"),
+            "--model-id", "classifier"]  # fmt: skip
+    capsys.readouterr()
+    assert run(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1
+    assert "exists; pass --force" in err
+    assert bundle.read_bytes() == before
+    assert run([*argv, "--force"]) == 0
+    assert bundle.read_bytes() != before
+    assert inspect_bundle(bundle).model_id == "classifier"

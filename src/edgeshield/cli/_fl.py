@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from edgeshield.cli._outputs import check_writable_all
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError
 from edgeshield.federated import (
@@ -190,8 +191,14 @@ def certs_cmd(
         list[str] | None, typer.Option("--host", help="SuperLink host name or IP (repeatable).")
     ] = None,
     days: Annotated[int, typer.Option(min=1, help="Validity in days.")] = 30,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing CA (plants need the new ca.crt)."),
+    ] = False,
 ) -> None:
     """Create the federation's CA and the SuperLink's TLS certificate."""
+    names = ("ca.crt", "server.pem", "server.key")
+    check_writable_all([out / n for n in names], force=force, what="TLS file")
     files = generate_tls(out, hosts=tuple(host or ["127.0.0.1", "localhost"]), days=days)
     console.print(f"CA: {files.ca_cert}\nSuperLink: {files.server_cert}, {files.server_key}")
 
@@ -200,8 +207,12 @@ def certs_cmd(
 def node_keys_cmd(
     out: Annotated[Path, typer.Option("--out", help="Directory for the key pair.")],
     name: Annotated[str, typer.Option(help="File name stem, e.g. the plant id.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing key pair (re-register it).")
+    ] = False,
 ) -> None:
     """Create a SuperNode's authentication key pair (register the .pub with the SuperLink)."""
+    check_writable_all([out / f"{name}.key", out / f"{name}.pub"], force=force, what="node key")
     private, public = generate_supernode_keys(out, name)
     console.print(f"private: {private}\npublic: {public}")
 

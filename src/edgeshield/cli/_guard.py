@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd
+from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, GuardError
 from edgeshield.guard import (
@@ -49,8 +50,10 @@ def seal_cmd(
     model_id: Annotated[str, typer.Option("--model-id", help="Name of the model.")] = (
         "failure-classifier"
     ),
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle.")] = False,
 ) -> None:
     """Seal a trained classifier with its model card in the signed bundle metadata."""
+    check_writable(out, force=force, what="bundle")
     classifier = load_classifier(model_dir)
     bundle = seal_classifier(
         classifier,
@@ -59,7 +62,7 @@ def seal_cmd(
         model_id=model_id,
     )
     try:
-        out.write_bytes(bundle)
+        replace_file(out, bundle)
     except OSError as exc:
         raise GuardError(f"cannot write bundle {out}: {exc}") from exc
     console.print(f"sealed {model_dir} with its model card into {out} ({len(bundle)} bytes)")

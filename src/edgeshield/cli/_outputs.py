@@ -15,7 +15,7 @@ from pathlib import Path
 
 from edgeshield.errors import ConfigError
 
-__all__ = ["check_writable", "staged_directory"]
+__all__ = ["check_writable", "check_writable_all", "replace_file", "staged_directory"]
 
 
 def check_writable(path: Path, *, force: bool, what: str = "output") -> None:
@@ -44,6 +44,28 @@ def check_writable(path: Path, *, force: bool, what: str = "output") -> None:
     finally:
         if probe is not None:
             probe.unlink(missing_ok=True)
+
+
+def check_writable_all(paths: list[Path], *, force: bool, what: str) -> None:
+    """:func:`check_writable` for files written together: one existing file refuses them all."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise ConfigError(f"{what} {', '.join(existing)} exists; pass --force to replace it")
+    for path in paths:
+        check_writable(path, force=True, what=what)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` under a temporary name beside ``path``, then rename it into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    staged = Path(name)
+    try:
+        with open(fd, "wb") as f:
+            f.write(data)
+        staged.replace(path)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from safetensors import SafetensorError
 
+from edgeshield.cli._outputs import check_writable
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault import (
@@ -190,8 +191,10 @@ def seal_cmd(
         list[str] | None, typer.Option("--meta", help="Public KEY=VALUE metadata; repeatable.")
     ] = None,
     passphrase_env: PassphraseEnv = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing bundle.")] = False,
 ) -> None:
     """Seal a safetensors model for one or more devices."""
+    check_writable(out, force=force, what="bundle")
     if not model.is_file():
         raise StorageError(f"cannot read model {model}: no such file")
     try:
