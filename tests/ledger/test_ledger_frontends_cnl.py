@@ -168,6 +168,14 @@ def test_a_relative_deadline_that_could_fire_before_its_function() -> None:
     )
     assert message.startswith("door.txt: line 8, column 32: expiredAt is 0 until accept runs")
     assert "Offered is reachable without accept" in message
+    # a timed transition reaches Active without accept too (issue 17, finding 9)
+    by_time = _error(
+        LICENCE
+        + "The startAt is a uint256 given at deployment.\n"
+        + "Once startAt has passed, it becomes Active when it is Offered.\n"
+        + "Once 30 days have passed since accept, it becomes Expired when it is Active."
+    )
+    assert "expiredAt is 0 until accept runs, and Active is reachable without accept" in by_time
     assert "no function 'activate' to count from" in _error(
         LICENCE + "Once 3 days have passed since activate, it becomes Expired when it is Active."
     )

@@ -278,13 +278,14 @@ class _Builder:
                 f"{variable} = block.timestamp + {seconds}"
             )
             # before the function has run the deadline is 0: the timed transition must not be
-            # able to fire in any state reachable without it
+            # able to fire in any state reachable without it (timed transitions move too)
             start = self.raw.get("initial")
             reachable, frontier = {start}, [start]
+            moves = [t for t in self.transitions if t["name"] != str(function)] + self.timed
             while frontier:
                 state = frontier.pop()
-                for item in self.transitions:
-                    if item["name"] != str(function) and state in item.get("from", []):
+                for item in moves:
+                    if state in item.get("from", []):
                         following = item.get("to", state)
                         if following not in reachable:
                             reachable.add(following)
