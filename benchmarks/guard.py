@@ -270,10 +270,11 @@ def main() -> None:
         str(work / "licence.txt"),
         "--clients",
         str(work / "clients.json"),
-        "--db",
+        "--db-url",
         db_url,
         "--alarm-action",
         "log",
+        "--no-access-log",  # the plain baseline logs warnings only
     ]
     plain_cmd = [
         sys.executable,

@@ -257,3 +257,19 @@ def test_a_database_password_never_reaches_the_error_line(
     line = _one_error(capsys)
     assert "s3cret" not in line
     assert "alice" not in line
+
+
+def test_attack_takes_no_key_on_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The process list shows argv: the key comes from a file or the environment only."""
+    monkeypatch.delenv("EDGESHIELD_GUARD_ATTACK_KEY", raising=False)
+    argv = ["guard", "attack", "--url", "http://127.0.0.1:9", "--kind", "knockoff"]
+    assert run([*argv, "--budget", "200", "--key", "esk_visible"]) != 0
+    assert "--key" in _one_error(capsys)
+    assert run([*argv, "--budget", "200"]) == 1
+    assert "EDGESHIELD_GUARD_ATTACK_KEY" in _one_error(capsys)
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    assert run([*argv, "--budget", "200", "--key-file", str(empty)]) == 1
+    assert "holds no API key" in _one_error(capsys)

@@ -243,9 +243,11 @@ class GuardProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def output(self) -> str:
+    def output(self, *, tail: int | None = 4000) -> str:
+        """What the server printed (its last ``tail`` characters; ``None``: all of it)."""
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-4000:]
+        text = self.log.read().decode(errors="replace")
+        return text if tail is None else text[-tail:]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -110,8 +110,6 @@ def test_attack_rejects_unknown_kind(capsys: pytest.CaptureFixture[str]) -> None
             "attack",
             "--url",
             "http://127.0.0.1:1",
-            "--key",
-            "k",
             "--kind",
             "magic",
             "--budget",

@@ -148,12 +148,13 @@ def test_load_with_restart_loses_no_audit_record(server: Server, kit: Kit) -> No
 
 
 def test_cli_attack_against_the_running_service(
-    server: Server, capsys: pytest.CaptureFixture[str]
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    key = server.deployment.keys["red"]
+    key_file = tmp_path / "red.key"
+    key_file.write_text(server.deployment.keys["red"] + "\n")
     code = run(
-        ["guard", "attack", "--url", server.url, "--key", key, "--kind", "equation-solving",
-         "--budget", "100", "--budget", "200", "--eval-rows", "300"]
+        ["guard", "attack", "--url", server.url, "--key-file", str(key_file),
+         "--kind", "equation-solving", "--budget", "100", "--budget", "200", "--eval-rows", "300"]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out

@@ -70,6 +70,20 @@ def test_nested_bodies_of_every_depth_get_4xx_and_the_server_lives(
         assert ok.status_code == 200
 
 
+def test_serve_says_where_it_listens_and_logs_each_request_without_body_or_key(
+    server: GuardProcess, kit: Kit
+) -> None:
+    key = server.deployment.keys["c"]
+    record = records_from_frame(kit.frames["plant-3"].iloc[:1])
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        assert http.post("/v1/predict", json={"records": record}, headers={"X-API-Key": key})
+    output = server.output(tail=None)
+    assert f"guard: listening on http://127.0.0.1:{server.port} (1 worker)" in output
+    assert '"POST /v1/predict HTTP/1.1" 200' in output
+    assert key not in output
+    assert "torque_nm" not in output  # no request body
+
+
 def test_streamed_over_limit_body_is_413(server: GuardProcess) -> None:
     key = server.deployment.keys["c"]
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd
 from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import console
-from edgeshield.errors import ConfigError, GuardError
+from edgeshield.errors import ConfigError, GuardError, redact_urls
 from edgeshield.guard import (
     AlarmAction,
     ClientRegistry,
@@ -134,7 +134,7 @@ def serve_cmd(
     licence: Annotated[Path, typer.Option("--licence", help="Licence token file.")],
     clients: Annotated[Path, typer.Option("--clients", help="Client file.")],
     database_url: Annotated[
-        str, typer.Option("--db", help="SQLAlchemy URL of the shared state.")
+        str, typer.Option("--db-url", "--db", help="SQLAlchemy URL of the shared state.")
     ] = "sqlite:///guard-state.db",
     card: Annotated[
         Path | None, typer.Option("--card", help="Model card, if not in the bundle.")
@@ -155,6 +155,12 @@ def serve_cmd(
         str | None,
         typer.Option("--device-address", help="This gateway's account on the ledger (0x...)."),
     ] = None,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log", help="A line per request (never its body or key)."
+        ),
+    ] = True,
 ) -> None:
     """Serve the sealed model; refuses to start without a valid licence.
 
@@ -188,6 +194,13 @@ def serve_cmd(
     except ValidationError as exc:
         raise _settings_error(exc) from exc
     application = create_app(settings)  # fails here, before binding, on any bad input
+    log_level = "info" if access_log else "warning"
+    console.print(
+        f"guard: listening on http://{host}:{port} ({workers} worker"
+        f"{'s' if workers > 1 else ''}); state {redact_urls(settings.database_url)}; "
+        f"alarm action {alarm_action.value}; access log {'on' if access_log else 'off'}",
+        soft_wrap=True,
+    )
     if workers > 1:
         # The supervisor becomes `python -m uvicorn` (this process, by exec): its workers
         # start from the light factory and never import the CLI, and SIGTERM reaches uvicorn.
@@ -200,14 +213,21 @@ def serve_cmd(
             sys.executable, "-m", "uvicorn", "--factory",
             "edgeshield.guard.api.worker:create_worker_app",
             "--host", host, "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--timeout-graceful-shutdown", "5",
+            "--log-level", log_level, "--timeout-graceful-shutdown", "5",
             "--timeout-worker-healthcheck", "30",
-        ]  # fmt: skip
+        ] + ([] if access_log else ["--no-access-log"])  # fmt: skip
         sys.stdout.flush()
         sys.stderr.flush()
         os.execve(sys.executable, argv, env)  # noqa: S606 - argv is fixed, no shell
     restore_recursion_limit()  # py_ecc (ledger stack) raised it when the CLI loaded
-    uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _frame_or_generated(path: Path | None, seed: int, rows: int) -> pd.DataFrame:
@@ -216,10 +236,29 @@ def _frame_or_generated(path: Path | None, seed: int, rows: int) -> pd.DataFrame
     return generate(GeneratorConfig(rows=rows), seed=seed)
 
 
+_ATTACK_KEY = "EDGESHIELD_GUARD_ATTACK_KEY"
+_EVAL_KEY = "EDGESHIELD_GUARD_ATTACK_EVAL_KEY"
+
+
+def _attack_key(key_file: Path | None) -> str:
+    """The attacker's API key from ``key_file`` or the environment, never from argv."""
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the API key from {key_file}: {exc}") from exc
+        if not key:
+            raise ConfigError(f"{key_file} holds no API key")
+        return key
+    key = os.environ.get(_ATTACK_KEY, "").strip()
+    if not key:
+        raise ConfigError(f"no API key: pass --key-file or set {_ATTACK_KEY}")
+    return key
+
+
 @app.command(name="attack")
 def attack_cmd(
     url: Annotated[str, typer.Option("--url", help="Base URL of the guard.")],
-    key: Annotated[str, typer.Option("--key", help="The attacker's API key.")],
     kind: Annotated[AttackKind, typer.Option("--kind", help="Extraction attack.")],
     budget: Annotated[
         list[int], typer.Option("--budget", help="Query budget; repeat for a curve.")
@@ -230,14 +269,24 @@ def attack_cmd(
     eval_csv: Annotated[
         Path | None, typer.Option("--eval", help="Labelled rows to measure fidelity (UCI CSV).")
     ] = None,
-    eval_key: Annotated[
-        str | None, typer.Option("--eval-key", help="Key used to label the eval rows.")
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file", help=f"File holding the attacker's API key (or ${_ATTACK_KEY})."
+        ),
     ] = None,
     eval_rows: Annotated[int, typer.Option("--eval-rows", help="Generated eval rows.")] = 500,
     batch: Annotated[int, typer.Option("--batch", help="Records per request.")] = 50,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """Run an extraction attack against a running guard and print fidelity per budget."""
+    """Run an extraction attack against a running guard and print fidelity per budget.
+
+    API keys never come from the command line (the process list shows it): the attacker's key
+    is read from ``--key-file`` or ``EDGESHIELD_GUARD_ATTACK_KEY``, the key that labels the
+    evaluation rows from ``EDGESHIELD_GUARD_ATTACK_EVAL_KEY`` (default: the attacker's).
+    """
+    key = _attack_key(key_file)
+    eval_key = os.environ.get(_EVAL_KEY) or None
     attacker_pool = _frame_or_generated(pool, 1000 + seed, max(budget) + 200)
     eval_frame = _frame_or_generated(eval_csv, 2000 + seed, eval_rows)
     config = ExtractionConfig(kind=kind, budgets=tuple(sorted(budget)), seed=seed)
