@@ -11,10 +11,7 @@ from hypothesis import strategies as st
 
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.guard import (
-    DEFAULT_WATERMARK_RATE,
-    MAX_WATERMARK_RATE,
     ApiWatermark,
-    GuardConfig,
     HardeningConfig,
     OutputTier,
     PradaConfig,
@@ -25,7 +22,6 @@ from edgeshield.guard import (
     records_from_frame,
     reverse_sigmoid,
 )
-from edgeshield.usecase import GeneratorConfig, generate
 
 probabilities = st.lists(st.floats(0.0, 1.0), min_size=1, max_size=50)
 
@@ -85,15 +81,6 @@ def test_watermark_rate_and_determinism(kit: Kit) -> None:
     assert np.array_equal(mask, mark.select(records))
     other = ApiWatermark(b"another-secret-of-at-least-32-bytes!!", rate=0.005).select(records)
     assert not np.array_equal(mask, other)
-
-
-def test_the_default_rate_keeps_benign_answers_within_the_bound() -> None:
-    """The default leaves a margin: answers altered follow the cells clients query, and a
-    default at the 0.5 % bound itself altered 0.503 % of the benchmark's answers."""
-    assert GuardConfig().watermark_rate == DEFAULT_WATERMARK_RATE < MAX_WATERMARK_RATE
-    frame = generate(GeneratorConfig(rows=20_000), seed=5)
-    records = [SensorRecord.model_validate(r) for r in records_from_frame(frame)]
-    assert 0.002 < ApiWatermark(SECRET).select(records).mean() <= MAX_WATERMARK_RATE
 
 
 @pytest.mark.parametrize(("secret", "rate"), [(b"short", 0.005), (SECRET, 0.01), (SECRET, 0.0)])

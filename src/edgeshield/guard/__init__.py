@@ -46,7 +46,6 @@ from edgeshield.guard._settings import GuardSettings
 from edgeshield.guard._store import AuditRecord, ClientState, GuardStore, WatermarkRecord
 from edgeshield.guard._watermark import (
     CONTROL_RATE,
-    DEFAULT_WATERMARK_RATE,
     MAX_WATERMARK_RATE,
     ApiWatermark,
     CellKind,
@@ -59,7 +58,6 @@ from edgeshield.guard.api.app import build_service, create_app
 __all__ = [
     "CARD_METADATA_PREFIX",
     "CONTROL_RATE",
-    "DEFAULT_WATERMARK_RATE",
     "MAX_BATCH",
     "MAX_WATERMARK_RATE",
     "SENSOR_RANGES",

@@ -26,12 +26,7 @@ from edgeshield.guard._model import GuardedModel
 from edgeshield.guard._prada import PradaConfig, PradaState, prada_observe
 from edgeshield.guard._schema import PredictResponse, SensorRecord, records_frame
 from edgeshield.guard._store import GuardStore
-from edgeshield.guard._watermark import (
-    DEFAULT_WATERMARK_RATE,
-    MAX_WATERMARK_RATE,
-    ApiWatermark,
-    CellKind,
-)
+from edgeshield.guard._watermark import ApiWatermark, CellKind
 from edgeshield.usecase import feature_matrix
 from edgeshield.vault import Clock, system_clock
 
@@ -77,15 +72,15 @@ class GuardConfig:
     detect: bool = True
     prada: PradaConfig = field(default_factory=PradaConfig)
     hardening: HardeningConfig = field(default_factory=HardeningConfig)
-    watermark_rate: float = DEFAULT_WATERMARK_RATE
+    watermark_rate: float = 0.005
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_batch <= 1024:
             raise ConfigError(f"max_batch must lie in [1, 1024], got {self.max_batch}")
         if not 0.0 < self.throttle_factor <= 1.0:
             raise ConfigError("throttle_factor must lie in (0, 1]")
-        if not 0.0 <= self.watermark_rate <= MAX_WATERMARK_RATE:
-            raise ConfigError(f"watermark_rate must lie in [0, {MAX_WATERMARK_RATE}]")
+        if not 0.0 <= self.watermark_rate <= 0.005:
+            raise ConfigError("watermark_rate must lie in [0, 0.005]")
 
 
 def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

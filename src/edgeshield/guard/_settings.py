@@ -13,7 +13,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from edgeshield.guard._prada import PradaConfig
 from edgeshield.guard._service import AlarmAction, GuardConfig
-from edgeshield.guard._watermark import DEFAULT_WATERMARK_RATE, MAX_WATERMARK_RATE
 
 __all__ = ["GuardSettings"]
 
@@ -40,7 +39,7 @@ class GuardSettings(BaseSettings):
     device_key_passphrase: SecretStr | None = None
     database_url: str = "sqlite:///guard-state.db"
     watermark_secret: SecretStr
-    watermark_rate: float = Field(default=DEFAULT_WATERMARK_RATE, ge=0.0, le=MAX_WATERMARK_RATE)
+    watermark_rate: float = Field(default=0.005, ge=0.0, le=0.005)
     max_batch: int = Field(default=256, ge=1, le=1024)
     max_body_bytes: int = Field(default=1_000_000, ge=1024, le=64_000_000)
     body_timeout_s: float = Field(default=10.0, gt=0.0, le=600.0, allow_inf_nan=False)

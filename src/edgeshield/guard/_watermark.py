@@ -40,7 +40,6 @@ from edgeshield.guard._schema import SensorRecord
 
 __all__ = [
     "CONTROL_RATE",
-    "DEFAULT_WATERMARK_RATE",
     "MAX_WATERMARK_RATE",
     "ApiWatermark",
     "CellKind",
@@ -51,10 +50,6 @@ __all__ = [
 
 MAX_WATERMARK_RATE = 0.005
 """At most 0.5 % of the cells (and about as many answers) are altered."""
-
-DEFAULT_WATERMARK_RATE = 0.004
-"""The default marks 0.4 % of the cells: the answers altered follow the cells clients happen to
-query, so a default at the 0.5 % bound itself exceeded it in the benchmark (0.503 %)."""
 
 CONTROL_RATE = 0.05
 """Share of cells whose (unchanged) answers are recorded as controls."""
@@ -109,11 +104,7 @@ class ApiWatermark:
     __slots__ = ("_bound", "_control_bound", "_offsets", "_secret", "control_rate", "rate")
 
     def __init__(
-        self,
-        secret: bytes,
-        *,
-        rate: float = DEFAULT_WATERMARK_RATE,
-        control_rate: float = CONTROL_RATE,
+        self, secret: bytes, *, rate: float = MAX_WATERMARK_RATE, control_rate: float = CONTROL_RATE
     ) -> None:
         if len(secret) < _MIN_SECRET:
             raise ConfigError(f"the watermark secret must be at least {_MIN_SECRET} bytes")
