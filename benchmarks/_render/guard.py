@@ -163,7 +163,7 @@ def guard_watermark(results: Results) -> str:
             str(t["evidence"]["queries"]),
             str(t["evidence"]["matches"]),
             _wm_p(t["evidence"]["p_value"], wm["target_p"]),
-            f"p = {t['independent_model_evidence']['p_value']:g}",
+            f"p = {t['independent_model_evidence']['p_value']:.2g}",
         ]
         for t in wm["thieves"]
     ]
