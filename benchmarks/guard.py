@@ -10,7 +10,9 @@ baseline, the same model served plain by FastAPI (``benchmarks/guard_plain.py``)
 1. Throughput and p50/p99 latency, 50 concurrent clients, same run, alternating rounds.
 2. PRADA: detection delay against the Jacobian attack (several seeds), Knockoff and equation
    solving; false alarms of benign clients replaying sensor traces (10,000 queries each, the
-   real AI4I 2020 file included when present).
+   real AI4I 2020 file included when present), of steady machines polled at the sensors'
+   resolution and of dashboards re-polling the same machines; the share of each benign client's
+   answers the API watermark altered.
 3. Output hardening: extraction fidelity (class-balanced) versus query budget for each tier;
    top-1 unchanged for every benign query.
 4. API watermark: share of answers altered; ownership p-value of a Knockoff surrogate against
@@ -186,6 +188,31 @@ def _frame_of(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _steady_trace(n: int, seed: int) -> pd.DataFrame:
+    """One machine at a steady operating point, read every poll at the sensors' resolution."""
+    rng = np.random.default_rng(seed)
+    base = generate(GeneratorConfig(rows=1), seed=seed)
+    frame = pd.concat([base] * n, ignore_index=True)
+    noise = {
+        "Air temperature [K]": (0.05, 1),
+        "Process temperature [K]": (0.05, 1),
+        "Rotational speed [rpm]": (2.0, 0),
+        "Torque [Nm]": (0.1, 1),
+    }
+    for column, (scale, decimals) in noise.items():
+        frame[column] = np.round(frame[column] + rng.normal(0, scale, n), decimals)
+    frame["Tool wear [min]"] = base["Tool wear [min]"].iloc[0] + np.arange(n) // 60
+    return frame
+
+
+def _dashboard_polls(queries: int, machines: int, seed: int) -> pd.DataFrame:
+    """A dashboard re-polling the same ``machines`` steady machines, one request per poll."""
+    polls = queries // machines
+    traces = [_steady_trace(polls, seed * 1000 + m) for m in range(machines)]
+    order = [trace.iloc[[p]] for p in range(polls) for trace in traces]
+    return pd.concat(order, ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -194,6 +221,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--benign", type=int, default=10, help="generated benign traces")
     parser.add_argument("--benign-queries", type=int, default=10_000)
+    parser.add_argument("--steady", type=int, default=5, help="steady machines (benign)")
+    parser.add_argument("--dashboards", type=int, default=2, help="dashboards of 20 machines")
     parser.add_argument("--jacobian-seeds", type=int, default=5)
     parser.add_argument("--attack-seeds", type=int, default=3, help="equation-solving seeds")
     args = parser.parse_args()
@@ -249,6 +278,10 @@ def main() -> None:
                 add(f"equation-{tier.value}-{seed}", tier)
     for i in range(args.benign + 1):
         add(f"benign-{i}", OutputTier.LABEL_ONLY)
+    for i in range(args.steady):
+        add(f"steady-{i}", OutputTier.LABEL_ONLY)
+    for i in range(args.dashboards):
+        add(f"dashboard-{i}", OutputTier.LABEL_ONLY)
     for size in THIEF_SIZES:
         add(f"thief-{size}", OutputTier.LABEL_ONLY)
     add("owner-eval", OutputTier.FULL)
@@ -401,16 +434,26 @@ def main() -> None:
                 benign_traces[f"benign-{args.benign}"] = read_uci_csv(REAL).iloc[
                     : args.benign_queries
                 ]
+            sources = {name: "generated trace" for name in benign_traces}
+            if REAL.is_file():
+                sources[f"benign-{args.benign}"] = "real AI4I 2020 file"
+            batches = dict.fromkeys(benign_traces, 100)
+            for i in range(args.steady):
+                name = f"steady-{i}"
+                benign_traces[name] = _steady_trace(args.benign_queries, seed=700 + i)
+                sources[name], batches[name] = "steady machine at sensor resolution", 10
+            for i in range(args.dashboards):
+                name = f"dashboard-{i}"
+                benign_traces[name] = _dashboard_polls(args.benign_queries, 20, seed=800 + i)
+                sources[name], batches[name] = "dashboard re-polling 20 steady machines", 20
             benign: dict[str, Any] = {}
             for name, trace in benign_traces.items():
-                GuardClient(http, keys[name], batch=100).query(trace)
+                GuardClient(http, keys[name], batch=batches[name]).query(trace)
                 state = store.client_state(name)
                 benign[name] = {
                     "queries": len(trace),
                     "alarm_at": state.alarm_at if state else None,
-                    "source": "real AI4I 2020 file"
-                    if trace is not None and name.endswith(str(args.benign)) and REAL.is_file()
-                    else "generated trace",
+                    "source": sources[name],
                 }
             # 3. hardening (knockoff for every tier, equation solving where probabilities show)
             hardening: dict[str, Any] = {}
@@ -488,6 +531,10 @@ def main() -> None:
                     "independent_model_evidence": independent.as_dict(),
                 }
             )
+    for name, entry in benign.items():  # the altered share each benign client saw
+        book_of = store.watermark_records(name)
+        kinds = watermark.kinds([SensorRecord.model_validate(m.query) for m in book_of])
+        entry["answers_altered_share"] = int(np.sum(kinds == CellKind.MARKED)) / entry["queries"]
     total_answered = sum(r.records for r in store.audit_log() if r.event == "query")
     book = store.watermark_records()
     all_marks = int(
@@ -528,6 +575,11 @@ def main() -> None:
         f"benign clients alarmed: {benign_alarmed} / {len(benign)} "
         f"({args.benign_queries} queries each; target <= 1 %)"
     )
+    for name, entry in benign.items():
+        print(
+            f"  {name:<12} {entry['source']:<40} alarm {entry['alarm_at']}, answers altered "
+            f"{100 * entry['answers_altered_share']:.2f} %"
+        )
 
     results["hardening"] = {
         "runs": hardening,

@@ -40,6 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from edgeshield.ownership import (
     CommitmentOpening,
@@ -441,6 +442,12 @@ def main() -> None:
         "null_upper_agreement": upper,
         "null_overdispersion": rho,
         "empirical_false_positives": sum(x["owned"] for x in loo),
+        # one-sided 95 % Clopper-Pearson bound on the rate of honest models called OWNED
+        "false_owned_upper_95": float(
+            stats.beta.ppf(
+                0.95, sum(x["owned"] for x in loo) + 1, len(loo) - sum(x["owned"] for x in loo)
+            )
+        ),
         "smallest_null_p_value": min(x["p_value"] for x in loo),
         "stated_fpr": FPR,
         "queries_for_1e-6": verdicts[0]["queries_for_1e-6"],

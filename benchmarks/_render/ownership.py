@@ -116,6 +116,7 @@ def ownership_targets(results: Results) -> str:
     acc_cost = [100 * (c["clean"]["accuracy"] - c["marked"]["accuracy"]) for c in central]
     f1_cost = [100 * (c["clean"]["f1"] - c["marked"]["f1"]) for c in central]
     control_f1 = statistics.mean(100 * (c["control"]["f1"] - c["clean"]["f1"]) for c in central)
+    nulls = s["null_models"]
     w, ref = "waffle", "waffle-reference"
     runs = len(own["federated"]["runs"])
     queries = [
@@ -185,14 +186,25 @@ def ownership_targets(results: Results) -> str:
         ],
         [
             "queries for p ≤ 1e-6 ≤ 100",
-            f"{s['queries_for_1e-6']} (central), {min(queries)}–{max(queries)} (WAFFLE)",
-            met(max(s["queries_for_1e-6"], *queries) <= 100),
+            f"{s['queries_for_1e-6']} (central), {min(queries)}–{max(queries)} (WAFFLE), on the"
+            f" model p-value; the reported p is never below 1/(N + 1) = {1 / (nulls + 1):.2g}",
+            "**missed** as reported (the floor); met on the model p-value"
+            if max(s["queries_for_1e-6"], *queries) <= 100 and 1 / (nulls + 1) > 1e-6
+            else met(max(s["queries_for_1e-6"], *queries) <= 100),
         ],
         [
             "empirical FPR 0 of ≥ 20 null models, stated FPR ≤ 1e-3",
-            f"{s['empirical_false_positives']} of {s['null_models']} leave-one-out at stated FPR"
-            f" {s['stated_fpr']:.0e}".replace("e-0", "e-"),
-            met(s["empirical_false_positives"] == 0 and s["null_models"] >= 20),
+            f"{s['empirical_false_positives']} of {nulls} leave-one-out at stated FPR"
+            f" {s['stated_fpr']:.2g}"
+            + (
+                f" (95 % upper bound on the false-OWNED rate {s['false_owned_upper_95']:.2f})"
+                if "false_owned_upper_95" in s
+                else ""
+            ),
+            met(s["empirical_false_positives"] == 0 and nulls >= 20 and s["stated_fpr"] <= 1e-3)
+            if s["stated_fpr"] <= 1e-3 or s["empirical_false_positives"]
+            else f"0 false positives; **missed** on the stated FPR ({nulls} null models support no"
+            " FPR below 1/(N + 1))",
         ],
         [
             "no removal keeps accuracy within 5 pp",
@@ -229,7 +241,8 @@ def ownership_calibration(results: Results) -> str:
         f" upper bound {pct(s['null_upper_agreement'], 2)}, over-dispersion ρ ="
         f" {s['null_overdispersion']:.3f}). Leave-one-out (each null model tested against a"
         f" calibration on the other {n - 1}): **{s['empirical_false_positives']} of {n}** declared"
-        f" owned at FPR 1e-3; smallest null p-value {s['smallest_null_p_value']:.3f}."
+        f" owned at FPR {max(s['stated_fpr'], 1 / n):.2g}; smallest null p-value"
+        f" {s['smallest_null_p_value']:.3f}."
     )
 
 
