@@ -104,12 +104,12 @@ def test_rebind_to_another_device_stops_serving(kit: Kit, tmp_path: Path, chain:
     contract.rebind_device(chain.accounts[DEVICE_B])
     # only proposed by the owner: the licensee has not consented, the device is unchanged
     assert _status(client, key, kit)[0] == 200
-    contract.accept_device()
+    contract.accept_device(chain.accounts[DEVICE_B])
     status, text = _status(client, key, kit)
     assert status == 403
     assert "another device" in text
     contract.rebind_device(chain.accounts[DEVICE_A])
-    contract.accept_device()
+    contract.accept_device(chain.accounts[DEVICE_A])
     assert _status(client, key, kit)[0] == 200
     contract.pause()
     assert _status(client, key, kit)[0] == 403
@@ -185,7 +185,7 @@ def test_serve_with_rpc_url_follows_the_contract(
 
             assert status() == 200
             contract.rebind_device(chain.accounts[DEVICE_B])
-            contract.accept_device()
+            contract.accept_device(chain.accounts[DEVICE_B])
             # The gate reuses the chain's answer for 1 s: ask until it notices (bounded count).
             codes = [status() for _ in range(1)]
             while codes[-1] == 200 and len(codes) < 10_000:

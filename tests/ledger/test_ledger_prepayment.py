@@ -43,7 +43,7 @@ def _vendor_cannot_take_the_prepayment(chain: Chain, compiler: CompilerConfig) -
     with pytest.raises(ContractRevertError, match="needs role device"):
         licence.report_usage(1000, sender=owner)
     with pytest.raises(ContractRevertError, match="needs role licensee"):
-        licence.accept_device(sender=owner)
+        licence.accept_device(owner, sender=owner)
     with pytest.raises(ContractRevertError, match="NothingToWithdraw"):
         licence.withdraw(sender=owner)
     assert licence.prepaid == PREPAID
@@ -79,9 +79,9 @@ def test_rebinding_with_consent(chain: Chain, compiler: CompilerConfig) -> None:
     licence = _licence(chain, compiler)
     new = chain.accounts[STRANGER]
     with pytest.raises(ContractRevertError, match="does not hold"):
-        licence.accept_device()  # nothing proposed
+        licence.accept_device(new)  # nothing proposed
     licence.rebind_device(new)
-    licence.accept_device()
+    licence.accept_device(new)
     assert licence.device == new
     assert int(licence.pending_device, 16) == 0
     licence.report_usage(1, sender=new)

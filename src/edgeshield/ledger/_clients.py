@@ -259,9 +259,15 @@ class ModelLicenceClient(_Client):
             "rebindDevice", {"newDevice": new_device}, sender=sender or self.owner
         )
 
-    def accept_device(self, *, sender: str | None = None) -> TxResult:
-        """The licensee consents to the proposed device, which becomes the licensed one."""
-        return self.transition("acceptDevice", sender=sender or self.licensee)
+    def accept_device(self, expected_device: str, *, sender: str | None = None) -> TxResult:
+        """The licensee consents to ``expected_device``, the proposal it has seen.
+
+        The device is named again so that an owner's later proposal, ordered ahead of this
+        transaction, makes it revert instead of binding a device the licensee never saw.
+        """
+        return self.transition(
+            "acceptDevice", {"expectedDevice": expected_device}, sender=sender or self.licensee
+        )
 
     def cancel(self, *, sender: str | None = None) -> TxResult:
         """The licensee ends the licence; its unspent prepayment is credited back to it."""

@@ -4,7 +4,9 @@ Why: each security property is a plugin applied uniformly to every transition, s
 transition can forget one. Following Mavridou & Laszka, "Designing Secure Ethereum Smart
 Contracts: A Finite State Machine Based Approach" (FC 2018), the plugins are: reentrancy
 locking (storage, or EIP-1153 transient storage where the EVM has it), a transition counter
-against transaction-ordering surprises, timed transitions (their body in one private function
+against transaction-ordering surprises (it counts changes of state, so a role's self-loop never
+voids another role's pending transaction; a self-loop that confirms another role's proposal
+names the value it confirms instead), timed transitions (their body in one private function
 so deploy cost stays low), role-based access control, an event per transition, and pausing.
 Every generated function follows checks-effects-interactions: transitions never call out at
 all, and ether leaves only through ``withdraw()`` or ``withdrawTo()`` (pull payments) after
@@ -317,9 +319,13 @@ def _transition(w: _Writer, analysed: Analysed, item: TransitionSpec, locking: L
     for statement in parsed.statements:
         w(render_statement(statement), 2)
     if item.to is not None and not (len(item.from_) == 1 and item.from_[0] == item.to):
+        # the counter counts changes of state only: a self-loop (a top-up, an attestation)
+        # leaves it alone, so no role can void another's pending transaction with one
+        if plugins.counter and item.to in item.from_:
+            w(f"if (state != State.{item.to}) transitionCounter += 1;", 2)
+        elif plugins.counter:
+            w("transitionCounter += 1;", 2)
         w(f"state = State.{item.to};", 2)
-    if plugins.counter:
-        w("transitionCounter += 1;", 2)
     if plugins.events:
         source = "previous" if needs_previous else f"State.{item.from_[0]}"
         dest = f"State.{item.to}" if item.to is not None else source

@@ -208,7 +208,7 @@ class ReferenceModel:
             previous = self.state
             self._run(parsed.statements, glob)
             self.state = item.target(previous)
-            if plugins.counter:
+            if plugins.counter and self.state != previous:  # changes of state only
                 self.counter += 1
             args = {"sender": sender, "from": self._index(previous), "to": self._index(self.state)}
             args.update({key: scope[key] for key in item.inputs})
