@@ -234,13 +234,17 @@ def test_expired_licence_is_403(kit: Kit, tmp_path: Path) -> None:
 
 
 def _jacobian_like(kit: Kit, n: int) -> list[dict[str, object]]:
-    """Tiny steps around a few seeds: what Jacobian augmentation sends."""
+    """Small steps around a few seeds: what Jacobian augmentation sends.
+
+    The steps (1.5 Nm, 20 rpm: about 0.15 and 0.11 standardized units) lie above PRADA's
+    repeat distance; steps below it look like a steady machine's jitter and add no distance.
+    """
     seeds = _records(kit, 5)
     out = []
     for i in range(n):
         record = dict(seeds[i % 5])
-        record["torque_nm"] = float(record["torque_nm"]) + 0.5 * ((i // 5) % 3)  # type: ignore[arg-type]
-        record["rotational_speed_rpm"] = float(record["rotational_speed_rpm"]) + 5.0 * (i // 15)  # type: ignore[arg-type]
+        record["torque_nm"] = float(record["torque_nm"]) + 1.5 * ((i // 5) % 3)  # type: ignore[arg-type]
+        record["rotational_speed_rpm"] = float(record["rotational_speed_rpm"]) + 20.0 * (i // 15)  # type: ignore[arg-type]
         out.append(record)
     return out
 

@@ -67,6 +67,13 @@ class PradaConfig:
         0.05 still flags) and the demo's Jacobian step of 0.1. An attacker who steps below it
         adds no distance and is not detected by PRADA: quotas and rate limits still bound it
         (docs/threat-model.md).
+    recent
+        How many of a client's latest queries per group are kept (in memory, never stored) for
+        the repeat test besides the growing set; 0 keeps none. A steady machine's jittering
+        readings or a dashboard re-polling the same machines land near an earlier *query*
+        though not always near a growing-set point: without this their small distances piled
+        up beside the large ones between machines, and the benchmark flagged every steady
+        machine after about 2,000 queries and every dashboard after 140 (issue 15).
     """
 
     delta: float = 0.95
@@ -75,6 +82,7 @@ class PradaConfig:
     log_offset: float = 1e-3
     test_every: int = 25
     repeat_distance: float = 0.07
+    recent: int = 256
 
     def __post_init__(self) -> None:
         if not 0.0 < self.delta < 1.0:
@@ -85,6 +93,8 @@ class PradaConfig:
             raise ConfigError("test_every must be at least 1")
         if not 0.0 <= self.repeat_distance < 1.0:
             raise ConfigError("repeat_distance must lie in [0, 1)")
+        if not 0 <= self.recent <= 4096:
+            raise ConfigError("recent must lie in [0, 4096]")
         if not 3 <= self.min_distances <= self.window <= 5000:
             raise ConfigError("need 3 <= min_distances <= window <= 5000")
 
@@ -118,6 +128,26 @@ class _Growing:
 
 
 @dataclass
+class _Recent:
+    """A ring of one group's latest queries: a near-repeat of any of them adds no distance."""
+
+    points: npt.NDArray[np.float64]
+    size: int = 0
+    position: int = 0
+
+    def push(self, point: npt.NDArray[np.float64]) -> None:
+        self.points[self.position] = point
+        self.position = (self.position + 1) % self.points.shape[0]
+        self.size = min(self.size + 1, self.points.shape[0])
+
+    def min_distance(self, point: npt.NDArray[np.float64]) -> float:
+        if self.size == 0:
+            return math.inf
+        diff = self.points[: self.size] - point
+        return float(np.sqrt(np.min(np.einsum("ij,ij->i", diff, diff))))
+
+
+@dataclass
 class PradaState:
     """One client's detector state (rebuilt from the persisted points and distances)."""
 
@@ -129,9 +159,19 @@ class PradaState:
     alarm_at: int | None = None
     last_w: float | None = None
     untested: int = 0
+    recent: dict[int, _Recent] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.distances = deque(self.distances, maxlen=self.window)
+
+    def recent_of(self, cls: int, capacity: int) -> _Recent | None:
+        """The ring of ``cls``'s latest queries (in memory only), or None when disabled."""
+        if capacity == 0:
+            return None
+        ring = self.recent.get(cls)
+        if ring is None:
+            ring = self.recent[cls] = _Recent(points=np.empty((capacity, self.dim)))
+        return ring
 
     def add_point(self, cls: int, point: npt.NDArray[np.float64], distance: float) -> None:
         """Add a point to a class's growing set (also used to rebuild persisted state)."""
@@ -179,12 +219,20 @@ def prada_observe(
         cls = int(c)
         growing = state.growing.get(cls)
         state.observed += 1
+        recent = state.recent_of(cls, config.recent)
         if growing is None or growing.size == 0:
             state.add_point(cls, x, 0.0)
             points.append((cls, x, 0.0))
+            if recent is not None:
+                recent.push(x)
             continue
         d = growing.min_distance(x)
-        if d <= config.repeat_distance:
+        repeat = d <= config.repeat_distance or (
+            recent is not None and recent.min_distance(x) <= config.repeat_distance
+        )
+        if recent is not None:
+            recent.push(x)
+        if repeat:
             continue
         state.distances.append(d)
         distances.append(d)

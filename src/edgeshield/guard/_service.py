@@ -178,16 +178,19 @@ class GuardService:
                 raise RequestDeniedError(f"licence no longer valid: {reason}", status_code=403)
 
     def _prada_state(self, conn: object, client_id: str, observed: int) -> PradaState:
-        state = self._prada.get(client_id)
-        if state is None or state.observed != observed:
-            state = self.store.load_prada(
-                conn,  # type: ignore[arg-type]
-                client_id,
-                dim=_SENSORS,
-                window=self.config.prada.window,
-            )
-            state.observed = observed
-            self._prada[client_id] = state
+        cached = self._prada.get(client_id)
+        if cached is not None and cached.observed == observed:
+            return cached
+        state = self.store.load_prada(
+            conn,  # type: ignore[arg-type]
+            client_id,
+            dim=_SENSORS,
+            window=self.config.prada.window,
+        )
+        state.observed = observed
+        if cached is not None:  # another worker moved on: keep this one's recent queries
+            state.recent = cached.recent
+        self._prada[client_id] = state
         return state
 
     # -- the request path ----------------------------------------------------------------
