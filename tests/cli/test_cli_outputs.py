@@ -273,3 +273,9 @@ def test_attack_takes_no_key_on_the_command_line(
     empty.write_text("\n")
     assert run([*argv, "--budget", "200", "--key-file", str(empty)]) == 1
     assert "holds no API key" in _one_error(capsys)
+
+
+def test_a_mistyped_subcommand_is_suggested_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["vault", "license"]) == 2
+    line = _one_error(capsys)
+    assert line.count("Did you mean 'licence'?") == 1

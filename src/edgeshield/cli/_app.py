@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -232,8 +233,8 @@ def _invoke(args: list[str]) -> int:
     try:
         defaults = load_config()
         result = app(args=args, prog_name="edgeshield", standalone_mode=False, default_map=defaults)
-    except click.UsageError as exc:
-        return _fail(exc.format_message(), 2)
+    except click.UsageError as exc:  # Typer's nested groups add the suggestion twice
+        return _fail(re.sub(r"( Did you mean [^?]+\?)(\1)+", r"\1", exc.format_message()), 2)
     except click.ClickException as exc:
         return _fail(exc.format_message(), exc.exit_code)
     except click.exceptions.Exit as exc:
