@@ -68,8 +68,9 @@ def guard_prada(results: Results) -> str:
     alarms = prada["jacobian_alarm_at"]
     jacobian_queries = {_last_queries(r) for r in prada["jacobian"]}
     benign = list(prada["benign"].values())
-    generated = sum(b["source"] == "generated trace" for b in benign)
-    real = len(benign) - generated
+    sources: dict[str, list[dict[str, Any]]] = {}
+    for b in benign:
+        sources.setdefault(b["source"], []).append(b)
     rate = prada["benign_alarmed"] / prada["benign_clients"]
 
     def when(alarm: int | None) -> str:
@@ -93,17 +94,29 @@ def guard_prada(results: Results) -> str:
             f"{_last_queries(runs['equation-solving/full']):,}",
             when(prada["equation_solving_alarm_at"]),
         ],
+    ]
+    for source, group in sources.items():
+        flagged = [b["alarm_at"] for b in group if b["alarm_at"] is not None]
+        rows.append(
+            [
+                f"benign: {source}" + (f" ({len(group)})" if len(group) > 1 else ""),
+                f"{max(b['queries'] for b in group):,}" + (" each" if len(group) > 1 else ""),
+                "never"
+                if not flagged
+                else f"{len(flagged)} of {len(group)}, after "
+                + ", ".join(f"{a:,}" for a in flagged)
+                + " queries",
+            ]
+        )
+    rows.append(
         [
-            f"{generated} generated sensor traces"
-            + (" + the real AI4I 2020 file" if real else "")
-            + ", replayed in order",
-            f"{max(b['queries'] for b in benign):,} each",
-            ("never: " if prada["benign_alarmed"] == 0 else "")
-            + f"{prada['benign_alarmed']} / {prada['benign_clients']} clients (target ≤"
+            "all benign clients",
+            "",
+            f"{prada['benign_alarmed']} / {prada['benign_clients']} alarmed (target ≤"
             f" {pct(prada['targets']['benign_false_alarm_rate'], 0)}:"
             f" {met(rate <= prada['targets']['benign_false_alarm_rate'])})",
-        ],
-    ]
+        ]
+    )
     return table(["client", "queries", "alarm after"], "lrl", rows)
 
 
