@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd
+from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd, links_cmd
 from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, GuardError, redact_urls
@@ -321,3 +321,4 @@ def attack_cmd(
 
 app.command(name="alarms")(alarms_cmd)
 app.command(name="clear-alarm")(clear_alarm_cmd)
+app.command(name="links")(links_cmd)

@@ -19,6 +19,7 @@ from edgeshield.guard._ledger_gate import (
     LicenceStatus,
     gate_from_licence,
 )
+from edgeshield.guard._linking import ClientLink, flag_linked, linked_clients
 from edgeshield.guard._metrics import GuardMetrics
 from edgeshield.guard._model import (
     CARD_METADATA_PREFIX,
@@ -65,6 +66,7 @@ __all__ = [
     "ApiWatermark",
     "AuditRecord",
     "CellKind",
+    "ClientLink",
     "ClientRegistry",
     "ClientSpec",
     "ClientState",
@@ -94,9 +96,11 @@ __all__ = [
     "card_from_metadata",
     "card_metadata",
     "create_app",
+    "flag_linked",
     "gate_from_licence",
     "harden",
     "hash_api_key",
+    "linked_clients",
     "new_api_key",
     "open_classifier",
     "prada_observe",

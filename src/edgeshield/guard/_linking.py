@@ -9,6 +9,7 @@ licence's clients are the only ones a guard serves, so linking is per licence).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -17,9 +18,9 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from edgeshield.errors import ConfigError
-from edgeshield.guard._store import GuardStore, points_table
+from edgeshield.guard._store import GuardStore, clients_table, points_table
 
-__all__ = ["ClientLink", "linked_clients"]
+__all__ = ["ClientLink", "flag_linked", "linked_clients"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,3 +75,48 @@ def linked_clients(
         if near >= min_shared and share >= min_share:
             links.append(ClientLink(first=a, second=b, shared=near, share=share))
     return links
+
+
+def flag_linked(
+    store: GuardStore, links: list[ClientLink], *, at: float | None = None
+) -> list[str]:
+    """Raise an alarm on every linked key without one, so the alarm action applies to it.
+
+    The service reads a client's alarm from the database on its next request, so a running
+    guard throttles or blocks the flagged keys at once; ``guard alarms`` shows the reason and
+    ``guard clear-alarm`` undoes a wrong link after review. Returns the keys newly flagged.
+    """
+    now = time.time() if at is None else at
+    partners: dict[str, list[ClientLink]] = {}
+    for link in links:
+        partners.setdefault(link.first, []).append(link)
+        partners.setdefault(link.second, []).append(link)
+    flagged = []
+    with store.transaction() as conn:
+        for client_id in sorted(partners):
+            row = conn.execute(
+                sa.select(clients_table).where(clients_table.c.client_id == client_id)
+            ).first()
+            if row is None or row.alarm_at is not None:
+                continue
+            others = ", ".join(
+                f"{x.second if x.first == client_id else x.first} ({x.shared} near-duplicate"
+                f" points, {x.share:.0%} of the smaller key's)"
+                for x in partners[client_id]
+            )
+            conn.execute(
+                clients_table.update()
+                .where(clients_table.c.client_id == client_id)
+                .values(alarm_at=int(row.queries))
+            )
+            store.audit(
+                conn,
+                at=now,
+                client_id=client_id,
+                event_name="alarm",
+                records=0,
+                total=int(row.queries),
+                detail=f"linked keys: asks the rows of {others}",
+            )
+            flagged.append(client_id)
+    return flagged
