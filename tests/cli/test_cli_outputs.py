@@ -279,3 +279,21 @@ def test_a_mistyped_subcommand_is_suggested_once(capsys: pytest.CaptureFixture[s
     assert run(["vault", "license"]) == 2
     line = _one_error(capsys)
     assert line.count("Did you mean 'licence'?") == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["fl", "run"], ["demo"], ["guard", "serve"], ["guard", "attack"], ["ownership", "verify"],
+     ["ledger", "call"], ["vault", "seal"], ["data", "import"]],
+)  # fmt: skip
+def test_help_fits_80_columns_and_cuts_nothing(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Help wraps instead of cutting option names, defaults or variables with an ellipsis."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: edgeshield" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out
+    assert "\\[" not in out

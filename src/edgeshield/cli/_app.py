@@ -7,11 +7,12 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from types import FrameType
+from typing import Any
 
 import click
 import typer
@@ -106,11 +107,52 @@ def _load(name: str) -> click.Command:
         single.command(name=name)(target)
         command = typer.main.get_command(single)
     command.name = name
+    _plain_help(command)
     return command
+
+
+class _PlainFormatter(click.HelpFormatter):
+    """click's formatter, minus the backslashes Typer puts before ``[`` for Rich markup."""
+
+    def write_dl(
+        self, rows: Iterable[tuple[str, str]], col_max: int = 30, col_spacing: int = 2
+    ) -> None:
+        super().write_dl(
+            [(term, text.replace("\\[", "[")) for term, text in rows], col_max, col_spacing
+        )
+
+
+class _PlainContext(click.Context):
+    formatter_class = _PlainFormatter
+
+
+def _plain_help(command: click.Command) -> None:
+    """Help that wraps instead of cutting: click's formatter, no per-option env var names.
+
+    Rich's option table cut long option names, defaults and env var names with "…" at 80
+    columns (issue 20); the env var rule is stated once in the root help instead.
+    """
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    command.context_class = _PlainContext
+    for param in command.params:
+        if isinstance(param, click.Option):
+            param.show_envvar = False
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _plain_help(sub)
 
 
 class _LazyGroup(TyperGroup):
     """The root group: lists every subcommand from :data:`_ENTRIES`, imports one on use."""
+
+    context_class = _PlainContext
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, click.Option):
+                param.show_envvar = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Return the subcommand names in their listing order."""
@@ -138,8 +180,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
     cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "EDGESHIELD"},
+    epilog="Every option can also come from an EDGESHIELD_<GROUP>_<COMMAND>_<OPTION> variable "
+    "(e.g. EDGESHIELD_DATA_GENERATE_ROWS) or from edgeshield.toml ($EDGESHIELD_CONFIG); the "
+    "command line wins. Secrets come only from files or the environment.",
 )
 
 
@@ -233,6 +279,9 @@ def _invoke(args: list[str]) -> int:
     try:
         defaults = load_config()
         result = app(args=args, prog_name="edgeshield", standalone_mode=False, default_map=defaults)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help, not an error
+        print(exc.format_message())
+        return 2
     except click.UsageError as exc:  # Typer's nested groups add the suggestion twice
         return _fail(re.sub(r"( Did you mean [^?]+\?)(\1)+", r"\1", exc.format_message()), 2)
     except click.ClickException as exc:
