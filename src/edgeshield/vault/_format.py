@@ -102,8 +102,8 @@ def new_hasher(algorithm: HashAlgorithm, *, multithreaded: bool = False) -> Hash
     """Return a fresh incremental hasher for ``algorithm``.
 
     ``multithreaded`` lets BLAKE3 split each large update over the CPUs (same digest). The
-    bulk passes use it: neither ``blake3.update`` nor pyca's ``decrypt_into`` releases the
-    GIL here, so BLAKE3's own threads are what puts a second core to work.
+    bulk passes use it: pyca's ``decrypt_into`` holds the GIL, ``blake3.update`` releases it
+    on large inputs, so hashing is the part of a load that more cores speed up.
     """
     if algorithm is HashAlgorithm.BLAKE3:
         if multithreaded:

@@ -9,9 +9,9 @@ chunk that straddles two tensors goes through a per-slot scratch buffer. Chunks 
 The calling thread hashes the plaintext in chunk order meanwhile; that digest, compared with
 the signed ``model_digest``, authenticates what was loaded. Extra memory is two chunk
 buffers per thread, and per-tensor storage lets the allocator recycle memory exactly as
-``torch.load`` does. Measured on pyca ``cryptography`` 50 and ``blake3`` 1.0: neither
-``decrypt_into`` nor ``blake3.update`` releases the GIL, so the worker threads overlap reads
-and page faults, not the cryptography; the plaintext hash uses BLAKE3's own threads
+``torch.load`` does. pyca's ``decrypt_into`` holds the GIL, so the worker threads overlap
+reads, page faults and this thread's hashing (``blake3.update`` releases the GIL on large
+inputs), not each other's decryption; the plaintext hash uses BLAKE3's own threads
 (``benchmarks/vault.py`` reports the scaling with 1, 2 and 4 threads).
 """
 
