@@ -297,3 +297,11 @@ def test_help_fits_80_columns_and_cuts_nothing(
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out
     assert "\\[" not in out
+
+
+def test_demo_and_fl_run_name_the_plants_attack_alike(capsys: pytest.CaptureFixture[str]) -> None:
+    """One option name for one concept: --attack on both (the demo keeps --poison as an alias)."""
+    for command in (["demo"], ["fl", "run", "--out", "unused"], ["demo", "--poison"]):
+        option = [] if command[-1] == "--poison" else ["--attack"]
+        assert run([*command, *option, "no-such-attack"]) == 2
+        assert "'no-such-attack' is not one of" in _one_error(capsys)

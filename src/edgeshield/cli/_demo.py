@@ -34,9 +34,10 @@ def demo(
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 8,
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 3,
     malicious: Annotated[int, typer.Option(min=0, help="Malicious plants.")] = 1,
-    poison: Annotated[PoisonKind, typer.Option(help="The malicious plants' attack.")] = (
-        PoisonKind.SIGN_FLIP
-    ),
+    poison: Annotated[
+        PoisonKind,
+        typer.Option("--attack", "--poison", help="The malicious plants' attack (as fl run)."),
+    ] = PoisonKind.SIGN_FLIP,
     bucket_size: Annotated[int, typer.Option(min=1, help="SecAgg+ bucket size.")] = 2,
     batch_size: Annotated[int, typer.Option(min=1, help="Local (DP-SGD) batch size.")] = 128,
     dp: Annotated[
@@ -53,7 +54,10 @@ def demo(
     compare_fedavg: Annotated[
         bool, typer.Option(help="Also train plain FedAvg under the same attack.")
     ] = True,
-    engine: Annotated[Engine, typer.Option(help="Flower runtime.")] = Engine.IN_PROCESS,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="Flower runtime (in-process by default for speed; fl run uses Ray)."),
+    ] = Engine.IN_PROCESS,
     null_models: Annotated[int, typer.Option(min=3, help="Null models of the test.")] = 20,
     attack_budget: Annotated[int, typer.Option(min=100, help="Jacobian attacker queries.")] = 600,
     thief_queries: Annotated[int, typer.Option(min=100, help="Natural-query thief.")] = 2000,

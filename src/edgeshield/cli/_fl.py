@@ -128,7 +128,11 @@ def run_cmd(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     engine: Annotated[
-        Engine, typer.Option(help="Flower simulation engine (Ray) or the in-process grid.")
+        Engine,
+        typer.Option(
+            help="Flower simulation engine (Ray, the default here) or the in-process grid "
+            "(the demo's default, for speed)."
+        ),
     ] = Engine.SIMULATION,
 ) -> None:
     """Train the failure classifier across plants in Flower's simulation engine."""
