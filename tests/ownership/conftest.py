@@ -72,7 +72,12 @@ def marked(
 @pytest.fixture(scope="session")
 def nulls(fleet: Fleet) -> dict[str, PredictFn]:
     kinds = (NullModelKind.MLP_NARROW, NullModelKind.LOGISTIC, NullModelKind.RANDOM_FOREST)
-    return train_null_models(fleet.frames, 6, kinds=kinds, epochs=8, seed=10)
+    done: list[tuple[int, str]] = []
+    models = train_null_models(
+        fleet.frames, 6, kinds=kinds, epochs=8, seed=10, on_model=lambda n, m: done.append((n, m))
+    )
+    assert done == list(enumerate(models, start=1))  # progress: one call per model, in order
+    return models
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 
 from edgeshield.cli._ownership_api import verify_api_cmd
-from edgeshield.cli._render import console
+from edgeshield.cli._render import console, progress
 from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.ownership import (
     CommitmentOpening,
@@ -149,7 +149,17 @@ def calibrate(
         )
     wkey, env = WatermarkKey.load(key), _load_envelope(envelope)
     sources = _plants(csv, plants, rows, seed)
-    nulls = train_null_models(sources, count, epochs=epochs, seed=seed)
+    with progress() as bar:
+        task = bar.add_task(f"training {count} null models", total=count)
+        nulls = train_null_models(
+            sources,
+            count,
+            epochs=epochs,
+            seed=seed,
+            on_model=lambda done, name: bar.update(
+                task, completed=done, description=f"null model {done}/{count}: {name}"
+            ),
+        )
     null = calibrate_null(wkey, nulls, envelope=env, n=triggers, fpr=fpr)
     null.save(out)
     bound = null.bound()

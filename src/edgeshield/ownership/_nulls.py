@@ -9,7 +9,7 @@ could vary: the seed, the plant whose data trains it, the network width, and the
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,11 +104,13 @@ def train_null_models(
     kinds: tuple[NullModelKind, ...] = tuple(NullModelKind),
     epochs: int = 30,
     seed: int = 0,
+    on_model: Callable[[int, str], None] | None = None,
 ) -> dict[str, PredictFn]:
     """Train ``count`` null models, cycling through model kinds, data sources and seeds.
 
     Why: variety is the point; model ``i`` is of kind ``kinds[i % len(kinds)]``, trained on
-    source ``i % len(sources)`` with seed ``seed + i``. Names say all three.
+    source ``i % len(sources)`` with seed ``seed + i``. Names say all three. ``on_model`` is
+    called with the number done and the name after each model (progress for long runs).
 
     Raises
     ------
@@ -124,4 +126,6 @@ def train_null_models(
         source = names[(i // len(kinds) + i) % len(names)]
         name = f"{kind.value}/{source}/seed{seed + i}"
         models[name] = train_null_model(kind, sources[source], epochs=epochs, seed=seed + i)
+        if on_model is not None:
+            on_model(i + 1, name)
     return models
