@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from edgeshield.federated import (
     FederatedConfig,
     MaliciousPlant,
     RecordDP,
+    quiet_flower,
 )
 from edgeshield.redteam import SignFlip
 
@@ -122,3 +125,17 @@ def test_the_two_bucket_median_of_the_issue_is_refused_by_the_cli(
     err = capsys.readouterr().err
     assert err.count("error:") == 1
     assert "median needs at least 3 inputs" in err
+
+
+def test_quiet_flower_puts_the_environment_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library call must not change global state for its caller (issue 21)."""
+    monkeypatch.setenv("RAY_DEDUP_LOGS", "1")
+    monkeypatch.delenv("FLWR_TELEMETRY_ENABLED", raising=False)
+    level = logging.getLogger("flwr").level
+    with quiet_flower():
+        assert os.environ["RAY_DEDUP_LOGS"] == "0"
+        assert os.environ["FLWR_TELEMETRY_ENABLED"] == "0"
+        assert logging.getLogger("flwr").level == logging.WARNING
+    assert os.environ["RAY_DEDUP_LOGS"] == "1"
+    assert "FLWR_TELEMETRY_ENABLED" not in os.environ
+    assert logging.getLogger("flwr").level == level

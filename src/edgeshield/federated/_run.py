@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,14 +79,36 @@ class FederatedResult:
         }
 
 
-def quiet_flower() -> None:
-    """Switch off Flower telemetry, Ray dashboards and usage stats, and quieten the logs."""
-    os.environ["FLWR_TELEMETRY_ENABLED"] = "0"
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ["RAY_DEDUP_LOGS"] = "0"
-    os.environ.setdefault("RAY_DISABLE_IMPORT_WARNING", "1")
-    os.environ["RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO"] = "0"
-    logging.getLogger("flwr").setLevel(logging.WARNING)
+_QUIET = {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DEDUP_LOGS": "0",
+    "RAY_DISABLE_IMPORT_WARNING": "1",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+}
+
+
+@contextmanager
+def quiet_flower() -> Iterator[None]:
+    """Within the block: no Flower telemetry, Ray dashboard or usage stats, quieter logs.
+
+    The environment (which Ray's processes inherit) and the ``flwr`` logger level are put back
+    when the block ends, so a caller's own settings survive a run.
+    """
+    saved = {name: os.environ.get(name) for name in _QUIET}
+    logger = logging.getLogger("flwr")
+    level = logger.level
+    os.environ.update(_QUIET)
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _prepare_data(
@@ -162,9 +185,32 @@ def run_federated(
     FederatedError
         The simulation ended without completing every round.
     """
+    with quiet_flower():
+        return _run(
+            config,
+            source,
+            run_dir,
+            test_frame=test_frame,
+            on_round=on_round,
+            after_aggregate=after_aggregate,
+            num_cpus=num_cpus,
+            engine=engine,
+        )
+
+
+def _run(
+    config: FederatedConfig,
+    source: Fleet | str,
+    run_dir: str | Path,
+    *,
+    test_frame: pd.DataFrame | None,
+    on_round: Callable[[RoundRecord], None] | None,
+    after_aggregate: AfterAggregate | None,
+    num_cpus: int,
+    engine: Engine,
+) -> FederatedResult:
     from flwr.simulation import run_simulation
 
-    quiet_flower()
     run_path = Path(run_dir)
     run_path.mkdir(parents=True, exist_ok=True)
     (run_path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
