@@ -7,7 +7,7 @@ share from here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,10 +33,28 @@ from edgeshield.federated._aggregators import aggregate, bucket_partition
 from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._local import Arrays, flatten, unflatten
 
-if TYPE_CHECKING:
-    from edgeshield.federated._server import EdgeStrategy
-
 __all__: list[str] = []
+
+
+class EdgeStrategy(Protocol):
+    """What the bucketed rounds need of the server's strategy (``_server.EdgeStrategy``).
+
+    A protocol rather than an import: the server module imports this one, not the reverse.
+    """
+
+    config: FederatedConfig
+    aggregated: set[int]
+    round_buckets: dict[int, list[list[str]]]
+
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]: ...
+
+    def observe_fit(
+        self, server_round: int, results: list[tuple[ClientProxy, FitRes]], failures: list[Any]
+    ) -> None: ...
+
+    def plant_name(self, proxy: ClientProxy, metrics: dict[str, Scalar]) -> str: ...
 
 
 class _BucketStrategy(Strategy):

@@ -33,6 +33,7 @@ from edgeshield.ledger._generator import (
     generate_solidity,
 )
 from edgeshield.ledger._model import Outcome, ReferenceModel
+from edgeshield.ledger._parse import load_spec, parse_spec
 from edgeshield.ledger._properties import (
     TICK,
     ExplorationBounds,
@@ -63,8 +64,6 @@ from edgeshield.ledger._spec import (
     TimedSpec,
     TransitionSpec,
     VariableSpec,
-    load_spec,
-    parse_spec,
 )
 from edgeshield.ledger.frontends import (
     canonical_form,

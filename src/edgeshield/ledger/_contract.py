@@ -16,7 +16,8 @@ from edgeshield.errors import ConfigError, ContractRevertError, SpecError
 from edgeshield.ledger._chain import Chain, DeployedContract, EventRecord, TxResult
 from edgeshield.ledger._check import constructor_checks
 from edgeshield.ledger._compiler import CompiledContract, CompilerConfig, compile_spec
-from edgeshield.ledger._spec import ContractSpec, load_spec
+from edgeshield.ledger._parse import load_spec
+from edgeshield.ledger._spec import ContractSpec
 
 __all__ = ["SpecContract", "compiled_for", "shipped_spec", "specs_dir"]
 

@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+import edgeshield.usecase._columns as col
 from edgeshield.errors import ConfigError
-from edgeshield.usecase import _columns as col
 from edgeshield.usecase._rules import (
     heat_dissipation_failure,
     overstrain_failure,

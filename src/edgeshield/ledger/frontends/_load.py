@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgeshield.errors import SpecError
-from edgeshield.ledger._spec import ContractSpec, load_spec
+from edgeshield.ledger._parse import load_spec
+from edgeshield.ledger._spec import ContractSpec
 from edgeshield.ledger.frontends._cnl import load_text
 from edgeshield.ledger.frontends._ontology import load_ontology
 from edgeshield.ledger.frontends._pnml import load_pnml
