@@ -224,13 +224,18 @@ def test_rate_limit_is_429_with_retry_after(kit: Kit, tmp_path: Path) -> None:
     assert "burst of 10" in str(body["detail"])
 
 
-def test_expired_licence_is_403(kit: Kit, tmp_path: Path) -> None:
+def test_expired_licence_is_403(kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     service, keys = make_service(kit, f"sqlite:///{tmp_path / 'e.db'}")
     service._licence_clock = fixed_clock(NOW + timedelta(days=31))
     client = TestClient(create_app(service=service))
-    status, body = _post(client, keys["alice"], {"records": _records(kit)})
-    assert status == 403
-    assert "licence no longer valid" in str(body["detail"])
+    for _ in range(3):
+        status, body = _post(client, keys["alice"], {"records": _records(kit)})
+        assert status == 403
+        assert "licence no longer valid" in str(body["detail"])
+    logged = [r for r in caplog.records if r.name == "edgeshield.guard._service"]
+    assert len(logged) == 1  # once per reason, not once per refused request
+    assert logged[0].levelname == "ERROR"
+    assert "licence no longer valid" in logged[0].getMessage()
 
 
 def _jacobian_like(kit: Kit, n: int) -> list[dict[str, object]]:
@@ -270,7 +275,9 @@ def test_alarm_blocks_with_403_when_configured(kit: Kit, tmp_path: Path) -> None
     assert events[-1] == "denied"
 
 
-def test_alarm_throttles_when_configured(kit: Kit, tmp_path: Path) -> None:
+def test_alarm_throttles_when_configured(
+    kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     now = [0.0]
     config = GuardConfig(
         alarm_action=AlarmAction.THROTTLE, throttle_factor=0.1, prada=PradaConfig(min_distances=20)
@@ -288,6 +295,9 @@ def test_alarm_throttles_when_configured(kit: Kit, tmp_path: Path) -> None:
         if state.alarm_at is not None:
             break
     assert state.alarm_at is not None
+    alarms = [r for r in caplog.records if "extraction alarm" in r.getMessage()]
+    assert [(r.name, r.levelname) for r in alarms] == [("edgeshield.guard._service", "WARNING")]
+    assert "client alice" in alarms[0].getMessage()
     # Burst is now 100 (1000 x 0.1): a batch of 150 exceeds it; one of 50 still passes.
     now[0] += 10.0
     status, body = _post(client, keys["alice"], {"records": records[:150]})

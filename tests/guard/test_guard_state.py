@@ -115,7 +115,9 @@ def test_in_memory_database_is_shared_across_request_threads(kit: Kit) -> None:
     assert state.queries == 30
 
 
-def test_broken_state_database_is_503_not_500(kit: Kit, tmp_path: Path) -> None:
+def test_broken_state_database_is_503_not_500(
+    kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     service, keys = make_service(kit, f"sqlite:///{tmp_path / 'broken.db'}")
     client = TestClient(create_app(service=service))
     with service.store.engine.begin() as conn:
@@ -127,3 +129,7 @@ def test_broken_state_database_is_503_not_500(kit: Kit, tmp_path: Path) -> None:
     )
     assert response.status_code == 503
     assert "state database unavailable" in response.json()["detail"]
+    # the client learns nothing more; the operator's log says what broke
+    logged = [r for r in caplog.records if r.name == "edgeshield.guard.api.app"]
+    assert [r.levelname for r in logged] == ["ERROR"]
+    assert "guard state database unavailable (503)" in logged[0].getMessage()

@@ -9,6 +9,7 @@ licence's clients are the only ones a guard serves, so linking is per licence).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from itertools import combinations
@@ -19,6 +20,8 @@ import sqlalchemy as sa
 
 from edgeshield.errors import ConfigError
 from edgeshield.guard._store import GuardStore, clients_table, points_table
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["ClientLink", "flag_linked", "linked_clients"]
 
@@ -119,4 +122,5 @@ def flag_linked(
                 detail=f"linked keys: asks the rows of {others}",
             )
             flagged.append(client_id)
+            _log.warning("client %s flagged: linked keys %s", client_id, others)
     return flagged

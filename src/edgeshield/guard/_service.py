@@ -7,6 +7,7 @@ crash or restart never leaves an answered request unaudited or uncounted.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -29,6 +30,8 @@ from edgeshield.guard._store import GuardStore
 from edgeshield.guard._watermark import ApiWatermark, CellKind
 from edgeshield.usecase import feature_matrix
 from edgeshield.vault import Clock, system_clock
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["AlarmAction", "GuardConfig", "GuardService"]
 
@@ -137,6 +140,7 @@ class GuardService:
         if self.config.watermark_rate == 0 and len(watermark_secret) < 32:
             raise ConfigError("the watermark secret must be at least 32 bytes")
         self.metrics = GuardMetrics()
+        self._last_licence_problem: str | None = None
         self._clock = clock
         self._licence_clock = licence_clock
         self._lock = threading.Lock()
@@ -171,11 +175,20 @@ class GuardService:
                 clock=self._licence_clock,
             )
         except LicenceError as exc:
+            self._licence_problem(str(exc))
             raise RequestDeniedError(f"licence no longer valid: {exc}", status_code=403) from exc
         if self._licence_gate is not None:
             reason = self._licence_gate()
             if reason is not None:
+                self._licence_problem(reason)
                 raise RequestDeniedError(f"licence no longer valid: {reason}", status_code=403)
+        self._last_licence_problem = None
+
+    def _licence_problem(self, reason: str) -> None:
+        """Log why requests are refused, once per reason (not once per refused request)."""
+        if reason != self._last_licence_problem:
+            _log.error("licence no longer valid, refusing every request: %s", reason)
+            self._last_licence_problem = reason
 
     def _prada_state(self, conn: object, client_id: str, observed: int) -> PradaState:
         cached = self._prada.get(client_id)
@@ -322,6 +335,15 @@ class GuardService:
                 after = replace(after, observed=prada.observed)
                 if update.new_alarm and state.alarm_at is None:
                     after = replace(after, alarm_at=prada.alarm_at)
+                    _log.warning(
+                        "client %s: extraction alarm after %d queries (PRADA W=%.4f < %s); "
+                        "action %s",
+                        cid,
+                        prada.alarm_at,
+                        update.w,
+                        self.config.prada.delta,
+                        self.config.alarm_action.value,
+                    )
                     self.store.audit(
                         conn,
                         at=now,

@@ -7,13 +7,20 @@ every way a request can be bad ends as a JSON ``{"detail": ...}`` with a 4xx sta
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from edgeshield.errors import ConfigError, GuardError, RequestDeniedError, StorageError
+from edgeshield.errors import (
+    ConfigError,
+    GuardError,
+    RequestDeniedError,
+    StorageError,
+    redact_urls,
+)
 from edgeshield.guard._clients import ClientRegistry
 from edgeshield.guard._ledger_gate import LedgerLicenceGate, gate_from_licence
 from edgeshield.guard._model import GuardedModel, open_classifier
@@ -24,6 +31,8 @@ from edgeshield.guard.api._body import BodyLimit
 from edgeshield.guard.api.deps import operator_token_hash
 from edgeshield.guard.api.routes import health, operator, predict
 from edgeshield.vault import DeviceKey, OwnerPublicKey
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["build_service", "create_app"]
 
@@ -165,6 +174,7 @@ def create_app(
 
     @app.exception_handler(StorageError)
     async def _storage(_: Request, exc: StorageError) -> JSONResponse:
+        _log.error("guard state database unavailable (503): %s", redact_urls(str(exc)))
         return JSONResponse(
             {"detail": "guard state database unavailable; retry later"},
             status_code=503,
