@@ -1,7 +1,9 @@
 """False-positive audit: honest models must not be declared OWNED more often than stated.
 
 Issue 18: honest models (other split and init seeds, the public AI4I file or generated
-fleets, other MLP widths, scikit-learn models, distilled from a clean model) are tested
+fleets, other MLP widths, scikit-learn models, distilled from a clean model, and trained by a
+federation of plants: FedAvg with SecAgg+, with and without public pretraining, and with
+record-level DP-SGD) are tested
 against many fresh owner keys; the count of false OWNED verdicts must be consistent with the
 stated false-positive rate by a one-sided binomial test at 1 %. Models are trained once per
 module and reused across keys; the full grid is in ``benchmarks/ownership.py``.
@@ -15,6 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from edgeshield.federated import Engine, FederatedConfig, RecordDP, run_federated
 from edgeshield.ownership import (
     NullModelKind,
     PredictFn,
@@ -59,7 +62,9 @@ def nulls() -> dict[str, PredictFn]:
 
 
 @pytest.fixture(scope="module")
-def honest(request: pytest.FixtureRequest) -> dict[str, PredictFn]:
+def honest(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, PredictFn]:
     """Honest models of every kind the audit covers, trained once."""
     models: dict[str, PredictFn] = {}
     fleet = make_fleet(FleetConfig(plants=2, total_rows=2_000), seed=70)
@@ -82,6 +87,17 @@ def honest(request: pytest.FixtureRequest) -> dict[str, PredictFn]:
         models[f"distilled/{source}"] = remove_watermark(clean, distil, data, seed=4).predict
         for kind in (NullModelKind.GRADIENT_BOOSTING, NullModelKind.LOGISTIC):
             models[f"{kind.value}/{source}"] = train_null_model(kind, data, seed=5)
+    federation = make_fleet(FleetConfig(plants=3, total_rows=2_400), seed=80)
+    base = {"plants": 3, "rounds": 3, "local_epochs": 2, "reference_rows": 500}
+    for name, extra in (
+        ("federated/pretrained", {}),
+        ("federated/from-scratch", {"pretraining": None}),
+        ("federated/dp", {"record_dp": RecordDP(noise_multiplier=1.0, max_grad_norm=1.0)}),
+    ):
+        run_dir = tmp_path_factory.mktemp(name.replace("/", "-"))
+        config = FederatedConfig(**base, **extra)
+        result = run_federated(config, federation, run_dir, engine=Engine.IN_PROCESS)
+        models[name] = result.classifier.predict
     return models
 
 
@@ -90,7 +106,7 @@ def test_false_owned_count_is_consistent_with_the_stated_fpr(
     owner_rows: pd.DataFrame, nulls: dict[str, PredictFn], honest: dict[str, PredictFn]
 ) -> None:
     envelope = SensorEnvelope.fit(owner_rows)
-    pairs, false_owned, floor_owned = 0, [], 0
+    pairs, false_owned, smallest_p = 0, [], 1.0
     for i in range(KEYS):
         key = _key(i)
         null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, probes=100, fpr=FPR)
@@ -99,8 +115,10 @@ def test_false_owned_count_is_consistent_with_the_stated_fpr(
             pairs += 1
             if result.owned:
                 false_owned.append((i, name, result.matches))
-            floor_owned += result.p_value <= 1e-3
+            smallest_p = min(smallest_p, result.p_value)
     assert pairs >= 250
     tail = float(stats.binom.sf(len(false_owned) - 1, pairs, FPR)) if false_owned else 1.0
     assert tail >= 0.01, f"{len(false_owned)} false OWNED of {pairs}: {false_owned}"
-    assert floor_owned == 0, "19 null models must never support a verdict at FPR 1e-3"
+    # 19 null models support no p-value below 1/20: no verdict at a smaller stated FPR
+    assert smallest_p >= 1 / (len(nulls) + 1)
+    assert any(name.startswith("federated/") for name in honest)
