@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from edgeshield.cli import run
+from edgeshield.ownership import WatermarkKey
 
 DATA = ["--plants", "2", "--rows", "1500", "--seed", "0"]
 
@@ -24,10 +26,21 @@ def test_keygen_embed_calibrate_commit_verify(
     assert run(["ownership", "keygen", "--out", str(key)]) == 0
     assert run(["ownership", "keygen", "--out", str(key)]) == 1
     assert "exists" in capsys.readouterr().err
+    # a fixed key from here on, so that the marking below does not depend on keygen's draw
+    key.unlink()
+    WatermarkKey.from_bytes(hashlib.sha256(b"cli test key").digest()).save(key)
     common = ["--key", str(key)]
     embed = ["ownership", "embed", "--model", str(model), *common, "--out", str(marked)]
     assert run([*embed, "--envelope", str(envelope), "--triggers", "20", *DATA]) == 0
-    assert "trigger accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "trigger accuracy" in out
+    assert "fine-tuning on 1,125 training rows of a generated 2-plant fleet (seed 0)" in out
+    card = json.loads((marked / "model_card.json").read_text())
+    assert card["metrics"]["test"]["rows"] == 375  # measured after embedding, not left empty
+    weights = (marked / "model.safetensors").read_bytes()
+    assert run([*embed, "--envelope", str(envelope), "--triggers", "20", *DATA]) == 1
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert (marked / "model.safetensors").read_bytes() == weights
     calibrate = ["ownership", "calibrate", *common, "--envelope", str(envelope)]
     sizes = ["--models", "3", "--fpr", "0.25", "--epochs", "15", "--triggers", "20"]
     assert run([*calibrate, "--out", str(null), *sizes, *DATA]) == 0
@@ -108,3 +121,20 @@ def test_train_without_seed_draws_a_fresh_seed_and_records_it(tmp_path: Path) ->
         == 0
     )
     assert json.loads((again / "model_card.json").read_text()) == cards[0]
+
+
+def test_embed_below_the_trigger_target_fails_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, key = tmp_path / "model", tmp_path / "wm.key"
+    assert run(["train", "--out", str(model), *DATA, "--epochs", "2"]) == 0
+    assert run(["ownership", "keygen", "--out", str(key)]) == 0
+    monkeypatch.setattr("edgeshield.cli._ownership.trigger_accuracy", lambda *_a, **_k: 0.5)
+    out, envelope = tmp_path / "marked", tmp_path / "env.json"
+    argv = ["ownership", "embed", "--model", str(model), "--key", str(key), "--out", str(out)]
+    capsys.readouterr()
+    assert run([*argv, "--envelope", str(envelope), "--triggers", "10", *DATA]) == 1
+    err = capsys.readouterr().err
+    assert "trigger accuracy 50% stays below the target 80%" in err
+    assert not out.exists()
+    assert not envelope.exists()

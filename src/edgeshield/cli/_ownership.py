@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from edgeshield.cli._outputs import check_writable, staged_directory
 from edgeshield.cli._ownership_api import verify_api_cmd
 from edgeshield.cli._render import console, progress
 from edgeshield.errors import ConfigError, OwnershipError
@@ -63,8 +64,12 @@ def _plants(csv: Path | None, plants: int, rows: int, seed: int) -> dict[str, pd
 
 
 def _train_rows(sources: dict[str, pd.DataFrame], seed: int) -> pd.DataFrame:
+    return _split(sources, seed)[0]
+
+
+def _split(sources: dict[str, pd.DataFrame], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     data = pd.concat(list(sources.values()), ignore_index=True)
-    return stratified_split(data, seed=seed)[0]
+    return stratified_split(data, seed=seed)
 
 
 @app.command()
@@ -93,19 +98,42 @@ def embed(
     rows: RowsOption = 10_000,
     seed: SeedOption = 0,
     triggers: Annotated[int, typer.Option(min=1, help="Number of triggers.")] = 50,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out and --envelope.")
+    ] = False,
 ) -> None:
-    """Embed the key's trigger set into a trained model (on the same training rows)."""
+    """Embed the key's trigger set into a trained model by fine-tuning it on training rows.
+
+    Says which rows it fine-tunes on (--csv, else a generated fleet: pass the rows the model
+    was trained on), writes the marked model's card with metrics measured after embedding on
+    the held-out rows, and fails, writing nothing, when the trigger accuracy stays below the
+    target that a later ownership test needs.
+    """
+    check_writable(out, force=force, what="marked model")
+    check_writable(envelope_out, force=force, what="envelope")
     classifier = load_classifier(model)
-    train_rows = _train_rows(_plants(csv, plants, rows, seed), seed)
+    sources = _plants(csv, plants, rows, seed)
+    train_rows, test_rows = _split(sources, seed)
+    origin = f"{csv}" if csv is not None else f"a generated {plants}-plant fleet (seed {seed})"
+    console.print(f"fine-tuning on {len(train_rows):,} training rows of {origin}")
     envelope = SensorEnvelope.fit(train_rows)
     wkey = WatermarkKey.load(key)
-    marked = embed_watermark(
-        classifier, wkey, train_rows, envelope=envelope, config=EmbedConfig(triggers=triggers)
-    )
-    save_classifier(marked, out)
-    envelope_out.write_text(json.dumps(envelope.to_dict(), indent=1))
+    config = EmbedConfig(triggers=triggers)
+    marked = embed_watermark(classifier, wkey, train_rows, envelope=envelope, config=config)
     accuracy = trigger_accuracy(marked, derive_triggers(wkey, triggers, envelope=envelope))
-    console.print(f"marked model saved to {out}; trigger accuracy {accuracy:.0%}")
+    if accuracy < config.target_accuracy:
+        raise OwnershipError(
+            f"trigger accuracy {accuracy:.0%} stays below the target {config.target_accuracy:.0%}"
+            " after fine-tuning: the mark would not prove ownership; nothing written"
+        )
+    marked.metrics = {"test": marked.evaluate(test_rows).as_dict()}
+    with staged_directory(out, force=force) as staging:
+        save_classifier(marked, staging)
+    envelope_out.write_text(json.dumps(envelope.to_dict(), indent=1))
+    console.print(
+        f"marked model saved to {out}; trigger accuracy {accuracy:.0%}; failure F1 on "
+        f"{len(test_rows):,} held-out rows {marked.metrics['test']['f1']:.3f}"
+    )
     console.print(f"model digest {model_digest(marked).hex()}")
 
 

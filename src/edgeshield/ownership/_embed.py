@@ -67,7 +67,8 @@ class EmbedConfig:
     epochs, batch_size, learning_rate
         The fine-tuning pass (Adam) over training rows plus repeated triggers.
     max_passes
-        Extra passes allowed while trigger accuracy stays below ``target_accuracy``.
+        Extra passes allowed while trigger accuracy stays below ``target_accuracy``; they stop
+        as soon as it is reached. Small models on few rows often need more than three.
     target_accuracy
         Share of triggers the marked model must reproduce.
     seed
@@ -80,7 +81,7 @@ class EmbedConfig:
     epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 1e-3
-    max_passes: int = 3
+    max_passes: int = 10
     target_accuracy: float = 0.8
     seed: int = 0
 
