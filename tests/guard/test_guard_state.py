@@ -133,3 +133,30 @@ def test_broken_state_database_is_503_not_500(
     logged = [r for r in caplog.records if r.name == "edgeshield.guard.api.app"]
     assert [r.levelname for r in logged] == ["ERROR"]
     assert "guard state database unavailable (503)" in logged[0].getMessage()
+
+
+def test_a_new_state_file_is_owner_only_and_errors_hide_passwords(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The state holds sensor readings (watermark evidence, PRADA points): 0600 from the start."""
+    import os
+    import stat
+
+    from edgeshield.errors import StorageError
+    from edgeshield.guard import GuardStore
+
+    old = os.umask(0o022)
+    try:
+        GuardStore(f"sqlite:///{tmp_path / 'new.db'}").close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.db").stat().st_mode) == 0o600
+    shared = tmp_path / "shared.db"
+    shared.touch(mode=0o644)
+    shared.chmod(0o644)
+    GuardStore(f"sqlite:///{shared}").close()  # the operator's choice stands, with a warning
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+    assert any("readable by others" in r.getMessage() for r in caplog.records)
+    with pytest.raises(StorageError) as info:
+        GuardStore("postgresql+psycopg://reader:s3cret@127.0.0.1:1/guard")
+    assert "s3cret" not in str(info.value)

@@ -13,9 +13,12 @@ triggers refuse both.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +28,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from edgeshield.errors import StorageError
+from edgeshield.errors import StorageError, redact_urls
 from edgeshield.guard._prada import PradaState
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["AuditRecord", "ClientState", "GuardStore", "WatermarkRecord"]
 
@@ -203,6 +208,23 @@ def _client_state(row: sa.Row[Any]) -> ClientState:
     )
 
 
+def _owner_only(path: Path) -> None:
+    """Create a new SQLite state file readable by its owner only; warn about a wider one.
+
+    The state holds sensor readings (the watermark evidence, PRADA's points), so a new file is
+    made 0600 before SQLite opens it; an existing file's mode is the operator's choice and is
+    left alone, with a warning when others may read it.
+    """
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    elif path.stat().st_mode & 0o077:
+        _log.warning(
+            "guard state %s holds sensor readings and is readable by others (mode %o)",
+            path,
+            path.stat().st_mode & 0o777,
+        )
+
+
 class GuardStore:
     """The guard's state in one SQL database.
 
@@ -223,6 +245,8 @@ class GuardStore:
                 if parsed.database in (None, "", ":memory:"):
                     # One in-memory database shared by every thread (requests are serialized).
                     kwargs["poolclass"] = sa.pool.StaticPool
+                else:
+                    _owner_only(Path(parsed.database))
             self.engine = sa.create_engine(url, **kwargs)
             if is_sqlite:
                 _sqlite_setup(self.engine)
@@ -231,8 +255,10 @@ class GuardStore:
                 with self.engine.begin() as conn:
                     for statement in _APPEND_ONLY:
                         conn.exec_driver_sql(statement)
-        except (SQLAlchemyError, ValueError) as exc:
-            raise StorageError(f"cannot open guard state database {url}: {exc}") from exc
+        except (SQLAlchemyError, ValueError, OSError) as exc:
+            raise StorageError(
+                redact_urls(f"cannot open guard state database {url}: {exc}")
+            ) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
