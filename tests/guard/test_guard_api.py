@@ -234,7 +234,7 @@ def test_expired_licence_is_403(kit: Kit, tmp_path: Path, caplog: pytest.LogCapt
         assert "licence no longer valid" in str(body["detail"])
     logged = [r for r in caplog.records if r.name == "edgeshield.guard._service"]
     assert len(logged) == 1  # once per reason, not once per refused request
-    assert logged[0].levelname == "ERROR"
+    assert logged[0].levelname == "WARNING"
     assert "licence no longer valid" in logged[0].getMessage()
 
 

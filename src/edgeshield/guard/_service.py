@@ -187,7 +187,7 @@ class GuardService:
     def _licence_problem(self, reason: str) -> None:
         """Log why requests are refused, once per reason (not once per refused request)."""
         if reason != self._last_licence_problem:
-            _log.error("licence no longer valid, refusing every request: %s", reason)
+            _log.warning("licence no longer valid, refusing every request: %s", reason)
             self._last_licence_problem = reason
 
     def _prada_state(self, conn: object, client_id: str, observed: int) -> PradaState:
