@@ -63,10 +63,12 @@ from edgeshield.usecase import (
     FleetConfig,
     GeneratorConfig,
     TrainConfig,
+    dashboard_polls,
     generate,
     make_fleet,
     read_uci_csv,
     save_classifier,
+    steady_trace,
     train_classifier,
 )
 from edgeshield.vault import DeviceKey, OwnerKey, inspect_bundle, issue_licence
@@ -186,31 +188,6 @@ async def _load(
 def _frame_of(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{col: r[name] for col, name in SENSORS.items()} for r in records]
     return pd.DataFrame(rows)
-
-
-def _steady_trace(n: int, seed: int) -> pd.DataFrame:
-    """One machine at a steady operating point, read every poll at the sensors' resolution."""
-    rng = np.random.default_rng(seed)
-    base = generate(GeneratorConfig(rows=1), seed=seed)
-    frame = pd.concat([base] * n, ignore_index=True)
-    noise = {
-        "Air temperature [K]": (0.05, 1),
-        "Process temperature [K]": (0.05, 1),
-        "Rotational speed [rpm]": (2.0, 0),
-        "Torque [Nm]": (0.1, 1),
-    }
-    for column, (scale, decimals) in noise.items():
-        frame[column] = np.round(frame[column] + rng.normal(0, scale, n), decimals)
-    frame["Tool wear [min]"] = base["Tool wear [min]"].iloc[0] + np.arange(n) // 60
-    return frame
-
-
-def _dashboard_polls(queries: int, machines: int, seed: int) -> pd.DataFrame:
-    """A dashboard re-polling the same ``machines`` steady machines, one request per poll."""
-    polls = queries // machines
-    traces = [_steady_trace(polls, seed * 1000 + m) for m in range(machines)]
-    order = [trace.iloc[[p]] for p in range(polls) for trace in traces]
-    return pd.concat(order, ignore_index=True)
 
 
 def main() -> None:
@@ -440,11 +417,11 @@ def main() -> None:
             batches = dict.fromkeys(benign_traces, 100)
             for i in range(args.steady):
                 name = f"steady-{i}"
-                benign_traces[name] = _steady_trace(args.benign_queries, seed=700 + i)
+                benign_traces[name] = steady_trace(args.benign_queries, seed=700 + i)
                 sources[name], batches[name] = "steady machine at sensor resolution", 10
             for i in range(args.dashboards):
                 name = f"dashboard-{i}"
-                benign_traces[name] = _dashboard_polls(args.benign_queries, 20, seed=800 + i)
+                benign_traces[name] = dashboard_polls(args.benign_queries // 20, 20, seed=800 + i)
                 sources[name], batches[name] = "dashboard re-polling 20 steady machines", 20
             benign: dict[str, Any] = {}
             for name, trace in benign_traces.items():

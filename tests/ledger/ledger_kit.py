@@ -16,6 +16,7 @@ from edgeshield.ledger import (
     CompilerConfig,
     ContractSpec,
     DeployedContract,
+    ModelLicenceClient,
     compile_solidity,
 )
 
@@ -24,6 +25,24 @@ DIGEST = b"\x11" * 32
 
 # Roles by account index on the embedded chain.
 OWNER, LICENSEE, DEVICE, STRANGER, PLANT = range(5)
+PREPAID = 10**18
+
+
+def active_licence(chain: Chain, compiler: CompilerConfig) -> ModelLicenceClient:
+    """A year-long ModelLicence, accepted by the licensee with ``PREPAID`` wei."""
+    a = chain.accounts
+    licence = ModelLicenceClient.create(
+        chain,
+        licensee=a[LICENSEE],
+        device=a[DEVICE],
+        model_digest=b"\x42" * 32,
+        price_per_use=10**15,
+        expires_at=chain.next_timestamp() + 365 * DAY,
+        owner=a[OWNER],
+        compiler=compiler,
+    )
+    licence.accept(PREPAID)
+    return licence
 
 
 def constructor_args(

@@ -10,39 +10,18 @@ device it consents to, so a proposal swapped in ahead of it makes it revert.
 from __future__ import annotations
 
 import pytest
-from ledger_kit import DAY, DEVICE, LICENSEE, OWNER, PLANT, STRANGER
+from ledger_kit import DEVICE, LICENSEE, OWNER, PLANT, STRANGER, active_licence
 
 from edgeshield.errors import ContractRevertError
-from edgeshield.ledger import (
-    Chain,
-    CompilerConfig,
-    FederatedRoundAuditClient,
-    ModelLicenceClient,
-)
+from edgeshield.ledger import Chain, CompilerConfig, FederatedRoundAuditClient
 
 MODEL = b"\x42" * 32
-
-
-def _licence(chain: Chain, compiler: CompilerConfig) -> ModelLicenceClient:
-    a = chain.accounts
-    licence = ModelLicenceClient.create(
-        chain,
-        licensee=a[LICENSEE],
-        device=a[DEVICE],
-        model_digest=MODEL,
-        price_per_use=10**15,
-        expires_at=chain.next_timestamp() + 365 * DAY,
-        owner=a[OWNER],
-        compiler=compiler,
-    )
-    licence.accept(10**18)
-    return licence
 
 
 def test_a_top_up_ordered_first_no_longer_voids_the_owners_suspend(
     chain: Chain, compiler: CompilerConfig
 ) -> None:
-    licence = _licence(chain, compiler)
+    licence = active_licence(chain, compiler)
     seen = licence.counter()  # the owner prepares suspend() against this counter
     a = chain.accounts  # the licensee's and the device's transactions land first
     licence.transition("topUp", sender=a[LICENSEE], value=10**15, counter=seen)
@@ -57,7 +36,7 @@ def test_a_change_of_state_still_voids_a_transaction_prepared_before_it(
     chain: Chain, compiler: CompilerConfig
 ) -> None:
     """The ordering protection kept: no top-up paid into a licence suspended under it."""
-    licence = _licence(chain, compiler)
+    licence = active_licence(chain, compiler)
     seen = licence.counter()  # the licensee prepares topUp() while the licence is Active
     licence.transition("suspend", sender=chain.accounts[OWNER], counter=seen)
     prepaid = licence.prepaid
@@ -70,7 +49,7 @@ def test_accept_device_names_the_device_so_a_swapped_proposal_reverts(
     chain: Chain, compiler: CompilerConfig
 ) -> None:
     a = chain.accounts
-    licence = _licence(chain, compiler)
+    licence = active_licence(chain, compiler)
     licence.rebind_device(a[STRANGER])
     seen = licence.pending_device  # what the licensee reviewed
     licence.rebind_device(a[OWNER])  # the owner swaps the proposal in ahead of the consent

@@ -9,34 +9,15 @@ on the embedded chain and on a Hardhat node.
 from __future__ import annotations
 
 import pytest
-from ledger_kit import DAY, DEVICE, LICENSEE, OWNER, STRANGER
+from ledger_kit import DEVICE, LICENSEE, OWNER, PREPAID, STRANGER, active_licence
 
 from edgeshield.errors import ContractRevertError
-from edgeshield.ledger import Chain, CompilerConfig, ModelLicenceClient
-
-MODEL = b"\x42" * 32
-PREPAID = 10**18
-
-
-def _licence(chain: Chain, compiler: CompilerConfig) -> ModelLicenceClient:
-    a = chain.accounts
-    licence = ModelLicenceClient.create(
-        chain,
-        licensee=a[LICENSEE],
-        device=a[DEVICE],
-        model_digest=MODEL,
-        price_per_use=10**15,
-        expires_at=chain.next_timestamp() + 365 * DAY,
-        owner=a[OWNER],
-        compiler=compiler,
-    )
-    licence.accept(PREPAID)
-    return licence
+from edgeshield.ledger import Chain, CompilerConfig
 
 
 def _vendor_cannot_take_the_prepayment(chain: Chain, compiler: CompilerConfig) -> None:
     owner = chain.accounts[OWNER]
-    licence = _licence(chain, compiler)
+    licence = active_licence(chain, compiler)
     licence.rebind_device(owner)  # only a proposal now
     assert licence.device == chain.accounts[DEVICE]
     assert licence.pending_device == owner
@@ -51,7 +32,7 @@ def _vendor_cannot_take_the_prepayment(chain: Chain, compiler: CompilerConfig) -
 
 def _licensee_recovers_unspent_prepayment(chain: Chain, compiler: CompilerConfig) -> None:
     owner, licensee = chain.accounts[OWNER], chain.accounts[LICENSEE]
-    licence = _licence(chain, compiler)
+    licence = active_licence(chain, compiler)
     licence.report_usage(100)
     spent = 100 * licence.price_per_use
     licence.suspend()  # the vendor stalls the licence, expiry a year away
@@ -76,7 +57,7 @@ def test_licensee_recovers_unspent_prepayment(chain: Chain, compiler: CompilerCo
 
 
 def test_rebinding_with_consent(chain: Chain, compiler: CompilerConfig) -> None:
-    licence = _licence(chain, compiler)
+    licence = active_licence(chain, compiler)
     new = chain.accounts[STRANGER]
     with pytest.raises(ContractRevertError, match="does not hold"):
         licence.accept_device(new)  # nothing proposed

@@ -3,7 +3,14 @@ import pandas as pd
 import pytest
 
 from edgeshield.errors import ConfigError
-from edgeshield.usecase import UCI_COLUMNS, GeneratorConfig, generate, validate_frame
+from edgeshield.usecase import (
+    UCI_COLUMNS,
+    GeneratorConfig,
+    dashboard_polls,
+    generate,
+    steady_trace,
+    validate_frame,
+)
 from edgeshield.usecase._rules import heat_dissipation_failure, overstrain_failure, power_failure
 
 SENSORS = [
@@ -151,3 +158,20 @@ def test_bad_config_is_rejected(kwargs: dict[str, object]) -> None:
 def test_tiny_runs_work() -> None:
     for rows in (1, 2, 3):
         assert len(generate(GeneratorConfig(rows=rows), seed=0)) == rows
+
+
+def test_steady_machines_and_dashboards_read_at_sensor_resolution() -> None:
+    """Benign traffic shapes for the guard's detector: one operating point, jitter, rounding."""
+    trace = steady_trace(120, seed=3)
+    assert len(trace) == 120
+    assert (trace["Rotational speed [rpm]"] == trace["Rotational speed [rpm]"].round()).all()
+    assert (trace["Torque [Nm]"] * 10 == (trace["Torque [Nm]"] * 10).round()).all()
+    assert trace["Torque [Nm]"].std() < 0.5  # one operating point
+    wear = trace["Tool wear [min]"]
+    assert wear.iloc[59] == wear.iloc[0]
+    assert wear.iloc[60] == wear.iloc[0] + 1
+    polls = dashboard_polls(3, 4, seed=1)
+    assert len(polls) == 12
+    first, second = polls.iloc[:4], polls.iloc[4:8]  # one poll = every machine once, in order
+    assert (abs(first["Torque [Nm]"].to_numpy() - second["Torque [Nm]"].to_numpy()) < 1).all()
+    assert first["Torque [Nm]"].nunique() > 1

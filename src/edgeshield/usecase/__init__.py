@@ -23,7 +23,12 @@ from edgeshield.usecase._columns import (
 )
 from edgeshield.usecase._csvio import read_uci_csv, validate_frame, write_uci_csv
 from edgeshield.usecase._features import FEATURE_NAMES, FeatureEncoder, feature_matrix, labels
-from edgeshield.usecase._generator import GeneratorConfig, generate
+from edgeshield.usecase._generator import (
+    GeneratorConfig,
+    dashboard_polls,
+    generate,
+    steady_trace,
+)
 from edgeshield.usecase._metrics import FailureMetrics, best_f1_threshold, failure_metrics
 from edgeshield.usecase._model import FailureMLP, TrainConfig, fit_mlp, positive_weight
 from edgeshield.usecase._persist import (
@@ -105,6 +110,7 @@ __all__ = [
     "TrainConfig",
     "best_f1_threshold",
     "classifier_from_parts",
+    "dashboard_polls",
     "data_digest",
     "default_schema",
     "failure_metrics",
@@ -130,6 +136,7 @@ __all__ = [
     "screen_table",
     "shipped_schema_text",
     "sqlite_url",
+    "steady_trace",
     "stratified_split",
     "train_classifier",
     "validate_frame",

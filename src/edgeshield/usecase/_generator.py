@@ -22,7 +22,7 @@ from edgeshield.usecase._rules import (
     power_failure,
 )
 
-__all__ = ["GeneratorConfig", "generate"]
+__all__ = ["GeneratorConfig", "dashboard_polls", "generate", "steady_trace"]
 
 # Rotational speed against torque, read off the real file: geometric-mean speed of each 5 Nm
 # torque band at the band's mean torque (the residual log-speed sd around it is 0.033).
@@ -207,3 +207,35 @@ def generate(config: GeneratorConfig | None = None, *, seed: int = 0) -> pd.Data
         }
     )
     return frame
+
+
+def steady_trace(rows: int, *, seed: int = 0) -> pd.DataFrame:
+    """One machine polled ``rows`` times at a steady operating point, read at sensor resolution.
+
+    Why: honest traffic that looks nothing like a replayed data set (the extraction detector's
+    hardest benign case): readings jitter by the sensors' noise and rounding (0.1 K, 1 rpm,
+    0.1 Nm) around one point, and tool wear rises a minute every 60 polls.
+    """
+    rng = np.random.default_rng(seed)
+    base = generate(GeneratorConfig(rows=1), seed=seed)
+    frame = pd.concat([base] * rows, ignore_index=True)
+    noise = {
+        col.AIR_TEMPERATURE: (0.05, 1),
+        col.PROCESS_TEMPERATURE: (0.05, 1),
+        col.ROTATIONAL_SPEED: (2.0, 0),
+        col.TORQUE: (0.1, 1),
+    }
+    for column, (scale, decimals) in noise.items():
+        frame[column] = np.round(frame[column] + rng.normal(0, scale, rows), decimals)
+    frame[col.TOOL_WEAR] = base[col.TOOL_WEAR].iloc[0] + np.arange(rows) // 60
+    return frame
+
+
+def dashboard_polls(polls: int, machines: int, *, seed: int = 0) -> pd.DataFrame:
+    """A dashboard re-polling the same ``machines`` steady machines ``polls`` times, in order.
+
+    Each poll is ``machines`` consecutive rows (one request), each machine a :func:`steady_trace`.
+    """
+    traces = [steady_trace(polls, seed=seed * 1000 + m) for m in range(machines)]
+    order = [trace.iloc[[p]] for p in range(polls) for trace in traces]
+    return pd.concat(order, ignore_index=True)
