@@ -146,13 +146,9 @@ def _plain_help(command: click.Command) -> None:
 class _LazyGroup(TyperGroup):
     """The root group: lists every subcommand from :data:`_ENTRIES`, imports one on use."""
 
-    context_class = _PlainContext
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for param in self.params:
-            if isinstance(param, click.Option):
-                param.show_envvar = False
+        _plain_help(self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Return the subcommand names in their listing order."""
