@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,10 @@ def test_alarm_is_listed_cleared_and_audited(
 
     assert run(["guard", "alarms", "--db", db]) == 0
     assert "plant: alarm after" in capsys.readouterr().out
+    assert run(["guard", "alarms", "--db", db, "--json"]) == 0
+    (alarm,) = json.loads(capsys.readouterr().out)["alarms"]
+    assert alarm["client_id"] == "plant"
+    assert 0 < alarm["alarm_at"] <= alarm["queries"]
     assert run(["guard", "clear-alarm", "--db", db, "--client", "plant", "--note", " "]) == 1
     assert capsys.readouterr().err.startswith("error:")
     assert run(["guard", "clear-alarm", "--db", db, "--client", "plant", "--note", "steady"]) == 0
@@ -49,6 +54,8 @@ def test_alarm_is_listed_cleared_and_audited(
     assert "no standing alarm" in capsys.readouterr().err
     assert run(["guard", "alarms", "--db", db]) == 0
     assert "no standing alarms" in capsys.readouterr().out
+    assert run(["guard", "alarms", "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"alarms": []}
 
     restarted, _ = make_service(
         kit, db, tiers={"plant": OutputTier.LABEL_ONLY}, config=config, keys=keys

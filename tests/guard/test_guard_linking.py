@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from guard_kit import Kit, make_service
 
@@ -69,6 +71,10 @@ def test_the_operator_flags_linked_keys_and_the_running_guard_blocks_them(
     assert "key-a <-> key-b" in out
     assert "plant" not in out
     assert all(service.store.client_state(n).alarm_at is None for n in NAMES)  # review only
+    assert run(["guard", "links", "--db-url", url, "--json"]) == 0
+    (link,) = json.loads(capsys.readouterr().out)["links"]
+    assert {link["first"], link["second"]} == {"key-a", "key-b"}
+    assert link["shared"] >= 20
     assert run(["guard", "links", "--db-url", url, "--flag"]) == 0
     assert "alarm raised on: key-a, key-b" in capsys.readouterr().out
     record = [

@@ -62,6 +62,19 @@ def test_keygen_embed_calibrate_commit_verify(
     out = capsys.readouterr().out
     assert "NOT OWNED" in out
     assert "FPR 0.001 needs N >= 999" in out
+    # --json: one object on stdout and nothing else, the same exit status
+    assert run([*verify, "--fpr", "0.25", "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["verdict"] == "OWNED"
+    assert verdict["result"]["null_models"] == 3
+    assert verdict["evidence"] is None
+    assert (
+        run(
+            ["ownership", "verify", "--suspect", str(model), *common, "--null", str(null), "--json"]
+        )
+        == 3
+    )
+    assert json.loads(capsys.readouterr().out)["verdict"] == "NOT OWNED"
 
 
 def test_verify_with_a_missing_key_is_one_error_line(

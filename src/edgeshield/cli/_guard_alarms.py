@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from edgeshield.cli._render import console
+from edgeshield.cli._render import JsonOption, console, print_json
 
 __all__ = ["alarms_cmd", "clear_alarm_cmd", "links_cmd"]
 
@@ -15,7 +15,7 @@ DbOption = Annotated[
 ]
 
 
-def alarms_cmd(db: DbOption = "sqlite:///guard-state.db") -> None:
+def alarms_cmd(db: DbOption = "sqlite:///guard-state.db", as_json: JsonOption = False) -> None:
     """List the clients with a standing extraction alarm and the detector's reason."""
     from edgeshield.guard import GuardStore
     from edgeshield.guard._alarms import review_alarms
@@ -25,6 +25,9 @@ def alarms_cmd(db: DbOption = "sqlite:///guard-state.db") -> None:
         reviews = review_alarms(store)
     finally:
         store.close()
+    if as_json:
+        print_json({"alarms": [vars(r) for r in reviews]})
+        return
     if not reviews:
         console.print("no standing alarms")
     for r in reviews:
@@ -61,6 +64,7 @@ def links_cmd(
         bool,
         typer.Option("--flag", help="Raise an alarm on every linked key."),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List keys that ask near-duplicate rows (one thief behind several keys); --flag alarms them.
 
@@ -75,6 +79,10 @@ def links_cmd(
         flagged = flag_linked(store, links) if flag else []
     finally:
         store.close()
+    if as_json:
+        out: dict[str, object] = {"links": [vars(link) for link in links]}
+        print_json(out | ({"flagged": flagged} if flag else {}))
+        return
     if not links:
         console.print("no linked keys")
     for link in links:

@@ -11,7 +11,7 @@ import typer
 
 from edgeshield.cli._outputs import check_writable, staged_directory
 from edgeshield.cli._ownership_api import verify_api_cmd
-from edgeshield.cli._render import console, progress
+from edgeshield.cli._render import JsonOption, console, print_json, progress
 from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.ownership import (
     CommitmentOpening,
@@ -227,18 +227,27 @@ def verify_cmd(
     released: Annotated[
         Path | None, typer.Option("--released", help="The released model (for the commitment).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Test a suspect model for the watermark; optionally write an evidence report."""
+    """Test a suspect model for the watermark; optionally write an evidence report.
+
+    Exit status 0 when OWNED, 3 when NOT OWNED (also with --json).
+    """
     wkey = WatermarkKey.load(key)
     calibration = NullDistribution.load(null)
     classifier = load_classifier(suspect)
     result = verify(classifier, wkey, null=calibration, queries=queries, fpr=fpr, controls=controls)
     verdict = "OWNED" if result.owned else "NOT OWNED"
-    console.print(
+
+    def say(text: str) -> None:
+        if not as_json:
+            console.print(text)
+
+    say(
         f"{verdict}: {result.matches}/{result.queries} triggers agree, {result.p_text()} "
         f"(stated FPR {fpr:g}; null agreement {result.null_rate:.2%})"
     )
-    console.print(
+    say(
         f"bound used: null rate <= {result.null_rate_upper:.2%}, rho <= "
         f"{result.overdispersion:.3f}, p >= 1/(N+1) = {result.p_floor:.3g} with calibration "
         f"size N = {result.null_models} (FPR {fpr:g} needs N >= {result.null_models_needed})"
@@ -264,7 +273,20 @@ def verify_cmd(
             commitment_matches=matches,
         )
         paths = write_evidence(evidence, report)
-        console.print(f"evidence written to {paths.markdown} and {paths.html}")
+        say(f"evidence written to {paths.markdown} and {paths.html}")
+    if as_json:
+        print_json(
+            {
+                "verdict": verdict,
+                "suspect": str(suspect),
+                "suspect_digest": model_digest(classifier).hex(),
+                "result": result.as_dict(),
+                "commitment_matches": matches,
+                "evidence": None
+                if report is None
+                else {"markdown": str(paths.markdown), "html": str(paths.html)},
+            }
+        )
     if not result.owned:
         raise typer.Exit(code=3)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -13,12 +14,25 @@ from rich.table import Table
 if TYPE_CHECKING:
     from edgeshield.usecase import FailureMetrics, Fleet
 
-__all__ = ["console", "fleet_table", "metrics_table", "progress"]
+__all__ = ["JsonOption", "console", "fleet_table", "metrics_table", "print_json", "progress"]
 
 console = Console()
 """Standard output; tables and summaries go here (wide when piped, so tables stay readable)."""
 if not console.is_terminal:
     console = Console(width=160)
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on standard output (for scripts).")
+]
+"""``--json``: the result as one JSON object, and nothing else on standard output."""
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as one line of JSON on standard output (never Rich: no markup, no wrap)."""
+    import json
+
+    print(json.dumps(value, sort_keys=True, default=str))
 
 
 @contextmanager
