@@ -12,24 +12,30 @@ module and reused across keys; the full grid is in ``benchmarks/ownership.py``.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import pandas as pd
 import pytest
-from scipy import stats
 
+from edgeshield.errors import ConfigError
 from edgeshield.federated import Engine, FederatedConfig, RecordDP, run_federated
 from edgeshield.ownership import (
     NullModelKind,
     PredictFn,
     SensorEnvelope,
     WatermarkKey,
-    calibrate_null,
     null_models_needed,
     train_null_model,
     train_null_models,
-    verify,
 )
-from edgeshield.redteam import RemovalAttack, RemovalKind, remove_watermark
+from edgeshield.redteam import (
+    FalseOwned,
+    FalsePositiveAudit,
+    RemovalAttack,
+    RemovalKind,
+    false_positive_audit,
+    remove_watermark,
+)
 from edgeshield.usecase import (
     FleetConfig,
     TrainConfig,
@@ -106,19 +112,45 @@ def test_false_owned_count_is_consistent_with_the_stated_fpr(
     owner_rows: pd.DataFrame, nulls: dict[str, PredictFn], honest: dict[str, PredictFn]
 ) -> None:
     envelope = SensorEnvelope.fit(owner_rows)
-    pairs, false_owned, smallest_p = 0, [], 1.0
-    for i in range(KEYS):
-        key = _key(i)
-        null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, probes=100, fpr=FPR)
-        for name, predict in honest.items():
-            result = verify(predict, key, null=null, fpr=FPR, controls=10)
-            pairs += 1
-            if result.owned:
-                false_owned.append((i, name, result.matches))
-            smallest_p = min(smallest_p, result.p_value)
-    assert pairs >= 250
-    tail = float(stats.binom.sf(len(false_owned) - 1, pairs, FPR)) if false_owned else 1.0
-    assert tail >= 0.01, f"{len(false_owned)} false OWNED of {pairs}: {false_owned}"
+    keys = [_key(i) for i in range(KEYS)]
+    audit = false_positive_audit(
+        honest, nulls, keys, envelope=envelope, fpr=FPR, triggers=TRIGGERS, probes=100
+    )
+    assert audit.pairs == KEYS * len(honest) >= 250
+    assert audit.binomial_tail >= 0.01, f"{len(audit.false_owned)} false OWNED: {audit.false_owned}"
     # 19 null models support no p-value below 1/20: no verdict at a smaller stated FPR
-    assert smallest_p >= 1 / (len(nulls) + 1)
+    assert audit.smallest_p_value >= 1 / (len(nulls) + 1)
     assert any(name.startswith("federated/") for name in honest)
+
+
+def test_the_audit_bounds_and_tests_the_false_owned_count() -> None:
+    """The audit's arithmetic: 0 of 300 gives the rule-of-three bound 1 - 0.05^(1/300); 30 of
+    300 at a stated 5 % is inconsistent (binomial tail < 1 %) and the bound says so."""
+    clean = FalsePositiveAudit(
+        stated_fpr=0.05,
+        keys=10,
+        models=("a", "b"),
+        null_models=19,
+        pairs=300,
+        false_owned=(),
+        smallest_p_value=0.2,
+    )
+    assert clean.rate == 0.0
+    assert clean.rate_upper_95 == pytest.approx(1 - 0.05 ** (1 / 300), rel=1e-9)
+    assert clean.binomial_tail == 1.0
+    assert clean.holds
+    accused = tuple(FalseOwned(key_index=i, model="b", matches=30, p_value=0.05) for i in range(30))
+    noisy = replace(clean, false_owned=accused)
+    assert noisy.rate == pytest.approx(0.1)
+    assert noisy.binomial_tail < 0.01
+    assert noisy.rate_upper_95 > 0.1
+    assert not noisy.holds
+    assert noisy.models_accused == ("b",)
+    assert noisy.as_dict()["false_owned"][0] == {
+        "key_index": 0,
+        "model": "b",
+        "matches": 30,
+        "p_value": 0.05,
+    }
+    with pytest.raises(ConfigError):
+        false_positive_audit({}, {}, [_key(0)], envelope=None, fpr=0.05)  # type: ignore[arg-type]

@@ -6,7 +6,8 @@ solving on exposed probabilities), through a real :class:`GuardClient`; fidelity
 class-balanced (:func:`fidelity`). Poisoning by malicious plants (:class:`SignFlip`,
 :class:`ModelReplacement`, :class:`LabelFlip`, :class:`Backdoor`) for the federated defences;
 a membership-inference audit (:func:`membership_audit`: loss threshold and LiRA), and one on
-what plants send besides the model (:func:`release_membership_game`).
+what plants send besides the model (:func:`release_membership_game`); the ownership test's
+false-positive audit over honest models and fresh keys (:func:`false_positive_audit`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from edgeshield.redteam._extraction import (
     Fidelity,
     fidelity,
     run_extraction,
+)
+from edgeshield.redteam._false_positives import (
+    FalseOwned,
+    FalsePositiveAudit,
+    false_positive_audit,
 )
 from edgeshield.redteam._filtering import cross_validated_keep, two_key_keep
 from edgeshield.redteam._membership import (
@@ -59,6 +65,8 @@ __all__ = [
     "ExtractionConfig",
     "ExtractionPoint",
     "ExtractionReport",
+    "FalseOwned",
+    "FalsePositiveAudit",
     "Fidelity",
     "GuardClient",
     "LabelFlip",
@@ -76,6 +84,7 @@ __all__ = [
     "attacker_features",
     "backdoor_success_rate",
     "cross_validated_keep",
+    "false_positive_audit",
     "fidelity",
     "fit_surrogate",
     "membership_audit",
