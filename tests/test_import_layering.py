@@ -83,3 +83,37 @@ def test_no_import_cycles() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _private_of_other_package(importer: str, imported: str) -> bool:
+    """Whether ``imported`` is a private module of another top-level package than ``importer``'s.
+
+    Packages are ``edgeshield.<name>``: ``edgeshield.guard`` may use ``edgeshield.guard.api._body``
+    (its own subpackage), ``edgeshield.cli._guard`` may not.
+    """
+    parts = imported.split(".")
+    if not any(part.startswith("_") for part in parts[2:]):
+        return False
+    return importer.split(".")[:2] != parts[:2]
+
+
+def test_no_package_imports_another_packages_private_modules() -> None:
+    """Packages talk through each other's public ``__init__`` (issue 21): a private module is
+    free to change without breaking another package."""
+    modules = _modules()
+    offenders = sorted(
+        f"{name} -> {imported}"
+        for name, path in modules.items()
+        for imported in _imports(path, modules)
+        if _private_of_other_package(name, imported)
+    )
+    assert offenders == []
+
+
+def test_the_private_import_rule() -> None:
+    assert _private_of_other_package("edgeshield.cli._vault", "edgeshield.vault._keys")
+    assert not _private_of_other_package("edgeshield.vault._open", "edgeshield.vault._keys")
+    assert not _private_of_other_package("edgeshield.vault", "edgeshield.vault._keys")
+    assert not _private_of_other_package("edgeshield.cli._vault", "edgeshield.vault")
+    assert not _private_of_other_package("edgeshield.guard", "edgeshield.guard.api._body")
+    assert _private_of_other_package("edgeshield.cli._guard", "edgeshield.guard.api._body")

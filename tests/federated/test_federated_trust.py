@@ -157,8 +157,7 @@ def test_database_credentials_are_redacted() -> None:
 
 
 def test_the_superlink_refuses_a_control_api_off_loopback(tmp_path: Path) -> None:
-    from edgeshield.federated import generate_tls
-    from edgeshield.federated._superlink import serve_superlink
+    from edgeshield.federated import generate_tls, serve_superlink
 
     tls = generate_tls(tmp_path)
     args = ["--ssl-ca-certfile", str(tls.ca_cert), "--ssl-certfile", str(tls.server_cert)]

@@ -416,7 +416,7 @@ def superlink_cmd(
     """
     import logging
 
-    from edgeshield.federated._superlink import serve_superlink
+    from edgeshield.federated import serve_superlink
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     serve_superlink(list(ctx.args), fleet_host=fleet_host, fleet_port=fleet_port)

@@ -24,9 +24,9 @@ from edgeshield.guard import (
     GuardSettings,
     OutputTier,
     create_app,
+    restore_recursion_limit,
     seal_classifier,
 )
-from edgeshield.guard.api._body import restore_recursion_limit
 from edgeshield.redteam import AttackKind, ExtractionConfig, GuardClient, run_extraction
 from edgeshield.usecase import GeneratorConfig, generate, load_classifier, read_uci_csv
 from edgeshield.vault import DevicePublicKey, OwnerKey

@@ -17,8 +17,7 @@ DbOption = Annotated[
 
 def alarms_cmd(db: DbOption = "sqlite:///guard-state.db", as_json: JsonOption = False) -> None:
     """List the clients with a standing extraction alarm and the detector's reason."""
-    from edgeshield.guard import GuardStore
-    from edgeshield.guard._alarms import review_alarms
+    from edgeshield.guard import GuardStore, review_alarms
 
     store = GuardStore(db)
     try:
@@ -40,8 +39,7 @@ def clear_alarm_cmd(
     db: DbOption = "sqlite:///guard-state.db",
 ) -> None:
     """Clear a reviewed false alarm (audited; the client's distance history is dropped)."""
-    from edgeshield.guard import GuardStore
-    from edgeshield.guard._alarms import clear_alarm
+    from edgeshield.guard import GuardStore, clear_alarm
 
     store = GuardStore(db)
     try:

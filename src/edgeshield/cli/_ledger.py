@@ -145,7 +145,7 @@ def analyse_cmd(
     evm_version: Evm = EvmVersion.PRAGUE,
 ) -> None:
     """Run Slither on the generated contracts; fail on any High or Medium finding."""
-    from edgeshield.ledger._analysis import analyse_sources
+    from edgeshield.ledger import analyse_sources
 
     specs: list[ContractSpec] = [load_spec(path) for path in spec_paths]
     options = GeneratorOptions(evm_version=evm_version)

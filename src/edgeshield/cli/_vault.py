@@ -31,12 +31,13 @@ from edgeshield.vault import (
     issue_licence,
     open_bundle,
     read_licence,
+    refuse_existing,
     seal_file,
     sign_model_directory,
     verify,
     verify_model_directory,
+    write_key_file,
 )
-from edgeshield.vault._keys import refuse_existing, write_key_file
 
 __all__ = ["app"]
 

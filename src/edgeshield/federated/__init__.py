@@ -42,6 +42,7 @@ from edgeshield.federated._release import evaluate_release, fit_release, privacy
 from edgeshield.federated._roster import PlantRoster, key_fingerprint
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
+from edgeshield.federated._superlink import serve_superlink
 from edgeshield.federated._trust import (
     SIGNATURE_FILE,
     PlantPolicy,
@@ -92,6 +93,7 @@ __all__ = [
     "run_federated",
     "run_in_process",
     "serve_plant",
+    "serve_superlink",
     "server_encoder",
     "set_arrays",
     "sign_app",

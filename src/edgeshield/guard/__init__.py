@@ -11,6 +11,7 @@ and the client's output tier (:func:`harden`). State lives in :class:`GuardStore
 
 from __future__ import annotations
 
+from edgeshield.guard._alarms import AlarmReview, clear_alarm, review_alarms
 from edgeshield.guard._clients import ClientRegistry, ClientSpec, hash_api_key, new_api_key
 from edgeshield.guard._hardening import HardeningConfig, harden, reverse_sigmoid
 from edgeshield.guard._ledger_gate import (
@@ -54,6 +55,7 @@ from edgeshield.guard._watermark import (
     canonical_query,
     verify_api_watermark,
 )
+from edgeshield.guard.api._body import restore_recursion_limit
 from edgeshield.guard.api.app import build_service, create_app
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "MAX_WATERMARK_RATE",
     "SENSOR_RANGES",
     "AlarmAction",
+    "AlarmReview",
     "ApiWatermark",
     "AuditRecord",
     "CellKind",
@@ -95,6 +98,7 @@ __all__ = [
     "canonical_query",
     "card_from_metadata",
     "card_metadata",
+    "clear_alarm",
     "create_app",
     "flag_linked",
     "gate_from_licence",
@@ -106,7 +110,9 @@ __all__ = [
     "prada_observe",
     "records_frame",
     "records_from_frame",
+    "restore_recursion_limit",
     "reverse_sigmoid",
+    "review_alarms",
     "seal_classifier",
     "verify_api_watermark",
 ]

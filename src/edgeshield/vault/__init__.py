@@ -10,7 +10,14 @@ raises :class:`~edgeshield.errors.KeyMismatchError`; a licence problem raises
 from __future__ import annotations
 
 from edgeshield.vault._format import HashAlgorithm, TensorEntry
-from edgeshield.vault._keys import DeviceKey, DevicePublicKey, OwnerKey, OwnerPublicKey
+from edgeshield.vault._keys import (
+    DeviceKey,
+    DevicePublicKey,
+    OwnerKey,
+    OwnerPublicKey,
+    refuse_existing,
+    write_key_file,
+)
 from edgeshield.vault._licence import (
     Clock,
     LedgerRef,
@@ -45,10 +52,12 @@ __all__ = [
     "issue_licence",
     "open_bundle",
     "read_licence",
+    "refuse_existing",
     "seal",
     "seal_file",
     "sign_model_directory",
     "system_clock",
     "verify",
     "verify_model_directory",
+    "write_key_file",
 ]
