@@ -1,6 +1,6 @@
 """Model ownership: embedding cost, calibrated test, false positives, removal, fingerprints.
 
-Run: ``.venv/bin/python benchmarks/ownership.py [--nulls 24] [--seeds 3] [--epochs 50]``
+Run: ``.venv/bin/python benchmarks/ownership.py [--nulls 99] [--seeds 5] [--fp-keys 30]``
 
 One 5-plant fleet (10,000 rows, 75/25 stratified split). The owner trains the failure MLP
 (``--seeds`` seeds), embeds a 50-trigger watermark (:func:`embed_watermark`) and is compared
@@ -12,7 +12,11 @@ on the others (the empirical false-positive rate). The removal suite (:mod:`edge
 attacks the marked model with the training rows as the thief's pool; an IPGuard-style
 fingerprint is scored by ROC AUC of match rate, attacked copies against null models. WAFFLE:
 the federated package's :func:`run_federated` (in-process engine, FedAvg + SecAgg+) with and
-without the :func:`waffle_hook` as its ``after_aggregate`` hook.
+without the :func:`waffle_hook` as its ``after_aggregate`` hook. The false-positive audit
+(issue 18, :func:`false_positive_audit`) verifies about a hundred never-marked models (the
+public AI4I file, the owner's own rows, independent fleets; split and init seeds; three MLP
+widths, scikit-learn models, distillation, federated runs with and without DP-SGD) against
+``--fp-keys`` fresh owner keys, each with its own calibration on the same null models.
 
 Prints a table and writes ``benchmarks/results/ownership.json`` plus plots
 (``docs/img/ownership_null.png``) and an example evidence report
@@ -64,7 +68,13 @@ from edgeshield.ownership import (
     waffle_hook,
     write_evidence,
 )
-from edgeshield.redteam import removal_suite, remove_watermark
+from edgeshield.redteam import (
+    RemovalAttack,
+    RemovalKind,
+    false_positive_audit,
+    removal_suite,
+    remove_watermark,
+)
 from edgeshield.usecase import (
     SENSOR_COLUMNS,
     FleetConfig,
@@ -74,6 +84,7 @@ from edgeshield.usecase import (
     generate,
     labels,
     make_fleet,
+    read_uci_csv,
     stratified_split,
     train_classifier,
 )
@@ -137,12 +148,16 @@ def central(args: argparse.Namespace, key: WatermarkKey, train: Any, test: Any, 
     return {"rows": rows, "models": marked_models}
 
 
-def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: dict) -> dict:
+def federated(
+    args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: dict
+) -> tuple[dict, dict[str, Any]]:
+    """WAFFLE runs; also returns the plain (never marked) federated models for the FP audit."""
     from edgeshield.federated import Engine, FederatedConfig, run_federated, server_encoder
 
     names = ("plain", "waffle", "waffle-reference")
     out: dict[str, Any] = {"rounds": args.fl_rounds, "reference_rows": args.reference_rows}
     runs = []
+    honest: dict[str, Any] = {}
     for seed in range(args.fl_seeds):
         config = FederatedConfig(rounds=args.fl_rounds, seed=seed)
         encoder = server_encoder(config)
@@ -213,6 +228,7 @@ def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: di
             row[name]["hook_seconds"] = spent[name]
             row[name]["hook_seconds_over_plain_run"] = spent[name] / row["plain"]["seconds"]
         row["test_rows"] = len(test)
+        honest[f"federated/owner-fleet/seed{seed}"] = classifiers["plain"]
         runs.append(row)
         log(f"federated seed {seed}: " + json.dumps(row, default=str))
     out["runs"] = runs
@@ -225,7 +241,59 @@ def federated(args: argparse.Namespace, key: WatermarkKey, fleet: Any, nulls: di
         | {"owned": sum(bool(r[name]["owned"]) for r in runs)}
         for name in names
     }
-    return out
+    return out, honest
+
+
+def honest_zoo(args: argparse.Namespace, owner_train: Any) -> dict[str, Any]:
+    """Never-marked models for the false-positive audit (issue 18).
+
+    One per way an honest vendor could train: the public AI4I file (the shipped copy), the
+    owner's own fleet rows (same data, other seeds), two independent generated fleets; split
+    seeds x init seeds x three MLP widths; scikit-learn models; a model distilled from a clean
+    one; a federated run with record-level DP-SGD (the plain federated runs come from
+    :func:`federated`).
+    """
+    from importlib import resources
+
+    from edgeshield.federated import Engine, FederatedConfig, RecordDP, run_federated
+    from edgeshield.ownership import NullModelKind, train_null_model
+
+    path = resources.files("edgeshield.usecase").joinpath("data/ai4i2020.csv")
+    with resources.as_file(path) as real:
+        ai4i = read_uci_csv(real)
+    sources = {
+        "ai4i": ai4i,
+        "owner-fleet": owner_train,
+        "fleet-21": make_fleet(FleetConfig(plants=5, total_rows=10_000), seed=21).combined(),
+        "fleet-22": make_fleet(FleetConfig(plants=3, total_rows=6_000), seed=22).combined(),
+    }
+    models: dict[str, Any] = {}
+    for source, data in sources.items():
+        for split_seed in range(args.fp_split_seeds):
+            train = stratified_split(data, seed=split_seed)[0]
+            for init_seed in range(args.fp_init_seeds):
+                for hidden in ((16,), (32,), (64, 64)):
+                    config = TrainConfig(hidden=hidden, epochs=args.fp_epochs)
+                    width = "x".join(map(str, hidden))
+                    name = f"mlp{width}/{source}/split{split_seed}/init{init_seed}"
+                    models[name] = train_classifier(train, config, seed=init_seed)
+        for kind in (
+            NullModelKind.LOGISTIC,
+            NullModelKind.GRADIENT_BOOSTING,
+            NullModelKind.RANDOM_FOREST,
+        ):
+            models[f"{kind.value}/{source}"] = train_null_model(kind, data, seed=5)
+        clean = train_classifier(data, TrainConfig(epochs=args.fp_epochs), seed=3)
+        distil = RemovalAttack(kind=RemovalKind.DISTILL, data_fraction=0.5, epochs=20)
+        models[f"distilled/{source}"] = remove_watermark(clean, distil, data, seed=4)
+        log(f"honest models: {len(models)} ({source} done)")
+    federation = make_fleet(FleetConfig(plants=3, total_rows=3_000), seed=23)
+    dp = RecordDP(noise_multiplier=1.0, max_grad_norm=1.0)
+    config = FederatedConfig(plants=3, rounds=args.fl_rounds, record_dp=dp, seed=23)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_federated(config, federation, tmp, engine=Engine.IN_PROCESS, num_cpus=1)
+    models["federated/fleet-23/dp-sgd"] = result.classifier
+    return models
 
 
 def plot_null(null: Any, marked_counts: dict[str, int], critical: int | None, path: Path) -> None:
@@ -254,7 +322,7 @@ def plot_null(null: Any, marked_counts: dict[str, int], critical: int | None, pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--nulls", type=int, default=24)
+    parser.add_argument("--nulls", type=int, default=99)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--null-epochs", type=int, default=40)
@@ -262,6 +330,10 @@ def main() -> None:
     parser.add_argument("--fl-seeds", type=int, default=3)
     parser.add_argument("--reference-rows", type=int, default=500)
     parser.add_argument("--skip-fl", action="store_true")
+    parser.add_argument("--fp-keys", type=int, default=30, help="fresh owner keys in the audit")
+    parser.add_argument("--fp-split-seeds", type=int, default=3)
+    parser.add_argument("--fp-init-seeds", type=int, default=2)
+    parser.add_argument("--fp-epochs", type=int, default=40)
     args = parser.parse_args()
     global FPR  # N null models support no stated FPR below 1/(N+1) (issue 18)
     FPR = max(FPR, 1.0 / (args.nulls + 1))
@@ -398,9 +470,33 @@ def main() -> None:
     plot_null(null, counts, null.critical_matches(TRIGGERS, FPR), FIGURES / "ownership_null.png")
 
     fl: dict[str, Any] = {}
+    honest_federated: dict[str, Any] = {}
     if not args.skip_fl:
         log("federated (WAFFLE)")
-        fl = federated(args, key, fleet, nulls)
+        fl, honest_federated = federated(args, key, fleet, nulls)
+
+    log("false-positive audit: honest models x fresh owner keys")
+    start = time.perf_counter()
+    honest = honest_zoo(args, train) | honest_federated
+    fp_keys = [
+        WatermarkKey.from_bytes(hashlib.sha256(f"benchmark audit key {i}".encode()).digest())
+        for i in range(args.fp_keys)
+    ]
+    audit = false_positive_audit(
+        honest,
+        nulls,
+        fp_keys,
+        envelope=env,
+        fpr=FPR,
+        triggers=TRIGGERS,
+        probes=300,
+        on_key=lambda done, total: log(f"audit key {done}/{total}") if done % 10 == 0 else None,
+    )
+    fp_audit = audit.as_dict() | {"seconds": time.perf_counter() - start}
+    log(
+        f"audit: {len(audit.false_owned)} false OWNED of {audit.pairs}; upper"
+        f" {audit.rate_upper_95:.4f} vs stated {FPR:g}"
+    )
 
     log("evidence report")
     with tempfile.TemporaryDirectory() as tmp:
@@ -456,6 +552,10 @@ def main() -> None:
         ],
         "successful_removals_f1_rule": [r["attack"] for r in removal if r["removed_and_kept_f1"]],
         "fingerprint_roc_auc": fingerprint_result["roc_auc"],
+        "audit_pairs": audit.pairs,
+        "audit_false_owned": len(audit.false_owned),
+        "audit_upper_95": audit.rate_upper_95,
+        "audit_holds": audit.holds,
     }
     if fl:
         for name in ("waffle", "waffle-reference"):
@@ -484,6 +584,7 @@ def main() -> None:
         "removal": removal,
         "fingerprint": fingerprint_result,
         "federated": fl,
+        "false_positive_audit": fp_audit,
         "seconds": time.perf_counter() - started,
     }
     (RESULTS / "ownership.json").write_text(json.dumps(result, indent=2, default=str))

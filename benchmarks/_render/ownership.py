@@ -206,6 +206,19 @@ def ownership_targets(results: Results) -> str:
             else f"0 false positives; **missed** on the stated FPR ({nulls} null models support no"
             " FPR below 1/(N + 1))",
         ],
+        *(
+            [
+                [
+                    "false-OWNED rate's 95 % upper bound ≤ stated FPR (issue 18 audit)",
+                    f"{len(a['false_owned'])} of {a['pairs']:,} honest model × key pairs"
+                    f" ({len(a['models'])} models × {a['keys']} keys); upper bound"
+                    f" {a['rate_upper_95']:.2g} at stated FPR {a['stated_fpr']:.2g}",
+                    met(a["holds"]),
+                ]
+            ]
+            if (a := own.get("false_positive_audit"))
+            else []
+        ),
         [
             "no removal keeps accuracy within 5 pp",
             (
@@ -219,6 +232,50 @@ def ownership_targets(results: Results) -> str:
         ],
     ]
     return table(["target", "figure", "result"], "lll", rows)
+
+
+def _audit_family(name: str) -> tuple[str, str]:
+    """(training path, data source) of an audit model name such as ``mlp16/ai4i/split0/init1``."""
+    kind, source = name.split("/")[:2]
+    if kind.startswith("mlp"):
+        return "MLP (widths 16, 32, 64×64; split × init seeds)", source
+    if kind in ("distilled", "federated"):
+        return {"distilled": "distilled from a clean MLP", "federated": "federated"}[kind], source
+    return "scikit-learn (logistic, gradient boosting, random forest)", source
+
+
+@renderer("ownership.audit")
+def ownership_audit(results: Results) -> str:
+    a = results["ownership"]["false_positive_audit"]
+    keys = a["keys"]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name in a["models"]:
+        groups.setdefault(_audit_family(name), []).append(name)
+    accused: dict[str, int] = {}
+    for f in a["false_owned"]:
+        accused[f["model"]] = accused.get(f["model"], 0) + 1
+    rows = [
+        [
+            kind,
+            source,
+            str(len(names)),
+            f"{len(names) * keys:,}",
+            str(sum(accused.get(n, 0) for n in names)),
+        ]
+        for (kind, source), names in sorted(groups.items())
+    ]
+    total = len(a["false_owned"])
+    rows.append(
+        [
+            "**all**",
+            "",
+            str(len(a["models"])),
+            f"{a['pairs']:,}",
+            f"**{total}** (rate {a['rate']:.2g}; 95 % upper bound {a['rate_upper_95']:.2g};"
+            f" binomial tail at the stated {a['stated_fpr']:.2g}: {a['binomial_tail']:.2g})",
+        ]
+    )
+    return table(["training path", "data", "models", "pairs", "false OWNED"], "llrrl", rows)
 
 
 @quote
