@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import struct
 import sys
 import tempfile
@@ -83,7 +84,8 @@ LICENCE, PREMIUM_LICENCE = (
     )
     for bundle in (SEED, PREMIUM)
 )
-SCRATCH = Path(tempfile.mkdtemp(prefix="fuzz-vault-")) / "candidate.esb"
+# Each rendered candidate is written here and removed at once (libFuzzer exits without atexit).
+SCRATCH = Path(tempfile.gettempdir()) / f"fuzz-vault-{os.getpid()}.esb"
 UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # Starts for the fuzzed header text, so that random strings meet Rich markup and escapes.
 HOSTILE = (
@@ -174,8 +176,11 @@ def rendered_inspect(bundle: bytes) -> str:
     """What ``vault inspect`` prints for ``bundle`` (the Rich table, as a terminal sees it)."""
     SCRATCH.write_bytes(bundle)
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        inspect_cmd(SCRATCH, owner_public=None)
+    try:
+        with contextlib.redirect_stdout(out):
+            inspect_cmd(SCRATCH, owner_public=None)
+    finally:
+        SCRATCH.unlink()
     return out.getvalue()
 
 
