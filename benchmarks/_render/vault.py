@@ -30,9 +30,9 @@ VAULT_LOADS = {
 MIB = 1024 * 1024
 
 
-@renderer("vault.loads")
-def vault_loads(results: Results) -> str:
-    loads = results["vault"]["loads"]
+def loads_table(vault: Results) -> str:
+    """The load timings of one run of benchmarks/vault.py (either model size)."""
+    loads = vault["loads"]
     rows = [
         [
             label,
@@ -51,9 +51,18 @@ def vault_loads(results: Results) -> str:
     return table(header, "lrrrrrr", rows)
 
 
-@renderer("vault.targets")
-def vault_targets(results: Results) -> str:
-    vault = results["vault"]
+@renderer("vault.loads")
+def vault_loads(results: Results) -> str:
+    return loads_table(results["vault"])
+
+
+@renderer("vault_1gib.loads")
+def vault_1gib_loads(results: Results) -> str:
+    return loads_table(results["vault_1gib"])
+
+
+def targets_table(vault: Results) -> str:
+    """The issue's targets against one run of benchmarks/vault.py (either model size)."""
     r = vault["ratios"]
     rss = vault["rss"]
     model_mib = vault["model_bytes"] / MIB
@@ -128,12 +137,58 @@ def vault_targets(results: Results) -> str:
     return table(["target", "figure", "result"], "lll", rows)
 
 
+@renderer("vault.targets")
+def vault_targets(results: Results) -> str:
+    return targets_table(results["vault"])
+
+
+@renderer("vault_1gib.targets")
+def vault_1gib_targets(results: Results) -> str:
+    return targets_table(results["vault_1gib"])
+
+
+def load_average(vault: Results) -> str:
+    return (
+        f"load average {vault['load_average_at_start']:.1f} at the start and"
+        f" {vault['load_average_at_end']:.1f} at the end of the run"
+    )
+
+
 @quote
 def vault_load_average(results: Results) -> str:
-    v = results["vault"]
+    return load_average(results["vault"])
+
+
+@quote
+def vault_1gib_load_average(results: Results) -> str:
+    return load_average(results["vault_1gib"])
+
+
+@quote
+def vault_1gib_contention(results: Results) -> str:
+    big, small = results["vault_1gib"], results["vault"]
+
+    def rate(vault: Results, stat: str) -> float:  # GiB per second of the bare AES-GCM loop
+        return (
+            vault["model_bytes"]
+            / MIB
+            / 1024
+            / vault["loads"]["reuse"]["bare_aesgcm_decrypt_into"][stat]
+        )
+
+    bare = big["loads"]["reuse"]["bare_aesgcm_decrypt_into"]
     return (
-        f"load average {v['load_average_at_start']:.1f} at the start and"
-        f" {v['load_average_at_end']:.1f} at the end of the run"
+        f"the bare `decrypt_into` loop ran at {rate(big, 'min_s'):.1f} GiB/s (wall, min) against"
+        f" {rate(small, 'min_s'):.1f} GiB/s in the 384 MiB run above, and got"
+        f" {bare['cpu_min_s']:.3f} s of CPU in {bare['min_s']:.3f} s of wall time"
+    )
+
+
+@quote
+def vault_1gib_model(results: Results) -> str:
+    v = results["vault_1gib"]
+    return (
+        f"{v['params']:,} parameters ({v['model_bytes'] / MIB:.0f} MiB), `--repeats {v['repeats']}`"
     )
 
 

@@ -204,6 +204,11 @@ def test_unwritable_target_is_storage_error(tmp_path: Path, world: World) -> Non
         ({"model_id": ""}, "model_id"),
         ({"model_id": "x" * 257}, "model_id"),
         ({"metadata": {"k": 1}}, "metadata"),
+        ({"tensors": {"n" * 4097: torch.ones(1)}}, "at most 4096"),
+        ({"model_id": "m\udcff"}, "valid Unicode"),
+        ({"metadata": {"\udcff": "v"}}, "valid Unicode"),
+        ({"metadata": {"k": "\ud800"}}, "valid Unicode"),
+        ({"tensors": {"\udcff": torch.ones(1)}}, "valid Unicode"),
         ({"owner_key": "owner"}, "OwnerKey"),
     ],
 )

@@ -254,7 +254,7 @@ def open_cmd(
 
     try:
         save_file(tensors, str(out))
-    except (OSError, SafetensorError) as exc:
+    except (OSError, SafetensorError, UnicodeError) as exc:  # a name safetensors cannot encode
         raise StorageError(f"cannot write {out}: {_clean(exc)}") from exc
     _say(f"opened {len(tensors)} tensors into {out} (plaintext: no licence protects it now)")
 

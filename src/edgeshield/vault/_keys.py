@@ -330,12 +330,14 @@ def refuse_existing(paths: list[Path], *, overwrite: bool) -> None:
     """Raise :class:`StorageError` before a key pair is written if any path exists.
 
     Checked for the whole pair first, so a refusal never leaves half a new pair on disk;
-    ``O_EXCL`` at creation still closes the race.
+    ``O_EXCL`` at creation still closes the race. With ``overwrite`` a directory (not a
+    symlink to one, which is replaced) is still refused up front: the rename onto it would
+    fail only after the private key had replaced the old one, leaving half a pair.
     """
-    if overwrite:
-        return
     for path in paths:
-        if os.path.lexists(path):
+        if overwrite and os.path.isdir(path) and not os.path.islink(path):
+            raise StorageError(f"cannot write key file {path}: Is a directory")
+        if not overwrite and os.path.lexists(path):
             raise StorageError(
                 f"key file {path} already exists; refusing to overwrite it "
                 "(--force / overwrite=True replaces it)"

@@ -253,6 +253,23 @@ def _check_inputs(
         for k, v in metadata.items()
     ):
         raise ConfigError("metadata must map strings (<= 256 chars) to strings (<= 4096 chars)")
+    if any(len(name) > 4096 for name in tensors):
+        raise ConfigError("tensor names must be at most 4096 characters")  # the header's limit
+    if not all(_is_unicode(text) for text in (model_id, *tensors, *metadata.items())):
+        raise ConfigError(
+            "model_id, metadata and tensor names must be valid Unicode "
+            "(no lone surrogates, as non-UTF-8 bytes become)"
+        )
+
+
+def _is_unicode(text: str | tuple[str, str]) -> bool:
+    """Whether ``text`` (or both strings of a pair) encodes as UTF-8: no lone surrogates."""
+    try:
+        for part in (text,) if isinstance(text, str) else text:
+            part.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _plan(
