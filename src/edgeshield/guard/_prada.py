@@ -24,18 +24,20 @@ are a few % of the rows, so their growing sets are sparse and their distances la
 distance about 1 above the majority group's in the demo), and product type H (10 %) lies in
 between. Pooled, a benign trace is a mixture of log-normals with different means, skewed to the
 right: the demo's benign client (400 queries) was flagged in 1 of 4 ``make demo`` runs. So each
-group's log distances are *centred on their mean in the window* before the test, and groups
-with fewer than ``min_group`` distances in the window (whose mean is too noisy to centre on)
+group's log distances are *centred on their median in the window* before the test, and groups
+with fewer than ``min_group`` distances in the window (whose centre is too noisy to use)
 are left out of it. What PRADA looks for, a spike of equal small steps beside the natural
-spread within a group, survives the centring. Second, an alarm also needs the test's p-value
-below ``alpha``: with a fixed ``delta`` the early tests (50-130 distances, taken while the
-growing sets still fill and the first distances of each group are large) flagged benign traces
-at ``W`` about 0.94, a value the test does not call significant at that size, while the
-attacks' early ``W`` lies far lower; from about 130 distances on, ``W < delta`` implies ``p <
-alpha``, and ``delta`` alone decides.
+spread, survives the centring because the centre is the median: where the steps are most of a
+group's distances, the median sits on them and every group's spike lands at 0 (centred on the
+mean, the spikes of different groups fell apart and the reduced demo's Jacobian attacker went
+undetected). Second, an alarm also needs the test's p-value below ``alpha``: with a fixed
+``delta`` the early tests (50-130 distances, taken while the growing sets still fill and the
+first distances of each group are large) flagged benign traces at ``W`` about 0.94, a value the
+test does not call significant at that size, while the attacks' early ``W`` lies far lower;
+from about 130 distances on, ``W < delta`` implies ``p < alpha``, and ``delta`` alone decides.
 
 Incremental: one query costs one vectorized distance computation against its class's growing
-set, running sums update the thresholds, and ``W`` (with the group means) is computed once per
+set, running sums update the thresholds, and ``W`` (with the group medians) is computed once per
 batch on a bounded window; nothing is recomputed over the history. Each distance is stored with
 its group, so a state rebuilt from the database takes the same decisions. Natural-query attacks
 (Knockoff nets) are by design not caught (Atli et al., "Extraction of Complex DNN Models: Real
@@ -71,7 +73,7 @@ class PradaConfig:
         ``W`` is noisy (see the module docstring); 1 turns the condition off.
     min_group
         A group's distances join the test once the window holds this many of them; each
-        group's log distances are centred on their mean in the window.
+        group's log distances are centred on their median in the window.
     centre_groups
         Centre each group's log distances (off, with ``alpha`` 1, only to measure the pooled
         test of the paper, as ``benchmarks/guard_prada.py`` does).
@@ -243,7 +245,7 @@ class PradaUpdate:
 
 
 def _group_centred(state: PradaState, config: PradaConfig) -> npt.NDArray[np.float64]:
-    """The window's log distances, each centred on its group's mean; small groups left out.
+    """The window's log distances, each centred on its group's median; small groups left out.
 
     Why: groups differ in density (predicted failures are rare, so their growing sets are
     sparse), and pooling their raw log distances gives a skewed mixture that is not a sign of
@@ -254,10 +256,13 @@ def _group_centred(state: PradaState, config: PradaConfig) -> npt.NDArray[np.flo
     if not config.centre_groups:
         return data
     groups = np.fromiter(state.distance_groups, dtype=np.int64, count=n)
-    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    means = np.bincount(inverse, weights=data) / counts
+    keys, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    # The median, not the mean: where an attacker's equal small steps are most of a group's
+    # distances, the median sits on them, so the steps of every group land together at 0
+    # (the mean put each group's spike elsewhere and smeared them into a near-normal set).
+    centres = np.array([np.median(data[inverse == k]) for k in range(keys.size)])
     kept = counts[inverse] >= config.min_group
-    centred: npt.NDArray[np.float64] = (data - means[inverse])[kept]
+    centred: npt.NDArray[np.float64] = (data - centres[inverse])[kept]
     return centred
 
 
