@@ -524,7 +524,9 @@ def main() -> None:
     # -- report ---------------------------------------------------------------------------
     alarms = [j["alarm_at"] for j in jacobian]
     benign_alarmed = sum(1 for b in benign.values() if b["alarm_at"] is not None)
-    prada = PradaConfig()  # the service's defaults, which the benchmark's server runs with
+    # The service's defaults, which `guard serve` runs with (its settings take them from
+    # PradaConfig since issue 15; before, the server ran delta 0.9 while this said 0.95).
+    prada = PradaConfig()
     results["prada"] = {
         "jacobian": jacobian,
         "jacobian_alarm_at": alarms,
@@ -534,11 +536,17 @@ def main() -> None:
         "benign_alarmed": benign_alarmed,
         "benign_clients": len(benign),
         "targets": {"jacobian_alarm_within": 300, "benign_false_alarm_rate": 0.01},
-        "detector": {"delta": prada.delta, "repeat_distance": prada.repeat_distance},
+        "detector": {
+            "delta": prada.delta,
+            "alpha": prada.alpha,
+            "min_group": prada.min_group,
+            "repeat_distance": prada.repeat_distance,
+        },
     }
     print(
-        f"\nPRADA (delta {prada.delta:g}, repeat distance {prada.repeat_distance:g}, log distances"
-        " on the five sensors, per class and product type)"
+        f"\nPRADA (delta {prada.delta:g}, alpha {prada.alpha:g}, repeat distance "
+        f"{prada.repeat_distance:g}, log distances on the five sensors, per class and product "
+        f"type, centred per group of at least {prada.min_group})"
     )
     print(
         f"Jacobian alarm after queries (seeds 0..{args.jacobian_seeds - 1}): {alarms} "

@@ -73,7 +73,13 @@ def guard_prada(results: Results) -> str:
         sources.setdefault(b["source"], []).append(b)
     rate = prada["benign_alarmed"] / prada["benign_clients"]
 
-    def when(alarm: int | None) -> str:
+    def when(alarm: int | list[int | None] | None) -> str:
+        if isinstance(alarm, list):  # one per seed (_mean_run keeps them when any alarmed)
+            return (
+                "after "
+                + ", ".join("never" if a is None else f"{a:,}" for a in alarm)
+                + (" queries (seeds)")
+            )
         return "never" if alarm is None else f"after {alarm:,} queries"
 
     jacobian_ok = all(a is not None and a <= limit for a in alarms)

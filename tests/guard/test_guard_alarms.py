@@ -28,7 +28,7 @@ def test_alarm_is_listed_cleared_and_audited(
     # a detector so strict that any client alarms: the false alarm to review
     config = GuardConfig(
         alarm_action=AlarmAction.BLOCK,
-        prada=PradaConfig(delta=0.999, min_distances=20, test_every=5),
+        prada=PradaConfig(delta=0.999, alpha=1.0, min_distances=20, test_every=5),
     )
     service, keys = make_service(kit, db, tiers={"plant": OutputTier.LABEL_ONLY}, config=config)
     rows = [

@@ -133,6 +133,7 @@ def test_prada_incremental_state_matches_a_rebuild() -> None:
     with store.transaction() as conn:
         rebuilt = store.load_prada(conn, "c", dim=8, window=config.window)
     assert list(rebuilt.distances) == pytest.approx(list(state.distances))
+    assert list(rebuilt.distance_groups) == list(state.distance_groups)
     for g, growing in state.growing.items():
         assert rebuilt.growing[g].size == growing.size
         assert rebuilt.growing[g].threshold == pytest.approx(growing.threshold)
@@ -142,7 +143,15 @@ def test_prada_incremental_state_matches_a_rebuild() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"delta": 1.0}, {"min_distances": 2}, {"window": 6000}, {"log_offset": 0.0}]
+    "kwargs",
+    [
+        {"delta": 1.0},
+        {"min_distances": 2},
+        {"window": 6000},
+        {"log_offset": 0.0},
+        {"alpha": 0.0},
+        {"min_group": 0},
+    ],
 )
 def test_prada_config_rejects_bad_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(ConfigError):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +40,18 @@ _SENSORS = 5
 """PRADA measures distances on the five standardized sensor readings a client chooses: the
 derived features are functions of them and would blur the fixed step of a synthetic attack."""
 _EPS = 1e-7
+
+
+def prada_inputs(
+    encoded: npt.NDArray[np.floating[Any]], labels: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """PRADA's vectors (standardized sensors) and groups (predicted class, product type).
+
+    One place, so that benchmarks replay exactly what the service feeds the detector.
+    """
+    vectors = encoded[:, :_SENSORS].astype(np.float64)
+    groups = labels * 3 + np.argmax(encoded[:, -3:], axis=1)
+    return vectors, groups
 
 
 class AlarmAction(StrEnum):
@@ -240,8 +253,7 @@ class GuardService:
         encoded = classifier.encoder.transform_matrix(x)
         p = classifier.model.predict_proba(encoded)
         labels = (p >= classifier.threshold).astype(np.int64)
-        vectors = encoded[:, :_SENSORS].astype(np.float64)
-        groups = labels * 3 + np.argmax(encoded[:, -3:], axis=1)
+        vectors, groups = prada_inputs(encoded, labels)
         with self._lock:
             denial, served_p, served_labels = self._commit(
                 spec, records, p, labels, vectors, groups
@@ -336,12 +348,13 @@ class GuardService:
                 if update.new_alarm and state.alarm_at is None:
                     after = replace(after, alarm_at=prada.alarm_at)
                     _log.warning(
-                        "client %s: extraction alarm after %d queries (PRADA W=%.4f < %s); "
-                        "action %s",
+                        "client %s: extraction alarm after %d queries (PRADA W=%.4f < %s, "
+                        "p=%.1e); action %s",
                         cid,
                         prada.alarm_at,
                         update.w,
                         self.config.prada.delta,
+                        update.p,
                         self.config.alarm_action.value,
                     )
                     self.store.audit(
@@ -351,7 +364,8 @@ class GuardService:
                         event_name="alarm",
                         records=n,
                         total=state.queries + n,
-                        detail=f"PRADA W={update.w:.4f} < {self.config.prada.delta} after "
+                        detail=f"PRADA W={update.w:.4f} < {self.config.prada.delta} "
+                        f"(p={update.p:.1e}) after "
                         f"{prada.alarm_at} queries; action {self.config.alarm_action.value}",
                     )
                     self.metrics.alarms.inc()

@@ -49,9 +49,11 @@ class GuardSettings(BaseSettings):
     ledger_ttl_s: float = Field(default=1.0, ge=0.0, le=3600.0, allow_inf_nan=False)
     alarm_action: AlarmAction = AlarmAction.THROTTLE
     throttle_factor: float = Field(default=0.1, gt=0.0, le=1.0, allow_inf_nan=False)
-    prada_delta: float = Field(default=0.9, gt=0.0, lt=1.0, allow_inf_nan=False)
-    prada_min_distances: int = Field(default=50, ge=3, le=5000)
-    prada_window: int = Field(default=1000, ge=3, le=5000)
+    # The library's defaults, so that the served detector is the measured one (the served
+    # delta was 0.9 while the library, the demo and the benchmark's report said 0.95).
+    prada_delta: float = Field(default=PradaConfig.delta, gt=0.0, lt=1.0, allow_inf_nan=False)
+    prada_min_distances: int = Field(default=PradaConfig.min_distances, ge=3, le=5000)
+    prada_window: int = Field(default=PradaConfig.window, ge=3, le=5000)
 
     @field_validator("watermark_secret")
     @classmethod

@@ -78,6 +78,8 @@ distances_table = sa.Table(
     _meta,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("client_id", sa.String(64), nullable=False, index=True),
+    # The growing set the distance was measured in: the test centres each group's distances.
+    sa.Column("cls", sa.Integer, nullable=False),
     sa.Column("distance", sa.Float, nullable=False),
 )
 watermark_table = sa.Table(
@@ -251,6 +253,7 @@ class GuardStore:
             if is_sqlite:
                 _sqlite_setup(self.engine)
             _meta.create_all(self.engine)
+            columns = {c["name"] for c in sa.inspect(self.engine).get_columns(distances_table.name)}
             if is_sqlite:
                 with self.engine.begin() as conn:
                     for statement in _APPEND_ONLY:
@@ -259,6 +262,15 @@ class GuardStore:
             raise StorageError(
                 redact_urls(f"cannot open guard state database {url}: {exc}")
             ) from exc
+        if "cls" not in columns:
+            self.engine.dispose()
+            raise StorageError(
+                redact_urls(
+                    f"the guard state database {url} keeps PRADA distances without their group:"
+                    " it was written by an older version; start the service on a new state"
+                    " database"
+                )
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -404,9 +416,9 @@ class GuardStore:
         conn: Connection,
         client_id: str,
         points: list[tuple[int, npt.NDArray[np.float64], float]],
-        distances: list[float],
+        distances: list[tuple[int, float]],
     ) -> None:
-        """Append a batch's new growing-set points and distances."""
+        """Append a batch's new growing-set points and (group, distance) pairs."""
         if points:
             conn.execute(
                 _INSERT_POINTS,
@@ -423,7 +435,7 @@ class GuardStore:
         if distances:
             conn.execute(
                 _INSERT_DISTANCES,
-                [{"client_id": client_id, "distance": d} for d in distances],
+                [{"client_id": client_id, "cls": c, "distance": d} for c, d in distances],
             )
 
     @staticmethod
@@ -444,12 +456,13 @@ class GuardStore:
                 )
             state.add_point(int(row.cls), vector, row.distance)
         recent = conn.execute(
-            sa.select(distances_table.c.distance)
+            sa.select(distances_table.c.cls, distances_table.c.distance)
             .where(distances_table.c.client_id == client_id)
             .order_by(distances_table.c.id.desc())
             .limit(window)
-        ).scalars()
-        state.distances.extend(reversed([float(d) for d in recent]))
+        ).all()
+        for row in reversed(recent):
+            state.add_distance(int(row.cls), float(row.distance))
         return state
 
     # -- watermark -----------------------------------------------------------------------
