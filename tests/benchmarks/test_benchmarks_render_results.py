@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -93,7 +94,11 @@ def test_prose_outside_blocks_is_kept(workspace: tuple[Path, Path]) -> None:
 
 def test_a_changed_quoted_figure_fails_the_check(workspace: tuple[Path, Path]) -> None:
     doc, results = workspace
-    doc.write_text(doc.read_text().replace("ROC AUC **0.890**", "ROC AUC **0.990**"))
+    text = doc.read_text()
+    quoted = re.search(r"ROC AUC \*\*(0\.\d{3})\*\*", text)
+    assert quoted is not None  # the fingerprint's AUC is a quoted figure of the page
+    edited = text.replace(quoted.group(0), "ROC AUC **1.234**", 1)
+    doc.write_text(edited)
     assert _run(doc, results, "--check") == 1
 
 
