@@ -89,6 +89,51 @@ def open_args(d: Path, *extra: str) -> list[str]:
     ]
 
 
+def test_open_and_licence_outputs_never_replace_or_follow_silently(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`vault open --out` (plaintext weights) and `licence issue --out` refuse an existing file
+    without --force, writing nothing; with --force a symlink there is replaced, its target kept."""
+    lic = ["--licence", str(setup / "lic.txt")]
+    out = setup / "opened.safetensors"
+    out.write_bytes(b"keep me")
+    capsys.readouterr()
+    assert run(open_args(setup, *lic)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:")
+    assert "--force" in err
+    assert out.read_bytes() == b"keep me"
+    victim = setup / "victim.txt"
+    victim.write_bytes(b"victim")
+    out.unlink()
+    out.symlink_to(victim)
+    assert run(open_args(setup, *lic, "--force")) == 0
+    assert not out.is_symlink()
+    assert victim.read_bytes() == b"victim"
+    assert load_file(str(out))["w"].shape == (40,)
+    licence = setup / "lic.txt"
+    token = licence.read_bytes()
+    issue = [
+        "vault",
+        "licence",
+        "issue",
+        "--owner-key",
+        str(setup / "owner.pem"),
+        "--device-public",
+        str(setup / "dev.pub.pem"),
+        "--bundle",
+        str(setup / "m.esb"),
+        "--out",
+        str(licence),
+    ]
+    capsys.readouterr()
+    assert run(issue) == 1
+    assert "--force" in capsys.readouterr().err
+    assert licence.read_bytes() == token
+    assert run([*issue, "--force"]) == 0
+    assert licence.read_bytes() != token
+
+
 def test_seal_open_round_trip(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert run(open_args(setup, "--licence", str(setup / "lic.txt"))) == 0
@@ -523,7 +568,7 @@ def _hostile_cases(d: Path) -> list[list[str]]:
         open_args(d, "--licence", str(d / "adir")),
         [
             *open_args(d, "--licence", str(d / "lic.txt"))[:4],
-            str(d / "missing" / "o.st"),
+            str(d / "junk.bin" / "o.st"),  # a parent that is a file
             *open_args(d, "--licence", str(d / "lic.txt"))[5:],
         ],
         [

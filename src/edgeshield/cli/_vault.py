@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from safetensors import SafetensorError
 
-from edgeshield.cli._outputs import check_writable
+from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault import (
@@ -107,8 +107,9 @@ def _passphrase(env: str | None) -> str | None:
 
 
 def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` staged, then rename it into place (replacing a symlink, never following)."""
     try:
-        path.write_text(text)
+        replace_file(path, text.encode())
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
 
@@ -236,8 +237,10 @@ def open_cmd(
         Path | None, typer.Option("--licence", help="File holding the licence token.")
     ] = None,
     passphrase_env: PassphraseEnv = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
 ) -> None:
     """Verify, decrypt and write a bundle as a plain safetensors file."""
+    check_writable(out, force=force, what="output")
     token = None
     if licence is not None:
         try:
@@ -250,10 +253,10 @@ def open_cmd(
         owner_public_key=OwnerPublicKey.load(owner_public),
         licence=token,
     )
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     try:
-        save_file(tensors, str(out))
+        replace_file(out, save(tensors))
     except (OSError, SafetensorError, UnicodeError) as exc:  # a name safetensors cannot encode
         raise StorageError(f"cannot write {out}: {_clean(exc)}") from exc
     _say(f"opened {len(tensors)} tensors into {out} (plaintext: no licence protects it now)")
@@ -350,8 +353,10 @@ def licence_issue_cmd(
         int | None, typer.Option("--ledger-licence-id", help="Licence id in that contract.")
     ] = None,
     passphrase_env: PassphraseEnv = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
 ) -> None:
     """Issue a licence letting one device open one model for a time window."""
+    check_writable(out, force=force, what="licence")
     if (bundle is None) == (model_digest is None):
         raise ConfigError("give exactly one of --bundle and --model-digest")
     if (contract_address is None) != (ledger_licence_id is None):
