@@ -36,30 +36,6 @@ def pytest_report_header() -> list[str]:
     ]
 
 
-# Files whose tests take minutes, in the order they should start. With ``--dist loadfile`` a
-# worker gets whole files in collection order, so a long file collected late ran after the rest
-# and set the suite's wall time alone; started first, it runs beside the short ones.
-LONG_FILES_FIRST = (
-    "federated/test_federated_deployment_dropouts.py",
-    "federated/test_federated_deployment.py",
-    "federated/test_federated_simulation.py",
-    "redteam/test_redteam_membership.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the long files first (a stable sort: every other test keeps its order)."""
-
-    def rank(item: pytest.Item) -> int:
-        path = item.path.as_posix()
-        return next(
-            (i for i, name in enumerate(LONG_FILES_FIRST) if path.endswith(name)),
-            len(LONG_FILES_FIRST),
-        )
-
-    items.sort(key=rank)
-
-
 @pytest.fixture(scope="session")
 def wait_s() -> float:
     """Upper bound on readiness waits (``EDGESHIELD_TEST_WAIT_S``, default 300 s)."""
