@@ -436,3 +436,42 @@ def _kill_plant_after_its_first_answer(federation: _Federation, plant: int, run_
 
 def _exit_code(federation: _Federation, proc: str) -> int:
     return federation.procs.named[proc].wait(timeout=600)
+
+
+def test_dropouts_one_plant_killed_leaves_a_model_too_few_plants_stop_the_run(
+    federation: _Federation,
+) -> None:
+    """Plant 3 dies after its first SecAgg+ answer: the run goes on with two (the threshold)
+    and records the dropout. Then a run whose threshold needs all three plants, with plant 3
+    still dead: after the stage wait it stops loudly (exit 1, one error line, no model).
+
+    The second part does not kill another plant mid-run: the SuperLink sees a killed node only
+    after two missed heartbeats (60 s, fixed in Flower), and the mid-round failure of SecAgg+
+    below its threshold is tested in simulation
+    (``test_cli_exits_non_zero_when_secagg_cannot_reconstruct``). Runs last: it kills a plant
+    of the shared federation."""
+    run_id, proc = _submit_in_background(federation, "drop-one")
+    _kill_plant_after_its_first_answer(federation, 2, run_id)
+    assert _exit_code(federation, proc) == 0, federation.log(proc)
+    run = federation.base / "run-drop-one"
+    summary = _strict((run / "summary.json").read_text())
+    assert isinstance(summary, dict)
+    dead = federation.fleet.plant_ids[2]
+    assert [r["absent"] for r in summary["rounds"]] == [[dead], [dead]]
+    assert [r["participants"] for r in summary["rounds"]] == [2, 2]
+    assert summary["participation"]["min_plants"] == 2
+    assert load_classifier(run / "model").threshold == summary["rounds"][-1]["threshold"]
+
+    app = federation.app(
+        "too-few",
+        _config(pretraining=None, secagg_threshold=1.0, stage_wait=5.0),
+        signed=True,
+    )
+    out = federation.submit_cli(app)
+    assert out.returncode == 1, out.stdout + out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, out.stderr
+    assert "only 2 of 3 plants connected" in errors[0]
+    run = federation.base / "run-too-few"
+    assert not (run / "model").exists()
+    assert (run / "error.json").exists()
