@@ -147,3 +147,21 @@ def test_a_second_ca_or_node_key_needs_force(
     assert {name: (tmp_path / name).read_bytes() for name in files} == before
     assert run([*argv, "--out", str(tmp_path), "--force"]) == 0
     assert all((tmp_path / name).read_bytes() != before[name] for name in files)
+
+
+def test_fl_run_replaces_a_run_directory_only_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    small = ["--plants", "3", "--rounds", "1", "--epochs", "1", "--rows", "1500"]
+    args = ["fl", "run", "--out", str(out), *small, "--engine", "in-process", "--pretrain", "none"]
+    assert run(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: run directory {out} exists; pass --force to replace it"]
+    assert [p.name for p in out.iterdir()] == ["summary.json"]
+    assert run([*args, "--force"]) == 0
+    assert json.loads((out / "summary.json").read_text())["rounds"]
+    assert (out / "model" / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging left behind

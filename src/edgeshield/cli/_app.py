@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -225,6 +227,9 @@ class _Interrupts:
 
     def handle(self, signum: int, _frame: FrameType | None) -> None:
         self.signal = signum
+        # Libraries log their own teardown (Flower's workers print Ray's ActorDiedError with a
+        # traceback once Ray is shut down): the command is ending, one error line says so.
+        logging.disable(logging.CRITICAL)
         raise KeyboardInterrupt
 
 
@@ -243,11 +248,30 @@ def _catch_interrupts() -> Iterator[_Interrupts]:
             previous[sig] = signal.signal(sig, seen.handle)
     except ValueError:
         pass
+    unraisable = sys.unraisablehook
+
+    def redeliver(event: Any) -> None:
+        # An interrupt raised inside a garbage-collection callback or __del__ is printed and
+        # dropped by Python, and the command would go on; deliver it again to the code itself.
+        if previous and seen.signal is not None and isinstance(event.exc_value, KeyboardInterrupt):
+            # From another thread a moment later: raised here, it would be dropped again.
+            # A real signal to the main thread, so that a blocking call there is woken too.
+            main_thread = threading.main_thread().ident or 0
+            later = threading.Timer(0.05, signal.pthread_kill, args=(main_thread, seen.signal))
+            later.daemon = True
+            later.start()
+            return
+        unraisable(event)
+
+    sys.unraisablehook = redeliver
     try:
         yield seen
     finally:
+        sys.unraisablehook = unraisable
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
+        if seen.signal is not None:
+            logging.disable(logging.NOTSET)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -302,5 +326,21 @@ def _invoke(args: list[str]) -> int:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run())
+    """Console-script entry point.
+
+    After an interrupt, threads a library left waiting (Flower's simulation keeps its ServerApp
+    thread and workers alive once Ray is gone) would hold the process open for good; the
+    command has cleaned up by then, so the process ends at once with the interrupt's code.
+    """
+    code = run()
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM) and _waiting_threads():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _waiting_threads() -> list[threading.Thread]:
+    """Live non-daemon threads other than the main one: those the interpreter would join."""
+    main_thread = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main_thread and not t.daemon]

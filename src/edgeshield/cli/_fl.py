@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edgeshield.cli._outputs import check_writable_all
+from edgeshield.cli._outputs import check_writable, check_writable_all, staged_directory
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError
 from edgeshield.federated import (
@@ -134,8 +134,15 @@ def run_cmd(
             "(the demo's default, for speed)."
         ),
     ] = Engine.SIMULATION,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing run directory at the end.")
+    ] = False,
 ) -> None:
-    """Train the failure classifier across plants in Flower's simulation engine."""
+    """Train the failure classifier across plants in Flower's simulation engine.
+
+    The run is written into a temporary sibling of ``--out`` that becomes ``--out`` only when
+    it succeeded; a failed or interrupted run leaves nothing behind (Ray shut down).
+    """
     config = FederatedConfig(
         plants=plants,
         rounds=rounds,
@@ -164,7 +171,9 @@ def run_cmd(
         if db_url is not None
         else make_fleet(FleetConfig(plants=plants, total_rows=rows), seed=seed)
     )
-    result = run_federated(config, source, out, on_round=_round_line, engine=engine)
+    check_writable(out, force=force, what="run directory")
+    with staged_directory(out, force=force) as staging:
+        result = run_federated(config, source, staging, on_round=_round_line, engine=engine)
     table = Table(title="Per-plant validation metrics (last round)")
     for column in ("plant", "F1", "PR-AUC", "rows"):
         table.add_column(column)

@@ -11,7 +11,7 @@ import typer
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._outputs import check_writable, staged_directory
-from edgeshield.cli._render import console, metrics_table, progress
+from edgeshield.cli._render import JsonOption, console, metrics_table, print_json, progress
 from edgeshield.errors import ConfigError
 from edgeshield.usecase import (
     DatasetSchema,
@@ -109,11 +109,9 @@ def evaluate(
     db_url: Annotated[
         str | None, typer.Option("--db-url", help="Evaluate on every plant of this database.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Evaluate a saved model on labelled rows: failure precision, recall, F1 and PR-AUC."""
-    import json
-
     from edgeshield.usecase import load_classifier
 
     if csv is None and db_url is None:
@@ -122,6 +120,6 @@ def evaluate(
     data = _load_rows(csv, db_url, 1, 100, 0, classifier.schema)
     metrics = classifier.evaluate(data)
     if as_json:
-        print(json.dumps({"model": str(model), "metrics": metrics.as_dict()}, sort_keys=True))
+        print_json({"model": str(model), "metrics": metrics.as_dict()})
         return
     console.print(metrics_table(f"Failure classifier {model}", {"evaluation": metrics}))

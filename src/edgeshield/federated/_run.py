@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -198,6 +199,13 @@ def run_federated(
         )
 
 
+def _stop_ray() -> None:
+    """Shut Ray down if Flower's engine left it running (an interrupt in the middle of a run)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def _run(
     config: FederatedConfig,
     source: Fleet | str,
@@ -260,6 +268,9 @@ def _run(
         if isinstance(plan.error, FederatedError):
             raise plan.error from exc
         raise FederatedError(f"the Flower simulation failed: {exc}") from exc
+    except BaseException:  # an interrupt: Ray's workers must not outlive the command
+        _stop_ray()
+        raise
     if isinstance(plan.error, FederatedError):
         raise plan.error
     if plan.error is not None:
