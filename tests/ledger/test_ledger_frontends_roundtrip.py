@@ -38,6 +38,7 @@ def specs(draw: st.DrawFn) -> ContractSpec:
     variables: dict[str, Any] = {"total": {"type": "uint256"}}
     if draw(st.booleans()):
         variables["deadline"] = {"type": "uint256", "constructor": True, "description": "t"}
+    pausable = draw(st.sampled_from([None, "owner"]))
     transitions = []
     for index in range(draw(st.integers(1, 5))):
         sources = draw(st.lists(st.sampled_from(states), min_size=1, max_size=3, unique=True))
@@ -56,6 +57,8 @@ def specs(draw: st.DrawFn) -> ContractSpec:
         if draw(st.booleans()):
             item["inputs"] = {"amount": "uint256", "who": "address"}
             item["guards"] = [*item.get("guards", []), "amount <= 5", "who != address(0)"]
+        if pausable is not None and draw(st.booleans()):
+            item["pause_exempt"] = True
         if draw(st.booleans()):
             item["event"] = f"Did{index}"
         item["description"] = draw(WORDS)
@@ -74,7 +77,7 @@ def specs(draw: st.DrawFn) -> ContractSpec:
             "events": draw(st.booleans()),
             "access_control": draw(st.booleans()),
             "timed": draw(st.booleans()),
-            "pausable": draw(st.sampled_from([None, "owner"])),
+            "pausable": pausable,
         },
     }
     if "deadline" in variables and len(states) > 1 and draw(st.booleans()):

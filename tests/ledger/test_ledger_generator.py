@@ -73,9 +73,15 @@ def test_every_plugin_can_be_switched_off() -> None:
 
 def test_plugins_when_on() -> None:
     source = generate_solidity(LICENCE)
+    exempt = [t.name for t in LICENCE.transitions if t.pause_exempt]
+    assert exempt == ["cancel"]  # the licensee's way out is never paused (issue 17)
     assert source.count(
         "nonReentrant whenNotPaused checkCounter(expectedCounter) timedTransitions"
-    ) == len(LICENCE.transitions)
+    ) == len(LICENCE.transitions) - len(exempt)
+    assert (
+        "function cancel(uint256 expectedCounter) external nonReentrant "
+        "checkCounter(expectedCounter) timedTransitions {" in source
+    )
     assert "tstore(" in source
     assert "tload(" in source
     assert source.count("_applyTimedTransitions();") == 2  # modifier and tick(), body once

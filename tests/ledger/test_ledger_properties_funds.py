@@ -1,10 +1,11 @@
 """The funds property (issue 17): ``r can always recover v`` on the explored states.
 
 The shipped licence gives the licensee its unspent prepayment back whatever the owner did
-first (with waiting for the expiry counted); the same property fails, with the trace that
-strands the money, on licences that credit the refund to the owner or have no way out for the
-licensee, and without waiting it fails on the shipped licence too (a pause blocks ``cancel``
-until the expiry). The SMT harness says it does not decide it; the CLI exits 1 on a failure.
+first, even without waiting for the expiry (``cancel`` is exempt from the pause); the same
+property fails, with the trace that strands the money, on licences that credit the refund to
+the owner or have no way out for the licensee, and without waiting it fails on a licence whose
+``cancel`` a pause blocks. The SMT harness says it does not decide it; the CLI exits 1 on a
+failure.
 """
 
 from __future__ import annotations
@@ -69,9 +70,17 @@ def test_the_owner_has_no_claim_on_the_prepayment(licence: ContractSpec) -> None
     assert [(s.sender, s.action) for s in verdict.trace] == [("licensee", "accept")]
 
 
-def test_without_waiting_a_pause_strands_the_prepayment(licence: ContractSpec) -> None:
-    """Known limit: cancel is paused with everything else, so the refund waits for expiry."""
+def test_a_pause_does_not_delay_the_refund(licence: ContractSpec) -> None:
+    """Issue 17: a long pause does not hold the prepayment back until the expiry."""
     (verdict,) = verify(licence, [RECOVER + " without waiting"])
+    assert verdict.holds, verdict.explain()
+
+
+def test_without_the_exemption_a_pause_strands_the_prepayment() -> None:
+    """The property has teeth: with cancel paused like the rest, the refund waits for expiry."""
+    spec = _mutant(("    pause_exempt: true\n", ""))
+    assert not spec.transition("cancel").pause_exempt
+    (verdict,) = verify(spec, [RECOVER + " without waiting"])
     assert not verdict.holds
     assert [(s.sender, s.action) for s in verdict.trace] == [
         ("licensee", "accept"),

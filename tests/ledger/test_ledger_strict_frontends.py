@@ -186,6 +186,39 @@ CORPUS: dict[tuple[str, str], tuple[str, str]] = {
         _edit("txt", "events, access control and", "events, access control, access control and"),
         "access control is named twice",
     ),
+    # the pause exemption of cancel (issue 17): a flag like any other, and only where a pause is
+    ("yaml", "pause-exempt-quoted"): (
+        _edit("yaml", "pause_exempt: true", 'pause_exempt: "true"'),
+        "pause_exempt",
+    ),
+    ("yaml", "pause-exempt-unpausable"): (
+        _yaml_plugin("  pausable: owner\n", ""),
+        "transitions[8].pause_exempt: cancel is pause_exempt but the contract is not pausable",
+    ),
+    ("pnml", "pause-exempt-True"): (
+        _edit("pnml", 'pause_exempt="true"', 'pause_exempt="True"'),
+        "pause_exempt must be true or false",
+    ),
+    ("pnml", "pause-exempt-unpausable"): (
+        _edit("pnml", ' pausable="owner"', ""),
+        "cancel is pause_exempt but the contract is not pausable",
+    ),
+    ("ttl", "pause-exempt-string"): (
+        _edit("ttl", "es:exemptFromPause true", 'es:exemptFromPause "true"'),
+        "es:exemptFromPause",
+    ),
+    ("ttl", "pause-exempt-misspelt"): (
+        _edit("ttl", "es:exemptFromPause true", "es:exemptFromPaus true"),
+        "es:exemptFromPaus",
+    ),
+    ("txt", "pause-exempt-twice"): (
+        _edit("txt", "Revoked, even when paused,", "Revoked, even when paused, even when paused,"),
+        "', even when paused' is given twice",
+    ),
+    ("txt", "pause-exempt-unpausable"): (
+        _edit("txt", ",\n  and the owner may pause it.", "."),
+        "cancel is pause_exempt but the contract is not pausable",
+    ),
 }
 
 

@@ -237,6 +237,15 @@ def check_spec(
 ) -> None:
     """Raise :class:`SpecError` if ``spec`` is not a well-formed contract FSM."""
     analyse(spec, lines)
+    if spec.plugins.pausable is None:
+        for index, item in enumerate(spec.transitions):
+            if item.pause_exempt:
+                raise _fail(
+                    spec,
+                    lines,
+                    ("transitions", index, "pause_exempt"),
+                    f"{item.name} is pause_exempt but the contract is not pausable",
+                )
 
 
 def constructor_checks(spec: ContractSpec) -> dict[str, str]:

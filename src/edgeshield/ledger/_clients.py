@@ -270,7 +270,11 @@ class ModelLicenceClient(_Client):
         )
 
     def cancel(self, *, sender: str | None = None) -> TxResult:
-        """The licensee ends the licence; its unspent prepayment is credited back to it."""
+        """The licensee ends the licence; its unspent prepayment is credited back to it.
+
+        Callable while the contract is paused (``pause_exempt`` in the spec): a pause cannot
+        hold the refund back. Take the money with :meth:`withdraw` or :meth:`withdraw_to`.
+        """
         return self.transition("cancel", sender=sender or self.licensee)
 
     def tick(self, *, sender: str | None = None) -> TxResult:
@@ -278,7 +282,7 @@ class ModelLicenceClient(_Client):
         return self.call_function("tick", sender=sender)
 
     def pause(self, *, sender: str | None = None) -> TxResult:
-        """Pause every transition (owner)."""
+        """Pause every transition but ``cancel`` (owner); ``withdraw`` is never paused."""
         return self.call_function("pause", sender=sender or self.owner)
 
     def unpause(self, *, sender: str | None = None) -> TxResult:

@@ -295,14 +295,15 @@ def _transition(w: _Writer, analysed: Analysed, item: TransitionSpec, locking: L
     params += [f"{_sol_type(t, location='calldata')} {n}" for n, t in item.inputs.items()]
     modifiers = ["external"] + (["payable"] if item.payable else [])
     modifiers += ["nonReentrant"] if locking is not Locking.NONE else []
-    modifiers += ["whenNotPaused"] if plugins.pausable else []
+    modifiers += ["whenNotPaused"] if plugins.pausable and not item.pause_exempt else []
     modifiers += ["checkCounter(expectedCounter)"] if plugins.counter else []
     modifiers += ["timedTransitions"] if plugins.timed and spec.timed else []
     w()
     if item.description:
         w(f"/// @notice {natspec_text(item.description)}", 1)
     target = "unchanged" if item.to is None else item.to
-    w(f"/// @dev {' | '.join(item.from_)} -> {target}; role: {' | '.join(item.role)}", 1)
+    exempt = "; callable while paused" if plugins.pausable and item.pause_exempt else ""
+    w(f"/// @dev {' | '.join(item.from_)} -> {target}; role: {' | '.join(item.role)}{exempt}", 1)
     w(f"function {item.name}({', '.join(params)}) {' '.join(modifiers)} {{", 1)
     w("// checks", 2)
     if plugins.access_control and ANYONE not in item.role:

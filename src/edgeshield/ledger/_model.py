@@ -186,7 +186,7 @@ class ReferenceModel:
         item = spec.transition(name)
         if glob["msg.value"] and not item.payable:
             raise _Revert("Revert")
-        if plugins.pausable and self.paused:
+        if plugins.pausable and self.paused and not item.pause_exempt:
             raise _Revert("ContractPaused")
         if plugins.counter and counter != self.counter:
             raise _Revert("StaleCounter", counter, self.counter)

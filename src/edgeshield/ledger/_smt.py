@@ -20,7 +20,13 @@ state verdict says whether a short counterexample exists). What the harness chan
 
 ``a will eventually happen after b`` is a liveness property and ``r can always recover v``
 (funds) a reachability property from every state: the CHC engine proves safety (assertions)
-only, so both are reported as not checked; the explicit-state checker decides them.
+only, so both are reported as not checked; the explicit-state checker decides them. Funds is
+AG EF (from every reachable state *some* sequence of ``r``'s own calls credits it ``v``): an
+assert holds on *all* sequences and is refuted by one finite execution, but a state from which
+*no* continuation recovers the money is bad only through all of its futures, which no finite
+execution shows. The one-step safety condition that would imply it ("wherever ``prepaid > 0``
+the licensee's ``cancel`` succeeds") reads ``prepaid``, which the abstraction drops (it is only
+guarded and updated by nonlinear arithmetic, the part z3 could not decide).
 """
 
 from __future__ import annotations

@@ -257,6 +257,9 @@ class TransitionSpec(_Model):
     guards: tuple[str, ...] = ()
     statements: tuple[str, ...] = ()
     payable: StrictBool = False
+    #: callable while the contract is paused (the ``pausable`` plugin's gate does not apply):
+    #: for a way out that the pauser must not be able to block, such as a refund
+    pause_exempt: StrictBool = False
     event: str | None = None
     description: str = ""
 

@@ -157,6 +157,14 @@ class _Builder:
                 self.lines[(*path, "from")] = child.meta.line
             elif kind == "paying":
                 entry["payable"] = True
+            elif kind == "even_when_paused":
+                if entry.get("pause_exempt"):
+                    raise SpecError(
+                        f"{self.source}: line {child.meta.line}, column {child.meta.column}: "
+                        "', even when paused' is given twice"
+                    )
+                entry["pause_exempt"] = True
+                self.lines[(*path, "pause_exempt")] = child.meta.line
             elif kind == "making":
                 target = child.children[0]
                 assert isinstance(target, Token)

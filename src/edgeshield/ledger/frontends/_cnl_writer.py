@@ -68,6 +68,8 @@ def spec_to_text(spec: ContractSpec) -> str:
             sentence += f", making it {item.to}"
         if item.payable:
             sentence += ", paying"
+        if item.pause_exempt:
+            sentence += ", even when paused"
         if item.guards:
             sentence += ", provided that " + " and ".join(f"`{g}`" for g in item.guards)
         if item.statements:

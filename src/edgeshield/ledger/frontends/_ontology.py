@@ -115,6 +115,7 @@ _KNOWN = frozenset(
         "guards",
         "statements",
         "requiresPayment",
+        "exemptFromPause",
         "event",
         "deadline",
         "locking",
@@ -304,6 +305,8 @@ def _permission(graph: Graph, node: Node, source: str) -> dict[str, Any]:
             item[key] = values
     if _flag(graph, node, ES.requiresPayment, source):
         item["payable"] = True
+    if _flag(graph, node, ES.exemptFromPause, source):
+        item["pause_exempt"] = True
     if (event := _text(graph, node, ES.event)) is not None:
         item["event"] = event
     if (text := _text(graph, node, ES.description)) is not None:
@@ -472,6 +475,8 @@ def spec_to_turtle(spec: ContractSpec) -> str:
             parts.append(f"es:leadsTo :{item.to}")
         if item.payable:
             parts.append("es:requiresPayment true")
+        if item.pause_exempt:
+            parts.append("es:exemptFromPause true")
         if item.inputs:
             inputs = [
                 f"[ es:name {_lit(n)} ; es:datatype {_lit(t)} ]" for n, t in item.inputs.items()

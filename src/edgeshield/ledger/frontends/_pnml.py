@@ -124,7 +124,7 @@ _SCHEMA: dict[str, tuple[frozenset[str], dict[str, int | None]]] = {
     ),
     "final": (frozenset(), {}),
     "call": (
-        frozenset({"role", "payable", "event", "description"}),
+        frozenset({"role", "payable", "pause_exempt", "event", "description"}),
         {"input": None, "guard": None, "statement": None},
     ),
     "timed": (frozenset({"index", "after"}), {"statement": None}),
@@ -316,6 +316,8 @@ def _details(net: _Net, tool: ET.Element | None, line: int) -> dict[str, Any]:
             entry["role"] = roles
         if _bool(call.get("payable"), call, net, "payable"):
             entry["payable"] = True
+        if _bool(call.get("pause_exempt"), call, net, "pause_exempt"):
+            entry["pause_exempt"] = True
         if call.get("event"):
             entry["event"] = call.get("event")
         if call.get("description"):

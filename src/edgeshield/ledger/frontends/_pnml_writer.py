@@ -84,6 +84,8 @@ def spec_to_pnml(spec: ContractSpec) -> str:
                 call.set("role", " ".join(item.role))
                 if item.payable:
                     call.set("payable", "true")
+                if item.pause_exempt:
+                    call.set("pause_exempt", "true")
                 if item.event:
                     call.set("event", item.event)
                 if item.description:
