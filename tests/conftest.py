@@ -12,8 +12,15 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
-import pytest
+# One OpenMP/MKL/BLAS thread per test process (subprocesses inherit it), set before torch or
+# scikit-learn load: two xdist workers already fill two cores, and OpenMP threads spinning on
+# an oversubscribed machine made CPU-bound tests up to 9x slower (the honest-model ownership
+# test on a loaded machine: 317 s with the default threads, 34 s with one).
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
+import pandas as pd  # noqa: E402 - after the thread settings above
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import model_signing
@@ -696,3 +697,34 @@ def test_seal_refuses_to_replace_a_bundle_without_force(
     assert run([*argv, "--force"]) == 0
     assert bundle.read_bytes() != before
     assert inspect_bundle(bundle).model_id == "classifier"
+
+
+def test_json_outputs_for_scripts(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json`` on inspect, verify and licence show: one object, hostile text escaped."""
+    assert run(seal_args(setup, "h.esb", HOSTILE_ID, "--meta", "k=v\u202e\n")) == 0
+    owner = ["--owner-public", str(setup / "owner.pub.pem")]
+    digest = inspect_bundle(setup / "h.esb").model_digest
+    for argv, verified in (
+        (["vault", "inspect", str(setup / "h.esb"), "--json"], False),
+        (["vault", "inspect", str(setup / "h.esb"), *owner, "--json"], True),
+        (["vault", "verify", str(setup / "h.esb"), *owner, "--json"], True),
+    ):
+        capsys.readouterr()
+        assert run(argv) == 0
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1
+        assert out.isascii()  # control characters, bidi overrides: \u-escaped, never raw
+        header = json.loads(out)
+        assert header["verified"] is verified
+        assert header["model_id"] == HOSTILE_ID
+        assert header["metadata"] == {"k": "v\u202e\n"}
+        assert header["model_digest"] == digest
+    capsys.readouterr()
+    assert run(["vault", "licence", "show", str(setup / "lic.txt"), *owner, "--json"]) == 0
+    terms = json.loads(capsys.readouterr().out)
+    assert terms["model_digest"] == inspect_bundle(setup / "m.esb").model_digest
+    assert terms["query_quota"] == 100
+    assert terms["ledger"] is None
+    assert "UTC" in terms["expires"] or terms["expires"].endswith("+00:00")
+    args = ["vault", "verify", str(setup / "absent.esb"), *owner, "--json"]
+    assert "cannot read bundle" in error_of(capsys, args)  # failures stay one error line

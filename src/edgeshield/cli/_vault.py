@@ -16,9 +16,10 @@ from rich.text import Text
 from safetensors import SafetensorError
 
 from edgeshield.cli._outputs import check_writable, replace_file
-from edgeshield.cli._render import console
+from edgeshield.cli._render import JsonOption, console, print_json
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault import (
+    BundleInfo,
     DeviceKey,
     DevicePublicKey,
     HashAlgorithm,
@@ -269,11 +270,12 @@ def inspect_cmd(
         Path | None,
         typer.Option("--owner-public", help="Verify the bundle with this owner key first."),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show a bundle's public header; verified only with --owner-public.
 
     Every value is printed literally (no markup, control characters made visible): without
-    --owner-public anyone may have written it.
+    --owner-public anyone may have written it. ``--json`` says which (``verified``).
     """
     if owner_public is None:
         info = inspect_bundle(bundle)
@@ -281,6 +283,9 @@ def inspect_cmd(
     else:
         info = verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
         title = "bundle header (signature and ciphertext digest verified)"
+    if as_json:
+        print_json(_header_json(bundle, info, verified=owner_public is not None))
+        return
     table = Table(title=title, show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -305,13 +310,41 @@ def inspect_cmd(
     console.print(table)
 
 
+def _header_json(bundle: Path, info: BundleInfo, *, verified: bool) -> dict[str, Any]:
+    """A bundle's header for ``--json`` (JSON escapes control characters by itself)."""
+    return {
+        "file": str(bundle),
+        "verified": verified,
+        "format_version": info.format_version,
+        "bundle_version": info.bundle_version,
+        "model_id": info.model_id,
+        "model_digest": info.model_digest,
+        "owner_key_id": info.owner_key_id,
+        "created_at": info.created_at.isoformat(),
+        "hash": info.hash_algorithm.label,
+        "payload_size": info.payload_size,
+        "chunk_count": info.chunk_count,
+        "chunk_size": info.chunk_size,
+        "licence_required": info.licence_required,
+        "recipients": list(info.recipient_key_ids),
+        "tensors": [
+            {"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in info.tensors
+        ],
+        "metadata": dict(info.metadata),
+    }
+
+
 @app.command(name="verify")
 def verify_cmd(
     bundle: Annotated[Path, typer.Argument(help="The sealed bundle.")],
     owner_public: OwnerPublicOption,
+    as_json: JsonOption = False,
 ) -> None:
     """Check a bundle's signature and ciphertext digest (no device key needed)."""
     info = verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
+    if as_json:
+        print_json(_header_json(bundle, info, verified=True))
+        return
     _say(f"{bundle}: signature and ciphertext digest OK (model {info.model_id!r})")
 
 
@@ -395,6 +428,7 @@ def licence_issue_cmd(
 def licence_show_cmd(
     token_file: Annotated[Path, typer.Argument(help="File holding the licence token.")],
     owner_public: OwnerPublicOption,
+    as_json: JsonOption = False,
 ) -> None:
     """Check a licence's signature and show its terms."""
     try:
@@ -402,6 +436,21 @@ def licence_show_cmd(
     except (OSError, UnicodeDecodeError) as exc:
         raise StorageError(f"cannot read licence {token_file}") from exc
     licence = read_licence(token, owner_public_key=OwnerPublicKey.load(owner_public))
+    if as_json:
+        ledger = licence.ledger
+        print_json(
+            {
+                "device_key_id": licence.device_key_id,
+                "model_digest": licence.model_digest,
+                "not_before": licence.not_before.isoformat(),
+                "expires": licence.expires.isoformat(),
+                "query_quota": licence.query_quota,
+                "ledger": None
+                if ledger is None
+                else {"contract_address": ledger.contract_address, "licence_id": ledger.licence_id},
+            }
+        )
+        return
     _say(f"device key id  {licence.device_key_id}")
     _say(f"model digest   {licence.model_digest}")
     _say(f"valid          {licence.not_before.isoformat()} .. {licence.expires.isoformat()}")
