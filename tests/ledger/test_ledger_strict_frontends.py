@@ -219,6 +219,65 @@ CORPUS: dict[tuple[str, str], tuple[str, str]] = {
         _edit("txt", ",\n  and the owner may pause it.", "."),
         "cancel is pause_exempt but the contract is not pausable",
     ),
+    # cancel's counter exemption (issue 17): the same strictness, and only with a counter to
+    # skip and a fixed target (a self-loop's outcome depends on the state it is taken in)
+    ("yaml", "counter-exempt-quoted"): (
+        _edit("yaml", "counter_exempt: true", 'counter_exempt: "true"'),
+        "counter_exempt",
+    ),
+    ("yaml", "counter-exempt-misspelt"): (
+        _edit("yaml", "counter_exempt: true", "counter_exemt: true"),
+        "counter_exemt",
+    ),
+    ("yaml", "counter-exempt-repeated"): (
+        _edit("yaml", "counter_exempt: true", "counter_exempt: true\n    counter_exempt: false"),
+        "key 'counter_exempt' is given twice",
+    ),
+    ("yaml", "counter-exempt-no-counter"): (
+        _yaml_plugin("  counter: true\n", "  counter: false\n"),
+        "transitions[8].counter_exempt: cancel is counter_exempt but the contract has no "
+        "transition counter",
+    ),
+    ("yaml", "counter-exempt-self-loop"): (
+        _edit(
+            "yaml",
+            'guards: ["msg.value > 0"]',
+            'counter_exempt: true\n    guards: ["msg.value > 0"]',
+        ),
+        "transitions[1].counter_exempt: topUp is counter_exempt but has no fixed target state",
+    ),
+    ("pnml", "counter-exempt-True"): (
+        _edit("pnml", 'counter_exempt="true"', 'counter_exempt="True"'),
+        "counter_exempt must be true or false",
+    ),
+    ("pnml", "counter-exempt-misspelt"): (
+        _edit("pnml", 'counter_exempt="true"', 'counter_exemt="true"'),
+        "unknown attribute 'counter_exemt'",
+    ),
+    ("pnml", "counter-exempt-no-counter"): (
+        _edit("pnml", 'counter="true"', 'counter="false"'),
+        "cancel is counter_exempt but the contract has no transition counter",
+    ),
+    ("ttl", "counter-exempt-string"): (
+        _edit("ttl", "es:exemptFromCounter true", 'es:exemptFromCounter "true"'),
+        "es:exemptFromCounter",
+    ),
+    ("ttl", "counter-exempt-misspelt"): (
+        _edit("ttl", "es:exemptFromCounter true", "es:exemptFromCountr true"),
+        "es:exemptFromCountr",
+    ),
+    ("ttl", "counter-exempt-repeated"): (
+        _edit("ttl", "es:exemptFromCounter true", "es:exemptFromCounter true, false"),
+        "exemptFromCounter",
+    ),
+    ("txt", "counter-exempt-twice"): (
+        _edit("txt", "whatever the counter,", "whatever the counter, whatever the counter,"),
+        "', whatever the counter' is given twice",
+    ),
+    ("txt", "counter-exempt-misspelt"): (
+        _edit("txt", "whatever the counter,", "whatever the countr,"),
+        "line 42",
+    ),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -59,8 +60,30 @@ class _SpecLoader(yaml.SafeLoader):
     """Safe YAML where only ``true`` and ``false`` are booleans (``yes``, ``True`` stay text).
 
     Why: YAML 1.1 reads ``yes``, ``On`` and ``TRUE`` as booleans; a spec flag must be spelled
-    exactly, so every other spelling reaches validation as a string and is refused there.
+    exactly, so every other spelling reaches validation as a string and is refused there. A
+    key given twice in one mapping is refused too (plain YAML keeps the last one silently, so a
+    second ``counter_exempt: false`` would switch off the first).
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, refusing a repeated key with the line of its second use."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: the base class says so
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key!r} is given twice (first on line {first})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _SpecLoader.yaml_implicit_resolvers = {

@@ -165,6 +165,14 @@ class _Builder:
                     )
                 entry["pause_exempt"] = True
                 self.lines[(*path, "pause_exempt")] = child.meta.line
+            elif kind == "whatever_the_counter":
+                if entry.get("counter_exempt"):
+                    raise SpecError(
+                        f"{self.source}: line {child.meta.line}, column {child.meta.column}: "
+                        "', whatever the counter' is given twice"
+                    )
+                entry["counter_exempt"] = True
+                self.lines[(*path, "counter_exempt")] = child.meta.line
             elif kind == "making":
                 target = child.children[0]
                 assert isinstance(target, Token)

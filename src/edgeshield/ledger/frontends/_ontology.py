@@ -116,6 +116,7 @@ _KNOWN = frozenset(
         "statements",
         "requiresPayment",
         "exemptFromPause",
+        "exemptFromCounter",
         "event",
         "deadline",
         "locking",
@@ -307,6 +308,8 @@ def _permission(graph: Graph, node: Node, source: str) -> dict[str, Any]:
         item["payable"] = True
     if _flag(graph, node, ES.exemptFromPause, source):
         item["pause_exempt"] = True
+    if _flag(graph, node, ES.exemptFromCounter, source):
+        item["counter_exempt"] = True
     if (event := _text(graph, node, ES.event)) is not None:
         item["event"] = event
     if (text := _text(graph, node, ES.description)) is not None:
@@ -477,6 +480,8 @@ def spec_to_turtle(spec: ContractSpec) -> str:
             parts.append("es:requiresPayment true")
         if item.pause_exempt:
             parts.append("es:exemptFromPause true")
+        if item.counter_exempt:
+            parts.append("es:exemptFromCounter true")
         if item.inputs:
             inputs = [
                 f"[ es:name {_lit(n)} ; es:datatype {_lit(t)} ]" for n, t in item.inputs.items()

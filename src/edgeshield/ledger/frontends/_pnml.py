@@ -124,7 +124,7 @@ _SCHEMA: dict[str, tuple[frozenset[str], dict[str, int | None]]] = {
     ),
     "final": (frozenset(), {}),
     "call": (
-        frozenset({"role", "payable", "pause_exempt", "event", "description"}),
+        frozenset({"role", "payable", "pause_exempt", "counter_exempt", "event", "description"}),
         {"input": None, "guard": None, "statement": None},
     ),
     "timed": (frozenset({"index", "after"}), {"statement": None}),
@@ -318,6 +318,8 @@ def _details(net: _Net, tool: ET.Element | None, line: int) -> dict[str, Any]:
             entry["payable"] = True
         if _bool(call.get("pause_exempt"), call, net, "pause_exempt"):
             entry["pause_exempt"] = True
+        if _bool(call.get("counter_exempt"), call, net, "counter_exempt"):
+            entry["counter_exempt"] = True
         if call.get("event"):
             entry["event"] = call.get("event")
         if call.get("description"):
