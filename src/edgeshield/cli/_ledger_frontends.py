@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from edgeshield.cli._ledger import app
+from edgeshield.ledger._parse import read_source
 from edgeshield.errors import ConfigError, SpecError
 from edgeshield.ledger import (
     ContractSpec,
@@ -119,10 +120,7 @@ def from_ontology_cmd(
 
 
 def _read_properties(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    lines = read_source(path, "properties").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 

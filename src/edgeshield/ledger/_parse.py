@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._check import check_spec
-from edgeshield.ledger._spec import MAX_YAML_CHARS, ContractSpec
+from edgeshield.ledger._spec import MAX_YAML_CHARS, MAX_YAML_DEPTH, ContractSpec
 
-__all__ = ["load_spec", "parse_spec"]
+__all__ = ["load_spec", "parse_spec", "read_source"]
 
 
 def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
@@ -96,13 +96,24 @@ _SpecLoader.add_implicit_resolver(
 
 
 def _check_yaml_limits(text: str, source: str) -> None:
-    """Refuse an oversized spec, and any anchor or alias, before building a single object."""
+    """Refuse an oversized or too deeply nested spec, and any anchor or alias, before building
+    a single object."""
     if len(text) > MAX_YAML_CHARS:
         raise SpecError(
             f"{source}: {len(text)} characters; a YAML spec may have at most {MAX_YAML_CHARS}"
         )
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                    raise SpecError(
+                        f"{source}: line {line}: YAML nested more than {MAX_YAML_DEPTH} deep"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
             anchor = getattr(event, "anchor", None)
             if isinstance(event, yaml.AliasEvent) or anchor is not None:
                 line = event.start_mark.line + 1 if event.start_mark is not None else 0
@@ -142,11 +153,21 @@ def parse_spec(text: str, *, source: str = "<string>") -> ContractSpec:
     return spec
 
 
+def read_source(path: Path, what: str = "spec") -> str:
+    """The text of a spec file in any form; unreadable or non-UTF-8 bytes are a :class:`SpecError`.
+
+    Why: a file is hostile input like its text; an undecodable byte must fail with the file
+    named, not as an unexpected ``UnicodeDecodeError``.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+
+
 def load_spec(path: str | Path) -> ContractSpec:
     """Load and validate a spec file (see :func:`parse_spec`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read spec: {exc.strerror or exc}") from exc
-    return parse_spec(text, source=str(path))
+    return parse_spec(read_source(path), source=str(path))

@@ -160,6 +160,9 @@ RESERVED_TYPES = frozenset(
 
 #: Longest YAML spec accepted, and no anchors or aliases at all (an alias bomb stays cheap).
 MAX_YAML_CHARS = 256_000
+#: deepest nesting of YAML collections a spec may have (a spec needs 4; PyYAML builds nested
+#: collections recursively, so 10 kB of ``[[[[...`` took 11-22 s to end in a RecursionError)
+MAX_YAML_DEPTH = 32
 
 
 class Locking(enum.Enum):

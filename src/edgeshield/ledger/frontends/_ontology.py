@@ -22,6 +22,7 @@ from rdflib import RDF, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.term import Node
 
 from edgeshield.errors import SpecError
+from edgeshield.ledger._parse import read_source
 from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
 from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
@@ -381,11 +382,7 @@ def _source_lines(text: str, raw: dict[str, Any]) -> dict[tuple[str | int, ...],
 def load_ontology(path: str | Path) -> ContractSpec:
     """Read and convert a Turtle file (see :func:`parse_ontology`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return parse_ontology(text, source=str(path))
+    return parse_ontology(read_source(path), source=str(path))
 
 
 # --- writing ---------------------------------------------------------------------------------

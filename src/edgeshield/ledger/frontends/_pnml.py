@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeshield.errors import SpecError
+from edgeshield.ledger._parse import read_source
 from edgeshield.ledger._spec import ContractSpec
 from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
@@ -499,8 +500,4 @@ def parse_pnml(text: str, *, source: str = "<pnml>") -> ContractSpec:
 def load_pnml(path: str | Path) -> ContractSpec:
     """Read and convert a PNML file (see :func:`parse_pnml`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return parse_pnml(text, source=str(path))
+    return parse_pnml(read_source(path), source=str(path))
