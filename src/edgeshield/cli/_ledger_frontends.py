@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from edgeshield.cli._ledger import app
-from edgeshield.ledger._parse import read_source
 from edgeshield.errors import ConfigError, SpecError
 from edgeshield.ledger import (
     ContractSpec,
@@ -32,6 +31,7 @@ from edgeshield.ledger import (
     verify,
     verify_smt,
 )
+from edgeshield.ledger._parse import read_source
 
 __all__ = ["from_ontology_cmd", "from_pnml_cmd", "from_text_cmd", "verify_cmd"]
 

@@ -96,8 +96,10 @@ _SpecLoader.add_implicit_resolver(
 
 
 def _check_yaml_limits(text: str, source: str) -> None:
-    """Refuse an oversized or too deeply nested spec, and any anchor or alias, before building
-    a single object."""
+    """Refuse an oversized or too deeply nested spec, and any anchor or alias.
+
+    Why: all three are checked on the event stream, before a single object is built.
+    """
     if len(text) > MAX_YAML_CHARS:
         raise SpecError(
             f"{source}: {len(text)} characters; a YAML spec may have at most {MAX_YAML_CHARS}"
