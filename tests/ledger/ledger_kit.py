@@ -79,6 +79,11 @@ def counter(contract: DeployedContract) -> int:
     return int(contract.call("transitionCounter"))
 
 
+def counter_arg(spec: ContractSpec, name: str, contract: DeployedContract) -> list[int]:
+    """The ``expectedCounter`` argument of transition ``name``: none if it takes no counter."""
+    return [counter(contract)] if spec.takes_counter(name) else []
+
+
 def error_of(action: Callable[[], Any]) -> str | None:
     """Run ``action``; the custom error's name if it reverted, None if it succeeded."""
     try:
@@ -192,7 +197,7 @@ def check_unauthorized(chain: Chain, spec: ContractSpec, compiled: CompiledContr
     for item in spec.transitions:
         if "anyone" in item.role:
             continue
-        args = [counter(contract), *sample_inputs(spec, item.name, chain)]
+        args = [*counter_arg(spec, item.name, contract), *sample_inputs(spec, item.name, chain)]
         value = 1 if item.payable else 0
         error = transact_error(
             contract, item.name, args, sender=chain.accounts[STRANGER], value=value
@@ -211,7 +216,7 @@ def check_wrong_state(chain: Chain, spec: ContractSpec, compiled: CompiledContra
         if spec.initial in item.from_ or item.role[0] not in role_account:
             continue
         sender = chain.accounts[role_account[item.role[0]]]
-        args = [counter(contract), *sample_inputs(spec, item.name, chain)]
+        args = [*counter_arg(spec, item.name, contract), *sample_inputs(spec, item.name, chain)]
         value = 1 if item.payable else 0
         error = transact_error(contract, item.name, args, sender=sender, value=value)
         if error != "InvalidState":

@@ -199,7 +199,7 @@ def build_machine(
                 counter=expected_counter,
             )
             args: list[Any] = list(inputs.values())
-            if function in {t.name for t in spec.transitions} and spec.plugins.counter:
+            if function in {t.name for t in spec.transitions} and spec.takes_counter(function):
                 args.insert(0, expected_counter)
             try:
                 result = self.contract.transact(

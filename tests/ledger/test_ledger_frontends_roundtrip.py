@@ -39,6 +39,7 @@ def specs(draw: st.DrawFn) -> ContractSpec:
     if draw(st.booleans()):
         variables["deadline"] = {"type": "uint256", "constructor": True, "description": "t"}
     pausable = draw(st.sampled_from([None, "owner"]))
+    counter = draw(st.booleans())
     transitions = []
     for index in range(draw(st.integers(1, 5))):
         sources = draw(st.lists(st.sampled_from(states), min_size=1, max_size=3, unique=True))
@@ -59,6 +60,8 @@ def specs(draw: st.DrawFn) -> ContractSpec:
             item["guards"] = [*item.get("guards", []), "amount <= 5", "who != address(0)"]
         if pausable is not None and draw(st.booleans()):
             item["pause_exempt"] = True
+        if counter and target is not None and draw(st.booleans()):
+            item["counter_exempt"] = True
         if draw(st.booleans()):
             item["event"] = f"Did{index}"
         item["description"] = draw(WORDS)
@@ -73,7 +76,7 @@ def specs(draw: st.DrawFn) -> ContractSpec:
         "transitions": transitions,
         "plugins": {
             "locking": draw(st.sampled_from(["none", "storage", "transient"])),
-            "counter": draw(st.booleans()),
+            "counter": counter,
             "events": draw(st.booleans()),
             "access_control": draw(st.booleans()),
             "timed": draw(st.booleans()),

@@ -9,6 +9,7 @@ alias. The honest forms of the same files still load (``test_ledger_frontends_eq
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -219,6 +220,65 @@ CORPUS: dict[tuple[str, str], tuple[str, str]] = {
         _edit("txt", ",\n  and the owner may pause it.", "."),
         "cancel is pause_exempt but the contract is not pausable",
     ),
+    # cancel's counter exemption (issue 17): the same strictness, and only with a counter to
+    # skip and a fixed target (a self-loop's outcome depends on the state it is taken in)
+    ("yaml", "counter-exempt-quoted"): (
+        _edit("yaml", "counter_exempt: true", 'counter_exempt: "true"'),
+        "counter_exempt",
+    ),
+    ("yaml", "counter-exempt-misspelt"): (
+        _edit("yaml", "counter_exempt: true", "counter_exemt: true"),
+        "counter_exemt",
+    ),
+    ("yaml", "counter-exempt-repeated"): (
+        _edit("yaml", "counter_exempt: true", "counter_exempt: true\n    counter_exempt: false"),
+        "key 'counter_exempt' is given twice",
+    ),
+    ("yaml", "counter-exempt-no-counter"): (
+        _yaml_plugin("  counter: true\n", "  counter: false\n"),
+        "transitions[8].counter_exempt: cancel is counter_exempt but the contract has no "
+        "transition counter",
+    ),
+    ("yaml", "counter-exempt-self-loop"): (
+        _edit(
+            "yaml",
+            'guards: ["msg.value > 0"]',
+            'counter_exempt: true\n    guards: ["msg.value > 0"]',
+        ),
+        "transitions[1].counter_exempt: topUp is counter_exempt but has no fixed target state",
+    ),
+    ("pnml", "counter-exempt-True"): (
+        _edit("pnml", 'counter_exempt="true"', 'counter_exempt="True"'),
+        "counter_exempt must be true or false",
+    ),
+    ("pnml", "counter-exempt-misspelt"): (
+        _edit("pnml", 'counter_exempt="true"', 'counter_exemt="true"'),
+        "unknown attribute 'counter_exemt'",
+    ),
+    ("pnml", "counter-exempt-no-counter"): (
+        _edit("pnml", 'counter="true"', 'counter="false"'),
+        "cancel is counter_exempt but the contract has no transition counter",
+    ),
+    ("ttl", "counter-exempt-string"): (
+        _edit("ttl", "es:exemptFromCounter true", 'es:exemptFromCounter "true"'),
+        "es:exemptFromCounter",
+    ),
+    ("ttl", "counter-exempt-misspelt"): (
+        _edit("ttl", "es:exemptFromCounter true", "es:exemptFromCountr true"),
+        "es:exemptFromCountr",
+    ),
+    ("ttl", "counter-exempt-repeated"): (
+        _edit("ttl", "es:exemptFromCounter true", "es:exemptFromCounter true, false"),
+        "exemptFromCounter",
+    ),
+    ("txt", "counter-exempt-twice"): (
+        _edit("txt", "whatever the counter,", "whatever the counter, whatever the counter,"),
+        "', whatever the counter' is given twice",
+    ),
+    ("txt", "counter-exempt-misspelt"): (
+        _edit("txt", "whatever the counter,", "whatever the countr,"),
+        "line 42",
+    ),
 }
 
 
@@ -272,3 +332,73 @@ def test_literal_only_arithmetic_is_refused(guard: str) -> None:
 def test_arithmetic_with_a_name_is_kept() -> None:
     text = _edit("yaml", 'guards: ["count > 0",', 'guards: ["count * 2 // 2 > 0",')
     assert parse_spec(text).transition("reportUsage").guards[0] == "count * 2 // 2 > 0"
+
+
+_ADDRESS = "0x" + "00" * 20
+#: every ``ledger`` command that reads a spec, with the arguments it needs besides the path
+_SPEC_COMMANDS = {
+    "yaml": [
+        ["generate"],
+        ["compile"],
+        ["analyse"],
+        ["deploy"],
+        ["call", _ADDRESS, "state"],
+        ["events", _ADDRESS],
+        ["verify"],
+    ],
+    "pnml": [["from-pnml"], ["verify"]],
+    "ttl": [["from-ontology"], ["verify"]],
+    "txt": [["from-text"], ["verify"]],
+}
+_HOSTILE: dict[str, tuple[str | bytes, str]] = {
+    "alias-bomb.yaml": (CORPUS[("yaml", "alias-bomb")][0], "anchors and aliases"),
+    "oversized.yaml": ("x: " + "a" * 300_000, "a YAML spec may have at most"),
+    "deep.yaml": ("[" * 5_000 + "]" * 5_000, "YAML nested more than"),
+    "latin1.yaml": (b"contract: Lizenz f\xfcr\n", "not UTF-8 text (byte 18)"),
+    "latin1.pnml": (b"<pnml>\xfc</pnml>", "not UTF-8 text"),
+    "latin1.ttl": (b"@prefix es: <\xfc> .", "not UTF-8 text"),
+    "latin1.txt": (b"This contract is called L\xfc.", "not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        (name, command)
+        for name in sorted(_HOSTILE)
+        for command in _SPEC_COMMANDS[name.rsplit(".", 1)[1]]
+    ],
+)
+def test_every_ledger_command_refuses_hostile_files_fast_with_one_line(
+    name: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deep nesting, an alias bomb, an oversized or non-UTF-8 file: one named error, no traceback.
+
+    Before: 10 kB of ``[[[[`` took 11-22 s to end in ``unexpected RecursionError`` and a Latin-1
+    byte surfaced as ``unexpected UnicodeDecodeError``; the 468-byte alias bomb took 63 s.
+    """
+    content, fragment = _HOSTILE[name]
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    argv = ["ledger", command[0], str(path), *command[1:]]
+    started = time.perf_counter()
+    assert run(argv) == 1
+    assert time.perf_counter() - started < 5.0  # refused before any parsing work
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: ")
+    assert fragment in err
+    assert "Traceback" not in err
+    assert "unexpected" not in err
+
+
+def test_an_alias_bomb_is_refused_at_its_first_anchor() -> None:
+    """The audit's 468-byte bomb took 63 s; this one (9^9 strings from 342 bytes) stops at once."""
+    text = CORPUS[("yaml", "alias-bomb")][0]
+    assert len(text.encode()) <= 468
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match=r"bomb\.yaml: line 1: YAML anchors and aliases"):
+        parse_spec(text, source="bomb.yaml")
+    assert time.perf_counter() - started < 0.5

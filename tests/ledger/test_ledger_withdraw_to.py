@@ -30,7 +30,7 @@ pragma solidity 0.8.28;
 
 interface ILicence {
     function accept(uint256 expectedCounter) external payable;
-    function cancel(uint256 expectedCounter) external;
+    function cancel() external;
     function withdraw() external;
     function withdrawTo(address payable to) external;
     function transitionCounter() external view returns (uint256);
@@ -46,7 +46,7 @@ contract NoReceiveLicensee {
         target.accept{value: msg.value}(target.transitionCounter());
     }
 
-    function cancelLicence() external { target.cancel(target.transitionCounter()); }
+    function cancelLicence() external { target.cancel(); }
 
     function pull() external { target.withdraw(); }
 

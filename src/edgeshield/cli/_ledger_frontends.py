@@ -31,6 +31,7 @@ from edgeshield.ledger import (
     verify,
     verify_smt,
 )
+from edgeshield.ledger._parse import read_source
 
 __all__ = ["from_ontology_cmd", "from_pnml_cmd", "from_text_cmd", "verify_cmd"]
 
@@ -119,10 +120,7 @@ def from_ontology_cmd(
 
 
 def _read_properties(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    lines = read_source(path, "properties").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 

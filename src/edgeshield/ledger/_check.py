@@ -237,15 +237,30 @@ def check_spec(
 ) -> None:
     """Raise :class:`SpecError` if ``spec`` is not a well-formed contract FSM."""
     analyse(spec, lines)
-    if spec.plugins.pausable is None:
-        for index, item in enumerate(spec.transitions):
-            if item.pause_exempt:
-                raise _fail(
-                    spec,
-                    lines,
-                    ("transitions", index, "pause_exempt"),
-                    f"{item.name} is pause_exempt but the contract is not pausable",
-                )
+    for index, item in enumerate(spec.transitions):
+        if item.pause_exempt and spec.plugins.pausable is None:
+            raise _fail(
+                spec,
+                lines,
+                ("transitions", index, "pause_exempt"),
+                f"{item.name} is pause_exempt but the contract is not pausable",
+            )
+        if item.counter_exempt and not spec.plugins.counter:
+            raise _fail(
+                spec,
+                lines,
+                ("transitions", index, "counter_exempt"),
+                f"{item.name} is counter_exempt but the contract has no transition counter",
+            )
+        if item.counter_exempt and item.to is None:
+            # without a fixed target the outcome depends on the state it is taken in, which is
+            # what the counter protects the caller from (a top-up into a suspended licence)
+            raise _fail(
+                spec,
+                lines,
+                ("transitions", index, "counter_exempt"),
+                f"{item.name} is counter_exempt but has no fixed target state ('to')",
+            )
 
 
 def constructor_checks(spec: ContractSpec) -> dict[str, str]:

@@ -272,8 +272,10 @@ class ModelLicenceClient(_Client):
     def cancel(self, *, sender: str | None = None) -> TxResult:
         """The licensee ends the licence; its unspent prepayment is credited back to it.
 
-        Callable while the contract is paused (``pause_exempt`` in the spec): a pause cannot
-        hold the refund back. Take the money with :meth:`withdraw` or :meth:`withdraw_to`.
+        Callable while the contract is paused (``pause_exempt`` in the spec) and without a
+        transition counter (``counter_exempt``: it ends in Revoked from Active and Suspended
+        alike), so neither a pause nor a suspend or resume ordered ahead of it can hold the
+        refund back. Take the money with :meth:`withdraw` or :meth:`withdraw_to`.
         """
         return self.transition("cancel", sender=sender or self.licensee)
 

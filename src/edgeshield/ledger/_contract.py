@@ -186,7 +186,10 @@ class SpecContract:
         value: int = 0,
         counter: int | None = None,
     ) -> TxResult:
-        """Take transition ``name``; the expected counter is read first unless given."""
+        """Take transition ``name``; the expected counter is read first unless given.
+
+        A ``counter_exempt`` transition takes no counter: ``counter`` is then not sent.
+        """
         item = self.spec.transition(name)
         given = dict(inputs or {})
         if set(given) != set(item.inputs):
@@ -194,7 +197,7 @@ class SpecContract:
                 f"{self.spec.contract}.{name} takes {list(item.inputs)}, got {sorted(given)}"
             )
         args: list[Any] = [_to_arg(given[k], t) for k, t in item.inputs.items()]
-        if self.spec.plugins.counter:
+        if self.spec.takes_counter(name):
             args.insert(0, self.counter() if counter is None else counter)
         return self.call_function(name, args, sender=sender, value=value)
 

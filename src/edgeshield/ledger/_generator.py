@@ -6,7 +6,9 @@ Contracts: A Finite State Machine Based Approach" (FC 2018), the plugins are: re
 locking (storage, or EIP-1153 transient storage where the EVM has it), a transition counter
 against transaction-ordering surprises (it counts changes of state, so a role's self-loop never
 voids another role's pending transaction; a self-loop that confirms another role's proposal
-names the value it confirms instead), timed transitions (their body in one private function
+names the value it confirms instead; a transition the spec marks ``counter_exempt``, with one
+target whatever its source state, takes no counter, so a change of state ordered ahead of it
+cannot make it revert), timed transitions (their body in one private function
 so deploy cost stays low), role-based access control, an event per transition, and pausing.
 Every generated function follows checks-effects-interactions: transitions never call out at
 all, and ether leaves only through ``withdraw()`` or ``withdrawTo()`` (pull payments) after
@@ -291,18 +293,20 @@ def _role_check(spec: ContractSpec, roles: tuple[str, ...]) -> str:
 def _transition(w: _Writer, analysed: Analysed, item: TransitionSpec, locking: Locking) -> None:
     spec, plugins = analysed.spec, analysed.spec.plugins
     parsed = analysed.transitions[item.name]
-    params = ["uint256 expectedCounter"] if plugins.counter else []
+    counted = spec.takes_counter(item.name)
+    params = ["uint256 expectedCounter"] if counted else []
     params += [f"{_sol_type(t, location='calldata')} {n}" for n, t in item.inputs.items()]
     modifiers = ["external"] + (["payable"] if item.payable else [])
     modifiers += ["nonReentrant"] if locking is not Locking.NONE else []
     modifiers += ["whenNotPaused"] if plugins.pausable and not item.pause_exempt else []
-    modifiers += ["checkCounter(expectedCounter)"] if plugins.counter else []
+    modifiers += ["checkCounter(expectedCounter)"] if counted else []
     modifiers += ["timedTransitions"] if plugins.timed and spec.timed else []
     w()
     if item.description:
         w(f"/// @notice {natspec_text(item.description)}", 1)
     target = "unchanged" if item.to is None else item.to
     exempt = "; callable while paused" if plugins.pausable and item.pause_exempt else ""
+    exempt += "; takes no counter" if plugins.counter and item.counter_exempt else ""
     w(f"/// @dev {' | '.join(item.from_)} -> {target}; role: {' | '.join(item.role)}{exempt}", 1)
     w(f"function {item.name}({', '.join(params)}) {' '.join(modifiers)} {{", 1)
     w("// checks", 2)

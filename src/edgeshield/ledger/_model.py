@@ -188,7 +188,7 @@ class ReferenceModel:
             raise _Revert("Revert")
         if plugins.pausable and self.paused and not item.pause_exempt:
             raise _Revert("ContractPaused")
-        if plugins.counter and counter != self.counter:
+        if spec.takes_counter(name) and counter != self.counter:
             raise _Revert("StaleCounter", counter, self.counter)
         self._timed(glob, events)
         sender = glob["msg.sender"]
@@ -232,7 +232,8 @@ class ReferenceModel:
 
         ``function`` is a transition name, ``tick``, ``pause``, ``unpause``, ``withdraw`` or
         ``withdrawTo`` (``inputs`` ``{"to": address}``; the model does not track the payee);
-        ``counter`` is the ``expectedCounter`` argument (counter plugin only).
+        ``counter`` is the ``expectedCounter`` argument (counter plugin only; ignored by a
+        ``counter_exempt`` transition, which takes none).
         """
         saved = (
             self.state,

@@ -9,15 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._check import check_spec
-from edgeshield.ledger._spec import MAX_YAML_CHARS, ContractSpec
+from edgeshield.ledger._spec import MAX_YAML_CHARS, MAX_YAML_DEPTH, ContractSpec
 
-__all__ = ["load_spec", "parse_spec"]
+__all__ = ["load_spec", "parse_spec", "read_source"]
 
 
 def _line_map(text: str) -> dict[tuple[str | int, ...], int]:
@@ -59,8 +60,30 @@ class _SpecLoader(yaml.SafeLoader):
     """Safe YAML where only ``true`` and ``false`` are booleans (``yes``, ``True`` stay text).
 
     Why: YAML 1.1 reads ``yes``, ``On`` and ``TRUE`` as booleans; a spec flag must be spelled
-    exactly, so every other spelling reaches validation as a string and is refused there.
+    exactly, so every other spelling reaches validation as a string and is refused there. A
+    key given twice in one mapping is refused too (plain YAML keeps the last one silently, so a
+    second ``counter_exempt: false`` would switch off the first).
     """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, refusing a repeated key with the line of its second use."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: the base class says so
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"key {key!r} is given twice (first on line {first})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _SpecLoader.yaml_implicit_resolvers = {
@@ -73,13 +96,26 @@ _SpecLoader.add_implicit_resolver(
 
 
 def _check_yaml_limits(text: str, source: str) -> None:
-    """Refuse an oversized spec, and any anchor or alias, before building a single object."""
+    """Refuse an oversized or too deeply nested spec, and any anchor or alias.
+
+    Why: all three are checked on the event stream, before a single object is built.
+    """
     if len(text) > MAX_YAML_CHARS:
         raise SpecError(
             f"{source}: {len(text)} characters; a YAML spec may have at most {MAX_YAML_CHARS}"
         )
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                    raise SpecError(
+                        f"{source}: line {line}: YAML nested more than {MAX_YAML_DEPTH} deep"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
             anchor = getattr(event, "anchor", None)
             if isinstance(event, yaml.AliasEvent) or anchor is not None:
                 line = event.start_mark.line + 1 if event.start_mark is not None else 0
@@ -119,11 +155,21 @@ def parse_spec(text: str, *, source: str = "<string>") -> ContractSpec:
     return spec
 
 
+def read_source(path: Path, what: str = "spec") -> str:
+    """The text of a spec file in any form; unreadable or non-UTF-8 bytes are a :class:`SpecError`.
+
+    Why: a file is hostile input like its text; an undecodable byte must fail with the file
+    named, not as an unexpected ``UnicodeDecodeError``.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+
+
 def load_spec(path: str | Path) -> ContractSpec:
     """Load and validate a spec file (see :func:`parse_spec`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read spec: {exc.strerror or exc}") from exc
-    return parse_spec(text, source=str(path))
+    return parse_spec(read_source(path), source=str(path))

@@ -160,6 +160,9 @@ RESERVED_TYPES = frozenset(
 
 #: Longest YAML spec accepted, and no anchors or aliases at all (an alias bomb stays cheap).
 MAX_YAML_CHARS = 256_000
+#: deepest nesting of YAML collections a spec may have (a spec needs 4; PyYAML builds nested
+#: collections recursively, so 10 kB of ``[[[[...`` took 11-22 s to end in a RecursionError)
+MAX_YAML_DEPTH = 32
 
 
 class Locking(enum.Enum):
@@ -260,6 +263,10 @@ class TransitionSpec(_Model):
     #: callable while the contract is paused (the ``pausable`` plugin's gate does not apply):
     #: for a way out that the pauser must not be able to block, such as a refund
     pause_exempt: StrictBool = False
+    #: takes no ``expectedCounter`` (the ``counter`` plugin's ordering check does not apply):
+    #: only for a transition with a fixed target, whose effect is the same from every source
+    #: state, so that no change of state ordered ahead of it can make it revert (a refund)
+    counter_exempt: StrictBool = False
     event: str | None = None
     description: str = ""
 
@@ -391,6 +398,10 @@ class ContractSpec(_Model):
             if item.name == name:
                 return item
         raise SpecError(f"{self.contract} has no transition {name!r}")
+
+    def takes_counter(self, name: str) -> bool:
+        """Whether transition ``name`` takes ``expectedCounter`` as its first argument."""
+        return self.plugins.counter and not self.transition(name).counter_exempt
 
     @property
     def constructor_inputs(self) -> dict[str, str]:

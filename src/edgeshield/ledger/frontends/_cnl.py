@@ -22,6 +22,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedInput
 
 from edgeshield.errors import SpecError
+from edgeshield.ledger._parse import read_source
 from edgeshield.ledger._spec import ContractSpec
 from edgeshield.ledger.frontends._cnl_metering import Metering, read_metering
 from edgeshield.ledger.frontends._cnl_syntax import (
@@ -165,6 +166,14 @@ class _Builder:
                     )
                 entry["pause_exempt"] = True
                 self.lines[(*path, "pause_exempt")] = child.meta.line
+            elif kind == "whatever_the_counter":
+                if entry.get("counter_exempt"):
+                    raise SpecError(
+                        f"{self.source}: line {child.meta.line}, column {child.meta.column}: "
+                        "', whatever the counter' is given twice"
+                    )
+                entry["counter_exempt"] = True
+                self.lines[(*path, "counter_exempt")] = child.meta.line
             elif kind == "making":
                 target = child.children[0]
                 assert isinstance(target, Token)
@@ -498,8 +507,4 @@ def parse_text(text: str, *, source: str = "<text>") -> ContractSpec:
 def load_text(path: str | Path) -> ContractSpec:
     """Read and parse a controlled-English contract file (see :func:`parse_text`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return parse_text(text, source=str(path))
+    return parse_text(read_source(path), source=str(path))

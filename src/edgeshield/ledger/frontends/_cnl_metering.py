@@ -331,6 +331,7 @@ def metering_sentence(spec: ContractSpec, item: TransitionSpec) -> str | None:
         or item.to is not None
         or item.payable
         or item.pause_exempt
+        or item.counter_exempt
         or item.event is not None
         or len(item.guards) != 2
         or len(item.statements) != 3

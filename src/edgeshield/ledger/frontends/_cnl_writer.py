@@ -70,6 +70,8 @@ def spec_to_text(spec: ContractSpec) -> str:
             sentence += ", paying"
         if item.pause_exempt:
             sentence += ", even when paused"
+        if item.counter_exempt:
+            sentence += ", whatever the counter"
         if item.guards:
             sentence += ", provided that " + " and ".join(f"`{g}`" for g in item.guards)
         if item.statements:

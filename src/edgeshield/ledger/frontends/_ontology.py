@@ -22,6 +22,7 @@ from rdflib import RDF, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.term import Node
 
 from edgeshield.errors import SpecError
+from edgeshield.ledger._parse import read_source
 from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
 from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
@@ -116,6 +117,7 @@ _KNOWN = frozenset(
         "statements",
         "requiresPayment",
         "exemptFromPause",
+        "exemptFromCounter",
         "event",
         "deadline",
         "locking",
@@ -307,6 +309,8 @@ def _permission(graph: Graph, node: Node, source: str) -> dict[str, Any]:
         item["payable"] = True
     if _flag(graph, node, ES.exemptFromPause, source):
         item["pause_exempt"] = True
+    if _flag(graph, node, ES.exemptFromCounter, source):
+        item["counter_exempt"] = True
     if (event := _text(graph, node, ES.event)) is not None:
         item["event"] = event
     if (text := _text(graph, node, ES.description)) is not None:
@@ -378,11 +382,7 @@ def _source_lines(text: str, raw: dict[str, Any]) -> dict[tuple[str | int, ...],
 def load_ontology(path: str | Path) -> ContractSpec:
     """Read and convert a Turtle file (see :func:`parse_ontology`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return parse_ontology(text, source=str(path))
+    return parse_ontology(read_source(path), source=str(path))
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -477,6 +477,8 @@ def spec_to_turtle(spec: ContractSpec) -> str:
             parts.append("es:requiresPayment true")
         if item.pause_exempt:
             parts.append("es:exemptFromPause true")
+        if item.counter_exempt:
+            parts.append("es:exemptFromCounter true")
         if item.inputs:
             inputs = [
                 f"[ es:name {_lit(n)} ; es:datatype {_lit(t)} ]" for n, t in item.inputs.items()

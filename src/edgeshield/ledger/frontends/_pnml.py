@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeshield.errors import SpecError
+from edgeshield.ledger._parse import read_source
 from edgeshield.ledger._spec import ContractSpec
 from edgeshield.ledger.frontends._common import build_spec, check_size, normalise_text
 
@@ -124,7 +125,7 @@ _SCHEMA: dict[str, tuple[frozenset[str], dict[str, int | None]]] = {
     ),
     "final": (frozenset(), {}),
     "call": (
-        frozenset({"role", "payable", "pause_exempt", "event", "description"}),
+        frozenset({"role", "payable", "pause_exempt", "counter_exempt", "event", "description"}),
         {"input": None, "guard": None, "statement": None},
     ),
     "timed": (frozenset({"index", "after"}), {"statement": None}),
@@ -318,6 +319,8 @@ def _details(net: _Net, tool: ET.Element | None, line: int) -> dict[str, Any]:
             entry["payable"] = True
         if _bool(call.get("pause_exempt"), call, net, "pause_exempt"):
             entry["pause_exempt"] = True
+        if _bool(call.get("counter_exempt"), call, net, "counter_exempt"):
+            entry["counter_exempt"] = True
         if call.get("event"):
             entry["event"] = call.get("event")
         if call.get("description"):
@@ -497,8 +500,4 @@ def parse_pnml(text: str, *, source: str = "<pnml>") -> ContractSpec:
 def load_pnml(path: str | Path) -> ContractSpec:
     """Read and convert a PNML file (see :func:`parse_pnml`)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    return parse_pnml(text, source=str(path))
+    return parse_pnml(read_source(path), source=str(path))

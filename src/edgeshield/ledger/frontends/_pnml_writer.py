@@ -86,6 +86,8 @@ def spec_to_pnml(spec: ContractSpec) -> str:
                     call.set("payable", "true")
                 if item.pause_exempt:
                     call.set("pause_exempt", "true")
+                if item.counter_exempt:
+                    call.set("counter_exempt", "true")
                 if item.event:
                     call.set("event", item.event)
                 if item.description:
