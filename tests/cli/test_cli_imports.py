@@ -105,6 +105,16 @@ def test_a_subcommand_loads_its_own_stack(tmp_path: Path) -> None:
     assert {"flwr", "torch"} <= set(heavy(report))
 
 
+def test_guard_commands_load_nothing_of_the_vendors_side(tmp_path: Path) -> None:
+    """A gateway installs edgeshield[edge] only: the guard's commands (serve, and the attack
+    client beside it) must not import Flower, Ray, Opacus or matplotlib (the red team's
+    membership attacks and the ownership report's plots load on first use)."""
+    report = probe(tmp_path, "guard", "--help")
+    assert report["code"] == 0
+    assert {"torch", "fastapi"} <= set(heavy(report))
+    assert {"flwr", "ray", "opacus", "matplotlib", "z3", "pyshacl"} & set(heavy(report)) == set()
+
+
 @pytest.fixture(scope="module")
 def vault_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Owner and device keys and a safetensors model written without torch."""

@@ -134,7 +134,7 @@ def test_cli_runs_in_process_and_prints_the_summary(
             "fl",
             "run",
             "--out",
-            str(tmp_path),
+            str(tmp_path / "run"),
             "--plants",
             "3",
             "--rounds",
@@ -154,7 +154,7 @@ def test_cli_runs_in_process_and_prints_the_summary(
     assert code == 0
     assert "round 1: test F1" in out
     assert "epsilon" in out
-    assert (tmp_path / "model").is_dir()
+    assert (tmp_path / "run" / "model").is_dir()
 
 
 def test_a_plant_database_is_a_source_and_a_test_frame_gives_test_metrics(tmp_path: Path) -> None:

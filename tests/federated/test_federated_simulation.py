@@ -87,7 +87,7 @@ def test_cli_exits_non_zero_when_secagg_cannot_reconstruct(
             "fl",
             "run",
             "--out",
-            str(tmp_path),
+            str(tmp_path / "run"),
             "--plants",
             "3",
             "--rounds",
@@ -106,6 +106,7 @@ def test_cli_exits_non_zero_when_secagg_cannot_reconstruct(
         line for line in err if "could not reconstruct" in line
     ]
     assert any("could not reconstruct" in line for line in err)
+    assert list(tmp_path.iterdir()) == []  # a failed run leaves no run directory behind
 
 
 def test_cli_refuses_bulyan_without_enough_plants_before_starting_flower(
@@ -116,7 +117,7 @@ def test_cli_refuses_bulyan_without_enough_plants_before_starting_flower(
             "fl",
             "run",
             "--out",
-            str(tmp_path),
+            str(tmp_path / "run"),
             "--plants",
             "4",
             "--no-secure",

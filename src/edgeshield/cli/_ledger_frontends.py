@@ -27,11 +27,11 @@ from edgeshield.ledger import (
     load_pnml,
     load_text,
     parse_property,
+    read_source,
     spec_to_yaml,
     verify,
     verify_smt,
 )
-from edgeshield.ledger._parse import read_source
 
 __all__ = ["from_ontology_cmd", "from_pnml_cmd", "from_text_cmd", "verify_cmd"]
 

@@ -33,7 +33,7 @@ from edgeshield.ledger._generator import (
     generate_solidity,
 )
 from edgeshield.ledger._model import Outcome, ReferenceModel
-from edgeshield.ledger._parse import load_spec, parse_spec
+from edgeshield.ledger._parse import load_spec, parse_spec, read_source
 from edgeshield.ledger._properties import (
     TICK,
     ExplorationBounds,
@@ -138,6 +138,7 @@ __all__ = [
     "parse_property",
     "parse_spec",
     "parse_text",
+    "read_source",
     "shipped_spec",
     "slither_available",
     "smt_harness",

@@ -16,10 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
@@ -99,6 +95,13 @@ class EvidencePaths:
 
 
 def _plot(result: OwnershipResult) -> bytes:
+    # matplotlib is the vendor's (edgeshield[vendor]); a gateway that only imports the
+    # ownership package, e.g. through the guard's CLI, never needs it.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     counts = np.asarray(result.null_counts)
     q = result.queries
     fig, ax = plt.subplots(figsize=(7.5, 3.8), dpi=110)

@@ -12,6 +12,9 @@ false-positive audit over honest models and fresh keys (:func:`false_positive_au
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from edgeshield.redteam._client import ApiAnswers, GuardClient, ServiceRefusedError
 from edgeshield.redteam._extraction import (
     AttackKind,
@@ -28,12 +31,6 @@ from edgeshield.redteam._false_positives import (
     false_positive_audit,
 )
 from edgeshield.redteam._filtering import cross_validated_keep, two_key_keep
-from edgeshield.redteam._membership import (
-    AttackScore,
-    MembershipAuditConfig,
-    MembershipReport,
-    membership_audit,
-)
 from edgeshield.redteam._poisoning import (
     Backdoor,
     LabelFlip,
@@ -41,11 +38,6 @@ from edgeshield.redteam._poisoning import (
     SignFlip,
     add_trigger,
     backdoor_success_rate,
-)
-from edgeshield.redteam._release_mia import (
-    ReleaseGameConfig,
-    release_membership_game,
-    release_membership_score,
 )
 from edgeshield.redteam._removal import (
     RemovalAttack,
@@ -56,6 +48,42 @@ from edgeshield.redteam._removal import (
     run_removal_suite,
 )
 from edgeshield.redteam._surrogate import Surrogate, attacker_features, fit_surrogate
+
+if TYPE_CHECKING:
+    from edgeshield.redteam._membership import (
+        AttackScore,
+        MembershipAuditConfig,
+        MembershipReport,
+        membership_audit,
+    )
+    from edgeshield.redteam._release_mia import (
+        ReleaseGameConfig,
+        release_membership_game,
+        release_membership_score,
+    )
+
+# The membership attacks train with the federated stack (Flower, Opacus: edgeshield[vendor]);
+# they load on first use, so a gateway's `guard attack` or `guard serve` never needs them.
+_LAZY = {
+    "AttackScore": "_membership",
+    "MembershipAuditConfig": "_membership",
+    "MembershipReport": "_membership",
+    "membership_audit": "_membership",
+    "ReleaseGameConfig": "_release_mia",
+    "release_membership_game": "_release_mia",
+    "release_membership_score": "_release_mia",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load a membership-attack name from its module on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ApiAnswers",
