@@ -23,10 +23,12 @@ from edgeshield.federated import (
     RoundRecord,
     run_federated,
     server_encoder,
+    server_public_rows,
 )
 from edgeshield.ledger import FederatedRoundAuditClient, ModelRegistryClient
 from edgeshield.ownership import (
     CommitmentOpening,
+    EmbedConfig,
     LedgerCommitmentStore,
     SensorEnvelope,
     WaffleConfig,
@@ -55,6 +57,24 @@ OWNER_ID = "EdgeShield Industrial Demo Vendor"
 
 _PUBLIC_REFERENCE_SEED = 4242
 TRIGGERS = 50
+
+WAFFLE_AFTER_PRETRAINING = WaffleConfig(
+    triggers=TRIGGERS,
+    start=EmbedConfig(
+        triggers=TRIGGERS, epochs=5, learning_rate=1e-3, batch_size=256, target_accuracy=0.6
+    ),
+    threshold=0.5,
+    target_accuracy=0.6,
+    learning_rate=0.003,
+    max_epochs=3,
+)
+"""The owner's mark on a publicly pretrained start (issue 14): embedded into the start model
+with the public pretraining rows until 60 % of the triggers reach probability 0.5 (above the
+threshold the server picks on public rows), then topped up at the aggregator (mixed with the
+same rows, at a tenth of WAFFLE's rate, at most 3 passes) only in rounds where the plants'
+fine-tuning wore it below that. Re-training on the triggers every round until 80 % reach
+probability 0.8, as WAFFLE does, cost about 26 pp of failure F1 under DP-SGD; the trigger-set
+test needs far fewer than 60 % (null models agree on about 1 %), see ``docs/results.md``."""
 
 
 def _behaviour(kind: PoisonKind) -> PlantBehaviour:
@@ -142,13 +162,14 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         GeneratorConfig(rows=robust.reference_rows), seed=config.seed + _PUBLIC_REFERENCE_SEED
     )
     envelope = SensorEnvelope.fit(public)
+    pretrained = robust.pretraining is not None
     hook = waffle_hook(
         key,
         encoder=server_encoder(robust),
         hidden=robust.hidden,
         envelope=envelope,
-        config=WaffleConfig(triggers=TRIGGERS),
-        reference=public.iloc[:500],
+        config=WAFFLE_AFTER_PRETRAINING if pretrained else WaffleConfig(triggers=TRIGGERS),
+        reference=server_public_rows(robust) if pretrained else public.iloc[:500],
         seed=config.seed,
     )
     runs = 2 if config.compare_fedavg else 1
@@ -172,6 +193,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         ctx.run_dir / "federated",
         on_round=on_round(0),
         after_aggregate=cast(AfterAggregate, hook),
+        before_training=cast(AfterAggregate, hook) if pretrained else None,
         engine=config.engine,
     )
     figures: dict[str, object] = {
