@@ -61,21 +61,31 @@ PRETRAINING_START = {
 }
 
 
+PRETRAINING_MARK = {
+    "on": "pretrained with the triggers, topped up",
+    "start-finetune": "fine-tuned into the pretrained start, topped up",
+    "every-round": "WAFFLE every round",
+    "off": "none",
+}
+
+
 @renderer("pretraining.table")
 def pretraining_table(results: Results) -> str:
     def mark(s: dict[str, Any]) -> list[str]:
-        if not s.get("watermark", True):
-            return ["off", "", "", "", ""]
+        kind = PRETRAINING_MARK.get(s["watermark"], s["watermark"])
+        if s["watermark"] == "off":
+            return [kind, "", "", "", ""]
         cost = (
             f"{s['watermark_cost_pp_mean']:.1f} ± {s['watermark_cost_pp_sd']:.1f}"
             if "watermark_cost_pp_mean" in s
             else ""
         )
         return [
-            "on",
+            kind,
             f"{s['trigger_accuracy_mean']:.0%}",
             f"{s['detected']}/{s['runs']}" if "detected" in s else "",
-            f"{s['null_owned']}/{s['null_models']}" if "null_models" in s else "",
+            f"{s['null_owned']}/{s['null_models']}"
+            + (f" ({s['null_model_p_target']})" if "null_model_p_target" in s else ""),
             cost,
         ]
 
@@ -108,9 +118,9 @@ def pretraining_table(results: Results) -> str:
             "watermark",
             "trigger acc.",
             "detected, p ≤ 1e-6",
-            "null models owned",
+            "null models owned at 1/21 (at p ≤ 1e-6)",
             "watermark F1 cost, pp",
         ],
-        "lrrrrrrrrcrrrr",
+        "lrrrrrrrrlrrrr",
         rows,
     )

@@ -78,6 +78,7 @@ def test_waffle_hook_rejects_foreign_weights(
         lambda: WaffleConfig(threshold=1.0),
         lambda: WaffleConfig(target_accuracy=0.0),
         lambda: WaffleConfig(triggers=50, start=EmbedConfig(triggers=20)),
+        lambda: WaffleConfig(start_fresh=True),
     ],
 )
 def test_bad_configs(make: object) -> None:
@@ -107,16 +108,24 @@ def test_waffle_final_round_passes_weights_through(
     assert not all(np.array_equal(changed[k], weights[k]) for k in weights)
 
 
+@pytest.mark.parametrize("fresh", [False, True], ids=["fine-tuned", "pretrained-with-mark"])
 def test_waffle_embeds_into_the_start_and_tops_up_only_a_worn_mark(
+    fresh: bool,
     clean: FailureClassifier,
     key: WatermarkKey,
     envelope: SensorEnvelope,
     split: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
-    start = EmbedConfig(triggers=TRIGGERS, epochs=5, target_accuracy=0.6)
+    start = EmbedConfig(
+        triggers=TRIGGERS,
+        epochs=15 if fresh else 5,
+        learning_rate=3e-3 if fresh else 1e-3,
+        target_accuracy=0.6,
+    )
     config = WaffleConfig(
         triggers=TRIGGERS,
         start=start,
+        start_fresh=fresh,
         threshold=0.5,
         target_accuracy=0.6,
         learning_rate=0.003,

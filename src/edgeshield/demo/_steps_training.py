@@ -61,20 +61,27 @@ TRIGGERS = 50
 WAFFLE_AFTER_PRETRAINING = WaffleConfig(
     triggers=TRIGGERS,
     start=EmbedConfig(
-        triggers=TRIGGERS, epochs=5, learning_rate=1e-3, batch_size=256, target_accuracy=0.6
+        triggers=TRIGGERS,
+        epochs=40,
+        learning_rate=3e-3,
+        batch_size=256,
+        max_passes=2,
+        target_accuracy=0.8,
     ),
+    start_fresh=True,
     threshold=0.5,
-    target_accuracy=0.6,
+    target_accuracy=0.7,
     learning_rate=0.003,
-    max_epochs=3,
+    max_epochs=5,
 )
-"""The owner's mark on a publicly pretrained start (issue 14): embedded into the start model
-with the public pretraining rows until 60 % of the triggers reach probability 0.5 (above the
-threshold the server picks on public rows), then topped up at the aggregator (mixed with the
-same rows, at a tenth of WAFFLE's rate, at most 3 passes) only in rounds where the plants'
-fine-tuning wore it below that. Re-training on the triggers every round until 80 % reach
-probability 0.8, as WAFFLE does, cost about 26 pp of failure F1 under DP-SGD; the trigger-set
-test needs far fewer than 60 % (null models agree on about 1 %), see ``docs/results.md``."""
+"""The owner's mark on a publicly pretrained start (issue 14): the start model is pretrained
+again from scratch on the public pretraining rows with the triggers mixed in (2 %, the
+pretraining recipe: 40 epochs, Adam 3e-3), so the mark is learnt together with the public
+data; the aggregator then tops it up (mixed with the same rows, at a tenth of WAFFLE's rate,
+at most 5 passes) only in rounds where the plants' fine-tuning left fewer than 70 % of the
+triggers at probability 0.5 (above the threshold the server picks on public rows). WAFFLE's
+re-training on the triggers after every aggregation, and fine-tuning the mark into the
+pretrained model, both cost more failure F1 (``docs/results.md``, public pretraining)."""
 
 
 def _behaviour(kind: PoisonKind) -> PlantBehaviour:
@@ -152,7 +159,12 @@ def _test_rows(ctx: DemoContext, fl: FederatedConfig) -> pd.DataFrame:
 
 
 def step_federated(ctx: DemoContext) -> StepRecord:
-    """Train across plants with SecAgg+ in buckets, DP, a median, and WAFFLE at the aggregator."""
+    """Train across plants with SecAgg+ in buckets, DP, a median, and the owner's watermark.
+
+    From a publicly pretrained start the mark is embedded into the start model with the public
+    rows and only topped up at the aggregator (:data:`WAFFLE_AFTER_PRETRAINING`); from a random
+    start WAFFLE re-trains on the triggers after every aggregation.
+    """
     config = ctx.config
     start = time.perf_counter()
     fleet = ctx.get("fleet")

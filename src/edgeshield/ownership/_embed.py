@@ -193,6 +193,11 @@ class WaffleConfig:
         plus repeated triggers and anchors (Adam, as :func:`embed_watermark`), repeated until
         ``start.target_accuracy`` of the triggers reach ``threshold`` or
         ``start.max_passes``. ``None``: round 0 is re-trained like any other round.
+    start_fresh
+        With ``start``: re-initialise the start model and train it from scratch on
+        ``reference`` plus the triggers and anchors, so the mark is learnt together with the
+        public data (pretraining with the mark) instead of fine-tuned into a pretrained model,
+        which costs the small model much more of what pretraining taught.
     target_accuracy
         Stop once this share of triggers is reproduced (WAFFLE's threshold).
     max_epochs
@@ -209,6 +214,7 @@ class WaffleConfig:
     rare_anchors: int = 0
     final_round: int | None = None
     start: EmbedConfig | None = None
+    start_fresh: bool = False
     target_accuracy: float = 0.8
     max_epochs: int = 30
     batch_size: int = 100
@@ -228,6 +234,8 @@ class WaffleConfig:
             raise ConfigError("threshold must lie in (0, 1)")
         if self.start is not None and self.start.triggers != self.triggers:
             raise ConfigError("start.triggers must equal triggers (one trigger set)")
+        if self.start_fresh and self.start is None:
+            raise ConfigError("start_fresh needs start (how to train the fresh start model)")
 
 
 def _retrain_on_triggers(
@@ -358,6 +366,8 @@ def waffle_hook(
             {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
         )
         if server_round == 0 and config.start is not None:
+            if config.start_fresh:
+                model = FailureMLP(in_features, hidden, seed=seed)
             _embed_start(model, x, y, x_anchor, y_anchor, config, config.start)
         else:
             _retrain_on_triggers(model, x, y, x_anchor, y_anchor, config, seed + server_round)
