@@ -317,8 +317,9 @@ def main() -> None:
         "--watermark", nargs="+", choices=["on", "off", "every-round"], default=["on", "off"]
     )
     parser.add_argument("--append", action="store_true", help="add to the runs already in the JSON")
+    parser.add_argument("--output", default="pretraining.json", help="file in benchmarks/results")
     args = parser.parse_args()
-    out = RESULTS / "pretraining.json"
+    out = RESULTS / args.output
     earlier = json.loads(out.read_text()) if args.append and out.exists() else {}
     rows: list[dict[str, Any]] = list(earlier.get("runs", []))
     for r in rows:  # runs recorded before the every-round cell stored a bool
@@ -355,6 +356,7 @@ def main() -> None:
         + " --watermark "
         + " ".join(args.watermark)
         + (" --append" if args.append else "")
+        + ("" if args.output == "pretraining.json" else f" --output {args.output}")
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(

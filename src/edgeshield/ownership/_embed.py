@@ -279,7 +279,11 @@ def _embed_start(
     config: WaffleConfig,
     start: EmbedConfig,
 ) -> int:
-    """Fine-tune the start model on the public rows plus repeated triggers; return the passes."""
+    """Train the start model on the public rows plus repeated triggers; return the passes.
+
+    A fresh model is trained at least once: a random one may already call every trigger
+    "failure" (it calls everything so), which is no mark.
+    """
     repeats = round(start.trigger_share * x_anchor.shape[0] / (1 - start.trigger_share))
     repeats = max(1, repeats // x.shape[0])
     features = torch.cat([x_anchor, x.repeat(repeats, 1)]).numpy()
@@ -289,7 +293,7 @@ def _embed_start(
         model.eval()
         with torch.no_grad():
             hits = ((model(x) >= logit_threshold).float() == y).float().mean().item()
-        if hits >= start.target_accuracy:
+        if hits >= start.target_accuracy and (attempt > 0 or not config.start_fresh):
             return attempt
         fit_mlp(
             model,
