@@ -78,7 +78,9 @@ from edgeshield.usecase import (
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _KEY = ("start", "drift", "dp_noise", "watermark")
-#: Watermark cells in table order; start-finetune: the first try of issue 14 (runs kept).
+#: Watermark cells in table order: ``on`` the demo's mark (the start pretrained again with the
+#: triggers); ``start-finetune`` the mark fine-tuned into the pretrained start until 60 % of the
+#: triggers reach probability 0.5, topped up at 60 % (lr 0.003, 3 passes), runs kept from 4af93af.
 _MARKS = ("on", "start-finetune", "every-round", "off")
 NULL_MODELS = 21
 FPR = 1e-3

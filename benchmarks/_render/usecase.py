@@ -62,7 +62,7 @@ PRETRAINING_START = {
 
 
 PRETRAINING_MARK = {
-    "on": "pretrained with the triggers, topped up",
+    "on": "start pretrained again with the triggers, topped up (demo)",
     "start-finetune": "fine-tuned into the pretrained start, topped up",
     "every-round": "WAFFLE every round",
     "off": "none",

@@ -119,7 +119,8 @@ def test_waffle_embeds_into_the_start_and_tops_up_only_a_worn_mark(
     start = EmbedConfig(
         triggers=TRIGGERS,
         epochs=15 if fresh else 5,
-        learning_rate=3e-3 if fresh else 1e-3,
+        learning_rate=3e-3,
+        trigger_share=0.02 if fresh else 0.04,
         target_accuracy=0.6,
     )
     config = WaffleConfig(

@@ -80,8 +80,9 @@ pretraining recipe: 40 epochs, Adam 3e-3), so the mark is learnt together with t
 data; the aggregator then tops it up (mixed with the same rows, at a tenth of WAFFLE's rate,
 at most 5 passes) only in rounds where the plants' fine-tuning left fewer than 70 % of the
 triggers at probability 0.5 (above the threshold the server picks on public rows). WAFFLE's
-re-training on the triggers after every aggregation, and fine-tuning the mark into the
-pretrained model, both cost more failure F1 (``docs/results.md``, public pretraining)."""
+re-training on the triggers after every aggregation cost about 25 pp of failure F1; fine-tuning
+the mark into the pretrained model cost slightly less F1 than this but was detected less often
+(``docs/results.md``, public pretraining)."""
 
 
 def _behaviour(kind: PoisonKind) -> PlantBehaviour:
