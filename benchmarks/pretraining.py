@@ -1,11 +1,15 @@
 """Public pretraining before federated DP-SGD: the demo's federated step, honest public data.
 
 Run: ``.venv/bin/python benchmarks/pretraining.py [--seeds 0 1 2] [--drift 1 2 4]
-[--start none ai4i2020 generated] [--noise 2.0] [--append]``
+[--start none ai4i2020 generated] [--noise 2.0] [--watermark on off every-round] [--append]``
 
 Each cell runs the demo's own federated step (``edgeshield.demo.STEPS[1]``: 6 plants, 48,000
 rows, SecAgg+ in buckets of 2 with a median, one sign-flipping plant, record-level DP-SGD and
-WAFFLE at the aggregator) on a fleet drawn with the demo's :class:`FleetConfig` whose physical
+the owner's watermark: from a pretrained start embedded into the start model with the public
+rows and topped up at the aggregator, from a random start WAFFLE every round) or, for
+``--watermark off``, the same federated configuration without the watermark hook (``every-round``:
+with WAFFLE re-training after every aggregation whatever the start, as before issue 14), on a fleet
+drawn with the demo's :class:`FleetConfig` whose physical
 spreads (ambient offset, tool-replacement policy, product-mix concentration) are multiplied by
 ``drift`` (``1`` is the demo's fleet), from one of three starts: a random model (``none``), a
 model the vendor pretrained on the real UCI AI4I 2020 file shipped with the package
@@ -17,8 +21,15 @@ threshold comes from the public source's calibration rows (or the generated refe
 plant (public Poisson rate). For ``drift 1`` every seed also gets the price of each protection
 on the same test rows: central training on the pooled training rows (no DP, no attack) and the
 federated step without DP. ``f1_ai4i`` is the F1 on the real file's calibration rows (for the
-``ai4i2020`` start they picked the threshold, so it is optimistic there). Writes
-``benchmarks/results/pretraining.json``.
+``ai4i2020`` start they picked the threshold, so it is optimistic there). Watermarked models
+are tested as the demo tests them: 21 null models (the demo's independent fleets, trained once)
+calibrate the trigger-set test for each seed's key; ``model_p`` is the beta-binomial p-value
+(the figure the 1e-6 target is about: the reported p-value never goes below 1/22 with 21 nulls)
+and each null model is also tested leave-one-out: ``null_owned`` counts those owned at the
+demo's stated rate (1/21 with 20 nulls left in, so about one in 21 is expected by construction),
+``null_model_p_target`` those whose model p-value reaches 1e-6. DP noise is drawn from the
+seed (``reproducible_dp``), so the cells with and without the mark see the same noise stream.
+Writes ``benchmarks/results/pretraining.json``.
 """
 
 from __future__ import annotations
@@ -33,12 +44,32 @@ from pathlib import Path
 from typing import Any
 
 from edgeshield.demo import STEPS, DemoConfig, DemoContext
+from edgeshield.demo._context import demo_secret
+from edgeshield.demo._steps_proof import CONTROLS, _null_sources
+from edgeshield.demo._steps_training import (
+    _PUBLIC_REFERENCE_SEED,
+    TRIGGERS,
+    _fl_config,
+    _test_rows,
+)
+from edgeshield.federated import Engine, run_federated, server_encoder
+from edgeshield.ownership import (
+    SensorEnvelope,
+    WaffleConfig,
+    WatermarkKey,
+    calibrate_null,
+    train_null_models,
+    verify,
+    waffle_hook,
+)
 from edgeshield.usecase import (
     FleetConfig,
+    GeneratorConfig,
     PlantDatabase,
     PublicPretraining,
     PublicSource,
     TrainConfig,
+    generate,
     make_fleet,
     public_data,
     sqlite_url,
@@ -46,7 +77,14 @@ from edgeshield.usecase import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_KEY = ("start", "drift", "dp_noise")
+_KEY = ("start", "drift", "dp_noise", "watermark")
+#: Watermark cells in table order: ``on`` the demo's mark (the start pretrained again with the
+#: triggers); ``start-finetune`` the mark fine-tuned into the pretrained start until 60 % of the
+#: triggers reach probability 0.5, topped up at 60 % (lr 0.003, 3 passes), runs kept from 4af93af.
+_MARKS = ("on", "start-finetune", "every-round", "off")
+NULL_MODELS = 21
+FPR = 1e-3
+TARGET_P = 1e-6
 
 
 def _fleet(config: DemoConfig, drift: float) -> Any:
@@ -62,13 +100,16 @@ def _fleet(config: DemoConfig, drift: float) -> Any:
     )
 
 
-def _cell(start: str, drift: float, noise: float, seed: int) -> dict[str, Any]:
+def _cell(
+    start: str, drift: float, noise: float, seed: int, watermark: str, nulls: dict[str, Any]
+) -> dict[str, Any]:
     config = dataclasses.replace(
         DemoConfig(),
         dp_noise=noise or None,
         pretrain=None if start == "none" else PublicSource(start),
         seed=seed,
         compare_fedavg=False,
+        reproducible_dp=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
         ctx = DemoContext(config=config, run_dir=Path(tmp), progress=lambda _s, _d: None)
@@ -78,29 +119,89 @@ def _cell(start: str, drift: float, noise: float, seed: int) -> dict[str, Any]:
             db.write_fleet(fleet.profiles, fleet.frames)
         ctx.artifacts.update(fleet=fleet, db_url=db_url)
         began = time.perf_counter()
-        record = STEPS[1](ctx)
+        if watermark == "on":
+            record = STEPS[1](ctx)
+            classifier, test = ctx.get("classifier"), ctx.get("test")
+            epsilon = record.figures["record_epsilon"]
+        else:
+            fl = _fl_config(config, robust=True)
+            hook = None
+            if watermark == "every-round":
+                hook = _every_round(ctx, fl, seed)
+            result = run_federated(
+                fl, fleet, Path(tmp) / "federated", after_aggregate=hook, engine=Engine.IN_PROCESS
+            )
+            classifier, test, epsilon = (
+                result.classifier,
+                _test_rows(ctx, fl),
+                result.record_epsilon,
+            )
         seconds = time.perf_counter() - began
-        classifier = ctx.get("classifier")
+        metrics = classifier.evaluate(test)
         calibration = public_data(PublicPretraining(), seed=seed).calibration
         row: dict[str, Any] = {
             "start": start,
             "drift": drift,
             "dp_noise": noise or None,
+            "watermark": watermark,
             "seed": seed,
-            "f1": record.figures["test"]["f1"],
-            "pr_auc": record.figures["test"]["pr_auc"],
+            "f1": metrics.f1,
+            "pr_auc": metrics.pr_auc,
             "f1_ai4i": classifier.evaluate(calibration).f1,
-            "epsilon": record.figures["record_epsilon"],
-            "trigger_accuracy": record.figures["trigger_accuracy"],
+            "epsilon": epsilon,
             "seconds": seconds,
         }
-        if start == "ai4i2020" and drift == 1 and noise:
-            test = ctx.get("test")
+        if watermark != "off":
+            row.update(_ownership(ctx, classifier, nulls))
+        if start == "ai4i2020" and drift == 1 and noise and watermark == "on":
             central = train_classifier(
                 _train_rows(fleet, config), TrainConfig(epochs=20), seed=seed
             ).evaluate(test)
             row["central_f1"], row["central_pr_auc"] = central.f1, central.pr_auc
     return row
+
+
+def _every_round(ctx: DemoContext, fl: Any, seed: int) -> Any:
+    """WAFFLE after every aggregation as the demo ran it before issue 14 (the key in ``ctx``)."""
+    public = generate(GeneratorConfig(rows=fl.reference_rows), seed=seed + _PUBLIC_REFERENCE_SEED)
+    key = WatermarkKey.from_bytes(demo_secret(seed, "watermark-key"))
+    envelope = SensorEnvelope.fit(public)
+    ctx.artifacts.update(key=key, envelope=envelope)
+    return waffle_hook(
+        key,
+        encoder=server_encoder(fl),
+        hidden=fl.hidden,
+        envelope=envelope,
+        config=WaffleConfig(triggers=TRIGGERS),
+        reference=public.iloc[:500],
+        seed=seed,
+    )
+
+
+def _ownership(ctx: DemoContext, classifier: Any, nulls: dict[str, Any]) -> dict[str, Any]:
+    """The demo's trigger-set test of the released model, and every null model left out."""
+    key, envelope = ctx.get("key"), ctx.get("envelope")
+    fpr = max(FPR, 1.0 / (len(nulls) + 1))
+    null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, fpr=fpr)
+    released = verify(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
+    accused = strong = 0
+    for held in nulls:
+        rest = {n: m for n, m in nulls.items() if n != held}
+        loo_fpr = max(FPR, 1.0 / (len(rest) + 1))
+        loo = calibrate_null(key, rest, envelope=envelope, n=TRIGGERS, fpr=loo_fpr)
+        verdict = verify(nulls[held], key, null=loo, fpr=loo_fpr, controls=CONTROLS)
+        accused += verdict.owned
+        strong += verdict.model_p_value <= TARGET_P
+    return {
+        "trigger_accuracy": released.agreement,
+        "matches": released.matches,
+        "p_value": released.p_value,
+        "model_p": released.model_p_value,
+        "owned": released.owned,
+        "null_models": len(nulls),
+        "null_owned": accused,
+        "null_model_p_target": strong,
+    }
 
 
 def _train_rows(fleet: Any, config: DemoConfig) -> Any:
@@ -119,7 +220,10 @@ def _train_rows(fleet: Any, config: DemoConfig) -> Any:
 
 
 def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    cells = sorted({tuple(r[k] for k in _KEY) for r in rows}, key=lambda c: (c[0], c[1], c[2] or 0))
+    cells = sorted(
+        {tuple(r[k] for k in _KEY) for r in rows},
+        key=lambda c: (c[0], c[1], c[2] or 0, _MARKS.index(c[3])),
+    )
     out = []
     for cell in cells:
         mine = [r for r in rows if tuple(r[k] for k in _KEY) == cell]
@@ -127,14 +231,37 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {
             **dict(zip(_KEY, cell, strict=True)),
             "runs": len(mine),
+            "seeds": sorted(r["seed"] for r in mine),
             "f1_mean": statistics.fmean(f1s),
             "f1_sd": statistics.stdev(f1s) if len(f1s) > 1 else 0.0,
             "pr_auc_mean": statistics.fmean(float(r["pr_auc"]) for r in mine),
             "f1_ai4i_mean": statistics.fmean(float(r["f1_ai4i"]) for r in mine),
             "epsilon": mine[0]["epsilon"],
-            "trigger_accuracy_mean": statistics.fmean(float(r["trigger_accuracy"]) for r in mine),
             "seconds_mean": statistics.fmean(float(r["seconds"]) for r in mine),
         }
+        if cell[3] != "off":
+            item["trigger_accuracy_mean"] = statistics.fmean(
+                float(r["trigger_accuracy"]) for r in mine
+            )
+            item["detected"] = sum(float(r["model_p"]) <= TARGET_P for r in mine)
+            item["owned"] = sum(bool(r["owned"]) for r in mine)
+            item["model_p_max"] = max(float(r["model_p"]) for r in mine)
+            item["null_models"] = sum(int(r["null_models"]) for r in mine)
+            item["null_owned"] = sum(int(r["null_owned"]) for r in mine)
+            if all("null_model_p_target" in r for r in mine):
+                item["null_model_p_target"] = sum(int(r["null_model_p_target"]) for r in mine)
+            plain = {
+                r["seed"]: float(r["f1"])
+                for r in rows
+                if tuple(r[k] for k in _KEY) == (*cell[:3], "off")
+            }
+            paired = [plain[r["seed"]] - float(r["f1"]) for r in mine if r["seed"] in plain]
+            if paired:
+                item["watermark_cost_pp_mean"] = 100 * statistics.fmean(paired)
+                item["watermark_cost_pp_sd"] = (
+                    100 * statistics.stdev(paired) if len(paired) > 1 else 0.0
+                )
+                item["watermark_cost_runs"] = len(paired)
         central = [float(r["central_f1"]) for r in mine if "central_f1" in r]
         if central:
             item["central_f1_mean"] = statistics.fmean(central)
@@ -145,47 +272,80 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _print_row(row: dict[str, Any]) -> None:
+    eps = "inf" if row["epsilon"] is None else f"{row['epsilon']:.2f}"
+    extra = f" central {row['central_f1']:.3f}" if "central_f1" in row else ""
+    if row["watermark"] != "off":
+        extra += (
+            f" triggers {row['trigger_accuracy']:.0%} model p {row['model_p']:.2g}"
+            f" nulls owned {row['null_owned']}/{row['null_models']}"
+        )
+    print(
+        f"start {row['start']:9s} drift {row['drift']:3.1f} noise {row['dp_noise'] or 0:3.1f} "
+        f"mark {row['watermark']} seed {row['seed']}: "
+        f"F1 {row['f1']:.3f} PR-AUC {row['pr_auc']:.3f} F1(AI4I) {row['f1_ai4i']:.3f} "
+        f"eps {eps}{extra} {row['seconds']:.0f} s",
+        flush=True,
+    )
+
+
+def _print_summary(summary: list[dict[str, Any]]) -> None:
+    print(
+        f"{'start':9s} {'drift':>5s} {'noise':>5s} {'mark':>11s} {'n':>2s} {'F1':>13s} "
+        f"{'PR-AUC':>6s} {'eps':>5s} {'cost pp':>7s} {'det':>4s} {'nulls':>6s}"
+    )
+    for item in summary:
+        eps = "inf" if item["epsilon"] is None else f"{item['epsilon']:.2f}"
+        cost = item.get("watermark_cost_pp_mean")
+        marked = item["watermark"] != "off"
+        nulls_owned = f"{item['null_owned']}/{item['null_models']}" if marked else ""
+        print(
+            f"{item['start']:9s} {item['drift']:5.1f} {float(item['dp_noise'] or 0):5.1f} "
+            f"{item['watermark']:>11s} {item['runs']:2d} "
+            f"{item['f1_mean']:.3f} ± {item['f1_sd']:.3f} {item['pr_auc_mean']:6.3f} {eps:>5s} "
+            f"{'' if cost is None else f'{cost:.1f}':>7s} "
+            f"{item.get('detected', ''):>4} "
+            f"{nulls_owned:>6s}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--drift", type=float, nargs="+", default=[1.0])
     parser.add_argument("--start", nargs="+", default=["none", "ai4i2020", "generated"])
     parser.add_argument("--noise", type=float, nargs="+", default=[DemoConfig().dp_noise or 0.0])
+    parser.add_argument(
+        "--watermark", nargs="+", choices=["on", "off", "every-round"], default=["on", "off"]
+    )
     parser.add_argument("--append", action="store_true", help="add to the runs already in the JSON")
+    parser.add_argument("--output", default="pretraining.json", help="file in benchmarks/results")
     args = parser.parse_args()
-    out = RESULTS / "pretraining.json"
+    out = RESULTS / args.output
     earlier = json.loads(out.read_text()) if args.append and out.exists() else {}
     rows: list[dict[str, Any]] = list(earlier.get("runs", []))
+    for r in rows:  # runs recorded before the every-round cell stored a bool
+        if isinstance(r["watermark"], bool):
+            r["watermark"] = "on" if r["watermark"] else "off"
     commands: list[str] = list(earlier.get("commands", []))
+    nulls: dict[str, Any] = {}
+    if set(args.watermark) - {"off"}:
+        began = time.perf_counter()
+        nulls = train_null_models(_null_sources(0), NULL_MODELS, epochs=15, seed=0)
+        print(f"{len(nulls)} null models in {time.perf_counter() - began:.0f} s", flush=True)
     for drift in args.drift:
         for noise in args.noise:
             for start in args.start:
                 for seed in args.seeds:
-                    key = (start, drift, noise or None, seed)
-                    if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
-                        continue
-                    row = _cell(start, drift, noise, seed)
-                    rows.append(row)
-                    eps = "inf" if row["epsilon"] is None else f"{row['epsilon']:.2f}"
-                    extra = f" central {row['central_f1']:.3f}" if "central_f1" in row else ""
-                    print(
-                        f"start {start:9s} drift {drift:3.1f} noise {noise:3.1f} seed {seed}: "
-                        f"F1 {row['f1']:.3f} PR-AUC {row['pr_auc']:.3f} "
-                        f"F1(AI4I) {row['f1_ai4i']:.3f} eps {eps} triggers "
-                        f"{row['trigger_accuracy']:.0%}{extra} {row['seconds']:.0f} s",
-                        flush=True,
-                    )
+                    for mark in args.watermark:
+                        key = (start, drift, noise or None, mark, seed)
+                        if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
+                            continue
+                        row = _cell(start, drift, noise, seed, mark, nulls)
+                        rows.append(row)
+                        _print_row(row)
     summary = _summary(rows)
-    print(
-        f"{'start':9s} {'drift':>5s} {'noise':>5s} {'n':>2s} {'F1':>13s} {'PR-AUC':>6s} {'eps':>5s}"
-    )
-    for item in summary:
-        eps = "inf" if item["epsilon"] is None else f"{item['epsilon']:.2f}"
-        print(
-            f"{item['start']:9s} {item['drift']:5.1f} {float(item['dp_noise'] or 0):5.1f} "
-            f"{item['runs']:2d} {item['f1_mean']:.3f} ± {item['f1_sd']:.3f} "
-            f"{item['pr_auc_mean']:6.3f} {eps:>5s}"
-        )
+    _print_summary(summary)
     commands.append(
         "python benchmarks/pretraining.py --seeds "
         + " ".join(map(str, args.seeds))
@@ -195,7 +355,10 @@ def main() -> None:
         + " ".join(args.start)
         + " --noise "
         + " ".join(f"{n:g}" for n in args.noise)
+        + " --watermark "
+        + " ".join(args.watermark)
         + (" --append" if args.append else "")
+        + ("" if args.output == "pretraining.json" else f" --output {args.output}")
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(

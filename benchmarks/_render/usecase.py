@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._core import (
     Results,
     renderer,
@@ -59,8 +61,34 @@ PRETRAINING_START = {
 }
 
 
+PRETRAINING_MARK = {
+    "on": "start pretrained again with the triggers, topped up (demo)",
+    "start-finetune": "fine-tuned into the pretrained start, topped up",
+    "every-round": "WAFFLE every round",
+    "off": "none",
+}
+
+
 @renderer("pretraining.table")
 def pretraining_table(results: Results) -> str:
+    def mark(s: dict[str, Any]) -> list[str]:
+        kind = PRETRAINING_MARK.get(s["watermark"], s["watermark"])
+        if s["watermark"] == "off":
+            return [kind, "", "", "", ""]
+        cost = (
+            f"{s['watermark_cost_pp_mean']:.1f} ± {s['watermark_cost_pp_sd']:.1f}"
+            if "watermark_cost_pp_mean" in s
+            else ""
+        )
+        return [
+            kind,
+            f"{s['trigger_accuracy_mean']:.0%}",
+            f"{s['detected']}/{s['runs']}" if "detected" in s else "",
+            f"{s['null_owned']}/{s['null_models']}"
+            + (f" ({s['null_model_p_target']})" if "null_model_p_target" in s else ""),
+            cost,
+        ]
+
     rows = [
         [
             PRETRAINING_START.get(s["start"], s["start"]),
@@ -72,7 +100,7 @@ def pretraining_table(results: Results) -> str:
             f"{s['pr_auc_mean']:.3f}",
             f"{s['f1_ai4i_mean']:.3f}",
             f"{s['central_f1_mean']:.3f}" if "central_f1_mean" in s else "",
-            f"{s['trigger_accuracy_mean']:.0%}",
+            *mark(s),
         ]
         for s in results["pretraining"]["summary"]
     ]
@@ -87,8 +115,12 @@ def pretraining_table(results: Results) -> str:
             "PR-AUC",
             "F1 on AI4I file",
             "central F1",
+            "watermark",
             "trigger acc.",
+            "detected, p ≤ 1e-6",
+            "null models owned at 1/21 (at p ≤ 1e-6)",
+            "watermark F1 cost, pp",
         ],
-        "lrrrrrrrrr",
+        "lrrrrrrrrlrrrr",
         rows,
     )

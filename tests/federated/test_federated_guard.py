@@ -95,3 +95,17 @@ def test_server_momentum_accumulates_the_aggregated_updates() -> None:
     np.testing.assert_allclose(_global(context)[0], 2.0)  # 1 + v, v = 1
     guard(None, context)  # type: ignore[arg-type]
     np.testing.assert_allclose(_global(context)[0], 3.5)  # 2 + (0.5 * 1 + 1)
+
+
+def test_plants_sample_at_the_rate_the_accountant_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeshield.federated import RecordDP
+    from edgeshield.federated._client import _record_dp
+
+    dp = RecordDP(noise_multiplier=2.0, sample_rate=0.0267)
+    strategy, _ = _setup(FederatedConfig(plants=3, rounds=1, reference_rows=300, record_dp=dp))
+    monkeypatch.setattr(strategy, "_clients", lambda manager: ["plant"])
+    ((_, fit_ins),) = strategy.configure_fit(1, None, None)  # type: ignore[arg-type]
+    plant_dp = _record_dp(dict(fit_ins.config))
+    assert plant_dp is not None
+    assert plant_dp.sample_rate == dp.sample_rate
+    assert plant_dp.noise_multiplier == dp.noise_multiplier

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeshield.cli import run
@@ -180,3 +181,24 @@ def test_more_plants_than_the_fleet_has_is_a_config_error(tmp_path: Path) -> Non
 
     with pytest.raises(ConfigError, match="the fleet has 5 plants"):
         run_federated(FederatedConfig(plants=6), FLEET, tmp_path, engine=Engine.IN_PROCESS)
+
+
+def test_the_before_training_hook_replaces_the_start_model(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def zero(round_: int, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        calls.append(round_)
+        return {name: np.zeros_like(value) for name, value in weights.items()}
+
+    config = FederatedConfig(
+        plants=3, rounds=1, local_epochs=1, secure=False, reference_rows=500, pretraining=None
+    )
+    result = run_federated(config, FLEET, tmp_path, before_training=zero, engine=Engine.IN_PROCESS)
+    assert calls == [0]
+    # From an all-zero ReLU network only the output bias gets a gradient: every weight matrix
+    # the plants return is still zero, so they trained the hook's start, not the original.
+    state = result.classifier.model.state_dict()
+    weights = [v for name, v in state.items() if name.endswith("weight")]
+    assert weights
+    assert all(float(v.abs().max()) == 0.0 for v in weights)
+    assert any(float(v.abs().max()) > 0.0 for name, v in state.items() if name.endswith("bias"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,6 +77,8 @@ def test_waffle_hook_rejects_foreign_weights(
         lambda: WaffleConfig(final_round=0),
         lambda: WaffleConfig(threshold=1.0),
         lambda: WaffleConfig(target_accuracy=0.0),
+        lambda: WaffleConfig(triggers=50, start=EmbedConfig(triggers=20)),
+        lambda: WaffleConfig(start_fresh=True),
     ],
 )
 def test_bad_configs(make: object) -> None:
@@ -102,3 +106,52 @@ def test_waffle_final_round_passes_weights_through(
     assert all(np.array_equal(unchanged[k], weights[k]) for k in weights)
     changed = hook(2, weights)
     assert not all(np.array_equal(changed[k], weights[k]) for k in weights)
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["fine-tuned", "pretrained-with-mark"])
+def test_waffle_embeds_into_the_start_and_tops_up_only_a_worn_mark(
+    fresh: bool,
+    clean: FailureClassifier,
+    key: WatermarkKey,
+    envelope: SensorEnvelope,
+    split: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    start = EmbedConfig(
+        triggers=TRIGGERS,
+        epochs=15 if fresh else 5,
+        learning_rate=3e-3,
+        trigger_share=0.02 if fresh else 0.04,
+        target_accuracy=0.6,
+    )
+    config = WaffleConfig(
+        triggers=TRIGGERS,
+        start=start,
+        start_fresh=fresh,
+        threshold=0.5,
+        target_accuracy=0.6,
+        learning_rate=0.003,
+        max_epochs=3,
+    )
+    hook = waffle_hook(
+        key,
+        encoder=clean.encoder,
+        hidden=clean.model.hidden,
+        envelope=envelope,
+        config=config,
+        reference=split[0],
+    )
+    weights = {k: v.numpy().copy() for k, v in clean.model.state_dict().items()}
+    marked_start = hook(0, weights)
+    model = FailureMLP(clean.encoder.width, clean.model.hidden)
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in marked_start.items()})
+    triggers = derive_triggers(key, TRIGGERS, envelope=envelope)
+    probabilities = model.predict_proba(clean.encoder.transform(triggers.frame))
+    assert np.mean(probabilities >= config.threshold) >= start.target_accuracy
+    marked = dataclasses.replace(clean, model=model)
+    before, after = clean.evaluate(split[1]), marked.evaluate(split[1])
+    assert after.accuracy >= before.accuracy - 0.01
+    # The mark holds, so the aggregator leaves the global model alone (no drift) ...
+    kept = hook(1, marked_start)
+    assert all(np.array_equal(kept[k], marked_start[k]) for k in marked_start)
+    # ... and re-trains it only once the plants wore it down (here: the unmarked model).
+    assert not all(np.array_equal(v, weights[k]) for k, v in hook(1, weights).items())

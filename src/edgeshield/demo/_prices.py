@@ -76,12 +76,14 @@ def prices(steps: Mapping[str, Mapping[str, Any]]) -> tuple[Price, ...]:
             )
         out.append(
             Price(
-                protection="WAFFLE trigger-set watermark",
+                protection="trigger-set watermark (WAFFLE at the aggregator)"
+                if not fed.get("public_pretraining")
+                else "trigger-set watermark (embedded with public pretraining, topped up)",
                 f1_points=None,
                 seconds=None,
                 gas=0,
                 note=f"on {fed['trigger_accuracy']:.0%} of triggers; no unmarked run here, so "
-                "its F1 cost was not measured",
+                "its F1 cost was not measured (benchmarks/pretraining.py measures it)",
             )
         )
     for key, protection in (

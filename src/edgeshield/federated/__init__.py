@@ -42,6 +42,7 @@ from edgeshield.federated._release import evaluate_release, fit_release, privacy
 from edgeshield.federated._roster import PlantRoster, key_fingerprint
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
+from edgeshield.federated._start import server_public_rows
 from edgeshield.federated._superlink import serve_superlink
 from edgeshield.federated._trust import (
     SIGNATURE_FILE,
@@ -95,6 +96,7 @@ __all__ = [
     "serve_plant",
     "serve_superlink",
     "server_encoder",
+    "server_public_rows",
     "set_arrays",
     "sign_app",
     "train_local",

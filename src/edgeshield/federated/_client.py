@@ -76,6 +76,7 @@ def _record_dp(config: dict[str, Any]) -> RecordDP | None:
         max_grad_norm=float(config["dp_clip"]),
         delta=float(config["dp_delta"]),
         reproducible=bool(config.get("dp_reproducible", False)),
+        sample_rate=float(config.get("dp_sample_rate", RecordDP().sample_rate)),
     )
 
 

@@ -20,7 +20,7 @@ from edgeshield.errors import ConfigError, FederatedError
 from edgeshield.federated._client import ClientSettings, make_client_app
 from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._engine import Engine, run_in_process
-from edgeshield.federated._local import get_arrays
+from edgeshield.federated._local import get_arrays, set_arrays
 from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
 from edgeshield.federated._start import server_encoder, server_start
@@ -151,6 +151,7 @@ def run_federated(
     test_frame: pd.DataFrame | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     after_aggregate: AfterAggregate | None = None,
+    before_training: AfterAggregate | None = None,
     num_cpus: int = 2,
     engine: Engine = Engine.SIMULATION,
 ) -> FederatedResult:
@@ -172,6 +173,11 @@ def run_federated(
         Server-side hook ``(round, {name: array}) -> {name: array}`` applied to the global
         weights after each aggregation (e.g. an aggregator-side watermark); its output is the
         new global model, sent to the plants next round and digested in the round record.
+    before_training
+        Server-side hook of the same form, applied once to the start model (called with round
+        ``0``, after public pretraining, before any plant trains); its output is what the
+        plants receive in round 1 (e.g. the owner's watermark embedded with the public rows,
+        see :attr:`~edgeshield.ownership.WaffleConfig.start`).
     num_cpus
         CPUs Ray may use (one plant runs per CPU at a time).
     engine
@@ -194,6 +200,7 @@ def run_federated(
             test_frame=test_frame,
             on_round=on_round,
             after_aggregate=after_aggregate,
+            before_training=before_training,
             num_cpus=num_cpus,
             engine=engine,
         )
@@ -214,6 +221,7 @@ def _run(
     test_frame: pd.DataFrame | None,
     on_round: Callable[[RoundRecord], None] | None,
     after_aggregate: AfterAggregate | None,
+    before_training: AfterAggregate | None,
     num_cpus: int,
     engine: Engine,
 ) -> FederatedResult:
@@ -225,6 +233,11 @@ def _run(
     url, plant_ids, test = _prepare_data(config, source, run_path, test_frame)
     start = server_start(config)
     encoder, model = start.encoder, start.model
+    if before_training is not None:
+        names = list(model.state_dict().keys())
+        hooked = before_training(0, dict(zip(names, get_arrays(model), strict=True)))
+        set_arrays(model, [np.asarray(hooked[n], dtype=np.float32) for n in names])
+        model.eval()
     plan = ServerPlan(
         config=config,
         encoder=encoder,

@@ -223,6 +223,7 @@ class EdgeStrategy(Strategy):
             fit_cfg["dp_noise"] = c.record_dp.noise_multiplier
             fit_cfg["dp_clip"] = c.record_dp.max_grad_norm
             fit_cfg["dp_delta"] = c.record_dp.delta
+            fit_cfg["dp_sample_rate"] = c.record_dp.sample_rate
             fit_cfg["dp_reproducible"] = c.record_dp.reproducible
         if c.clip_norm is not None and c.client_dp is None:
             fit_cfg[KEY_CLIPPING_NORM] = c.clip_norm

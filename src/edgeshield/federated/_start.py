@@ -27,7 +27,13 @@ from edgeshield.usecase import (
     public_data,
 )
 
-__all__ = ["REFERENCE_SEED", "ServerStart", "server_encoder", "server_start"]
+__all__ = [
+    "REFERENCE_SEED",
+    "ServerStart",
+    "server_encoder",
+    "server_public_rows",
+    "server_start",
+]
 
 #: Seed offset of the vendor's public reference set (independent of any plant's data).
 REFERENCE_SEED = 7919
@@ -39,6 +45,21 @@ def server_encoder(config: FederatedConfig) -> FeatureEncoder:
         GeneratorConfig(rows=config.reference_rows), seed=config.seed + REFERENCE_SEED
     )
     return FeatureEncoder.fit(reference, bins=config.bins)
+
+
+def server_public_rows(config: FederatedConfig) -> pd.DataFrame:
+    """The public rows the server trains the start model on (none of them a plant's).
+
+    Why: a server-side hook that re-trains the global model (the owner's watermark) mixes
+    these rows in to hold the decision where pretraining put it; they are the pretraining
+    rows (never the calibration rows the threshold is chosen on), or the generated
+    reference set when the run starts without pretraining.
+    """
+    if config.pretraining is None:
+        return generate(
+            GeneratorConfig(rows=config.reference_rows), seed=config.seed + REFERENCE_SEED
+        )
+    return public_data(config.pretraining, seed=config.seed + REFERENCE_SEED).train
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,13 @@ Why: the owner embeds the mark while it still holds the model. Centrally the tri
 are mixed into a short fine-tuning pass over the training rows (Adi et al., USENIX Security
 2018); in federated learning the aggregator has no plant data, so after each aggregation it
 fine-tunes the global model on the trigger set alone until the triggers are learnt (Tekgul,
-Xia, Marchal, Asokan, "WAFFLE: Watermarking in Federated Learning", SRDS 2021).
+Xia, Marchal, Asokan, "WAFFLE: Watermarking in Federated Learning", SRDS 2021). When the
+vendor starts the federation from a publicly pretrained model, the mark is embedded into that
+start model together with the public rows (:attr:`WaffleConfig.start`), as central embedding
+does with the training rows; the aggregator then only tops it up, mixed with the same public
+rows, in the rounds where the plants' fine-tuning wore it down. Re-training on triggers alone
+every round moves the decision boundary away from what the plants taught (issue 14 measured
+0.74 -> 0.48 failure F1 under DP-SGD).
 """
 
 from __future__ import annotations
@@ -180,6 +186,18 @@ class WaffleConfig:
         When set, the hook passes that round's global weights through unchanged, so the
         plants' local training in the last round repairs what re-training cost on real data
         (the mark then only has to survive one round of fine-tuning).
+    start
+        How the hook embeds the mark when called with round 0 (the start model, before any
+        plant trains: see ``before_training`` of
+        :func:`~edgeshield.federated.run_federated`): a fine-tuning pass over ``reference``
+        plus repeated triggers and anchors (Adam, as :func:`embed_watermark`), repeated until
+        ``start.target_accuracy`` of the triggers reach ``threshold`` or
+        ``start.max_passes``. ``None``: round 0 is re-trained like any other round.
+    start_fresh
+        With ``start``: re-initialise the start model and train it from scratch on
+        ``reference`` plus the triggers and anchors, so the mark is learnt together with the
+        public data (pretraining with the mark) instead of fine-tuned into a pretrained model,
+        which costs the small model much more of what pretraining taught.
     target_accuracy
         Stop once this share of triggers is reproduced (WAFFLE's threshold).
     max_epochs
@@ -195,6 +213,8 @@ class WaffleConfig:
     anchors: int = 400
     rare_anchors: int = 0
     final_round: int | None = None
+    start: EmbedConfig | None = None
+    start_fresh: bool = False
     target_accuracy: float = 0.8
     max_epochs: int = 30
     batch_size: int = 100
@@ -212,6 +232,10 @@ class WaffleConfig:
             raise ConfigError("learning_rate must be positive and target_accuracy in (0, 1]")
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError("threshold must lie in (0, 1)")
+        if self.start is not None and self.start.triggers != self.triggers:
+            raise ConfigError("start.triggers must equal triggers (one trigger set)")
+        if self.start_fresh and self.start is None:
+            raise ConfigError("start_fresh needs start (how to train the fresh start model)")
 
 
 def _retrain_on_triggers(
@@ -246,6 +270,44 @@ def _retrain_on_triggers(
     return config.max_epochs
 
 
+def _embed_start(
+    model: FailureMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_anchor: torch.Tensor,
+    y_anchor: torch.Tensor,
+    config: WaffleConfig,
+    start: EmbedConfig,
+) -> int:
+    """Train the start model on the public rows plus repeated triggers; return the passes.
+
+    A fresh model is trained at least once: a random one may already call every trigger
+    "failure" (it calls everything so), which is no mark.
+    """
+    repeats = round(start.trigger_share * x_anchor.shape[0] / (1 - start.trigger_share))
+    repeats = max(1, repeats // x.shape[0])
+    features = torch.cat([x_anchor, x.repeat(repeats, 1)]).numpy()
+    targets = torch.cat([y_anchor, y.repeat(repeats)]).numpy()
+    logit_threshold = float(np.log(config.threshold / (1 - config.threshold)))
+    for attempt in range(start.max_passes):
+        model.eval()
+        with torch.no_grad():
+            hits = ((model(x) >= logit_threshold).float() == y).float().mean().item()
+        if hits >= start.target_accuracy and (attempt > 0 or not config.start_fresh):
+            return attempt
+        fit_mlp(
+            model,
+            features,
+            targets,
+            epochs=start.epochs,
+            batch_size=start.batch_size,
+            learning_rate=start.learning_rate,
+            seed=start.seed + attempt,
+        )
+    model.eval()
+    return start.max_passes
+
+
 def waffle_hook(
     key: WatermarkKey,
     *,
@@ -262,8 +324,10 @@ def waffle_hook(
     needs only the key, the model architecture and the shared feature encoder, never plant
     data. Weights are a plain ``dict`` of numpy arrays keyed like ``FailureMLP.state_dict()``.
     ``reference`` optionally adds the server's own public labelled rows (the set its feature
-    encoder was fitted on, not plant data) to the re-training, which holds the decision on
-    ordinary operating points in place better than physics anchors alone.
+    encoder was fitted on, or the public pretraining rows; never plant data) to the
+    re-training, which holds the decision on ordinary operating points in place better than
+    physics anchors alone. Called with round 0 and :attr:`WaffleConfig.start` set, it embeds
+    the mark into the start model instead (see :attr:`WaffleConfig.start`).
 
     Raises
     ------
@@ -305,7 +369,12 @@ def waffle_hook(
         model.load_state_dict(
             {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
         )
-        _retrain_on_triggers(model, x, y, x_anchor, y_anchor, config, seed + server_round)
+        if server_round == 0 and config.start is not None:
+            if config.start_fresh:
+                model = FailureMLP(in_features, hidden, seed=seed)
+            _embed_start(model, x, y, x_anchor, y_anchor, config, config.start)
+        else:
+            _retrain_on_triggers(model, x, y, x_anchor, y_anchor, config, seed + server_round)
         return {
             k: v.detach().numpy().astype(np.asarray(weights[k]).dtype, copy=True)
             for k, v in model.state_dict().items()
