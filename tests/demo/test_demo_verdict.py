@@ -225,7 +225,7 @@ class TestHeadline:
         assert "4,590,000 gas" in text
         assert "+28.0 F1 points for bucketed SecAgg+ and median" in text
         assert "-1.0 F1 points for guard" in text
-        assert "Not priced in this run: record-level DP-SGD, WAFFLE" in text
+        assert "Not priced in this run: record-level DP-SGD, trigger-set watermark (WAFFLE" in text
 
     def test_an_extraction_the_guard_reduced_is_credited(self) -> None:
         serve: dict[str, Any] = {

@@ -13,7 +13,8 @@ false-positive audit over honest models and fresh keys (:func:`false_positive_au
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any
 
 from edgeshield.redteam._client import ApiAnswers, GuardClient, ServiceRefusedError
 from edgeshield.redteam._extraction import (
@@ -49,7 +50,7 @@ from edgeshield.redteam._removal import (
 )
 from edgeshield.redteam._surrogate import Surrogate, attacker_features, fit_surrogate
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from edgeshield.redteam._membership import (
         AttackScore,
         MembershipAuditConfig,
