@@ -249,6 +249,12 @@ def _catch_interrupts() -> Iterator[_Interrupts]:
     except ValueError:
         pass
     unraisable = sys.unraisablehook
+    inside = threading.Event()
+    inside.set()
+
+    def again(signum: int) -> None:
+        if inside.is_set():  # never after the command ended and the handlers were put back
+            signal.pthread_kill(threading.main_thread().ident or 0, signum)
 
     def redeliver(event: Any) -> None:
         # An interrupt raised inside a garbage-collection callback or __del__ is printed and
@@ -256,8 +262,7 @@ def _catch_interrupts() -> Iterator[_Interrupts]:
         if previous and seen.signal is not None and isinstance(event.exc_value, KeyboardInterrupt):
             # From another thread a moment later: raised here, it would be dropped again.
             # A real signal to the main thread, so that a blocking call there is woken too.
-            main_thread = threading.main_thread().ident or 0
-            later = threading.Timer(0.05, signal.pthread_kill, args=(main_thread, seen.signal))
+            later = threading.Timer(0.05, again, args=(seen.signal,))
             later.daemon = True
             later.start()
             return
@@ -267,6 +272,7 @@ def _catch_interrupts() -> Iterator[_Interrupts]:
     try:
         yield seen
     finally:
+        inside.clear()
         sys.unraisablehook = unraisable
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
