@@ -38,6 +38,11 @@ __all__ = ["GRAMMAR_FILE", "load_text", "parse_text"]
 
 _ZERO = {"uint256": "0", "address": "address(0)", "bytes32": "bytes32(0)"}
 _SECONDS = {"second": 1, "minute": 60, "hour": 3_600, "day": 86_400, "week": 604_800}
+# Transition clauses that switch a security pattern off for one transition: spec key, wording.
+_EXEMPTIONS = {
+    "even_when_paused": ("pause_exempt", ", even when paused"),
+    "whatever_the_counter": ("counter_exempt", ", whatever the counter"),
+}
 
 
 @dataclass
@@ -158,22 +163,15 @@ class _Builder:
                 self.lines[(*path, "from")] = child.meta.line
             elif kind == "paying":
                 entry["payable"] = True
-            elif kind == "even_when_paused":
-                if entry.get("pause_exempt"):
+            elif kind in _EXEMPTIONS:
+                key, clause = _EXEMPTIONS[kind]
+                if entry.get(key):
                     raise SpecError(
                         f"{self.source}: line {child.meta.line}, column {child.meta.column}: "
-                        "', even when paused' is given twice"
+                        f"'{clause}' is given twice"
                     )
-                entry["pause_exempt"] = True
-                self.lines[(*path, "pause_exempt")] = child.meta.line
-            elif kind == "whatever_the_counter":
-                if entry.get("counter_exempt"):
-                    raise SpecError(
-                        f"{self.source}: line {child.meta.line}, column {child.meta.column}: "
-                        "', whatever the counter' is given twice"
-                    )
-                entry["counter_exempt"] = True
-                self.lines[(*path, "counter_exempt")] = child.meta.line
+                entry[key] = True
+                self.lines[(*path, key)] = child.meta.line
             elif kind == "making":
                 target = child.children[0]
                 assert isinstance(target, Token)
