@@ -238,6 +238,16 @@ class WaffleConfig:
             raise ConfigError("start_fresh needs start (how to train the fresh start model)")
 
 
+def _trigger_accuracy(
+    model: FailureMLP, x: torch.Tensor, y: torch.Tensor, threshold: float
+) -> float:
+    """Share of triggers the model labels as the key says, at the decision ``threshold``."""
+    logit_threshold = float(np.log(threshold / (1 - threshold)))
+    model.eval()
+    with torch.no_grad():
+        return float(((model(x) >= logit_threshold).float() == y).float().mean().item())
+
+
 def _retrain_on_triggers(
     model: FailureMLP,
     x: torch.Tensor,
@@ -250,12 +260,8 @@ def _retrain_on_triggers(
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=0.9)
     loss_fn = nn.BCEWithLogitsLoss()
-    logit_threshold = float(np.log(config.threshold / (1 - config.threshold)))
     for epoch in range(config.max_epochs):
-        model.eval()
-        with torch.no_grad():
-            hits = ((model(x) >= logit_threshold).float() == y).float().mean().item()
-        if hits >= config.target_accuracy:
+        if _trigger_accuracy(model, x, y, config.threshold) >= config.target_accuracy:
             return epoch
         model.train()
         x_all = torch.cat([x, x_anchor])
@@ -288,11 +294,8 @@ def _embed_start(
     repeats = max(1, repeats // x.shape[0])
     features = torch.cat([x_anchor, x.repeat(repeats, 1)]).numpy()
     targets = torch.cat([y_anchor, y.repeat(repeats)]).numpy()
-    logit_threshold = float(np.log(config.threshold / (1 - config.threshold)))
     for attempt in range(start.max_passes):
-        model.eval()
-        with torch.no_grad():
-            hits = ((model(x) >= logit_threshold).float() == y).float().mean().item()
+        hits = _trigger_accuracy(model, x, y, config.threshold)
         if hits >= start.target_accuracy and (attempt > 0 or not config.start_fresh):
             return attempt
         fit_mlp(
