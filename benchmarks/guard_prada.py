@@ -33,9 +33,8 @@ import pandas as pd
 import torch
 
 from edgeshield.demo import STEPS, DemoConfig, DemoContext
-from edgeshield.guard import PradaConfig, PradaState, SensorRecord, prada_observe
+from edgeshield.guard import PradaConfig, PradaState, SensorRecord, prada_inputs, prada_observe
 from edgeshield.guard._schema import records_frame, records_from_frame
-from edgeshield.guard._service import prada_inputs
 from edgeshield.redteam import AttackKind, ExtractionConfig, run_extraction
 from edgeshield.redteam._client import ApiAnswers
 from edgeshield.usecase import FailureClassifier, GeneratorConfig, feature_matrix, generate

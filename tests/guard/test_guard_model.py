@@ -19,11 +19,7 @@ from edgeshield.guard import (
     seal_classifier,
 )
 from edgeshield.usecase import (
-    FailureClassifier,
-    TrainConfig,
     load_schema,
-    read_table,
-    train_classifier,
 )
 from edgeshield.vault import DeviceKey, OwnerKey, inspect_bundle, issue_licence
 
@@ -105,7 +101,6 @@ def test_bundle_without_card_needs_one(kit: Kit) -> None:
         state, owner_key=kit.owner, recipients=[kit.device.public_key()], model_id="bare",
         clock=fixed_clock(),
     )  # fmt: skip
-    from edgeshield.vault import inspect_bundle
 
     licence = issue_licence(
         kit.owner,
@@ -159,33 +154,6 @@ def test_settings_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     settings = GuardSettings()  # type: ignore[call-arg]
     assert settings.guard_config().alarm_action.value == "block"
     assert "guard-test" not in repr(settings)
-
-
-def _sealed(kit: Kit, classifier: FailureClassifier) -> tuple[bytes, str]:
-    bundle = seal_classifier(
-        classifier,
-        owner_key=kit.owner,
-        recipients=[kit.device.public_key()],
-        model_id="other-schema",
-        clock=fixed_clock(),
-    )
-    licence = issue_licence(
-        kit.owner,
-        device=kit.device.public_key(),
-        model_digest=inspect_bundle(bundle).model_digest,
-        not_before=NOW - timedelta(days=1),
-        expires=NOW + timedelta(days=1),
-    )
-    return bundle, licence
-
-
-def test_refuses_a_model_of_another_dataset_schema(kit: Kit, breast_cancer_csv: Path) -> None:
-    schema = load_schema("breast_cancer")
-    rows = read_table(breast_cancer_csv, schema)
-    classifier = train_classifier(rows, TrainConfig(epochs=2, hidden=(8,)), seed=0, schema=schema)
-    bundle, licence = _sealed(kit, classifier)
-    with pytest.raises(GuardError, match="declares dataset schema 'breast_cancer'"):
-        _open(kit, bundle=bundle, licence=licence)
 
 
 def test_refuses_a_given_card_whose_schema_differs_from_the_signed_one(

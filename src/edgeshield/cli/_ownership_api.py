@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError
 
@@ -40,15 +41,16 @@ def verify_api_cmd(
     ] = None,
     alpha: Annotated[float, typer.Option(help="Claim ownership at p <= alpha.")] = 1e-6,
     out: Annotated[Path | None, typer.Option("--out", help="Write the evidence as JSON.")] = None,
+    schema: SchemaOption = None,
 ) -> None:
     """Test whether a suspect reproduces the API watermark's marked answers (per-model test)."""
     import numpy as np
 
     from edgeshield.guard import (
         ApiWatermark,
+        CellLayout,
         GuardStore,
-        SensorRecord,
-        records_frame,
+        request_schema,
         verify_api_watermark,
     )
 
@@ -59,6 +61,8 @@ def verify_api_cmd(
     secret = os.environ.get(SECRET_ENV, "")
     if len(secret.encode()) < 32:
         raise ConfigError(f"{SECRET_ENV} must hold the service's watermark secret (32+ bytes)")
+    requests = request_schema(load_schema_option(schema))
+    watermark = ApiWatermark(secret.encode(), layout=CellLayout.of(requests))
     store = GuardStore(db)
     try:
         book = store.watermark_records(client)
@@ -66,15 +70,19 @@ def verify_api_cmd(
         store.close()
     if not book:
         raise ConfigError("the guard's state holds no watermark records for that client")
-    queries = records_frame([SensorRecord.model_validate(m.query) for m in book])
+    try:
+        queries = requests.frame(requests.validate([m.query for m in book]))
+    except ValueError as exc:  # pydantic's ValidationError is one
+        raise ConfigError(
+            f"the recorded queries do not fit dataset schema {requests.dataset.name!r} "
+            "(pass the served model's --schema)"
+        ) from exc
     served = np.asarray([m.served_label for m in book], dtype=np.int64)
     if suspect_model is not None:
         from edgeshield.usecase import load_classifier
 
         predict = load_classifier(suspect_model).predict
-        evidence = verify_api_watermark(
-            predict, queries, served, watermark=ApiWatermark(secret.encode())
-        )
+        evidence = verify_api_watermark(predict, queries, served, watermark=watermark)
         where = str(suspect_model)
     else:
         import httpx
@@ -82,12 +90,12 @@ def verify_api_cmd(
         from edgeshield.redteam import GuardClient
 
         with httpx.Client(base_url=str(suspect_url), timeout=60) as http:
-            remote = GuardClient(http, suspect_key or "-", batch=100)
+            remote = GuardClient(http, suspect_key or "-", batch=100, schema=requests)
             evidence = verify_api_watermark(
                 lambda f: remote.query(f).labels,
                 queries,
                 served,
-                watermark=ApiWatermark(secret.encode()),
+                watermark=watermark,
             )
         where = str(suspect_url)
     verdict = "OWNED" if evidence.p_value <= alpha else "NOT SHOWN"

@@ -108,13 +108,11 @@ def seal_classifier(
     )
 
 
-def _check_schema(
-    classifier: FailureClassifier, chosen: Mapping[str, Any], signed: Mapping[str, Any] | None
-) -> None:
-    """Refuse a card whose dataset schema the guard cannot serve, or that differs from the signed.
+def _check_schema(chosen: Mapping[str, Any], signed: Mapping[str, Any] | None) -> None:
+    """Refuse a card given beside a bundle whose dataset schema differs from the signed card's.
 
-    Why: the request model and its ranges are AI4I 2020's; a model trained on another schema
-    would be fed the wrong columns, and a replacement card must not change how rows are read.
+    Why: the request model, its ranges and the watermark's cells come from the card's schema; a
+    replacement card must not change how requests are read.
     """
     ai4i = default_schema().digest
     if signed is not None and chosen is not signed:
@@ -124,12 +122,6 @@ def _check_schema(
                 "guard cannot start: the given model card's dataset schema differs from the one "
                 "the bundle's signed card declares"
             )
-    if classifier.schema.digest != ai4i:
-        raise GuardError(
-            f"guard cannot start: the model card declares dataset schema "
-            f"{classifier.schema.name!r}; the guard's request model serves the AI4I 2020 "
-            "schema only"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,7 +196,7 @@ def open_classifier(
         classifier = classifier_from_parts({k: v.clone() for k, v in state.items()}, chosen)
     except ModelError as exc:
         raise GuardError(f"guard cannot start: {exc}") from exc
-    _check_schema(classifier, chosen, signed)
+    _check_schema(chosen, signed)
     return GuardedModel(
         classifier=classifier,
         licence=parsed,

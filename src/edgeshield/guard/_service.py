@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 from edgeshield.errors import ConfigError, LicenceError, RequestDeniedError
 from edgeshield.guard._clients import ClientRegistry, ClientSpec
@@ -26,31 +27,66 @@ from edgeshield.guard._ledger_gate import LicenceGate
 from edgeshield.guard._metrics import GuardMetrics
 from edgeshield.guard._model import GuardedModel
 from edgeshield.guard._prada import PradaConfig, PradaState, prada_observe
-from edgeshield.guard._schema import PredictResponse, SensorRecord, records_frame
+from edgeshield.guard._schema import PredictResponse, RequestSchema, request_schema
 from edgeshield.guard._store import GuardStore
-from edgeshield.guard._watermark import ApiWatermark, CellKind
-from edgeshield.usecase import feature_matrix
+from edgeshield.guard._watermark import ApiWatermark, CellKind, CellLayout
+from edgeshield.usecase import DatasetSchema, default_schema, feature_matrix
 from edgeshield.vault import Clock, system_clock
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["AlarmAction", "GuardConfig", "GuardService"]
+__all__ = ["AlarmAction", "GuardConfig", "GuardService", "PradaLayout", "prada_inputs"]
 
-_SENSORS = 5
-"""PRADA measures distances on the five standardized sensor readings a client chooses: the
-derived features are functions of them and would blur the fixed step of a synthetic attack."""
 _EPS = 1e-7
 
 
+@dataclass(frozen=True)
+class PradaLayout:
+    """Where PRADA's inputs sit in the encoded matrix of one dataset schema.
+
+    Distances are measured on the standardized numeric *input columns* a client chooses (for
+    AI4I the five sensors): derived features are functions of them and would blur the fixed
+    step of a synthetic attack. Groups are (predicted class, level of the first category input).
+    """
+
+    columns: tuple[int, ...]
+    levels: int
+    """Levels of the first category input (1 when there is none)."""
+    level_start: int
+    """Offset of that input's one-hot block from the matrix's end (0 when there is none)."""
+
+    @classmethod
+    def of(cls, schema: DatasetSchema | None = None) -> PradaLayout:
+        """The layout of a dataset schema (AI4I 2020 when ``None``)."""
+        schema = default_schema() if schema is None else schema
+        numeric = schema.numeric_features
+        columns = tuple(i for i, f in enumerate(numeric) if f in schema.by_name)
+        if not columns:  # only derived numeric features: use them all
+            columns = tuple(range(len(numeric)))
+        one_hot = sum(len(c.levels) for c in schema.category_features)
+        if not columns:
+            columns = tuple(range(-one_hot, 0))
+        if not schema.category_features:
+            return cls(columns, 1, 0)
+        return cls(columns, len(schema.category_features[0].levels), one_hot)
+
+
 def prada_inputs(
-    encoded: npt.NDArray[np.floating[Any]], labels: npt.NDArray[np.int64]
+    encoded: npt.NDArray[np.floating[Any]],
+    labels: npt.NDArray[np.int64],
+    layout: PradaLayout | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """PRADA's vectors (standardized sensors) and groups (predicted class, product type).
+    """PRADA's vectors (standardized input columns) and groups (predicted class, category).
 
     One place, so that benchmarks replay exactly what the service feeds the detector.
     """
-    vectors = encoded[:, :_SENSORS].astype(np.float64)
-    groups = labels * 3 + np.argmax(encoded[:, -3:], axis=1)
+    layout = PradaLayout.of() if layout is None else layout
+    vectors = encoded[:, list(layout.columns)].astype(np.float64)
+    if layout.level_start == 0:
+        return vectors, labels.astype(np.int64)
+    end = encoded.shape[1] - layout.level_start + layout.levels
+    block = encoded[:, encoded.shape[1] - layout.level_start : end]
+    groups = labels * layout.levels + np.argmax(block, axis=1)
     return vectors, groups
 
 
@@ -145,8 +181,15 @@ class GuardService:
         self.clients = clients
         self.store = store
         self.config = config or GuardConfig()
+        schema = model.classifier.schema
+        self.request_schema: RequestSchema = request_schema(schema)
+        self._prada_layout = PradaLayout.of(schema)
         self.watermark = (
-            ApiWatermark(watermark_secret, rate=self.config.watermark_rate)
+            ApiWatermark(
+                watermark_secret,
+                rate=self.config.watermark_rate,
+                layout=CellLayout.of(self.request_schema),
+            )
             if self.config.watermark_rate > 0
             else None
         )
@@ -210,7 +253,7 @@ class GuardService:
         state = self.store.load_prada(
             conn,  # type: ignore[arg-type]
             client_id,
-            dim=_SENSORS,
+            dim=len(self._prada_layout.columns),
             window=self.config.prada.window,
         )
         state.observed = observed
@@ -221,7 +264,7 @@ class GuardService:
 
     # -- the request path ----------------------------------------------------------------
 
-    def predict(self, api_key: str | None, records: Sequence[SensorRecord]) -> PredictResponse:
+    def predict(self, api_key: str | None, records: Sequence[BaseModel]) -> PredictResponse:
         """Answer a batch for the client owning ``api_key``, or raise :class:`RequestDeniedError`.
 
         Raises
@@ -239,7 +282,7 @@ class GuardService:
         self.metrics.latency.observe(time.perf_counter() - started)
         return response
 
-    def _predict(self, api_key: str | None, records: Sequence[SensorRecord]) -> PredictResponse:
+    def _predict(self, api_key: str | None, records: Sequence[BaseModel]) -> PredictResponse:
         spec = self.authenticate(api_key)
         n = len(records)
         if n > self.config.max_batch:
@@ -249,11 +292,11 @@ class GuardService:
             )
         self._check_licence()
         classifier = self.model.classifier
-        x = feature_matrix(records_frame(records))
+        x = feature_matrix(self.request_schema.frame(records), classifier.schema)
         encoded = classifier.encoder.transform_matrix(x)
         p = classifier.model.predict_proba(encoded)
         labels = (p >= classifier.threshold).astype(np.int64)
-        vectors, groups = prada_inputs(encoded, labels)
+        vectors, groups = prada_inputs(encoded, labels, self._prada_layout)
         with self._lock:
             denial, served_p, served_labels = self._commit(
                 spec, records, p, labels, vectors, groups
@@ -274,7 +317,7 @@ class GuardService:
     def _commit(
         self,
         spec: ClientSpec,
-        records: Sequence[SensorRecord],
+        records: Sequence[BaseModel],
         p: npt.NDArray[np.float64],
         labels: npt.NDArray[np.int64],
         vectors: npt.NDArray[np.float64],
@@ -385,7 +428,7 @@ class GuardService:
                     cid,
                     now,
                     [
-                        (records[int(i)].model_dump(mode="json"), int(served_labels[i]))
+                        (self.request_schema.as_json(records[int(i)]), int(served_labels[i]))
                         for i in np.flatnonzero(kinds != CellKind.NONE)
                     ],
                 )

@@ -7,8 +7,9 @@ Asokan, "DAWN: Dynamic Adversarial Watermarking of Neural Networks", ACM Multime
 
 Two changes against DAWN's isolated per-query flips (issue 15):
 
-* **Regions, not points.** The sensor space is cut into keyed cells (product type and a grid
-  with keyed offsets, cells 1 K x 1 K x 25 rpm x 2 Nm x 10 min); a keyed hash of the cell
+* **Regions, not points.** The input space is cut into keyed cells (the category levels and a
+  grid with keyed offsets, one width per numeric input from the schema's ``cell``; AI4I's
+  cells are 1 K x 1 K x 25 rpm x 2 Nm x 10 min); a keyed hash of the cell
   decides whether every answer in it is flipped (``rate``), recorded unchanged as a *control*
   (``control_rate``), or neither. Near-duplicate rows (a second key asking the same reading
   +0.1 K, a repeated reading) fall in the same cell and get the same answer, so a thief that
@@ -33,10 +34,11 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pydantic import BaseModel
 from scipy import stats
 
 from edgeshield.errors import ConfigError, GuardError
-from edgeshield.guard._schema import SensorRecord
+from edgeshield.guard._schema import RequestSchema, request_schema
 
 __all__ = [
     "CONTROL_RATE",
@@ -55,23 +57,54 @@ CONTROL_RATE = 0.05
 """Share of cells whose (unchanged) answers are recorded as controls."""
 
 CELL_WIDTHS: tuple[float, ...] = (1.0, 1.0, 25.0, 2.0, 10.0)
-"""Cell size per sensor: air K, process K, rpm, torque Nm, tool wear min."""
+"""AI4I 2020's cell size per sensor: air K, process K, rpm, torque Nm, tool wear min (each
+column's ``cell`` in the shipped schema)."""
 
 _MIN_SECRET = 32
-_SENSORS = (
-    "air_temperature_k",
-    "process_temperature_k",
-    "rotational_speed_rpm",
-    "torque_nm",
-    "tool_wear_min",
-)
-_FRAME_SENSORS = (
-    "Air temperature [K]",
-    "Process temperature [K]",
-    "Rotational speed [rpm]",
-    "Torque [Nm]",
-    "Tool wear [min]",
-)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellLayout:
+    """How a record falls into a cell: its category values, and its numeric inputs binned."""
+
+    categories: tuple[str, ...]
+    """Category inputs (names) whose values key the cell as they are."""
+    numeric: tuple[str, ...]
+    """Numeric inputs (names) cut into bins of ``widths``."""
+    widths: tuple[float, ...]
+    category_headers: tuple[str, ...]
+    numeric_headers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, schema: RequestSchema) -> CellLayout:
+        """The layout of a request schema, with each numeric input's ``cell`` width.
+
+        A column without ``cell`` gets a hundredth of its declared range.
+
+        Raises
+        ------
+        ConfigError
+            A numeric input has neither a ``cell`` nor a closed range.
+        """
+        widths: list[float] = []
+        for c in schema.numeric:
+            if c.cell is not None:
+                widths.append(c.cell)
+            elif c.minimum is not None and c.maximum is not None and c.maximum > c.minimum:
+                widths.append((c.maximum - c.minimum) / 100.0)
+            else:
+                raise ConfigError(
+                    f"the API watermark needs a cell width for column {c.name!r} of dataset "
+                    f"schema {schema.dataset.name!r}: declare columns.{c.name}.cell (or a "
+                    "closed range), or serve with watermark rate 0"
+                )
+        return cls(
+            categories=tuple(c.name for c in schema.categories),
+            numeric=tuple(c.name for c in schema.numeric),
+            widths=tuple(widths),
+            category_headers=tuple(c.header for c in schema.categories),
+            numeric_headers=tuple(c.header for c in schema.numeric),
+        )
 
 
 class CellKind(IntEnum):
@@ -82,10 +115,10 @@ class CellKind(IntEnum):
     CONTROL = 2
 
 
-def canonical_query(record: SensorRecord) -> bytes:
-    """Canonical bytes of a record: type and each sensor value rounded to 4 decimals."""
-    values = [getattr(record, s) for s in _SENSORS]
-    return ("|".join([record.type.value, *(f"{v:.4f}" for v in values)])).encode()
+def canonical_query(record: BaseModel) -> bytes:
+    """Canonical bytes of a record: category values and each number rounded to 4 decimals."""
+    values = record.model_dump(mode="json", by_alias=True).values()
+    return "|".join(v if isinstance(v, str) else f"{v:.4f}" for v in values).encode()
 
 
 class ApiWatermark:
@@ -101,10 +134,24 @@ class ApiWatermark:
         Fraction of cells recorded as controls, in ``(0, 0.5]``.
     """
 
-    __slots__ = ("_bound", "_control_bound", "_offsets", "_secret", "control_rate", "rate")
+    __slots__ = (
+        "_bound",
+        "_control_bound",
+        "_offsets",
+        "_secret",
+        "_widths",
+        "control_rate",
+        "layout",
+        "rate",
+    )
 
     def __init__(
-        self, secret: bytes, *, rate: float = MAX_WATERMARK_RATE, control_rate: float = CONTROL_RATE
+        self,
+        secret: bytes,
+        *,
+        rate: float = MAX_WATERMARK_RATE,
+        control_rate: float = CONTROL_RATE,
+        layout: CellLayout | None = None,
     ) -> None:
         if len(secret) < _MIN_SECRET:
             raise ConfigError(f"the watermark secret must be at least {_MIN_SECRET} bytes")
@@ -117,18 +164,22 @@ class ApiWatermark:
         self.control_rate = control_rate
         self._bound = int(rate * 2**64)
         self._control_bound = int((rate + control_rate) * 2**64)
+        self.layout = layout if layout is not None else CellLayout.of(request_schema())
+        self._widths = np.asarray(self.layout.widths, dtype=np.float64)
         self._offsets = np.asarray(
-            [self._uniform(f"offset/{i}".encode()) * w for i, w in enumerate(CELL_WIDTHS)]
+            [self._uniform(f"offset/{i}".encode()) * w for i, w in enumerate(self.layout.widths)]
         )
 
     def _uniform(self, message: bytes) -> float:
         digest = hmac.new(self._secret, message, hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") / 2**64
 
-    def cell(self, product_type: str, values: Sequence[float] | npt.NDArray[np.float64]) -> bytes:
-        """Canonical bytes of the cell holding one reading."""
-        bins = np.floor((np.asarray(values, dtype=np.float64) + self._offsets) / CELL_WIDTHS)
-        return ("|".join([product_type, *(str(int(b)) for b in bins)])).encode()
+    def cell(
+        self, categories: Sequence[str], values: Sequence[float] | npt.NDArray[np.float64]
+    ) -> bytes:
+        """Canonical bytes of the cell holding one reading (category values, numeric inputs)."""
+        bins = np.floor((np.asarray(values, dtype=np.float64) + self._offsets) / self._widths)
+        return ("|".join([*categories, *(str(int(b)) for b in bins)])).encode()
 
     def kind_of_cell(self, cell: bytes) -> CellKind:
         """Whether a cell is marked, a control, or neither."""
@@ -138,25 +189,32 @@ class ApiWatermark:
             return CellKind.MARKED
         return CellKind.CONTROL if u < self._control_bound else CellKind.NONE
 
-    def cells(self, records: Sequence[SensorRecord]) -> list[bytes]:
+    def cells(self, records: Sequence[BaseModel]) -> list[bytes]:
         """Cell of each record."""
-        return [self.cell(r.type.value, [getattr(r, s) for s in _SENSORS]) for r in records]
+        layout = self.layout
+        out = []
+        for record in records:
+            row = record.model_dump(mode="json", by_alias=True)
+            out.append(
+                self.cell([row[c] for c in layout.categories], [row[n] for n in layout.numeric])
+            )
+        return out
 
-    def kinds(self, records: Sequence[SensorRecord]) -> npt.NDArray[np.int64]:
+    def kinds(self, records: Sequence[BaseModel]) -> npt.NDArray[np.int64]:
         """:class:`CellKind` of each record's cell."""
         return np.fromiter(
             (self.kind_of_cell(c) for c in self.cells(records)), dtype=np.int64, count=len(records)
         )
 
-    def select(self, records: Sequence[SensorRecord]) -> npt.NDArray[np.bool_]:
+    def select(self, records: Sequence[BaseModel]) -> npt.NDArray[np.bool_]:
         """Mask of the records whose answer is flipped."""
         return np.asarray(self.kinds(records) == CellKind.MARKED)
 
     def frame_cells(self, frame: pd.DataFrame) -> list[bytes]:
-        """Cell of each row of a frame in UCI layout."""
-        values = frame.loc[:, list(_FRAME_SENSORS)].to_numpy(np.float64)
-        types = frame["Type"].astype(str).to_numpy()
-        return [self.cell(str(t), v) for t, v in zip(types, values, strict=True)]
+        """Cell of each row of a frame under the dataset schema's headers."""
+        values = frame.loc[:, list(self.layout.numeric_headers)].to_numpy(np.float64)
+        keys = frame.loc[:, list(self.layout.category_headers)].astype(str).to_numpy()
+        return [self.cell(list(k), v) for k, v in zip(keys, values, strict=True)]
 
     def __repr__(self) -> str:
         return f"ApiWatermark(rate={self.rate}, control_rate={self.control_rate})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import numpy as np
@@ -16,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from edgeshield.errors import ConfigError, GuardError
-from edgeshield.guard import records_from_frame
+from edgeshield.guard import RequestSchema, request_schema
 
 __all__ = ["ApiAnswers", "GuardClient", "ServiceRefusedError"]
 
@@ -58,6 +59,8 @@ class GuardClient:
         Longest total time spent waiting on ``Retry-After`` before giving up.
     sleep
         Injectable sleep (tests).
+    schema
+        The served model's request schema (default: AI4I 2020's records).
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class GuardClient:
         batch: int = 50,
         max_wait_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        schema: RequestSchema | None = None,
     ) -> None:
         if batch < 1:
             raise ConfigError("batch must be at least 1")
@@ -79,8 +83,9 @@ class GuardClient:
         self.queries = 0
         self.waited_s = 0.0
         self.throttled = 0
+        self.schema = request_schema() if schema is None else schema
 
-    def _post(self, records: list[dict[str, object]]) -> dict[str, object]:
+    def _post(self, records: list[dict[str, Any]]) -> dict[str, object]:
         while True:
             response = self.http.post(
                 "/v1/predict", json={"records": records}, headers={"X-API-Key": self.api_key}
@@ -108,14 +113,14 @@ class GuardClient:
             )
 
     def query(self, frame: pd.DataFrame) -> ApiAnswers:
-        """Labels (and probabilities when exposed) for rows in UCI layout.
+        """Labels (and probabilities when exposed) for rows under the schema's headers.
 
         Raises
         ------
         ServiceRefusedError
             The service refused for good; ``queries`` says how many were answered before.
         """
-        records = records_from_frame(frame)
+        records = self.schema.records(frame)
         labels: list[int] = []
         probs: list[float] = []
         exposed = True

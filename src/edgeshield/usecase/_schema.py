@@ -62,6 +62,9 @@ class Column:
     """Lowest physically possible value (inclusive); ``None`` for no lower bound."""
     maximum: float | None = None
     """Highest physically possible value (inclusive); ``None`` for no upper bound."""
+    cell: float | None = None
+    """Width of the guard's API-watermark cells along this column, in its unit (``None``: a
+    hundredth of the declared range; a served model input with an open range must declare it)."""
     levels: tuple[str, ...] = ()
     """The allowed values of a category column, in one-hot order."""
     required: bool = True

@@ -46,7 +46,8 @@ _TOP = frozenset(
     | {"target", "features", "mapping"}
 )
 _COLUMN_KEYS = frozenset(
-    {"header", "type", "unit", "range", "levels", "required", "aliases", "sql", "description"}
+    {"header", "type", "unit", "range", "cell", "levels", "required", "aliases", "sql"}
+    | {"description"}
 )
 
 
@@ -131,6 +132,13 @@ def _column(check: _Checker, name: str) -> Column:
         high = _number(check, (*path, "range", 1), bounds[1])
         if low is not None and high is not None and low > high:
             check.fail((*path, "range"), f"low {low} is above high {high}")
+    cell = None
+    if "cell" in spec:
+        if kind not in (ColumnType.INTEGER, ColumnType.FLOAT):
+            check.fail((*path, "cell"), "only integer and float columns take a cell width")
+        cell = _number(check, (*path, "cell"), spec["cell"])
+        if cell is None or not 0.0 < cell < float("inf"):
+            check.fail((*path, "cell"), f"expected a positive finite width, got {spec['cell']!r}")
     levels: tuple[str, ...] = ()
     if kind is ColumnType.CATEGORY:
         if "levels" not in spec:
@@ -151,6 +159,7 @@ def _column(check: _Checker, name: str) -> Column:
         unit=check.text((*path, "unit"), default=""),
         minimum=low,
         maximum=high,
+        cell=cell,
         levels=levels,
         required=required,
         aliases=check.texts((*path, "aliases")) if "aliases" in spec else (),

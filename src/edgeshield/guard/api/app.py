@@ -164,7 +164,7 @@ def create_app(
     )
     app.state.guard = service
     app.state.operator_token_sha256 = operator_token_hash(operator_token)
-    app.include_router(predict.router)
+    app.include_router(predict.predict_router(service.request_schema))
     app.include_router(health.router)
     app.include_router(operator.router)
 
