@@ -73,6 +73,11 @@ def step_release(ctx: DemoContext) -> StepRecord:
     expect(
         len(info.recipient_key_ids) == 2, "release", "the bundle is not sealed for both gateways"
     )
+    expect(
+        info.model_digest == classifier.model_digest,
+        "release",
+        "the bundle's model digest is not the registered model's",
+    )
     contract = ModelLicenceClient.create(
         chain,
         licensee=accounts["licensee"],

@@ -34,7 +34,6 @@ from edgeshield.ownership import (
     WaffleConfig,
     WatermarkKey,
     derive_triggers,
-    model_digest,
     trigger_accuracy,
     waffle_hook,
 )
@@ -300,7 +299,7 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
         "the last committed digest is not the final global model's",
     )
     classifier = ctx.get("classifier")
-    digest = model_digest(classifier)
+    digest = bytes.fromhex(classifier.model_digest)
     registry = ModelRegistryClient.create(chain, owner=owner)
     registry.register(digest, f"edgeshield://models/{digest.hex()[:16]}")
     opening = CommitmentOpening.of(ctx.get("key"), digest, OWNER_ID)
