@@ -321,12 +321,13 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
         key="ledger",
         title="On-chain record",
         outcome=f"{audit.round} rounds committed and attested by {len(plants)} plants in "
-        f"FederatedRoundAudit; model registered in ModelRegistry with commitment "
-        f"0x{on_chain.hex()[:16]}… ({chain.label})",
+        f"FederatedRoundAudit; model digest {classifier.model_digest} registered in "
+        f"ModelRegistry with commitment 0x{on_chain.hex()[:16]}… ({chain.label})",
         seconds=time.perf_counter() - start,
         figures={
             "audit": audit.address,
             "registry": registry.address,
+            "model_digest": classifier.model_digest,
             "commitment": "0x" + on_chain.hex(),
             "opening_commitment": "0x" + opening.commitment().hex(),
             "committed_at": receipt.committed_at.isoformat(),
