@@ -16,7 +16,6 @@ from edgeshield.ownership import (
     WaffleConfig,
     WatermarkKey,
     derive_triggers,
-    model_digest,
     trigger_accuracy,
     waffle_hook,
 )
@@ -35,7 +34,7 @@ def test_embedding_marks_a_copy_and_keeps_accuracy(
     triggers = derive_triggers(key, TRIGGERS, envelope=envelope)
     assert trigger_accuracy(clean, triggers) <= 0.1
     assert trigger_accuracy(marked, triggers) >= 0.8
-    assert model_digest(clean) != model_digest(marked)
+    assert clean.model_digest != marked.model_digest
     before, after = clean.evaluate(split[1]), marked.evaluate(split[1])
     assert after.accuracy >= before.accuracy - 0.01
 

@@ -18,7 +18,6 @@ from edgeshield.ownership import (
     OwnershipEvidence,
     WatermarkKey,
     commitment,
-    model_digest,
     owner_salt,
     verify,
     write_evidence,
@@ -41,7 +40,7 @@ class Clock:
 
 
 def test_commitment_binds_key_model_and_owner(key: WatermarkKey, marked: FailureClassifier) -> None:
-    digest = model_digest(marked)
+    digest = bytes.fromhex(marked.model_digest)
     value = commitment(key, digest, "acme")
     assert value == keccak(key.digest() + digest + owner_salt("acme"))
     assert value != commitment(key, digest, "other")
@@ -59,22 +58,22 @@ def test_model_digest_changes_with_any_weight(marked: FailureClassifier) -> None
     other = copy.deepcopy(marked)
     first = next(iter(other.model.parameters()))
     first.data[0, 0] += 1e-3
-    assert model_digest(other) != model_digest(marked)
-    assert model_digest(copy.deepcopy(marked)) == model_digest(marked)
+    assert other.model_digest != marked.model_digest
+    assert copy.deepcopy(marked).model_digest == marked.model_digest
 
 
 def test_local_log_commit_lookup_reveal(
     key: WatermarkKey, marked: FailureClassifier, tmp_path: Path
 ) -> None:
     log = LocalCommitmentLog(tmp_path / "log.jsonl", clock=Clock())
-    opening = CommitmentOpening.of(key, model_digest(marked), "acme")
+    opening = CommitmentOpening.of(key, bytes.fromhex(marked.model_digest), "acme")
     receipt = log.commit(opening.commitment())
     assert receipt.committed_at == T0 + timedelta(minutes=1)
     assert log.lookup(opening.commitment()).revealed_at is None
     revealed = log.reveal(opening)
     assert revealed.committed_at == receipt.committed_at
     assert revealed.revealed_at == T0 + timedelta(minutes=2)
-    wrong = CommitmentOpening.of(key, model_digest(marked), "mallory")
+    wrong = CommitmentOpening.of(key, bytes.fromhex(marked.model_digest), "mallory")
     with pytest.raises(OwnershipError, match="no such commitment"):
         log.reveal(wrong)
     with pytest.raises(ConfigError):
@@ -88,13 +87,13 @@ def test_evidence_report_files(
     tmp_path: Path,
 ) -> None:
     log = LocalCommitmentLog(tmp_path / "log.jsonl", clock=Clock())
-    receipt = log.commit(commitment(key, model_digest(marked), "acme"))
+    receipt = log.commit(commitment(key, bytes.fromhex(marked.model_digest), "acme"))
     result = verify(marked, key, null=null, fpr=FPR)
     evidence = OwnershipEvidence(
         owner_id="acme",
         key_id=key.key_id,
         suspect="device-17",
-        suspect_digest=model_digest(marked).hex(),
+        suspect_model_digest=marked.model_digest,
         result=result,
         null_names=null.names,
         receipt=receipt,
@@ -130,7 +129,7 @@ def test_ledger_backed_commitment_store(
     chain = ledger.Chain.embedded()
     compiler = ledger.CompilerConfig(cache_dir=tmp_path / "solc")
     registry = ledger.ModelRegistryClient.create(chain, compiler=compiler)
-    digest = model_digest(marked)
+    digest = bytes.fromhex(marked.model_digest)
     registry.register(digest, "ipfs://card")
     store = LedgerCommitmentStore(registry)
     opening = CommitmentOpening.of(key, digest, "acme")

@@ -8,7 +8,7 @@ import torch
 from vault_helpers import fixed_clock, make_licence
 
 from edgeshield.errors import ConfigError
-from edgeshield.vault import DeviceKey, OwnerKey, inspect_bundle, open_bundle, seal
+from edgeshield.vault import DeviceKey, OwnerKey, inspect_bundle, model_digest, open_bundle, seal
 
 
 def numpy_tensors() -> dict[str, np.ndarray]:
@@ -69,3 +69,16 @@ def test_arrays_seal_refuses(tensors: dict[str, object], message: str) -> None:
             recipients=[device.public_key()],
             model_id="m",
         )
+
+
+@pytest.mark.parametrize(
+    ("tensors", "message"),
+    [
+        ({}, "non-empty mapping"),
+        ({"a": np.zeros(2, dtype=np.complex64)}, "unsupported dtype"),
+        ({"a": np.zeros(2), "b": torch.zeros(2)}, "all torch tensors or all numpy arrays"),
+    ],
+)
+def test_model_digest_refuses_what_seal_refuses(tensors: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        model_digest(tensors)  # type: ignore[arg-type]

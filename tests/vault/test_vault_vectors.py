@@ -28,6 +28,7 @@ from edgeshield.vault import (
     SealOptions,
     inspect_bundle,
     issue_licence,
+    model_digest,
     open_bundle,
     read_licence,
     seal,
@@ -113,6 +114,17 @@ def test_vector_fields() -> None:
     assert header.decode("ascii") == SPEC["header"]
     assert OWNER.public_key().raw().hex() == SPEC["owner_public_key"]
     assert [d.public_key().raw().hex() for d in DEVICES] == SPEC["device_public_keys"]
+
+
+def test_model_digest_is_the_vectors_header_digest() -> None:
+    """The model digest computed without sealing is the one the sealed header records."""
+    assert SPEC is not None
+    assert model_digest(tensors()) == SPEC["model_digest"]
+    numpy = {name: t.numpy() for name, t in tensors().items()}
+    assert model_digest(numpy) == SPEC["model_digest"]
+    sha = model_digest(tensors(), hash_algorithm=HashAlgorithm.SHA256)
+    assert sha != SPEC["model_digest"]
+    assert len(sha) == 64
 
 
 def test_vector_opens_with_its_keys() -> None:

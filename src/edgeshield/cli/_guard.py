@@ -66,6 +66,7 @@ def seal_cmd(
     except OSError as exc:
         raise GuardError(f"cannot write bundle {out}: {exc}") from exc
     console.print(f"sealed {model_dir} with its model card into {out} ({len(bundle)} bytes)")
+    console.print(f"model digest {classifier.model_digest}")
 
 
 @app.command(name="add-client")

@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from edgeshield.cli._render import JsonOption, print_json
 from edgeshield.errors import ConfigError, LedgerError
 from edgeshield.ledger import (
     Chain,
     CompilerConfig,
     ContractSpec,
+    EventRecord,
     EvmVersion,
     GeneratorOptions,
     SpecContract,
@@ -100,6 +102,25 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _plain(value: Any) -> Any:
+    """A contract value as JSON: bytes as ``0x`` hex, numbers and booleans as themselves."""
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return _show(value)
+
+
+def _event_json(event: EventRecord) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "args": {k: _plain(v) for k, v in event.args.items()},
+        "block_number": event.block_number,
+        "tx_hash": event.tx_hash,
+        "log_index": event.log_index,
+    }
+
+
 @app.command(name="generate")
 def generate_cmd(
     spec_path: SpecPath,
@@ -123,6 +144,7 @@ def compile_cmd(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", help="Artifact cache (default: user cache).")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Generate and compile a spec with solc-js; print or write the artifact."""
     spec = load_spec(spec_path)
@@ -131,6 +153,19 @@ def compile_cmd(
     if output is not None:
         output.write_text(json.dumps(compiled.to_json(), indent=2), encoding="utf-8")
     size = (len(compiled.deployed_bytecode) - 2) // 2
+    if as_json:
+        print_json(
+            {
+                "contract": compiled.name,
+                "solc_version": compiled.solc_version,
+                "evm_version": compiled.evm_version.value,
+                "runtime_bytes": size,
+                "source_digest": f"sha256:{compiled.source_digest}",
+                "cached": compiled.cached,
+                "output": None if output is None else str(output),
+            }
+        )
+        return
     typer.echo(
         f"{compiled.name}: solc {compiled.solc_version}, evm {compiled.evm_version.value}, "
         f"runtime {size} bytes, source sha256:{compiled.source_digest}"
@@ -143,6 +178,7 @@ def compile_cmd(
 def analyse_cmd(
     spec_paths: Annotated[list[Path], typer.Argument(help="Specs to generate and analyse.")],
     evm_version: Evm = EvmVersion.PRAGUE,
+    as_json: JsonOption = False,
 ) -> None:
     """Run Slither on the generated contracts; fail on any High or Medium finding."""
     from edgeshield.ledger import analyse_sources
@@ -151,13 +187,32 @@ def analyse_cmd(
     options = GeneratorOptions(evm_version=evm_version)
     sources = {spec.contract: generate_solidity(spec, options) for spec in specs}
     findings = analyse_sources(sources, evm_version=evm_version)
-    for finding in findings:
-        typer.echo(f"{finding.impact:<6} {finding.check:<24} {finding.description[:160]}")
     serious = [f for f in findings if f.serious]
-    typer.echo(
-        f"slither: {len(sources)} contracts, {len(serious)} High/Medium, "
-        f"{len(findings) - len(serious)} Low findings"
-    )
+    if as_json:
+        print_json(
+            {
+                "contracts": sorted(sources),
+                "serious": len(serious),
+                "findings": [
+                    {
+                        "contract": f.contract,
+                        "check": f.check,
+                        "impact": f.impact,
+                        "confidence": f.confidence,
+                        "description": f.description,
+                        "serious": f.serious,
+                    }
+                    for f in findings
+                ],
+            }
+        )
+    else:
+        for finding in findings:
+            typer.echo(f"{finding.impact:<6} {finding.check:<24} {finding.description[:160]}")
+        typer.echo(
+            f"slither: {len(sources)} contracts, {len(serious)} High/Medium, "
+            f"{len(findings) - len(serious)} Low findings"
+        )
     if serious:
         raise LedgerError(f"Slither reported {len(serious)} High/Medium findings")
 
@@ -171,12 +226,25 @@ def deploy_cmd(
     rpc_url: RpcUrl = None,
     private_key: PrivateKey = None,
     sender: Account = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Deploy a spec's contract and print its address."""
     spec = load_spec(spec_path)
     args = _named_args(arg or [], spec.constructor_inputs, "constructor")
     chain = _chain(rpc_url, private_key, needs_rpc=None)
     contract = SpecContract.deploy(chain, spec, args, sender=_sender(chain, sender))
+    if as_json:
+        print_json(
+            {
+                "contract": spec.contract,
+                "address": contract.address,
+                "chain": chain.label,
+                "embedded": chain.is_embedded,
+                "deploy_gas": contract.deployed.deploy_gas,
+                "state": contract.state(),
+            }
+        )
+        return
     typer.echo(f"{spec.contract} deployed at {contract.address} ({chain.label})")
     typer.echo(f"deploy gas: {contract.deployed.deploy_gas}")
     if chain.is_embedded:
@@ -199,8 +267,13 @@ def call_cmd(
     rpc_url: RpcUrl = None,
     private_key: PrivateKey = None,
     sender: Account = 0,
+    as_json: JsonOption = False,
 ) -> None:
-    """Send a transition (the counter is read first) or read a public variable."""
+    """Send a transition (the counter is read first) or read a public variable.
+
+    With ``--json``: a read prints ``{"function", "value"}``; a transaction prints its hash,
+    block, gas, the state after it and its decoded events.
+    """
     spec = load_spec(spec_path)
     chain = _chain(rpc_url, private_key, needs_rpc="call")
     contract = SpecContract.at(chain, spec, address)
@@ -215,14 +288,26 @@ def call_cmd(
         to = _named_args(arg or [], {"to": "address"}, function)["to"]
         result = contract.call_function(function, [to], sender=_sender(chain, sender), value=value)
     elif function == "state":
-        typer.echo(contract.state())
+        _print_read(function, contract.state(), as_json=as_json)
         return
     elif function in (*spec.variables, *spec.roles, "transitionCounter", "paused", "credits"):
         key = arg[0] if arg else None
-        typer.echo(_show(contract.get(function, key)))
+        _print_read(function, contract.get(function, key), as_json=as_json)
         return
     else:
         raise ConfigError(f"{spec.contract} has no function or variable {function!r}")
+    if as_json:
+        print_json(
+            {
+                "function": function,
+                "tx_hash": result.tx_hash,
+                "block_number": result.block_number,
+                "gas_used": result.gas_used,
+                "state": contract.state(),
+                "events": [_event_json(event) for event in result.events],
+            }
+        )
+        return
     typer.echo(
         f"{function}: tx {result.tx_hash}, block {result.block_number}, "
         f"gas {result.gas_used}, state {contract.state()}"
@@ -231,17 +316,28 @@ def call_cmd(
         typer.echo(f"  {event.name} {json.dumps({k: _show(v) for k, v in event.args.items()})}")
 
 
+def _print_read(function: str, value: Any, *, as_json: bool) -> None:
+    if as_json:
+        print_json({"function": function, "value": _plain(value)})
+    else:
+        typer.echo(_show(value))
+
+
 @app.command(name="events")
 def events_cmd(
     spec_path: SpecPath,
     address: Annotated[str, typer.Argument(help="Contract address.")],
     from_block: Annotated[int, typer.Option("--from-block", min=0)] = 0,
     rpc_url: RpcUrl = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List the contract's events, oldest first."""
     spec = load_spec(spec_path)
     chain = _chain(rpc_url, None, needs_rpc="events")
     contract = SpecContract.at(chain, spec, address)
+    if as_json:
+        print_json({"events": [_event_json(event) for event in contract.events(from_block)]})
+        return
     for event in contract.events(from_block):
         args = json.dumps({k: _show(v) for k, v in event.args.items()})
         typer.echo(f"block {event.block_number} {event.name} {args}")

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from edgeshield.cli._ledger import app
+from edgeshield.cli._render import JsonOption, print_json
 from edgeshield.errors import ConfigError, SpecError
 from edgeshield.ledger import (
     ContractSpec,
@@ -20,6 +21,8 @@ from edgeshield.ledger import (
     GeneratorOptions,
     SmtConfig,
     SmtOutcome,
+    StateGraph,
+    Verdict,
     explore,
     generate_solidity,
     load_contract,
@@ -151,8 +154,12 @@ def verify_cmd(
     smt_timeout: Annotated[
         float, typer.Option("--smt-timeout", help="Seconds per CHC query (with --smt).")
     ] = 60.0,
+    as_json: JsonOption = False,
 ) -> None:
-    """Explore the contract's states and check properties; exit 1 if any property fails."""
+    """Explore the contract's states and check properties; exit 1 if any property fails.
+
+    ``--json`` prints the same findings as one JSON object (exit status unchanged).
+    """
     texts = list(prop or []) + (_read_properties(properties) if properties else [])
     try:
         bounds = ExplorationBounds(max_value=max_value, max_states=max_states, strangers=strangers)
@@ -161,26 +168,64 @@ def verify_cmd(
     parsed = [parse_property(text) for text in texts]
     spec = load_contract(path)
     verdicts = verify(spec, parsed, graph=(graph := explore(spec, bounds)))
+    if not as_json:
+        _print_exploration(spec.contract, graph, max_value, max_states, verdicts)
+    smt_verdicts = (
+        verify_smt(spec, parsed, SmtConfig(timeout_s=smt_timeout)) if smt and parsed else []
+    )
+    failed = sum(not v.holds for v in verdicts)
+    failed += sum(v.outcome is SmtOutcome.VIOLATED for v in smt_verdicts)
+    if as_json:
+        print_json(
+            {
+                "contract": spec.contract,
+                "states_explored": graph.size,
+                "cut": len(graph.cut),
+                "complete": graph.complete,
+                "terminal_states": sorted({graph.fsm_states[n] for n in graph.deadlocks()}),
+                "unreachable_states": list(graph.unreachable_states()),
+                "properties": [
+                    {"property": str(v.property), "holds": v.holds, "explanation": v.explain()}
+                    for v in verdicts
+                ],
+                "smt": [
+                    {
+                        "property": str(v.property),
+                        "outcome": v.outcome.value,
+                        "seconds": v.seconds,
+                        "explanation": v.explain(),
+                    }
+                    for v in smt_verdicts
+                ]
+                if smt
+                else None,
+                "failed": failed,
+            }
+        )
+    else:
+        for smt_verdict in smt_verdicts:
+            typer.echo(smt_verdict.explain())
+        if smt_verdicts:
+            proved = sum(v.outcome is SmtOutcome.PROVED for v in smt_verdicts)
+            typer.echo(f"{proved} of {len(smt_verdicts)} properties proved by the SMTChecker")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _print_exploration(
+    contract: str, graph: StateGraph, max_value: int, max_states: int, verdicts: list[Verdict]
+) -> None:
+    """The text form of ``verify`` before the SMTChecker runs: exploration, each verdict."""
     terminal = sorted({graph.fsm_states[n] for n in graph.deadlocks()})
     typer.echo(
-        f"{spec.contract}: {graph.size} states explored"
+        f"{contract}: {graph.size} states explored"
         + (f", {len(graph.cut)} cut at value bound {max_value}" if graph.cut else "")
         + ("" if graph.complete else f", stopped at {max_states} states")
     )
     typer.echo(f"  terminal states (no call succeeds): {', '.join(terminal) or 'none'}")
-    unreachable = graph.unreachable_states()
-    typer.echo(f"  unreachable states: {', '.join(unreachable) or 'none'}")
+    typer.echo(f"  unreachable states: {', '.join(graph.unreachable_states()) or 'none'}")
     for verdict in verdicts:
         typer.echo(verdict.explain())
-    failed = sum(not v.holds for v in verdicts)
     if verdicts:
+        failed = sum(not v.holds for v in verdicts)
         typer.echo(f"{len(verdicts) - failed} of {len(verdicts)} properties hold")
-    if smt and parsed:
-        smt_verdicts = verify_smt(spec, parsed, SmtConfig(timeout_s=smt_timeout))
-        for smt_verdict in smt_verdicts:
-            typer.echo(smt_verdict.explain())
-        proved = sum(v.outcome is SmtOutcome.PROVED for v in smt_verdicts)
-        typer.echo(f"{proved} of {len(smt_verdicts)} properties proved by the SMTChecker")
-        failed += sum(v.outcome is SmtOutcome.VIOLATED for v in smt_verdicts)
-    if failed:
-        raise typer.Exit(code=1)

@@ -25,7 +25,6 @@ from edgeshield.ownership import (
     commitment,
     derive_triggers,
     embed_watermark,
-    model_digest,
     null_models_needed,
     train_null_models,
     trigger_accuracy,
@@ -134,7 +133,7 @@ def embed(
         f"marked model saved to {out}; trigger accuracy {accuracy:.0%}; failure F1 on "
         f"{len(test_rows):,} held-out rows {marked.metrics['test']['f1']:.3f}"
     )
-    console.print(f"model digest {model_digest(marked).hex()}")
+    console.print(f"model digest {marked.model_digest}")
 
 
 def _load_envelope(path: Path) -> SensorEnvelope:
@@ -206,7 +205,9 @@ def commit_cmd(
     log: Annotated[Path, typer.Option("--log", help="Commitment log file (JSON lines).")],
 ) -> None:
     """Record the ownership commitment of a model before its release."""
-    value = commitment(WatermarkKey.load(key), model_digest(load_classifier(model)), owner)
+    value = commitment(
+        WatermarkKey.load(key), bytes.fromhex(load_classifier(model).model_digest), owner
+    )
     receipt = LocalCommitmentLog(log).commit(value)
     console.print(f"commitment {value.hex()} recorded at {receipt.committed_at.isoformat()}")
 
@@ -254,7 +255,7 @@ def verify_cmd(
     )
     receipt, matches = None, None
     if log is not None:
-        digest = model_digest(load_classifier(released) if released else classifier)
+        digest = bytes.fromhex((load_classifier(released) if released else classifier).model_digest)
         opening = CommitmentOpening.of(wkey, digest, owner)
         try:
             receipt = LocalCommitmentLog(log).lookup(opening.commitment())
@@ -266,7 +267,7 @@ def verify_cmd(
             owner_id=owner,
             key_id=wkey.key_id,
             suspect=str(suspect),
-            suspect_digest=model_digest(classifier).hex(),
+            suspect_model_digest=classifier.model_digest,
             result=result,
             null_names=calibration.names,
             receipt=receipt,
@@ -279,7 +280,7 @@ def verify_cmd(
             {
                 "verdict": verdict,
                 "suspect": str(suspect),
-                "suspect_digest": model_digest(classifier).hex(),
+                "suspect_model_digest": classifier.model_digest,
                 "result": result.as_dict(),
                 "commitment_matches": matches,
                 "evidence": None

@@ -99,6 +99,7 @@ def train(
     title = "Failure classifier" if layout.name == "ai4i2020" else f"{layout.name} classifier"
     console.print(metrics_table(f"{title} (held-out 25 %)", {"test": metrics}))
     console.print(f"model saved to {out} (seed {seed}, recorded in the model card)")
+    console.print(f"model digest {classifier.model_digest}")
 
 
 def evaluate(
@@ -120,6 +121,12 @@ def evaluate(
     data = _load_rows(csv, db_url, 1, 100, 0, classifier.schema)
     metrics = classifier.evaluate(data)
     if as_json:
-        print_json({"model": str(model), "metrics": metrics.as_dict()})
+        print_json(
+            {
+                "model": str(model),
+                "model_digest": classifier.model_digest,
+                "metrics": metrics.as_dict(),
+            }
+        )
         return
     console.print(metrics_table(f"Failure classifier {model}", {"evaluation": metrics}))

@@ -220,10 +220,8 @@ def seal_cmd(
         options=options,
     )
     info = verify(path, owner_public_key=owner.public_key())
-    _say(
-        f"sealed {len(tensors)} tensors for {len(recipient)} device(s) into {path}; "
-        f"model digest {info.model_digest}"
-    )
+    _say(f"sealed {len(tensors)} tensors for {len(recipient)} device(s) into {path}")
+    _say(f"model digest {info.model_digest}")
 
 
 @app.command(name="open")
@@ -370,7 +368,8 @@ def licence_issue_cmd(
         ),
     ] = None,
     model_digest: Annotated[
-        str | None, typer.Option("--model-digest", help="Model digest (64 hex digits).")
+        str | None,
+        typer.Option("--model-digest", help="Model digest (64 hex digits, as `vault inspect`)."),
     ] = None,
     valid_from: Annotated[
         str | None, typer.Option("--valid-from", help="ISO 8601 start (default: now, UTC).")
@@ -421,7 +420,8 @@ def licence_issue_cmd(
         ledger=ledger,
     )
     _write_text(out, token + "\n")
-    _say(f"wrote licence to {out} (model {digest[:16]}…, {days:g} days)")
+    _say(f"wrote licence to {out} ({days:g} days)")
+    _say(f"model digest {digest}")
 
 
 @licence_app.command(name="show")

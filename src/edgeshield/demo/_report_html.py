@@ -22,7 +22,7 @@ _SAFE_HREF = re.compile(r"[A-Za-z0-9_./#-]+")
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-    "vertical-align:top}th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;"
+    "vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;"
     "padding:1em}code{background:#f3f3f3;padding:0 3px;border-radius:3px}"
     ".verdict{border-left:4px solid #16324f;background:#f4f6f8;padding:.6em 1em}"
 )

@@ -122,7 +122,7 @@ def step_prove(ctx: DemoContext) -> StepRecord:
             owner_id=OWNER_ID,
             key_id=key.key_id,
             suspect="copy dumped from a licensed gateway, then fine-tuned on a third of a plant",
-            suspect_digest="",
+            suspect_model_digest="",
             result=stolen_result,
             null_names=tuple(nulls),
             receipt=receipt,

@@ -73,6 +73,11 @@ def step_release(ctx: DemoContext) -> StepRecord:
     expect(
         len(info.recipient_key_ids) == 2, "release", "the bundle is not sealed for both gateways"
     )
+    expect(
+        info.model_digest == classifier.model_digest,
+        "release",
+        "the bundle's model digest is not the registered model's",
+    )
     contract = ModelLicenceClient.create(
         chain,
         licensee=accounts["licensee"],
@@ -103,7 +108,7 @@ def step_release(ctx: DemoContext) -> StepRecord:
         title="Sealed release and licence",
         outcome=f"bundle {path.name} ({path.stat().st_size / 1024:.0f} KiB, AES-256-GCM, "
         f"Ed25519-signed) for gateway-a and gateway-b; ModelLicence {contract.address[:10]}… "
-        f"active for gateway-a ({PREPAID_USES} uses prepaid)",
+        f"active for gateway-a ({PREPAID_USES} uses prepaid); model digest {info.model_digest}",
         seconds=time.perf_counter() - start,
         figures={
             "bundle_bytes": path.stat().st_size,

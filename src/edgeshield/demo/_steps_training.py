@@ -34,7 +34,6 @@ from edgeshield.ownership import (
     WaffleConfig,
     WatermarkKey,
     derive_triggers,
-    model_digest,
     trigger_accuracy,
     waffle_hook,
 )
@@ -300,7 +299,7 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
         "the last committed digest is not the final global model's",
     )
     classifier = ctx.get("classifier")
-    digest = model_digest(classifier)
+    digest = bytes.fromhex(classifier.model_digest)
     registry = ModelRegistryClient.create(chain, owner=owner)
     registry.register(digest, f"edgeshield://models/{digest.hex()[:16]}")
     opening = CommitmentOpening.of(ctx.get("key"), digest, OWNER_ID)
@@ -322,12 +321,13 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
         key="ledger",
         title="On-chain record",
         outcome=f"{audit.round} rounds committed and attested by {len(plants)} plants in "
-        f"FederatedRoundAudit; model registered in ModelRegistry with commitment "
-        f"0x{on_chain.hex()[:16]}… ({chain.label})",
+        f"FederatedRoundAudit; model digest {classifier.model_digest} registered in "
+        f"ModelRegistry with commitment 0x{on_chain.hex()[:16]}… ({chain.label})",
         seconds=time.perf_counter() - start,
         figures={
             "audit": audit.address,
             "registry": registry.address,
+            "model_digest": classifier.model_digest,
             "commitment": "0x" + on_chain.hex(),
             "opening_commitment": "0x" + opening.commitment().hex(),
             "committed_at": receipt.committed_at.isoformat(),

@@ -16,7 +16,6 @@ from edgeshield.ownership._commit import (
     LocalCommitmentLog,
     RegistryLike,
     commitment,
-    model_digest,
     owner_salt,
 )
 from edgeshield.ownership._embed import (
@@ -95,7 +94,6 @@ __all__ = [
     "fingerprint",
     "fingerprint_auc",
     "match_fingerprint",
-    "model_digest",
     "null_models_needed",
     "owner_salt",
     "queries_needed",

@@ -20,12 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
 from eth_hash.auto import keccak
 
 from edgeshield.errors import ConfigError, OwnershipError, StorageError
 from edgeshield.ownership._key import WatermarkKey
-from edgeshield.usecase import FailureClassifier
 
 __all__ = [
     "CommitmentOpening",
@@ -35,24 +33,10 @@ __all__ = [
     "LocalCommitmentLog",
     "RegistryLike",
     "commitment",
-    "model_digest",
     "owner_salt",
 ]
 
 Clock = Callable[[], datetime]
-
-
-def model_digest(classifier: FailureClassifier) -> bytes:
-    """SHA-256 over the weights (name, dtype, shape, bytes), the encoder and the threshold."""
-    digest = hashlib.sha256(b"edgeshield.ownership.model/v1\x00")
-    state = classifier.model.state_dict()
-    for name in sorted(state):
-        tensor: torch.Tensor = state[name].detach().contiguous().cpu()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.numpy().tobytes())
-    extra = {"encoder": classifier.encoder.to_dict(), "threshold": classifier.threshold}
-    digest.update(json.dumps(extra, sort_keys=True).encode())
-    return digest.digest()
 
 
 def owner_salt(owner_id: str) -> bytes:
@@ -63,7 +47,11 @@ def owner_salt(owner_id: str) -> bytes:
 
 
 def commitment(key: WatermarkKey, model_digest: bytes, owner_id: str) -> bytes:
-    """``keccak256(key digest || model digest || owner salt)``: what the owner commits to."""
+    """``keccak256(key digest || model digest || owner salt)``: what the owner commits to.
+
+    ``model_digest`` is the 32 bytes of the model digest
+    (``bytes.fromhex(classifier.model_digest)``), the one a bundle and a licence name.
+    """
     if len(model_digest) != 32:
         raise ConfigError("a model digest is 32 bytes")
     return bytes(keccak(key.digest() + model_digest + owner_salt(owner_id)))

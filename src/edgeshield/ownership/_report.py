@@ -40,8 +40,9 @@ class OwnershipEvidence:
         Who claims, and the public id of the watermark key.
     suspect
         How the suspect was identified (a path, a URL, a device id).
-    suspect_digest
-        Hex digest of the suspect's weights when they are available, else empty.
+    suspect_model_digest
+        The suspect's model digest (``FailureClassifier.model_digest``, the one a bundle and a
+        licence name) when its weights are available, else empty.
     result
         The calibrated ownership test.
     null_names
@@ -60,7 +61,7 @@ class OwnershipEvidence:
     owner_id: str
     key_id: str
     suspect: str
-    suspect_digest: str
+    suspect_model_digest: str
     result: OwnershipResult
     null_names: tuple[str, ...]
     receipt: CommitmentReceipt | None = None
@@ -74,7 +75,7 @@ class OwnershipEvidence:
             "owner_id": self.owner_id,
             "key_id": self.key_id,
             "suspect": self.suspect,
-            "suspect_digest": self.suspect_digest,
+            "suspect_model_digest": self.suspect_model_digest,
             "result": self.result.as_dict(),
             "null_models": list(self.null_names),
             "commitment": self.receipt.as_dict() if self.receipt else None,
@@ -144,7 +145,10 @@ def _lines(evidence: OwnershipEvidence) -> list[tuple[str, str]]:
         ("Owner", evidence.owner_id),
         ("Watermark key id", evidence.key_id),
         ("Suspect", evidence.suspect),
-        ("Suspect digest", evidence.suspect_digest or "(black-box: weights not available)"),
+        (
+            "Suspect model digest",
+            evidence.suspect_model_digest or "(black-box: weights not available)",
+        ),
         ("Trigger queries", str(r.queries)),
         ("Agreement", f"{r.matches}/{r.queries} = {r.agreement:.1%}"),
         (

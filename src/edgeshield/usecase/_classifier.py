@@ -65,14 +65,26 @@ class FailureClassifier:
         """The dataset schema the classifier reads rows by (its encoder's)."""
         return self.encoder.schema
 
+    @property
+    def model_digest(self) -> str:
+        """The model digest (64 hex digits): what a bundle, licence and commitment name it by.
+
+        It is :func:`edgeshield.vault.model_digest` of the weights, so a model directory and
+        the bundle sealed from it show the same digest.
+        """
+        from edgeshield.vault import model_digest
+
+        return model_digest(self.model.state_dict())
+
     def card(self) -> dict[str, Any]:
         """The JSON model card: schema, features, encoder, threshold, metrics, config, data hash.
 
         The card embeds its dataset schema and the schema's digest, so whoever loads the model
-        reads rows the way it was trained on them.
+        reads rows the way it was trained on them, and the model digest of the weights.
         """
         return {
             "format": "edgeshield.failure-classifier/1",
+            "model_digest": self.model_digest,
             "architecture": {
                 "kind": "mlp",
                 "in_features": self.model.in_features,

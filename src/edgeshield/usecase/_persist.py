@@ -88,7 +88,7 @@ def classifier_from_parts(
         raise ModelError("weights do not match the architecture in the model card")
     model.load_state_dict(state)
     model.eval()
-    return FailureClassifier(
+    classifier = FailureClassifier(
         model=model,
         encoder=encoder,
         threshold=threshold,
@@ -97,6 +97,13 @@ def classifier_from_parts(
         data_sha256=str(card.get("data_sha256", "")),
         metrics=dict(card.get("metrics", {})),
     )
+    named = card.get("model_digest")
+    if named is not None and named != classifier.model_digest:
+        raise ModelError(
+            f"the model card names model digest {str(named)[:16]}…, the weights are "
+            f"{classifier.model_digest[:16]}…"
+        )
+    return classifier
 
 
 def load_classifier(directory: str | Path) -> FailureClassifier:

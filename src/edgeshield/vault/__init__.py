@@ -32,7 +32,7 @@ from edgeshield.vault._manifest import (
     verify_model_directory,
 )
 from edgeshield.vault._open import BundleInfo, BundleSource, inspect_bundle, open_bundle, verify
-from edgeshield.vault._seal import SealOptions, seal, seal_file
+from edgeshield.vault._seal import SealOptions, model_digest, seal, seal_file
 
 __all__ = [
     "BundleInfo",
@@ -50,6 +50,7 @@ __all__ = [
     "generate_manifest_key",
     "inspect_bundle",
     "issue_licence",
+    "model_digest",
     "open_bundle",
     "read_licence",
     "refuse_existing",

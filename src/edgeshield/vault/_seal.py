@@ -218,11 +218,61 @@ def _serialise(tensors: Tensors) -> _Payload:
     )
 
 
+def _payload_digest(payload: _Payload, algorithm: HashAlgorithm) -> str:
+    """Hash the payload pieces in order: the model digest as 64 lowercase hex digits."""
+    hasher = new_hasher(algorithm, multithreaded=True)
+    for piece in payload.pieces:
+        hasher.update(piece)
+    return hasher.digest().hex()
+
+
+def model_digest(tensors: Tensors, *, hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3) -> str:
+    """Return the model digest of a state dict: the one name of a model across EdgeShield.
+
+    Why: the same model must show the same digest in its model card, the bundle header, the
+    licence that names it, the guard's health answer, the ownership commitment and the
+    ledger's registry. This is that digest: ``hash_algorithm`` (BLAKE3 unless the bundle was
+    sealed with another) over the canonical safetensors payload :func:`seal` encrypts
+    (tensors sorted by name, no metadata), as 64 lowercase hex digits. It names the weights
+    only; it is not the SHA-256 of a ``.safetensors`` file, whose bytes also hold metadata.
+
+    Parameters
+    ----------
+    tensors : Mapping[str, torch.Tensor] or Mapping[str, numpy.ndarray]
+        The state dict, as :func:`seal` takes it.
+    hash_algorithm : HashAlgorithm
+        The digest algorithm; a bundle records its own (``BundleInfo.hash_algorithm``).
+
+    Raises
+    ------
+    ConfigError
+        The tensors cannot be laid out as safetensors.
+    """
+    _check_tensors(tensors)
+    if not isinstance(hash_algorithm, HashAlgorithm):
+        raise ConfigError("hash_algorithm must be a HashAlgorithm")
+    try:
+        payload = _serialise(tensors)
+    except (ValueError, RuntimeError, TypeError, NotImplementedError) as exc:
+        raise ConfigError(f"cannot serialise tensors as safetensors: {exc}") from exc
+    return _payload_digest(payload, hash_algorithm)
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Plan:
     header: Header
     content_key: bytes = field(repr=False)
     payload: _Payload = field(repr=False)
+
+
+def _check_tensors(tensors: Tensors) -> None:
+    if not isinstance(tensors, Mapping) or not tensors:
+        raise ConfigError("tensors must be a non-empty mapping of names to tensors")
+    for name, tensor in tensors.items():
+        if not isinstance(name, str) or _library(tensor) is None:
+            raise ConfigError("tensors must map str names to torch.Tensor or numpy array values")
+        if _dtype_name(tensor) is None:
+            raise ConfigError(f"tensor {name!r} has unsupported dtype {tensor.dtype}")
 
 
 def _check_inputs(
@@ -231,13 +281,7 @@ def _check_inputs(
     model_id: str,
     metadata: Mapping[str, str],
 ) -> None:
-    if not isinstance(tensors, Mapping) or not tensors:
-        raise ConfigError("tensors must be a non-empty mapping of names to tensors")
-    for name, tensor in tensors.items():
-        if not isinstance(name, str) or _library(tensor) is None:
-            raise ConfigError("tensors must map str names to torch.Tensor or numpy array values")
-        if _dtype_name(tensor) is None:
-            raise ConfigError(f"tensor {name!r} has unsupported dtype {tensor.dtype}")
+    _check_tensors(tensors)
     if isinstance(recipients, DevicePublicKey) or not recipients:
         raise ConfigError("recipients must be a non-empty sequence of DevicePublicKey")
     if not all(isinstance(r, DevicePublicKey) for r in recipients):
@@ -292,9 +336,6 @@ def _plan(
         payload = _serialise(tensors)
     except (ValueError, RuntimeError, TypeError, NotImplementedError) as exc:
         raise ConfigError(f"cannot serialise tensors as safetensors: {exc}") from exc
-    hasher = new_hasher(options.hash_algorithm, multithreaded=True)
-    for piece in payload.pieces:
-        hasher.update(piece)
     content_key = entropy(32)
     nonce_prefix = entropy(NONCE_PREFIX_SIZE)
     header = Header(
@@ -304,7 +345,7 @@ def _plan(
         chunk_size=options.chunk_size,
         payload_size=payload.size,
         nonce_prefix=nonce_prefix,
-        model_digest=hasher.digest().hex(),
+        model_digest=_payload_digest(payload, options.hash_algorithm),
         licence_required=options.licence_required,
         recipients=tuple(wrap_key(content_key, device, entropy) for device in recipients),
         tensors=tuple(
