@@ -59,7 +59,7 @@ from edgeshield.ownership import (
     WatermarkKey,
     calibrate_null,
     train_null_models,
-    verify,
+    verify_ownership,
     waffle_hook,
 )
 from edgeshield.usecase import (
@@ -183,13 +183,13 @@ def _ownership(ctx: DemoContext, classifier: Any, nulls: dict[str, Any]) -> dict
     key, envelope = ctx.get("key"), ctx.get("envelope")
     fpr = max(FPR, 1.0 / (len(nulls) + 1))
     null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, fpr=fpr)
-    released = verify(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
+    released = verify_ownership(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
     accused = strong = 0
     for held in nulls:
         rest = {n: m for n, m in nulls.items() if n != held}
         loo_fpr = max(FPR, 1.0 / (len(rest) + 1))
         loo = calibrate_null(key, rest, envelope=envelope, n=TRIGGERS, fpr=loo_fpr)
-        verdict = verify(nulls[held], key, null=loo, fpr=loo_fpr, controls=CONTROLS)
+        verdict = verify_ownership(nulls[held], key, null=loo, fpr=loo_fpr, controls=CONTROLS)
         accused += verdict.owned
         strong += verdict.model_p_value <= TARGET_P
     return {

@@ -20,7 +20,7 @@ from edgeshield.ownership import (
     commitment,
     model_digest,
     owner_salt,
-    verify,
+    verify_ownership,
     write_evidence,
 )
 from edgeshield.usecase import FailureClassifier
@@ -89,7 +89,7 @@ def test_evidence_report_files(
 ) -> None:
     log = LocalCommitmentLog(tmp_path / "log.jsonl", clock=Clock())
     receipt = log.commit(commitment(key, model_digest(marked), "acme"))
-    result = verify(marked, key, null=null, fpr=FPR)
+    result = verify_ownership(marked, key, null=null, fpr=FPR)
     evidence = OwnershipEvidence(
         owner_id="acme",
         key_id=key.key_id,

@@ -20,6 +20,7 @@ from edgeshield.ledger import (
     GeneratorOptions,
     SmtConfig,
     SmtOutcome,
+    check_properties,
     explore,
     generate_solidity,
     load_contract,
@@ -29,7 +30,6 @@ from edgeshield.ledger import (
     parse_property,
     read_source,
     spec_to_yaml,
-    verify,
     verify_smt,
 )
 
@@ -61,7 +61,7 @@ def _convert(
     parsed = [parse_property(text) for text in props or []]
     spec = loader(path)
     if parsed:
-        verdicts = verify(spec, parsed)
+        verdicts = check_properties(spec, parsed)
         for verdict in verdicts:
             typer.echo(verdict.explain())
         if not all(verdict.holds for verdict in verdicts):
@@ -160,7 +160,7 @@ def verify_cmd(
         raise ConfigError(str(exc)) from exc
     parsed = [parse_property(text) for text in texts]
     spec = load_contract(path)
-    verdicts = verify(spec, parsed, graph=(graph := explore(spec, bounds)))
+    verdicts = check_properties(spec, parsed, graph=(graph := explore(spec, bounds)))
     terminal = sorted({graph.fsm_states[n] for n in graph.deadlocks()})
     typer.echo(
         f"{spec.contract}: {graph.size} states explored"

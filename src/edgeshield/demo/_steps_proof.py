@@ -24,7 +24,7 @@ from edgeshield.ownership import (
     calibrate_null,
     commitment,
     train_null_models,
-    verify,
+    verify_ownership,
     write_evidence,
 )
 from edgeshield.redteam import (
@@ -86,7 +86,7 @@ def step_prove(ctx: DemoContext) -> StepRecord:
     null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, fpr=fpr)
 
     ctx.progress("6/7 verifying the released model and a stolen, fine-tuned copy", 0.80)
-    released = verify(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
+    released = verify_ownership(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
     expect(released.owned, "prove", f"the released model is not recognised (p={released.p_value})")
     fleet = ctx.get("fleet")
     stolen = remove_watermark(
@@ -95,8 +95,10 @@ def step_prove(ctx: DemoContext) -> StepRecord:
         fleet.frames[fleet.plant_ids[-1]],
         seed=config.seed,
     )
-    stolen_result = verify(stolen, key, null=null, fpr=fpr, controls=CONTROLS)
-    surrogate_result = verify(surrogate.predict, key, null=null, fpr=fpr, controls=CONTROLS)
+    stolen_result = verify_ownership(stolen, key, null=null, fpr=fpr, controls=CONTROLS)
+    surrogate_result = verify_ownership(
+        surrogate.predict, key, null=null, fpr=fpr, controls=CONTROLS
+    )
 
     ctx.progress("6/7 testing the thief's surrogate against the API watermark", 0.84)
     store = ctx.get("store")

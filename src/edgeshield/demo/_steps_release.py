@@ -37,7 +37,14 @@ from edgeshield.redteam import (
     run_extraction,
 )
 from edgeshield.usecase import GeneratorConfig, generate, labels, sqlite_url
-from edgeshield.vault import DeviceKey, LedgerRef, OwnerKey, inspect_bundle, issue_licence, verify
+from edgeshield.vault import (
+    DeviceKey,
+    LedgerRef,
+    OwnerKey,
+    inspect_bundle,
+    issue_licence,
+    verify_bundle,
+)
 
 __all__ = ["GATE_TTL_S", "step_release", "step_serve"]
 
@@ -68,7 +75,7 @@ def step_release(ctx: DemoContext) -> StepRecord:
     release.mkdir(exist_ok=True)
     path = release / "failure-classifier.esb"
     path.write_bytes(bundle)
-    verify(path, owner_public_key=owner_key.public_key())  # raises IntegrityError if altered
+    verify_bundle(path, owner_public_key=owner_key.public_key())  # raises IntegrityError if altered
     info = inspect_bundle(path)
     expect(
         len(info.recipient_key_ids) == 2, "release", "the bundle is not sealed for both gateways"
