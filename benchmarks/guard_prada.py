@@ -87,10 +87,13 @@ def _model(seed: int) -> tuple[FailureClassifier, pd.DataFrame]:
     config = DemoConfig(seed=seed, compare_fedavg=False, reproducible_dp=True)
     with tempfile.TemporaryDirectory() as tmp:
         ctx = DemoContext(config=config, run_dir=Path(tmp), progress=lambda *_: None)
-        for step in STEPS[:2]:
-            step(ctx)
-        fleet = ctx.get("fleet")
-        return ctx.get("classifier"), fleet.frames[fleet.plant_ids[-1]]
+        with ctx.resources:
+            for step in STEPS[:2]:
+                step(ctx)
+        fleet, classifier = ctx.state.fleet, ctx.state.classifier
+        assert fleet is not None
+        assert classifier is not None
+        return classifier, fleet.frames[fleet.plant_ids[-1]]
 
 
 def main() -> None:

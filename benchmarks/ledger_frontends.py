@@ -27,13 +27,13 @@ from edgeshield.ledger import (
     ContractSpec,
     ExplorationBounds,
     canonical_form,
+    check_properties,
     explore,
     load_ontology,
     load_pnml,
     load_spec,
     load_text,
     specs_dir,
-    verify,
 )
 
 FILES = {
@@ -119,7 +119,9 @@ def main() -> None:
             )
         graph = explore(spec)
         for text in PROPERTIES[contract]:
-            seconds, (verdict,) = _timed(lambda s=spec, t=text, g=graph: verify(s, [t], graph=g), 1)
+            seconds, (verdict,) = _timed(
+                lambda s=spec, t=text, g=graph: check_properties(s, [t], graph=g), 1
+            )
             properties.append(
                 {
                     "contract": contract,

@@ -64,7 +64,7 @@ from edgeshield.ownership import (
     queries_needed,
     train_null_models,
     trigger_accuracy,
-    verify,
+    verify_ownership,
     waffle_hook,
     write_evidence,
 )
@@ -212,7 +212,7 @@ def federated(
             ignore_index=True,
         )
         for name, classifier in classifiers.items():
-            verdict = verify(classifier, key, null=null, fpr=FPR)
+            verdict = verify_ownership(classifier, key, null=null, fpr=FPR)
             row[name].update(
                 {
                     **metrics(classifier, test),
@@ -378,13 +378,13 @@ def main() -> None:
         rest = {n: nulls[n] for n in names if n != held}
         loo_fpr = max(FPR, 1.0 / (len(rest) + 1))
         calibration = calibrate_null(key, rest, envelope=env, n=TRIGGERS, fpr=loo_fpr)
-        r = verify(nulls[held], key, null=calibration, fpr=loo_fpr)
+        r = verify_ownership(nulls[held], key, null=calibration, fpr=loo_fpr)
         loo.append({"model": held, "matches": r.matches, "p_value": r.p_value, "owned": r.owned})
 
     log("marked models")
     verdicts = []
     for (c, m), row in zip([(clean, marked)], cen["rows"], strict=False):
-        r = verify(m, key, null=null, fpr=FPR)
+        r = verify_ownership(m, key, null=null, fpr=FPR)
         verdicts.append(
             {
                 "seed": row["seed"],
@@ -392,7 +392,7 @@ def main() -> None:
                 "p_value": r.p_value,
                 "owned": r.owned,
                 "queries_for_1e-6": queries_needed(m, key, null=null, target_p=TARGET_P),
-                "clean_p_value": verify(c, key, null=null, fpr=FPR).p_value,
+                "clean_p_value": verify_ownership(c, key, null=null, fpr=FPR).p_value,
             }
         )
 
@@ -400,7 +400,7 @@ def main() -> None:
         return np.ones(len(frame), dtype=int)
 
     for controls in (0, 50):
-        trivial = verify(always, key, null=null, fpr=FPR, controls=controls)
+        trivial = verify_ownership(always, key, null=null, fpr=FPR, controls=controls)
         verdicts.append(
             {
                 "model": "always predicts failure",
@@ -409,7 +409,7 @@ def main() -> None:
                 "owned": trivial.owned,
             }
         )
-    guarded = verify(marked, key, null=null, fpr=FPR, controls=50)
+    guarded = verify_ownership(marked, key, null=null, fpr=FPR, controls=50)
     verdicts.append(
         {
             "model": "marked, with 50 controls",
@@ -423,11 +423,11 @@ def main() -> None:
     base = marked.evaluate(test)
     removal = []
     stolen_matches = [match_fingerprint(marked, fp)]
-    counts = {"marked (no attack)": verify(marked, key, null=null).matches}
+    counts = {"marked (no attack)": verify_ownership(marked, key, null=null).matches}
     for i, attack in enumerate(removal_suite()):
         start = time.perf_counter()
         stolen = remove_watermark(marked, attack, train, seed=100 + i)
-        r = verify(stolen, key, null=null, fpr=FPR)
+        r = verify_ownership(stolen, key, null=null, fpr=FPR)
         m = stolen.evaluate(test)
         fp_match = match_fingerprint(stolen, fp)
         stolen_matches.append(fp_match)
@@ -509,7 +509,7 @@ def main() -> None:
         key_id=key.key_id,
         suspect="the marked model after fine-tuning all layers on 33 % of the data",
         suspect_digest="",
-        result=verify(
+        result=verify_ownership(
             remove_watermark(marked, removal_suite()[3], train, seed=103), key, null=null
         ),
         null_names=null.names,

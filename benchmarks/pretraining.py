@@ -59,7 +59,7 @@ from edgeshield.ownership import (
     WatermarkKey,
     calibrate_null,
     train_null_models,
-    verify,
+    verify_ownership,
     waffle_hook,
 )
 from edgeshield.usecase import (
@@ -117,11 +117,13 @@ def _cell(
         db_url = sqlite_url(Path(tmp) / "plants.db")
         with PlantDatabase(db_url) as db:
             db.write_fleet(fleet.profiles, fleet.frames)
-        ctx.artifacts.update(fleet=fleet, db_url=db_url)
+        ctx.state.fleet = fleet
         began = time.perf_counter()
         if watermark == "on":
             record = STEPS[1](ctx)
-            classifier, test = ctx.get("classifier"), ctx.get("test")
+            classifier, test = ctx.state.classifier, ctx.state.test
+            assert classifier is not None
+            assert test is not None
             epsilon = record.figures["record_epsilon"]
         else:
             fl = _fl_config(config, robust=True)
@@ -166,7 +168,7 @@ def _every_round(ctx: DemoContext, fl: Any, seed: int) -> Any:
     public = generate(GeneratorConfig(rows=fl.reference_rows), seed=seed + _PUBLIC_REFERENCE_SEED)
     key = WatermarkKey.from_bytes(demo_secret(seed, "watermark-key"))
     envelope = SensorEnvelope.fit(public)
-    ctx.artifacts.update(key=key, envelope=envelope)
+    ctx.state.key, ctx.state.envelope = key, envelope
     return waffle_hook(
         key,
         encoder=server_encoder(fl),
@@ -180,16 +182,18 @@ def _every_round(ctx: DemoContext, fl: Any, seed: int) -> Any:
 
 def _ownership(ctx: DemoContext, classifier: Any, nulls: dict[str, Any]) -> dict[str, Any]:
     """The demo's trigger-set test of the released model, and every null model left out."""
-    key, envelope = ctx.get("key"), ctx.get("envelope")
+    key, envelope = ctx.state.key, ctx.state.envelope
+    assert key is not None
+    assert envelope is not None
     fpr = max(FPR, 1.0 / (len(nulls) + 1))
     null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, fpr=fpr)
-    released = verify(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
+    released = verify_ownership(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
     accused = strong = 0
     for held in nulls:
         rest = {n: m for n, m in nulls.items() if n != held}
         loo_fpr = max(FPR, 1.0 / (len(rest) + 1))
         loo = calibrate_null(key, rest, envelope=envelope, n=TRIGGERS, fpr=loo_fpr)
-        verdict = verify(nulls[held], key, null=loo, fpr=loo_fpr, controls=CONTROLS)
+        verdict = verify_ownership(nulls[held], key, null=loo, fpr=loo_fpr, controls=CONTROLS)
         accused += verdict.owned
         strong += verdict.model_p_value <= TARGET_P
     return {

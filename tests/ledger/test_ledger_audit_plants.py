@@ -10,8 +10,8 @@ from edgeshield.ledger import (
     Chain,
     CompilerConfig,
     FederatedRoundAuditClient,
+    check_properties,
     shipped_spec,
-    verify,
 )
 
 MODEL = b"\x42" * 32
@@ -72,5 +72,5 @@ def test_only_the_rounds_participants_attest(chain: Chain, compiler: CompilerCon
 def test_the_checker_proves_attestation_needs_enrolment() -> None:
     """Explicit-state proof over the bounded world (the SMTChecker times out on the mapping)."""
     spec = shipped_spec("FederatedRoundAudit")
-    (verdict,) = verify(spec, ["attest can only happen after enrol"])
+    (verdict,) = check_properties(spec, ["attest can only happen after enrol"])
     assert verdict.holds, verdict.explain()

@@ -31,10 +31,10 @@ from edgeshield.ledger import (
     ReferenceModel,
     StateGraph,
     Step,
+    check_properties,
     compiled_for,
     explore,
     parse_spec,
-    verify,
 )
 
 UINT_MAX = 2**256 - 1
@@ -300,7 +300,7 @@ def test_a_call_that_underflows_is_not_merged_away(chain: Chain, compiler: Compi
         _spec_text([{"to": "Idle", "guards": [], "statements": ["b -= 1"]}]),
         source="<underflow>",
     )
-    (verdict,) = verify(spec, ["f0 cannot happen after load"], bounds=BOUNDS)
+    (verdict,) = check_properties(spec, ["f0 cannot happen after load"], bounds=BOUNDS)
     assert not verdict.holds
     assert [step.action for step in verdict.trace] == ["load", "f0"]
     graph = explore(spec, BOUNDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgeshield.errors import SpecError
-from edgeshield.ledger import load_pnml, parse_pnml, verify
+from edgeshield.ledger import check_properties, load_pnml, parse_pnml
 
 TOOL = '<toolspecific tool="edgeshield" version="1">{}</toolspecific>'
 FINAL = TOOL.format("<final/>")
@@ -138,7 +138,7 @@ def test_concurrent_net_compiles_through_its_reachability_graph() -> None:
     assert spec.transition("start").from_ == ("ActiveAndPaid",)
     assert spec.transition("payToActiveAndPaid").payable
     # the synchronisation is real: start needs both tokens, in either order
-    verdicts = verify(
+    verdicts = check_properties(
         spec,
         [
             "start can only happen after acceptToActiveAndUnpaid",
@@ -153,7 +153,9 @@ def test_concurrent_net_compiles_through_its_reachability_graph() -> None:
     ]
     assert verdicts[1].holds
     # a split net transition is still named by its net name in properties
-    by_net_name = verify(spec, ["start can only happen after pay", "pay cannot happen after start"])
+    by_net_name = check_properties(
+        spec, ["start can only happen after pay", "pay cannot happen after start"]
+    )
     assert all(verdict.holds for verdict in by_net_name)
 
 

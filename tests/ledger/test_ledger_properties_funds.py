@@ -22,11 +22,11 @@ from edgeshield.ledger import (
     PropertyKind,
     SmtConfig,
     SmtOutcome,
+    check_properties,
     parse_property,
     parse_spec,
     shipped_spec,
     specs_dir,
-    verify,
     verify_smt,
 )
 
@@ -58,21 +58,21 @@ def test_parse_funds_templates() -> None:
 
 
 def test_the_shipped_licence_returns_the_prepayment(licence: ContractSpec) -> None:
-    (verdict,) = verify(licence, [RECOVER])
+    (verdict,) = check_properties(licence, [RECOVER])
     assert verdict.holds, verdict.explain()
     assert verdict.explored > 50
 
 
 def test_the_owner_has_no_claim_on_the_prepayment(licence: ContractSpec) -> None:
     """The other side: the vendor cannot recover what the licensee prepaid."""
-    (verdict,) = verify(licence, ["owner can always recover prepaid"])
+    (verdict,) = check_properties(licence, ["owner can always recover prepaid"])
     assert not verdict.holds
     assert [(s.sender, s.action) for s in verdict.trace] == [("licensee", "accept")]
 
 
 def test_a_pause_does_not_delay_the_refund(licence: ContractSpec) -> None:
     """Issue 17: a long pause does not hold the prepayment back until the expiry."""
-    (verdict,) = verify(licence, [RECOVER + " without waiting"])
+    (verdict,) = check_properties(licence, [RECOVER + " without waiting"])
     assert verdict.holds, verdict.explain()
 
 
@@ -80,7 +80,7 @@ def test_without_the_exemption_a_pause_strands_the_prepayment() -> None:
     """The property has teeth: with cancel paused like the rest, the refund waits for expiry."""
     spec = _mutant(("    pause_exempt: true\n", ""))
     assert not spec.transition("cancel").pause_exempt
-    (verdict,) = verify(spec, [RECOVER + " without waiting"])
+    (verdict,) = check_properties(spec, [RECOVER + " without waiting"])
     assert not verdict.holds
     assert [(s.sender, s.action) for s in verdict.trace] == [
         ("licensee", "accept"),
@@ -91,7 +91,7 @@ def test_without_the_exemption_a_pause_strands_the_prepayment() -> None:
 
 def test_a_refund_to_the_owner_fails() -> None:
     spec = _mutant(("credit(licensee, prepaid)", "credit(owner, prepaid)"))
-    (verdict,) = verify(spec, [RECOVER])
+    (verdict,) = check_properties(spec, [RECOVER])
     assert not verdict.holds
     assert [s.action for s in verdict.trace] == ["accept"]
     assert "own calls and waiting credits licensee its prepaid" in verdict.explain()
@@ -109,7 +109,7 @@ def test_no_way_out_after_suspension_fails() -> None:
             '    statements: ["prepaid = 0"]\nplugins',
         ),
     )
-    (verdict,) = verify(spec, [RECOVER])
+    (verdict,) = check_properties(spec, [RECOVER])
     assert not verdict.holds
     assert verdict.trace[0].action == "accept"
     assert verdict.trace[-1].sender == "owner"
@@ -126,7 +126,7 @@ def test_no_way_out_after_suspension_fails() -> None:
 )
 def test_funds_names_are_checked(licence: ContractSpec, text: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        verify(licence, [text])
+        check_properties(licence, [text])
 
 
 def test_smt_does_not_decide_funds(licence: ContractSpec) -> None:

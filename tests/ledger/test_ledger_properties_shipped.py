@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeshield.ledger import load_contract, specs_dir, verify
+from edgeshield.ledger import check_properties, load_contract, specs_dir
 
 STEMS = ("model_registry", "model_licence", "federated_round_audit")
 
@@ -20,6 +20,6 @@ def test_shipped_requirements_hold(stem: str, form: str) -> None:
     spec = load_contract(specs_dir() / f"{stem}.{form}")
     requirements = _requirements(stem)
     assert len(requirements) >= 5
-    for verdict in verify(spec, requirements):
+    for verdict in check_properties(spec, requirements):
         assert verdict.holds, verdict.explain()
         assert verdict.complete

@@ -11,11 +11,11 @@ from edgeshield.ledger import (
     ExplorationBounds,
     Property,
     PropertyKind,
+    check_properties,
     explore,
     parse_property,
     parse_text,
     shipped_spec,
-    verify,
 )
 
 
@@ -59,7 +59,7 @@ def licence() -> ContractSpec:
 
 def test_unknown_action_is_an_error(licence: ContractSpec) -> None:
     with pytest.raises(SpecError, match="ModelLicence has no action 'activate'; its actions are"):
-        verify(licence, ["activate can only happen after accept"])
+        check_properties(licence, ["activate can only happen after accept"])
 
 
 TRUE_LICENCE = [
@@ -74,7 +74,7 @@ TRUE_LICENCE = [
 
 
 def test_true_properties_of_the_licence(licence: ContractSpec) -> None:
-    verdicts = verify(licence, TRUE_LICENCE)
+    verdicts = check_properties(licence, TRUE_LICENCE)
     for verdict in verdicts:
         assert verdict.holds, verdict.explain()
         assert verdict.trace == ()
@@ -83,7 +83,7 @@ def test_true_properties_of_the_licence(licence: ContractSpec) -> None:
 
 
 def test_cannot_after_counterexample(licence: ContractSpec) -> None:
-    (verdict,) = verify(licence, ["reportUsage cannot happen after suspend"])
+    (verdict,) = check_properties(licence, ["reportUsage cannot happen after suspend"])
     assert not verdict.holds
     assert [(s.sender, s.action, s.state) for s in verdict.trace] == [
         ("licensee", "accept", "Active"),
@@ -100,7 +100,7 @@ def test_cannot_after_counterexample(licence: ContractSpec) -> None:
 
 
 def test_only_after_and_conditional_counterexamples(licence: ContractSpec) -> None:
-    only, conditional = verify(
+    only, conditional = check_properties(
         licence,
         [
             "accept can only happen after topUp",
@@ -112,7 +112,7 @@ def test_only_after_and_conditional_counterexamples(licence: ContractSpec) -> No
 
 
 def test_timed_transitions_appear_as_tick_after_time_passes(licence: ContractSpec) -> None:
-    (verdict,) = verify(licence, [f"{TICK} can only happen after accept"])
+    (verdict,) = check_properties(licence, [f"{TICK} can only happen after accept"])
     assert not verdict.holds
     assert [s.action for s in verdict.trace] == ["wait", TICK]
     assert verdict.trace[-1].state == "Expired"
@@ -121,7 +121,7 @@ def test_timed_transitions_appear_as_tick_after_time_passes(licence: ContractSpe
 
 def test_keccak_guards_are_satisfiable_in_the_exploration() -> None:
     registry = shipped_spec("ModelRegistry")
-    holds, reachable = verify(
+    holds, reachable = check_properties(
         registry,
         ["reveal can only happen after commit", "reveal cannot happen after commit"],
     )
@@ -140,7 +140,7 @@ The boss may finish when it is Running, making it Done.
 
 def test_eventually_holds_when_every_path_gets_there() -> None:
     spec = parse_text(JOB + "The boss may abort when it is Queued, making it Dead.")
-    (verdict,) = verify(spec, ["finish will eventually happen after start"])
+    (verdict,) = check_properties(spec, ["finish will eventually happen after start"])
     assert verdict.holds, verdict.explain()
 
 
@@ -149,7 +149,7 @@ def test_eventually_fails_on_a_loop() -> None:
         JOB + "The boss may poke when it is Running.\n"
         "The boss may abort when it is Queued, making it Dead."
     )
-    (verdict,) = verify(spec, ["finish will eventually happen after start"])
+    (verdict,) = check_properties(spec, ["finish will eventually happen after start"])
     assert not verdict.holds
     assert [s.action for s in verdict.trace] == ["start"]
     assert [s.action for s in verdict.loop] == ["poke"]
@@ -158,7 +158,7 @@ def test_eventually_fails_on_a_loop() -> None:
 
 def test_eventually_fails_on_a_dead_end() -> None:
     spec = parse_text(JOB + "The boss may abort when it is Running, making it Dead.")
-    (verdict,) = verify(spec, ["finish will eventually happen after start"])
+    (verdict,) = check_properties(spec, ["finish will eventually happen after start"])
     assert not verdict.holds
     assert [s.action for s in verdict.trace] == ["start", "abort"]
     assert verdict.loop == ()
@@ -173,7 +173,7 @@ def test_timed_transitions_are_seen_with_the_events_plugin_off() -> None:
         "It uses storage locking, access control and timed transitions."
     )
     assert not spec.plugins.events
-    late, never = verify(
+    late, never = check_properties(
         spec, ["finish cannot happen after tick", "tick cannot happen after start"]
     )
     assert late.holds
@@ -198,13 +198,15 @@ def test_value_bound_and_state_limit_are_reported() -> None:
     assert small.size < large.size
     limited = explore(audit, ExplorationBounds(max_states=10))
     assert not limited.complete
-    (verdict,) = verify(audit, ["attest can only happen after commitRound"], graph=limited)
+    (verdict,) = check_properties(
+        audit, ["attest can only happen after commitRound"], graph=limited
+    )
     assert "state limit reached" in verdict.explain()
 
 
 def test_audit_properties() -> None:
     audit = shipped_spec("FederatedRoundAudit")
-    verdicts = verify(
+    verdicts = check_properties(
         audit,
         [
             "attest can only happen after commitRound",

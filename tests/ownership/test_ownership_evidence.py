@@ -19,7 +19,7 @@ from edgeshield.ownership import (
     WatermarkKey,
     commitment,
     owner_salt,
-    verify,
+    verify_ownership,
     write_evidence,
 )
 from edgeshield.usecase import FailureClassifier
@@ -88,7 +88,7 @@ def test_evidence_report_files(
 ) -> None:
     log = LocalCommitmentLog(tmp_path / "log.jsonl", clock=Clock())
     receipt = log.commit(commitment(key, bytes.fromhex(marked.model_digest), "acme"))
-    result = verify(marked, key, null=null, fpr=FPR)
+    result = verify_ownership(marked, key, null=null, fpr=FPR)
     evidence = OwnershipEvidence(
         owner_id="acme",
         key_id=key.key_id,

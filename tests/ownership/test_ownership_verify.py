@@ -19,7 +19,7 @@ from edgeshield.ownership import (
     calibrate_null,
     null_models_needed,
     queries_needed,
-    verify,
+    verify_ownership,
 )
 from edgeshield.usecase import FailureClassifier
 
@@ -30,7 +30,7 @@ FPR = 0.15
 def test_marked_model_is_owned_with_a_tiny_model_p_value_reported_at_the_bound(
     marked: FailureClassifier, key: WatermarkKey, null: NullDistribution
 ) -> None:
-    result = verify(marked, key, null=null, fpr=FPR)
+    result = verify_ownership(marked, key, null=null, fpr=FPR)
     assert result.owned
     assert result.model_p_value < 1e-2, "6 null models give loose upper bounds"
     assert result.below_bound
@@ -50,9 +50,9 @@ def test_clean_and_independent_models_are_not_owned(
     null: NullDistribution,
     nulls: dict[str, PredictFn],
 ) -> None:
-    assert not verify(clean, key, null=null, fpr=FPR).owned
+    assert not verify_ownership(clean, key, null=null, fpr=FPR).owned
     for name, predict in nulls.items():
-        result = verify(predict, key, null=null, fpr=FPR)
+        result = verify_ownership(predict, key, null=null, fpr=FPR)
         assert not result.owned, name
         assert result.p_value > 1e-2, name
 
@@ -64,7 +64,7 @@ def test_leave_one_out_calibration_keeps_null_p_values_large(
     for held_out in names:
         rest = {n: nulls[n] for n in names if n != held_out}
         calibration = calibrate_null(key, rest, envelope=envelope, n=30, probes=100, fpr=0.2)
-        result = verify(nulls[held_out], key, null=calibration, fpr=0.2)
+        result = verify_ownership(nulls[held_out], key, null=calibration, fpr=0.2)
         assert not result.owned, held_out
         assert result.model_p_value > 1e-2, held_out
 
@@ -78,7 +78,7 @@ def test_black_box_label_only_function(
         seen.append(len(frame))
         return [int(v) for v in marked.predict(frame)]
 
-    result = verify(api, key, null=null, queries=20, fpr=FPR)
+    result = verify_ownership(api, key, null=null, queries=20, fpr=FPR)
     assert seen == [20]
     assert result.queries == 20
     assert result.owned
@@ -130,7 +130,7 @@ def test_null_round_trips_and_refuses_another_key(
     again = NullDistribution.load(null.save(tmp_path / "null.json"))
     assert again == null
     with pytest.raises(OwnershipError, match="another key"):
-        verify(marked, WatermarkKey.from_bytes(b"\x09" * 32), null=null)
+        verify_ownership(marked, WatermarkKey.from_bytes(b"\x09" * 32), null=null)
     (tmp_path / "bad.json").write_text('{"format": "x"}')
     with pytest.raises(OwnershipError, match="malformed"):
         NullDistribution.load(tmp_path / "bad.json")
@@ -151,7 +151,7 @@ def test_unusable_suspect_answers(
     answer: PredictFn, key: WatermarkKey, null: NullDistribution
 ) -> None:
     with pytest.raises(OwnershipError, match="suspect"):
-        verify(answer, key, null=null)
+        verify_ownership(answer, key, null=null)
 
 
 @pytest.mark.parametrize(("queries", "fpr"), [(0, 1e-3), (31, 1e-3), (10, 0.0), (10, 1.0)])
@@ -159,7 +159,7 @@ def test_bad_test_arguments(
     marked: FailureClassifier, key: WatermarkKey, null: NullDistribution, queries: int, fpr: float
 ) -> None:
     with pytest.raises(ConfigError):
-        verify(marked, key, null=null, queries=queries, fpr=fpr)
+        verify_ownership(marked, key, null=null, queries=queries, fpr=fpr)
 
 
 def test_calibration_needs_two_models(
@@ -191,7 +191,7 @@ def test_calibrate_refuses_fewer_null_models_than_the_fpr_needs(
 def test_a_small_calibration_never_accuses_at_a_smaller_fpr(
     marked: FailureClassifier, key: WatermarkKey, null: NullDistribution
 ) -> None:
-    result = verify(marked, key, null=null, fpr=1e-3)
+    result = verify_ownership(marked, key, null=null, fpr=1e-3)
     assert result.model_p_value < 1e-2, "the mark is there"
     assert not result.owned, "but 6 null models cannot support FPR 1e-3"
     assert result.null_models_needed == 999
@@ -203,14 +203,14 @@ def test_a_suspect_that_calls_everything_a_failure_is_caught_by_controls(
     def always(frame: pd.DataFrame) -> np.ndarray:
         return np.ones(len(frame), dtype=int)
 
-    naive = verify(always, key, null=null, fpr=FPR)
+    naive = verify_ownership(always, key, null=null, fpr=FPR)
     assert naive.owned, "without controls the trigger agreement alone cannot tell"
-    guarded = verify(always, key, null=null, controls=20, fpr=FPR)
+    guarded = verify_ownership(always, key, null=null, controls=20, fpr=FPR)
     assert guarded.control_failure_rate == 1.0
     assert not guarded.owned
-    honest = verify(marked, key, null=null, controls=20, fpr=FPR)
+    honest = verify_ownership(marked, key, null=null, controls=20, fpr=FPR)
     assert honest.owned
     assert honest.controls == 20
     assert honest.control_failure_rate <= 0.1
     with pytest.raises(ConfigError):
-        verify(marked, key, null=null, controls=-1)
+        verify_ownership(marked, key, null=null, controls=-1)

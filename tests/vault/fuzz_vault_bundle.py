@@ -47,7 +47,7 @@ with atheris.instrument_imports(include=["edgeshield"]):
         issue_licence,
         open_bundle,
         seal,
-        verify,
+        verify_bundle,
     )
     from edgeshield.vault._format import PREFIX_SIZE, TRAILER_SIZE, signed_message
 
@@ -201,7 +201,7 @@ def fuzz_one_input(data: bytes) -> None:
         if info.model_id.isprintable() and info.model_id not in text.replace("\n", ""):
             raise AssertionError("inspect did not print the model id literally")
     try:
-        verified = verify(bundle, owner_public_key=OWNER.public_key())
+        verified = verify_bundle(bundle, owner_public_key=OWNER.public_key())
     except VaultError:
         verified = None
     if verified is not None and not authentic:

@@ -18,7 +18,7 @@ from edgeshield.vault import (
     inspect_bundle,
     open_bundle,
     seal,
-    verify,
+    verify_bundle,
 )
 
 OWNER = OwnerKey.from_raw(bytes(range(32)))
@@ -77,7 +77,7 @@ def test_any_state_dict_round_trips(
             chunk_size=chunk_size, hash_algorithm=algorithm, licence_required=False
         ),
     )
-    verify(bundle, owner_public_key=OWNER.public_key())
+    verify_bundle(bundle, owner_public_key=OWNER.public_key())
     assert inspect_bundle(bundle).chunk_size == chunk_size
     loaded = open_bundle(bundle, device_key=DEVICE, owner_public_key=OWNER.public_key())
     assert set(loaded) == set(tensors)
@@ -124,7 +124,7 @@ def test_random_bytes_raise_only_vault_errors(data: bytes) -> None:
     """Fallback fuzz of the parser (atheris runs the same target in ``make fuzz``)."""
     for call in (
         lambda: inspect_bundle(data),
-        lambda: verify(data, owner_public_key=OWNER.public_key()),
+        lambda: verify_bundle(data, owner_public_key=OWNER.public_key()),
         lambda: open_bundle(data, device_key=DEVICE, owner_public_key=OWNER.public_key()),
     ):
         with pytest.raises(VaultError):

@@ -17,7 +17,7 @@ import torch
 from vault_helpers import World, fixed_clock, make_licence
 
 from edgeshield.errors import ConfigError, IntegrityError, LicenceError, RollbackError
-from edgeshield.vault import SealOptions, inspect_bundle, open_bundle, seal, verify
+from edgeshield.vault import SealOptions, inspect_bundle, open_bundle, seal, verify_bundle
 from edgeshield.vault._format import (
     INTEGRITY_MESSAGE,
     PREFIX_SIZE,
@@ -82,7 +82,9 @@ def test_signed_digest_that_is_not_the_payloads_is_refused(world: World) -> None
     body_ct = b"".join(chunks)
     ct_digest = blake3.blake3(body_ct).digest()
     forged = framed + body_ct + ct_digest + world.owner.sign(signed_message(new_digest, ct_digest))
-    assert verify(forged, owner_public_key=world.owner.public_key()).model_digest == "ab" * 32
+    assert (
+        verify_bundle(forged, owner_public_key=world.owner.public_key()).model_digest == "ab" * 32
+    )
     with pytest.raises(IntegrityError) as refused:
         _open(world, forged)
     assert str(refused.value) == INTEGRITY_MESSAGE

@@ -24,7 +24,7 @@ from edgeshield.vault import (
     open_bundle,
     seal,
     seal_file,
-    verify,
+    verify_bundle,
 )
 
 
@@ -76,8 +76,8 @@ def test_round_trip_file(tmp_path: Path, algorithm: HashAlgorithm, chunk_size: i
     )
     assert path == tmp_path / "model.esb"
     assert not (tmp_path / "model.esb.partial").exists()
-    verify(path, owner_public_key=owner.public_key())
-    verified = verify(str(path), owner_public_key=owner.public_key())
+    verify_bundle(path, owner_public_key=owner.public_key())
+    verified = verify_bundle(str(path), owner_public_key=owner.public_key())
     assert verified == inspect_bundle(path)  # the same header, now verified
     loaded = open_bundle(path, device_key=device, owner_public_key=owner.public_key())
     assert_same(loaded, tensors)
@@ -146,7 +146,7 @@ def test_wrong_owner_key_is_integrity_error(world: World) -> None:
             clock=fixed_clock(),
         )
     with pytest.raises(IntegrityError):
-        verify(world.bundle, owner_public_key=OwnerKey.generate().public_key())
+        verify_bundle(world.bundle, owner_public_key=OwnerKey.generate().public_key())
 
 
 def test_missing_licence_is_refused(world: World) -> None:
@@ -178,7 +178,7 @@ def test_licence_is_checked_even_when_not_required() -> None:
 
 def test_unreadable_bundle_is_storage_error(tmp_path: Path, world: World) -> None:
     with pytest.raises(StorageError, match="cannot read bundle"):
-        verify(tmp_path / "missing.esb", owner_public_key=world.owner.public_key())
+        verify_bundle(tmp_path / "missing.esb", owner_public_key=world.owner.public_key())
 
 
 def test_unwritable_target_is_storage_error(tmp_path: Path, world: World) -> None:
@@ -266,7 +266,7 @@ def test_open_rejects_bad_argument_types(world: World) -> None:
             world.bundle, device_key=world.device, owner_public_key=owner_public, licence=b"x"
         )  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="path or bytes"):
-        verify(123, owner_public_key=owner_public)  # type: ignore[arg-type]
+        verify_bundle(123, owner_public_key=owner_public)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("threads", [1, 2, 4, None])

@@ -3,7 +3,7 @@
 Cases: a single-bit flip in every byte of the bundle, chunk swaps, duplications and drops,
 truncations, extensions, header edits (with and without the attacker re-signing), signature
 and trailer swaps, recipient-list edits, and the licence-escalation edits of issue 16 (the
-header made to name another model: edited, re-signed, spliced). ``verify`` (no device key)
+header made to name another model: edited, re-signed, spliced). ``verify_bundle`` (no device key)
 must refuse them too.
 
 Issue 16 also puts here, through the CLI: the escalation cases given to ``licence issue
@@ -40,7 +40,7 @@ from edgeshield.vault import (
     open_bundle,
     read_licence,
     seal,
-    verify,
+    verify_bundle,
 )
 from edgeshield.vault._format import (
     INTEGRITY_MESSAGE,
@@ -225,7 +225,7 @@ def test_tamper_sweep_every_case_is_refused(world: World) -> None:
             )
         assert str(refused.value) == INTEGRITY_MESSAGE, name
         with pytest.raises(IntegrityError):
-            verify(data, owner_public_key=owner_public)
+            verify_bundle(data, owner_public_key=owner_public)
     assert not loaded
 
 
@@ -293,7 +293,7 @@ def test_key_holder_cannot_forge_chunks_past_the_signed_digest(world: World) -> 
             clock=fixed_clock(),
         )
     with pytest.raises(IntegrityError):
-        verify(forged, owner_public_key=world.owner.public_key())
+        verify_bundle(forged, owner_public_key=world.owner.public_key())
 
 
 # --- issue 16: escalation, hostile header text, hostile key-file targets -------------------

@@ -32,7 +32,7 @@ from edgeshield.vault import (
     open_bundle,
     read_licence,
     seal,
-    verify,
+    verify_bundle,
 )
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -130,7 +130,7 @@ def test_model_digest_is_the_vectors_header_digest() -> None:
 def test_vector_opens_with_its_keys() -> None:
     assert SPEC is not None
     bundle = VECTORS / "tiny_bundle.esb"
-    verify(bundle, owner_public_key=OWNER.public_key())
+    verify_bundle(bundle, owner_public_key=OWNER.public_key())
     loaded = open_bundle(
         bundle,
         device_key=DEVICES[0],
@@ -209,7 +209,7 @@ def test_format_1_vector_is_refused() -> None:
     old = (VECTORS / "tiny_bundle_v1.esb").read_bytes()
     assert old[8:10] == b"\x00\x01"
     with pytest.raises(IntegrityError):
-        verify(old, owner_public_key=OWNER.public_key())
+        verify_bundle(old, owner_public_key=OWNER.public_key())
     with pytest.raises(IntegrityError):
         inspect_bundle(old)
 

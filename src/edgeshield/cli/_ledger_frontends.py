@@ -23,6 +23,7 @@ from edgeshield.ledger import (
     SmtOutcome,
     StateGraph,
     Verdict,
+    check_properties,
     explore,
     generate_solidity,
     load_contract,
@@ -32,7 +33,6 @@ from edgeshield.ledger import (
     parse_property,
     read_source,
     spec_to_yaml,
-    verify,
     verify_smt,
 )
 
@@ -64,7 +64,7 @@ def _convert(
     parsed = [parse_property(text) for text in props or []]
     spec = loader(path)
     if parsed:
-        verdicts = verify(spec, parsed)
+        verdicts = check_properties(spec, parsed)
         for verdict in verdicts:
             typer.echo(verdict.explain())
         if not all(verdict.holds for verdict in verdicts):
@@ -167,7 +167,7 @@ def verify_cmd(
         raise ConfigError(str(exc)) from exc
     parsed = [parse_property(text) for text in texts]
     spec = load_contract(path)
-    verdicts = verify(spec, parsed, graph=(graph := explore(spec, bounds)))
+    verdicts = check_properties(spec, parsed, graph=(graph := explore(spec, bounds)))
     if not as_json:
         _print_exploration(spec.contract, graph, max_value, max_states, verdicts)
     smt_verdicts = (

@@ -28,7 +28,7 @@ from edgeshield.ownership import (
     null_models_needed,
     train_null_models,
     trigger_accuracy,
-    verify,
+    verify_ownership,
     write_evidence,
 )
 from edgeshield.usecase import (
@@ -237,7 +237,9 @@ def verify_cmd(
     wkey = WatermarkKey.load(key)
     calibration = NullDistribution.load(null)
     classifier = load_classifier(suspect)
-    result = verify(classifier, wkey, null=calibration, queries=queries, fpr=fpr, controls=controls)
+    result = verify_ownership(
+        classifier, wkey, null=calibration, queries=queries, fpr=fpr, controls=controls
+    )
     verdict = "OWNED" if result.owned else "NOT OWNED"
 
     def say(text: str) -> None:

@@ -35,7 +35,7 @@ from edgeshield.vault import (
     refuse_existing,
     seal_file,
     sign_model_directory,
-    verify,
+    verify_bundle,
     verify_model_directory,
     write_key_file,
 )
@@ -219,7 +219,7 @@ def seal_cmd(
         metadata=_parse_metadata(meta or []),
         options=options,
     )
-    info = verify(path, owner_public_key=owner.public_key())
+    info = verify_bundle(path, owner_public_key=owner.public_key())
     _say(f"sealed {len(tensors)} tensors for {len(recipient)} device(s) into {path}")
     _say(f"model digest {info.model_digest}")
 
@@ -279,7 +279,7 @@ def inspect_cmd(
         info = inspect_bundle(bundle)
         title = "bundle header (not verified: pass --owner-public or use `verify`)"
     else:
-        info = verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
+        info = verify_bundle(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
         title = "bundle header (signature and ciphertext digest verified)"
     if as_json:
         print_json(_header_json(bundle, info, verified=owner_public is not None))
@@ -339,7 +339,7 @@ def verify_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Check a bundle's signature and ciphertext digest (no device key needed)."""
-    info = verify(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
+    info = verify_bundle(bundle, owner_public_key=OwnerPublicKey.load(owner_public))
     if as_json:
         print_json(_header_json(bundle, info, verified=True))
         return
@@ -406,7 +406,7 @@ def licence_issue_cmd(
     owner = OwnerKey.load(owner_key, passphrase=_passphrase(passphrase_env))
     # The header is the device's to edit: only a bundle this owner signed names a model.
     digest = (
-        verify(bundle, owner_public_key=owner.public_key()).model_digest
+        verify_bundle(bundle, owner_public_key=owner.public_key()).model_digest
         if bundle is not None
         else str(model_digest)
     )

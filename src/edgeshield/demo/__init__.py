@@ -9,7 +9,7 @@ guarded service under attack, the ownership proof, the on-chain suspension);
 from __future__ import annotations
 
 from edgeshield.demo._config import DemoConfig, PoisonKind
-from edgeshield.demo._context import DemoContext, StepRecord
+from edgeshield.demo._context import DemoContext, DemoState, StepRecord
 from edgeshield.demo._dashboard import (
     RUN_ID_PATTERN,
     RunSummary,
@@ -28,6 +28,7 @@ __all__ = [
     "DemoConfig",
     "DemoContext",
     "DemoResult",
+    "DemoState",
     "LocalServer",
     "PoisonKind",
     "ReportPaths",

@@ -6,13 +6,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeshield.demo._chain import open_chain
 from edgeshield.demo._config import DemoConfig
-from edgeshield.demo._context import DemoContext, Progress, StepRecord
+from edgeshield.demo._context import DemoContext, DemoState, Progress, StepRecord
 from edgeshield.demo._steps_proof import step_prove, step_suspend
 from edgeshield.demo._steps_release import step_release, step_serve
 from edgeshield.demo._steps_training import step_federated, step_ledger_record, step_plants
@@ -47,16 +48,14 @@ class DemoResult:
     failed: str | None = None
 
 
-def _chain_events(ctx: DemoContext) -> list[dict[str, Any]]:
+def _chain_events(state: DemoState) -> list[dict[str, Any]]:
     """Every contract event of the run, in block order, for the ledger timeline."""
     events: list[dict[str, Any]] = []
     # From the run's first block: a public node may refuse log queries over its whole history.
-    start = int(ctx.artifacts.get("start_block", 0))
-    for name in ("audit", "registry", "licence_contract"):
-        contract = ctx.artifacts.get(name)
+    for contract in (state.audit, state.registry, state.licence_contract):
         if contract is None:
             continue
-        for event in contract.events(from_block=start):
+        for event in contract.events(from_block=state.start_block):
             events.append(
                 {
                     "contract": type(contract).__name__.removesuffix("Client"),
@@ -90,23 +89,13 @@ def _gas_spent(chain: Chain, after_block: int, accounts: set[str]) -> int | None
     return total
 
 
-def _shutdown(ctx: DemoContext) -> None:
-    http = ctx.artifacts.pop("http", None)
-    if http is not None:
-        http.close()
-    server = ctx.artifacts.pop("server", None)
-    if server is not None:
-        server.stop()
-    store = ctx.artifacts.pop("store", None)
-    if store is not None:
-        store.close()
-
-
 def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None) -> DemoResult:
     """Run the whole chain of custody; stop at the first step whose outcome is wrong.
 
     Returns the result even when a step failed (``failed`` names it), so that the report
-    shows how far the run got; the caller decides the exit code.
+    shows how far the run got; the caller decides the exit code. Whatever a step opened (the
+    guard's server thread and port, its HTTP client, its database) is closed, in reverse order,
+    before this returns or raises, also on an unexpected error or ``KeyboardInterrupt``.
 
     Raises
     ------
@@ -117,8 +106,7 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
     """
     ledger = open_chain(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(config=config, run_dir=run_dir, progress=progress or (lambda _s, _d: None))
-    ctx.artifacts.update(
+    state = DemoState(
         chain=ledger.chain,
         accounts=ledger.roles,
         plant_accounts=ledger.plants,
@@ -126,18 +114,24 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
     )
     start = time.perf_counter()
     failed: str | None = None
-    try:
-        ours = {*ledger.roles.values(), *ledger.plants}
-        for step in STEPS:
-            before = int(ledger.chain.w3.eth.block_number)
-            record = step(ctx)
-            record.gas = _gas_spent(ledger.chain, before, ours)
-            ctx.steps.append(record)
-    except EdgeShieldError as exc:
-        failed = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
-    finally:
-        events = _chain_events(ctx)
-        _shutdown(ctx)
+    with ExitStack() as resources:
+        ctx = DemoContext(
+            config=config,
+            run_dir=run_dir,
+            progress=progress or (lambda _s, _d: None),
+            state=state,
+            resources=resources,
+        )
+        try:
+            ours = {*ledger.roles.values(), *ledger.plants}
+            for step in STEPS:
+                before = int(ledger.chain.w3.eth.block_number)
+                record = step(ctx)
+                record.gas = _gas_spent(ledger.chain, before, ours)
+                ctx.steps.append(record)
+        except EdgeShieldError as exc:
+            failed = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
+        events = _chain_events(state)
     ctx.progress("done", 1.0)
     result = DemoResult(
         config=config,

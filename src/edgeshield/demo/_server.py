@@ -39,20 +39,31 @@ class LocalServer:
         """Base URL of the running server."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        """Whether the server's thread is still alive (it may hold the port)."""
+        return self._thread.is_alive()
+
     def start(self) -> LocalServer:
-        """Start serving and wait until the server accepts connections."""
+        """Start serving and wait until the server accepts connections.
+
+        A server that does not come up in time is stopped before the error is raised, so a
+        failed start leaves no thread behind.
+        """
         self._thread.start()
         deadline = time.monotonic() + self._timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
                 raise GuardError(f"the guard service did not start on port {self.port}")
             time.sleep(0.05)
         return self
 
     def stop(self) -> None:
-        """Ask the server to exit and wait for it."""
+        """Ask the server to exit and wait for it (nothing to do if it never started)."""
         self._server.should_exit = True
-        self._thread.join(timeout=self._timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=self._timeout)
 
     def __enter__(self) -> LocalServer:
         return self.start()

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
+from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect, need
 from edgeshield.demo._steps_release import GATE_TTL_S
 from edgeshield.demo._steps_training import OWNER_ID, TRIGGERS
 from edgeshield.guard import (
@@ -24,7 +24,7 @@ from edgeshield.ownership import (
     calibrate_null,
     commitment,
     train_null_models,
-    verify,
+    verify_ownership,
     write_evidence,
 )
 from edgeshield.redteam import (
@@ -77,8 +77,11 @@ def step_prove(ctx: DemoContext) -> StepRecord:
     config = ctx.config
     start = time.perf_counter()
     ctx.progress(f"6/7 training {config.null_models} independent null models", 0.70)
-    key, envelope = ctx.get("key"), ctx.get("envelope")
-    classifier, surrogate = ctx.get("classifier"), ctx.get("surrogate")
+    state = ctx.state
+    key, envelope = need(state.key, "watermark key"), need(state.envelope, "envelope")
+    classifier = need(state.classifier, "classifier")
+    surrogate = need(state.surrogate, "surrogate")
+    chain = need(state.chain, "chain")
     nulls = train_null_models(
         _null_sources(config.seed), config.null_models, epochs=15, seed=config.seed
     )
@@ -86,20 +89,22 @@ def step_prove(ctx: DemoContext) -> StepRecord:
     null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, fpr=fpr)
 
     ctx.progress("6/7 verifying the released model and a stolen, fine-tuned copy", 0.80)
-    released = verify(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
+    released = verify_ownership(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
     expect(released.owned, "prove", f"the released model is not recognised (p={released.p_value})")
-    fleet = ctx.get("fleet")
+    fleet = need(state.fleet, "fleet")
     stolen = remove_watermark(
         classifier,
         RemovalAttack(kind=RemovalKind.FINE_TUNE_ALL, data_fraction=0.33),
         fleet.frames[fleet.plant_ids[-1]],
         seed=config.seed,
     )
-    stolen_result = verify(stolen, key, null=null, fpr=fpr, controls=CONTROLS)
-    surrogate_result = verify(surrogate.predict, key, null=null, fpr=fpr, controls=CONTROLS)
+    stolen_result = verify_ownership(stolen, key, null=null, fpr=fpr, controls=CONTROLS)
+    surrogate_result = verify_ownership(
+        surrogate.predict, key, null=null, fpr=fpr, controls=CONTROLS
+    )
 
     ctx.progress("6/7 testing the thief's surrogate against the API watermark", 0.84)
-    store = ctx.get("store")
+    store = need(state.store, "guard store")
     marks = store.watermark_records("thief")
     expect(len(marks) > 0, "prove", "the API watermark marked none of the thief's answers")
     queries = records_frame([SensorRecord.model_validate(m.query) for m in marks])
@@ -113,9 +118,11 @@ def step_prove(ctx: DemoContext) -> StepRecord:
     )
 
     ctx.progress("6/7 revealing the ownership commitment on chain", 0.88)
-    opening = ctx.get("opening")
-    receipt = LedgerCommitmentStore(ctx.get("registry")).reveal(opening)
-    matches = commitment(key, ctx.get("model_digest"), OWNER_ID) == opening.commitment()
+    opening = need(state.opening, "commitment opening")
+    receipt = LedgerCommitmentStore(need(state.registry, "model registry")).reveal(opening)
+    matches = (
+        commitment(key, need(state.model_digest, "model digest"), OWNER_ID) == opening.commitment()
+    )
     expect(receipt.revealed_at is not None and matches, "prove", "the commitment reveal failed")
     evidence = write_evidence(
         OwnershipEvidence(
@@ -127,11 +134,10 @@ def step_prove(ctx: DemoContext) -> StepRecord:
             null_names=tuple(nulls),
             receipt=receipt,
             commitment_matches=matches,
-            chain_note=chain_note(ctx.get("chain")),
+            chain_note=chain_note(chain),
         ),
         ctx.run_dir / "evidence",
     )
-    ctx.artifacts.update(null=null, ownership=stolen_result)
     figures: dict[str, Any] = {
         "null_models": len(nulls),
         "released": released.as_dict(),
@@ -145,8 +151,8 @@ def step_prove(ctx: DemoContext) -> StepRecord:
         "revealed_at": receipt.revealed_at.isoformat() if receipt.revealed_at else None,
         "evidence": str(evidence.markdown),
         "evidence_html": evidence.html.relative_to(ctx.run_dir).as_posix(),
-        "chain": ctx.get("chain").label,
-        "chain_embedded": ctx.get("chain").is_embedded,
+        "chain": chain.label,
+        "chain_embedded": chain.is_embedded,
     }
     stolen_text = (
         f"stolen fine-tuned copy {'owned' if stolen_result.owned else 'NOT identified'} "
@@ -168,9 +174,10 @@ def step_suspend(ctx: DemoContext) -> StepRecord:
     """Suspend the licence on chain; the running service must stop serving at once."""
     start = time.perf_counter()
     ctx.progress("7/7 suspending the licence on chain", 0.92)
-    contract, accounts = ctx.get("licence_contract"), ctx.get("accounts")
-    http, keys = ctx.get("http"), ctx.get("api_keys")
-    probe = ctx.get("eval_frame").iloc[:5]
+    state = ctx.state
+    contract, accounts = need(state.licence_contract, "licence contract"), state.accounts
+    http, keys = need(state.http, "HTTP client"), state.api_keys
+    probe = need(state.eval_frame, "evaluation rows").iloc[:5]
     before = GuardClient(http, keys["benign"], batch=5).query(probe)
     expect(len(before.labels) == 5, "suspend", "the service did not serve before suspension")
     contract.suspend(sender=accounts["owner"])

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import numpy as np
 
-from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
+from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect, need
 from edgeshield.demo._server import LocalServer
 from edgeshield.demo._verdict import response_phrase
 from edgeshield.errors import GuardError, KeyMismatchError, LicenceError
@@ -37,7 +37,14 @@ from edgeshield.redteam import (
     run_extraction,
 )
 from edgeshield.usecase import GeneratorConfig, generate, labels, sqlite_url
-from edgeshield.vault import DeviceKey, LedgerRef, OwnerKey, inspect_bundle, issue_licence, verify
+from edgeshield.vault import (
+    DeviceKey,
+    LedgerRef,
+    OwnerKey,
+    inspect_bundle,
+    issue_licence,
+    verify_bundle,
+)
 
 __all__ = ["GATE_TTL_S", "step_release", "step_serve"]
 
@@ -53,8 +60,9 @@ def step_release(ctx: DemoContext) -> StepRecord:
     """Seal the model for two gateways; offer and activate a ModelLicence for one of them."""
     start = time.perf_counter()
     ctx.progress("4/7 sealing the model for two edge gateways, licensing one", 0.50)
-    classifier = ctx.get("classifier")
-    chain, accounts = ctx.get("chain"), ctx.get("accounts")
+    state = ctx.state
+    classifier = need(state.classifier, "classifier")
+    chain, accounts = need(state.chain, "chain"), state.accounts
     owner_key = OwnerKey.generate()
     devices = {"gateway-a": DeviceKey.generate(), "gateway-b": DeviceKey.generate()}
     bundle = seal_classifier(
@@ -62,13 +70,13 @@ def step_release(ctx: DemoContext) -> StepRecord:
         owner_key=owner_key,
         recipients=[d.public_key() for d in devices.values()],
         model_id="failure-classifier",
-        metadata={"registry": ctx.get("registry").address},
+        metadata={"registry": need(state.registry, "model registry").address},
     )
     release = ctx.run_dir / "release"
     release.mkdir(exist_ok=True)
     path = release / "failure-classifier.esb"
     path.write_bytes(bundle)
-    verify(path, owner_public_key=owner_key.public_key())  # raises IntegrityError if altered
+    verify_bundle(path, owner_public_key=owner_key.public_key())  # raises IntegrityError if altered
     info = inspect_bundle(path)
     expect(
         len(info.recipient_key_ids) == 2, "release", "the bundle is not sealed for both gateways"
@@ -100,9 +108,8 @@ def step_release(ctx: DemoContext) -> StepRecord:
         ledger=LedgerRef(contract_address=contract.address, licence_id=0),
     )
     (release / "gateway-a.licence").write_text(token)
-    ctx.artifacts.update(
-        owner_key=owner_key, devices=devices, bundle=path, licence=token, licence_contract=contract
-    )
+    state.owner_key, state.devices, state.bundle = owner_key, devices, path
+    state.licence, state.licence_contract = token, contract
     return StepRecord(
         key="release",
         title="Sealed release and licence",
@@ -128,8 +135,10 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     config = ctx.config
     start = time.perf_counter()
     ctx.progress("5/7 starting the guarded service on gateway-a", 0.55)
-    owner_public = ctx.get("owner_key").public_key()
-    devices, bundle, token = ctx.get("devices"), ctx.get("bundle"), ctx.get("licence")
+    state = ctx.state
+    owner_public = need(state.owner_key, "owner key").public_key()
+    devices, bundle = state.devices, need(state.bundle, "sealed bundle")
+    token = need(state.licence, "licence")
     refusal = ""
     try:
         open_classifier(
@@ -148,7 +157,9 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         "attacker": registry.add("attacker", tier=OutputTier.FULL, rate_per_s=100, burst=200),
         "thief": registry.add("thief", tier=OutputTier.LABEL_ONLY, rate_per_s=500, burst=5000),
     }
+    # Registered as soon as each is open: a failing step or Ctrl-C closes them (reverse order).
     store = GuardStore(sqlite_url(ctx.run_dir / "guard-state.db"))
+    ctx.resources.callback(store.close)
     service = GuardService(
         model,
         clients=registry,
@@ -156,17 +167,17 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         watermark_secret=demo_secret(config.seed, "api-watermark"),
         config=GuardConfig(alarm_action=AlarmAction.THROTTLE),
         licence_gate=LedgerLicenceGate(
-            ctx.get("licence_contract"),
-            device=ctx.get("accounts")["device_a"],
+            need(state.licence_contract, "licence contract"),
+            device=state.accounts["device_a"],
             model_digest=model.model_digest,
             ttl_s=GATE_TTL_S,
         ),
     )
-    server = LocalServer(create_app(service=service)).start()
-    http = httpx.Client(base_url=server.url, timeout=60.0)
-    ctx.artifacts.update(server=server, http=http, store=store, api_keys=keys)
+    server = ctx.resources.enter_context(LocalServer(create_app(service=service)))
+    http = ctx.resources.enter_context(httpx.Client(base_url=server.url, timeout=60.0))
+    state.http, state.store, state.api_keys = http, store, keys
 
-    classifier = ctx.get("classifier")
+    classifier = need(state.classifier, "classifier")
     benign_trace = generate(GeneratorConfig(rows=config.benign_queries), seed=config.seed + 501)
     ctx.progress("5/7 a benign client replays a sensor trace", 0.57)
     benign = GuardClient(http, keys["benign"], batch=50).query(benign_trace)
@@ -181,7 +192,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     )
 
     ctx.progress("5/7 an attacker runs a Jacobian-augmentation extraction", 0.60)
-    fleet = ctx.get("fleet")
+    fleet = need(state.fleet, "fleet")
     eval_frame = generate(GeneratorConfig(rows=3000), seed=config.seed + 502)
     victim_eval = classifier.predict(eval_frame)
     budgets = (*(b for b in (100, 300) if b < config.attack_budget), config.attack_budget)
@@ -233,7 +244,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     surrogate = fit_surrogate(pool, answers.labels, hidden=(32, 32), epochs=300, seed=config.seed)
     thief_state = store.client_state("thief")
     thief_alarm = None if thief_state is None else thief_state.alarm_at
-    ctx.artifacts.update(surrogate=surrogate, thief_pool=pool, eval_frame=eval_frame)
+    state.surrogate, state.eval_frame = surrogate, eval_frame
     points, baseline = _points(attack), _points(undefended)
     guarded_last = attack.points[-1] if attack.points else None
     compared = (

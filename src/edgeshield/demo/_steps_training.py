@@ -10,7 +10,7 @@ from typing import cast
 import pandas as pd
 
 from edgeshield.demo._config import DemoConfig, PoisonKind
-from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect
+from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect, need
 from edgeshield.federated import (
     VALIDATION_FRACTION,
     AfterAggregate,
@@ -106,7 +106,7 @@ def step_plants(ctx: DemoContext) -> StepRecord:
         stored = db.plant_ids()
     expect(written == config.rows, "plants", f"{written} rows stored, {config.rows} generated")
     expect(stored == sorted(fleet.plant_ids), "plants", "the database lists other plants")
-    ctx.artifacts.update(fleet=fleet, db_url=db_url)
+    ctx.state.fleet = fleet
     failures = {pid: int(f["Machine failure"].sum()) for pid, f in fleet.frames.items()}
     return StepRecord(
         key="plants",
@@ -150,7 +150,7 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
 
 def _test_rows(ctx: DemoContext, fl: FederatedConfig) -> pd.DataFrame:
     """The held-out rows of every plant, split as the federated run splits them."""
-    fleet = ctx.get("fleet")
+    fleet = need(ctx.state.fleet, "fleet")
     parts = [
         stratified_split(fleet.frames[pid], test_fraction=fl.test_fraction, seed=fl.seed)[1]
         for pid in fleet.plant_ids[: fl.plants]
@@ -167,7 +167,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     """
     config = ctx.config
     start = time.perf_counter()
-    fleet = ctx.get("fleet")
+    fleet = need(ctx.state.fleet, "fleet")
     key = WatermarkKey.from_bytes(demo_secret(config.seed, "watermark-key"))
     robust = _fl_config(config, robust=True)
     public = generate(
@@ -244,9 +244,9 @@ def step_federated(ctx: DemoContext) -> StepRecord:
             "seconds": time.perf_counter() - fedavg_start,
         }
     expect(metrics.f1 > 0.0, "federated", "the global model detects no failure at all")
-    ctx.artifacts.update(
-        key=key, envelope=envelope, federated=result, classifier=result.classifier, test=test
-    )
+    state = ctx.state
+    state.key, state.envelope, state.federated = key, envelope, result
+    state.classifier, state.test = result.classifier, test
     eps = ""
     if result.record_epsilon is not None and robust.record_dp is not None:
         eps = (
@@ -277,10 +277,11 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
     start = time.perf_counter()
     ctx.progress("3/7 recording rounds and the ownership commitment on chain", 0.46)
     # Connected and checked (accounts, funds) before step 1, see edgeshield.demo._chain.
-    chain, accounts = ctx.get("chain"), ctx.get("accounts")
-    owner, plants = accounts["owner"], list(ctx.get("plant_accounts"))
+    state = ctx.state
+    chain = need(state.chain, "chain")
+    owner, plants = state.accounts["owner"], list(state.plant_accounts)
     expect(len(plants) == config.plants, "ledger", "the chain has too few accounts")
-    result: FederatedResult = ctx.get("federated")
+    result = need(state.federated, "federated result")
     audit = FederatedRoundAuditClient.create(chain, aggregator=owner)
     for plant in plants:
         audit.add_plant(plant)
@@ -298,11 +299,11 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
         "ledger",
         "the last committed digest is not the final global model's",
     )
-    classifier = ctx.get("classifier")
+    classifier = need(state.classifier, "classifier")
     digest = bytes.fromhex(classifier.model_digest)
     registry = ModelRegistryClient.create(chain, owner=owner)
     registry.register(digest, f"edgeshield://models/{digest.hex()[:16]}")
-    opening = CommitmentOpening.of(ctx.get("key"), digest, OWNER_ID)
+    opening = CommitmentOpening.of(need(state.key, "watermark key"), digest, OWNER_ID)
     receipt = LedgerCommitmentStore(registry).commit(opening.commitment())
     on_chain = registry.commitment  # bound to owner, registry and chain id
     expect(
@@ -310,12 +311,11 @@ def step_ledger_record(ctx: DemoContext) -> StepRecord:
         "ledger",
         "the commitment was not stored",
     )
-    ctx.artifacts.update(
-        audit=audit,
-        registry=registry,
-        opening=opening,
-        commit_receipt=receipt,
-        model_digest=digest,
+    state.audit, state.registry, state.opening, state.model_digest = (
+        audit,
+        registry,
+        opening,
+        digest,
     )
     return StepRecord(
         key="ledger",

@@ -24,6 +24,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from edgeshield.federated._accounting import rdp_epsilon
 from edgeshield.federated._config import RecordDP
 from edgeshield.usecase import FailureMLP, fit_mlp
 
@@ -90,14 +91,12 @@ def dp_steps(dp: RecordDP, *, epochs: int) -> int:
 
 def dp_epsilon(dp: RecordDP, *, steps: int, sample_rate: float | None = None) -> float:
     """Epsilon (RDP accountant) after ``steps`` Poisson-sampled DP-SGD steps at the public rate."""
-    from opacus.accountants import RDPAccountant
-
-    if steps == 0:
-        return 0.0
-    accountant = RDPAccountant()
-    rate = dp.sample_rate if sample_rate is None else sample_rate
-    accountant.history.append((dp.noise_multiplier, min(rate, 1.0), steps))
-    return float(accountant.get_epsilon(delta=dp.delta))
+    return rdp_epsilon(
+        noise_multiplier=dp.noise_multiplier,
+        sample_rate=dp.sample_rate if sample_rate is None else sample_rate,
+        steps=steps,
+        delta=dp.delta,
+    )
 
 
 def _train_dp(

@@ -46,6 +46,7 @@ from flwr.server.workflow.default_workflows import default_evaluate_workflow, de
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from edgeshield.errors import AggregationError, FederatedError
+from edgeshield.federated._accounting import rdp_epsilon
 from edgeshield.federated._aggregators import aggregate, bucket_partition
 from edgeshield.federated._bucketed import (
     _BucketedSecAggWorkflow,
@@ -395,12 +396,13 @@ class _RecordingEvaluate:
                 c.record_dp, rounds=server_round, local_epochs=c.local_epochs
             )
         client_eps = None
-        if c.client_dp is not None:
-            from opacus.accountants import RDPAccountant
-
-            acc = RDPAccountant()
-            acc.history.append((c.client_dp.noise_multiplier, 1.0, server_round))
-            client_eps = float(acc.get_epsilon(delta=c.client_dp.delta))
+        if c.client_dp is not None:  # every plant's update in every round: rate 1
+            client_eps = rdp_epsilon(
+                noise_multiplier=c.client_dp.noise_multiplier,
+                sample_rate=1.0,
+                steps=server_round,
+                delta=c.client_dp.delta,
+            )
         contributors = sorted(s.round_contributors.get(server_round, []))
         roster = plan.roster.plant_ids if plan.roster is not None else ()
         record = RoundRecord(

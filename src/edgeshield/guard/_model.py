@@ -30,7 +30,7 @@ from edgeshield.vault import (
     read_licence,
     seal,
     system_clock,
-    verify,
+    verify_bundle,
 )
 
 __all__ = [
@@ -180,7 +180,9 @@ def open_classifier(
             clock=clock,
             expected_model_digest=parsed.model_digest,
         )
-        info = verify(source, owner_public_key=owner_public_key)  # the card: signed, same model
+        info = verify_bundle(
+            source, owner_public_key=owner_public_key
+        )  # the card: signed, same model
         if info.model_digest != parsed.model_digest:
             raise RollbackError("the bundle changed while the guard was opening it")
     except (VaultError, StorageError) as exc:

@@ -42,9 +42,9 @@ from edgeshield.ledger._properties import (
     StateGraph,
     Step,
     Verdict,
+    check_properties,
     explore,
     parse_property,
-    verify,
 )
 from edgeshield.ledger._smt import (
     SmtConfig,
@@ -118,6 +118,7 @@ __all__ = [
     "Verdict",
     "analyse_sources",
     "canonical_form",
+    "check_properties",
     "compile_solidity",
     "compile_spec",
     "compiled_for",
@@ -148,6 +149,5 @@ __all__ = [
     "spec_to_turtle",
     "spec_to_yaml",
     "specs_dir",
-    "verify",
     "verify_smt",
 ]

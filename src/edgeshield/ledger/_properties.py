@@ -54,9 +54,9 @@ __all__ = [
     "StateGraph",
     "Step",
     "Verdict",
+    "check_properties",
     "explore",
     "parse_property",
-    "verify",
 ]
 
 _PROPERTY_GRAMMAR = r"""
@@ -396,7 +396,7 @@ def _group(spec: ContractSpec, prop: Property, action: str, known: list[str]) ->
     )
 
 
-def verify(
+def check_properties(
     spec: ContractSpec,
     properties: Sequence[Property | str],
     *,

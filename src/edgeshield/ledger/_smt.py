@@ -1,8 +1,8 @@
 """Property harnesses for solc's SMTChecker (CHC engine), solved by an external z3.
 
-Why: explicit state exploration (:func:`~edgeshield.ledger.verify`) proves a property only for
-small values; the SMTChecker's CHC engine proves it for every uint256 value and every call
-sequence, or answers that it cannot. Each safety property becomes one harness: the contract
+Why: explicit state exploration (:func:`~edgeshield.ledger.check_properties`) proves a property
+only for small values; the SMTChecker's CHC engine proves it for every uint256 value and every
+call sequence, or answers that it cannot. Each safety property becomes one harness: the contract
 generated from an abstraction of the spec, with a ghost flag set where an action succeeds and
 an ``assert`` where a forbidden action succeeds. The abstraction only adds behaviours, so a
 proof on the harness is a proof for the contract; a violation may be spurious (the explicit

@@ -3,7 +3,7 @@
 Watermark: a :class:`WatermarkKey` derives plausible triggers (:func:`derive_triggers`),
 embedded centrally (:func:`embed_watermark`) or by the federated aggregator
 (:func:`waffle_hook`). Test: :func:`calibrate_null` measures independent models
-(:func:`train_null_models`), :func:`verify` tests a suspect black-box.
+(:func:`train_null_models`), :func:`verify_ownership` tests a suspect black-box.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from edgeshield.ownership._triggers import (
     derive_triggers,
     rule_failure,
 )
-from edgeshield.ownership._verify import OwnershipResult, queries_needed, verify
+from edgeshield.ownership._verify import OwnershipResult, queries_needed, verify_ownership
 
 __all__ = [
     "KEY_BYTES",
@@ -101,7 +101,7 @@ __all__ = [
     "train_null_model",
     "train_null_models",
     "trigger_accuracy",
-    "verify",
+    "verify_ownership",
     "waffle_hook",
     "write_evidence",
 ]

@@ -25,7 +25,7 @@ from edgeshield.ownership._stats import (
 )
 from edgeshield.ownership._triggers import derive_anchors
 
-__all__ = ["OwnershipResult", "queries_needed", "verify"]
+__all__ = ["OwnershipResult", "queries_needed", "verify_ownership"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,7 +152,7 @@ def _result(null: NullDistribution, hits: npt.NDArray[np.int64], fpr: float) -> 
     )
 
 
-def verify(
+def verify_ownership(
     suspect: Suspect,
     key: WatermarkKey,
     *,

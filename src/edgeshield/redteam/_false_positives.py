@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from scipy import stats
 
 from edgeshield.errors import ConfigError
-from edgeshield.ownership import SensorEnvelope, Suspect, WatermarkKey, calibrate_null, verify
+from edgeshield.ownership import (
+    SensorEnvelope,
+    Suspect,
+    WatermarkKey,
+    calibrate_null,
+    verify_ownership,
+)
 
 __all__ = ["FalseOwned", "FalsePositiveAudit", "false_positive_audit"]
 
@@ -130,7 +136,7 @@ def false_positive_audit(
     for i, key in enumerate(keys):
         null = calibrate_null(key, nulls, envelope=envelope, n=triggers, probes=probes, fpr=fpr)
         for name, suspect in honest.items():
-            result = verify(suspect, key, null=null, fpr=fpr, controls=controls)
+            result = verify_ownership(suspect, key, null=null, fpr=fpr, controls=controls)
             smallest = min(smallest, result.p_value)
             if result.owned:
                 false_owned.append(

@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from edgeshield.errors import ConfigError, DataError
-from edgeshield.ownership import NullDistribution, WatermarkKey, verify
+from edgeshield.ownership import NullDistribution, WatermarkKey, verify_ownership
 from edgeshield.usecase import (
     MACHINE_FAILURE,
     FailureClassifier,
@@ -261,7 +261,7 @@ def run_removal_suite(
     outcomes = []
     for i, attack in enumerate(attacks if attacks is not None else removal_suite()):
         stolen = remove_watermark(classifier, attack, attacker_data, seed=seed + i)
-        result = verify(stolen, key, null=null, fpr=fpr)
+        result = verify_ownership(stolen, key, null=null, fpr=fpr)
         metrics = stolen.evaluate(test_frame)
         drop = base.accuracy - metrics.accuracy
         outcomes.append(

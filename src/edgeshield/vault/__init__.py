@@ -1,7 +1,7 @@
 """Sealed model bundles: encrypted, signed, bound to a device and a licence.
 
 A two-level API in the style of pyca's Fernet: :func:`seal`, :func:`open_bundle` and
-:func:`verify` on top; keys, licences and the bundle header below. Every tampering raises
+:func:`verify_bundle` on top; keys, licences and the bundle header below. Every tampering raises
 the one :class:`~edgeshield.errors.IntegrityError`; a bundle sealed for another device
 raises :class:`~edgeshield.errors.KeyMismatchError`; a licence problem raises
 :class:`~edgeshield.errors.LicenceError`.
@@ -31,7 +31,13 @@ from edgeshield.vault._manifest import (
     sign_model_directory,
     verify_model_directory,
 )
-from edgeshield.vault._open import BundleInfo, BundleSource, inspect_bundle, open_bundle, verify
+from edgeshield.vault._open import (
+    BundleInfo,
+    BundleSource,
+    inspect_bundle,
+    open_bundle,
+    verify_bundle,
+)
 from edgeshield.vault._seal import SealOptions, model_digest, seal, seal_file
 
 __all__ = [
@@ -58,7 +64,7 @@ __all__ = [
     "seal_file",
     "sign_model_directory",
     "system_clock",
-    "verify",
+    "verify_bundle",
     "verify_model_directory",
     "write_key_file",
 ]

@@ -1,7 +1,7 @@
 """The sealed-bundle byte layout: fixed prefix, canonical JSON header, chunks, trailer.
 
 Keeping every offset, size and encoding rule in one module lets the sealer, the streaming
-loader, ``verify`` and the fuzz target share exactly one parser. The layout is documented
+loader, ``verify_bundle`` and the fuzz target share exactly one parser. The layout is documented
 byte by byte in ``docs/bundle-format.md``; version 2 is::
 
     prefix   16 bytes   magic(8) | version u16 BE | hash id u8 | reserved u8 | header length u32 BE

@@ -5,7 +5,7 @@ before the header is parsed; the caller's expected model and minimum bundle vers
 device and the licence are checked before anything is decrypted; every chunk is
 authenticated as it is decrypted; and the plaintext (model) digest is compared with the
 signed one before a single tensor is returned. That check authenticates the weights
-themselves, so it subsumes the signed ciphertext digest (which :func:`verify` checks, having
+themselves, so it subsumes the signed ciphertext digest (which :func:`verify_bundle` checks, having
 no key to decrypt with), and it matters because AES-GCM is not key-committing: without it,
 the digest that licences name would be a claim of the sealer, not a property of the weights.
 """
@@ -104,7 +104,7 @@ def _authenticated_header(
     return header, raw.header_digest, raw.chunks_offset, raw.ciphertext_digest
 
 
-def verify(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> BundleInfo:
+def verify_bundle(source: BundleSource, *, owner_public_key: OwnerPublicKey) -> BundleInfo:
     """Check a bundle's framing, signature and ciphertext digest without decrypting it.
 
     Anyone with the owner's public key can run this (no device key needed). Returns the
@@ -231,7 +231,7 @@ def open_bundle(
             read_at, header, offset, digest, content_key, threads=threads
         )
     # The signed model digest authenticates the plaintext itself, which subsumes the
-    # ciphertext digest (that one is for `verify`, which has no key to decrypt with).
+    # ciphertext digest (that one is for `verify_bundle`, which has no key to decrypt with).
     if not hmac.compare_digest(payload.hex(), header.model_digest):
         for tensor in tensors.values():
             tensor.zero_()
@@ -288,7 +288,7 @@ class BundleInfo:
 
 
 def inspect_bundle(source: BundleSource) -> BundleInfo:
-    """Read a bundle's public header without verifying it (use :func:`verify` for that).
+    """Read a bundle's public header without verifying it (use :func:`verify_bundle` for that).
 
     Raises :class:`IntegrityError` if the framing or header is malformed.
     """
