@@ -5,7 +5,8 @@ Run: ``.venv/bin/python benchmarks/ledger_smt.py [--timeout 60]``
 For each shipped contract, each property of its ``contracts/specs/*.props`` file is turned into
 an assert harness (``edgeshield.ledger.smt_harness``) and checked by solc-js 0.8.28's CHC engine,
 each Horn query answered by the pinned z3 with ``--timeout`` seconds; the outcome (proved,
-violated, unknown, not checked for liveness), the seconds per property and the number of queries.
+violated, unknown, not checked for liveness; funds through a one-step refund condition), the
+seconds per property and the number of queries.
 
 Prints a table and writes ``benchmarks/results/ledger_smt.json``.
 """

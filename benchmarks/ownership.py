@@ -60,7 +60,6 @@ from edgeshield.ownership import (
     fingerprint,
     fingerprint_auc,
     match_fingerprint,
-    model_digest,
     queries_needed,
     train_null_models,
     trigger_accuracy,
@@ -502,7 +501,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clock_time = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
         store = LocalCommitmentLog(Path(tmp) / "log.jsonl", clock=lambda: clock_time)
-        opening = CommitmentOpening.of(key, model_digest(marked), "EdgeShield benchmark owner")
+        opening = CommitmentOpening.of(
+            key, bytes.fromhex(marked.model_digest), "EdgeShield benchmark owner"
+        )
         receipt = store.commit(opening.commitment())
     evidence = OwnershipEvidence(
         owner_id=opening.owner_id,

@@ -224,9 +224,23 @@ def ledger_smt_summary(results: Results) -> str:
     others = [f"{counts[o]} {o}" for o in ("violated", "unknown") if counts[o]]
     text += ", " + (", ".join(others) if others else "none violated or unknown")
     if unchecked:
+        kinds = {
+            "liveness" if " eventually " in p["property"] else "funds with no refund to assert"
+            for p in props
+            if p["outcome"] == "not checked"
+        }
+        them = "it" if len(unchecked) == 1 else "them"
         text += (
-            f"; {word(len(unchecked))} not checked ({', '.join(unchecked)}: liveness or funds,"
-            " which an assert harness cannot express; the explicit-state checker decides them)"
+            f"; {word(len(unchecked))} not checked ({', '.join(unchecked)}:"
+            f" {' or '.join(sorted(kinds))}, which an assert harness cannot express;"
+            f" the explicit-state checker decides {them})"
+        )
+    funds = [p for p in props if " can always recover " in p["property"]]
+    if funds and all(p["outcome"] == "proved" for p in funds):
+        text += (
+            f". The {'funds property is' if len(funds) == 1 else 'funds properties are'}"
+            " proved through the stronger one-step refund condition of"
+            " [contracts.md](contracts.md)"
         )
     return (
         f"{text}. {per}, {min(seconds):.1f}–{max(seconds):.1f} s each,"

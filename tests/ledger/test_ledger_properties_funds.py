@@ -4,8 +4,8 @@ The shipped licence gives the licensee its unspent prepayment back whatever the 
 first, even without waiting for the expiry (``cancel`` is exempt from the pause); the same
 property fails, with the trace that strands the money, on licences that credit the refund to
 the owner or have no way out for the licensee, and without waiting it fails on a licence whose
-``cancel`` a pause blocks. The SMT harness says it does not decide it; the CLI exits 1 on a
-failure.
+``cancel`` a pause blocks. The CLI exits 1 on a failure. The SMT harness's sufficient
+condition for the same property is tested in ``test_ledger_smt_funds.py``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,11 @@ from edgeshield.ledger import (
     ContractSpec,
     Property,
     PropertyKind,
-    SmtConfig,
-    SmtOutcome,
     check_properties,
     parse_property,
     parse_spec,
     shipped_spec,
     specs_dir,
-    verify_smt,
 )
 
 RECOVER = "licensee can always recover prepaid"
@@ -127,12 +124,6 @@ def test_no_way_out_after_suspension_fails() -> None:
 def test_funds_names_are_checked(licence: ContractSpec, text: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         check_properties(licence, [text])
-
-
-def test_smt_does_not_decide_funds(licence: ContractSpec) -> None:
-    (verdict,) = verify_smt(licence, [RECOVER], SmtConfig(z3=Path("/nonexistent")))
-    assert verdict.outcome is SmtOutcome.NOT_CHECKED
-    assert "funds" in verdict.explain()
 
 
 def test_cli_verify_fails_on_a_stranded_refund(

@@ -18,15 +18,19 @@ state verdict says whether a short counterexample exists). What the harness chan
 * ``revert Error(...)`` becomes ``revert()``: solc 0.8.28's SMTChecker does not model a
   custom-error revert as a revert ("does not yet implement type error") and runs on.
 
-``a will eventually happen after b`` is a liveness property and ``r can always recover v``
-(funds) a reachability property from every state: the CHC engine proves safety (assertions)
-only, so both are reported as not checked; the explicit-state checker decides them. Funds is
-AG EF (from every reachable state *some* sequence of ``r``'s own calls credits it ``v``): an
-assert holds on *all* sequences and is refuted by one finite execution, but a state from which
-*no* continuation recovers the money is bad only through all of its futures, which no finite
-execution shows. The one-step safety condition that would imply it ("wherever ``prepaid > 0``
-the licensee's ``cancel`` succeeds") reads ``prepaid``, which the abstraction drops (it is only
-guarded and updated by nonlinear arithmetic, the part z3 could not decide).
+The abstraction lives in :mod:`._smt_abstract`.
+
+``a will eventually happen after b`` is a liveness property: the CHC engine proves safety
+(assertions) only, so it is reported as not checked; the explicit-state checker decides it.
+``r can always recover v`` (funds) is AG EF (from every reachable state *some* sequence of
+``r``'s own calls credits it ``v``), not safety either, so the harness proves a stronger safety
+condition that implies it (:mod:`._smt_funds`): in every reachable state either ``v == 0``, or
+a transition of ``r``'s that credits it exactly ``v`` and zeroes ``v`` passes all its checks
+(or a deadline has passed and every timed transition refunds the same way, so ``tick()``
+does). For that harness ``v`` is tracked, not dropped: a nonlinear update of it (``prepaid -=
+count * pricePerUse``) becomes "any value". A refund whose own guard the abstraction would
+drop, or no refund transition at all, is not checked; a refuted condition is unknown, not
+violated (recovery may take several calls or waiting).
 """
 
 from __future__ import annotations
@@ -44,9 +48,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeshield.errors import CompilationError, ConfigError, SpecError
-from edgeshield.ledger._check import ANYONE, analyse
+from edgeshield.ledger._check import analyse
 from edgeshield.ledger._compiler import CompilerConfig, _run_solc, find_solc_module
-from edgeshield.ledger._expr import Assign, Expr, Statement
 from edgeshield.ledger._funds import check_funds_names
 from edgeshield.ledger._generator import GeneratorOptions, generate_solidity
 from edgeshield.ledger._properties import (
@@ -58,7 +61,14 @@ from edgeshield.ledger._properties import (
     _group,
     parse_property,
 )
-from edgeshield.ledger._spec import ContractSpec, Locking
+from edgeshield.ledger._smt_abstract import UncheckableError, abstract_spec
+from edgeshield.ledger._smt_funds import (
+    FUNDS_QUERY,
+    FundsCondition,
+    funds_condition,
+    refund_candidates,
+)
+from edgeshield.ledger._spec import ContractSpec
 
 __all__ = ["SmtConfig", "SmtOutcome", "SmtVerdict", "find_z3", "smt_harness", "verify_smt"]
 
@@ -120,106 +130,6 @@ def find_z3() -> Path:
     return Path(found)
 
 
-# --- the abstraction of the spec ----------------------------------------------------------------
-
-
-def _names(node: Expr | Statement) -> set[str]:
-    if isinstance(node, Assign):
-        return _names(node.target) | _names(node.value)
-    if not isinstance(node, Expr):  # Credit
-        return _names(node.to) | _names(node.amount)
-    found = {str(node.args[0])} if node.kind in ("name", "index") else set()
-    for arg in node.args:
-        if isinstance(arg, Expr):
-            found |= _names(arg)
-    return found
-
-
-def _nonlinear(node: Expr | Statement) -> bool:
-    if isinstance(node, Assign):
-        return _nonlinear(node.value) or _nonlinear(node.target)
-    if not isinstance(node, Expr):
-        return _nonlinear(node.to) or _nonlinear(node.amount)
-    if (
-        node.kind == "arith"
-        and node.args[0] in ("*", "/", "%")
-        and all(arg.kind != "lit" for arg in node.args[1:])
-    ):
-        return True
-    return any(isinstance(arg, Expr) and _nonlinear(arg) for arg in node.args)
-
-
-def _abstract(spec: ContractSpec) -> ContractSpec:
-    """The spec with nonlinear guards and statements outside the cone of influence dropped."""
-    analysed = analyse(spec)
-    parsed = {t.name: analysed.transitions[t.name] for t in spec.transitions}
-    for item in spec.transitions:
-        if len(parsed[item.name].statements) != len(item.statements):  # pragma: no cover
-            raise SpecError(f"{item.name}: statements do not parse one to one")
-    variables = set(spec.variables) | set(spec.roles)
-    fixed = {r for t in spec.transitions for r in t.role if r != ANYONE}
-    fixed |= {t.after for t in spec.timed}
-    if spec.plugins.pausable:
-        fixed.add(spec.plugins.pausable)
-    statements = [s for t in parsed.values() for s in t.statements]
-    statements += [s for t in analysed.timed for s in t.statements]
-    tainted: set[str] = set()
-    while True:
-        guards = {
-            name: [not _nonlinear(g) and not (_names(g) & tainted) for g in p.guards]
-            for name, p in parsed.items()
-        }
-        relevant = set(fixed)
-        for name, p in parsed.items():
-            for keep, guard in zip(guards[name], p.guards, strict=True):
-                if keep:
-                    relevant |= _names(guard) & variables
-        changed = True
-        while changed:
-            changed = False
-            for s in statements:
-                if isinstance(s, Assign) and s.target.args[0] in relevant:
-                    more = (_names(s) & variables) - relevant
-                    if more:
-                        relevant |= more
-                        changed = True
-        more_tainted = {
-            str(s.target.args[0])
-            for s in statements
-            if isinstance(s, Assign) and s.target.args[0] in relevant and _nonlinear(s)
-        } - fixed
-        if more_tainted <= tainted:
-            break
-        tainted |= more_tainted
-
-    def kept(items: tuple[str, ...], trees: Sequence[Statement]) -> tuple[str, ...]:
-        return tuple(
-            text
-            for text, tree in zip(items, trees, strict=True)
-            if isinstance(tree, Assign) and tree.target.args[0] in relevant - tainted
-        )
-
-    transitions = tuple(
-        t.model_copy(
-            update={
-                "guards": tuple(
-                    g for g, keep in zip(t.guards, guards[t.name], strict=True) if keep
-                ),
-                "statements": kept(t.statements, parsed[t.name].statements),
-            }
-        )
-        for t in spec.transitions
-    )
-    timed = tuple(
-        t.model_copy(update={"statements": kept(t.statements, p.statements)})
-        for t, p in zip(spec.timed, analysed.timed, strict=True)
-    )
-    plugins = spec.plugins.model_copy(
-        update={"locking": Locking.NONE, "counter": False, "events": False}
-    )
-    return spec.model_copy(update={"transitions": transitions, "timed": timed, "plugins": plugins})
-
-
 # --- instrumentation ------------------------------------------------------------------------------
 
 
@@ -252,28 +162,11 @@ def _function_end(lines: list[str], name: str) -> int:
 
 
 #: Templates the CHC engine cannot decide (it proves assertions, i.e. safety, only).
-_NOT_SAFETY = {
-    PropertyKind.EVENTUALLY_AFTER: "a liveness",
-    PropertyKind.ALWAYS_RECOVERS: "a funds (reachability from every state)",
-    PropertyKind.RECOVERS_WITHOUT_WAITING: "a funds (reachability from every state)",
-}
+_NOT_SAFETY = {PropertyKind.EVENTUALLY_AFTER: "a liveness"}
 
 
-def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
-    """The harness contract for one safety property (see the module docstring).
-
-    Raises
-    ------
-    SpecError
-        For an ``eventually`` property (liveness: CHC checks assertions only) or an action
-        the contract does not have.
-    """
-    prop = prop if isinstance(prop, Property) else parse_property(prop)
-    if prop.kind in _NOT_SAFETY:
-        raise SpecError(f"{prop}: {_NOT_SAFETY[prop.kind]} property has no assert harness")
-    known = _actions(spec)
-    groups = tuple(_group(spec, prop, action, known) for action in prop.actions)
-    abstract = _abstract(spec)
+def _harness_lines(abstract: ContractSpec) -> list[str]:
+    """The abstract spec's contract, with plain reverts and no ``withdraw``/``withdrawTo``."""
     source = generate_solidity(abstract, GeneratorOptions())
     source = re.sub(r"revert [A-Z][A-Za-z0-9]*\([^;]*\);", "revert();", source)
     lines = source.splitlines()
@@ -286,6 +179,60 @@ def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
             start -= 1
         end = _function_end(lines, name)
         del lines[start : end + 1]
+    return lines
+
+
+def _funds_harness(spec: ContractSpec, prop: Property) -> tuple[str, FundsCondition]:
+    """The harness whose one ``assert`` is the funds invariant of :mod:`._smt_funds`.
+
+    Raises :class:`UncheckableError` (a :class:`SpecError`) when no sound one-step condition can
+    be stated: no refund transition, one whose guard the abstraction would drop, or a
+    balance the harness cannot track.
+    """
+    role, variable = prop.actions
+    check_funds_names(spec, role, variable, str(prop))
+    analysed = analyse(spec)
+    candidates = refund_candidates(analysed, role, variable)
+    if not candidates:
+        raise UncheckableError(
+            f"no transition that {role} may call without inputs credits it all of {variable} "
+            f"and sets {variable} to 0, the one-step refund the harness can assert"
+        )
+    abstract = abstract_spec(spec, havoc=variable, keep=frozenset({role}))
+    refunds = [n for n in candidates if abstract.transition(n).guards == spec.transition(n).guards]
+    if not refunds:
+        raise UncheckableError(
+            f"the harness drops a guard of {', '.join(candidates)} (nonlinear, or reading a "
+            "variable it cannot track): it cannot show the refund is enabled"
+        )
+    condition = funds_condition(analysed, refunds, role, variable)
+    lines = _harness_lines(abstract)
+    end = max(i for i, line in enumerate(lines) if line == "}")
+    lines[end:end] = [
+        f"    function {FUNDS_QUERY}() external view {{",
+        f"        assert({condition.assertion});",
+        "    }",
+    ]
+    return "\n".join(lines) + "\n", condition
+
+
+def smt_harness(spec: ContractSpec, prop: Property | str) -> str:
+    """The harness contract for one safety or funds property (see the module docstring).
+
+    Raises
+    ------
+    SpecError
+        For an ``eventually`` property (liveness: CHC checks assertions only), an action
+        the contract does not have, or a funds property with no one-step refund to assert.
+    """
+    prop = prop if isinstance(prop, Property) else parse_property(prop)
+    if prop.kind in _NOT_SAFETY:
+        raise SpecError(f"{prop}: {_NOT_SAFETY[prop.kind]} property has no assert harness")
+    if prop.kind in _FUNDS:
+        return _funds_harness(spec, prop)[0]
+    known = _actions(spec)
+    groups = tuple(_group(spec, prop, action, known) for action in prop.actions)
+    lines = _harness_lines(abstract_spec(spec))
     inserts: list[tuple[int, list[str]]] = []
     for label in known:
         code = _label_code(prop, groups, label)
@@ -331,15 +278,10 @@ def _answers(result: dict[str, Any], source: str) -> list[tuple[int, str]]:
     return sorted(answers.items())
 
 
-def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) -> SmtVerdict:
-    if prop.kind in _NOT_SAFETY:
-        what = _NOT_SAFETY[prop.kind].removeprefix("a ")
-        return SmtVerdict(
-            property=prop,
-            outcome=SmtOutcome.NOT_CHECKED,
-            detail=f"{what}: the SMTChecker proves assertions (safety) only",
-        )
-    source = smt_harness(spec, prop)
+def _run_chc(
+    spec: ContractSpec, prop: Property, source: str, config: SmtConfig, z3: Path
+) -> SmtVerdict:
+    """Run solc's CHC engine on one harness; the outcome is what the asserts' answers say."""
     settings = {
         "modelChecker": {
             "engine": "chc",
@@ -386,13 +328,55 @@ def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) 
     )
 
 
+def _check_funds(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) -> SmtVerdict:
+    """Prove the one-step refund invariant; its refutation is ``unknown``, never ``violated``.
+
+    The invariant is sufficient, not necessary: a state where it fails may still recover the
+    money by several calls or by waiting, so only the explicit-state checker refutes funds.
+    """
+    try:
+        source, condition = _funds_harness(spec, prop)
+    except UncheckableError as exc:
+        return SmtVerdict(property=prop, outcome=SmtOutcome.NOT_CHECKED, detail=str(exc))
+    verdict = _run_chc(spec, prop, source, config, z3)
+    role = prop.actions[0]
+    ways = [f"{name}()" for name in condition.refunds]
+    ways += ["tick() once a deadline has passed"] if condition.tick_refunds else []
+    how = f"{role}'s one-step refund by {' or '.join(ways)}"
+    if verdict.outcome is SmtOutcome.PROVED:
+        detail = f"sufficient condition proved: {how} is enabled in every reachable state"
+        return dataclasses.replace(verdict, detail=detail)
+    if verdict.outcome is SmtOutcome.VIOLATED:
+        detail = (
+            f"sufficient condition refuted: {how} is not always enabled; not a counterexample "
+            "to the property (the explicit-state checker decides it)"
+        )
+        return dataclasses.replace(verdict, outcome=SmtOutcome.UNKNOWN, detail=detail)
+    return verdict
+
+
+def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) -> SmtVerdict:
+    if prop.kind in _NOT_SAFETY:
+        what = _NOT_SAFETY[prop.kind].removeprefix("a ")
+        return SmtVerdict(
+            property=prop,
+            outcome=SmtOutcome.NOT_CHECKED,
+            detail=f"{what}: the SMTChecker proves assertions (safety) only",
+        )
+    if prop.kind in _FUNDS:
+        return _check_funds(spec, prop, config, z3)
+    return _run_chc(spec, prop, smt_harness(spec, prop), config, z3)
+
+
 def verify_smt(
     spec: ContractSpec, properties: Sequence[Property | str], config: SmtConfig | None = None
 ) -> list[SmtVerdict]:
-    """One CHC verdict per property: proved, violated, unknown, or not checked (not safety).
+    """One CHC verdict per property: proved, violated, unknown, or not checked.
 
     Why: a proof here covers every value and call sequence, not a bounded world; a timeout or
-    an undecided query is ``unknown``, never ``proved``.
+    an undecided query is ``unknown``, never ``proved``. A funds property is proved through
+    its one-step sufficient condition, never reported violated (unknown when refuted), and
+    not checked when the spec has no refund the condition can name; liveness is not checked.
     """
     config = config or SmtConfig()
     parsed = [p if isinstance(p, Property) else parse_property(p) for p in properties]
