@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from edgeshield.errors import GuardError
 from edgeshield.usecase import Column, ColumnType, DatasetSchema, default_schema
-from edgeshield.usecase._expr import names
 
 __all__ = [
     "MAX_BATCH",
@@ -58,7 +57,7 @@ def _inputs(dataset: DatasetSchema) -> tuple[Column, ...]:
 
     def visit(name: str) -> None:
         if name in derived:
-            for used in names(derived[name].expression):
+            for used in derived[name].reads:
                 visit(used)
         elif name not in wanted:
             wanted.add(name)

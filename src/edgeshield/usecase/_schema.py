@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from edgeshield.usecase._expr import Expr
+from edgeshield.usecase._expr import Expr, names
 
 __all__ = ["Column", "ColumnType", "CsvDialect", "DatasetSchema", "DerivedFeature", "Target"]
 
@@ -94,6 +94,11 @@ class DerivedFeature:
     """The expression as written in the schema."""
     expression: Expr
     unit: str = ""
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The names (columns or earlier derived features) the expression reads."""
+        return names(self.expression)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,202 @@
+"""Issue 19, item 4: data nobody here wrote, through the CLI only, from import to a served model.
+
+The breast-cancer schema stands for a vendor's own data: import into plants, training, sealing,
+a licence, a client, ``guard serve`` as a real process answering requests in the schema's own
+fields (and refusing AI4I's), and the served answers checked against the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+
+from edgeshield.guard import request_schema
+from edgeshield.usecase import load_classifier, load_schema, read_table, sqlite_url
+
+pytestmark = pytest.mark.slow
+
+SECRET = "a-watermark-secret-for-the-your-data-test-0123456789"
+OPERATOR = "operator-token-for-the-your-data-test-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    breast_cancer_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """Everything an operator writes with the CLI; yields the run directory and an API key."""
+    cli = _Cli()
+    root = tmp_path_factory.mktemp("your-data")
+    url = sqlite_url(root / "clinics.db")
+    raw = pd.read_csv(breast_cancer_csv)
+    for i, part in enumerate([raw.iloc[:300], raw.iloc[300:]], start=1):
+        path = root / f"clinic-{i}.csv"
+        part.to_csv(path, index=False)
+        cli(
+            "data", "import", str(path), "--db-url", url, "--plant", f"clinic-{i}",
+            "--schema", "breast_cancer",
+        )  # fmt: skip
+    cli(
+        "train", "--db-url", url, "--schema", "breast_cancer", "--out", str(root / "model"),
+        "--epochs", "30",
+    )  # fmt: skip
+    cli("vault", "keygen", "--kind", "owner", "--out", str(root / "owner"))
+    cli("vault", "keygen", "--kind", "device", "--out", str(root / "gateway"))
+    cli(
+        "guard", "seal", str(root / "model"), "--out", str(root / "model.esb"),
+        "--owner-key", str(root / "owner.pem"), "--recipient", str(root / "gateway.pub.pem"),
+        "--model-id", "cancer-classifier",
+    )  # fmt: skip
+    cli(
+        "vault", "licence", "issue", "--owner-key", str(root / "owner.pem"),
+        "--device-public", str(root / "gateway.pub.pem"), "--bundle", str(root / "model.esb"),
+        "--days", "2", "--out", str(root / "gateway.licence"),
+    )  # fmt: skip
+    out = cli(
+        "guard", "add-client", "--clients", str(root / "clients.json"), "--id", "clinic",
+        "--tier", "full", "--rate", "1000", "--burst", "1000",
+    )  # fmt: skip
+    match = re.search(r"api key \(shown once\): (\S+)", out)
+    assert match, out
+    return root, match.group(1)
+
+
+class _Cli:
+    """Run one command as a child process, as a user types it; require success."""
+
+    def __call__(self, *argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", "from edgeshield.cli import main; main()", *argv],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def served(deployment: tuple[Path, str]) -> Iterator[tuple[str, str, Path]]:
+    """``guard serve`` on the sealed breast-cancer model, as an operator starts it."""
+    root, key = deployment
+    port = _free_port()
+    env = {
+        **os.environ,
+        "EDGESHIELD_GUARD_WATERMARK_SECRET": SECRET,
+        "EDGESHIELD_GUARD_OPERATOR_TOKEN": OPERATOR,
+    }
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    command = [sys.executable, "-c", "from edgeshield.cli import main; main()", "guard", "serve"]
+    args = [
+        "--bundle", str(root / "model.esb"), "--device-key", str(root / "gateway.pem"),
+        "--owner-public", str(root / "owner.pub.pem"), "--licence", str(root / "gateway.licence"),
+        "--clients", str(root / "clients.json"), "--db", f"sqlite:///{root / 'state.db'}",
+        "--port", str(port),
+    ]  # fmt: skip
+    proc = subprocess.Popen([*command, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def output() -> str:
+        log.seek(0)
+        return log.read().decode(errors="replace")[-4000:]
+
+    try:
+        deadline = time.monotonic() + 240  # a readiness bound, not a timing assertion
+        while True:
+            assert proc.poll() is None, output()
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert time.monotonic() < deadline, output()
+        yield url, key, root
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=60)
+        log.close()
+
+
+def _records(csv: Path, n: int) -> list[dict[str, Any]]:
+    """The first ``n`` rows as a client sends them (the guard's request schema's own fields)."""
+    schema = load_schema("breast_cancer")
+    return request_schema(schema).records(read_table(csv, schema).iloc[:n])
+
+
+def test_the_served_model_answers_in_the_schema_s_fields(
+    served: tuple[str, str, Path], breast_cancer_csv: Path
+) -> None:
+    url, key, root = served
+    records = _records(breast_cancer_csv, 40)
+    with httpx.Client(base_url=url, timeout=120) as http:
+        reply = http.post("/v1/predict", json={"records": records}, headers={"X-API-Key": key})
+        assert reply.status_code == 200, reply.text
+        served_labels = [p["label"] for p in reply.json()["predictions"]]
+    model = load_classifier(root / "model")
+    rows = read_table(breast_cancer_csv, load_schema("breast_cancer")).iloc[:40]
+    clean = list(model.predict(rows))
+    # Only API-watermark cells (0.5 % of them) may answer differently from the model.
+    assert sum(a != int(b) for a, b in zip(served_labels, clean, strict=True)) <= 2
+    assert sum(served_labels) >= 5  # the first 40 rows hold malignant masses, found
+
+
+def test_an_ai4i_record_and_a_bad_value_are_refused_with_422(
+    served: tuple[str, str, Path], breast_cancer_csv: Path
+) -> None:
+    url, key, _ = served
+    ai4i = {
+        "type": "M", "air_temperature_k": 300.0, "process_temperature_k": 310.0,
+        "rotational_speed_rpm": 1500.0, "torque_nm": 40.0, "tool_wear_min": 100.0,
+    }  # fmt: skip
+    negative = {**_records(breast_cancer_csv, 1)[0], "mean_radius": -1.0}
+    with httpx.Client(base_url=url, timeout=120) as http:
+        for body in ({"records": [ai4i]}, {"records": [negative]}):
+            reply = http.post("/v1/predict", json=body, headers={"X-API-Key": key})
+            assert reply.status_code == 422, reply.text
+            assert "detail" in reply.json()
+        assert http.get("/v1/health").status_code == 200
+
+
+def test_openapi_of_the_served_guard_names_the_schema_s_fields(
+    served: tuple[str, str, Path],
+) -> None:
+    url, _, _ = served
+    spec = httpx.get(f"{url}/openapi.json", headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert spec.status_code == 200, spec.text
+    fields = spec.json()["components"]["schemas"]["Record"]["properties"]
+    assert len(fields) == 30
+    assert "worst_radius" in fields
+    assert json.dumps(fields).count("torque") == 0
+
+
+def test_the_model_card_and_the_plants_name_the_schema(deployment: tuple[Path, str]) -> None:
+    root, _ = deployment
+    card = json.loads((root / "model" / "model_card.json").read_text())
+    assert json.dumps(card).count("breast_cancer") >= 1
+    rows = pd.read_sql_table("rows_breast_cancer", f"sqlite:///{root / 'clinics.db'}")
+    assert len(rows) == 569
