@@ -14,6 +14,7 @@ schema's envelope.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,7 +25,6 @@ from scipy.special import ndtri
 
 from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.usecase import Column, DatasetSchema
-from edgeshield.usecase._expr import names
 
 __all__ = ["TableEnvelope", "model_input_columns"]
 
@@ -44,7 +44,11 @@ def model_input_columns(schema: DatasetSchema) -> tuple[Column, ...]:
     derived = {d.name: d for d in schema.derived}
     used: dict[str, None] = {}
     for feature in schema.numeric_features:
-        sources = names(derived[feature].expression) if feature in derived else (feature,)
+        sources = (
+            re.findall(r"[a-z][a-z0-9_]*", derived[feature].source)
+            if feature in derived
+            else [feature]
+        )
         for name in sources:
             if name in schema.by_name and name != schema.target.column:
                 used[name] = None
