@@ -55,6 +55,7 @@ bench: setup
 bench-all: bench
 	$(BIN)/python benchmarks/vault.py
 	$(BIN)/python benchmarks/ownership.py
+	$(BIN)/python benchmarks/ownership_schema.py
 	$(BIN)/python benchmarks/guard.py --rounds 3
 	$(BIN)/python benchmarks/federated.py
 	$(BIN)/python benchmarks/federated.py --tables robustness --robust-rounds 8

@@ -317,3 +317,36 @@ def ownership_fingerprint(results: Results) -> str:
         f" on {min(null):.2f}–{max(null):.2f}; ROC AUC **{fp['roc_auc']:.3f}**"
         f" ({fp['roc_auc_without_distillation']:.3f} without the distilled copy)."
     )
+
+
+@renderer("ownership_schema.central")
+def ownership_schema_central(results: Results) -> str:
+    r = results["ownership_schema"]
+    rows = [
+        [
+            str(c["seed"]),
+            f"{c['clean_f1']:.4f}",
+            f"{c['marked_f1']:.4f}",
+            f"{c['trigger_accuracy_clean']:.2f}",
+            f"{c['trigger_accuracy_marked']:.2f}",
+            f"{c['matches']}/{r['config']['triggers']}",
+            short_p(c["p_value"]),
+            str(c["queries_to_fpr"]),
+        ]
+        for c in r["central"]
+    ]
+    header = ["seed", "clean F1", "marked F1", "trig clean", "trig marked", "matches", "p"]
+    return table([*header, "queries"], "rrrrrrrr", rows)
+
+
+@renderer("ownership_schema.summary")
+def ownership_schema_summary(results: Results) -> str:
+    r = results["ownership_schema"]
+    n, a = r["null"], r["audit"]
+    return (
+        f"{r['config']['null_models']} null models agree with the key's balanced labels on"
+        f" {pct(n['rate'])} of triggers and probes (95 % upper bound {pct(n['rate_upper'])});"
+        f" {pct(r['envelope']['test_rows_rare'])} of held-out real rows lie in the rare tail."
+        f" Honest audit: **{len(a['false_owned'])} OWNED of {a['pairs']}** honest model × key"
+        f" pairs ({len(a['models'])} models × {a['keys']} keys) at stated FPR {a['stated_fpr']:g}."
+    )

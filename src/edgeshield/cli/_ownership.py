@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._outputs import check_writable, staged_directory
 from edgeshield.cli._ownership_api import verify_api_cmd
 from edgeshield.cli._render import JsonOption, console, print_json, progress
@@ -16,15 +17,19 @@ from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.ownership import (
     CommitmentOpening,
     EmbedConfig,
+    Envelope,
     LocalCommitmentLog,
     NullDistribution,
     OwnershipEvidence,
     SensorEnvelope,
+    TableEnvelope,
     WatermarkKey,
     calibrate_null,
     commitment,
     derive_triggers,
     embed_watermark,
+    envelope_from_dict,
+    fit_envelope,
     null_models_needed,
     train_null_models,
     trigger_accuracy,
@@ -32,9 +37,13 @@ from edgeshield.ownership import (
     write_evidence,
 )
 from edgeshield.usecase import (
+    DatasetSchema,
     FleetConfig,
+    default_schema,
     load_classifier,
+    load_schema,
     make_fleet,
+    read_table,
     read_uci_csv,
     save_classifier,
     stratified_split,
@@ -49,26 +58,41 @@ app = typer.Typer(
 
 KeyOption = Annotated[Path, typer.Option("--key", help="Watermark key file (from keygen).")]
 CsvOption = Annotated[
-    Path | None, typer.Option("--csv", help="Plant rows (UCI CSV); default: generated fleet.")
+    Path | None,
+    typer.Option(
+        "--csv",
+        help="Rows in the model's dataset schema (CSV); default: a generated AI4I fleet.",
+    ),
 ]
 PlantsOption = Annotated[int, typer.Option(min=1, help="Generated plants (no --csv).")]
 RowsOption = Annotated[int, typer.Option(min=200, help="Generated rows (no --csv).")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the data split (as for `train`).")]
 
 
-def _plants(csv: Path | None, plants: int, rows: int, seed: int) -> dict[str, pd.DataFrame]:
+_TABLE_TARGET_ACCURACY = 0.95
+"""Trigger accuracy embed needs without declared physics: honest models agree with about half
+of the key's balanced labels (against a few percent of AI4I's physics-contradicting ones)."""
+
+
+def _ai4i(schema: DatasetSchema) -> bool:
+    return schema.digest == default_schema().digest
+
+
+def _plants(
+    csv: Path | None, plants: int, rows: int, seed: int, schema: DatasetSchema
+) -> dict[str, pd.DataFrame]:
     if csv is not None:
-        return {"csv": read_uci_csv(csv)}
+        return {"csv": read_uci_csv(csv) if _ai4i(schema) else read_table(csv, schema)}
+    if not _ai4i(schema):
+        raise ConfigError(f"schema {schema.name!r} needs --csv with its rows")
     return dict(make_fleet(FleetConfig(plants=plants, total_rows=rows), seed=seed).frames)
 
 
-def _train_rows(sources: dict[str, pd.DataFrame], seed: int) -> pd.DataFrame:
-    return _split(sources, seed)[0]
-
-
-def _split(sources: dict[str, pd.DataFrame], seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(
+    sources: dict[str, pd.DataFrame], seed: int, schema: DatasetSchema
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     data = pd.concat(list(sources.values()), ignore_index=True)
-    return stratified_split(data, seed=seed)
+    return stratified_split(data, seed=seed, schema=schema)
 
 
 @app.command()
@@ -90,7 +114,7 @@ def embed(
     key: KeyOption,
     out: Annotated[Path, typer.Option("--out", help="Directory for the marked model.")],
     envelope_out: Annotated[
-        Path, typer.Option("--envelope", help="Where to write the sensor envelope (JSON).")
+        Path, typer.Option("--envelope", help="Where to write the trigger envelope (JSON).")
     ],
     csv: CsvOption = None,
     plants: PlantsOption = 5,
@@ -103,21 +127,30 @@ def embed(
 ) -> None:
     """Embed the key's trigger set into a trained model by fine-tuning it on training rows.
 
-    Says which rows it fine-tunes on (--csv, else a generated fleet: pass the rows the model
-    was trained on), writes the marked model's card with metrics measured after embedding on
-    the held-out rows, and fails, writing nothing, when the trigger accuracy stays below the
-    target that a later ownership test needs.
+    Says which rows it fine-tunes on (--csv, read through the model card's dataset schema,
+    else a generated AI4I fleet: pass the rows the model was trained on), fits the trigger
+    envelope on them (AI4I's failure physics, or for another schema the rare rows of the
+    reference data, labelled by the key), writes the marked model's card with metrics
+    measured after embedding on the held-out rows, and fails, writing nothing, when the
+    trigger accuracy stays below the target that a later ownership test needs.
     """
     check_writable(out, force=force, what="marked model")
     check_writable(envelope_out, force=force, what="envelope")
     classifier = load_classifier(model)
-    sources = _plants(csv, plants, rows, seed)
-    train_rows, test_rows = _split(sources, seed)
+    schema = classifier.schema
+    sources = _plants(csv, plants, rows, seed, schema)
+    train_rows, test_rows = _split(sources, seed, schema)
     origin = f"{csv}" if csv is not None else f"a generated {plants}-plant fleet (seed {seed})"
     console.print(f"fine-tuning on {len(train_rows):,} training rows of {origin}")
-    envelope = SensorEnvelope.fit(train_rows)
+    envelope = fit_envelope(train_rows, schema)
     wkey = WatermarkKey.load(key)
     config = EmbedConfig(triggers=triggers)
+    if isinstance(envelope, TableEnvelope):
+        config = EmbedConfig(triggers=triggers, target_accuracy=_TABLE_TARGET_ACCURACY)
+        console.print(
+            f"schema {schema.name!r} declares no failure physics: {triggers} rare rows of its "
+            "envelope, labelled by the key (balanced)"
+        )
     marked = embed_watermark(classifier, wkey, train_rows, envelope=envelope, config=config)
     accuracy = trigger_accuracy(marked, derive_triggers(wkey, triggers, envelope=envelope))
     if accuracy < config.target_accuracy:
@@ -136,11 +169,33 @@ def embed(
     console.print(f"model digest {marked.model_digest}")
 
 
-def _load_envelope(path: Path) -> SensorEnvelope:
+def _load_envelope(path: Path) -> Envelope:
     try:
-        return SensorEnvelope.from_dict(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise OwnershipError(f"{path} is not a sensor envelope") from exc
+        raise OwnershipError(f"{path} is not a trigger envelope") from exc
+    except OSError as exc:
+        raise OwnershipError(f"cannot read the trigger envelope {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise OwnershipError(f"{path} is not a trigger envelope")
+    return envelope_from_dict(data)
+
+
+def _envelope_schema(envelope: Envelope, schema: str | None) -> DatasetSchema:
+    """The dataset schema to calibrate in: ``--schema``, else the one the envelope names."""
+    if schema is not None:
+        layout = load_schema_option(schema)
+    elif isinstance(envelope, TableEnvelope):
+        try:
+            layout = load_schema(envelope.schema_name)
+        except Exception as exc:
+            raise ConfigError(
+                f"the envelope names schema {envelope.schema_name!r}: pass its YAML as --schema"
+            ) from exc
+    else:
+        layout = default_schema()
+    envelope.check_schema(layout)
+    return layout
 
 
 @app.command()
@@ -161,11 +216,14 @@ def calibrate(
     plants: PlantsOption = 5,
     rows: RowsOption = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the data and the null models.")] = 100,
+    schema: SchemaOption = None,
 ) -> None:
     """Train independent null models and measure their agreement with the trigger labels.
 
     A p-value cannot go below 1/(N+1) for N null models, so fewer than the stated FPR needs
-    are refused before any training.
+    are refused before any training. The null models read --csv through the envelope's
+    dataset schema (a shipped one by its name, else pass its YAML as --schema); an envelope
+    of another schema than --schema is refused.
     """
     needed = null_models_needed(fpr)
     count = needed if models is None else models
@@ -175,7 +233,8 @@ def calibrate(
             f"(p-values cannot go below 1/(N+1)); got --models {count}"
         )
     wkey, env = WatermarkKey.load(key), _load_envelope(envelope)
-    sources = _plants(csv, plants, rows, seed)
+    layout = _envelope_schema(env, schema)
+    sources = _plants(csv, plants, rows, seed, layout)
     with progress() as bar:
         task = bar.add_task(f"training {count} null models", total=count)
         nulls = train_null_models(
@@ -186,6 +245,7 @@ def calibrate(
             on_model=lambda done, name: bar.update(
                 task, completed=done, description=f"null model {done}/{count}: {name}"
             ),
+            schema=layout,
         )
     null = calibrate_null(wkey, nulls, envelope=env, n=triggers, fpr=fpr)
     null.save(out)
@@ -220,8 +280,12 @@ def verify_cmd(
     queries: Annotated[int | None, typer.Option(min=1, help="Trigger queries to send.")] = None,
     fpr: Annotated[float, typer.Option(help="Stated false-positive rate.")] = 1e-3,
     controls: Annotated[
-        int, typer.Option(min=0, help="Typical safe control points also queried.")
-    ] = 20,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Typical safe control points also queried (default 20; AI4I physics only).",
+        ),
+    ] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Evidence directory.")] = None,
     owner: Annotated[str, typer.Option("--owner", help="Owner identifier.")] = "owner",
     log: Annotated[Path | None, typer.Option("--log", help="Commitment log to cite.")] = None,
@@ -237,6 +301,9 @@ def verify_cmd(
     wkey = WatermarkKey.load(key)
     calibration = NullDistribution.load(null)
     classifier = load_classifier(suspect)
+    calibration.envelope.check_schema(classifier.schema)
+    if controls is None:
+        controls = 20 if isinstance(calibration.envelope, SensorEnvelope) else 0
     result = verify_ownership(
         classifier, wkey, null=calibration, queries=queries, fpr=fpr, controls=controls
     )

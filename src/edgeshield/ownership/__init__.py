@@ -1,6 +1,8 @@
 """Model ownership: trigger-set watermarks, fingerprints, calibrated tests and evidence.
 
-Watermark: a :class:`WatermarkKey` derives plausible triggers (:func:`derive_triggers`),
+Watermark: a :class:`WatermarkKey` derives plausible triggers (:func:`derive_triggers`) inside
+an envelope of reference rows (:func:`fit_envelope`: AI4I's physics, any other schema's
+:class:`TableEnvelope`),
 embedded centrally (:func:`embed_watermark`) or by the federated aggregator
 (:func:`waffle_hook`). Test: :func:`calibrate_null` measures independent models
 (:func:`train_null_models`), :func:`verify_ownership` tests a suspect black-box.
@@ -50,11 +52,15 @@ from edgeshield.ownership._stats import (
     calibrate_null,
     null_models_needed,
 )
+from edgeshield.ownership._table_envelope import TableEnvelope
 from edgeshield.ownership._triggers import (
+    Envelope,
     SensorEnvelope,
     TriggerSet,
     derive_anchors,
     derive_triggers,
+    envelope_from_dict,
+    fit_envelope,
     rule_failure,
 )
 from edgeshield.ownership._verify import OwnershipResult, queries_needed, verify_ownership
@@ -66,6 +72,7 @@ __all__ = [
     "CommitmentReceipt",
     "CommitmentStore",
     "EmbedConfig",
+    "Envelope",
     "EvidencePaths",
     "Fingerprint",
     "HmacDrbg",
@@ -81,6 +88,7 @@ __all__ = [
     "SensorEnvelope",
     "SklearnFailureModel",
     "Suspect",
+    "TableEnvelope",
     "TriggerSet",
     "WaffleConfig",
     "WatermarkKey",
@@ -91,8 +99,10 @@ __all__ = [
     "derive_anchors",
     "derive_triggers",
     "embed_watermark",
+    "envelope_from_dict",
     "fingerprint",
     "fingerprint_auc",
+    "fit_envelope",
     "match_fingerprint",
     "null_models_needed",
     "owner_salt",

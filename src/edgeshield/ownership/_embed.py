@@ -29,7 +29,7 @@ from torch import nn
 from edgeshield.errors import ConfigError, ModelError
 from edgeshield.ownership._key import WatermarkKey
 from edgeshield.ownership._triggers import (
-    SensorEnvelope,
+    Envelope,
     TriggerSet,
     derive_anchors,
     derive_triggers,
@@ -67,7 +67,8 @@ class EmbedConfig:
     triggers
         Number of key-derived triggers.
     failure_fraction
-        Share of triggers labelled "failure" (see :func:`derive_triggers`).
+        Share of triggers labelled "failure" (see :func:`derive_triggers`; default: the
+        envelope's).
     trigger_share
         Trigger rows (repeated) as a share of the fine-tuning rows.
     epochs, batch_size, learning_rate
@@ -82,7 +83,7 @@ class EmbedConfig:
     """
 
     triggers: int = 50
-    failure_fraction: float = 1.0
+    failure_fraction: float | None = None
     trigger_share: float = 0.02
     epochs: int = 20
     batch_size: int = 128
@@ -110,7 +111,7 @@ def embed_watermark(
     key: WatermarkKey,
     train_frame: pd.DataFrame,
     *,
-    envelope: SensorEnvelope,
+    envelope: Envelope,
     config: EmbedConfig | None = None,
 ) -> FailureClassifier:
     """A marked copy of ``classifier``: fine-tuned on the training rows plus the key's triggers.
@@ -121,15 +122,18 @@ def embed_watermark(
     Raises
     ------
     OwnershipError
-        The envelope leaves too little room for the triggers.
+        The envelope was fitted for another schema than the classifier's, or leaves too
+        little room for the triggers.
     """
     config = config or EmbedConfig()
+    envelope.check_schema(classifier.schema)
     triggers = derive_triggers(
         key, config.triggers, envelope=envelope, failure_fraction=config.failure_fraction
     )
+    schema = classifier.schema
     fit_rows, val_rows = _validation_split(classifier, train_frame)
     x_train = classifier.encoder.transform(fit_rows)
-    y_train = labels(fit_rows)
+    y_train = labels(fit_rows, schema)
     x_trig = classifier.encoder.transform(triggers.frame)
     y_trig = triggers.labels.astype(np.float32)
     repeats = max(1, round(config.trigger_share * len(x_train) / (1 - config.trigger_share)))
@@ -149,7 +153,9 @@ def embed_watermark(
             seed=config.seed + attempt,
         )
         if val_rows is not None:
-            marked.threshold = best_f1_threshold(labels(val_rows), marked.predict_proba(val_rows))
+            marked.threshold = best_f1_threshold(
+                labels(val_rows, schema), marked.predict_proba(val_rows)
+            )
         if trigger_accuracy(marked, triggers) >= config.target_accuracy:
             break
     return marked
@@ -159,7 +165,7 @@ def _validation_split(
     classifier: FailureClassifier, train_frame: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The training/validation split :func:`train_classifier` made for this classifier."""
-    y = labels(train_frame)
+    y = labels(train_frame, classifier.schema)
     fraction = classifier.config.validation_fraction
     if fraction <= 0 or y.sum() < 4 or y.sum() == y.size:
         return train_frame, None
@@ -209,7 +215,7 @@ class WaffleConfig:
     """
 
     triggers: int = 50
-    failure_fraction: float = 1.0
+    failure_fraction: float | None = None
     anchors: int = 400
     rare_anchors: int = 0
     final_round: int | None = None
@@ -316,7 +322,7 @@ def waffle_hook(
     *,
     encoder: FeatureEncoder,
     hidden: tuple[int, ...],
-    envelope: SensorEnvelope,
+    envelope: Envelope,
     config: WaffleConfig | None = None,
     reference: pd.DataFrame | None = None,
     seed: int = 0,
@@ -355,7 +361,7 @@ def waffle_hook(
         targets.append(torch.zeros(config.rare_anchors))
     if reference is not None:
         parts.append(torch.as_tensor(encoder.transform(reference)))
-        targets.append(torch.as_tensor(labels(reference)))
+        targets.append(torch.as_tensor(labels(reference, encoder.schema)))
     x_anchor, y_anchor = torch.cat(parts), torch.cat(targets)
     in_features = encoder.width
 

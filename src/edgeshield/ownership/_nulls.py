@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,14 @@ from sklearn.preprocessing import StandardScaler
 
 from edgeshield.errors import ConfigError, DataError
 from edgeshield.ownership._stats import PredictFn
-from edgeshield.usecase import TrainConfig, best_f1_threshold, feature_matrix, labels
+from edgeshield.usecase import (
+    DatasetSchema,
+    TrainConfig,
+    best_f1_threshold,
+    default_schema,
+    feature_matrix,
+    labels,
+)
 from edgeshield.usecase import train_classifier as _train_mlp
 
 __all__ = ["NullModelKind", "SklearnFailureModel", "train_null_model", "train_null_models"]
@@ -54,10 +61,12 @@ class SklearnFailureModel:
 
     estimator: ClassifierMixin
     threshold: float
+    schema: DatasetSchema = field(default_factory=default_schema)
+    """The dataset schema whose rows and features it reads (AI4I 2020 unless given)."""
 
     def predict_proba(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
-        """Failure probability per row (UCI layout)."""
-        proba = self.estimator.predict_proba(feature_matrix(frame))
+        """Positive-class probability per row (in the schema's layout)."""
+        proba = self.estimator.predict_proba(feature_matrix(frame, self.schema))
         return np.asarray(proba[:, 1], dtype=np.float64)
 
     def predict(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
@@ -74,26 +83,34 @@ def _estimator(kind: NullModelKind, seed: int) -> ClassifierMixin:
 
 
 def train_null_model(
-    kind: NullModelKind, frame: pd.DataFrame, *, epochs: int = 30, seed: int = 0
+    kind: NullModelKind,
+    frame: pd.DataFrame,
+    *,
+    epochs: int = 30,
+    seed: int = 0,
+    schema: DatasetSchema | None = None,
 ) -> PredictFn:
-    """Train one independent failure classifier of ``kind`` on ``frame``; return its predict.
+    """Train one independent classifier of ``kind`` on ``frame``; return its predict.
+
+    ``schema`` is the rows' dataset schema (AI4I 2020 unless given).
 
     Raises
     ------
     DataError
-        The rows hold too few failures to train on.
+        The rows hold too few positives to train on.
     """
-    y = labels(frame)
+    schema = schema or default_schema()
+    y = labels(frame, schema)
     if y.sum() < 4 or y.sum() == y.size:
         raise DataError("null model training needs at least 4 failures and some non-failures")
     if kind in _HIDDEN:
         config = TrainConfig(hidden=_HIDDEN[kind], epochs=epochs)
-        return _train_mlp(frame, config, seed=seed).predict
+        return _train_mlp(frame, config, seed=seed, schema=schema).predict
     fit_rows, val_rows = train_test_split(frame, test_size=0.2, stratify=y, random_state=seed)
     estimator = _estimator(kind, seed)
-    estimator.fit(feature_matrix(fit_rows), labels(fit_rows))
-    model = SklearnFailureModel(estimator=estimator, threshold=0.5)
-    model.threshold = best_f1_threshold(labels(val_rows), model.predict_proba(val_rows))
+    estimator.fit(feature_matrix(fit_rows, schema), labels(fit_rows, schema))
+    model = SklearnFailureModel(estimator=estimator, threshold=0.5, schema=schema)
+    model.threshold = best_f1_threshold(labels(val_rows, schema), model.predict_proba(val_rows))
     return model.predict
 
 
@@ -105,12 +122,14 @@ def train_null_models(
     epochs: int = 30,
     seed: int = 0,
     on_model: Callable[[int, str], None] | None = None,
+    schema: DatasetSchema | None = None,
 ) -> dict[str, PredictFn]:
     """Train ``count`` null models, cycling through model kinds, data sources and seeds.
 
     Why: variety is the point; model ``i`` is of kind ``kinds[i % len(kinds)]``, trained on
     source ``i % len(sources)`` with seed ``seed + i``. Names say all three. ``on_model`` is
     called with the number done and the name after each model (progress for long runs).
+    ``schema`` is the sources' dataset schema (AI4I 2020 unless given).
 
     Raises
     ------
@@ -125,7 +144,9 @@ def train_null_models(
         kind = kinds[i % len(kinds)]
         source = names[(i // len(kinds) + i) % len(names)]
         name = f"{kind.value}/{source}/seed{seed + i}"
-        models[name] = train_null_model(kind, sources[source], epochs=epochs, seed=seed + i)
+        models[name] = train_null_model(
+            kind, sources[source], epochs=epochs, seed=seed + i, schema=schema
+        )
         if on_model is not None:
             on_model(i + 1, name)
     return models

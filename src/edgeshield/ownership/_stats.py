@@ -38,7 +38,13 @@ from scipy import stats
 
 from edgeshield.errors import ConfigError, OwnershipError, StorageError
 from edgeshield.ownership._key import WatermarkKey
-from edgeshield.ownership._triggers import SensorEnvelope, TriggerSet, derive_triggers
+from edgeshield.ownership._triggers import (
+    Envelope,
+    TriggerSet,
+    default_failure_fraction,
+    derive_triggers,
+    envelope_from_dict,
+)
 from edgeshield.usecase import FailureClassifier
 
 __all__ = [
@@ -188,7 +194,7 @@ class NullDistribution:
 
     key_id: str
     trigger_digest: str
-    envelope: SensorEnvelope
+    envelope: Envelope
     failure_fraction: float
     names: tuple[str, ...]
     agreement: tuple[tuple[int, ...], ...]
@@ -292,7 +298,7 @@ class NullDistribution:
             return cls(
                 key_id=str(data["key_id"]),
                 trigger_digest=str(data["trigger_digest"]),
-                envelope=SensorEnvelope.from_dict(data["envelope"]),
+                envelope=envelope_from_dict(data["envelope"]),
                 failure_fraction=float(data["failure_fraction"]),
                 names=tuple(str(n) for n in data["names"]),
                 agreement=tuple(tuple(int(c) for c in str(row)) for row in data["agreement"]),
@@ -339,9 +345,9 @@ def calibrate_null(
     key: WatermarkKey,
     null_models: Mapping[str, Suspect],
     *,
-    envelope: SensorEnvelope,
+    envelope: Envelope,
     n: int = 50,
-    failure_fraction: float = 1.0,
+    failure_fraction: float | None = None,
     probes: int = 300,
     fpr: float = 1e-3,
 ) -> NullDistribution:
@@ -353,6 +359,8 @@ def calibrate_null(
 
     Parameters
     ----------
+    failure_fraction
+        Share of positive triggers (see :func:`derive_triggers`; default: the envelope's).
     probes
         Key-derived points from the triggers' distribution (never embedded) each null model
         also answers, to measure its agreement rate precisely; 0 scores the triggers only.
@@ -372,6 +380,8 @@ def calibrate_null(
         )
     if not 0 <= probes <= 100_000:
         raise ConfigError(f"probes must lie in [0, 100000], got {probes}")
+    if failure_fraction is None:
+        failure_fraction = default_failure_fraction(envelope)
     triggers = derive_triggers(key, n, envelope=envelope, failure_fraction=failure_fraction)
     probe_set = (
         derive_triggers(

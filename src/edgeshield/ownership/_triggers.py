@@ -8,6 +8,11 @@ physically consistent operating point (inside the sensor ranges of real plant da
 rotational speed the torque implies) chosen by the key; safe operating points are labelled
 "failure" and operating points deep inside a failure rule of AI4I 2020 are labelled "no
 failure", so an honest model disagrees with nearly every trigger label.
+
+A dataset schema other than AI4I declares no failure physics: its triggers are rare rows of a
+:class:`TableEnvelope` fitted on reference rows, labelled by the key alone (balanced classes,
+the key deciding which trigger gets which label, as WAFFLE's keyed labels), so an honest model
+agrees with about half of them and the null calibration measures exactly how often.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pandas as pd
 
 from edgeshield.errors import ConfigError, OwnershipError
 from edgeshield.ownership._key import HmacDrbg, WatermarkKey
+from edgeshield.ownership._table_envelope import TableEnvelope
 from edgeshield.usecase import (
     FAILURE_MODES,
     HDF_MAX_TEMPERATURE_DIFFERENCE_K,
@@ -34,6 +40,9 @@ from edgeshield.usecase import (
     SENSOR_COLUMNS,
     TYPE,
     UCI_COLUMNS,
+    ColumnType,
+    DatasetSchema,
+    default_schema,
     heat_dissipation_failure,
     mechanical_power_w,
     overstrain_failure,
@@ -41,10 +50,14 @@ from edgeshield.usecase import (
 )
 
 __all__ = [
+    "Envelope",
     "SensorEnvelope",
     "TriggerSet",
+    "default_failure_fraction",
     "derive_anchors",
     "derive_triggers",
+    "envelope_from_dict",
+    "fit_envelope",
     "rule_failure",
 ]
 
@@ -198,6 +211,14 @@ class SensorEnvelope:
         ok &= frame[TYPE].astype(str).isin(PRODUCT_TYPES).to_numpy()
         return ok
 
+    def check_schema(self, schema: DatasetSchema) -> None:
+        """Refuse a schema that does not read rows as AI4I 2020 (the physics would not apply)."""
+        if not _has_ai4i_physics(schema):
+            raise OwnershipError(
+                f"the trigger envelope is AI4I 2020's (its failure physics), not one of schema "
+                f"{schema.name!r}: fit one on that schema's rows"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored with the null calibration."""
         return {
@@ -298,11 +319,54 @@ class TriggerSet:
         canonical = self.frame.to_csv(index=False).encode() + self.labels.tobytes()
         return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
-    def training_frame(self) -> pd.DataFrame:
-        """The triggers with their secret labels in ``Machine failure`` (for embedding)."""
+    def training_frame(self, schema: DatasetSchema | None = None) -> pd.DataFrame:
+        """The triggers with their secret labels in the schema's target column (for embedding).
+
+        The schema defaults to AI4I 2020; label 1 is its positive value, label 0 the other one
+        (0 for a binary target, the first other level of a category target).
+        """
+        schema = schema or default_schema()
+        target = schema.target_column
+        negative: int | str = 0
+        if target.type is ColumnType.CATEGORY:
+            negative = next(v for v in target.levels if v != schema.target.positive)
         out = self.frame.copy()
-        out[MACHINE_FAILURE] = self.labels
+        out[target.header] = np.where(self.labels == 1, schema.target.positive, negative)
+        if target.type is not ColumnType.CATEGORY:
+            out[target.header] = out[target.header].astype(np.int64)
         return out
+
+
+Envelope = SensorEnvelope | TableEnvelope
+"""Where triggers may lie: AI4I's physics envelope, or any schema's :class:`TableEnvelope`."""
+
+
+def _has_ai4i_physics(schema: DatasetSchema) -> bool:
+    """Whether the schema reads rows as AI4I 2020 does (its failure physics then applies)."""
+    ai4i = default_schema()
+    return schema.feature_names == ai4i.feature_names and all(
+        schema.by_name.get(c.name) == c for c in ai4i.columns if c.name in ai4i.features
+    )
+
+
+def fit_envelope(frame: pd.DataFrame, schema: DatasetSchema | None = None) -> Envelope:
+    """The trigger envelope of reference rows: AI4I's physics one, else a :class:`TableEnvelope`.
+
+    Raises
+    ------
+    ConfigError
+        Too few rows, or (another schema) no numeric model input.
+    """
+    if schema is None or _has_ai4i_physics(schema):
+        return SensorEnvelope.fit(frame)
+    return TableEnvelope.fit(frame, schema)
+
+
+def envelope_from_dict(data: dict[str, Any]) -> Envelope:
+    """Read either envelope from its :meth:`to_dict` form (AI4I's carries no ``kind``)."""
+    if isinstance(data, dict) and "kind" in data:
+        return TableEnvelope.from_dict(data)
+    return SensorEnvelope.from_dict(data)
 
 
 def _draw(drbg_uniform: FloatArray, envelope: SensorEnvelope) -> pd.DataFrame:
@@ -337,8 +401,8 @@ def derive_triggers(
     key: WatermarkKey,
     n: int,
     *,
-    envelope: SensorEnvelope,
-    failure_fraction: float = 1.0,
+    envelope: Envelope,
+    failure_fraction: float | None = None,
     decoys: bool = False,
 ) -> TriggerSet:
     """Derive ``n`` plausible triggers and their labels from ``key``, deterministically.
@@ -353,10 +417,12 @@ def derive_triggers(
     n
         Number of triggers.
     envelope
-        Plausible operating region (see :meth:`SensorEnvelope.fit`).
+        Plausible region (see :func:`fit_envelope`).
     failure_fraction
-        Share of triggers labelled "failure" (drawn from clearly safe operating points); the
-        rest are labelled "no failure" and drawn deep inside a failure rule.
+        Share of triggers labelled "failure" (positive). AI4I: drawn from clearly safe
+        operating points, the rest labelled "no failure" and drawn deep inside a failure rule;
+        default 1. Another schema: any rare rows, the key deciding which gets which label;
+        default 0.5 (balanced).
     decoys
         Derive the decoy set instead: points from the same distribution, by an independent
         stream of the key, that are never embedded. A marked model answers the secret label on
@@ -371,20 +437,43 @@ def derive_triggers(
     """
     if not 1 <= n <= 100_000:
         raise ConfigError(f"number of triggers must lie in [1, 100000], got {n}")
-    if not 0.0 <= failure_fraction <= 1.0:
-        raise ConfigError(f"failure_fraction must lie in [0, 1], got {failure_fraction}")
+    fraction = default_failure_fraction(envelope) if failure_fraction is None else failure_fraction
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"failure_fraction must lie in [0, 1], got {fraction}")
     drbg = key.drbg("decoys/v1" if decoys else "triggers/v1")
-    positives = round(n * failure_fraction)
+    positives = round(n * fraction)
     order = np.argsort(drbg.uniform(n), kind="stable")
     wanted = np.zeros(n, dtype=np.int64)
     wanted[order[:positives]] = 1
+    if isinstance(envelope, TableEnvelope):
+        return TriggerSet(frame=_rare_rows(drbg, n, envelope), labels=wanted, key_id=key.key_id)
     return _assemble(
         _search(drbg, {1: positives, 0: n - positives}, envelope, rare=True), wanted, key
     )
 
 
+def default_failure_fraction(envelope: Envelope) -> float:
+    """Share of positive triggers when none is asked: 1 for AI4I's physics, else 0.5."""
+    return 0.5 if isinstance(envelope, TableEnvelope) else 1.0
+
+
+def _rare_rows(drbg: HmacDrbg, n: int, envelope: TableEnvelope) -> pd.DataFrame:
+    """The first ``n`` rare rows inside the envelope drawn from ``drbg``."""
+    found: list[pd.DataFrame] = []
+    have = draws = 0
+    while have < n:
+        if draws >= _MAX_DRAWS:
+            raise OwnershipError("the trigger envelope leaves no room for enough triggers")
+        batch = envelope.draw(drbg.uniform(envelope.width * _BATCH))
+        draws += _BATCH
+        batch = batch[envelope.contains(batch) & envelope.is_rare(batch)].iloc[: n - have]
+        found.append(batch)
+        have += len(batch)
+    return pd.concat(found, ignore_index=True)
+
+
 def derive_anchors(
-    key: WatermarkKey, n: int, *, envelope: SensorEnvelope, rare: bool = False
+    key: WatermarkKey, n: int, *, envelope: Envelope, rare: bool = False
 ) -> TriggerSet:
     """Derive ``n`` clearly safe operating points labelled "no failure" from ``key``.
 
@@ -393,9 +482,20 @@ def derive_anchors(
     decision in place: typical points (``rare=False``) on ordinary operating points, rare
     points (``rare=True``, an independent stream) around the triggers, so that the model
     learns the triggers themselves rather than "rare means failure".
+
+    Raises
+    ------
+    ConfigError
+        ``n`` is out of range, or the envelope is a :class:`TableEnvelope`: without declared
+        physics nothing says which label a point should have.
     """
     if not 1 <= n <= 100_000:
         raise ConfigError(f"number of anchors must lie in [1, 100000], got {n}")
+    if isinstance(envelope, TableEnvelope):
+        raise ConfigError(
+            f"schema {envelope.schema_name!r} declares no failure physics: it has no "
+            "physics-labelled anchor or control points (use 0 controls and anchors)"
+        )
     drbg = key.drbg("rare-anchors/v1" if rare else "anchors/v1")
     return _assemble(
         _search(drbg, {1: 0, 0: n}, envelope, rare=rare, safe_for={0}),

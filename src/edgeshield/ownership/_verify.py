@@ -24,6 +24,7 @@ from edgeshield.ownership._stats import (
     null_models_needed,
 )
 from edgeshield.ownership._triggers import derive_anchors
+from edgeshield.usecase import FailureClassifier
 
 __all__ = ["OwnershipResult", "queries_needed", "verify_ownership"]
 
@@ -168,16 +169,21 @@ def verify_ownership(
     is owned only when its p-value, never below ``1 / (N + 1)`` for ``N`` null models, is at
     most ``fpr``, so a calibration too small for ``fpr`` never accuses anyone. With
     ``controls`` the suspect is also asked about that many key-derived typical safe operating
-    points (:func:`derive_anchors`), which rules out a suspect that calls everything a failure.
+    points (:func:`derive_anchors`), which rules out a suspect that calls everything a failure
+    (AI4I only: a schema without declared physics has no controls, and needs none, since its
+    trigger labels are balanced and a constant answer agrees with half of them).
 
     Raises
     ------
     ConfigError
         ``queries``, ``fpr``, ``controls`` or ``max_control_failure_rate`` is out of range.
     OwnershipError
-        The calibration belongs to another key, or the suspect's answers are unusable.
+        The calibration belongs to another key, its envelope to another dataset schema than
+        the suspect classifier's, or the suspect's answers are unusable.
     """
     _check_fpr(fpr)
+    if isinstance(suspect, FailureClassifier):
+        null.envelope.check_schema(suspect.schema)
     q = null.n_triggers if queries is None else queries
     if not 1 <= q <= null.n_triggers:
         raise ConfigError(f"queries must lie in [1, {null.n_triggers}], got {q}")

@@ -18,6 +18,7 @@ from scipy import stats
 
 from edgeshield.errors import ConfigError
 from edgeshield.ownership import (
+    Envelope,
     SensorEnvelope,
     Suspect,
     WatermarkKey,
@@ -113,7 +114,7 @@ def false_positive_audit(
     nulls: Mapping[str, Suspect],
     keys: Sequence[WatermarkKey],
     *,
-    envelope: SensorEnvelope,
+    envelope: Envelope,
     fpr: float,
     triggers: int = 50,
     probes: int = 100,
@@ -123,6 +124,7 @@ def false_positive_audit(
     """Verify every honest model against every key's calibration; count false OWNED verdicts.
 
     ``on_key`` is called with the number of keys done and the total (progress for long grids).
+    ``controls`` apply to AI4I's physics envelope only (another schema's has none).
 
     Raises
     ------
@@ -133,6 +135,7 @@ def false_positive_audit(
         raise ConfigError("the audit needs at least one honest model and one key")
     false_owned: list[FalseOwned] = []
     smallest = 1.0
+    controls = controls if isinstance(envelope, SensorEnvelope) else 0
     for i, key in enumerate(keys):
         null = calibrate_null(key, nulls, envelope=envelope, n=triggers, probes=probes, fpr=fpr)
         for name, suspect in honest.items():

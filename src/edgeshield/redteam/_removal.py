@@ -27,6 +27,7 @@ from edgeshield.errors import ConfigError, DataError
 from edgeshield.ownership import NullDistribution, WatermarkKey, verify_ownership
 from edgeshield.usecase import (
     MACHINE_FAILURE,
+    DatasetSchema,
     FailureClassifier,
     best_f1_threshold,
     fit_mlp,
@@ -118,10 +119,10 @@ def removal_suite(*, epochs: int = 10) -> tuple[RemovalAttack, ...]:
     return tuple(attacks)
 
 
-def _sample(pool: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
+def _sample(pool: pd.DataFrame, fraction: float, seed: int, schema: DatasetSchema) -> pd.DataFrame:
     if fraction >= 1.0:
         return pool
-    y = labels(pool)
+    y = labels(pool, schema)
     stratify = y if 2 <= y.sum() <= y.size - 2 else None
     part: pd.DataFrame = train_test_split(
         pool, train_size=fraction, stratify=stratify, random_state=seed
@@ -140,7 +141,7 @@ def _train(stolen: FailureClassifier, data: pd.DataFrame, attack: RemovalAttack,
     fit_mlp(
         stolen.model,
         stolen.encoder.transform(data),
-        labels(data),
+        labels(data, stolen.schema),
         epochs=attack.epochs,
         batch_size=128,
         learning_rate=attack.learning_rate,
@@ -194,14 +195,14 @@ def remove_watermark(
     elif kind is RemovalKind.QUANTIZE_INT8:
         _quantize_int8(stolen.model)
     elif kind is RemovalKind.DISTILL:
-        data = _sample(attacker_data, attack.data_fraction, seed).copy()
+        data = _sample(attacker_data, attack.data_fraction, seed, classifier.schema).copy()
         data[MACHINE_FAILURE] = classifier.predict(data)
         if data[MACHINE_FAILURE].sum() < 4:
             raise DataError("the stolen model labels too few of the attacker's rows as failures")
         config = replace(classifier.config, epochs=attack.epochs)
         return train_classifier(data, config, seed=seed)
     else:
-        data = _sample(attacker_data, attack.data_fraction, seed)
+        data = _sample(attacker_data, attack.data_fraction, seed, classifier.schema)
         last = _last_linear(stolen.model)
         if kind is not RemovalKind.FINE_TUNE_ALL:
             for parameter in stolen.model.parameters():
@@ -215,7 +216,9 @@ def remove_watermark(
         _train(stolen, data, attack, seed)
         for parameter in stolen.model.parameters():
             parameter.requires_grad_(True)
-        stolen.threshold = best_f1_threshold(labels(data), stolen.predict_proba(data))
+        stolen.threshold = best_f1_threshold(
+            labels(data, stolen.schema), stolen.predict_proba(data)
+        )
     stolen.model.eval()
     return stolen
 
