@@ -108,7 +108,7 @@ def import_cmd(
     plants: Annotated[
         int | None,
         typer.Option(
-            "--plants", min=2, help="Split the rows into plants plant-1 … plant-N (see --split)."
+            "--plants", min=2, help="Split the rows into plants plant-1 to plant-N (see --split)."
         ),
     ] = None,
     split: Annotated[
@@ -137,7 +137,7 @@ def import_cmd(
     refused value is reported with its row and column and nothing is written, unless
     ``--on-bad-row quarantine`` sets such rows aside. A plant that already holds rows is
     refused unless ``--replace`` or ``--append`` says what to do. ``--plants N`` splits the
-    file into plants ``plant-1`` … ``plant-N`` (a federation from one CSV, e.g. for ``fl run
+    file into plants ``plant-1`` to ``plant-N`` (a federation from one CSV, e.g. for ``fl run
     --db-url``); a refused plant then leaves every plant unwritten.
     """
     policy = _if_exists(replace, append)
