@@ -210,3 +210,33 @@ def deployment_seconds(results: Results) -> str:
     return table(
         ["run", "deployed s/round", "median", "in-process s/round", "ratio"], "lrrrr", rows
     )
+
+
+# --- central vs federated F1 on two dataset schemas (benchmarks/schemas_f1.py) ------------
+
+SCHEMA_METHODS = {
+    "central": "central (pooled plant rows)",
+    "fedavg": "FedAvg, no SecAgg+",
+    "secagg": "FedAvg + SecAgg+",
+    "secagg-dp": "SecAgg+ + DP-SGD",
+}
+
+
+@renderer("schemas_f1.table")
+def schemas_f1_table(results: Results) -> str:
+    r = results["schemas_f1"]
+    rows = [
+        [
+            s["data"],
+            SCHEMA_METHODS.get(s["method"], s["method"]),
+            f"{s['f1_mean']:.3f} ± {s['f1_sd']:.3f}",
+            "–" if s["epsilon"] is None else f"{s['epsilon']:.2f}",
+            f"{s['seconds_mean']:.1f}",
+        ]
+        for s in r["summary"]
+    ]
+    return table(
+        ["schema", "training", f"positive-class F1 (mean ± sd, {r['seeds']} seeds)", "ε", "s"],
+        "llrrr",
+        rows,
+    )

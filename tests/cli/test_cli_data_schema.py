@@ -170,3 +170,50 @@ def test_quarantine_imports_the_good_rows_and_counts_the_bad(
     with PlantDatabase(url) as db:
         assert len(db.read_plant("plant-1")) == 28
         assert db.quarantined("plant-1")["row"].tolist() == [4, 12]
+
+
+def test_import_splits_one_csv_into_plants(
+    tmp_path: Path, breast_cancer_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--plants 3 at random: near-equal, seeded, every row once; by column: one plant a value."""
+    url = sqlite_url(tmp_path / "p.db")
+    argv = ["data", "import", str(breast_cancer_csv), "--schema", "breast_cancer"]
+    assert run([*argv, "--db-url", url, "--plants", "3", "--seed", "1"]) == 0
+    assert "imported 569 rows into 3 plants" in capsys.readouterr().out
+    schema = load_schema("breast_cancer")
+    with PlantDatabase(url, schema=schema) as db:
+        parts = {p: db.read_plant(p) for p in db.plant_ids()}
+    assert {p: len(f) for p, f in parts.items()} == {"plant-1": 190, "plant-2": 190, "plant-3": 189}
+    radii = sorted(pd.concat(parts.values())["mean radius"].tolist())
+    assert radii == sorted(pd.read_csv(breast_cancer_csv)["mean radius"].tolist())
+    by_value = sqlite_url(tmp_path / "q.db")
+    assert run([*argv, "--db-url", by_value, "--plants", "2", "--split", "diagnosis"]) == 0
+    with PlantDatabase(by_value, schema=schema) as db:
+        assert set(db.read_plant("plant-1")["diagnosis"]) == {"benign"}
+        assert set(db.read_plant("plant-2")["diagnosis"]) == {"malignant"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--plants", "3", "--split", "diagnosis"], "error: column 'diagnosis' holds 2 distinct"),
+        (["--plants", "3", "--split", "nosuch"], "error: no column 'nosuch' to split by"),
+        (["--plants", "3", "--plant", "x"], "error: give either --plant or --plants, not both"),
+        (["--split", "diagnosis"], "error: --split needs --plants"),
+        (["--plants", "2"], "error: plants plant-1 already hold rows"),
+    ],
+)
+def test_a_bad_split_writes_nothing(
+    tmp_path: Path,
+    breast_cancer_csv: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    url = sqlite_url(tmp_path / "p.db")
+    argv = ["data", "import", str(breast_cancer_csv), "--schema", "breast_cancer", "--db-url", url]
+    assert run([*argv, "--plant", "plant-1"]) == 0
+    capsys.readouterr()
+    assert _error_line(capsys, run([*argv, *extra])).startswith(message)
+    with PlantDatabase(url, schema=load_schema("breast_cancer")) as db:
+        assert db.plant_ids() == ["plant-1"]

@@ -6,6 +6,7 @@ import enum
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from edgeshield.cli._outputs import check_writable
@@ -23,6 +24,7 @@ from edgeshield.usecase import (
     make_fleet,
     read_table,
     screen_table,
+    split_rows,
     write_uci_csv,
 )
 
@@ -100,7 +102,23 @@ def generate_cmd(
 def import_cmd(
     csv: Annotated[Path, typer.Argument(help="A CSV file in the layout --schema declares.")],
     db_url: Annotated[str, typer.Option("--db-url", help="SQLAlchemy URL to import into.")],
-    plant: Annotated[str, typer.Option(help="Plant id for the imported rows.")] = "plant-1",
+    plant: Annotated[
+        str | None, typer.Option(help="Plant id for the imported rows (default plant-1).")
+    ] = None,
+    plants: Annotated[
+        int | None,
+        typer.Option(
+            "--plants", min=2, help="Split the rows into plants plant-1 to plant-N (see --split)."
+        ),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="How --plants splits the rows: 'random' (near-equal parts), or a column whose"
+            " N distinct values become the N plants."
+        ),
+    ] = "random",
+    seed: Annotated[int, typer.Option(help="Seed of --split random.")] = 0,
     replace: Replace = False,
     append: Append = False,
     schema: SchemaOption = None,
@@ -118,14 +136,29 @@ def import_cmd(
     Every row is checked against the schema first (types, levels, physical ranges); the first
     refused value is reported with its row and column and nothing is written, unless
     ``--on-bad-row quarantine`` sets such rows aside. A plant that already holds rows is
-    refused unless ``--replace`` or ``--append`` says what to do.
+    refused unless ``--replace`` or ``--append`` says what to do. ``--plants N`` splits the
+    file into plants ``plant-1`` to ``plant-N`` (a federation from one CSV, e.g. for ``fl run
+    --db-url``); a refused plant then leaves every plant unwritten.
     """
     policy = _if_exists(replace, append)
     layout = load_schema_option(schema)
+    if plants is not None and plant is not None:
+        raise ConfigError("give either --plant or --plants, not both")
+    if plants is None and split != "random":
+        raise ConfigError("--split needs --plants")
+    if plants is not None and on_bad_row is OnBadRow.QUARANTINE:
+        raise ConfigError("--on-bad-row quarantine imports one plant; drop --plants")
     if on_bad_row is OnBadRow.QUARANTINE:
         frame, bad = screen_table(csv, layout)
     else:
         frame, bad = read_table(csv, layout), None
+    if plants is not None:
+        parts = split_rows(
+            frame, plants, column=None if split == "random" else split, seed=seed, schema=layout
+        )
+        _import_plants(db_url, layout, parts, policy)
+        return
+    plant = plant or "plant-1"
     with PlantDatabase(db_url, schema=layout) as db:
         count = db.write_plant(plant, frame, if_exists=policy, quarantined=bad)
         where = db.display_url
@@ -136,6 +169,30 @@ def import_cmd(
             f"{bad['reason'].iloc[0]}",
             markup=False,
         )
+
+
+def _import_plants(
+    db_url: str, layout: DatasetSchema, parts: dict[str, pd.DataFrame], policy: IfPlantExists
+) -> None:
+    """Write split plants; with the refuse policy, check every plant is free before writing."""
+    with PlantDatabase(db_url, schema=layout) as db:
+        taken = sorted(set(parts) & set(db.plant_ids()))
+        if taken and policy is IfPlantExists.FAIL:
+            raise ConfigError(
+                f"plants {', '.join(taken)} already hold rows in {db.display_url}; pass"
+                " --replace or --append"
+            )
+        for name, part in parts.items():
+            db.write_plant(name, part, if_exists=policy)
+        where = db.display_url
+    target = layout.target_column.header
+    for name, part in parts.items():
+        positives = int((part[target] == layout.target.positive).sum())
+        console.print(f"{name}: {len(part)} rows, {positives} {layout.target.positive!s}")
+    total = sum(len(p) for p in parts.values())
+    console.print(
+        f"imported {total} rows into {len(parts)} plants of {where} (schema {layout.name})"
+    )
 
 
 @app.command(name="schema")

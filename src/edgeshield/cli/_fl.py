@@ -6,9 +6,11 @@ import enum
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.table import Table
 
+from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._outputs import check_writable, check_writable_all, staged_directory
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError
@@ -33,7 +35,16 @@ from edgeshield.federated import (
     write_flower_app,
 )
 from edgeshield.redteam import Backdoor, LabelFlip, ModelReplacement, SignFlip
-from edgeshield.usecase import Fleet, FleetConfig, PublicPretraining, PublicSource, make_fleet
+from edgeshield.usecase import (
+    DatasetSchema,
+    Fleet,
+    FleetConfig,
+    PublicPretraining,
+    PublicSource,
+    default_schema,
+    make_fleet,
+    read_table,
+)
 
 __all__ = ["app"]
 
@@ -63,12 +74,50 @@ DpNoise = Annotated[
 ]
 DpClip = Annotated[float, typer.Option(help="Per-sample gradient clip for --dp.")]
 DpRate = Annotated[float, typer.Option(help="Public Poisson sampling rate of --dp's DP-SGD steps.")]
+Pretrain = Annotated[
+    Start | None,
+    typer.Option(
+        help="Public pretraining source of the initial model (default: ai4i2020 for the AI4I"
+        " schema, none for any other; public pretraining is AI4I data)."
+    ),
+]
+Reference = Annotated[
+    Path | None,
+    typer.Option(
+        "--reference",
+        help="Public rows in the --schema layout (never a plant's) on which the server fits the"
+        " encoder and, under --dp, chooses the threshold; required for a schema other than"
+        " AI4I, whose generated reference set it replaces (needs --pretrain none).",
+    ),
+]
 
 
-def _pretraining(start: Start) -> PublicPretraining | None:
+def _pretraining(start: Start | None, schema: DatasetSchema) -> PublicPretraining | None:
+    """The public pretraining ``--pretrain`` asks for; AI4I data, so AI4I's schema only."""
+    ai4i = schema.digest == default_schema().digest
+    if start is None:
+        start = Start.AI4I_2020 if ai4i else Start.NONE
     if start is Start.NONE:
         return None
+    if not ai4i:
+        raise ConfigError(
+            f"--pretrain {start.value} is AI4I 2020 data; schema {schema.name!r} starts from"
+            " scratch (--pretrain none)"
+        )
     return PublicPretraining(source=PublicSource(start.value))
+
+
+def _reference(path: Path | None, schema: DatasetSchema) -> pd.DataFrame | None:
+    """The operator's public reference rows, read and checked through the schema."""
+    if path is None:
+        if schema.digest != default_schema().digest:
+            raise ConfigError(
+                f"schema {schema.name!r} needs --reference FILE: public rows in its layout on"
+                " which the server fits the encoder and, under --dp, chooses the threshold"
+                " (plant rows are never used for either)"
+            )
+        return None
+    return read_table(path, schema)
 
 
 def _behaviour(attack: Attack, plants: int) -> PlantBehaviour:
@@ -110,9 +159,7 @@ def run_cmd(
     dp: DpNoise = None,
     dp_clip: DpClip = 1.0,
     dp_rate: DpRate = 0.02,
-    pretrain: Annotated[
-        Start, typer.Option(help="Public pretraining source of the initial model.")
-    ] = Start.AI4I_2020,
+    pretrain: Pretrain = None,
     client_dp: Annotated[
         float | None, typer.Option("--client-dp", help="Client-level DP noise multiplier.")
     ] = None,
@@ -124,7 +171,18 @@ def run_cmd(
     dropout: Annotated[int, typer.Option(min=0, help="Plants crashing mid-round.")] = 0,
     rows: Annotated[int, typer.Option(min=500, help="Generated rows over all plants.")] = 10_000,
     db_url: Annotated[
-        str | None, typer.Option("--db-url", help="Plant database instead of generated data.")
+        str | None,
+        typer.Option(
+            "--db-url", help="Plant database (data import --schema) instead of generated data."
+        ),
+    ] = None,
+    schema: SchemaOption = None,
+    reference: Reference = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(
+            "--test", help="Held-out rows in the --schema layout for test metrics (with --db-url)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     engine: Annotated[
@@ -141,8 +199,21 @@ def run_cmd(
     """Train the failure classifier across plants in Flower's simulation engine.
 
     The run is written into a temporary sibling of ``--out`` that becomes ``--out`` only when
-    it succeeded; a failed or interrupted run leaves nothing behind (Ray shut down).
+    it succeeded; a failed or interrupted run leaves nothing behind (Ray shut down). Each
+    plant's rows follow ``--schema`` (AI4I 2020 by default; generated plants are AI4I only,
+    any other schema trains on the plants of ``--db-url`` and needs ``--reference``).
     """
+    layout = load_schema_option(schema)
+    if db_url is None and layout.digest != default_schema().digest:
+        raise ConfigError(
+            f"generated plants are AI4I 2020 data; schema {layout.name!r} needs --db-url with"
+            " its plants (edgeshield data import --schema ... --plants N)"
+        )
+    if test is not None and db_url is None:
+        raise ConfigError("--test goes with --db-url (generated plants hold out their own rows)")
+    start = _pretraining(pretrain, layout)
+    public = _reference(reference, layout)
+    held_out = None if test is None else read_table(test, layout)
     config = FederatedConfig(
         plants=plants,
         rounds=rounds,
@@ -163,7 +234,7 @@ def run_cmd(
             MaliciousPlant(plant=i, behaviour=_behaviour(attack, plants)) for i in range(malicious)
         ),
         dropout=dropout,
-        pretraining=_pretraining(pretrain),
+        pretraining=start,
         seed=seed,
     )
     source: Fleet | str = (
@@ -173,7 +244,16 @@ def run_cmd(
     )
     check_writable(out, force=force, what="run directory")
     with staged_directory(out, force=force) as staging:
-        result = run_federated(config, source, staging, on_round=_round_line, engine=engine)
+        result = run_federated(
+            config,
+            source,
+            staging,
+            on_round=_round_line,
+            engine=engine,
+            schema=layout,
+            reference=public,
+            test_frame=held_out,
+        )
     table = Table(title="Per-plant validation metrics (last round)")
     for column in ("plant", "F1", "PR-AUC", "rows"):
         table.add_column(column)
@@ -269,11 +349,19 @@ def app_cmd(
         typer.Option("--sign-key", help="Vendor's Ed25519 key (fl vendor-key): sign the app."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    pretrain: Annotated[
-        Start, typer.Option(help="Public pretraining source of the initial model.")
-    ] = Start.AI4I_2020,
+    pretrain: Pretrain = None,
+    schema: SchemaOption = None,
+    reference: Reference = None,
 ) -> None:
-    """Write the Flower App that `fl submit` (or `flwr run`) sends to a SuperLink."""
+    """Write the Flower App that `fl submit` (or `flwr run`) sends to a SuperLink.
+
+    The dataset schema (``--schema``, AI4I 2020 by default) and the public ``--reference``
+    rows travel in the app config, covered by the vendor's signature; every plant must run
+    ``fl plant --schema`` with the same schema.
+    """
+    layout = load_schema_option(schema)
+    start = _pretraining(pretrain, layout)
+    public = _reference(reference, layout)
     config = FederatedConfig(
         plants=plants,
         rounds=rounds,
@@ -287,13 +375,15 @@ def app_cmd(
         if dp is None
         else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip, sample_rate=dp_rate),
         reference_rows=reference_rows,
-        pretraining=_pretraining(pretrain),
+        pretraining=start,
         seed=seed,
         stage_wait=stage_wait,
     )
     if not roster.exists():
         raise ConfigError(f"no plant roster at {roster}; register the plants with fl register")
-    written = write_flower_app(out, config, run_dir, roster=PlantRoster.load(roster))
+    written = write_flower_app(
+        out, config, run_dir, roster=PlantRoster.load(roster), schema=layout, reference=public
+    )
     console.print(f"Flower App written to {written}")
     if sign_key is not None:
         console.print(f"signed: {sign_app(written, sign_key)}")
@@ -389,11 +479,13 @@ def plant_cmd(
         float | None,
         typer.Option("--max-dp-clip", help="Refuse DP-SGD with a larger per-sample clip."),
     ] = None,
+    schema: SchemaOption = None,
 ) -> None:
     """Run the plant's ClientApp tasks for a SuperNode started with `--isolation process`.
 
     Only apps signed by the vendor's key run, always with the ClientApp installed here (never
-    code from the submitted app); instructions weaker than the plant's policy are refused.
+    code from the submitted app); instructions weaker than the plant's policy are refused. The
+    plant reads its rows by ``--schema`` (AI4I 2020 by default) and refuses runs for another.
     """
     import logging
 
@@ -405,7 +497,7 @@ def plant_cmd(
         min_noise_multiplier=min_dp_noise,
         max_clip=max_dp_clip,
     )
-    serve_plant(runtime_api, policy)
+    serve_plant(runtime_api, policy, schema=load_schema_option(schema))
 
 
 @app.command(

@@ -35,7 +35,15 @@ from edgeshield.errors import FederatedError
 from edgeshield.federated._config import MaliciousPlant, PlantBehaviour, RecordDP
 from edgeshield.federated._local import get_arrays, set_arrays, train_local
 from edgeshield.federated._release import evaluate_release, fit_release
-from edgeshield.usecase import FailureMLP, FeatureEncoder, PlantDatabase, labels, stratified_split
+from edgeshield.usecase import (
+    DatasetSchema,
+    FailureMLP,
+    FeatureEncoder,
+    PlantDatabase,
+    default_schema,
+    labels,
+    stratified_split,
+)
 
 __all__ = ["ClientSettings", "make_client_app"]
 
@@ -59,12 +67,15 @@ class ClientSettings:
         Plants that follow an attack.
     dropout
         Partitions that crash during training (after sharing their SecAgg+ keys).
+    schema
+        The dataset schema the plants read their rows by (AI4I 2020 unless given).
     """
 
     db_url: str
     plant_ids: tuple[str, ...]
     malicious: tuple[MaliciousPlant, ...] = ()
     dropout: frozenset[int] = field(default_factory=frozenset)
+    schema: DatasetSchema = field(default_factory=default_schema)
 
 
 def _record_dp(config: dict[str, Any]) -> RecordDP | None:
@@ -81,7 +92,11 @@ def _record_dp(config: dict[str, Any]) -> RecordDP | None:
 
 
 class PlantClient(NumPyClient):
-    """One plant: trains on its rows, reports parameters, evaluates the global model."""
+    """One plant: trains on its rows, reports parameters, evaluates the global model.
+
+    The plant reads its rows by its own dataset ``schema`` and refuses an instruction for
+    another one (the server sends the digest of the schema its encoder was fitted for).
+    """
 
     def __init__(
         self,
@@ -91,20 +106,28 @@ class PlantClient(NumPyClient):
         db_url: str,
         behaviour: PlantBehaviour | None,
         drops_out: bool,
+        schema: DatasetSchema | None = None,
     ) -> None:
         self.partition = partition
         self.plant_id = plant_id
         self.db_url = db_url
         self.behaviour = behaviour
         self.drops_out = drops_out
+        self.schema = schema or default_schema()
 
     def _data(self, config: dict[str, Any]) -> tuple[FeatureEncoder, Any, Any]:
-        with PlantDatabase(self.db_url) as db:
+        wanted = str(config.get("schema", default_schema().digest))
+        if wanted != self.schema.digest:
+            raise FederatedError(
+                f"plant {self.plant_id} reads dataset schema {self.schema.name!r}"
+                f" ({self.schema.digest[:19]}…), the server trains on {wanted[:19]}…"
+            )
+        with PlantDatabase(self.db_url, schema=self.schema) as db:
             frame = db.read_plant(self.plant_id)
         train, val = stratified_split(
-            frame, test_fraction=VALIDATION_FRACTION, seed=int(config["seed"])
+            frame, test_fraction=VALIDATION_FRACTION, seed=int(config["seed"]), schema=self.schema
         )
-        encoder = FeatureEncoder.from_dict(json.loads(str(config["encoder"])))
+        encoder = FeatureEncoder.from_dict(json.loads(str(config["encoder"])), self.schema)
         return encoder, train, val
 
     def _model(self, config: dict[str, Any], encoder: FeatureEncoder, params: Arrays) -> FailureMLP:
@@ -119,7 +142,7 @@ class PlantClient(NumPyClient):
             raise FederatedError(f"plant {self.plant_id} dropped out (simulated)")
         encoder, train, _ = self._data(config)
         model = self._model(config, encoder, parameters)
-        x, y = encoder.transform(train), labels(train)
+        x, y = encoder.transform(train), labels(train, self.schema)
         round_ = int(config["round"])
         seed = int(config["seed"]) * 10_007 + round_ * 101 + self.partition
         if self.behaviour is not None:
@@ -147,7 +170,7 @@ class PlantClient(NumPyClient):
         """Metrics of the global model on this plant's validation rows (none under DP)."""
         encoder, _, val = self._data(config)
         model = self._model(config, encoder, parameters)
-        y = labels(val)
+        y = labels(val, self.schema)
         scores = model.predict_proba(encoder.transform(val))
         return evaluate_release(
             self.plant_id,
@@ -231,11 +254,14 @@ def _attack_mod(settings: ClientSettings) -> Any:
     return mod
 
 
-def make_client_app(settings: ClientSettings | None = None) -> ClientApp:
+def make_client_app(
+    settings: ClientSettings | None = None, *, schema: DatasetSchema | None = None
+) -> ClientApp:
     """The plants' ClientApp.
 
     With ``settings`` (simulation) the partition id picks the plant; without (deployment
-    engine) each SuperNode's ``--node-config "db-url='...' plant-id='...'"`` does.
+    engine) each SuperNode's ``--node-config "db-url='...' plant-id='...'"`` does, and the
+    plant reads its rows by ``schema`` (AI4I 2020 unless given; ``fl plant --schema``).
     """
 
     def client_fn(context: Context) -> Any:
@@ -247,6 +273,7 @@ def make_client_app(settings: ClientSettings | None = None) -> ClientApp:
                 db_url=str(cfg["db-url"]),
                 behaviour=None,
                 drops_out=False,
+                schema=schema,
             )
             return client.to_client()
         partition = int(context.node_config["partition-id"])
@@ -257,6 +284,7 @@ def make_client_app(settings: ClientSettings | None = None) -> ClientApp:
             db_url=settings.db_url,
             behaviour=behaviours.get(partition),
             drops_out=partition in settings.dropout,
+            schema=settings.schema,
         )
         return client.to_client()
 

@@ -7,12 +7,16 @@ cryptography), :func:`generate_supernode_keys` the SuperNodes' authentication ke
 :class:`FederatedConfig` and the vendor's :class:`PlantRoster` from the run config, samples only
 the roster's nodes, and writes ``summary.json`` and ``model/`` to the run directory; each
 SuperNode's ClientApp reads its plant's database from ``--node-config`` (the ``plant-id`` it
-reports there is never what the server names it by).
+reports there is never what the server names it by). The run's dataset schema and, for a
+schema other than AI4I, the operator's public reference rows travel in the app config (signed
+with the app); each plant reads its rows by its own schema (``fl plant --schema``) and refuses
+a run for another one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import ipaddress
 import json
 import math
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -41,18 +46,23 @@ from edgeshield.federated._local import get_arrays
 from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._roster import PlantRoster
 from edgeshield.federated._server import ServerPlan, _main
-from edgeshield.federated._start import server_start
+from edgeshield.federated._start import check_start, server_start
 from edgeshield.federated._trust import redact_urls
 from edgeshield.usecase import (
+    DatasetSchema,
     FailureClassifier,
     PublicPretraining,
     PublicSource,
     TrainConfig,
+    default_schema,
     save_classifier,
+    schema_from_dict,
+    validate_frame,
 )
 
 __all__ = [
     "TlsFiles",
+    "app_data",
     "config_from_dict",
     "deployment_server_app",
     "generate_supernode_keys",
@@ -179,6 +189,8 @@ clientapp = "edgeshield_fl_app:clientapp"
 config-json = '{config}'
 roster-json = '{roster}'
 run-dir = '{run_dir}'
+schema-json = '{schema}'
+reference-json = '{reference}'
 """
 
 _MODULE = '''"""EdgeShield's Flower apps, as loaded by the SuperLink and the SuperNodes."""
@@ -196,12 +208,17 @@ def write_flower_app(
     run_dir: str | Path,
     *,
     roster: PlantRoster,
+    schema: DatasetSchema | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> Path:
     """Write the Flower App directory that ``flwr run`` packages and submits.
 
     ``roster`` (from ``fl register``) names the plants the ServerApp may sample; it must
-    hold at least ``config.plants`` of them.
+    hold at least ``config.plants`` of them. ``schema`` (AI4I 2020 unless given) and the
+    public ``reference`` rows (see :func:`~edgeshield.federated.server_start`) go into the
+    app config, so the signature covers them.
     """
+    layout = check_start(config, schema=schema, reference=reference)
     if config.malicious:
         raise ConfigError("malicious plants are simulation-only; a real attacker runs its own code")
     if len(roster.plants) < config.plants:
@@ -212,13 +229,20 @@ def write_flower_app(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(config.to_dict())
-    if "'" in payload or "'" in str(run_dir):
-        raise ConfigError("the configuration and run directory must not contain single quotes")
+    schema_json = json.dumps(layout.as_dict())
+    rows = "" if reference is None else reference.to_json(orient="split", double_precision=15)
+    if any("'" in text for text in (payload, str(run_dir), schema_json, rows)):
+        raise ConfigError(
+            "the configuration, run directory, schema and reference rows must not contain"
+            " single quotes"
+        )
     (out / "pyproject.toml").write_text(
         _PYPROJECT.format(
             config=payload,
             roster=json.dumps(roster.to_dict()),
             run_dir=Path(run_dir).resolve(),
+            schema=schema_json,
+            reference=rows,
         )
     )
     (out / "edgeshield_fl_app.py").write_text(_MODULE)
@@ -244,6 +268,23 @@ def config_from_dict(data: dict[str, Any]) -> FederatedConfig:
         return FederatedConfig(**fields)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"not a federated configuration: {exc}") from exc
+
+
+def app_data(run_config: dict[str, Any]) -> tuple[DatasetSchema, pd.DataFrame | None]:
+    """The dataset schema and public reference rows an app config carries (AI4I, none if not)."""
+    try:
+        text = str(run_config.get("schema-json", ""))
+        schema = schema_from_dict(json.loads(text), source="app config") if text else None
+        rows = str(run_config.get("reference-json", ""))
+        reference = None
+        if rows:
+            frame = pd.read_json(io.StringIO(rows), orient="split", dtype=False)
+            reference = validate_frame(frame, schema or default_schema())
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"the app config's schema or reference rows are malformed: {exc}"
+        ) from exc
+    return schema or default_schema(), reference
 
 
 def _finite(value: Any) -> Any:
@@ -390,8 +431,9 @@ def deployment_server_app() -> ServerApp:
         if "roster-json" not in context.run_config:
             raise ConfigError("the run has no plant roster; write the app with fl app --roster")
         roster = PlantRoster.from_dict(json.loads(str(context.run_config["roster-json"])))
+        schema, reference = app_data(dict(context.run_config))
         partial = _fresh(run_dir)
-        start = server_start(config)
+        start = server_start(config, schema=schema, reference=reference)
         encoder, model = start.encoder, start.model
         plan = ServerPlan(
             config=config,
@@ -449,6 +491,7 @@ def deployment_server_app() -> ServerApp:
         save_classifier(classifier, partial / "model")
         summary = {
             "config": config.to_dict(),
+            "dataset_schema": {"name": schema.name, "sha256": schema.digest},
             "privacy": privacy,
             "participation": _participation(config, roster),
             "public_pretraining": start.public_card,

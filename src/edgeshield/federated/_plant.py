@@ -38,6 +38,7 @@ from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, 
 from edgeshield.errors import PlantPolicyError, UntrustedAppError
 from edgeshield.federated._client import make_client_app
 from edgeshield.federated._trust import PlantPolicy, redact_urls, verify_fab
+from edgeshield.usecase import DatasetSchema
 
 __all__ = ["serve_plant"]
 
@@ -120,9 +121,14 @@ def serve_plant(
     *,
     stop: threading.Event | None = None,
     poll_seconds: float = 0.1,
+    schema: DatasetSchema | None = None,
 ) -> None:
-    """Serve the SuperNode's ClientApp tasks at ``runtime_api_address`` until ``stop`` is set."""
-    app = make_client_app()
+    """Serve the SuperNode's ClientApp tasks at ``runtime_api_address`` until ``stop`` is set.
+
+    The plant reads its rows by ``schema`` (AI4I 2020 unless given) and refuses a run that
+    trains on another one.
+    """
+    app = make_client_app(schema=schema)
     stop = stop or threading.Event()
     verified: set[str] = set()
     client = _client(runtime_api_address, "SuperExec")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from edgeshield.errors import ConfigError, FederatedError
+from edgeshield.errors import ConfigError, EdgeShieldError, FederatedError
 from edgeshield.federated._client import ClientSettings, make_client_app
 from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._engine import Engine, run_in_process
@@ -25,11 +25,13 @@ from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
 from edgeshield.federated._start import server_encoder, server_start
 from edgeshield.usecase import (
+    DatasetSchema,
     FailureClassifier,
     FailureMLP,
     Fleet,
     PlantDatabase,
     TrainConfig,
+    default_schema,
     labels,
     save_classifier,
     sqlite_url,
@@ -69,6 +71,10 @@ class FederatedResult:
         return {
             "config": self.config.to_dict(),
             "plants": list(self.plant_ids),
+            "dataset_schema": {
+                "name": self.classifier.schema.name,
+                "sha256": self.classifier.schema.digest,
+            },
             "test_f1": last.test_f1,
             "test_pr_auc": last.test_pr_auc,
             "threshold": last.threshold,
@@ -113,9 +119,18 @@ def quiet_flower() -> Iterator[None]:
 
 
 def _prepare_data(
-    config: FederatedConfig, source: Fleet | str, run_dir: Path, test_frame: pd.DataFrame | None
+    config: FederatedConfig,
+    source: Fleet | str,
+    run_dir: Path,
+    test_frame: pd.DataFrame | None,
+    schema: DatasetSchema,
 ) -> tuple[str, tuple[str, ...], pd.DataFrame | None]:
     if isinstance(source, Fleet):
+        if schema.digest != default_schema().digest:
+            raise ConfigError(
+                f"generated plants are AI4I 2020 data; schema {schema.name!r} trains on plants"
+                " imported into a database (data import --schema, then --db-url)"
+            )
         if len(source.plant_ids) < config.plants:
             raise ConfigError(
                 f"the fleet has {len(source.plant_ids)} plants, config wants {config.plants}"
@@ -136,11 +151,22 @@ def _prepare_data(
         if test_frame is None:
             test_frame = pd.concat(tests, ignore_index=True)
         return url, ids, test_frame
-    with PlantDatabase(source) as db:
+    with PlantDatabase(source, create=False, schema=schema) as db:
         all_ids = db.plant_ids()
-    if len(all_ids) < config.plants:
-        raise ConfigError(f"the database has {len(all_ids)} plants, config wants {config.plants}")
-    return source, tuple(all_ids[: config.plants]), test_frame
+        if len(all_ids) < config.plants:
+            raise ConfigError(
+                f"the database has {len(all_ids)} plants with {schema.name!r} rows, the run"
+                f" wants {config.plants} (import them with data import --schema {schema.name})"
+            )
+        ids = tuple(all_ids[: config.plants])
+        try:  # the schema must read the stored rows before Flower starts
+            db.read_plant(ids[0])
+        except EdgeShieldError as exc:
+            raise ConfigError(
+                f"the rows of {ids[0]} in table {schema.table_name!r} do not read by schema"
+                f" {schema.name!r} ({exc}); import the plants with the schema you train with"
+            ) from exc
+    return source, ids, test_frame
 
 
 def run_federated(
@@ -154,6 +180,8 @@ def run_federated(
     before_training: AfterAggregate | None = None,
     num_cpus: int = 2,
     engine: Engine = Engine.SIMULATION,
+    schema: DatasetSchema | None = None,
+    reference: pd.DataFrame | None = None,
 ) -> FederatedResult:
     """Train the failure classifier across plants in Flower's simulation engine.
 
@@ -183,9 +211,21 @@ def run_federated(
     engine
         Flower's simulation engine (Ray, the default) or the in-process grid (same apps, no
         Ray start-up; for benchmarks on small machines).
+    schema
+        The dataset schema the plants' rows follow (AI4I 2020 unless given); the model's
+        features and target come from it and its card records it. Another schema needs a
+        database ``source`` (generated plants are AI4I), ``reference`` rows and no public
+        pretraining (see :func:`~edgeshield.federated.server_start`).
+    reference
+        Public rows in the schema's layout (never a plant's) on which the server fits the
+        encoder and, under record-level DP, chooses the threshold; replaces the generated
+        AI4I reference set.
 
     Raises
     ------
+    ConfigError
+        Generated plants or public pretraining with a schema other than AI4I, no reference
+        rows for such a schema, or too few plants in the database.
     AggregationError
         SecAgg+ could not reconstruct, a robust rule's precondition failed, or the global
         model did not change in a round.
@@ -203,6 +243,8 @@ def run_federated(
             before_training=before_training,
             num_cpus=num_cpus,
             engine=engine,
+            schema=schema or default_schema(),
+            reference=reference,
         )
 
 
@@ -224,14 +266,16 @@ def _run(
     before_training: AfterAggregate | None,
     num_cpus: int,
     engine: Engine,
+    schema: DatasetSchema,
+    reference: pd.DataFrame | None,
 ) -> FederatedResult:
     from flwr.simulation import run_simulation
 
     run_path = Path(run_dir)
     run_path.mkdir(parents=True, exist_ok=True)
     (run_path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    url, plant_ids, test = _prepare_data(config, source, run_path, test_frame)
-    start = server_start(config)
+    url, plant_ids, test = _prepare_data(config, source, run_path, test_frame, schema)
+    start = server_start(config, schema=schema, reference=reference)
     encoder, model = start.encoder, start.model
     if before_training is not None:
         names = list(model.state_dict().keys())
@@ -244,7 +288,7 @@ def _run(
         initial=get_arrays(model),
         names=list(model.state_dict().keys()),
         test_x=None if test is None else encoder.transform(test),
-        test_y=None if test is None else labels(test),
+        test_y=None if test is None else labels(test, schema),
         public_x=start.public_x,
         public_y=start.public_y,
         after_aggregate=after_aggregate,
@@ -255,6 +299,7 @@ def _run(
         plant_ids=plant_ids,
         malicious=config.malicious,
         dropout=frozenset(range(config.plants - config.dropout, config.plants)),
+        schema=schema,
     )
     backend: Any = {
         "init_args": {

@@ -155,6 +155,7 @@ class EdgeStrategy(Strategy):
             "encoder": json.dumps(plan.encoder.to_dict()),
             "hidden": json.dumps(list(self.config.hidden)),
             "seed": self.config.seed,
+            "schema": plan.encoder.schema.digest,
         }
 
     def __repr__(self) -> str:

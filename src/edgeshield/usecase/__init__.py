@@ -45,6 +45,7 @@ from edgeshield.usecase._plants import (
     PlantProfile,
     leave_one_plant_out,
     make_fleet,
+    split_rows,
     stratified_split,
 )
 from edgeshield.usecase._pretrain import (
@@ -135,6 +136,7 @@ __all__ = [
     "schema_from_dict",
     "screen_table",
     "shipped_schema_text",
+    "split_rows",
     "sqlite_url",
     "steady_trace",
     "stratified_split",

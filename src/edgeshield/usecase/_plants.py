@@ -26,6 +26,7 @@ __all__ = [
     "PlantProfile",
     "leave_one_plant_out",
     "make_fleet",
+    "split_rows",
     "stratified_split",
 ]
 
@@ -178,3 +179,53 @@ def stratified_split(
         frame, test_size=test_fraction, stratify=stratify, random_state=seed
     )
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def split_rows(
+    frame: pd.DataFrame,
+    plants: int,
+    *,
+    column: str | None = None,
+    seed: int = 0,
+    schema: DatasetSchema | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Split one table into plants ``plant-1`` … ``plant-N``: at random, or by a column's value.
+
+    Why: a user with one CSV can stand up a federation (``data import --plants N``) without
+    writing the split. At random (``column`` ``None``), a seeded permutation is cut into
+    ``plants`` parts of near-equal size; by ``column`` (a schema column's name or header), the
+    column must hold exactly ``plants`` distinct values, one plant each in sorted order.
+
+    Raises
+    ------
+    ConfigError
+        Fewer than 2 plants, more plants than rows, an unknown column, or a column whose
+        number of distinct values is not ``plants``.
+    """
+    if plants < 2:
+        raise ConfigError(f"a split needs at least 2 plants, got {plants}")
+    if plants > len(frame):
+        raise ConfigError(f"cannot split {len(frame)} rows into {plants} plants")
+    names = [f"plant-{i + 1}" for i in range(plants)]
+    if column is None:
+        order = np.random.default_rng(seed).permutation(len(frame))
+        parts = np.array_split(order, plants)
+        return {
+            n: frame.iloc[np.sort(p)].reset_index(drop=True)
+            for n, p in zip(names, parts, strict=True)
+        }
+    headers = {c.name: c.header for c in (schema.columns if schema is not None else ())}
+    header = headers.get(column, column)
+    if header not in frame.columns:
+        raise ConfigError(f"no column {column!r} to split by; the rows have {list(frame.columns)}")
+    values = sorted(frame[header].dropna().unique().tolist(), key=str)
+    if len(values) != plants or frame[header].isna().any():
+        raise ConfigError(
+            f"column {column!r} holds {len(values)} distinct values"
+            + (" and empty cells" if frame[header].isna().any() else "")
+            + f"; a split into {plants} plants needs exactly {plants}"
+        )
+    return {
+        n: frame[frame[header] == v].reset_index(drop=True)
+        for n, v in zip(names, values, strict=True)
+    }
