@@ -45,7 +45,6 @@ def _config(url: str | None, keys: tuple[str, ...] = HARDHAT_KEYS) -> DemoConfig
         thief_queries=5000,
         benign_queries=200,
         compare_fedavg=False,
-        price_protections=False,
         dp_noise=None,
         engine=Engine.IN_PROCESS,
         seed=0,
