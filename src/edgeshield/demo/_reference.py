@@ -169,6 +169,7 @@ def _main() -> None:
     import torch
 
     torch.set_num_threads(1)  # the demo's own process keeps the other core
+    os.nice(10)  # and, on a busy machine, the CPU first: the reference models can wait
     out = Path(sys.argv[1])
     config = _config_from_json(sys.stdin.read())
     figures = measure(config, out.parent)
