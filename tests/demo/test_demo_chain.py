@@ -74,6 +74,12 @@ def test_outcomes_of_the_security_steps(result: DemoResult) -> None:
     assert min(gas["ledger"] or 0, gas["release"] or 0, gas["suspend"] or 0) > 0
     assert fig["ledger"]["chain_embedded"] is True
     assert fig["federated"]["fedavg"]["seconds"] > 0
+    # The reference models of the price table: trained by the second process, scored on the
+    # demo's own test rows (the digest matched, or "error" would say why not).
+    reference = fig["federated"]["reference"]
+    assert "error" not in reference, reference
+    assert reference["test_rows"] == fig["federated"]["test"]["rows"]
+    assert reference["federated_dp"]["epsilon"] == pytest.approx(fig["federated"]["record_epsilon"])
     assert 0.0 <= fig["serve"]["benign_f1_served"] <= 1.0
     assert fig["prove"]["revealed_at"] is not None
     assert fig["suspend"]["status"] == 403

@@ -54,6 +54,13 @@ def demo(
     compare_fedavg: Annotated[
         bool, typer.Option(help="Also train plain FedAvg under the same attack.")
     ] = True,
+    price_protections: Annotated[
+        bool,
+        typer.Option(
+            help="Also train central, federated-without-DP and DP-without-watermark reference "
+            "models (in a second process) for the report's price table."
+        ),
+    ] = True,
     engine: Annotated[
         Engine,
         typer.Option(help="Flower runtime (in-process by default for speed; fl run uses Ray)."),
@@ -89,6 +96,7 @@ def demo(
         dp_noise=dp or None,
         reproducible_dp=reproducible_dp,
         compare_fedavg=compare_fedavg,
+        price_protections=price_protections,
         engine=engine,
         null_models=null_models,
         attack_budget=attack_budget,

@@ -55,6 +55,10 @@ class DemoConfig:
     compare_fedavg
         Also train once with plain FedAvg under the same attack (for the "attack vs aggregator"
         comparison in the report).
+    price_protections
+        Also train, in a second process while the demo runs, the reference models of the
+        price table: central on the pooled rows, and the same federated run without the
+        watermark, without and with DP (:mod:`edgeshield.demo._reference`).
     engine
         The Flower ServerApp and ClientApps on an in-process grid (default: no Ray start-up),
         or on Flower's simulation engine (Ray).
@@ -82,6 +86,7 @@ class DemoConfig:
     reproducible_dp: bool = False
     pretrain: PublicSource | None = PublicSource.AI4I_2020
     compare_fedavg: bool = True
+    price_protections: bool = True
     engine: Engine = Engine.IN_PROCESS
     null_models: int = 20
     attack_budget: int = 600

@@ -10,6 +10,7 @@ answers ``HEAD`` as it answers ``GET``, without the body (link checkers and ``cu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -22,6 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgeshield.demo._dashboard_html import index_page, run_page
+from edgeshield.demo._prices import quality_ladder
 from edgeshield.demo._scenario import STEPS
 from edgeshield.demo._verdict import tally, verdict
 
@@ -140,6 +142,17 @@ def _verdict(steps: list[dict[str, Any]]) -> tuple[str, str]:
     return tally(judged.attacks), judged.headline
 
 
+def _quality(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The price table in F1 (central, federated, DP, released), empty when not measured."""
+    fed = next((s.get("figures") for s in steps if s.get("key") == "federated"), None)
+    if not isinstance(fed, dict):
+        return []
+    try:
+        return [dataclasses.asdict(r) for r in quality_ladder(fed)]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return []
+
+
 def _summary(run_id: str, run_dir: Path, result: dict[str, Any]) -> RunSummary:
     judged, headline = _verdict(result["steps"])
     return RunSummary(
@@ -192,6 +205,7 @@ def load_run(runs_dir: Path, run_id: str) -> dict[str, Any] | None:
     )
     return {
         **_summary(run_id, run_dir, result).as_dict(),
+        "quality": _quality(result["steps"]),
         "steps": result["steps"],
         "chain_events": result["chain_events"],
         "plots": plots,

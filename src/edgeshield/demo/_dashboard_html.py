@@ -254,6 +254,27 @@ def _plots(rid: str, names: list[str]) -> str:
     return "".join(out)
 
 
+def _quality(rungs: list[dict[str, Any]]) -> str:
+    """The price table in F1: each model's F1, PR-AUC and points against central and above."""
+    if not rungs:
+        return "<p class='empty'>No price table in F1: this run trained no reference models.</p>"
+
+    def points(value: Any) -> str:
+        return "" if value is None else f"{float(value):+.1f}"
+
+    rows = "".join(
+        f"<tr><td>{escape(str(r['model']))}</td><td>{float(r['f1']):.3f}</td>"
+        f"<td>{float(r['pr_auc']):.3f}</td><td>{points(r['points_vs_central'])}</td>"
+        f"<td>{points(r['points_vs_previous'])}</td></tr>"
+        for r in rungs
+    )
+    return (
+        "<table id='quality'><thead><tr><th>Model</th><th>F1</th><th>PR-AUC</th>"
+        "<th>F1 points vs central</th><th>F1 points vs the row above</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
 def run_page(run: dict[str, Any]) -> str:
     """One run: its steps and outcomes, charts drawn from its JSON, its plots, its ledger events."""
     rid = quote(run["run_id"])
@@ -288,6 +309,8 @@ def run_page(run: dict[str, Any]) -> str:
         f"<div class='card verdict' id='verdict'><strong>Verdict</strong> "
         f"({escape(run['result'])}): {escape(run['verdict'])}</div>"
         f"{_chain_note(run['steps'])}{report}"
+        "<h2>Price of each protection in F1 (same test rows)</h2>"
+        f"{_quality(run.get('quality') or [])}"
         "<h2>Steps</h2>"
         + (
             f"<table id='steps'><thead><tr><th>#</th><th>Step</th><th>Outcome</th>"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeshield.demo._plots import draw_plots
-from edgeshield.demo._prices import Price
+from edgeshield.demo._prices import Price, quality_ladder
 from edgeshield.demo._report_html import markdown_to_html
 from edgeshield.demo._scenario import DemoResult
 from edgeshield.demo._verdict import Verdict, response_phrase, verdict
@@ -59,6 +59,36 @@ def _price_cells(price: Price) -> str:
     seconds = "not measured" if price.seconds is None else f"{price.seconds:.1f}"
     gas = "none" if price.gas == 0 else ("not measured" if price.gas is None else f"{price.gas:,}")
     return f"| {price.protection} | {points} | {seconds} | {gas} | {price.note} |"
+
+
+def _ladder_lines(result: DemoResult) -> list[str]:
+    """The released model's F1 and PR-AUC next to the reference models of the same run."""
+    fed = next((s.figures for s in result.steps if s.key == "federated"), None)
+    if not fed:
+        return []
+    ref = fed.get("reference") or {}
+    ladder = quality_ladder(fed)
+    if not ladder:
+        why = "the run trained no reference models (--no-price-protections)"
+        if ref.get("error"):
+            why = f"the reference models were not used: {ref['error']}"
+        return [f"_(No price table of the protections in F1: {why}.)_", ""]
+    lines = [
+        "**Price of each protection in F1** (failure F1 and PR-AUC on the same "
+        f"{ref['test_rows']} test rows; one run each, so a difference of a few points can be "
+        "run-to-run noise; the reference models were trained in a second process during "
+        "this run and are not released):",
+        "",
+        "| model | F1 | PR-AUC | F1 points vs central | F1 points vs the row above |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for rung in ladder:
+        above = "" if rung.points_vs_previous is None else f"{rung.points_vs_previous:+.1f}"
+        lines.append(
+            f"| {rung.model} | {rung.f1:.3f} | {rung.pr_auc:.3f} | "
+            f"{rung.points_vs_central:+.1f} | {above} |"
+        )
+    return [*lines, ""]
 
 
 def _summary_lines(result: Verdict, *, stopped: bool) -> list[str]:
@@ -241,6 +271,7 @@ def _markdown(result: DemoResult, plots: dict[str, Path], judged: Verdict) -> st
         f"{result.seconds:.0f} s. Every figure below was measured in this run.",
         "",
         *_summary_lines(judged, stopped=result.failed is not None),
+        *_ladder_lines(result),
         *_chain_lines(result),
         "## Steps",
         "",

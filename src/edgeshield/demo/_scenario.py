@@ -14,6 +14,7 @@ from typing import Any
 from edgeshield.demo._chain import open_chain
 from edgeshield.demo._config import DemoConfig
 from edgeshield.demo._context import DemoContext, DemoState, Progress, StepRecord
+from edgeshield.demo._reference import ReferenceRuns
 from edgeshield.demo._steps_proof import step_prove, step_suspend
 from edgeshield.demo._steps_release import step_release, step_serve
 from edgeshield.demo._steps_training import step_federated, step_ledger_record, step_plants
@@ -23,6 +24,9 @@ from edgeshield.ledger import Chain
 logger = logging.getLogger(__name__)
 
 __all__ = ["STEPS", "DemoResult", "run_demo"]
+
+_REFERENCE_WAIT = 600.0
+"""Seconds the demo waits, after its last step, for the reference models before it gives up."""
 
 STEPS: tuple[Callable[[DemoContext], StepRecord], ...] = (
     step_plants,
@@ -89,13 +93,27 @@ def _gas_spent(chain: Chain, after_block: int, accounts: set[str]) -> int | None
     return total
 
 
+def _collect(ctx: DemoContext, reference: ReferenceRuns) -> None:
+    """Wait for the reference models; their figures join the federated step's as ``reference``."""
+    federated = next((s for s in ctx.steps if s.key == "federated"), None)
+    if federated is None or ctx.state.test is None:
+        return
+    ctx.progress("waiting for the reference models of the price table", 0.99)
+    federated.figures["reference"] = reference.collect(ctx.state.test, timeout=_REFERENCE_WAIT)
+
+
 def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None) -> DemoResult:
     """Run the whole chain of custody; stop at the first step whose outcome is wrong.
 
     Returns the result even when a step failed (``failed`` names it), so that the report
-    shows how far the run got; the caller decides the exit code. Whatever a step opened (the
-    guard's server thread and port, its HTTP client, its database) is closed, in reverse order,
-    before this returns or raises, also on an unexpected error or ``KeyboardInterrupt``.
+    shows how far the run got; the caller decides the exit code. With
+    ``config.price_protections`` a second process trains the reference models of the price
+    table while the steps run; the run waits for it after the last step (that wait counts in
+    ``seconds``), and its figures join the federated step's as ``reference``.
+
+    Whatever a step opened (the guard's server thread and port, its HTTP client, its database)
+    and the reference process are closed, in reverse order, before this returns or raises,
+    also on an unexpected error or ``KeyboardInterrupt``.
 
     Raises
     ------
@@ -122,6 +140,10 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
             state=state,
             resources=resources,
         )
+        reference = None
+        if config.price_protections:
+            reference = ReferenceRuns(config, run_dir)
+            resources.callback(reference.close)
         try:
             ours = {*ledger.roles.values(), *ledger.plants}
             for step in STEPS:
@@ -131,6 +153,8 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
                 ctx.steps.append(record)
         except EdgeShieldError as exc:
             failed = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
+        if reference is not None and failed is None:
+            _collect(ctx, reference)
         events = _chain_events(state)
     ctx.progress("done", 1.0)
     result = DemoResult(

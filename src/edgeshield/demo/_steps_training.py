@@ -39,6 +39,7 @@ from edgeshield.ownership import (
 )
 from edgeshield.redteam import Backdoor, LabelFlip, ModelReplacement, SignFlip
 from edgeshield.usecase import (
+    Fleet,
     FleetConfig,
     GeneratorConfig,
     PlantDatabase,
@@ -49,7 +50,7 @@ from edgeshield.usecase import (
     stratified_split,
 )
 
-__all__ = ["OWNER_ID", "step_federated", "step_ledger_record", "step_plants"]
+__all__ = ["OWNER_ID", "pooled_rows", "step_federated", "step_ledger_record", "step_plants"]
 
 OWNER_ID = "EdgeShield Industrial Demo Vendor"
 """The model owner's identity, bound into the ownership commitment."""
@@ -148,14 +149,23 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
     return dataclasses.replace(fl, record_dp=dp)
 
 
-def _test_rows(ctx: DemoContext, fl: FederatedConfig) -> pd.DataFrame:
-    """The held-out rows of every plant, split as the federated run splits them."""
-    fleet = need(ctx.state.fleet, "fleet")
+def pooled_rows(fleet: Fleet, fl: FederatedConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every plant's training rows and held-out rows, pooled, split as the federated run splits.
+
+    Why: the released model and the reference models of the price table
+    (:mod:`edgeshield.demo._reference`) must be scored on the same test rows.
+    """
     parts = [
-        stratified_split(fleet.frames[pid], test_fraction=fl.test_fraction, seed=fl.seed)[1]
+        stratified_split(fleet.frames[pid], test_fraction=fl.test_fraction, seed=fl.seed)
         for pid in fleet.plant_ids[: fl.plants]
     ]
-    return pd.concat(parts, ignore_index=True)
+    train = pd.concat([p[0] for p in parts], ignore_index=True)
+    return train, pd.concat([p[1] for p in parts], ignore_index=True)
+
+
+def _test_rows(ctx: DemoContext, fl: FederatedConfig) -> pd.DataFrame:
+    """The held-out rows of every plant, split as the federated run splits them."""
+    return pooled_rows(need(ctx.state.fleet, "fleet"), fl)[1]
 
 
 def step_federated(ctx: DemoContext) -> StepRecord:
