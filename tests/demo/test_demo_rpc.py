@@ -34,7 +34,11 @@ PLANTS = ADDRESSES[4:10]
 
 
 def _config(url: str | None, keys: tuple[str, ...] = HARDHAT_KEYS) -> DemoConfig:
-    """The smallest run with three SecAgg+ buckets (six plants), without the extra FedAvg run."""
+    """The smallest run with three SecAgg+ buckets (six plants), without the extra FedAvg run.
+
+    Nor the price-of-protection models (a second training process): this module is about the
+    chain on a real node; ``test_demo_chain`` covers the price table.
+    """
     return DemoConfig(
         plants=6,
         rows=2400,
@@ -45,6 +49,7 @@ def _config(url: str | None, keys: tuple[str, ...] = HARDHAT_KEYS) -> DemoConfig
         thief_queries=5000,
         benign_queries=200,
         compare_fedavg=False,
+        price_protections=False,
         dp_noise=None,
         engine=Engine.IN_PROCESS,
         seed=0,
