@@ -1,8 +1,9 @@
-"""Issue 19, item 4: data nobody here wrote, through the CLI only, from import to a served model.
+"""Issue 19, item 4: data nobody here wrote, through the CLI only, from import to ownership.
 
-The breast-cancer schema stands for a vendor's own data: import into plants, training, sealing,
-a licence, a client, ``guard serve`` as a real process answering requests in the schema's own
-fields (and refusing AI4I's), and the served answers checked against the model.
+The breast-cancer schema stands for a vendor's own data: import split into 3 plants, federated
+training with SecAgg+ and DP-SGD, the owner's watermark, sealing, a licence, a client, ``guard
+serve`` as a real process answering requests in the schema's own fields (and refusing AI4I's),
+and ownership verified on the released model (and not claimed on the unmarked one).
 """
 
 from __future__ import annotations
@@ -43,21 +44,34 @@ def _free_port() -> int:
 def deployment(
     breast_cancer_csv: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:
-    """Everything an operator writes with the CLI; yields the run directory and an API key."""
+    """Everything the vendor and the operator run: import into 3 plants, federated DP training,
+    the owner's watermark, sealing, a licence and a client. Returns the directory and the key."""
     cli = _Cli()
     root = tmp_path_factory.mktemp("your-data")
     url = sqlite_url(root / "clinics.db")
-    raw = pd.read_csv(breast_cancer_csv)
-    for i, part in enumerate([raw.iloc[:300], raw.iloc[300:]], start=1):
-        path = root / f"clinic-{i}.csv"
-        part.to_csv(path, index=False)
-        cli(
-            "data", "import", str(path), "--db-url", url, "--plant", f"clinic-{i}",
-            "--schema", "breast_cancer",
-        )  # fmt: skip
+    raw = pd.read_csv(breast_cancer_csv).sample(frac=1.0, random_state=0)
+    reference, test, plants = root / "ref.csv", root / "test.csv", root / "plants.csv"
+    raw.iloc[:100].to_csv(reference, index=False)  # the vendor's public rows
+    raw.iloc[100:240].to_csv(test, index=False)
+    raw.iloc[240:].to_csv(plants, index=False)
+    bc = ("--schema", "breast_cancer")
+    cli("data", "import", str(plants), "--db-url", url, *bc, "--plants", "3", "--seed", "0")
     cli(
-        "train", "--db-url", url, "--schema", "breast_cancer", "--out", str(root / "model"),
-        "--epochs", "30",
+        "fl", "run", *bc, "--db-url", url, "--reference", str(reference), "--test", str(test),
+        "--plants", "3", "--rounds", "3", "--epochs", "5", "--engine", "in-process",
+        "--dp", "1.0", "--dp-rate", "0.1", "--out", str(root / "fl"),
+    )  # fmt: skip
+    cli("ownership", "keygen", "--out", str(root / "wm.key"))
+    ref = ("--csv", str(reference), "--seed", "0")
+    cli(
+        "ownership", "embed", "--model", str(root / "fl" / "model"), "--key", str(root / "wm.key"),
+        "--out", str(root / "model"), "--envelope", str(root / "env.json"), "--triggers", "20",
+        *ref,
+    )  # fmt: skip
+    cli(
+        "ownership", "calibrate", "--key", str(root / "wm.key"), "--envelope",
+        str(root / "env.json"), "--out", str(root / "null.json"), "--models", "4", "--fpr", "0.2",
+        "--epochs", "10", "--triggers", "20", *ref,
     )  # fmt: skip
     cli("vault", "keygen", "--kind", "owner", "--out", str(root / "owner"))
     cli("vault", "keygen", "--kind", "device", "--out", str(root / "gateway"))
@@ -81,7 +95,10 @@ def deployment(
 
 
 class _Cli:
-    """Run one command as a child process, as a user types it; require success."""
+    """Run one command as a child process, as a user types it; require success by default."""
+
+    def __init__(self, *, expect: int | None = 0) -> None:
+        self.expect = expect
 
     def __call__(self, *argv: str) -> str:
         done = subprocess.run(
@@ -91,9 +108,9 @@ class _Cli:
             check=False,
             timeout=600,
         )
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert self.expect is None or done.returncode == self.expect, done.stdout + done.stderr
         assert "Traceback" not in done.stderr
-        return done.stdout + done.stderr
+        return done.stdout if "--json" in argv else done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -199,4 +216,25 @@ def test_the_model_card_and_the_plants_name_the_schema(deployment: tuple[Path, s
     card = json.loads((root / "model" / "model_card.json").read_text())
     assert json.dumps(card).count("breast_cancer") >= 1
     rows = pd.read_sql_table("rows_breast_cancer", f"sqlite:///{root / 'clinics.db'}")
-    assert len(rows) == 569
+    assert len(rows) == 329  # the plants; reference and test rows stay outside
+
+
+def test_ownership_is_proved_on_the_released_model_and_not_on_the_unmarked_one(
+    deployment: tuple[Path, str],
+) -> None:
+    root, _ = deployment
+    cli = _Cli()
+    verify = (
+        "ownership",
+        "verify",
+        "--key",
+        str(root / "wm.key"),
+        "--null",
+        str(root / "null.json"),
+    )
+    released = json.loads(cli(*verify, "--suspect", str(root / "model"), "--fpr", "0.2", "--json"))
+    assert released["verdict"] == "OWNED", released
+    unmarked = _Cli(expect=None)(
+        *verify, "--suspect", str(root / "fl" / "model"), "--fpr", "0.2", "--json"
+    )
+    assert json.loads(unmarked)["verdict"] != "OWNED"
