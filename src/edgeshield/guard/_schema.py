@@ -50,23 +50,6 @@ class OutputTier(StrEnum):
     REVERSE_SIGMOID = "reverse-sigmoid"
 
 
-def _inputs(dataset: DatasetSchema) -> tuple[Column, ...]:
-    """The columns a client sends: every column a feature reads, directly or via a derived one."""
-    derived = {d.name: d for d in dataset.derived}
-    wanted: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in derived:
-            for used in derived[name].reads:
-                visit(used)
-        elif name not in wanted:
-            wanted.add(name)
-
-    for feature in dataset.features:
-        visit(feature)
-    return tuple(c for c in dataset.columns if c.name in wanted)
-
-
 def _field(column: Column) -> tuple[Any, Any]:
     """The pydantic type and field of one input column (the column's name is the JSON key)."""
     if column.type is ColumnType.CATEGORY:
@@ -144,7 +127,7 @@ _BUILT: dict[str, RequestSchema] = {}
 
 
 def _build(dataset: DatasetSchema) -> RequestSchema:
-    inputs = _inputs(dataset)
+    inputs = dataset.input_columns
     if not inputs:
         raise GuardError(f"dataset schema {dataset.name!r} declares no model inputs to serve")
     fields = {f"c{i}": _field(c) for i, c in enumerate(inputs)}

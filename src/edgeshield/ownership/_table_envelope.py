@@ -14,7 +14,6 @@ schema's envelope.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,18 +40,9 @@ _MIN_ROWS = 50
 
 def model_input_columns(schema: DatasetSchema) -> tuple[Column, ...]:
     """Numeric columns the model reads: numeric inputs and what derived inputs are built from."""
-    derived = {d.name: d for d in schema.derived}
-    used: dict[str, None] = {}
-    for feature in schema.numeric_features:
-        sources = (
-            re.findall(r"[a-z][a-z0-9_]*", derived[feature].source)
-            if feature in derived
-            else [feature]
-        )
-        for name in sources:
-            if name in schema.by_name and name != schema.target.column:
-                used[name] = None
-    return tuple(schema.by_name[name] for name in used)
+    return tuple(
+        c for c in schema.input_columns if c.type.numeric and c.name != schema.target.column
+    )
 
 
 def _decimals(values: FloatArray) -> int:

@@ -166,6 +166,23 @@ class DatasetSchema:
         )
 
     @cached_property
+    def input_columns(self) -> tuple[Column, ...]:
+        """The columns a model reads, directly or through derived features, in column order."""
+        derived = {d.name: d for d in self.derived}
+        wanted: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in derived:
+                for used in derived[name].reads:
+                    visit(used)
+            else:
+                wanted.add(name)
+
+        for feature in self.features:
+            visit(feature)
+        return tuple(c for c in self.columns if c.name in wanted)
+
+    @cached_property
     def category_features(self) -> tuple[Column, ...]:
         """Category columns the model sees one-hot encoded, in declared order."""
         return tuple(
