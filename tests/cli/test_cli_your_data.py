@@ -8,6 +8,8 @@ and ownership verified on the released model (and not claimed on the unmarked on
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -25,6 +27,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from edgeshield.cli import run
 from edgeshield.guard import request_schema
 from edgeshield.usecase import load_classifier, load_schema, read_table, sqlite_url
 
@@ -95,22 +98,23 @@ def deployment(
 
 
 class _Cli:
-    """Run one command as a child process, as a user types it; require success by default."""
+    """Run one command through the CLI's entry point, as typed; require success by default.
+
+    In this process (each command in a child would load torch again: most of this module's
+    time); ``guard serve`` below is a real child process.
+    """
 
     def __init__(self, *, expect: int | None = 0) -> None:
         self.expect = expect
 
     def __call__(self, *argv: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", "from edgeshield.cli import main; main()", *argv],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        assert self.expect is None or done.returncode == self.expect, done.stdout + done.stderr
-        assert "Traceback" not in done.stderr
-        return done.stdout if "--json" in argv else done.stdout + done.stderr
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run(list(argv))
+        stdout, stderr = out.getvalue(), err.getvalue()
+        assert self.expect is None or code == self.expect, stdout + stderr
+        assert "Traceback" not in stderr
+        return stdout if "--json" in argv else stdout + stderr
 
 
 @pytest.fixture(scope="module")

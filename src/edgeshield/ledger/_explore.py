@@ -21,7 +21,15 @@ from typing import Any
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._check import ANYONE, analyse
-from edgeshield.ledger._expr import ZERO_ADDRESS, ZERO_BYTES32, Assign, Expr, Statement, evaluate
+from edgeshield.ledger._expr import (
+    ZERO_ADDRESS,
+    ZERO_BYTES32,
+    Assign,
+    Expr,
+    Statement,
+    evaluate,
+    names_read,
+)
 from edgeshield.ledger._model import MODEL_ADDRESS, MODEL_CHAIN_ID, ReferenceModel
 from edgeshield.ledger._spec import ContractSpec, RoleInit, RoleKind
 
@@ -114,18 +122,6 @@ def _address(index: int) -> str:
     return "0x" + f"{index:040x}"
 
 
-def _names(node: Expr | Statement) -> set[str]:
-    if isinstance(node, Assign):
-        return _names(node.target) | _names(node.value)
-    if not isinstance(node, Expr):  # Credit
-        return _names(node.to) | _names(node.amount)
-    found = {str(node.args[0])} if node.kind in ("name", "index") else set()
-    for arg in node.args:
-        if isinstance(arg, Expr):
-            found |= _names(arg)
-    return found
-
-
 def _revert_names(node: Expr | Statement) -> set[str]:
     """Names whose values decide whether ``node`` reverts in the explored world.
 
@@ -138,15 +134,15 @@ def _revert_names(node: Expr | Statement) -> set[str]:
     if isinstance(node, Assign):
         found = _revert_names(node.target) | _revert_names(node.value)
         if node.op == "-":
-            found |= _names(node.target) | _names(node.value)
+            found |= names_read(node.target) | names_read(node.value)
         return found
     if not isinstance(node, Expr):  # Credit
         return _revert_names(node.to) | _revert_names(node.amount)
     found = set()
     if node.kind == "arith" and node.args[0] == "-":
-        found |= _names(node.args[1]) | _names(node.args[2])
+        found |= names_read(node.args[1]) | names_read(node.args[2])
     elif node.kind == "arith" and node.args[0] in ("/", "%"):
-        found |= _names(node.args[2])
+        found |= names_read(node.args[2])
     for arg in node.args:
         if isinstance(arg, Expr):
             found |= _revert_names(arg)
@@ -217,12 +213,12 @@ class _World:
         parsed = list(analysed.transitions.values())
         statements = [s for t in parsed for s in t.statements]
         statements += [s for t in analysed.timed for s in t.statements]
-        relevant = set().union(*(_names(g) for t in parsed for g in t.guards))
+        relevant = set().union(*(names_read(g) for t in parsed for g in t.guards))
         relevant |= set().union(*(_revert_names(node) for node in statements))
         relevant |= set().union(*(_revert_names(g) for t in parsed for g in t.guards))
         # what a credit pays (the funds property follows credits along the graph's edges)
         relevant |= set().union(
-            *(_names(node.amount) for node in statements if not isinstance(node, Assign))
+            *(names_read(node.amount) for node in statements if not isinstance(node, Assign))
         )
         relevant |= {r for t in spec.transitions for r in t.role if r != ANYONE}
         relevant |= {t.after for t in spec.timed}
@@ -234,7 +230,7 @@ class _World:
             changed = False
             for statement in statements:
                 if isinstance(statement, Assign) and statement.target.args[0] in relevant:
-                    more = (_names(statement) & state_names) - relevant
+                    more = (names_read(statement) & state_names) - relevant
                     if more:
                         relevant |= more
                         changed = True

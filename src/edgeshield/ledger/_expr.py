@@ -27,6 +27,7 @@ __all__ = [
     "Statement",
     "evaluate",
     "execute",
+    "names_read",
     "parse_expression",
     "parse_statement",
     "render_expression",
@@ -422,3 +423,16 @@ def execute(
         if statement.op is not None:
             value = _arith(statement.op, scope[name], value)
         scope[name] = value
+
+
+def names_read(node: Expr | Statement) -> set[str]:
+    """Every variable or mapping name an expression or statement mentions."""
+    if isinstance(node, Assign):
+        return names_read(node.target) | names_read(node.value)
+    if not isinstance(node, Expr):  # Credit
+        return names_read(node.to) | names_read(node.amount)
+    found = {str(node.args[0])} if node.kind in ("name", "index") else set()
+    for arg in node.args:
+        if isinstance(arg, Expr):
+            found |= names_read(arg)
+    return found

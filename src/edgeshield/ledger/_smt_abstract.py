@@ -14,23 +14,11 @@ from collections.abc import Sequence
 
 from edgeshield.errors import SpecError
 from edgeshield.ledger._check import ANYONE, analyse
-from edgeshield.ledger._expr import Assign, Expr, Statement
+from edgeshield.ledger._expr import Assign, Expr, Statement, names_read
 from edgeshield.ledger._smt_funds import HAVOC
 from edgeshield.ledger._spec import ContractSpec, Locking, TransitionSpec
 
 __all__ = ["UncheckableError", "abstract_spec"]
-
-
-def _names(node: Expr | Statement) -> set[str]:
-    if isinstance(node, Assign):
-        return _names(node.target) | _names(node.value)
-    if not isinstance(node, Expr):  # Credit
-        return _names(node.to) | _names(node.amount)
-    found = {str(node.args[0])} if node.kind in ("name", "index") else set()
-    for arg in node.args:
-        if isinstance(arg, Expr):
-            found |= _names(arg)
-    return found
 
 
 def _nonlinear(node: Expr | Statement) -> bool:
@@ -80,20 +68,20 @@ def abstract_spec(
     tainted: set[str] = set()
     while True:
         guards = {
-            name: [not _nonlinear(g) and not (_names(g) & tainted) for g in p.guards]
+            name: [not _nonlinear(g) and not (names_read(g) & tainted) for g in p.guards]
             for name, p in parsed.items()
         }
         relevant = set(fixed) | ({havoc} if havoc is not None else set())
         for name, p in parsed.items():
             for kept_guard, guard in zip(guards[name], p.guards, strict=True):
                 if kept_guard:
-                    relevant |= _names(guard) & variables
+                    relevant |= names_read(guard) & variables
         changed = True
         while changed:
             changed = False
             for s in statements:
                 if isinstance(s, Assign) and s.target.args[0] in relevant:
-                    more = (_names(s) & variables) - relevant
+                    more = (names_read(s) & variables) - relevant
                     if more:
                         relevant |= more
                         changed = True
