@@ -11,14 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +19,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from guard_kit import OPERATOR_TOKEN, Deployment, GuardProcess
 
 from edgeshield.cli import run
 from edgeshield.guard import request_schema
@@ -34,13 +28,6 @@ from edgeshield.usecase import load_classifier, load_schema, read_table, sqlite_
 pytestmark = pytest.mark.slow
 
 SECRET = "a-watermark-secret-for-the-your-data-test-0123456789"
-OPERATOR = "operator-token-for-the-your-data-test-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -121,46 +108,22 @@ class _Cli:
 def served(deployment: tuple[Path, str]) -> Iterator[tuple[str, str, Path]]:
     """``guard serve`` on the sealed breast-cancer model, as an operator starts it."""
     root, key = deployment
-    port = _free_port()
-    env = {
-        **os.environ,
-        "EDGESHIELD_GUARD_WATERMARK_SECRET": SECRET,
-        "EDGESHIELD_GUARD_OPERATOR_TOKEN": OPERATOR,
-    }
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
-    command = [sys.executable, "-c", "from edgeshield.cli import main; main()", "guard", "serve"]
-    args = [
-        "--bundle", str(root / "model.esb"), "--device-key", str(root / "gateway.pem"),
-        "--owner-public", str(root / "owner.pub.pem"), "--licence", str(root / "gateway.licence"),
-        "--clients", str(root / "clients.json"), "--db", f"sqlite:///{root / 'state.db'}",
-        "--port", str(port),
-    ]  # fmt: skip
-    proc = subprocess.Popen([*command, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def output() -> str:
-        log.seek(0)
-        return log.read().decode(errors="replace")[-4000:]
-
+    files = Deployment(
+        args=[
+            "--bundle", str(root / "model.esb"), "--device-key", str(root / "gateway.pem"),
+            "--owner-public", str(root / "owner.pub.pem"),
+            "--licence", str(root / "gateway.licence"), "--clients", str(root / "clients.json"),
+            "--db", f"sqlite:///{root / 'state.db'}",
+        ],
+        env={"EDGESHIELD_GUARD_WATERMARK_SECRET": SECRET},
+        keys={"clinic": key},
+        db_url=f"sqlite:///{root / 'state.db'}",
+    )  # fmt: skip
+    process = GuardProcess(files).start()
     try:
-        deadline = time.monotonic() + 240  # a readiness bound, not a timing assertion
-        while True:
-            assert proc.poll() is None, output()
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            assert time.monotonic() < deadline, output()
-        yield url, key, root
+        yield process.url, key, root
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=60)
-        log.close()
+        process.stop()
 
 
 def _records(csv: Path, n: int) -> list[dict[str, Any]]:
@@ -207,7 +170,7 @@ def test_openapi_of_the_served_guard_names_the_schema_s_fields(
     served: tuple[str, str, Path],
 ) -> None:
     url, _, _ = served
-    spec = httpx.get(f"{url}/openapi.json", headers={"Authorization": f"Bearer {OPERATOR}"})
+    spec = httpx.get(f"{url}/openapi.json", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
     assert spec.status_code == 200, spec.text
     fields = spec.json()["components"]["schemas"]["Record"]["properties"]
     assert len(fields) == 30
