@@ -197,3 +197,19 @@ def test_importing_the_ledger_keeps_the_recursion_limit(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(report)], check=True)
     before, after, web3_loaded = json.loads(report.read_text())
     assert (after, web3_loaded) == (before, False)
+
+
+def test_a_command_of_a_missing_extra_names_the_extra(tmp_path: Path) -> None:
+    """On a gateway's install (no Flower), ``fl run`` says which extra it needs in one line
+    instead of "unexpected ModuleNotFoundError"."""
+    code = "import sys; sys.modules['flwr'] = None; from edgeshield.cli import main; main()"
+    args = ["fl", "run", "--plants", "2", "--rounds", "1", "--out", str(tmp_path / "run")]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: this command needs 'flwr', which this install lacks: "
+        "pip install 'edgeshield[vendor]' (or `make setup` for everything)"
+    ]
+    assert not (tmp_path / "run").exists()

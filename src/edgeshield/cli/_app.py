@@ -320,6 +320,8 @@ def _invoke(args: list[str]) -> int:
         return _fail(str(exc), 1)
     except OSError as exc:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+    except ModuleNotFoundError as exc:  # a command of an extra this install does not have
+        return _fail(_missing_extra(exc), 1)
     except Exception as exc:  # the last line of defence: a bug still gets one line, not a dump
         if os.environ.get("EDGESHIELD_DEBUG"):
             raise
@@ -329,6 +331,30 @@ def _invoke(args: list[str]) -> int:
             1,
         )
     return result if isinstance(result, int) else 0
+
+
+# The top-level package of each optional stack, and the extra that installs it.
+_EXTRA_OF = {
+    **dict.fromkeys(("flwr", "ray", "opacus", "matplotlib", "pyshacl", "z3"), "vendor"),
+    **dict.fromkeys(
+        ("torch", "pandas", "scipy", "sklearn", "sqlalchemy", "psycopg", "pydantic", "yaml",
+         "fastapi", "uvicorn", "httpx", "prometheus_client", "web3", "eth_tester", "lark",
+         "rdflib"),
+        "edge",
+    ),
+}  # fmt: skip
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> str:
+    """One line naming the missing module and the extra that installs it."""
+    top = (exc.name or "").split(".")[0]
+    extra = _EXTRA_OF.get(top)
+    if extra is None:
+        return f"missing module {exc.name!r} ({exc}); reinstall edgeshield with `make setup`"
+    return (
+        f"this command needs {top!r}, which this install lacks: "
+        f"pip install 'edgeshield[{extra}]' (or `make setup` for everything)"
+    )
 
 
 def main() -> None:
