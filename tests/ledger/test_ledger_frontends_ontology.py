@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from edgeshield.errors import SpecError
@@ -99,11 +101,18 @@ def _error(text: str) -> str:
     ],
 )
 def test_violations_name_the_shape(licence: str, old: str, new: str, expected: str) -> None:
+    """Each violation also names the line of the node (or of its property) in the file."""
     assert old in licence
     text = licence.replace(old, new, 1)
     if "Nowhere" in new:
         text += ':Nowhere a es:State ; es:name "Nowhere" .\n'
-    assert expected in _error(text)
+    message = _error(text)
+    assert expected in message
+    node, *prop = expected.split(" violated at ", 1)[1].split(": ", 1)[0].split()
+    block = re.search(rf"(?m)^{re.escape(node)} ", text)  # the node's own statement
+    assert block is not None
+    line = _line_of(text, prop[0] if prop else node, start=block.start())
+    assert f"licence.ttl: line {line}: {expected}" in message
 
 
 def test_turtle_syntax_error_names_the_line(licence: str) -> None:
@@ -139,8 +148,8 @@ def test_missing_file() -> None:
         load_ontology("/nonexistent/licence.ttl")
 
 
-def _line_of(text: str, needle: str) -> int:
-    return text[: text.index(needle)].count("\n") + 1
+def _line_of(text: str, needle: str, start: int = 0) -> int:
+    return text[: text.index(needle, start)].count("\n") + 1
 
 
 @pytest.mark.parametrize(
@@ -165,3 +174,23 @@ def test_an_expression_written_differently_falls_back_to_its_permission(licence:
         parse_ontology(text, source="licence.ttl")
     line = _line_of(text, 'es:name "reportUsage"')
     assert f"line {line}, transitions[2].guards[0]" in str(info.value)
+
+
+def test_a_violation_inside_a_blank_node_names_its_holder_and_line(licence: str) -> None:
+    """Issue 17: a flag of the security block written as a string names that line and the
+    block by its place (``[the es:security of :contract]``), not an internal node id."""
+    text = licence.replace("es:accessControl true", 'es:accessControl "true"', 1)
+    line = _line_of(text, 'es:accessControl "true"')
+    assert (
+        f"line {line}: shape esh:SecurityShape violated at [the es:security of :contract] "
+        "es:accessControl: es:accessControl is stated once, as true or false"
+    ) in _error(text)
+
+
+def test_cyclic_blank_nodes_get_an_error_not_a_traceback() -> None:
+    """A second contract held in a cycle of blank nodes: its violations name it by a bounded
+    walk up its holders (each blank node is held by the other)."""
+    text = SMALL + "_:a a es:Contract ; es:security _:b .\n_:b es:security _:a .\n"
+    message = _error(text)
+    assert message.startswith("licence.ttl: ")
+    assert "[the es:security of [the es:security of" in message

@@ -57,14 +57,14 @@ def _short(graph: Graph, node: Node | None) -> str:
     return str(node)
 
 
-def _validate(graph: Graph, source: str) -> None:
+def _validate(graph: Graph, text: str, source: str) -> None:
     from pyshacl import validate  # late import: pySHACL loads owlrl, slow to import
 
     conforms, results, _ = validate(graph, shacl_graph=_shapes(), advanced=True)
     if conforms:
         return
     shapes = _shapes()
-    problems: list[str] = []
+    problems: list[tuple[int, str]] = []
     for result in results.subjects(RDF.type, _SH.ValidationResult):
         shape = results.value(result, _SH.sourceShape)
         if isinstance(shape, BNode):  # a property shape: name the node shape holding it
@@ -73,10 +73,67 @@ def _validate(graph: Graph, source: str) -> None:
         focus = results.value(result, _SH.focusNode)
         path = results.value(result, _SH.resultPath)
         message = results.value(result, _SH.resultMessage)
-        where = _short(graph, focus) + (f" {_short(graph, path)}" if path is not None else "")
-        problems.append(f"shape {_short(shapes, shape)} violated at {where}: {message}")
-    problems.sort()
-    raise SpecError(f"{source}: " + "; ".join(problems[:5]))
+        where = _node(graph, focus) + (f" {_short(graph, path)}" if path is not None else "")
+        line = _line_of(graph, text, focus, path)
+        at = f"line {line}: " if line else ""
+        problems.append((line, f"{at}shape {_short(shapes, shape)} violated at {where}: {message}"))
+    unique = sorted(set(problems))
+    raise SpecError(f"{source}: " + "; ".join(problem for _, problem in unique[:5]))
+
+
+def _node(graph: Graph, node: Node | None, depth: int = 0) -> str:
+    """A node as the author wrote it: a blank node by the property that holds it."""
+    if isinstance(node, BNode) and depth < 8:  # bounded: blank nodes may form a cycle
+        holders = list(graph.subject_predicates(node))
+        if len(holders) == 1:
+            holder, predicate = holders[0]
+            return f"[the {_short(graph, predicate)} of {_node(graph, holder, depth + 1)}]"
+    return _short(graph, node)
+
+
+def _line_of(graph: Graph, text: str, focus: Node | None, path: Node | None) -> int:
+    """The line where ``focus`` (and on it ``path``) is written; 0 where it cannot be found.
+
+    Why: rdflib keeps no positions, so a SHACL violation would name a node but not where to
+    look; the node is found as a statement's subject (or, for a blank node, by the property
+    that holds it), the property as the first use of its name within that statement.
+    """
+    block = _block(graph, text, focus, depth=0)
+    if block is None:
+        return 0
+    start, end = block
+    if path is not None:
+        found = re.compile(r"(?<![\w:])" + re.escape(_short(graph, path)) + r"(?![\w-])").search(
+            text, start, end
+        )
+        if found is not None:
+            start = found.start()
+    return text.count("\n", 0, start) + 1
+
+
+def _block(graph: Graph, text: str, node: Node | None, *, depth: int) -> tuple[int, int] | None:
+    """Where the statement describing ``node`` starts and ends in ``text`` (approximately)."""
+    if isinstance(node, URIRef):
+        name = re.escape(_short(graph, node))
+        # a subject: at the start of a line and followed by a predicate (not a list item)
+        subject = r"(?m)^[ \t]*" + name + r"[ \t]+(?=a\b|[\w-]*:[\w-]|<)"
+        found = re.compile(subject).search(text)
+        if found is None:
+            return None
+        end = re.compile(r"\.[ \t]*(?:#[^\n]*)?(?:\n|$)").search(text, found.end())
+        return found.start(), len(text) if end is None else end.end()
+    if isinstance(node, BNode) and depth < 8:
+        holders = list(graph.subject_predicates(node))
+        if len(holders) != 1:
+            return None
+        holder, predicate = holders[0]
+        outer = _block(graph, text, holder, depth=depth + 1)
+        if outer is None:
+            return None
+        name = re.escape(_short(graph, predicate))
+        found = re.compile(r"(?<![\w:])" + name + r"(?![\w-])").search(text, *outer)
+        return outer if found is None else (found.start(), outer[1])
+    return None
 
 
 #: Every es: term a contract description may use; any other (a misspelt ``es:gaurds``) is refused.
@@ -344,7 +401,7 @@ def parse_ontology(text: str, *, source: str = "<turtle>") -> ContractSpec:
         graph.parse(data=text, format="turtle")
     except Exception as exc:  # rdflib raises several unrelated types for bad Turtle
         raise SpecError(f"{source}: invalid Turtle: {_turtle_error(str(exc))}") from exc
-    _validate(graph, source)
+    _validate(graph, text, source)
     _check_terms(graph, source)
     raw = _derive(graph, source)
     return build_spec(raw, source=source, lines=_source_lines(text, raw))
