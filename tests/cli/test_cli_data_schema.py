@@ -188,6 +188,9 @@ def test_import_splits_one_csv_into_plants(
     assert radii == sorted(pd.read_csv(breast_cancer_csv)["mean radius"].tolist())
     by_value = sqlite_url(tmp_path / "q.db")
     assert run([*argv, "--db-url", by_value, "--plants", "2", "--split", "diagnosis"]) == 0
+    out = capsys.readouterr().out  # which value each plant holds
+    assert "plant-1 (diagnosis = benign): 357 rows" in out
+    assert "plant-2 (diagnosis = malignant): 212 rows" in out
     with PlantDatabase(by_value, schema=schema) as db:
         assert set(db.read_plant("plant-1")["diagnosis"]) == {"benign"}
         assert set(db.read_plant("plant-2")["diagnosis"]) == {"malignant"}

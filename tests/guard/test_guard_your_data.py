@@ -207,3 +207,23 @@ def test_ownership_is_proved_on_the_released_model_and_not_on_the_unmarked_one(
         *verify, "--suspect", str(root / "fl" / "model"), "--fpr", "0.2", "--json"
     )
     assert json.loads(unmarked)["verdict"] != "OWNED"
+
+
+def test_under_dp_the_plants_sent_the_model_alone_and_epsilon_covers_it(
+    deployment: tuple[Path, str],
+) -> None:
+    """Issue 19 with issue 14: on a schema of the user's, DP training records no per-plant
+    counts, metrics or row numbers (plants sent the noised model alone), the threshold came
+    from the operator's reference rows, and ε is stated for every plant."""
+    root, _ = deployment
+    summary = json.loads((root / "fl" / "summary.json").read_text())
+    assert len(summary["rounds"]) == 3
+    assert all(record["plants"] == {} for record in summary["rounds"])
+    privacy = summary["privacy"]
+    assert privacy["record_dp"] is True
+    assert privacy["threshold"] == "chosen by the server on public data"
+    assert "no row count" in privacy["covers"]
+    assert "no validation counts" in privacy["covers"]
+    assert 0 < privacy["epsilon"] < float("inf")
+    assert privacy["sample_rate"] == 0.1
+    assert privacy["noise_multiplier"] == 1.0

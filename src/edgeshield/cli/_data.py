@@ -156,7 +156,12 @@ def import_cmd(
         parts = split_rows(
             frame, plants, column=None if split == "random" else split, seed=seed, schema=layout
         )
-        _import_plants(db_url, layout, parts, policy)
+        by = (
+            None
+            if split == "random"
+            else {c.name: c.header for c in layout.columns}.get(split, split)
+        )
+        _import_plants(db_url, layout, parts, policy, by=by)
         return
     plant = plant or "plant-1"
     with PlantDatabase(db_url, schema=layout) as db:
@@ -172,9 +177,18 @@ def import_cmd(
 
 
 def _import_plants(
-    db_url: str, layout: DatasetSchema, parts: dict[str, pd.DataFrame], policy: IfPlantExists
+    db_url: str,
+    layout: DatasetSchema,
+    parts: dict[str, pd.DataFrame],
+    policy: IfPlantExists,
+    *,
+    by: str | None = None,
 ) -> None:
-    """Write split plants; with the refuse policy, check every plant is free before writing."""
+    """Write split plants; with the refuse policy, check every plant is free before writing.
+
+    Each plant's line says how many rows and positives it got and, split by a column (``by``,
+    its header), which value of that column it holds.
+    """
     with PlantDatabase(db_url, schema=layout) as db:
         taken = sorted(set(parts) & set(db.plant_ids()))
         if taken and policy is IfPlantExists.FAIL:
@@ -188,7 +202,11 @@ def _import_plants(
     target = layout.target_column.header
     for name, part in parts.items():
         positives = int((part[target] == layout.target.positive).sum())
-        console.print(f"{name}: {len(part)} rows, {positives} {layout.target.positive!s}")
+        holds = f" ({by} = {part[by].iloc[0]!s})" if by is not None else ""
+        console.print(
+            f"{name}{holds}: {len(part)} rows, {positives} {layout.target.positive!s}",
+            markup=False,
+        )
     total = sum(len(p) for p in parts.values())
     console.print(
         f"imported {total} rows into {len(parts)} plants of {where} (schema {layout.name})"
