@@ -83,6 +83,13 @@ def deployment(
     )  # fmt: skip
     match = re.search(r"api key \(shown once\): (\S+)", out)
     assert match, out
+    thief = cli(
+        "guard", "add-client", "--clients", str(root / "clients.json"), "--id", "thief",
+        "--tier", "label", "--rate", "1000", "--burst", "1000",
+    )  # fmt: skip
+    stolen = re.search(r"api key \(shown once\): (\S+)", thief)
+    assert stolen, thief
+    (root / "thief.key").write_text(stolen.group(1))
     return root, match.group(1)
 
 
@@ -227,3 +234,44 @@ def test_under_dp_the_plants_sent_the_model_alone_and_epsilon_covers_it(
     assert 0 < privacy["epsilon"] < float("inf")
     assert privacy["sample_rate"] == 0.1
     assert privacy["noise_multiplier"] == 1.0
+
+
+@pytest.mark.parametrize("kind", ["knockoff", "jacobian"])
+def test_the_red_team_attacks_the_served_model_in_its_own_fields(
+    served: tuple[str, str, Path], kind: str
+) -> None:
+    """``guard attack --schema``: the thief queries in the breast-cancer request space, with its
+    own rows (no generator exists for this schema), and the fidelity curve comes back."""
+    url, _, root = served
+    out = _Cli()(
+        "guard", "attack", "--url", url, "--kind", kind, "--budget", "60", "--budget", "120",
+        "--schema", "breast_cancer", "--pool", str(root / "test.csv"),
+        "--eval", str(root / "ref.csv"), "--key-file", str(root / "thief.key"),
+    )  # fmt: skip
+    assert f"{kind} extraction against {url}" in out
+    rows = [line for line in out.splitlines() if re.match(r"^\W*(60|120)\W", line)]
+    assert [re.findall(r"\d+", r)[:2] for r in rows] == [["60", "60"], ["120", "120"]], out
+    fidelities = [float(v) for r in rows for v in re.findall(r"\d\.\d{3}", r)]
+    assert len(fidelities) == 8, out  # agreement, on failures, macro, surrogate F1 per budget
+    assert all(0.0 <= f <= 1.0 for f in fidelities)
+
+
+def test_the_red_team_needs_its_own_rows_and_the_served_schema(
+    served: tuple[str, str, Path],
+) -> None:
+    """Without --pool there is nothing to query (one error line); AI4I rows against the
+    breast-cancer API are refused by the service, which the attack reports in one line."""
+    url, _, root = served
+    cli = _Cli(expect=1)
+    key = ("--key-file", str(root / "thief.key"))
+    out = cli("guard", "attack", "--url", url, "--kind", "knockoff", "--budget", "50",
+              "--schema", "breast_cancer", *key)  # fmt: skip
+    assert out.strip().splitlines() == [
+        "error: --pool is needed for schema 'breast_cancer': only AI4I 2020 rows can be generated"
+    ]
+    out = cli("guard", "attack", "--url", url, "--kind", "knockoff", "--budget", "20",
+              "--eval-rows", "20", *key)  # fmt: skip
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    assert lines[0].startswith("error: ")
+    assert "422" in lines[0]

@@ -158,3 +158,12 @@ def test_client_waits_out_rate_limits_then_gives_up(kit: Kit, tmp_path: Path) ->
 def test_config_rejects_bad_budgets(kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         ExtractionConfig(kind=AttackKind.KNOCKOFF, **kwargs)  # type: ignore[arg-type]
+
+
+def test_only_the_jacobian_attack_needs_its_seed_within_the_first_budget() -> None:
+    """A 20-query Knockoff run is valid; a Jacobian run cannot start from 50 seeds in 20."""
+    assert ExtractionConfig(kind=AttackKind.KNOCKOFF, budgets=(20,)).budgets == (20,)
+    with pytest.raises(ConfigError, match="seed_size"):
+        ExtractionConfig(kind=AttackKind.JACOBIAN, budgets=(20,))
+    with pytest.raises(ConfigError, match="seed_size"):
+        ExtractionConfig(kind=AttackKind.KNOCKOFF, budgets=(20,), seed_size=0)

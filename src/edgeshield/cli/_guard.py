@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
+from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd, links_cmd
 from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import console
@@ -24,11 +25,20 @@ from edgeshield.guard import (
     GuardSettings,
     OutputTier,
     create_app,
+    request_schema,
     restore_recursion_limit,
     seal_classifier,
 )
 from edgeshield.redteam import AttackKind, ExtractionConfig, GuardClient, run_extraction
-from edgeshield.usecase import GeneratorConfig, generate, load_classifier, read_uci_csv
+from edgeshield.usecase import (
+    DatasetSchema,
+    GeneratorConfig,
+    default_schema,
+    generate,
+    load_classifier,
+    read_table,
+    read_uci_csv,
+)
 from edgeshield.vault import DevicePublicKey, OwnerKey
 
 __all__ = ["app"]
@@ -231,9 +241,17 @@ def serve_cmd(
     )
 
 
-def _frame_or_generated(path: Path | None, seed: int, rows: int) -> pd.DataFrame:
+def _frame_or_generated(
+    path: Path | None, seed: int, rows: int, dataset: DatasetSchema, option: str
+) -> pd.DataFrame:
+    """Rows from ``path`` in ``dataset``'s layout, else (AI4I only) ``rows`` generated ones."""
+    ai4i = dataset.digest == default_schema().digest
     if path is not None:
-        return read_uci_csv(path)
+        return read_uci_csv(path) if ai4i else read_table(path, dataset)
+    if not ai4i:
+        raise ConfigError(
+            f"{option} is needed for schema {dataset.name!r}: only AI4I 2020 rows can be generated"
+        )
     return generate(GeneratorConfig(rows=rows), seed=seed)
 
 
@@ -265,10 +283,17 @@ def attack_cmd(
         list[int], typer.Option("--budget", help="Query budget; repeat for a curve.")
     ],
     pool: Annotated[
-        Path | None, typer.Option("--pool", help="Attacker's own readings (UCI CSV).")
+        Path | None,
+        typer.Option(
+            "--pool", help="Attacker's own readings (CSV of --schema; AI4I: generated if absent)."
+        ),
     ] = None,
     eval_csv: Annotated[
-        Path | None, typer.Option("--eval", help="Labelled rows to measure fidelity (UCI CSV).")
+        Path | None,
+        typer.Option(
+            "--eval",
+            help="Labelled rows to measure fidelity (CSV of --schema; AI4I: generated if absent).",
+        ),
     ] = None,
     key_file: Annotated[
         Path | None,
@@ -279,22 +304,37 @@ def attack_cmd(
     eval_rows: Annotated[int, typer.Option("--eval-rows", help="Generated eval rows.")] = 500,
     batch: Annotated[int, typer.Option("--batch", help="Records per request.")] = 50,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    schema: SchemaOption = None,
 ) -> None:
     """Run an extraction attack against a running guard and print fidelity per budget.
 
+    The attacker works in the served model's request space (``--schema``, as the API's
+    OpenAPI document publishes it): for AI4I 2020 its rows may be generated; for any other
+    schema it brings its own readings (``--pool``) and labelled rows (``--eval``).
     API keys never come from the command line (the process list shows it): the attacker's key
     is read from ``--key-file`` or ``EDGESHIELD_GUARD_ATTACK_KEY``, the key that labels the
     evaluation rows from ``EDGESHIELD_GUARD_ATTACK_EVAL_KEY`` (default: the attacker's).
     """
     key = _attack_key(key_file)
     eval_key = os.environ.get(_EVAL_KEY) or None
-    attacker_pool = _frame_or_generated(pool, 1000 + seed, max(budget) + 200)
-    eval_frame = _frame_or_generated(eval_csv, 2000 + seed, eval_rows)
+    dataset = load_schema_option(schema)
+    requests = request_schema(dataset)
+    attacker_pool = _frame_or_generated(pool, 1000 + seed, max(budget) + 200, dataset, "--pool")
+    eval_frame = _frame_or_generated(eval_csv, 2000 + seed, eval_rows, dataset, "--eval")
     config = ExtractionConfig(kind=kind, budgets=tuple(sorted(budget)), seed=seed)
+    if kind is AttackKind.JACOBIAN and len(attacker_pool) < config.seed_size:
+        raise ConfigError(
+            f"--pool holds {len(attacker_pool)} rows; the Jacobian attack starts from "
+            f"{config.seed_size}"
+        )
     with httpx.Client(base_url=url, timeout=30.0) as http:
-        victim = GuardClient(http, eval_key or key, batch=batch).query(eval_frame).labels
+        victim = (
+            GuardClient(http, eval_key or key, batch=batch, schema=requests)
+            .query(eval_frame)
+            .labels
+        )
         report = run_extraction(
-            GuardClient(http, key, batch=batch),
+            GuardClient(http, key, batch=batch, schema=requests),
             config,
             attacker_pool=attacker_pool,
             eval_frame=eval_frame,

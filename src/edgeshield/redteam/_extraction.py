@@ -27,10 +27,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from edgeshield.errors import ConfigError, GuardError
-from edgeshield.guard import SENSOR_RANGES
 from edgeshield.redteam._client import GuardClient, ServiceRefusedError
+from edgeshield.redteam._space import AttackSpace
 from edgeshield.redteam._surrogate import Surrogate, fit_surrogate
-from edgeshield.usecase import PRODUCT_TYPES, SENSOR_COLUMNS, TYPE
 
 __all__ = [
     "AttackKind",
@@ -41,8 +40,6 @@ __all__ = [
     "fidelity",
     "run_extraction",
 ]
-
-_RANGES = tuple(SENSOR_RANGES.values())
 
 
 class AttackKind(StrEnum):
@@ -85,8 +82,10 @@ class ExtractionConfig:
             raise ConfigError("budgets must be a non-empty list of counts >= 10")
         if list(self.budgets) != sorted(set(self.budgets)):
             raise ConfigError("budgets must be strictly increasing")
-        if not 1 <= self.seed_size <= self.budgets[0]:
-            raise ConfigError("seed_size must lie in [1, first budget]")
+        if self.seed_size < 1 or (
+            self.kind is AttackKind.JACOBIAN and self.seed_size > self.budgets[0]
+        ):
+            raise ConfigError("seed_size must lie in [1, first budget] (the Jacobian's seed rows)")
         if self.step <= 0 or self.epochs < 1:
             raise ConfigError("step must be positive and epochs at least 1")
 
@@ -157,22 +156,6 @@ class ExtractionReport:
         }
 
 
-def _clip_sensors(frame: pd.DataFrame) -> pd.DataFrame:
-    out = frame.copy()
-    for column, (low, high) in zip(SENSOR_COLUMNS, _RANGES, strict=True):
-        out[column] = out[column].clip(low, high)
-    return out
-
-
-def _random_queries(pool: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Uniform queries in the envelope of the attacker's own readings, random product types."""
-    data: dict[str, Any] = {TYPE: rng.choice(list(PRODUCT_TYPES), size=n)}
-    for column in SENSOR_COLUMNS:
-        low, high = float(pool[column].min()), float(pool[column].max())
-        data[column] = rng.uniform(low, high, size=n)
-    return pd.DataFrame(data)
-
-
 class _Session:
     """Queries spent so far and what came back."""
 
@@ -222,7 +205,8 @@ def run_extraction(
     config
         The attack and its budgets.
     attacker_pool
-        The attacker's own natural readings (another plant), in UCI layout.
+        The attacker's own natural readings (another plant), under the served schema's
+        headers (the client's request schema: AI4I 2020 by default).
     eval_frame, victim_eval_labels
         Held-out rows with their true labels and the victim's predictions on them (obtained
         by the owner, or by the attacker with other keys; not counted in the budget).
@@ -233,8 +217,9 @@ def run_extraction(
         Equation solving against a tier that exposes no probabilities.
     """
     rng = np.random.default_rng(config.seed)
+    space = AttackSpace(client.schema)
     session = _Session(client)
-    true_eval = eval_frame["Machine failure"].to_numpy(np.int64)
+    true_eval = space.labels(eval_frame)
     points: list[ExtractionPoint] = []
     refused_at: int | None = None
     refusal = ""
@@ -242,7 +227,7 @@ def run_extraction(
     pool = attacker_pool.sample(frac=1.0, random_state=config.seed).reset_index(drop=True)
     for budget in config.budgets:
         try:
-            _spend(session, config, budget, pool, rng, surrogate)
+            _spend(session, config, budget, pool, rng, space)
         except ServiceRefusedError as exc:
             refused_at, refusal = session.spent + 0, str(exc)
         if session.spent == 0:
@@ -259,6 +244,7 @@ def run_extraction(
             scaler_frame=pool,
             epochs=config.epochs,
             seed=config.seed,
+            space=space,
         )
         points.append(
             ExtractionPoint(
@@ -286,7 +272,7 @@ def _spend(
     budget: int,
     pool: pd.DataFrame,
     rng: np.random.Generator,
-    surrogate: Surrogate | None,
+    space: AttackSpace,
 ) -> None:
     """Spend queries up to ``budget`` the way the attack does."""
     match config.kind:
@@ -298,7 +284,7 @@ def _spend(
         case AttackKind.EQUATION_SOLVING:
             need = budget - session.spent
             if need > 0:
-                session.ask(_random_queries(pool, need, rng))
+                session.ask(space.uniform(pool, need, rng))
         case AttackKind.JACOBIAN:
             if session.spent == 0:
                 session.ask(pool.iloc[: config.seed_size])
@@ -306,7 +292,12 @@ def _spend(
             while session.spent < budget:
                 frame, labels, _ = session.data()
                 model = fit_surrogate(
-                    frame, labels, scaler_frame=pool, epochs=config.epochs, seed=config.seed
+                    frame,
+                    labels,
+                    scaler_frame=pool,
+                    epochs=config.epochs,
+                    seed=config.seed,
+                    space=space,
                 )
                 # Papernot's periodic step: the sign of lambda alternates every few rounds.
                 step = config.step * (-1.0 if (rounds // 3) % 2 else 1.0)
@@ -314,13 +305,7 @@ def _spend(
                 need = budget - session.spent
                 pick = rng.choice(len(frame), size=min(need, len(frame)), replace=False)
                 base = frame.iloc[pick].reset_index(drop=True)
-                values = base.loc[:, list(SENSOR_COLUMNS)].to_numpy(np.float64)
+                values = base.loc[:, list(space.numeric)].to_numpy(np.float64)
                 values = values + step * grad[pick] * model.scale
-                moved = pd.DataFrame(
-                    {
-                        TYPE: base[TYPE].to_numpy(),
-                        **{c: values[:, j] for j, c in enumerate(SENSOR_COLUMNS)},
-                    }
-                )
-                session.ask(_clip_sensors(moved))
+                session.ask(space.moved(base, values))
                 rounds += 1

@@ -1,4 +1,4 @@
-"""The attacker's surrogate: a small MLP on the raw sensors, trained on what the API returned.
+"""The attacker's surrogate: a small MLP on the raw inputs, trained on what the API returned.
 
 Why: the attacker knows neither the victim's encoder nor its threshold; it standardizes with
 its own data's statistics and picks the threshold that best reproduces the labels it saw.
@@ -6,7 +6,7 @@ its own data's statistics and picks the threshold that best reproduces the label
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -14,17 +14,19 @@ import pandas as pd
 import torch
 from torch import nn
 
-from edgeshield.usecase import PRODUCT_TYPES, SENSOR_COLUMNS, TYPE
+from edgeshield.redteam._space import AttackSpace, default_space
 
 __all__ = ["Surrogate", "attacker_features", "fit_surrogate"]
 
 
-def attacker_features(frame: pd.DataFrame) -> npt.NDArray[np.float64]:
-    """Raw features the attacker uses: five sensors and the one-hot product type."""
-    sensors = frame.loc[:, list(SENSOR_COLUMNS)].to_numpy(np.float64)
-    types = frame[TYPE].astype(str).to_numpy()
-    onehot = np.column_stack([(types == t).astype(np.float64) for t in PRODUCT_TYPES])
-    return np.hstack([sensors, onehot])
+def attacker_features(
+    frame: pd.DataFrame, space: AttackSpace | None = None
+) -> npt.NDArray[np.float64]:
+    """Raw features the attacker uses: numeric inputs, then one-hot category levels.
+
+    For AI4I: the five sensors and the product type.
+    """
+    return (space or default_space()).features(frame)
 
 
 @dataclass
@@ -35,11 +37,13 @@ class Surrogate:
     scale: npt.NDArray[np.float64]
     net: nn.Module
     threshold: float
+    space: AttackSpace = field(default_factory=default_space)
 
     def scaled(self, frame: pd.DataFrame) -> npt.NDArray[np.float32]:
         """Standardized features (the space the Jacobian augmentation steps in)."""
-        x = attacker_features(frame)
-        x[:, :5] = (x[:, :5] - self.mean) / self.scale
+        x = self.space.features(frame)
+        n = len(self.space.numeric)
+        x[:, :n] = (x[:, :n] - self.mean) / self.scale
         return x.astype(np.float32)
 
     def logits(self, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
@@ -56,13 +60,14 @@ class Surrogate:
     def gradient_sign(
         self, frame: pd.DataFrame, labels: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float64]:
-        """Sign of the gradient of the labelled class's logit w.r.t. the scaled sensors."""
+        """Sign of the gradient of the labelled class's logit w.r.t. the scaled numeric inputs."""
         x = torch.as_tensor(self.scaled(frame), dtype=torch.float32).requires_grad_(True)
         out = self.net(x).squeeze(-1)
         direction = torch.as_tensor(np.where(labels == 1, 1.0, -1.0), dtype=torch.float32)
         (out * direction).sum().backward()
         assert x.grad is not None
-        return np.asarray(np.sign(x.grad.numpy()[:, :5]), dtype=np.float64)
+        n = len(self.space.numeric)
+        return np.asarray(np.sign(x.grad.numpy()[:, :n]), dtype=np.float64)
 
 
 def _best_threshold(p: npt.NDArray[np.float64], labels: npt.NDArray[np.int64]) -> float:
@@ -87,25 +92,28 @@ def fit_surrogate(
     hidden: tuple[int, ...] = (32, 32),
     epochs: int = 300,
     seed: int = 0,
+    space: AttackSpace | None = None,
 ) -> Surrogate:
-    """Train a surrogate on queried rows.
+    """Train a surrogate on queried rows in ``space`` (default: AI4I 2020's requests).
 
     With ``logit_targets`` (equation solving) the network regresses the returned logits
     (mean squared error); otherwise it fits the labels with class-balanced cross-entropy.
     """
-    base = attacker_features(scaler_frame if scaler_frame is not None else frame)[:, :5]
+    space = space or default_space()
+    numeric = len(space.numeric)
+    base = space.features(scaler_frame if scaler_frame is not None else frame)[:, :numeric]
     mean, scale = base.mean(axis=0), base.std(axis=0)
     scale[scale == 0] = 1.0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers: list[nn.Module] = []
-        width = 8
+        width = space.width
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]
             width = h
         layers.append(nn.Linear(width, 1))
         net = nn.Sequential(*layers)
-    surrogate = Surrogate(mean=mean, scale=scale, net=net, threshold=0.5)
+    surrogate = Surrogate(mean=mean, scale=scale, net=net, threshold=0.5, space=space)
     x = torch.as_tensor(surrogate.scaled(frame))
     y = torch.as_tensor(labels, dtype=torch.float32)
     if logit_targets is not None:
