@@ -20,9 +20,10 @@ def test_keygen_embed_calibrate_commit_verify(
 ) -> None:
     key, model, marked = tmp_path / "wm.key", tmp_path / "model", tmp_path / "marked"
     envelope, null, log = tmp_path / "env.json", tmp_path / "null.json", tmp_path / "log.jsonl"
-    assert (
-        run(["train", "--out", str(model), "--plants", "2", "--rows", "1500", "--epochs", "8"]) == 0
-    )
+    # --seed: without it `train` draws a fresh seed, and some draws leave a model this small
+    # fleet cannot mark to the target (the order-dependent failure seen in full-suite runs)
+    train = ["train", "--out", str(model), "--plants", "2", "--rows", "1500", "--epochs", "8"]
+    assert run([*train, "--seed", "0"]) == 0
     assert run(["ownership", "keygen", "--out", str(key)]) == 0
     assert run(["ownership", "keygen", "--out", str(key)]) == 1
     assert "exists" in capsys.readouterr().err
