@@ -78,8 +78,8 @@ class EmbedConfig:
         as soon as it is reached. Small models on few rows often need more than three.
     min_steps
         Fewest optimizer steps in one pass: on a few dozen rows ``epochs`` full passes are only
-        ``epochs`` steps, too few to learn the triggers (a 75-row reference set missed the
-        target about one time in seven), so such a pass runs more epochs.
+        ``epochs`` steps, too few to learn the triggers reliably, so such a pass runs
+        more epochs.
     target_accuracy
         Share of triggers the marked model must reproduce.
     seed
