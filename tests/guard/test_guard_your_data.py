@@ -129,20 +129,19 @@ def deployment(
         "--device-public", str(root / "gateway.pub.pem"), "--bundle", str(root / "model.esb"),
         "--days", "2", "--out", str(root / "gateway.licence"),
     )  # fmt: skip
+    (root / "thief.key").write_text(_add_client(cli, root, "thief", "label"))
+    return Site(case, root, _add_client(cli, root, "clinic", "full"))
+
+
+def _add_client(cli: _Cli, root: Path, name: str, tier: str) -> str:
+    """``guard add-client`` for ``name`` at ``tier``; the API key it shows once."""
     out = cli(
-        "guard", "add-client", "--clients", str(root / "clients.json"), "--id", "clinic",
-        "--tier", "full", "--rate", "1000", "--burst", "1000",
+        "guard", "add-client", "--clients", str(root / "clients.json"), "--id", name,
+        "--tier", tier, "--rate", "1000", "--burst", "1000",
     )  # fmt: skip
     match = re.search(r"api key \(shown once\): (\S+)", out)
     assert match, out
-    thief = cli(
-        "guard", "add-client", "--clients", str(root / "clients.json"), "--id", "thief",
-        "--tier", "label", "--rate", "1000", "--burst", "1000",
-    )  # fmt: skip
-    stolen = re.search(r"api key \(shown once\): (\S+)", thief)
-    assert stolen, thief
-    (root / "thief.key").write_text(stolen.group(1))
-    return Site(case, root, match.group(1))
+    return match.group(1)
 
 
 class _Cli:
@@ -312,7 +311,7 @@ def test_the_red_team_needs_rows_it_can_send(served: Served, breast_cancer_csv: 
             "error: --pool is needed for schema 'breast_cancer': only AI4I 2020 rows can be"
             " generated"
         ]
-        wrong = ("--eval-rows", "20")  # generated AI4I rows
+        wrong: tuple[str, ...] = ("--eval-rows", "20")  # generated AI4I rows
     else:
         csv = str(breast_cancer_csv)
         wrong = ("--schema", "breast_cancer", "--pool", csv, "--eval", csv)
