@@ -98,16 +98,18 @@ class Hasher(Protocol):
         """Return the 32-byte digest."""
 
 
-def new_hasher(algorithm: HashAlgorithm, *, multithreaded: bool = False) -> Hasher:
+def new_hasher(algorithm: HashAlgorithm, *, threads: int | None = 1) -> Hasher:
     """Return a fresh incremental hasher for ``algorithm``.
 
-    ``multithreaded`` lets BLAKE3 split each large update over the CPUs (same digest). The
-    bulk passes use it: pyca's ``decrypt_into`` holds the GIL, ``blake3.update`` releases it
-    on large inputs, so hashing is the part of a load that more cores speed up.
+    ``threads`` lets BLAKE3 split each large update over at most that many threads (None: all
+    the CPUs; the digest is the same). A pure hashing pass wants them all; a load hashes on one
+    thread while others decrypt, so extra hash threads would only take their cores away.
     """
     if algorithm is HashAlgorithm.BLAKE3:
-        if multithreaded:
+        if threads is None:
             return blake3.blake3(max_threads=blake3.blake3.AUTO)  # type: ignore[no-any-return,unused-ignore]
+        if threads > 1:
+            return blake3.blake3(max_threads=threads)  # type: ignore[no-any-return,unused-ignore]
         return blake3.blake3()  # type: ignore[no-any-return,unused-ignore]
     return hashlib.sha256()
 
