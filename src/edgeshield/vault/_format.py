@@ -98,18 +98,16 @@ class Hasher(Protocol):
         """Return the 32-byte digest."""
 
 
-def new_hasher(algorithm: HashAlgorithm, *, threads: int | None = 1) -> Hasher:
+def new_hasher(algorithm: HashAlgorithm, *, multithreaded: bool = False) -> Hasher:
     """Return a fresh incremental hasher for ``algorithm``.
 
-    ``threads`` lets BLAKE3 split each large update over at most that many threads (None: all
-    the CPUs; the digest is the same). A pure hashing pass wants them all; a load hashes on one
-    thread while others decrypt, so extra hash threads would only take their cores away.
+    ``multithreaded`` lets BLAKE3 split each large update over the CPUs (same digest). The
+    bulk passes use it: ``blake3.update`` releases the GIL on large inputs, so its threads
+    also use the cores that a load's decryption threads leave idle.
     """
     if algorithm is HashAlgorithm.BLAKE3:
-        if threads is None:
+        if multithreaded:
             return blake3.blake3(max_threads=blake3.blake3.AUTO)  # type: ignore[no-any-return,unused-ignore]
-        if threads > 1:
-            return blake3.blake3(max_threads=threads)  # type: ignore[no-any-return,unused-ignore]
         return blake3.blake3()  # type: ignore[no-any-return,unused-ignore]
     return hashlib.sha256()
 

@@ -220,7 +220,7 @@ def _serialise(tensors: Tensors) -> _Payload:
 
 def _payload_digest(payload: _Payload, algorithm: HashAlgorithm) -> str:
     """Hash the payload pieces in order: the model digest as 64 lowercase hex digits."""
-    hasher = new_hasher(algorithm, threads=None)
+    hasher = new_hasher(algorithm, multithreaded=True)
     for piece in payload.pieces:
         hasher.update(piece)
     return hasher.digest().hex()
@@ -370,7 +370,7 @@ def _write(plan: _Plan, owner_key: OwnerKey, sink: IO[bytes]) -> None:
     header_digest = header_hasher.digest()
     sink.write(prefix + header_bytes)
     aead = AESGCM(plan.content_key)
-    hasher = new_hasher(header.hash_algorithm, threads=None)
+    hasher = new_hasher(header.hash_algorithm, multithreaded=True)
     view = memoryview(bytearray(header.chunk_size + TAG_SIZE))
     gathered = memoryview(bytearray(header.chunk_size))
     position = 0

@@ -7,12 +7,12 @@ tensor's storage; only a chunk that straddles two tensors goes through a per-slo
 buffer. Chunks are zero-copy views (:class:`BundleBytes`: the mapped file or the bytes given),
 so decryption reads the page cache in place. The calling thread
 hashes the plaintext in chunk order meanwhile; that digest, compared with the signed
-``model_digest``, authenticates what was loaded. pyca's ``decrypt_into`` and ``blake3.update``
-both release the GIL on large inputs, so decryption and hashing run on separate cores; the
-hash runs on one thread by default, since BLAKE3 threads would compete with the decryption
-threads for the same cores (``benchmarks/vault.py`` measures both, and the scaling with 1, 2
-and 4 decryption threads). Extra memory is one chunk buffer per chunk in flight, and
-per-tensor storage lets the allocator recycle memory exactly as ``torch.load`` does.
+``model_digest``, authenticates what was loaded. pyca's ``decrypt_into`` (cryptography 50)
+and ``blake3.update`` both release the GIL on large inputs, so decryption and hashing run on
+separate cores at once; the hash uses BLAKE3's own threads, which also take the cores the
+decryption threads leave idle (``benchmarks/vault.py`` reports the scaling with 1, 2 and 4
+decryption threads). Extra memory is one chunk buffer per chunk in flight, and per-tensor
+storage lets the allocator recycle memory exactly as ``torch.load`` does.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _read_chunk(stream: IO[bytes], view: memoryview) -> None:
 
 def hash_ciphertext(stream: IO[bytes], header: Header, offset: int) -> bytes:
     """Return the digest of all chunk ciphertexts, reading one chunk at a time."""
-    hasher = new_hasher(header.hash_algorithm, threads=None)
+    hasher = new_hasher(header.hash_algorithm, multithreaded=True)
     view = memoryview(bytearray(header.chunk_size + TAG_SIZE))
     stream.seek(offset)
     for index in range(header.chunk_count):
@@ -212,16 +212,11 @@ def _plan(header_bytes: bytes, payload_size: int, index: Header) -> _Tensors:
 def default_threads() -> int:
     """Decryption threads when the caller does not say: half the CPUs (1 to 4).
 
-    The calling thread hashes meanwhile, and BLAKE3 costs more CPU per byte than AES-GCM
-    decryption (``benchmarks/vault.py``: 0.065 s against 0.040 s for 384 MiB), so on two
-    cores one decryption thread and the hashing thread keep both busy.
+    The calling thread hashes meanwhile, on BLAKE3's own threads, and BLAKE3 costs more CPU
+    per byte than AES-GCM decryption (``benchmarks/vault.py``: 0.065 s against 0.040 s for
+    384 MiB), so the decryption threads get the smaller share of the cores.
     """
     return max(1, min(4, (os.cpu_count() or 1) // 2))
-
-
-def hash_threads(workers: int) -> int:
-    """BLAKE3 threads for a load with ``workers`` decryption threads: the CPUs they leave."""
-    return max(1, (os.cpu_count() or 1) - workers)
 
 
 @dataclass
@@ -312,7 +307,7 @@ def load_tensors(
         aead=AESGCM(content_key),
         source=source,
     )
-    hasher = new_hasher(header.hash_algorithm, threads=hash_threads(workers))
+    hasher = new_hasher(header.hash_algorithm, multithreaded=True)
     slots = [_slot(header.chunk_size) for _ in range(2 * workers)]
     pending = bytearray()  # plaintext seen before the safetensors header is complete
     plan: _Tensors | None = None
