@@ -9,7 +9,7 @@ touched (summed) after each load. Ratios compare numbers from this same run:
 
 - sealed load (``open_bundle``: signature, key unwrap, licence, parallel decrypt, plaintext
   hash) against ``torch.load(weights_only=True)`` (target <= 1.5x), also with 1, 2 and 4
-  decryption threads (the default is half the CPUs, 1 to 4);
+  decryption threads (the default is the CPUs, at most 4);
 - sealed-load throughput against a bare ``AESGCM.decrypt_into`` loop over the same
   ciphertext already in memory (target >= 0.5x);
 - ``seal_file`` against ``safetensors.torch.save_file``;
@@ -232,7 +232,7 @@ REGIMES = {
 }
 
 
-THREADS = (1, 2, 4)  # decryption threads for the scaling rows (default: half the CPUs, 1 to 4)
+THREADS = (1, 2, 4)  # decryption threads for the scaling rows (the default is the CPUs, <= 4)
 
 
 def load_timings(directory: Path, chunk: int, repeats: int) -> dict[str, Any]:

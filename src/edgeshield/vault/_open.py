@@ -174,8 +174,7 @@ def open_bundle(
         Refuse a bundle whose signed ``bundle_version`` is lower (rollback protection: keep
         the highest version opened so far and pass it here).
     threads : int or None
-        Decryption threads; None uses half the CPUs (1 to 4), since the calling thread hashes
-        meanwhile. The result does not depend on it.
+        Decryption threads; None uses the CPUs (at most 4). The result does not depend on it.
 
     Returns
     -------

@@ -210,13 +210,13 @@ def _plan(header_bytes: bytes, payload_size: int, index: Header) -> _Tensors:
 
 
 def default_threads() -> int:
-    """Decryption threads when the caller does not say: half the CPUs (1 to 4).
+    """Decryption threads when the caller does not say: the CPUs, at most 4.
 
-    The calling thread hashes meanwhile, on BLAKE3's own threads, and BLAKE3 costs more CPU
-    per byte than AES-GCM decryption (``benchmarks/vault.py``: 0.065 s against 0.040 s for
-    384 MiB), so the decryption threads get the smaller share of the cores.
+    ``benchmarks/vault.py`` measured half the CPUs (one thread on two cores) no faster when
+    the memory is reused and slower when every load faults its memory in, where faults on
+    several threads overlap.
     """
-    return max(1, min(4, (os.cpu_count() or 1) // 2))
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
