@@ -1,9 +1,10 @@
 """The bundle's bytes as zero-copy views: a read-only mapping of the file, or bytes given.
 
 Decryption reads the ciphertext in place rather than copying each chunk into a buffer first
-(that copy cost a sixth of a load's CPU time). A mapping's pages would count towards the
-process's resident memory until it is unmapped, doubling a load's peak RSS, so the loader
-hands each chunk's range back (:meth:`BundleBytes.release`) once it is decrypted.
+(that copy cost 0.020 s of CPU per 384 MiB load, about a tenth of the loader's CPU time). A
+mapping's pages would count towards the process's resident memory until it is unmapped,
+doubling a load's peak RSS, so the loader hands each chunk's range back
+(:meth:`BundleBytes.release`) once it is decrypted.
 """
 
 from __future__ import annotations

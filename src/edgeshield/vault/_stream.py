@@ -5,9 +5,9 @@ have revealed the safetensors header, every tensor gets its own preallocated sto
 worker threads decrypt the remaining chunks (chunks are independent), each directly into its
 tensor's storage; only a chunk that straddles two tensors goes through a per-slot scratch
 buffer. Chunks are zero-copy views (:class:`BundleBytes`: the mapped file or the bytes given),
-so decryption reads the page cache in place. The calling thread
-hashes the plaintext in chunk order meanwhile; that digest, compared with the signed
-``model_digest``, authenticates what was loaded. pyca's ``decrypt_into`` (cryptography 50)
+so decryption reads the page cache in place. The calling thread hashes the plaintext in chunk
+order meanwhile; that digest, compared with the signed ``model_digest``, authenticates what
+was loaded. pyca's ``decrypt_into`` (cryptography 50)
 and ``blake3.update`` both release the GIL on large inputs, so decryption and hashing run on
 separate cores at once; the hash uses BLAKE3's own threads, which also take the cores the
 decryption threads leave idle (``benchmarks/vault.py`` reports the scaling with 1, 2 and 4
