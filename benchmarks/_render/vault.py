@@ -30,6 +30,17 @@ VAULT_LOADS = {
 MIB = 1024 * 1024
 
 
+def verdict(on_min: bool, on_median: bool) -> str:
+    """A timing target is met only when the min and the (paired) median ratios both meet it.
+
+    On the shared machine a min-of-5 ratio moves with whatever slowed the baseline's best
+    round; a bound that only the min meets is reported as such, not as met.
+    """
+    if on_min and not on_median:
+        return "**missed** (met on the min only)"
+    return met(on_min)
+
+
 def loads_table(vault: Results) -> str:
     """The load timings of one run of benchmarks/vault.py (either model size)."""
     loads = vault["loads"]
@@ -69,7 +80,12 @@ def targets_table(vault: Results) -> str:
     sealed_mib = (rss["sealed"]["peak"] - rss["sealed"]["rss_before"]) / MIB
     load_limit, decrypt_limit = 1.5, 0.5
     load_met = max(r["reuse/sealed_vs_torch_load_min"], r["fresh/sealed_vs_torch_load_min"])
+    load_typical = max(
+        r.get("reuse/sealed_vs_torch_load_paired_median", 0.0),
+        r.get("fresh/sealed_vs_torch_load_paired_median", 0.0),
+    )
     decrypt = r["reuse/decrypt_throughput_vs_bare_min"]
+    decrypt_typical = r.get("reuse/decrypt_throughput_vs_bare_median", decrypt)
     first = r["fresh_process_sealed_vs_torch_load"]
     rows = [
         [
@@ -81,7 +97,7 @@ def targets_table(vault: Results) -> str:
             f" fresh: **{r['fresh/sealed_vs_torch_load_min']:.2f}×** min,"
             f" {r['fresh/sealed_vs_torch_load_median']:.2f}× median,"
             f" {r['fresh/sealed_vs_torch_load_cpu_min']:.2f}× CPU",
-            met(load_met <= load_limit),
+            verdict(load_met <= load_limit, load_typical <= load_limit),
         ],
         [
             "same, one first load in a fresh process",
@@ -93,7 +109,7 @@ def targets_table(vault: Results) -> str:
             f"decryption throughput ≥ {decrypt_limit}× bare AES-GCM `decrypt_into`",
             f"sealed load without touch vs bare loop: **{decrypt:.2f}×** min (reuse),"
             f" {r['fresh/decrypt_throughput_vs_bare_min']:.2f}× (fresh)",
-            met(decrypt >= decrypt_limit),
+            verdict(decrypt >= decrypt_limit, decrypt_typical >= decrypt_limit),
         ],
         [
             "seal vs `safetensors.torch.save_file`",
@@ -196,14 +212,13 @@ def vault_1gib_model(results: Results) -> str:
 def vault_why(results: Results) -> str:
     v = results["vault"]
     cpu = {k: x["cpu_min_s"] for k, x in v["loads"]["reuse"].items()}
-    parts = cpu["bare_blake3_hash"] + cpu["bare_aesgcm_decrypt_into"] + cpu["bare_read_chunks"]
+    parts = cpu["bare_blake3_hash"] + cpu["bare_aesgcm_decrypt_into"]
     return (
         f"copy out of the page cache ({cpu['torch_load']:.3f} s CPU for"
         f" {v['model_bytes'] / MIB:.0f} MiB). The sealed loader must also hash every plaintext"
         f" byte (BLAKE3 alone: {cpu['bare_blake3_hash']:.3f} s CPU) and decrypt it (AES-GCM alone:"
-        f" {cpu['bare_aesgcm_decrypt_into']:.3f} s CPU) on top of the read"
-        f" ({cpu['bare_read_chunks']:.3f} s CPU): {parts:.3f} s of its"
-        f" {cpu['sealed_load_no_touch']:.3f} s of CPU are these three primitives"
+        f" {cpu['bare_aesgcm_decrypt_into']:.3f} s CPU): {parts:.3f} s of its"
+        f" {cpu['sealed_load_no_touch']:.3f} s of CPU are these two primitives"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import blake3
 import pytest
 import torch
 from vault_helpers import NOW, World, fixed_clock, make_licence, sample_tensors
@@ -26,6 +27,7 @@ from edgeshield.vault import (
     seal_file,
     verify_bundle,
 )
+from edgeshield.vault._format import new_hasher
 
 
 def assert_same(loaded: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
@@ -294,6 +296,56 @@ def test_parallel_load_matches_for_any_thread_count_and_source(
     assert set(loaded) == set(world.tensors)
     for name, tensor in world.tensors.items():
         assert torch.equal(loaded[name], tensor), name
+
+
+def test_hash_threads_do_not_change_the_digest() -> None:
+    """A load hashes on BLAKE3's own threads; the digest must be the single-threaded one."""
+    data = bytes(range(256)) * (12 * 1024)  # 3 MiB: large enough for BLAKE3 to split
+    single = new_hasher(HashAlgorithm.BLAKE3)
+    single.update(data)
+    split = new_hasher(HashAlgorithm.BLAKE3, multithreaded=True)
+    split.update(data)
+    assert split.digest() == single.digest() == blake3.blake3(data).digest()
+
+
+def mapped_paths() -> set[str]:
+    """Files this process has mapped now (Linux: /proc/self/maps)."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc/self/maps")
+    return {line.split(maxsplit=5)[-1] for line in maps.read_text().splitlines() if "/" in line}
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_file_is_unmapped_after_open(world: World, tmp_path: Path, tampered: bool) -> None:
+    """open_bundle maps the file; the mapping goes when it returns, and when it refuses."""
+    data = bytearray(world.bundle)
+    if tampered:
+        data[-200] ^= 1  # inside the last chunk: found only at decryption
+    path = tmp_path / "b.esb"
+    path.write_bytes(bytes(data))
+    opened = lambda: open_bundle(  # noqa: E731
+        path,
+        device_key=world.device,
+        owner_public_key=world.owner.public_key(),
+        licence=world.licence,
+        clock=fixed_clock(),
+    )
+    if tampered:
+        with pytest.raises(IntegrityError) as caught:
+            opened()
+        assert caught.value.__traceback__ is not None  # the frames, views included, still live
+    else:
+        assert set(opened()) == set(world.tensors)
+    assert str(path) not in mapped_paths()
+
+
+@pytest.mark.parametrize("size", [0, 1, 100])
+def test_short_file_is_integrity_error(world: World, tmp_path: Path, size: int) -> None:
+    path = tmp_path / "short.esb"
+    path.write_bytes(world.bundle[:size])
+    with pytest.raises(IntegrityError):
+        open_bundle(path, device_key=world.device, owner_public_key=world.owner.public_key())
 
 
 @pytest.mark.parametrize("threads", [0, 65, 1.5, "2"])

@@ -102,8 +102,8 @@ def new_hasher(algorithm: HashAlgorithm, *, multithreaded: bool = False) -> Hash
     """Return a fresh incremental hasher for ``algorithm``.
 
     ``multithreaded`` lets BLAKE3 split each large update over the CPUs (same digest). The
-    bulk passes use it: pyca's ``decrypt_into`` holds the GIL, ``blake3.update`` releases it
-    on large inputs, so hashing is the part of a load that more cores speed up.
+    bulk passes use it: ``blake3.update`` releases the GIL on large inputs, so its threads
+    also use the cores that a load's decryption threads leave idle.
     """
     if algorithm is HashAlgorithm.BLAKE3:
         if multithreaded:

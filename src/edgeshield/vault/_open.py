@@ -39,7 +39,8 @@ from edgeshield.vault._format import (
 )
 from edgeshield.vault._keys import DeviceKey, OwnerPublicKey
 from edgeshield.vault._licence import Clock, Licence, read_licence, system_clock
-from edgeshield.vault._stream import ReadAt, hash_ciphertext, load_tensors
+from edgeshield.vault._source import BundleBytes, map_file
+from edgeshield.vault._stream import hash_ciphertext, load_tensors
 from edgeshield.vault._wrap import unwrap_key
 
 if TYPE_CHECKING:
@@ -50,21 +51,13 @@ BundleSource = str | os.PathLike[str] | bytes
 
 
 @contextmanager
-def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int, ReadAt]]:
-    """Yield a stream over the bundle, its size and a thread-safe positional reader."""
+def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int, BundleBytes]]:
+    """Yield a stream over the bundle, its size and zero-copy views of its bytes."""
     if isinstance(source, bytes | bytearray | memoryview):
         # bytes are immutable and BytesIO shares them; anything else is copied once, so the
         # caller cannot change the bundle between the checks and the decryption.
         blob = source if isinstance(source, bytes) else bytes(source)
-        data = memoryview(blob)
-
-        def read_view(offset: int, buffer: memoryview) -> memoryview:
-            view = data[offset : offset + len(buffer)]
-            if len(view) != len(buffer):
-                raise fail()
-            return view
-
-        yield io.BytesIO(blob), len(blob), read_view
+        yield io.BytesIO(blob), len(blob), BundleBytes(memoryview(blob))
         return
     if not isinstance(source, str | os.PathLike):
         raise ConfigError("bundle source must be a path or bytes")
@@ -74,17 +67,18 @@ def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int, ReadAt]]:
         raise StorageError(f"cannot read bundle {os.fspath(source)}: {exc.strerror}") from exc
     with handle:
         fd = handle.fileno()
-
-        def read_file(offset: int, buffer: memoryview) -> memoryview:
-            done = 0
-            while done < len(buffer):
-                got = os.preadv(fd, [buffer[done:]], offset + done)
-                if got <= 0:
-                    raise fail()
-                done += got
-            return buffer
-
-        yield handle, os.fstat(fd).st_size, read_file
+        size = os.fstat(fd).st_size
+        try:
+            # Mapped, not read: decryption reads the page cache in place instead of copying
+            # each chunk into a buffer first. What the file holds is still only trusted once
+            # the tags and the plaintext digest have been checked.
+            views = map_file(fd, size)
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"cannot map bundle {os.fspath(source)}: {exc}") from exc
+        try:
+            yield handle, size, views
+        finally:
+            views.close()
 
 
 def _check_owner(owner_public_key: OwnerPublicKey) -> None:
@@ -208,7 +202,7 @@ def open_bundle(
     if threads is not None and (type(threads) is not int or not 1 <= threads <= 64):
         raise ConfigError("threads must be an integer in [1, 64] or None")
     device = device_key.public_key()
-    with _opened(source) as (stream, size, read_at):
+    with _opened(source) as (stream, size, views):
         header, digest, offset, _ = _authenticated_header(stream, size, owner_public_key)
         _check_wanted(header, expected_model_digest, min_bundle_version)
         recipient = header.find_recipient(device.key_id)
@@ -227,9 +221,7 @@ def open_bundle(
             content_key = unwrap_key(recipient, device_key)
         except ValueError as exc:
             raise fail() from exc
-        tensors, payload = load_tensors(
-            read_at, header, offset, digest, content_key, threads=threads
-        )
+        tensors, payload = load_tensors(views, header, offset, digest, content_key, threads=threads)
     # The signed model digest authenticates the plaintext itself, which subsumes the
     # ciphertext digest (that one is for `verify_bundle`, which has no key to decrypt with).
     if not hmac.compare_digest(payload.hex(), header.model_digest):

@@ -2,17 +2,17 @@
 
 Loading must not cost a second copy of the model, nor leave cores idle. Once the first chunks
 have revealed the safetensors header, every tensor gets its own preallocated storage and
-worker threads decrypt the remaining chunks concurrently (chunks are independent), each
-directly into its tensor's storage; only a
-chunk that straddles two tensors goes through a per-slot scratch buffer. Chunks come from a
-``read_at`` callable: ``os.preadv`` into a slot buffer for a file, a zero-copy view for bytes.
-The calling thread hashes the plaintext in chunk order meanwhile; that digest, compared with
-the signed ``model_digest``, authenticates what was loaded. Extra memory is two chunk
-buffers per thread, and per-tensor storage lets the allocator recycle memory exactly as
-``torch.load`` does. pyca's ``decrypt_into`` holds the GIL, so the worker threads overlap
-reads, page faults and this thread's hashing (``blake3.update`` releases the GIL on large
-inputs), not each other's decryption; the plaintext hash uses BLAKE3's own threads
-(``benchmarks/vault.py`` reports the scaling with 1, 2 and 4 threads).
+worker threads decrypt the remaining chunks (chunks are independent), each directly into its
+tensor's storage; only a chunk that straddles two tensors goes through a per-slot scratch
+buffer. Chunks are zero-copy views (:class:`BundleBytes`: the mapped file or the bytes given),
+so decryption reads the page cache in place. The calling thread hashes the plaintext in chunk
+order meanwhile; that digest, compared with the signed ``model_digest``, authenticates what
+was loaded. pyca's ``decrypt_into`` (cryptography 50)
+and ``blake3.update`` both release the GIL on large inputs, so decryption and hashing run on
+separate cores at once; the hash uses BLAKE3's own threads, which also take the cores the
+decryption threads leave idle (``benchmarks/vault.py`` reports the scaling with 1, 2 and 4
+decryption threads). Extra memory is one chunk buffer per chunk in flight, and per-tensor
+storage lets the allocator recycle memory exactly as ``torch.load`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import itertools
 import json
 import os
 import struct
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -33,6 +32,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edgeshield.vault._format import TAG_SIZE, Hasher, Header, fail, new_hasher
+from edgeshield.vault._source import BundleBytes
 
 if TYPE_CHECKING:
     import torch
@@ -209,35 +209,36 @@ def _plan(header_bytes: bytes, payload_size: int, index: Header) -> _Tensors:
     return plan
 
 
-ReadAt = Callable[[int, memoryview], memoryview]
-"""``read_at(offset, buffer)``: the bundle bytes at ``offset``, ``len(buffer)`` of them.
-
-Returns ``buffer`` filled (a file, ``os.preadv``) or a view of bytes already in memory (no
-copy). Raises :class:`IntegrityError` if the bundle ends early. Called from several threads.
-"""
-
-
 def default_threads() -> int:
-    """Decryption threads when the caller does not say: the CPUs, at most 4."""
+    """Decryption threads when the caller does not say: the CPUs, at most 4.
+
+    ``benchmarks/vault.py`` measured half the CPUs (one thread on two cores) no faster when
+    the memory is reused and slower when every load faults its memory in, where faults on
+    several threads overlap.
+    """
     return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
 class _Slot:
-    """One in-flight chunk's buffers (ciphertext, and plaintext for straddling chunks)."""
+    """One in-flight chunk's plaintext buffer, used when the chunk straddles two tensors."""
 
-    cipher: memoryview
     scratch: memoryview
-    storage: list[torch.Tensor]
+    storage: torch.Tensor
+    used: bool = False
+
+    def wipe(self) -> None:
+        """Zero the scratch buffer if a chunk went through it (no plaintext left behind)."""
+        if self.used:
+            self.storage.zero_()
 
 
 def _slot(chunk_size: int) -> _Slot:
     import torch
 
-    # Uninitialised buffers: every byte is written (read or decrypted) before it is used.
-    cipher = torch.empty(chunk_size + TAG_SIZE, dtype=torch.uint8)
-    scratch = torch.empty(chunk_size, dtype=torch.uint8)
-    return _Slot(cipher.numpy().data, scratch.numpy().data, [cipher, scratch])
+    # Uninitialised: every byte is decrypted into before it is read.
+    storage = torch.empty(chunk_size, dtype=torch.uint8)
+    return _Slot(storage.numpy().data, storage)
 
 
 @dataclass
@@ -248,19 +249,24 @@ class _Loader:
     offset: int
     header_digest: bytes
     aead: AESGCM
-    read_at: ReadAt
+    source: BundleBytes
 
     def decrypt(self, index: int, slot: _Slot, target: memoryview | None) -> memoryview:
         """Decrypt chunk ``index`` into ``target`` (or the slot's scratch); return the plaintext."""
         header = self.header
         length = header.chunk_length(index)
         where = self.offset + index * (header.chunk_size + TAG_SIZE)
-        chunk = self.read_at(where, slot.cipher[: length + TAG_SIZE])
-        out = slot.scratch[:length] if target is None else target
+        out = target
+        if out is None:
+            out, slot.used = slot.scratch[:length], True
+        chunk = self.source.view(where, length + TAG_SIZE)
         try:
             self.aead.decrypt_into(header.nonce(index), chunk, self.header_digest, out)
         except InvalidTag as exc:
             raise fail() from exc
+        finally:
+            chunk.release()  # a view of the mapped file must not outlive the load
+        self.source.release(where, length + TAG_SIZE)
         return out
 
     def chunk(self, index: int, slot: _Slot, plan: _Tensors) -> memoryview:
@@ -275,7 +281,7 @@ class _Loader:
 
 
 def load_tensors(
-    read_at: ReadAt,
+    source: BundleBytes,
     header: Header,
     offset: int,
     header_digest: bytes,
@@ -299,7 +305,7 @@ def load_tensors(
         offset=offset,
         header_digest=header_digest,
         aead=AESGCM(content_key),
-        read_at=read_at,
+        source=source,
     )
     hasher = new_hasher(header.hash_algorithm, multithreaded=True)
     slots = [_slot(header.chunk_size) for _ in range(2 * workers)]
@@ -324,7 +330,7 @@ def load_tensors(
         raise
     finally:
         for slot in slots:
-            slot.storage[1].zero_()  # no plaintext left behind
+            slot.wipe()
     return plan.result(), hasher.digest()
 
 
