@@ -87,11 +87,20 @@ class GuardClient:
 
     def _post(self, records: list[dict[str, Any]]) -> dict[str, object]:
         while True:
-            response = self.http.post(
-                "/v1/predict", json={"records": records}, headers={"X-API-Key": self.api_key}
-            )
+            try:
+                response = self.http.post(
+                    "/v1/predict", json={"records": records}, headers={"X-API-Key": self.api_key}
+                )
+            except httpx.TransportError as exc:  # refused, reset, timed out: say where
+                where = self.http.base_url
+                raise GuardError(f"cannot reach the service at {where}: {exc}") from exc
             if response.status_code == 200:
-                body: dict[str, object] = response.json()
+                try:
+                    body: dict[str, object] = response.json()
+                except ValueError as exc:
+                    raise GuardError(
+                        f"the service at {self.http.base_url} answered 200 without JSON"
+                    ) from exc
                 return body
             detail = _detail(response)
             if response.status_code == 429 and "Retry-After" in response.headers:
