@@ -446,10 +446,13 @@ def test_dropouts_one_plant_killed_leaves_a_model_too_few_plants_stop_the_run(
 ) -> None:
     """Plant 3 dies after its first SecAgg+ answer: the run goes on with two (the threshold)
     and records the dropout. Then a run whose threshold needs all three plants, with plant 3
-    still dead: after the stage wait it stops loudly (exit 1, one error line, no model). Last,
-    plant 2 also dies after its first answer of a run that needs two: two of three plants are
-    down mid-round, and the run stops loudly with no model. Runs last: it kills plants of the
-    shared federation."""
+    still dead: after the stage wait it stops loudly (exit 1, one error line, no model). Runs
+    last: it kills a plant of the shared federation.
+
+    Each death costs the SuperLink's heartbeat expiry (Flower's fixed 30 s interval, twice)
+    before the round goes on, so a second mid-round death (too many dropouts to unmask) is
+    left to ``test_cli_exits_non_zero_when_secagg_cannot_reconstruct`` on the simulation
+    engine: the same workflow code, without a minute of waiting in the suite."""
     run_id, proc = _submit_in_background(federation, "drop-one")
     _kill_plant_after_its_first_answer(federation, 2, run_id)
     assert _exit_code(federation, proc) == 0, federation.log(proc)
@@ -475,14 +478,3 @@ def test_dropouts_one_plant_killed_leaves_a_model_too_few_plants_stop_the_run(
     run = federation.base / "run-too-few"
     assert not (run / "model").exists()
     assert (run / "error.json").exists()
-
-    # Two of three plants down by the middle of a round: plant 3 is still dead, and plant 2
-    # dies after its first SecAgg+ answer of a run that needs two. The run fails loudly.
-    run_id, proc = _submit_in_background(federation, "drop-two")
-    _kill_plant_after_its_first_answer(federation, 1, run_id)
-    assert _exit_code(federation, proc) == 1, federation.log(proc)
-    log = federation.log(proc)
-    errors = [line for line in log.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, log
-    assert "could not reconstruct: too many plants dropped out" in errors[0], log
-    assert not (federation.base / "run-drop-two" / "model").exists()

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "guard"))
 from guard_kit import Kit, build_kit, make_service
 
-from edgeshield.cli import run
 from edgeshield.errors import ConfigError, GuardError
 from edgeshield.guard import AlarmAction, GuardConfig, OutputTier, create_app
 from edgeshield.redteam import (
@@ -172,19 +171,12 @@ def test_only_the_jacobian_attack_needs_its_seed_within_the_first_budget() -> No
         ExtractionConfig(kind=AttackKind.KNOCKOFF, budgets=(20,), seed_size=0)
 
 
-def test_an_unreachable_service_is_one_error_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """``guard attack`` at a port nobody listens on: one line naming the address, exit 1."""
+def test_an_unreachable_service_is_a_guard_error_naming_it() -> None:
+    """A client at a port nobody listens on gets a GuardError naming the address (the CLI's
+    one line: ``tests/cli/test_cli_outputs.py``)."""
     with socket.socket() as sock:  # a port that was free a moment ago: nobody listens there
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=url) as http, pytest.raises(GuardError, match="cannot reach"):
+    with httpx.Client(base_url=url) as http, pytest.raises(GuardError, match=f"reach .*{url}"):
         GuardClient(http, "key").query(generate(GeneratorConfig(rows=5), seed=0))
-    monkeypatch.setenv("EDGESHIELD_GUARD_ATTACK_KEY", "esk_x")
-    argv = ["guard", "attack", "--url", url, "--kind", "knockoff", "--budget", "20"]
-    assert run([*argv, "--eval-rows", "20"]) == 1
-    assert capsys.readouterr().err.strip().splitlines() == [
-        f"error: cannot reach the service at {url}: [Errno 111] Connection refused"
-    ]
