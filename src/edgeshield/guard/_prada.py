@@ -40,9 +40,9 @@ Third, far-out distances are left out of the test (Tukey's far-out fence: below
 ``Q1 - fence * IQR`` or above ``Q3 + fence * IQR`` of the centred window, ``fence`` 3). At 1000
 distances Shapiro-Wilk is moved by a handful of points: the benchmark's flagged benign trace
 (``W`` 0.945 after 1,700 queries, ``p`` 1e-18, so no correction for repeated testing would have
-spared it) had a bulk as normal as any (``W`` 0.993 without its 1 % most extreme values) and
-about ten isolated far-out distances, most in the sparse predicted-failure groups, whose spread
-is wider. A normal sample loses a point beyond the fence (4.7 standard deviations) with
+spared it) had a bulk as normal as any (``W`` 0.993 without its 1 % most extreme values) and six
+isolated far-out distances among 996, half of them in the sparse predicted-failure groups, whose
+spread is wider. A normal sample loses a point beyond the fence (4.7 standard deviations) with
 probability 2e-6, so the test is unchanged where the paper's assumption holds, while the
 Jacobian attack's signature lies in the bulk (a spike of equal steps beside the natural spread:
 its ``W`` barely moves when its extremes are trimmed).
@@ -73,8 +73,9 @@ __all__ = ["PradaConfig", "PradaState", "PradaUpdate", "prada_observe"]
 _SPIKE_IQR = 0.05
 """Interquartile range (of centred log distances) below which the window's bulk is a spike.
 
-Benign windows measured 0.31-0.52 (benchmarks/guard.py's victim, the demo's models), the
-Jacobian attacks 0.58-0.82: the floor only keeps the fence from shrinking onto equal steps.
+The smallest measured (benchmarks/guard.py's victim, the demo's models): 0.31 in a benign
+window, 0.58 in a Jacobian attack's; the floor only keeps the fence from shrinking onto equal
+steps.
 """
 
 
