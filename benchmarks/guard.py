@@ -541,12 +541,14 @@ def main() -> None:
             "alpha": prada.alpha,
             "min_group": prada.min_group,
             "repeat_distance": prada.repeat_distance,
+            "fence": prada.fence,
+            "fence_share": prada.fence_share,
         },
     }
     print(
         f"\nPRADA (delta {prada.delta:g}, alpha {prada.alpha:g}, repeat distance "
         f"{prada.repeat_distance:g}, log distances on the five sensors, per class and product "
-        f"type, centred per group of at least {prada.min_group})"
+        f"type, centred per group of at least {prada.min_group}, far-out fence {prada.fence} IQR)"
     )
     print(
         f"Jacobian alarm after queries (seeds 0..{args.jacobian_seeds - 1}): {alarms} "

@@ -126,6 +126,61 @@ def guard_prada(results: Results) -> str:
     return table(["client", "queries", "alarm after"], "lrl", rows)
 
 
+PRADA_SECTIONS = {
+    "victim": "benchmarks/guard.py's victim, 10,000 queries",
+    "demo": "demo models, seeds 0–5",
+    "reduced_demo": "reduced demos of tests/demo",
+}
+PRADA_DETECTORS = {
+    "pooled": "pooled (the paper's test)",
+    "centred": "group-centred, no fence",
+    "fenced": "group-centred, far-out fence (default)",
+}
+
+
+@renderer("guard_prada.detectors")
+def guard_prada_detectors(results: Results) -> str:
+    """The in-process replay (benchmarks/guard_prada.py): one row per model set and detector."""
+    summary = results["guard_prada"]["summary"]
+    rows = []
+    for section, label in PRADA_SECTIONS.items():
+        for name, detector in PRADA_DETECTORS.items():
+            s = summary[section][name]
+            caught = [a for a in s["jacobian_alarm_at"] if a is not None]
+            jacobian = (
+                f"median {s['jacobian_alarm_at_median']:g}, max {max(caught)}"
+                if caught
+                else "none caught"
+            )
+            if s["jacobian_missed"]:
+                jacobian += f", {s['jacobian_missed']} of {s['jacobian_attacks']} missed"
+            equation = s.get("equation_solving_alarm_at")
+            rows.append(
+                [
+                    label,
+                    detector,
+                    f"{s['benign_alarmed']} / {s['benign_traces']}",
+                    f"{s['lowest_benign_w']:.4f}",
+                    f"{jacobian} ({s['jacobian_attacks']} attacks)",
+                    "–"
+                    if equation is None
+                    else ", ".join("never" if a is None else f"{a:,}" for a in equation),
+                ]
+            )
+    return table(
+        [
+            "models",
+            "detector",
+            "benign alarmed",
+            "lowest benign W",
+            "Jacobian alarm after (queries)",
+            "uniform random alarm after",
+        ],
+        "llrrll",
+        rows,
+    )
+
+
 HARDENING_TIERS = {
     "full": "full",
     "top-k": "top-k",
