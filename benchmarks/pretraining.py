@@ -334,13 +334,13 @@ def _print_summary(summary: list[dict[str, Any]]) -> None:
 
 
 def _commit() -> str:
-    """The commit the benchmark runs at (``+dirty`` when the tree has uncommitted changes)."""
+    """The commit the benchmark runs at (``+dirty``: uncommitted changes outside the results)."""
     here = Path(__file__).resolve().parent
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True
     ).stdout.strip()
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
         cwd=here,
         capture_output=True,
         text=True,
