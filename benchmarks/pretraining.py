@@ -1,7 +1,8 @@
 """Public pretraining before federated DP-SGD: the demo's federated step, honest public data.
 
 Run: ``.venv/bin/python benchmarks/pretraining.py [--seeds 0 1 2] [--drift 1 2 4]
-[--start none ai4i2020 generated] [--noise 2.0] [--watermark on off every-round] [--append]``
+[--start none ai4i2020 generated] [--noise 2.0] [--dp-trainable all head] [--malicious 1 0]
+[--watermark on off every-round] [--append]``
 
 Each cell runs the demo's own federated step (``edgeshield.demo.STEPS[1]``: 6 plants, 48,000
 rows, SecAgg+ in buckets of 2 with a median, one sign-flipping plant, record-level DP-SGD and
@@ -29,7 +30,10 @@ and each null model is also tested leave-one-out: ``null_owned`` counts those ow
 demo's stated rate (1/21 with 20 nulls left in, so about one in 21 is expected by construction),
 ``null_model_p_target`` those whose model p-value reaches 1e-6. DP noise is drawn from the
 seed (``reproducible_dp``), so the cells with and without the mark see the same noise stream.
-Writes ``benchmarks/results/pretraining.json``.
+``--dp-trainable head`` fine-tunes only the output layer under DP-SGD (the pretrained feature
+layer frozen, :class:`~edgeshield.federated.DPTrainable`); ``--malicious 0`` drops the demo's
+sign-flipping plant (a diagnostic: the demo keeps it). Each command is recorded with the commit
+it ran at. Writes ``benchmarks/results/pretraining.json``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -52,7 +57,7 @@ from edgeshield.demo._steps_training import (
     _fl_config,
     _test_rows,
 )
-from edgeshield.federated import Engine, run_federated, server_encoder
+from edgeshield.federated import DPTrainable, Engine, run_federated, server_encoder
 from edgeshield.ownership import (
     SensorEnvelope,
     WaffleConfig,
@@ -77,7 +82,7 @@ from edgeshield.usecase import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_KEY = ("start", "drift", "dp_noise", "watermark")
+_KEY = ("start", "drift", "dp_noise", "dp_trainable", "malicious", "watermark")
 #: Watermark cells in table order: ``on`` the demo's mark (the start pretrained again with the
 #: triggers); ``start-finetune`` the mark fine-tuned into the pretrained start until 60 % of the
 #: triggers reach probability 0.5, topped up at 60 % (lr 0.003, 3 passes), runs kept from 4af93af.
@@ -101,11 +106,20 @@ def _fleet(config: DemoConfig, drift: float) -> Any:
 
 
 def _cell(
-    start: str, drift: float, noise: float, seed: int, watermark: str, nulls: dict[str, Any]
+    start: str,
+    drift: float,
+    noise: float,
+    trainable: str,
+    malicious: int,
+    seed: int,
+    watermark: str,
+    nulls: dict[str, Any],
 ) -> dict[str, Any]:
     config = dataclasses.replace(
         DemoConfig(),
         dp_noise=noise or None,
+        dp_trainable=DPTrainable(trainable),
+        malicious=malicious,
         pretrain=None if start == "none" else PublicSource(start),
         seed=seed,
         compare_fedavg=False,
@@ -145,6 +159,8 @@ def _cell(
             "start": start,
             "drift": drift,
             "dp_noise": noise or None,
+            "dp_trainable": trainable,
+            "malicious": malicious,
             "watermark": watermark,
             "seed": seed,
             "f1": metrics.f1,
@@ -155,7 +171,8 @@ def _cell(
         }
         if watermark != "off":
             row.update(_ownership(ctx, classifier, nulls))
-        if start == "ai4i2020" and drift == 1 and noise and watermark == "on":
+        default = trainable == "all" and malicious == 1
+        if start == "ai4i2020" and drift == 1 and noise and watermark == "on" and default:
             central = train_classifier(
                 _train_rows(fleet, config), TrainConfig(epochs=20), seed=seed
             ).evaluate(test)
@@ -226,7 +243,7 @@ def _train_rows(fleet: Any, config: DemoConfig) -> Any:
 def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     cells = sorted(
         {tuple(r[k] for k in _KEY) for r in rows},
-        key=lambda c: (c[0], c[1], c[2] or 0, _MARKS.index(c[3])),
+        key=lambda c: (c[0], c[1], -(c[2] or 0), c[3], -c[4], _MARKS.index(c[5])),
     )
     out = []
     for cell in cells:
@@ -243,7 +260,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "epsilon": mine[0]["epsilon"],
             "seconds_mean": statistics.fmean(float(r["seconds"]) for r in mine),
         }
-        if cell[3] != "off":
+        if cell[-1] != "off":
             item["trigger_accuracy_mean"] = statistics.fmean(
                 float(r["trigger_accuracy"]) for r in mine
             )
@@ -257,7 +274,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             plain = {
                 r["seed"]: float(r["f1"])
                 for r in rows
-                if tuple(r[k] for k in _KEY) == (*cell[:3], "off")
+                if tuple(r[k] for k in _KEY) == (*cell[:-1], "off")
             }
             paired = [plain[r["seed"]] - float(r["f1"]) for r in mine if r["seed"] in plain]
             if paired:
@@ -285,7 +302,8 @@ def _print_row(row: dict[str, Any]) -> None:
             f" nulls owned {row['null_owned']}/{row['null_models']}"
         )
     print(
-        f"start {row['start']:9s} drift {row['drift']:3.1f} noise {row['dp_noise'] or 0:3.1f} "
+        f"start {row['start']:9s} drift {row['drift']:3.1f} noise {row['dp_noise'] or 0:4.2f} "
+        f"trains {row['dp_trainable']} malicious {row['malicious']} "
         f"mark {row['watermark']} seed {row['seed']}: "
         f"F1 {row['f1']:.3f} PR-AUC {row['pr_auc']:.3f} F1(AI4I) {row['f1_ai4i']:.3f} "
         f"eps {eps}{extra} {row['seconds']:.0f} s",
@@ -295,7 +313,8 @@ def _print_row(row: dict[str, Any]) -> None:
 
 def _print_summary(summary: list[dict[str, Any]]) -> None:
     print(
-        f"{'start':9s} {'drift':>5s} {'noise':>5s} {'mark':>11s} {'n':>2s} {'F1':>13s} "
+        f"{'start':9s} {'drift':>5s} {'noise':>5s} {'trains':>6s} {'mal':>3s} {'mark':>11s} "
+        f"{'n':>2s} {'F1':>13s} "
         f"{'PR-AUC':>6s} {'eps':>5s} {'cost pp':>7s} {'det':>4s} {'nulls':>6s}"
     )
     for item in summary:
@@ -304,7 +323,8 @@ def _print_summary(summary: list[dict[str, Any]]) -> None:
         marked = item["watermark"] != "off"
         nulls_owned = f"{item['null_owned']}/{item['null_models']}" if marked else ""
         print(
-            f"{item['start']:9s} {item['drift']:5.1f} {float(item['dp_noise'] or 0):5.1f} "
+            f"{item['start']:9s} {item['drift']:5.1f} {float(item['dp_noise'] or 0):5.2f} "
+            f"{item['dp_trainable']:>6s} {item['malicious']:3d} "
             f"{item['watermark']:>11s} {item['runs']:2d} "
             f"{item['f1_mean']:.3f} ± {item['f1_sd']:.3f} {item['pr_auc_mean']:6.3f} {eps:>5s} "
             f"{'' if cost is None else f'{cost:.1f}':>7s} "
@@ -313,12 +333,31 @@ def _print_summary(summary: list[dict[str, Any]]) -> None:
         )
 
 
+def _commit() -> str:
+    """The commit the benchmark runs at (``+dirty``: uncommitted changes outside the results)."""
+    here = Path(__file__).resolve().parent
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+        cwd=here,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--drift", type=float, nargs="+", default=[1.0])
     parser.add_argument("--start", nargs="+", default=["none", "ai4i2020", "generated"])
     parser.add_argument("--noise", type=float, nargs="+", default=[DemoConfig().dp_noise or 0.0])
+    parser.add_argument(
+        "--dp-trainable", nargs="+", choices=[t.value for t in DPTrainable], default=["all"]
+    )
+    parser.add_argument("--malicious", type=int, nargs="+", default=[DemoConfig().malicious])
     parser.add_argument(
         "--watermark", nargs="+", choices=["on", "off", "every-round"], default=["on", "off"]
     )
@@ -331,6 +370,8 @@ def main() -> None:
     for r in rows:  # runs recorded before the every-round cell stored a bool
         if isinstance(r["watermark"], bool):
             r["watermark"] = "on" if r["watermark"] else "off"
+        r.setdefault("dp_trainable", "all")  # runs recorded before --dp-trainable and
+        r.setdefault("malicious", 1)  # --malicious trained everything with the demo's plant
     commands: list[str] = list(earlier.get("commands", []))
     nulls: dict[str, Any] = {}
     if set(args.watermark) - {"off"}:
@@ -340,14 +381,16 @@ def main() -> None:
     for drift in args.drift:
         for noise in args.noise:
             for start in args.start:
-                for seed in args.seeds:
-                    for mark in args.watermark:
-                        key = (start, drift, noise or None, mark, seed)
-                        if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
-                            continue
-                        row = _cell(start, drift, noise, seed, mark, nulls)
-                        rows.append(row)
-                        _print_row(row)
+                for trainable in args.dp_trainable:
+                    for bad in args.malicious:
+                        for seed in args.seeds:
+                            for mark in args.watermark:
+                                key = (start, drift, noise or None, trainable, bad, mark, seed)
+                                if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
+                                    continue
+                                row = _cell(start, drift, noise, trainable, bad, seed, mark, nulls)
+                                rows.append(row)
+                                _print_row(row)
     summary = _summary(rows)
     _print_summary(summary)
     commands.append(
@@ -359,10 +402,15 @@ def main() -> None:
         + " ".join(args.start)
         + " --noise "
         + " ".join(f"{n:g}" for n in args.noise)
+        + " --dp-trainable "
+        + " ".join(args.dp_trainable)
+        + " --malicious "
+        + " ".join(map(str, args.malicious))
         + " --watermark "
         + " ".join(args.watermark)
         + (" --append" if args.append else "")
         + ("" if args.output == "pretraining.json" else f" --output {args.output}")
+        + f"  # at {_commit()}"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out.write_text(

@@ -61,6 +61,9 @@ PRETRAINING_START = {
 }
 
 
+PRETRAINING_TRAINS = {"all": "all layers", "head": "output layer"}
+
+
 PRETRAINING_MARK = {
     "on": "start pretrained again with the triggers, topped up (demo)",
     "start-finetune": "fine-tuned into the pretrained start, topped up",
@@ -94,7 +97,13 @@ def pretraining_table(results: Results) -> str:
             PRETRAINING_START.get(s["start"], s["start"]),
             f"{s['drift']:g}",
             "none" if s["dp_noise"] is None else f"{s['dp_noise']:g}",
-            "∞" if s["epsilon"] is None else f"{s['epsilon']:.2f}",
+            PRETRAINING_TRAINS.get(s.get("dp_trainable", "all"), s.get("dp_trainable", "all")),
+            str(s.get("malicious", 1)),
+            "∞"
+            if s["epsilon"] is None
+            else f"{s['epsilon']:.2f}"
+            if s["epsilon"] < 100
+            else f"{s['epsilon']:.1e}",
             str(s["runs"]),
             f"{s['f1_mean']:.3f} ± {s['f1_sd']:.3f}",
             f"{s['pr_auc_mean']:.3f}",
@@ -109,6 +118,8 @@ def pretraining_table(results: Results) -> str:
             "start",
             "drift",
             "DP noise",
+            "DP-SGD trains",
+            "sign-flipping plants",
             "ε (every plant)",
             "runs",
             "failure F1 (mean ± sd)",
@@ -121,6 +132,6 @@ def pretraining_table(results: Results) -> str:
             "null models owned at 1/21 (at p ≤ 1e-6)",
             "watermark F1 cost, pp",
         ],
-        "lrrrrrrrrlrrrr",
+        "lrrlrrrrrrrlrrrr",
         rows,
     )

@@ -223,6 +223,8 @@ class TestCosmetics:
         assert "poison = sign-flip" in config
         assert "engine = in-process" in config
         assert "pretrain = ai4i2020" in config
+        assert "dp_trainable = all" in config
+        assert "DPTrainable" not in text
         assert "PoisonKind" not in text
         assert "Engine." not in text
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from edgeshield.cli._render import console, progress
 from edgeshield.demo import DemoConfig, PoisonKind, run_demo, write_report
 from edgeshield.errors import DemoError
-from edgeshield.federated import Engine
+from edgeshield.federated import DPTrainable, Engine
 
 __all__ = ["demo"]
 
@@ -44,6 +44,10 @@ def demo(
         float,
         typer.Option(min=0.0, help="Record-level DP-SGD noise multiplier; 0 turns DP off."),
     ] = 2.0,
+    dp_trainable: Annotated[
+        DPTrainable,
+        typer.Option(help="What DP-SGD fine-tunes: every layer, or only the output layer."),
+    ] = DPTrainable.ALL,
     reproducible_dp: Annotated[
         bool,
         typer.Option(
@@ -94,6 +98,7 @@ def demo(
         poison=poison,
         bucket_size=bucket_size,
         dp_noise=dp or None,
+        dp_trainable=dp_trainable,
         reproducible_dp=reproducible_dp,
         compare_fedavg=compare_fedavg,
         price_protections=price_protections,

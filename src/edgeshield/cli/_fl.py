@@ -17,6 +17,7 @@ from edgeshield.errors import ConfigError
 from edgeshield.federated import (
     Aggregator,
     ClientDP,
+    DPTrainable,
     Engine,
     FederatedConfig,
     MaliciousPlant,
@@ -74,6 +75,13 @@ DpNoise = Annotated[
 ]
 DpClip = Annotated[float, typer.Option(help="Per-sample gradient clip for --dp.")]
 DpRate = Annotated[float, typer.Option(help="Public Poisson sampling rate of --dp's DP-SGD steps.")]
+DpTrainable = Annotated[
+    DPTrainable,
+    typer.Option(
+        help="What --dp's DP-SGD trains: every layer, or only the output layer of the"
+        " (pretrained) model, the layers before it kept as received."
+    ),
+]
 Pretrain = Annotated[
     Start | None,
     typer.Option(
@@ -159,6 +167,7 @@ def run_cmd(
     dp: DpNoise = None,
     dp_clip: DpClip = 1.0,
     dp_rate: DpRate = 0.02,
+    dp_trainable: DpTrainable = DPTrainable.ALL,
     pretrain: Pretrain = None,
     client_dp: Annotated[
         float | None, typer.Option("--client-dp", help="Client-level DP noise multiplier.")
@@ -226,7 +235,12 @@ def run_cmd(
         bucket_size=bucket_size,
         record_dp=None
         if dp is None
-        else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip, sample_rate=dp_rate),
+        else RecordDP(
+            noise_multiplier=dp,
+            max_grad_norm=dp_clip,
+            sample_rate=dp_rate,
+            trainable=dp_trainable,
+        ),
         client_dp=None
         if client_dp is None
         else ClientDP(noise_multiplier=client_dp, clipping_norm=client_clip),
@@ -266,7 +280,8 @@ def run_cmd(
         console.print(
             f"record-level DP: epsilon {privacy['epsilon']:.2f} at delta {privacy['delta']:g},"
             f" sigma {privacy['noise_multiplier']:g}, clip {privacy['clip']:g}, Poisson rate"
-            f" {privacy['sample_rate']:g}, {privacy['accountant']}; covers {privacy['covers']}"
+            f" {privacy['sample_rate']:g}, trains {privacy['trainable']} parameters,"
+            f" {privacy['accountant']}; covers {privacy['covers']}"
         )
     eps = result.record_epsilon if result.record_epsilon is not None else result.client_epsilon
     console.print(
@@ -335,6 +350,7 @@ def app_cmd(
     dp: DpNoise = None,
     dp_clip: DpClip = 1.0,
     dp_rate: DpRate = 0.02,
+    dp_trainable: DpTrainable = DPTrainable.ALL,
     reference_rows: Annotated[
         int, typer.Option(min=200, help="Rows of the server's public reference set.")
     ] = 2000,
@@ -373,7 +389,12 @@ def app_cmd(
         bucket_size=bucket_size,
         record_dp=None
         if dp is None
-        else RecordDP(noise_multiplier=dp, max_grad_norm=dp_clip, sample_rate=dp_rate),
+        else RecordDP(
+            noise_multiplier=dp,
+            max_grad_norm=dp_clip,
+            sample_rate=dp_rate,
+            trainable=dp_trainable,
+        ),
         reference_rows=reference_rows,
         pretraining=start,
         seed=seed,

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from edgeshield.errors import ConfigError
-from edgeshield.federated import Engine
+from edgeshield.federated import DPTrainable, Engine
 from edgeshield.usecase import PublicSource
 
 __all__ = ["DemoConfig", "PoisonKind"]
@@ -45,6 +45,9 @@ class DemoConfig:
         (``batch_size`` over a plant's expected training rows), so every plant has the same
         epsilon, and it covers everything a plant sends: under DP plants send no counts,
         metrics or row counts, and the server picks the threshold on public data.
+    dp_trainable
+        What DP-SGD fine-tunes in the plants: every layer (default) or only the output layer of
+        the publicly pretrained model (:class:`~edgeshield.federated.DPTrainable`).
     pretrain
         Start from a model the vendor pretrained on public data: the UCI AI4I 2020 file shipped
         with the package (default) or rows generated from the published physics; ``None``
@@ -83,6 +86,7 @@ class DemoConfig:
     poison: PoisonKind = PoisonKind.SIGN_FLIP
     bucket_size: int = 2
     dp_noise: float | None = 2.0
+    dp_trainable: DPTrainable = DPTrainable.ALL
     reproducible_dp: bool = False
     pretrain: PublicSource | None = PublicSource.AI4I_2020
     compare_fedavg: bool = True
@@ -114,6 +118,8 @@ class DemoConfig:
                 f"bucket_size {self.bucket_size} leaves {buckets} bucket(s) of {self.plants} "
                 "plants; the median across buckets needs at least 3"
             )
+        if not isinstance(self.dp_trainable, DPTrainable):
+            raise ConfigError(f"dp_trainable must be a DPTrainable, got {self.dp_trainable!r}")
         if self.dp_noise is not None and self.dp_noise <= 0:
             raise ConfigError("dp_noise must be positive (or None for no DP)")
         if self.null_models < 3:

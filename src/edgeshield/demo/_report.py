@@ -156,6 +156,7 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
                     f" {privacy['sample_rate']:.4f}, {privacy['accountant']}",
                 )
             )
+            rows.append(("DP-SGD trains", f"{privacy.get('trainable', 'all')} parameters"))
             rows.append(("ε covers", str(privacy["covers"])))
         public = fed.get("public_pretraining")
         if public:

@@ -145,6 +145,7 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
         noise_multiplier=config.dp_noise,
         reproducible=config.reproducible_dp,
         sample_rate=min(config.batch_size / expected, 0.5),
+        trainable=config.dp_trainable,
     )
     return dataclasses.replace(fl, record_dp=dp)
 

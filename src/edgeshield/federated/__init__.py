@@ -16,6 +16,7 @@ from edgeshield.federated._client import VALIDATION_FRACTION, ClientSettings, ma
 from edgeshield.federated._config import (
     Aggregator,
     ClientDP,
+    DPTrainable,
     FederatedConfig,
     MaliciousPlant,
     PlantBehaviour,
@@ -61,6 +62,7 @@ __all__ = [
     "Aggregator",
     "ClientDP",
     "ClientSettings",
+    "DPTrainable",
     "Engine",
     "FederatedConfig",
     "FederatedResult",

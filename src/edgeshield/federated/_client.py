@@ -32,7 +32,7 @@ from flwr.common.secure_aggregation.secaggplus_constants import Key as SecAggKey
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 
 from edgeshield.errors import FederatedError
-from edgeshield.federated._config import MaliciousPlant, PlantBehaviour, RecordDP
+from edgeshield.federated._config import DPTrainable, MaliciousPlant, PlantBehaviour, RecordDP
 from edgeshield.federated._local import get_arrays, set_arrays, train_local
 from edgeshield.federated._release import evaluate_release, fit_release
 from edgeshield.usecase import (
@@ -82,12 +82,17 @@ def _record_dp(config: dict[str, Any]) -> RecordDP | None:
     noise = float(config.get("dp_noise", 0.0))
     if noise <= 0:
         return None
+    asked = str(config.get("dp_trainable", DPTrainable.ALL.value))
+    known = [t.value for t in DPTrainable]
+    if asked not in known:
+        raise FederatedError(f"the server asks DP-SGD to train {asked!r}; this plant knows {known}")
     return RecordDP(
         noise_multiplier=noise,
         max_grad_norm=float(config["dp_clip"]),
         delta=float(config["dp_delta"]),
         reproducible=bool(config.get("dp_reproducible", False)),
         sample_rate=float(config.get("dp_sample_rate", RecordDP().sample_rate)),
+        trainable=DPTrainable(asked),
     )
 
 

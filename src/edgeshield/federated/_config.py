@@ -15,6 +15,7 @@ from edgeshield.usecase import PublicPretraining
 __all__ = [
     "Aggregator",
     "ClientDP",
+    "DPTrainable",
     "FederatedConfig",
     "MaliciousPlant",
     "PlantBehaviour",
@@ -38,6 +39,18 @@ class Aggregator(enum.Enum):
     def robust(self) -> bool:
         """True for the Byzantine-robust rules (all but FedAvg)."""
         return self is not Aggregator.FEDAVG
+
+
+class DPTrainable(enum.Enum):
+    """Which parameters DP-SGD trains in the plants; the rest stay as the global model has them.
+
+    Why: DP-SGD's noise has the same scale in every trained coordinate while the clipped
+    gradient's norm is shared among them, so fine-tuning only the output layer of a publicly
+    pretrained model (its feature layers frozen) keeps far more signal per unit of epsilon.
+    """
+
+    ALL = "all"
+    HEAD = "head"
 
 
 @runtime_checkable
@@ -92,6 +105,10 @@ class RecordDP:
         Public Poisson sampling rate of every DP-SGD step: each plant includes each of its rows
         with this probability and takes ``int(1 / sample_rate)`` steps per local epoch, so the
         accountant needs no plant's row count and every plant has the same epsilon.
+    trainable
+        The parameters DP-SGD trains (:class:`DPTrainable`): all (default) or only the output
+        layer, the layers before it kept as received. Epsilon is the same either way (the
+        accountant counts steps, not parameters); frozen parameters are sent back unchanged.
     """
 
     noise_multiplier: float = 1.0
@@ -99,8 +116,11 @@ class RecordDP:
     delta: float = 1e-5
     reproducible: bool = False
     sample_rate: float = 0.02
+    trainable: DPTrainable = DPTrainable.ALL
 
     def __post_init__(self) -> None:
+        if not isinstance(self.trainable, DPTrainable):
+            raise ConfigError(f"trainable must be a DPTrainable, got {self.trainable!r}")
         if self.noise_multiplier <= 0 or self.max_grad_norm <= 0:
             raise ConfigError("record-level DP needs a positive noise multiplier and clip norm")
         if not 0 < self.delta < 1:
@@ -314,6 +334,8 @@ class FederatedConfig:
         out = asdict(self)
         out["aggregator"] = self.aggregator.value
         out["hidden"] = list(self.hidden)
+        if self.record_dp is not None:
+            out["record_dp"]["trainable"] = self.record_dp.trainable.value
         if self.pretraining is not None:
             out["pretraining"]["source"] = self.pretraining.source.value
         out["malicious"] = [

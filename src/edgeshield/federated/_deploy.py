@@ -41,7 +41,13 @@ from flwr.server import Grid, ServerApp
 from flwr.supercore.run import Run
 
 from edgeshield.errors import ConfigError, FederatedError
-from edgeshield.federated._config import Aggregator, ClientDP, FederatedConfig, RecordDP
+from edgeshield.federated._config import (
+    Aggregator,
+    ClientDP,
+    DPTrainable,
+    FederatedConfig,
+    RecordDP,
+)
 from edgeshield.federated._local import get_arrays
 from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._roster import PlantRoster
@@ -257,7 +263,9 @@ def config_from_dict(data: dict[str, Any]) -> FederatedConfig:
         fields["aggregator"] = Aggregator(fields["aggregator"])
         fields["hidden"] = tuple(int(h) for h in fields["hidden"])
         if fields.get("record_dp") is not None:
-            fields["record_dp"] = RecordDP(**fields["record_dp"])
+            dp = dict(fields["record_dp"])
+            dp["trainable"] = DPTrainable(dp.get("trainable", DPTrainable.ALL.value))
+            fields["record_dp"] = RecordDP(**dp)
         if fields.get("client_dp") is not None:
             fields["client_dp"] = ClientDP(**fields["client_dp"])
         if fields.get("pretraining") is not None:
@@ -484,6 +492,7 @@ def deployment_server_app() -> ServerApp:
                     "dp_delta": privacy["delta"],
                     "dp_sigma": privacy["sigma"],
                     "dp_clip": privacy["clip"],
+                    "dp_trainable": privacy.get("trainable"),
                     "public_pretraining": start.public_card,
                 }
             ),

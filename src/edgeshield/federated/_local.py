@@ -12,10 +12,11 @@ floating-point attacks on the Gaussian sampler (Mironov, CCS 2012).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +26,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from edgeshield.federated._accounting import rdp_epsilon
-from edgeshield.federated._config import RecordDP
+from edgeshield.federated._config import DPTrainable, RecordDP
 from edgeshield.usecase import FailureMLP, fit_mlp
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "set_arrays",
     "threshold_counts",
     "train_local",
+    "trainable_parameters",
     "unflatten",
     "weights_digest",
 ]
@@ -99,6 +101,28 @@ def dp_epsilon(dp: RecordDP, *, steps: int, sample_rate: float | None = None) ->
     )
 
 
+def trainable_parameters(model: FailureMLP, trainable: DPTrainable) -> list[nn.Parameter]:
+    """The parameters DP-SGD trains: all, or the output layer's weight and bias only."""
+    if trainable is DPTrainable.ALL:
+        return list(model.parameters())
+    head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    return list(head.parameters())
+
+
+@contextlib.contextmanager
+def _frozen_except(model: FailureMLP, train: list[nn.Parameter]) -> Iterator[None]:
+    """Turn off gradients of every parameter not in ``train`` for one block, then restore."""
+    keep = {id(p) for p in train}
+    frozen = [p for p in model.parameters() if id(p) not in keep and p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+
+
 def _train_dp(
     model: FailureMLP,
     x: npt.NDArray[np.float32],
@@ -114,7 +138,9 @@ def _train_dp(
     Batches are Poisson samples at the public ``dp.sample_rate`` (Opacus's ``DPDataLoader``),
     ``int(1 / sample_rate)`` steps per epoch whatever the plant's row count, so the returned
     step count is public too. The noise and the Poisson batches come from fresh OS entropy
-    unless ``dp.reproducible`` (then from ``seed``, which is public: demos only).
+    unless ``dp.reproducible`` (then from ``seed``, which is public: demos only). Only the
+    parameters ``dp.trainable`` names get gradients, noise and updates; the others keep the
+    values received.
     """
     from opacus import PrivacyEngine
     from opacus.data_loader import DPDataLoader
@@ -126,8 +152,9 @@ def _train_dp(
     generator = torch.Generator().manual_seed(sampling_seed)
     dataset = TensorDataset(torch.as_tensor(x), torch.as_tensor(y))
     loader = DPDataLoader(dataset, sample_rate=dp.sample_rate, generator=generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    with warnings.catch_warnings():
+    train = trainable_parameters(model, dp.trainable)
+    optimizer = torch.optim.Adam(train, lr=learning_rate)
+    with warnings.catch_warnings(), _frozen_except(model, train):
         warnings.simplefilter("ignore")
         engine = PrivacyEngine(accountant="rdp")
         private_model, private_opt, criterion, private_loader = engine.make_private(

@@ -117,6 +117,7 @@ def privacy_statement(config: FederatedConfig, *, rounds: int | None = None) -> 
         "noise_multiplier": dp.noise_multiplier,
         "clip": dp.max_grad_norm,
         "sample_rate": dp.sample_rate,
+        "trainable": dp.trainable.value,
         "steps": steps,
         "accountant": ACCOUNTANT,
         "unit": "one row of a plant's training data (add/remove), per plant",

@@ -227,6 +227,7 @@ class EdgeStrategy(Strategy):
             fit_cfg["dp_delta"] = c.record_dp.delta
             fit_cfg["dp_sample_rate"] = c.record_dp.sample_rate
             fit_cfg["dp_reproducible"] = c.record_dp.reproducible
+            fit_cfg["dp_trainable"] = c.record_dp.trainable.value
         if c.clip_norm is not None and c.client_dp is None:
             fit_cfg[KEY_CLIPPING_NORM] = c.clip_norm
         return [(p, FitIns(parameters, dict(fit_cfg))) for p in self._clients(client_manager)]
