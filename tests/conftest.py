@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # One OpenMP/MKL/BLAS thread per test process (subprocesses inherit it), set before torch or
@@ -165,3 +165,18 @@ def hardhat_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.kill()
             process.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture
+def error_line(capsys: pytest.CaptureFixture[str]) -> Callable[[int], str]:
+    """Check a refused command: non-zero ``code``, no traceback, one ``error:`` line; return it."""
+
+    def read(code: int) -> str:
+        captured = capsys.readouterr()
+        assert code != 0
+        assert "Traceback" not in captured.err + captured.out
+        lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, captured.err
+        return lines[0]
+
+    return read

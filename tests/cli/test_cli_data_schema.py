@@ -1,4 +1,5 @@
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -14,16 +15,6 @@ from edgeshield.usecase import (
 )
 
 GERMAN_SCHEMA = 'extends: ai4i2020\ncsv: {separator: ";", decimal: ","}\n'
-
-
-def _error_line(capsys: pytest.CaptureFixture[str], code: int) -> str:
-    """The single ``error:`` line a refused command prints (and no traceback)."""
-    captured = capsys.readouterr()
-    assert code != 0
-    assert "Traceback" not in captured.err + captured.out
-    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, captured.err
-    return lines[0]
 
 
 def test_real_file_without_failure_modes_imports_and_trains(
@@ -69,6 +60,7 @@ def test_refused_value_names_row_and_column_and_writes_nothing(
     tmp_path: Path,
     real_data_path: Path,
     capsys: pytest.CaptureFixture[str],
+    error_line: Callable[[int], str],
     column: str,
     value: str,
     message: str,
@@ -82,7 +74,7 @@ def test_refused_value_names_row_and_column_and_writes_nothing(
     assert run(["data", "import", str(good), "--db-url", url]) == 0
     capsys.readouterr()
     code = run(["data", "import", str(bad), "--db-url", url, "--append"])
-    assert message in _error_line(capsys, code)
+    assert message in error_line(code)
     with PlantDatabase(url) as db:
         assert len(db.read_plant("plant-1")) == 20  # the refused file added nothing
 
@@ -138,7 +130,7 @@ def test_data_schema_checks_a_file(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_bad_schema_use_gives_one_clear_line(
     tmp_path: Path,
     real_data_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    error_line: Callable[[int], str],
     argv: list[str],
     message: str,
 ) -> None:
@@ -150,7 +142,7 @@ def test_bad_schema_use_gives_one_clear_line(
         "tmp": str(tmp_path),
     }
     code = run([a.format(**names) for a in argv])
-    assert message in _error_line(capsys, code)
+    assert message in error_line(code)
     assert not (tmp_path / "p.db").exists()
 
 
@@ -210,6 +202,7 @@ def test_a_bad_split_writes_nothing(
     tmp_path: Path,
     breast_cancer_csv: Path,
     capsys: pytest.CaptureFixture[str],
+    error_line: Callable[[int], str],
     extra: list[str],
     message: str,
 ) -> None:
@@ -217,6 +210,6 @@ def test_a_bad_split_writes_nothing(
     argv = ["data", "import", str(breast_cancer_csv), "--schema", "breast_cancer", "--db-url", url]
     assert run([*argv, "--plant", "plant-1"]) == 0
     capsys.readouterr()
-    assert _error_line(capsys, run([*argv, *extra])).startswith(message)
+    assert error_line(run([*argv, *extra])).startswith(message)
     with PlantDatabase(url, schema=load_schema("breast_cancer")) as db:
         assert db.plant_ids() == ["plant-1"]

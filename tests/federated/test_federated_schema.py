@@ -35,16 +35,6 @@ class Federation:
     root: Path
 
 
-def _error_line(capsys: pytest.CaptureFixture[str], code: int) -> str:
-    """The single ``error:`` line a refused command prints (and no traceback)."""
-    captured = capsys.readouterr()
-    assert code != 0
-    assert "Traceback" not in captured.err + captured.out
-    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, captured.err
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def federation(breast_cancer_csv: Path, tmp_path_factory: pytest.TempPathFactory) -> Federation:
     """Shuffle the 569 rows: 100 public reference rows, 140 held-out test rows, 329 in plants.
@@ -164,7 +154,7 @@ def _schema_with_an_extra_column(root: Path) -> Path:
 def test_fl_run_refuses_what_the_schema_cannot_do(
     federation: Federation,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    error_line: Callable[[int], str],
     change: Callable[[Federation, list[str]], list[str]],
     message: str,
 ) -> None:
@@ -174,7 +164,7 @@ def test_fl_run_refuses_what_the_schema_cannot_do(
         *("--reference", str(federation.reference), "--rounds", "1", "--plants", "3"),
         *("--engine", "in-process", "--out", str(out)),
     ]
-    assert _error_line(capsys, run(change(federation, argv))).startswith(message)
+    assert error_line(run(change(federation, argv))).startswith(message)
     assert not out.exists()
 
 
@@ -192,7 +182,7 @@ def test_a_plant_refuses_a_run_for_another_schema(federation: Federation) -> Non
 def test_fl_app_carries_the_schema_and_reference_rows(
     federation: Federation,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    error_line: Callable[[int], str],
     make_roster: Callable[[int], PlantRoster],
 ) -> None:
     roster = tmp_path / "roster.json"
@@ -202,7 +192,7 @@ def test_fl_app_carries_the_schema_and_reference_rows(
         *("fl", "app", "--out", str(app), "--run-dir", str(tmp_path / "run")),
         *("--roster", str(roster), "--plants", "3", "--schema", "breast_cancer"),
     ]
-    assert "needs --reference FILE" in _error_line(capsys, run(argv))
+    assert "needs --reference FILE" in error_line(run(argv))
     assert not app.exists()
     assert run([*argv, "--reference", str(federation.reference)]) == 0
     app_config = tomllib.loads((app / "pyproject.toml").read_text())["tool"]["flwr"]["app"]
