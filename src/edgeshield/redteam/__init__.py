@@ -2,9 +2,10 @@
 
 Model extraction against the guard's HTTP API (:func:`run_extraction` with an
 :class:`AttackKind`: Knockoff-style natural queries, Papernot's Jacobian augmentation, equation
-solving on exposed probabilities), through a real :class:`GuardClient`; fidelity measured
-class-balanced (:func:`fidelity`). Poisoning by malicious plants (:class:`SignFlip`,
-:class:`ModelReplacement`, :class:`LabelFlip`, :class:`Backdoor`) for the federated defences;
+solving on exposed probabilities), through a real :class:`GuardClient`, in the served schema's
+request space (:class:`AttackSpace`); fidelity measured class-balanced (:func:`fidelity`).
+Poisoning by malicious plants (:class:`SignFlip`, :class:`ModelReplacement`,
+:class:`LabelFlip`, :class:`Backdoor`) for the federated defences;
 a membership-inference audit (:func:`membership_audit`: loss threshold and LiRA), and one on
 what plants send besides the model (:func:`release_membership_game`); the ownership test's
 false-positive audit over honest models and fresh keys (:func:`false_positive_audit`).
@@ -48,6 +49,7 @@ from edgeshield.redteam._removal import (
     remove_watermark,
     run_removal_suite,
 )
+from edgeshield.redteam._space import AttackSpace, default_space
 from edgeshield.redteam._surrogate import Surrogate, attacker_features, fit_surrogate
 
 if _TYPE_CHECKING:
@@ -90,6 +92,7 @@ __all__ = [
     "ApiAnswers",
     "AttackKind",
     "AttackScore",
+    "AttackSpace",
     "Backdoor",
     "ExtractionConfig",
     "ExtractionPoint",
@@ -113,6 +116,7 @@ __all__ = [
     "attacker_features",
     "backdoor_success_rate",
     "cross_validated_keep",
+    "default_space",
     "false_positive_audit",
     "fidelity",
     "fit_surrogate",
