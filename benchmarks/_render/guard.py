@@ -254,3 +254,38 @@ def guard_watermark_rate(results: Results) -> str:
         f" **{pct(wm['altered_fraction'], 3)}** (target ≤ 0.5 %:"
         f" {met(wm['altered_fraction'] <= 0.005)})."
     )
+
+
+@renderer("guard_watermark_schema.thieves")
+def guard_watermark_schema(results: Results) -> str:
+    data = results["guard_watermark_schema"]
+    rows = []
+    for r in data["results"]:
+        ev = r["evidence"]
+        honest = "marked" not in r
+        rows.append(
+            [
+                f"{r['queries']:,}",
+                r["thief"],
+                "–" if honest else f"{r['marked_kept']} of {r['marked']}",
+                "–" if honest else f"{r['macro_fidelity']:.3f}",
+                f"{ev['matches']} of {ev['queries']}",
+                # an honest model must not be accused: a high p is the good outcome
+                f"{ev['p_value']:.2g}" if honest else _wm_p(ev["p_value"], data["target_p"]),
+            ]
+        )
+    header = ["thief queries", "suspect", "marked answers trained on", "macro fidelity"]
+    header += ["marked cells reproduced", "p-value"]
+    return table(header, "rlrrrr", rows)
+
+
+@renderer("guard_watermark_schema.summary")
+def guard_watermark_schema_summary(results: Results) -> str:
+    data = results["guard_watermark_schema"]
+    changed = data["benign_changed"]
+    return (
+        f"Benign answers changed on 10,000 jittered owner rows: {pct(changed, 2)} (target ≤ 0.5 %:"
+        f" {met(changed <= 0.005)}). Owner {data['rows']['owner']} rows, thief"
+        f" {data['rows']['thief']} natural rows jittered by {data['jitter_sd']} sd per column"
+        f" beyond them; {data['seconds']:.0f} s."
+    )

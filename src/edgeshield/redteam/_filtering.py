@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from edgeshield.errors import ConfigError
+from edgeshield.redteam._space import AttackSpace
 from edgeshield.redteam._surrogate import fit_surrogate
 
 __all__ = ["cross_validated_keep", "two_key_keep"]
@@ -26,8 +27,12 @@ def cross_validated_keep(
     hidden: tuple[int, ...] = (32, 32),
     epochs: int = 300,
     seed: int = 0,
+    space: AttackSpace | None = None,
 ) -> npt.NDArray[np.bool_]:
-    """Mask of the answers a surrogate trained on the other folds agrees with."""
+    """Mask of the answers a surrogate trained on the other folds agrees with.
+
+    The surrogates work in ``space`` (default: AI4I 2020's requests).
+    """
     if not 2 <= folds <= len(frame):
         raise ConfigError("need 2 <= folds <= rows")
     labels = np.array(labels, dtype=np.int64)
@@ -41,6 +46,7 @@ def cross_validated_keep(
             hidden=hidden,
             epochs=epochs,
             seed=seed + k,
+            space=space,
         )
         keep[held] = model.predict(frame.iloc[held].reset_index(drop=True)) == labels[held]
     return keep
