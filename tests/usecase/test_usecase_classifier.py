@@ -221,3 +221,12 @@ def test_card_without_a_schema_reads_as_ai4i(
     loaded = load_classifier(tmp_path)
     assert loaded.schema is default_schema()
     assert np.array_equal(loaded.predict_proba(split[1]), clf.predict_proba(split[1]))
+
+
+@pytest.mark.parametrize("low", [0.5, 0.0])
+def test_the_threshold_separates_adjacent_float_scores(low: float) -> None:
+    """Hypothesis found it: between two adjacent floats the midpoint rounds onto the lower score,
+    which then counted as a failure (F1 0.67 where 1.0 was attainable)."""
+    s = np.array([np.nextafter(low, 1.0), low])
+    y = np.array([True, False])
+    assert failure_metrics(y, s, threshold=best_f1_threshold(y, s)).f1 == 1.0

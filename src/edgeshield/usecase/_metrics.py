@@ -71,4 +71,7 @@ def best_f1_threshold(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     f1 = np.where(distinct, f1, -1.0)
     best = int(np.argmax(f1))
     nxt = sorted_scores[best + 1] if best + 1 < s.size else 0.0
-    return float((sorted_scores[best] + nxt) / 2.0)
+    middle = (sorted_scores[best] + nxt) / 2.0
+    # Adjacent floats have no midpoint: it rounds onto the lower score, which would then count
+    # as a failure too; the best score itself still separates the two.
+    return float(middle if middle > nxt else sorted_scores[best])
