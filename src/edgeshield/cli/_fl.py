@@ -42,7 +42,7 @@ from edgeshield.usecase import (
     FleetConfig,
     PublicPretraining,
     PublicSource,
-    default_schema,
+    is_default_schema,
     make_fleet,
     read_table,
 )
@@ -102,7 +102,7 @@ Reference = Annotated[
 
 def _pretraining(start: Start | None, schema: DatasetSchema) -> PublicPretraining | None:
     """The public pretraining ``--pretrain`` asks for; AI4I data, so AI4I's schema only."""
-    ai4i = schema.digest == default_schema().digest
+    ai4i = is_default_schema(schema)
     if start is None:
         start = Start.AI4I_2020 if ai4i else Start.NONE
     if start is Start.NONE:
@@ -118,7 +118,7 @@ def _pretraining(start: Start | None, schema: DatasetSchema) -> PublicPretrainin
 def _reference(path: Path | None, schema: DatasetSchema) -> pd.DataFrame | None:
     """The operator's public reference rows, read and checked through the schema."""
     if path is None:
-        if schema.digest != default_schema().digest:
+        if not is_default_schema(schema):
             raise ConfigError(
                 f"schema {schema.name!r} needs --reference FILE: public rows in its layout on"
                 " which the server fits the encoder and, under --dp, chooses the threshold"
@@ -213,7 +213,7 @@ def run_cmd(
     any other schema trains on the plants of ``--db-url`` and needs ``--reference``).
     """
     layout = load_schema_option(schema)
-    if db_url is None and layout.digest != default_schema().digest:
+    if db_url is None and not is_default_schema(layout):
         raise ConfigError(
             f"generated plants are AI4I 2020 data; schema {layout.name!r} needs --db-url with"
             " its plants (edgeshield data import --schema ... --plants N)"

@@ -33,8 +33,8 @@ from edgeshield.redteam import AttackKind, ExtractionConfig, GuardClient, run_ex
 from edgeshield.usecase import (
     DatasetSchema,
     GeneratorConfig,
-    default_schema,
     generate,
+    is_default_schema,
     load_classifier,
     read_table,
     read_uci_csv,
@@ -245,7 +245,7 @@ def _frame_or_generated(
     path: Path | None, seed: int, rows: int, dataset: DatasetSchema, option: str
 ) -> pd.DataFrame:
     """Rows from ``path`` in ``dataset``'s layout, else (AI4I only) ``rows`` generated ones."""
-    ai4i = dataset.digest == default_schema().digest
+    ai4i = is_default_schema(dataset)
     if path is not None:
         return read_uci_csv(path) if ai4i else read_table(path, dataset)
     if not ai4i:

@@ -40,6 +40,7 @@ from edgeshield.usecase import (
     DatasetSchema,
     FleetConfig,
     default_schema,
+    is_default_schema,
     load_classifier,
     load_schema,
     make_fleet,
@@ -74,16 +75,12 @@ _TABLE_TARGET_ACCURACY = 0.95
 of the key's balanced labels (against a few percent of AI4I's physics-contradicting ones)."""
 
 
-def _ai4i(schema: DatasetSchema) -> bool:
-    return schema.digest == default_schema().digest
-
-
 def _plants(
     csv: Path | None, plants: int, rows: int, seed: int, schema: DatasetSchema
 ) -> dict[str, pd.DataFrame]:
     if csv is not None:
-        return {"csv": read_uci_csv(csv) if _ai4i(schema) else read_table(csv, schema)}
-    if not _ai4i(schema):
+        return {"csv": read_uci_csv(csv) if is_default_schema(schema) else read_table(csv, schema)}
+    if not is_default_schema(schema):
         raise ConfigError(f"schema {schema.name!r} needs --csv with its rows")
     return dict(make_fleet(FleetConfig(plants=plants, total_rows=rows), seed=seed).frames)
 

@@ -18,7 +18,7 @@ from edgeshield.usecase import (
     FleetConfig,
     PlantDatabase,
     TrainConfig,
-    default_schema,
+    is_default_schema,
     make_fleet,
     read_table,
     save_classifier,
@@ -47,7 +47,7 @@ def _load_rows(
             if not ids:
                 raise ConfigError(f"the database {db_url} holds no plant data")
             return pd.concat([db.read_plant(p) for p in ids], ignore_index=True)
-    if schema.digest != default_schema().digest:
+    if not is_default_schema(schema):
         raise ConfigError(f"schema {schema.name!r} needs --csv or --db-url with its data")
     return make_fleet(FleetConfig(plants=plants, total_rows=rows), seed=seed).combined()
 

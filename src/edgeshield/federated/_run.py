@@ -32,6 +32,7 @@ from edgeshield.usecase import (
     PlantDatabase,
     TrainConfig,
     default_schema,
+    is_default_schema,
     labels,
     save_classifier,
     sqlite_url,
@@ -126,7 +127,7 @@ def _prepare_data(
     schema: DatasetSchema,
 ) -> tuple[str, tuple[str, ...], pd.DataFrame | None]:
     if isinstance(source, Fleet):
-        if schema.digest != default_schema().digest:
+        if not is_default_schema(schema):
             raise ConfigError(
                 f"generated plants are AI4I 2020 data; schema {schema.name!r} trains on plants"
                 " imported into a database (data import --schema, then --db-url)"

@@ -31,6 +31,7 @@ from edgeshield.usecase import (
     PublicPretraining,
     default_schema,
     generate,
+    is_default_schema,
     labels,
     pretrain,
     public_data,
@@ -104,10 +105,6 @@ def _pretrained(
     return model.state_dict(), public.calibration, public.card()
 
 
-def _is_default(schema: DatasetSchema | None) -> bool:
-    return schema is None or schema.digest == default_schema().digest
-
-
 def _check_reference(reference: pd.DataFrame, schema: DatasetSchema) -> None:
     """Refuse a reference set that cannot place bin edges or choose a threshold."""
     y = labels(reference, schema)
@@ -130,7 +127,7 @@ def check_start(
     Why apart: ``fl app`` checks the run before it writes the app, without pretraining.
     """
     layout = schema or default_schema()
-    if config.pretraining is not None and not _is_default(layout):
+    if config.pretraining is not None and not is_default_schema(layout):
         raise ConfigError(
             f"public pretraining ({config.pretraining.source.value}) is AI4I 2020 data; a model"
             f" for schema {layout.name!r} starts from scratch (--pretrain none)"
@@ -142,7 +139,7 @@ def check_start(
                 " public pretraining (--pretrain none)"
             )
         _check_reference(reference, layout)
-    elif not _is_default(layout):
+    elif not is_default_schema(layout):
         raise ConfigError(
             f"schema {layout.name!r} has no generated public rows: give the server a public"
             " reference set in its layout (--reference FILE) to fit the encoder and, under DP,"

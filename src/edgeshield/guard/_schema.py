@@ -20,7 +20,13 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from edgeshield.errors import GuardError
-from edgeshield.usecase import Column, ColumnType, DatasetSchema, default_schema
+from edgeshield.usecase import (
+    Column,
+    ColumnType,
+    DatasetSchema,
+    default_schema,
+    is_default_schema,
+)
 
 __all__ = [
     "MAX_BATCH",
@@ -131,7 +137,7 @@ def _build(dataset: DatasetSchema) -> RequestSchema:
     if not inputs:
         raise GuardError(f"dataset schema {dataset.name!r} declares no model inputs to serve")
     fields = {f"c{i}": _field(c) for i, c in enumerate(inputs)}
-    title = "SensorRecord" if dataset.digest == default_schema().digest else "Record"
+    title = "SensorRecord" if is_default_schema(dataset) else "Record"
     record = create_model(  # type: ignore[call-overload]
         title,
         __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=False),

@@ -69,6 +69,7 @@ from edgeshield.usecase._rules import (
 from edgeshield.usecase._schema import Column, ColumnType, DatasetSchema
 from edgeshield.usecase._schema_load import (
     default_schema,
+    is_default_schema,
     load_schema,
     schema_from_dict,
     shipped_schema_text,
@@ -119,6 +120,7 @@ __all__ = [
     "fit_mlp",
     "generate",
     "heat_dissipation_failure",
+    "is_default_schema",
     "labels",
     "leave_one_plant_out",
     "load_classifier",

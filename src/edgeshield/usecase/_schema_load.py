@@ -32,6 +32,7 @@ from edgeshield.usecase._schema_yaml import Located, Path, load_located
 
 __all__ = [
     "default_schema",
+    "is_default_schema",
     "load_schema",
     "schema_from_dict",
     "shipped_schema_text",
@@ -423,3 +424,12 @@ def _shipped(name: str) -> DatasetSchema:
 def default_schema() -> DatasetSchema:
     """The UCI AI4I 2020 schema: the layout EdgeShield reads when no schema is given."""
     return _shipped(DEFAULT_SCHEMA)
+
+
+def is_default_schema(schema: DatasetSchema | None) -> bool:
+    """Whether ``schema`` is AI4I 2020's (``None`` stands for it): same digest, any source.
+
+    Why: what only AI4I has (the generator, its failure physics, public pretraining) is offered
+    for this schema alone, however it was loaded (by name, from a file, from a model card).
+    """
+    return schema is None or schema.digest == default_schema().digest
