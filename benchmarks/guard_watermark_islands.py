@@ -16,7 +16,10 @@ each it asks the suspect about probe rows the clean model is confident on
 least half of them; a one-sided hypergeometric test (marked vs control regions) follows. Three
 probe rules are compared: the client's recorded rows themselves, each recorded row jittered
 (``--jitter`` probes, a quarter of the region's width per input), and uniform rows in the
-region's box ("dense probing"). Without the key, marked vs control is a keyed coin, so the test
+region's box ("dense probing"). A fourth test ("deep", added after a first run showed that
+the thieves' disagreements on controls were single rows with clean p between 1e-3 and 1e-2):
+recorded rows with clean ``p < --deep`` only, regions with at least two of them, and a strict
+majority. Without the key, marked vs control is a keyed coin, so the test
 is valid for any model that never saw the API; it is checked on honest models (an MLP on the
 thief's rows with true labels, constant answers) over ``--audit-keys`` keys.
 
@@ -113,6 +116,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.005)
     parser.add_argument("--confident", type=float, default=0.01)
     parser.add_argument("--probe-confident", type=float, default=0.01)
+    parser.add_argument(
+        "--deep", type=float, default=0.001, help="the deep variant's probe bound (recorded rows)"
+    )
     parser.add_argument("--jitter", type=int, default=16)
     parser.add_argument("--steady", type=int, default=500, help="steady machines")
     parser.add_argument("--readings", type=int, default=20, help="readings per steady machine")
@@ -141,7 +147,7 @@ def main() -> None:
         hit = np.array([wm.marked(r) for r in wm.regions(frame)]) & confident(frame)
         return np.where(hit, 1, clean)
 
-    def probes(wm: Islands, pool: pd.DataFrame, rule: str) -> Probes:
+    def probes(wm: Islands, pool: pd.DataFrame, rule: str, bound: float | None = None) -> Probes:
         """Probe rows (confident ones only) of the regions the client touched, and their index."""
         regions = wm.regions(pool)
         names = sorted(set(regions))
@@ -163,18 +169,21 @@ def main() -> None:
                 xs = rng.uniform(low[idx], high[idx])
             frame = pd.DataFrame(xs, columns=list(NUMERIC))
             frame.insert(0, "Type", np.array([b[0] for b in boxes])[idx])
-        sure = np.asarray(victim.predict_proba(frame) < args.probe_confident)
+        limit = args.probe_confident if bound is None else bound
+        sure = np.asarray(victim.predict_proba(frame) < limit)
         return names, frame[sure].reset_index(drop=True), np.asarray(idx)[sure]
 
-    def test(predict: Predict, wm: Islands, probe_set: Probes) -> dict[str, Any]:
+    def test(
+        predict: Predict, wm: Islands, probe_set: Probes, *, min_rows: int = 1, strict: bool = False
+    ) -> dict[str, Any]:
         """Hypergeometric test over regions: marked vs control regions the suspect says failure."""
         names, frame, idx = probe_set
         said = predict(frame).astype(np.float64)
         count = np.bincount(idx, minlength=len(names))
-        seen = count > 0
+        seen = count >= min_rows
         share = np.bincount(idx, weights=said, minlength=len(names))[seen] / count[seen]
         marked = np.array([wm.marked(r) for r, s in zip(names, seen, strict=True) if s])
-        disagrees = share >= 0.5
+        disagrees = share > 0.5 if strict else share >= 0.5
         n, m = len(marked), int(marked.sum())
         k, total = int(np.sum(disagrees & marked)), int(disagrees.sum())
         p = float(stats.hypergeom.sf(k - 1, n, total, m)) if k else 1.0
@@ -217,6 +226,7 @@ def main() -> None:
                     "two keys (+0.1 K)": two_key_keep(served, serve(shifted, wm)),
                 }
                 sets = {rule: probes(wm, pool, rule) for rule in rules}
+                deep = probes(wm, pool, "recorded", args.deep)
                 regions = wm.regions(pool)
                 for name, keep in thieves.items():
                     model = fit_surrogate(
@@ -240,6 +250,7 @@ def main() -> None:
                             model.predict(eval_frame), victim_eval, truth_eval
                         ).macro_agreement,
                         **{rule: test(model.predict, wm, sets[rule]) for rule in rules},
+                        "recorded_deep": test(model.predict, wm, deep, min_rows=2, strict=True),
                     }
                     rows.append(row)
                     print(
@@ -250,12 +261,13 @@ def main() -> None:
                             f"{rule}: {row[rule]['matched']}/{row[rule]['marked']} "
                             f"ctrl {row[rule]['control_disagree']}/{row[rule]['controls']} "
                             f"p={row[rule]['p']:.2g} (best {row[rule]['best_possible_p']:.1g})"
-                            for rule in rules
+                            for rule in [*rules, "recorded_deep"]
                         ),
                         flush=True,
                     )
         # honest audit over many keys (the models do not depend on the key), benign cost
         audit: dict[str, list[float]] = {name: [] for name in honest_models}
+        audit_deep: dict[str, list[float]] = {name: [] for name in honest_models}
         changes: list[float] = []
         steady_hit: list[float] = []
         steady_share: list[float] = []
@@ -276,8 +288,10 @@ def main() -> None:
             if np.any(per_machine > 0):
                 steady_share.append(float(np.mean(per_machine[per_machine > 0])))
             s = probes(wm, audit_pool, "recorded")
+            s_deep = probes(wm, audit_pool, "recorded", args.deep)
             for name, predict in honest_models.items():
                 audit[name].append(test(predict, wm, s)["p"])
+                audit_deep[name].append(test(predict, wm, s_deep, min_rows=2, strict=True)["p"])
         summary = {
             "widths": w,
             "suspect": "audit",
@@ -300,6 +314,13 @@ def main() -> None:
                     "min_p": float(np.min(ps)),
                 }
                 for name, ps in audit.items()
+            },
+            "honest_deep": {
+                name: {
+                    "share_p_le_0.05": float(np.mean(np.array(ps) <= 0.05)),
+                    "min_p": float(np.min(ps)),
+                }
+                for name, ps in audit_deep.items()
             },
         }
         rows.append(summary)

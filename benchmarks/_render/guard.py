@@ -315,6 +315,7 @@ def guard_watermark_islands(results: Results) -> str:
     rows = []
     for (widths, queries, suspect), runs in groups.items():
         hits = sum(run["recorded"]["p"] <= target for run in runs)
+        deep = sum(run["recorded_deep"]["p"] <= target for run in runs)
         rows.append(
             [
                 widths,
@@ -327,14 +328,15 @@ def guard_watermark_islands(results: Results) -> str:
                 ", ".join(_island_p(run["recorded"]["p"], target) for run in runs),
                 ", ".join(_island_p(run["jittered"]["p"], target) for run in runs),
                 ", ".join(_island_p(run["box"]["p"], target) for run in runs),
+                ", ".join(_island_p(run["recorded_deep"]["p"], target) for run in runs),
                 ", ".join(f"{run['recorded']['best_possible_p']:.0e}" for run in runs),
-                bold(f"{hits} of {len(runs)}", hits < len(runs)),
+                bold(f"{hits} of {len(runs)}; {deep} of {len(runs)}", min(hits, deep) < len(runs)),
             ]
         )
     header = ["regions", "queries", "thief", "flipped answers kept", "marked regions reproduced"]
-    header += ["p, recorded rows", "p, jittered probes", "p, uniform in region"]
-    header += ["smallest p the key allows", "p ≤ 1e-6 (recorded rows)"]
-    return table(header, "lrllllllll", rows)
+    header += ["p, recorded rows", "p, jittered probes", "p, uniform in region", "p, deep"]
+    header += ["smallest p the key allows (recorded rows)", "p ≤ 1e-6 (recorded rows; deep)"]
+    return table(header, "lrlllllllll", rows)
 
 
 @renderer("guard_watermark_islands.audit")
@@ -358,8 +360,13 @@ def guard_watermark_islands_audit(results: Results) -> str:
                     f"{name} {pct(h['share_p_le_0.05'], 0)}, min {h['min_p']:.2g}"
                     for name, h in honest.items()
                 ),
+                "; ".join(
+                    f"{name} {pct(h['share_p_le_0.05'], 0)}, min {h['min_p']:.2g}"
+                    for name, h in r["honest_deep"].items()
+                ),
             ]
         )
     header = ["regions", "keys", "benign changed: mean / median / max", "keys over 0.5 %"]
     header += ["steady machines hit (their answers flipped)", "p ≤ 0.05, min p (honest models)"]
-    return table(header, "lrrrrl", rows)
+    header += ["the same, deep test"]
+    return table(header, "lrrrrll", rows)
