@@ -289,3 +289,84 @@ def guard_watermark_schema_summary(results: Results) -> str:
         f" {data['rows']['thief']} natural rows jittered by {data['jitter_sd']} sd per column"
         f" beyond them; {data['seconds']:.0f} s."
     )
+
+
+# --- islands watermark tried against the filtering thief (guard_watermark_islands.py) ------
+
+
+def _island_p(p: float, target: float) -> str:
+    # two digits below 1e-3, so that 1.1e-6 does not read as the 1e-6 target
+    text = f"{p:.1e}".replace("e-0", "e-") if p < 1e-3 else f"{p:.2g}"
+    return bold(text, p > target)
+
+
+def _widths(w: list[float]) -> str:
+    return f"{w[0]:g} K × {w[1]:g} K × {w[2]:g} rpm × {w[3]:g} Nm × {w[4]:g} min"
+
+
+@renderer("guard_watermark_islands.thieves")
+def guard_watermark_islands(results: Results) -> str:
+    data = results["guard_watermark_islands"]
+    target = data["target_p"]
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for r in data["rows"]:
+        if r["suspect"] != "audit":
+            groups.setdefault((_widths(r["widths"]), r["queries"], r["suspect"]), []).append(r)
+    rows = []
+    for (widths, queries, suspect), runs in groups.items():
+        hits = sum(run["recorded"]["p"] <= target for run in runs)
+        deep = sum(run["recorded_deep"]["p"] <= target for run in runs)
+        rows.append(
+            [
+                widths,
+                f"{queries:,}",
+                suspect,
+                ", ".join(f"{run['flips_kept']}/{run['flips']}" for run in runs),
+                ", ".join(
+                    f"{run['recorded']['matched']}/{run['recorded']['marked']}" for run in runs
+                ),
+                ", ".join(_island_p(run["recorded"]["p"], target) for run in runs),
+                ", ".join(_island_p(run["jittered"]["p"], target) for run in runs),
+                ", ".join(_island_p(run["box"]["p"], target) for run in runs),
+                ", ".join(_island_p(run["recorded_deep"]["p"], target) for run in runs),
+                ", ".join(f"{run['recorded']['best_possible_p']:.0e}" for run in runs),
+                bold(f"{hits} of {len(runs)}; {deep} of {len(runs)}", min(hits, deep) < len(runs)),
+            ]
+        )
+    header = ["regions", "queries", "thief", "flipped answers kept", "marked regions reproduced"]
+    header += ["p, recorded rows", "p, jittered probes", "p, uniform in region", "p, deep"]
+    header += ["smallest p the key allows (recorded rows)", "p ≤ 1e-6 (recorded rows; deep)"]
+    return table(header, "lrlllllllll", rows)
+
+
+@renderer("guard_watermark_islands.audit")
+def guard_watermark_islands_audit(results: Results) -> str:
+    data = results["guard_watermark_islands"]
+    rows = []
+    for r in data["rows"]:
+        if r["suspect"] != "audit":
+            continue
+        changed, steady, honest = r["benign_changed"], r["steady"], r["honest"]
+        rows.append(
+            [
+                _widths(r["widths"]),
+                str(r["keys"]),
+                f"{pct(changed['mean'], 2)} / {pct(changed['median'], 2)} / "
+                + bold(pct(changed["max"], 2), changed["max"] > data["target_benign_changed"]),
+                bold(pct(changed["share_over_0.5%"], 0), changed["share_over_0.5%"] > 0),
+                f"{pct(steady['share_machines_flipped'], 2)}"
+                f" ({pct(steady['flipped_share_when_hit'], 0)})",
+                "; ".join(
+                    f"{name} {pct(h['share_p_le_0.05'], 0)}, min {h['min_p']:.2g}"
+                    for name, h in honest.items()
+                ),
+                "; ".join(
+                    f"{name} {pct(h['share_p_le_0.05'], 0)}, min {h['min_p']:.2g}"
+                    for name, h in r["honest_deep"].items()
+                ),
+            ]
+        )
+    header = ["regions", "keys", "benign changed: mean / median / max", "keys over 0.5 %"]
+    header += ["steady machines hit (their answers flipped)", "p ≤ 0.05, min p (honest models)"]
+    header += ["the same, deep test"]
+    return table(header, "lrrrrll", rows)
