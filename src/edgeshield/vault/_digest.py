@@ -22,7 +22,7 @@ short or already streamed once), see :func:`edgeshield.vault._format.new_hasher`
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import blake3
@@ -36,16 +36,35 @@ SEGMENT_TAG = b"edgeshield/vault/model-digest/blake3-segments/v1\n"
 """Domain separation of the outer hash of ``blake3-segments``."""
 
 
-def segment_digests(plaintext: memoryview | bytes, segment_size: int = SEGMENT_SIZE) -> list[bytes]:
-    """Return the BLAKE3 digest of each ``segment_size`` slice of ``plaintext``, in order.
+def segment_digests(plaintext: memoryview | bytes | Sequence[memoryview]) -> list[bytes]:
+    """Return the BLAKE3 digest of each 1 MiB segment of ``plaintext``, in order.
 
-    ``blake3`` releases the GIL on inputs this large, so threads hash in parallel.
+    ``plaintext`` is one buffer or consecutive pieces of one (a chunk decrypted into
+    several tensors); it must start on a segment boundary. ``blake3`` releases the GIL on
+    inputs this large, so threads hash in parallel.
     """
-    view = memoryview(plaintext)
-    return [
-        blake3.blake3(view[start : start + segment_size]).digest()
-        for start in range(0, len(view), segment_size)
-    ]
+    pieces = [plaintext] if isinstance(plaintext, memoryview | bytes) else plaintext
+    digests = []
+    hasher, filled = None, 0
+    for piece in pieces:
+        view = memoryview(piece)
+        position = 0
+        while position < len(view):
+            take = min(SEGMENT_SIZE - filled, len(view) - position)
+            part = view[position : position + take]
+            if hasher is None and take == SEGMENT_SIZE:
+                digests.append(blake3.blake3(part).digest())  # a whole segment in one piece
+            else:
+                hasher = blake3.blake3() if hasher is None else hasher
+                hasher.update(part)
+                filled += take
+                if filled == SEGMENT_SIZE:
+                    digests.append(hasher.digest())
+                    hasher, filled = None, 0
+            position += take
+    if hasher is not None:
+        digests.append(hasher.digest())
+    return digests
 
 
 def combine_segments(size: int, digests: Iterable[bytes]) -> bytes:

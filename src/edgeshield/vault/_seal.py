@@ -307,6 +307,9 @@ def _check_tensors(tensors: Tensors) -> None:
             raise ConfigError("tensors must map str names to torch.Tensor or numpy array values")
         if _dtype_name(tensor) is None:
             raise ConfigError(f"tensor {name!r} has unsupported dtype {tensor.dtype}")
+    if "__metadata__" in tensors:
+        # safetensors reserves the key for its metadata: such a bundle would never open
+        raise ConfigError("the tensor name '__metadata__' is reserved by safetensors")
 
 
 def _check_inputs(

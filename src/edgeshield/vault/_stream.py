@@ -35,6 +35,7 @@ from functools import cache
 from typing import IO, TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edgeshield.vault._digest import SEGMENT_SIZE, SegmentedHasher, model_hasher, segment_digests
@@ -145,6 +146,24 @@ class _Tensors:
             segment.target[low - segment.start : high - segment.start] = data[
                 low - start : high - start
             ]
+
+    def pieces(self, start: int, end: int, slot: _Slot) -> list[memoryview]:
+        """Return where each part of payload ``[start, end)`` goes, in order.
+
+        Tensor bytes go to their tensor's storage; bytes outside every tensor (the
+        safetensors header, padding) to the slot's scratch buffer, at their chunk offset.
+        """
+        pieces = []
+        for segment in self._overlapping(start, end):
+            low, high = max(start, segment.start), min(end, segment.end)
+            if high <= low:
+                continue
+            if segment.target is None:
+                pieces.append(slot.scratch[low - start : high - start])
+                slot.used = True
+            else:
+                pieces.append(segment.target[low - segment.start : high - segment.start])
+        return pieces
 
     def direct(self, start: int, end: int) -> memoryview | None:
         """Return the target slice if ``[start, end)`` lies inside one tensor, else None."""
@@ -261,6 +280,7 @@ class _Loader:
     header_digest: bytes
     aead: AESGCM
     source: BundleBytes
+    key: bytes = field(repr=False)
     segments: bool = False
 
     def decrypt(self, index: int, slot: _Slot, target: memoryview | None) -> memoryview:
@@ -281,31 +301,66 @@ class _Loader:
         self.source.release(where, length + TAG_SIZE)
         return out
 
+    def scatter(self, index: int, pieces: list[memoryview]) -> None:
+        """Decrypt chunk ``index`` piece by piece straight into ``pieces`` (its tensors).
+
+        A chunk that straddles tensors has no one contiguous destination, so it is decrypted
+        with pyca's streaming AES-GCM (``update_into`` each piece, then ``finalize`` checks
+        the tag) instead of into a scratch buffer and copied: the copy cost as much CPU as
+        the decryption of those chunks. The pieces hold unauthenticated plaintext until
+        ``finalize``; on any failure the caller zeroes every storage, as for every chunk.
+        """
+        header = self.header
+        length = header.chunk_length(index)
+        where = self.offset + index * (header.chunk_size + TAG_SIZE)
+        chunk = self.source.view(where, length + TAG_SIZE)
+        try:
+            decryptor = Cipher(
+                algorithms.AES(self.key), modes.GCM(header.nonce(index), bytes(chunk[length:]))
+            ).decryptor()
+            decryptor.authenticate_additional_data(self.header_digest)
+            position = 0
+            for out in pieces:
+                decryptor.update_into(chunk[position : position + len(out)], out)
+                position += len(out)
+            if position != length:
+                raise fail()
+            decryptor.finalize()
+        except InvalidTag as exc:
+            raise fail() from exc
+        finally:
+            chunk.release()
+        self.source.release(where, length + TAG_SIZE)
+
     def chunk(
         self, index: int, slot: _Slot, plan: _Tensors
-    ) -> tuple[memoryview, list[bytes] | None]:
-        """Decrypt chunk ``index`` straight into its tensor, or via scratch if it straddles.
+    ) -> tuple[list[memoryview], list[bytes] | None]:
+        """Decrypt chunk ``index`` straight into its tensor or, if it straddles, tensors.
 
-        Returns the plaintext and, when :attr:`segments`, its segments' BLAKE3 digests
-        (hashed here, while the plaintext is still in this core's cache).
+        Returns the plaintext (one view, or the pieces in order) and, when :attr:`segments`,
+        its segments' BLAKE3 digests (hashed here, while the plaintext is in this core's
+        cache).
         """
         start = index * self.header.chunk_size
         length = self.header.chunk_length(index)
         target = plan.direct(start, start + length)
-        out = self.decrypt(index, slot, target)
-        if target is None:
-            plan.write(start, out)
-        return out, segment_digests(out) if self.segments else None
+        if target is not None:
+            pieces = [self.decrypt(index, slot, target)]
+        else:
+            pieces = plan.pieces(start, start + length, slot)
+            self.scatter(index, pieces)
+        return pieces, segment_digests(pieces) if self.segments else None
 
 
-def _absorb(hasher: Hasher, plaintext: memoryview, digests: list[bytes] | None) -> None:
+def _absorb(hasher: Hasher, pieces: list[memoryview], digests: list[bytes] | None) -> None:
     """Add one chunk to the model digest: its plaintext, or its segments' digests."""
     if digests is None:
-        hasher.update(plaintext)
+        for piece in pieces:
+            hasher.update(piece)
         return
     if not isinstance(hasher, SegmentedHasher):
         raise TypeError("segment digests need a SegmentedHasher")
-    hasher.add_segments(digests, len(plaintext))
+    hasher.add_segments(digests, sum(len(piece) for piece in pieces))
 
 
 def load_tensors(
@@ -336,6 +391,7 @@ def load_tensors(
         header_digest=header_digest,
         aead=AESGCM(content_key),
         source=source,
+        key=content_key,
         segments=isinstance(hasher, SegmentedHasher) and header.chunk_size % SEGMENT_SIZE == 0,
     )
     slots = [_slot(header.chunk_size) for _ in range(2 * workers)]
@@ -376,7 +432,7 @@ def _parallel(
     if not indices:
         return
     free = list(slots)
-    flight: collections.deque[tuple[Future[tuple[memoryview, list[bytes] | None]], _Slot]] = (
+    flight: collections.deque[tuple[Future[tuple[list[memoryview], list[bytes] | None]], _Slot]] = (
         collections.deque()
     )
     upcoming = iter(indices)
