@@ -1,24 +1,25 @@
 """Parallel decryption straight into the tensors' own storage.
 
 Loading must not cost a second copy of the model, nor leave cores idle. Once the first chunks
-have revealed the safetensors header, every tensor gets its own preallocated storage and
-worker threads decrypt the remaining chunks (chunks are independent), each directly into its
-tensor's storage; only a chunk that straddles two tensors goes through a per-slot scratch
-buffer. Chunks are zero-copy views (:class:`BundleBytes`: the mapped file or the bytes given),
-so decryption reads the page cache in place. The plaintext's digest, compared with the
-signed ``model_digest``, authenticates what was loaded. pyca's ``decrypt_into``
-(cryptography 50) and ``blake3`` both release the GIL on large inputs, so threads decrypt
-and hash on all cores at once.
+have revealed the safetensors header, every tensor gets its own preallocated storage and worker
+threads decrypt the remaining chunks (chunks are independent), each directly into its tensor's
+storage; a chunk that straddles tensors is decrypted piece by piece into each of them (pyca's
+streaming AES-GCM), and only bytes outside every tensor (the safetensors header, padding) go to
+a per-slot scratch buffer. Chunks are zero-copy views (:class:`BundleBytes`: the mapped file or
+the bytes given), so decryption reads the page cache in place. The plaintext's digest, compared
+with the signed ``model_digest``, authenticates what was loaded. pyca's ``decrypt_into``
+(cryptography 50) and ``blake3`` both release the GIL on large inputs, so threads decrypt and
+hash on all cores at once.
 
 How the digest is computed depends on the bundle's hash algorithm. With ``blake3-segments``
 (the default) and a chunk size that is a whole number of 1 MiB segments, the thread that
-decrypts a chunk also hashes its segments right away, while they are in its cache, and
-this thread only appends the segments' digests in chunk order: hashing is as parallel as
-decryption. Otherwise (BLAKE3 or SHA-256 bundles, or segments that straddle chunks) this
-thread hashes each plaintext in chunk order meanwhile, one sequential pass (BLAKE3 on its
-own threads) that the decryption cannot overlap fully. ``benchmarks/vault.py`` reports the
-scaling with 1, 2 and 4 threads. Extra memory is one chunk buffer per chunk in flight, and
-per-tensor storage lets the allocator recycle memory exactly as ``torch.load`` does.
+decrypts a chunk also hashes its segments right away, while they are in its cache, and this
+thread only appends the segments' digests in chunk order: hashing is as parallel as decryption.
+Otherwise (BLAKE3 or SHA-256 bundles, or segments that straddle chunks) this thread hashes each
+plaintext in chunk order meanwhile, one sequential pass (BLAKE3 on its own threads) that the
+decryption cannot overlap fully. ``benchmarks/vault.py`` reports the scaling with 1, 2 and 4
+threads. Extra memory is one chunk buffer per chunk in flight, and per-tensor storage lets the
+allocator recycle memory exactly as ``torch.load`` does.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ def default_threads() -> int:
 
 @dataclass
 class _Slot:
-    """One in-flight chunk's plaintext buffer, used when the chunk straddles two tensors."""
+    """One in-flight chunk's scratch buffer: the first chunks, and bytes outside any tensor."""
 
     scratch: memoryview
     storage: torch.Tensor
@@ -306,9 +307,9 @@ class _Loader:
 
         A chunk that straddles tensors has no one contiguous destination, so it is decrypted
         with pyca's streaming AES-GCM (``update_into`` each piece, then ``finalize`` checks
-        the tag) instead of into a scratch buffer and copied: the copy cost as much CPU as
-        the decryption of those chunks. The pieces hold unauthenticated plaintext until
-        ``finalize``; on any failure the caller zeroes every storage, as for every chunk.
+        the tag) instead of into a scratch buffer and then copied, a second pass over those
+        bytes. The pieces hold unauthenticated plaintext until ``finalize``; on any failure
+        the caller zeroes every storage, as for every chunk.
         """
         header = self.header
         length = header.chunk_length(index)
