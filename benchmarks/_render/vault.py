@@ -21,11 +21,12 @@ VAULT_LOADS = {
     "safetensors_load_file": "`safetensors.torch.load_file` + touch (mmap)",
     "sealed_load_no_touch": "sealed load, no touch",
     "bare_aesgcm_decrypt_into": "bare `AESGCM.decrypt_into` loop, same size",
-    "bare_blake3_hash": "bare BLAKE3 over the same bytes",
+    "bare_blake3_hash": "bare BLAKE3 over the same bytes (1 MiB segments, one thread)",
     "bare_read_chunks": "bare chunked read of the bundle",
     "sealed_load_threads_1": "sealed load + touch, 1 decryption thread",
     "sealed_load_threads_2": "sealed load + touch, 2 decryption threads",
     "sealed_load_threads_4": "sealed load + touch, 4 decryption threads",
+    "sealed_load_blake3": "sealed load + touch, same model sealed with plain BLAKE3",
 }
 MIB = 1024 * 1024
 

@@ -42,7 +42,8 @@ def raw_bytes(tensor: torch.Tensor) -> list[int]:
 
 @st.composite
 def state_dicts(draw: st.DrawFn) -> dict[str, torch.Tensor]:
-    names = draw(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5, unique=True))
+    name = st.text(min_size=1, max_size=12).filter(lambda n: n != "__metadata__")  # reserved
+    names = draw(st.lists(name, min_size=1, max_size=5, unique=True))
     result = {}
     for name in names:
         dtype = draw(st.sampled_from(DTYPES))

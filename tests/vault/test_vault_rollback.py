@@ -50,38 +50,68 @@ def _open(world: World, bundle: bytes, **kwargs: object) -> dict[str, torch.Tens
     )
 
 
-def test_signed_digest_that_is_not_the_payloads_is_refused(world: World) -> None:
-    """The owner's signature over a wrong model digest does not make it true."""
-    bundle = world.bundle
-    (length,) = struct.unpack(">I", bundle[12:16])
-    header = json.loads(bundle[PREFIX_SIZE : PREFIX_SIZE + length])
-    header["model_digest"] = "ab" * 32  # the header names another model ("premium")
-    body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    framed = bundle[:12] + struct.pack(">I", len(body)) + body
-    ciphertext = bundle[PREFIX_SIZE + length : -TRAILER_SIZE]
-    raw = read_raw(io.BytesIO(bundle), len(bundle))
-    # Same chunks, so the chunk AAD (the old header digest) no longer matches: rebuild the
-    # chunks under the new header digest with the content key, as a key holder could.
+def _payload(world: World, bundle: bytes) -> bytes:
+    """Decrypt a bundle's chunks with the device key, as a key holder could."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from edgeshield.vault._wrap import unwrap_key
 
+    raw = read_raw(io.BytesIO(bundle), len(bundle))
     old = raw.decode()
     recipient = old.find_recipient(world.device.public_key().key_id)
     assert recipient is not None
     aead = AESGCM(unwrap_key(recipient, world.device))
-    new_digest = blake3.blake3(framed).digest()
-    chunks, position = [], 0
+    ciphertext = bundle[raw.chunks_offset : -TRAILER_SIZE]
+    plain, position = b"", 0
     for index in range(old.chunk_count):
         size = old.chunk_length(index) + 16
-        plain = aead.decrypt(
-            old.nonce(index), ciphertext[position : position + size], raw.header_digest
-        )
-        chunks.append(aead.encrypt(old.nonce(index), plain, new_digest))
+        piece = ciphertext[position : position + size]
+        plain += aead.decrypt(old.nonce(index), piece, raw.header_digest)
         position += size
+    return plain
+
+
+def _owner_signed(world: World, bundle: bytes, edit: dict[str, object]) -> bytes:
+    """Rebuild ``bundle`` with header fields ``edit``, re-encrypted and signed by the owner.
+
+    The chunks' AAD is the header digest, so they are re-encrypted under the new one with the
+    content key; a ``"hash"`` edit also sets the prefix's hash id. Header and ciphertext
+    digests are plain BLAKE3 under every algorithm but SHA-256, which these edits never use.
+    """
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from edgeshield.vault._format import HashAlgorithm
+    from edgeshield.vault._wrap import unwrap_key
+
+    plain = _payload(world, bundle)
+    (length,) = struct.unpack(">I", bundle[12:16])
+    header = json.loads(bundle[PREFIX_SIZE : PREFIX_SIZE + length])
+    header.update(edit)
+    hash_id = next(a.value for a in HashAlgorithm if a.label == header["hash"])
+    assert hash_id != HashAlgorithm.SHA256.value
+    body = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    framed = bundle[:10] + bytes([hash_id]) + bundle[11:12] + struct.pack(">I", len(body)) + body
+    old = read_raw(io.BytesIO(bundle), len(bundle)).decode()
+    recipient = old.find_recipient(world.device.public_key().key_id)
+    assert recipient is not None
+    aead = AESGCM(unwrap_key(recipient, world.device))
+    new_digest = blake3.blake3(framed).digest()
+    chunks = [
+        aead.encrypt(
+            old.nonce(index),
+            plain[index * old.chunk_size : index * old.chunk_size + old.chunk_length(index)],
+            new_digest,
+        )
+        for index in range(old.chunk_count)
+    ]
     body_ct = b"".join(chunks)
     ct_digest = blake3.blake3(body_ct).digest()
-    forged = framed + body_ct + ct_digest + world.owner.sign(signed_message(new_digest, ct_digest))
+    return framed + body_ct + ct_digest + world.owner.sign(signed_message(new_digest, ct_digest))
+
+
+def test_signed_digest_that_is_not_the_payloads_is_refused(world: World) -> None:
+    """The owner's signature over a wrong model digest does not make it true."""
+    forged = _owner_signed(world, world.bundle, {"model_digest": "ab" * 32})  # "premium"
     assert (
         verify_bundle(forged, owner_public_key=world.owner.public_key()).model_digest == "ab" * 32
     )
@@ -89,6 +119,35 @@ def test_signed_digest_that_is_not_the_payloads_is_refused(world: World) -> None
         _open(world, forged)
     assert str(refused.value) == INTEGRITY_MESSAGE
     assert _open(world, world.bundle)  # the honest bundle still opens
+
+
+@pytest.mark.parametrize("chunk_size", [32, 1024 * 1024, 1024 * 1024 + 16])
+def test_digest_of_another_algorithm_is_refused(world: World, chunk_size: int) -> None:
+    """A signed header whose model digest is the payload's under another algorithm is refused.
+
+    The header's ``hash`` says how the model digest was computed; the loader computes it
+    that way only (``blake3-segments`` in the workers when chunks hold whole segments, in
+    order otherwise), so a plain BLAKE3 digest under ``blake3-segments`` (or the reverse)
+    fails, while the same forgery with matching algorithm and digest opens.
+    """
+    bundle = seal(
+        {"a": torch.arange(300_000, dtype=torch.float32), "b": torch.ones(5)},
+        owner_key=world.owner,
+        recipients=[world.device.public_key()],
+        model_id="failure-classifier",
+        options=SealOptions(chunk_size=chunk_size),
+        clock=fixed_clock(),
+    )
+    assert inspect_bundle(bundle).hash_algorithm.label == "blake3-segments"
+    segments = inspect_bundle(bundle).model_digest
+    plain = blake3.blake3(_payload(world, bundle)).hexdigest()
+    assert plain != segments
+    honest = _owner_signed(world, bundle, {"hash": "blake3", "model_digest": plain})
+    assert torch.equal(_open(world, honest)["b"], torch.ones(5))  # the forging is faithful
+    for edit in ({"model_digest": plain}, {"hash": "blake3", "model_digest": segments}):
+        with pytest.raises(IntegrityError):
+            _open(world, _owner_signed(world, bundle, edit))
+    assert torch.equal(_open(world, bundle)["b"], torch.ones(5))
 
 
 def test_older_bundle_is_refused_with_a_minimum_version(world: World) -> None:

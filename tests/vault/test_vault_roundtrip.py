@@ -200,6 +200,7 @@ def test_unwritable_target_is_storage_error(tmp_path: Path, world: World) -> Non
         ({"tensors": {}}, "non-empty mapping"),
         ({"tensors": {"a": [1.0]}}, "torch.Tensor"),
         ({"tensors": {"a": torch.zeros(2, dtype=torch.complex64)}}, "unsupported dtype"),
+        ({"tensors": {"__metadata__": torch.zeros(2)}}, "reserved by safetensors"),
         ({"recipients": []}, "non-empty sequence"),
         ({"recipients": ["not a key"]}, "DevicePublicKey"),
         ({"recipients": "dup"}, "same device twice"),

@@ -144,12 +144,13 @@ def tampered(world: World) -> Iterator[tuple[str, bytes]]:
         {"model_id": "other-model"},
         {"licence_required": False},
         {"chunk_size": raw["chunk_size"] * 2},
-        {"payload_size": raw["payload_size"] - 1},
+        {"payload_size": raw["payload_size"] // 2},  # not one bit flip of a digit
         {"metadata": {"plant": "evil"}},
         {"created_at": raw["created_at"] + 1},
         {"model_digest": "0" * 64},
         {"owner_key_id": attacker.public_key().key_id},
         {"hash": "sha256"},
+        {"hash": "blake3"},
         {"nonce_prefix": "00" * 7},
         {"tensors": raw["tensors"][:-1]},
         {"bundle_version": raw["bundle_version"] + 1},
@@ -163,6 +164,8 @@ def tampered(world: World) -> Iterator[tuple[str, bytes]]:
     yield "prefix version 1 (downgrade)", bundle[:8] + b"\x00\x01" + bundle[10:]
     yield "prefix version 3", bundle[:8] + b"\x00\x03" + bundle[10:]
     yield "prefix hash id sha256", bundle[:10] + b"\x01" + bundle[11:]
+    yield "prefix hash id blake3", bundle[:10] + b"\x02" + bundle[11:]
+    yield "prefix hash id 4 (unknown)", bundle[:10] + b"\x04" + bundle[11:]
     # 5. signature and trailer swaps with another bundle of the same owner.
     other = seal(
         {"w": torch.ones(40)},

@@ -4,7 +4,9 @@ If the format drifts (field order, nonce layout, key wrapping, signature context
 tests fail. Regenerate deliberately, with a format version bump, by running this file:
 ``python tests/vault/test_vault_vectors.py``. Format 2 (issue 16) added the signed
 ``bundle_version``; ``vectors/tiny_bundle_v1.esb`` is the last format-1 vector, kept to show
-that the bump is deliberate: it is refused, not misread.
+that the bump is deliberate: it is refused, not misread. The vector is a BLAKE3 bundle and
+stays one: ``blake3-segments`` (hash id 3, the default since) is pinned by the literal
+digests below and by a bare-primitive re-implementation of its recipe.
 """
 
 from __future__ import annotations
@@ -119,12 +121,74 @@ def test_vector_fields() -> None:
 def test_model_digest_is_the_vectors_header_digest() -> None:
     """The model digest computed without sealing is the one the sealed header records."""
     assert SPEC is not None
-    assert model_digest(tensors()) == SPEC["model_digest"]
+    blake = HashAlgorithm.BLAKE3
+    assert model_digest(tensors(), hash_algorithm=blake) == SPEC["model_digest"]
     numpy = {name: t.numpy() for name, t in tensors().items()}
-    assert model_digest(numpy) == SPEC["model_digest"]
+    assert model_digest(numpy, hash_algorithm=blake) == SPEC["model_digest"]
     sha = model_digest(tensors(), hash_algorithm=HashAlgorithm.SHA256)
     assert sha != SPEC["model_digest"]
     assert len(sha) == 64
+
+
+def big_tensors() -> dict[str, torch.Tensor]:
+    """A 2.5 MiB state dict: three segments, the last one short."""
+    return {
+        "a": torch.arange(655_360, dtype=torch.float32),
+        "b": torch.arange(7, dtype=torch.int64),
+    }
+
+
+# blake3-segments known answers (computed once; the recipe test below re-derives them).
+SEGMENTS_TINY = "8a2931322fb31b5ac4c128138fdd2039e1c7a60f843dc4d8942f0a27c88c5ae3"
+SEGMENTS_BIG = "e1bde18e9fc26c5c7fce1ceddf32e43f40c21ecb881571755bb8d30f97eb84d3"
+
+
+def segments_bundle(chunk_size: int) -> bytes:
+    """``big_tensors`` sealed with the defaults (blake3-segments), no licence needed."""
+    return seal(
+        big_tensors(),
+        owner_key=OWNER,
+        recipients=[DEVICES[0].public_key()],
+        model_id="kat-segments",
+        options=SealOptions(chunk_size=chunk_size, licence_required=False),
+        clock=lambda: CREATED,
+        _entropy=counter_entropy(b"edgeshield-vault-kat-segments"),
+    )
+
+
+def segments_by_recipe(payload: bytes) -> str:
+    """docs/bundle-format.md's blake3-segments recipe with the bare blake3 package."""
+    import blake3
+
+    size, segment = len(payload), 1024 * 1024
+    outer = b"edgeshield/vault/model-digest/blake3-segments/v1\n"
+    outer += size.to_bytes(8, "big") + segment.to_bytes(8, "big")
+    for start in range(0, size, segment):
+        outer += blake3.blake3(payload[start : start + segment]).digest()
+    return str(blake3.blake3(outer).hexdigest())
+
+
+def test_segments_digest_known_answers() -> None:
+    """The default model digest is blake3-segments, pinned for one- and three-segment models."""
+    assert model_digest(tensors()) == SEGMENTS_TINY
+    assert model_digest(tensors(), hash_algorithm=HashAlgorithm.BLAKE3_SEGMENTS) == SEGMENTS_TINY
+    assert model_digest(big_tensors()) == SEGMENTS_BIG
+    numpy = {name: t.numpy() for name, t in big_tensors().items()}
+    assert model_digest(numpy) == SEGMENTS_BIG
+    # the recipe over the payload a bundle encrypts (the tiny vector's is one segment)
+    assert segments_by_recipe(open_by_recipe(segments_bundle(48))[1]) == SEGMENTS_BIG
+    tiny = open_by_recipe((VECTORS / "tiny_bundle.esb").read_bytes())[1]
+    assert segments_by_recipe(tiny) == SEGMENTS_TINY
+
+
+def test_one_byte_in_a_middle_segment_changes_the_digest() -> None:
+    payload = bytearray(open_by_recipe(segments_bundle(48))[1])
+    assert 2 * 1024 * 1024 < len(payload) < 3 * 1024 * 1024
+    changed = big_tensors()
+    changed["a"][300_000] += 1  # byte 1.14 MiB into the payload: the middle segment
+    assert model_digest(changed) != SEGMENTS_BIG
+    payload[1024 * 1024 + 12_345] ^= 1
+    assert segments_by_recipe(bytes(payload)) != SEGMENTS_BIG
 
 
 def test_vector_opens_with_its_keys() -> None:
@@ -149,16 +213,14 @@ def test_licence_is_byte_for_byte_stable() -> None:
     assert licence.query_quota == 5000
 
 
-def test_vector_decrypts_by_the_documented_recipe() -> None:
-    """Re-implement docs/bundle-format.md with bare primitives; it must open the vector."""
+def open_by_recipe(bundle: bytes) -> tuple[dict[str, object], bytes]:
+    """Re-implement docs/bundle-format.md with bare primitives: the header and the payload."""
     import blake3
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-    from safetensors.torch import load
 
-    bundle = (VECTORS / "tiny_bundle.esb").read_bytes()
     header_length = int.from_bytes(bundle[12:16], "big")
     header_end = 16 + header_length
     header = json.loads(bundle[16:header_end])
@@ -197,11 +259,38 @@ def test_vector_decrypts_by_the_documented_recipe() -> None:
         plaintext += AESGCM(content_key).decrypt(nonce, piece, header_digest)
     assert len(plaintext) == header["payload_size"]
     assert header["format"] == 2
+    return header, plaintext
+
+
+def test_vector_decrypts_by_the_documented_recipe() -> None:
+    """The bare-primitive recipe opens the vector (a BLAKE3 bundle)."""
+    import blake3
+    from safetensors.torch import load
+
+    header, plaintext = open_by_recipe((VECTORS / "tiny_bundle.esb").read_bytes())
     assert header["bundle_version"] == 3
+    assert header["hash"] == "blake3"
     assert blake3.blake3(plaintext).hexdigest() == header["model_digest"]
     loaded = load(plaintext)
     for name, tensor in tensors().items():
         assert torch.equal(loaded[name], tensor)
+
+
+@pytest.mark.parametrize("chunk_size", [48, 1024 * 1024, 1024 * 1024 + 48])
+def test_segments_bundle_decrypts_by_the_documented_recipe(chunk_size: int) -> None:
+    """A blake3-segments bundle (hash id 3) opens by the same recipe and digest recipe."""
+    from safetensors.torch import load
+
+    bundle = segments_bundle(chunk_size)
+    assert bundle[10] == 3
+    header, plaintext = open_by_recipe(bundle)
+    assert header["hash"] == "blake3-segments"
+    assert header["model_digest"] == SEGMENTS_BIG == segments_by_recipe(plaintext)
+    loaded = load(plaintext)
+    opened = open_bundle(bundle, device_key=DEVICES[0], owner_public_key=OWNER.public_key())
+    for name, tensor in big_tensors().items():
+        assert torch.equal(loaded[name], tensor)
+        assert torch.equal(opened[name], tensor)
 
 
 def test_format_1_vector_is_refused() -> None:

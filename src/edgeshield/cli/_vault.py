@@ -61,6 +61,7 @@ class KeyKind(enum.Enum):
 class HashName(enum.Enum):
     """Digest names accepted by ``seal --hash``."""
 
+    BLAKE3_SEGMENTS = "blake3-segments"
     BLAKE3 = "blake3"
     SHA256 = "sha256"
 
@@ -185,7 +186,7 @@ def seal_cmd(
         int, typer.Option("--chunk-size", help="Plaintext bytes per encrypted chunk.")
     ] = 4 * 1024 * 1024,
     hash_name: Annotated[HashName, typer.Option("--hash", help="Digest algorithm.")] = (
-        HashName.BLAKE3
+        HashName.BLAKE3_SEGMENTS
     ),
     no_licence: Annotated[
         bool, typer.Option("--no-licence", help="Let devices open it without a licence.")

@@ -76,16 +76,21 @@ SAFETENSORS_DTYPES = frozenset(
 class HashAlgorithm(enum.Enum):
     """Digest used for the header digest, the ciphertext digest and the model digest.
 
-    Both produce 32 bytes; BLAKE3 is several times faster than SHA-256 on one core.
+    All produce 32 bytes; BLAKE3 is several times faster than SHA-256 on one core.
+    ``BLAKE3_SEGMENTS`` (the default since issue 16) is BLAKE3 for the header and ciphertext
+    digests and a hash list of 1 MiB BLAKE3 segments for the model digest, which the
+    loader's decryption threads compute in parallel (``edgeshield.vault._digest``). SHA256
+    and BLAKE3 stay readable: bundles sealed with them open as before.
     """
 
     SHA256 = 1
     BLAKE3 = 2
+    BLAKE3_SEGMENTS = 3
 
     @property
     def label(self) -> str:
-        """Name written in the header (``"sha256"`` or ``"blake3"``)."""
-        return self.name.lower()
+        """Name written in the header: ``"sha256"``, ``"blake3"`` or ``"blake3-segments"``."""
+        return self.name.lower().replace("_", "-")
 
 
 class Hasher(Protocol):
@@ -99,13 +104,16 @@ class Hasher(Protocol):
 
 
 def new_hasher(algorithm: HashAlgorithm, *, multithreaded: bool = False) -> Hasher:
-    """Return a fresh incremental hasher for ``algorithm``.
+    """Return a fresh incremental hasher of the header and ciphertext digests for ``algorithm``.
+
+    ``BLAKE3_SEGMENTS`` is plain BLAKE3 here; only its model digest is segmented (see
+    ``edgeshield.vault._digest.model_hasher``).
 
     ``multithreaded`` lets BLAKE3 split each large update over the CPUs (same digest). The
     bulk passes use it: ``blake3.update`` releases the GIL on large inputs, so its threads
     also use the cores that a load's decryption threads leave idle.
     """
-    if algorithm is HashAlgorithm.BLAKE3:
+    if algorithm is not HashAlgorithm.SHA256:
         if multithreaded:
             return blake3.blake3(max_threads=blake3.blake3.AUTO)  # type: ignore[no-any-return,unused-ignore]
         return blake3.blake3()  # type: ignore[no-any-return,unused-ignore]

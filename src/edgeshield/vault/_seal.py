@@ -8,12 +8,14 @@ and Vizár ("Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistan
 2015), so reordering, truncation and extension all fail to decrypt.
 
 Sealing costs no copy of the model: the safetensors payload (tensors sorted by name) is laid
-out as views of the tensors' own memory, hashed for the model digest in one pass, and
-encrypted chunk by chunk in a second, so memory is the state dict plus two chunks.
+out as views of the tensors' own memory, hashed for the model digest in one pass (with
+``blake3-segments``, its 1 MiB segments on several threads), and encrypted chunk by chunk in
+a second, so memory is the state dict plus a few chunks.
 """
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 import json
@@ -21,6 +23,7 @@ import os
 import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -28,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edgeshield.errors import ConfigError, StorageError
+from edgeshield.vault._digest import SEGMENT_SIZE, combine_segments, model_hasher, segment_digests
 from edgeshield.vault._format import (
     MAX_BUNDLE_VERSION,
     MAX_CHUNK_SIZE,
@@ -44,7 +48,7 @@ from edgeshield.vault._format import (
 )
 from edgeshield.vault._keys import DevicePublicKey, OwnerKey
 from edgeshield.vault._licence import Clock, system_clock
-from edgeshield.vault._stream import torch_dtypes
+from edgeshield.vault._stream import default_threads, torch_dtypes
 from edgeshield.vault._wrap import wrap_key
 
 if TYPE_CHECKING:
@@ -100,7 +104,8 @@ class SealOptions:
     chunk_size : int
         Plaintext bytes per AES-GCM chunk; the loader's extra memory is about one chunk.
     hash_algorithm : HashAlgorithm
-        Digest for the header, the ciphertext and the model (BLAKE3 is fastest).
+        Digest for the header, the ciphertext and the model; ``BLAKE3_SEGMENTS`` (the
+        default) lets devices hash the model on all their decryption threads.
     licence_required : bool
         If True (the default) :func:`open_bundle` refuses to open without a valid licence.
     bundle_version : int
@@ -109,7 +114,7 @@ class SealOptions:
     """
 
     chunk_size: int = 4 * 1024 * 1024
-    hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3
+    hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3_SEGMENTS
     licence_required: bool = True
     bundle_version: int = 0
 
@@ -134,21 +139,23 @@ class SealOptions:
 class _Payload:
     """The safetensors payload as views of the tensors' own memory, never one big copy.
 
-    ``pieces`` are, in payload order, the safetensors header and each tensor's bytes;
-    ``owners`` keeps the (CPU, contiguous) tensors behind the views alive.
+    ``pieces`` are, in payload order, the safetensors header and each tensor's bytes, and
+    ``starts`` their payload offsets; ``owners`` keeps the (CPU, contiguous) tensors behind
+    the views alive.
     """
 
     pieces: tuple[memoryview, ...]
+    starts: tuple[int, ...]
     size: int
     owners: tuple[Any, ...]
 
     def gather(self, start: int, buffer: memoryview) -> memoryview:
         """Return payload bytes ``[start, start + len(buffer))``: a view, or copied into buffer."""
         end = start + len(buffer)
-        position, filled = 0, 0
-        for piece in self.pieces:
-            low, high = position, position + len(piece)
-            position = high
+        filled = 0
+        first = max(0, bisect.bisect_right(self.starts, start) - 1)
+        for low, piece in zip(self.starts[first:], self.pieces[first:], strict=True):
+            high = low + len(piece)
             if high <= start:
                 continue
             if low >= end:
@@ -211,29 +218,56 @@ def _serialise(tensors: Tensors) -> _Payload:
     text = json.dumps(index, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # align the tensor data to 8 bytes, as safetensors does
     head = struct.pack("<Q", len(text)) + text
+    pieces = (memoryview(head), *(f.data for f in items if len(f.data) > 0))
     return _Payload(
-        pieces=(memoryview(head), *(f.data for f in items if len(f.data) > 0)),
+        pieces=pieces,
+        starts=tuple(itertools.accumulate((len(p) for p in pieces[:-1]), initial=0)),
         size=len(head) + offset,
         owners=tuple(f.owner for f in items),
     )
 
 
+_SEGMENTS_PER_TASK = 16  # 16 MiB of payload per thread-pool task when hashing segments
+
+
 def _payload_digest(payload: _Payload, algorithm: HashAlgorithm) -> str:
-    """Hash the payload pieces in order: the model digest as 64 lowercase hex digits."""
-    hasher = new_hasher(algorithm, multithreaded=True)
-    for piece in payload.pieces:
-        hasher.update(piece)
-    return hasher.digest().hex()
+    """Hash the payload pieces in order: the model digest as 64 lowercase hex digits.
+
+    ``blake3-segments`` hashes runs of segments on :func:`default_threads` threads (the
+    digest does not depend on how many); each run copies only a segment that straddles two
+    pieces, into its own 1 MiB buffer.
+    """
+    if algorithm is not HashAlgorithm.BLAKE3_SEGMENTS:
+        hasher = model_hasher(algorithm)
+        for piece in payload.pieces:
+            hasher.update(piece)
+        return hasher.digest().hex()
+    run = _SEGMENTS_PER_TASK * SEGMENT_SIZE
+
+    def hash_run(start: int) -> list[bytes]:
+        buffer = memoryview(bytearray(SEGMENT_SIZE))
+        digests = []
+        for low in range(start, min(start + run, payload.size), SEGMENT_SIZE):
+            length = min(SEGMENT_SIZE, payload.size - low)
+            digests += segment_digests(payload.gather(low, buffer[:length]))
+        return digests
+
+    with ThreadPoolExecutor(default_threads(), thread_name_prefix="vault-hash") as pool:
+        runs = pool.map(hash_run, range(0, payload.size, run))
+        return combine_segments(payload.size, itertools.chain.from_iterable(runs)).hex()
 
 
-def model_digest(tensors: Tensors, *, hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3) -> str:
+def model_digest(
+    tensors: Tensors, *, hash_algorithm: HashAlgorithm = HashAlgorithm.BLAKE3_SEGMENTS
+) -> str:
     """Return the model digest of a state dict: the one name of a model across EdgeShield.
 
     Why: the same model must show the same digest in its model card, the bundle header, the
     licence that names it, the guard's health answer, the ownership commitment and the
-    ledger's registry. This is that digest: ``hash_algorithm`` (BLAKE3 unless the bundle was
-    sealed with another) over the canonical safetensors payload :func:`seal` encrypts
-    (tensors sorted by name, no metadata), as 64 lowercase hex digits. It names the weights
+    ledger's registry. This is that digest: ``hash_algorithm`` (``BLAKE3_SEGMENTS``, a hash
+    list of 1 MiB BLAKE3 segments, unless the bundle was sealed with another) over the
+    canonical safetensors payload :func:`seal` encrypts (tensors sorted by name, no
+    metadata), as 64 lowercase hex digits. It names the weights
     only; it is not the SHA-256 of a ``.safetensors`` file, whose bytes also hold metadata.
 
     Parameters
@@ -273,6 +307,9 @@ def _check_tensors(tensors: Tensors) -> None:
             raise ConfigError("tensors must map str names to torch.Tensor or numpy array values")
         if _dtype_name(tensor) is None:
             raise ConfigError(f"tensor {name!r} has unsupported dtype {tensor.dtype}")
+    if "__metadata__" in tensors:
+        # safetensors reserves the key for its metadata: such a bundle would never open
+        raise ConfigError("the tensor name '__metadata__' is reserved by safetensors")
 
 
 def _check_inputs(

@@ -1,18 +1,25 @@
 """Parallel decryption straight into the tensors' own storage.
 
 Loading must not cost a second copy of the model, nor leave cores idle. Once the first chunks
-have revealed the safetensors header, every tensor gets its own preallocated storage and
-worker threads decrypt the remaining chunks (chunks are independent), each directly into its
-tensor's storage; only a chunk that straddles two tensors goes through a per-slot scratch
-buffer. Chunks are zero-copy views (:class:`BundleBytes`: the mapped file or the bytes given),
-so decryption reads the page cache in place. The calling thread hashes the plaintext in chunk
-order meanwhile; that digest, compared with the signed ``model_digest``, authenticates what
-was loaded. pyca's ``decrypt_into`` (cryptography 50)
-and ``blake3.update`` both release the GIL on large inputs, so decryption and hashing run on
-separate cores at once; the hash uses BLAKE3's own threads, which also take the cores the
-decryption threads leave idle (``benchmarks/vault.py`` reports the scaling with 1, 2 and 4
-decryption threads). Extra memory is one chunk buffer per chunk in flight, and per-tensor
-storage lets the allocator recycle memory exactly as ``torch.load`` does.
+have revealed the safetensors header, every tensor gets its own preallocated storage and worker
+threads decrypt the remaining chunks (chunks are independent), each directly into its tensor's
+storage; a chunk that straddles tensors is decrypted piece by piece into each of them (pyca's
+streaming AES-GCM), and only bytes outside every tensor (the safetensors header, padding) go to
+a per-slot scratch buffer. Chunks are zero-copy views (:class:`BundleBytes`: the mapped file or
+the bytes given), so decryption reads the page cache in place. The plaintext's digest, compared
+with the signed ``model_digest``, authenticates what was loaded. pyca's ``decrypt_into``
+(cryptography 50) and ``blake3`` both release the GIL on large inputs, so threads decrypt and
+hash on all cores at once.
+
+How the digest is computed depends on the bundle's hash algorithm. With ``blake3-segments``
+(the default) and a chunk size that is a whole number of 1 MiB segments, the thread that
+decrypts a chunk also hashes its segments right away, while they are in its cache, and this
+thread only appends the segments' digests in chunk order: hashing is as parallel as decryption.
+Otherwise (BLAKE3 or SHA-256 bundles, or segments that straddle chunks) this thread hashes each
+plaintext in chunk order meanwhile, one sequential pass (BLAKE3 on its own threads) that the
+decryption cannot overlap fully. ``benchmarks/vault.py`` reports the scaling with 1, 2 and 4
+threads. Extra memory is one chunk buffer per chunk in flight, and per-tensor storage lets the
+allocator recycle memory exactly as ``torch.load`` does.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from functools import cache
 from typing import IO, TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from edgeshield.vault._digest import SEGMENT_SIZE, SegmentedHasher, model_hasher, segment_digests
 from edgeshield.vault._format import TAG_SIZE, Hasher, Header, fail, new_hasher
 from edgeshield.vault._source import BundleBytes
 
@@ -139,6 +148,24 @@ class _Tensors:
                 low - start : high - start
             ]
 
+    def pieces(self, start: int, end: int, slot: _Slot) -> list[memoryview]:
+        """Return where each part of payload ``[start, end)`` goes, in order.
+
+        Tensor bytes go to their tensor's storage; bytes outside every tensor (the
+        safetensors header, padding) to the slot's scratch buffer, at their chunk offset.
+        """
+        pieces = []
+        for segment in self._overlapping(start, end):
+            low, high = max(start, segment.start), min(end, segment.end)
+            if high <= low:
+                continue
+            if segment.target is None:
+                pieces.append(slot.scratch[low - start : high - start])
+                slot.used = True
+            else:
+                pieces.append(segment.target[low - segment.start : high - segment.start])
+        return pieces
+
     def direct(self, start: int, end: int) -> memoryview | None:
         """Return the target slice if ``[start, end)`` lies inside one tensor, else None."""
         found = self._overlapping(start, end)
@@ -221,7 +248,7 @@ def default_threads() -> int:
 
 @dataclass
 class _Slot:
-    """One in-flight chunk's plaintext buffer, used when the chunk straddles two tensors."""
+    """One in-flight chunk's scratch buffer: the first chunks, and bytes outside any tensor."""
 
     scratch: memoryview
     storage: torch.Tensor
@@ -243,13 +270,19 @@ def _slot(chunk_size: int) -> _Slot:
 
 @dataclass
 class _Loader:
-    """Chunk decryption into the planned storages; any thread may run :meth:`chunk`."""
+    """Chunk decryption into the planned storages; any thread may run :meth:`chunk`.
+
+    ``segments``: whether :meth:`chunk` also hashes the chunk's whole 1 MiB segments
+    (``blake3-segments`` with a chunk size that is a multiple of the segment size).
+    """
 
     header: Header
     offset: int
     header_digest: bytes
     aead: AESGCM
     source: BundleBytes
+    key: bytes = field(repr=False)
+    segments: bool = False
 
     def decrypt(self, index: int, slot: _Slot, target: memoryview | None) -> memoryview:
         """Decrypt chunk ``index`` into ``target`` (or the slot's scratch); return the plaintext."""
@@ -269,15 +302,66 @@ class _Loader:
         self.source.release(where, length + TAG_SIZE)
         return out
 
-    def chunk(self, index: int, slot: _Slot, plan: _Tensors) -> memoryview:
-        """Decrypt chunk ``index`` straight into its tensor, or via scratch if it straddles."""
+    def scatter(self, index: int, pieces: list[memoryview]) -> None:
+        """Decrypt chunk ``index`` piece by piece straight into ``pieces`` (its tensors).
+
+        A chunk that straddles tensors has no one contiguous destination, so it is decrypted
+        with pyca's streaming AES-GCM (``update_into`` each piece, then ``finalize`` checks
+        the tag) instead of into a scratch buffer and then copied, a second pass over those
+        bytes. The pieces hold unauthenticated plaintext until ``finalize``; on any failure
+        the caller zeroes every storage, as for every chunk.
+        """
+        header = self.header
+        length = header.chunk_length(index)
+        where = self.offset + index * (header.chunk_size + TAG_SIZE)
+        chunk = self.source.view(where, length + TAG_SIZE)
+        try:
+            decryptor = Cipher(
+                algorithms.AES(self.key), modes.GCM(header.nonce(index), bytes(chunk[length:]))
+            ).decryptor()
+            decryptor.authenticate_additional_data(self.header_digest)
+            position = 0
+            for out in pieces:
+                decryptor.update_into(chunk[position : position + len(out)], out)
+                position += len(out)
+            if position != length:
+                raise fail()
+            decryptor.finalize()
+        except InvalidTag as exc:
+            raise fail() from exc
+        finally:
+            chunk.release()
+        self.source.release(where, length + TAG_SIZE)
+
+    def chunk(
+        self, index: int, slot: _Slot, plan: _Tensors
+    ) -> tuple[list[memoryview], list[bytes] | None]:
+        """Decrypt chunk ``index`` straight into its tensor or, if it straddles, tensors.
+
+        Returns the plaintext (one view, or the pieces in order) and, when :attr:`segments`,
+        its segments' BLAKE3 digests (hashed here, while the plaintext is in this core's
+        cache).
+        """
         start = index * self.header.chunk_size
         length = self.header.chunk_length(index)
         target = plan.direct(start, start + length)
-        out = self.decrypt(index, slot, target)
-        if target is None:
-            plan.write(start, out)
-        return out
+        if target is not None:
+            pieces = [self.decrypt(index, slot, target)]
+        else:
+            pieces = plan.pieces(start, start + length, slot)
+            self.scatter(index, pieces)
+        return pieces, segment_digests(pieces) if self.segments else None
+
+
+def _absorb(hasher: Hasher, pieces: list[memoryview], digests: list[bytes] | None) -> None:
+    """Add one chunk to the model digest: its plaintext, or its segments' digests."""
+    if digests is None:
+        for piece in pieces:
+            hasher.update(piece)
+        return
+    if not isinstance(hasher, SegmentedHasher):
+        raise TypeError("segment digests need a SegmentedHasher")
+    hasher.add_segments(digests, sum(len(piece) for piece in pieces))
 
 
 def load_tensors(
@@ -292,22 +376,25 @@ def load_tensors(
     """Decrypt the payload into per-tensor storage; return the tensors and the model digest.
 
     The first chunks (up to the end of the safetensors header) are decrypted in order; then
-    ``threads`` workers decrypt the remaining chunks concurrently,
-    each directly into its tensor's storage, while this thread hashes the plaintext in chunk
-    order. At most ``2 * threads`` chunks are in flight, so memory is the model plus that many
-    chunk buffers. Every failure raises :class:`IntegrityError` after the storages have been
+    ``threads`` workers decrypt the remaining chunks concurrently, each directly into its
+    tensor's storage, and either hash its segments too (``blake3-segments`` with whole
+    segments per chunk) or leave this thread to hash the plaintext in chunk order. At most
+    ``2 * threads`` chunks are in flight, so memory is the model plus that many chunk
+    buffers. Every failure raises :class:`IntegrityError` after the storages have been
     zeroed; the caller must compare the digest with the signed ``model_digest`` before using
     the tensors.
     """
     workers = default_threads() if threads is None else threads
+    hasher = model_hasher(header.hash_algorithm)
     loader = _Loader(
         header=header,
         offset=offset,
         header_digest=header_digest,
         aead=AESGCM(content_key),
         source=source,
+        key=content_key,
+        segments=isinstance(hasher, SegmentedHasher) and header.chunk_size % SEGMENT_SIZE == 0,
     )
-    hasher = new_hasher(header.hash_algorithm, multithreaded=True)
     slots = [_slot(header.chunk_size) for _ in range(2 * workers)]
     pending = bytearray()  # plaintext seen before the safetensors header is complete
     plan: _Tensors | None = None
@@ -342,11 +429,13 @@ def _parallel(
     indices: range,
     workers: int,
 ) -> None:
-    """Decrypt ``indices`` on ``workers`` threads; hash each plaintext here, in order."""
+    """Decrypt ``indices`` on ``workers`` threads; add each chunk to the digest in order."""
     if not indices:
         return
     free = list(slots)
-    flight: collections.deque[tuple[Future[memoryview], _Slot]] = collections.deque()
+    flight: collections.deque[tuple[Future[tuple[list[memoryview], list[bytes] | None]], _Slot]] = (
+        collections.deque()
+    )
     upcoming = iter(indices)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vault-decrypt")
     try:
@@ -355,7 +444,7 @@ def _parallel(
             flight.append((pool.submit(loader.chunk, index, slot, plan), slot))
         while flight:
             future, slot = flight.popleft()
-            hasher.update(future.result())
+            _absorb(hasher, *future.result())
             following = next(upcoming, None)
             if following is not None:
                 flight.append((pool.submit(loader.chunk, following, slot, plan), slot))
