@@ -176,7 +176,7 @@ def test_a_plant_refuses_a_run_for_another_schema(federation: Federation) -> Non
     config = {"schema": load_schema("breast_cancer").digest, "seed": 0, "encoder": "{}"}
     with pytest.raises(FederatedError, match="reads dataset schema 'ai4i2020'"):
         plant.fit([], config)
-    assert plant.schema == default_schema()
+    assert plant.schemas == (default_schema(),)
 
 
 def test_fl_app_carries_the_schema_and_reference_rows(

@@ -60,7 +60,7 @@ class DemoConfig:
     pretrain
         Start from a model the vendor pretrained on public data: the UCI AI4I 2020 file shipped
         with the package (default) or rows generated from the published physics; ``None``
-        starts from a random model.
+        starts from a random model (required with a schema other than AI4I's).
     reproducible_dp
         Draw the DP noise from ``seed`` so one seed gives one model (demos and benchmarks only:
         a known seed gives away the noise). Off by default: with DP, runs differ.
@@ -70,7 +70,8 @@ class DemoConfig:
     price_protections
         Also train, in a second process while the demo runs, the reference models of the
         price table: central on the pooled rows, and the same federated run without the
-        watermark, without and with DP (:mod:`edgeshield.demo._reference`).
+        watermark, without and with DP (:mod:`edgeshield.demo._reference`). Generated AI4I
+        plants only: a run on another schema trains none and its report says so.
     engine
         The Flower ServerApp and ClientApps on an in-process grid (default: no Ray start-up),
         or on Flower's simulation engine (Ray).
