@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from edgeshield.demo import DemoConfig, create_dashboard, write_report
 from edgeshield.demo._prices import prices, quality_ladder
 from edgeshield.demo._reference import _config_from_json, _config_json, rows_digest
+from edgeshield.usecase import load_schema
 
 RUN_ID = "20261206T190000Z"
 REFERENCE: dict[str, Any] = {
@@ -109,3 +110,14 @@ def test_the_child_gets_the_configuration_but_never_the_keys() -> None:
     assert (child.seed, child.dp_noise, child.poison, child.pretrain) == (
         7, None, config.poison, config.pretrain,
     )  # fmt: skip
+
+
+def test_the_child_reads_the_same_file_by_the_same_schema(tmp_path: Path) -> None:
+    """A run on a file: the child gets the schema's canonical form and the file's full path."""
+    breast = load_schema("breast_cancer")
+    rows = tmp_path / "rows.csv"
+    config = DemoConfig(schema=breast, data=rows, split_by="site", pretrain=None)
+    child = _config_from_json(_config_json(config))
+    assert child.schema is not None
+    assert child.schema.digest == breast.digest
+    assert (child.data, child.split_by, child.pretrain) == (rows.resolve(), "site", None)

@@ -70,8 +70,8 @@ class DemoConfig:
     price_protections
         Also train, in a second process while the demo runs, the reference models of the
         price table: central on the pooled rows, and the same federated run without the
-        watermark, without and with DP (:mod:`edgeshield.demo._reference`). Generated AI4I
-        plants only: a run on another schema trains none and its report says so.
+        watermark, without and with DP (:mod:`edgeshield.demo._reference`); with ``data``, on
+        the same file's rows, split the same way.
     engine
         The Flower ServerApp and ClientApps on an in-process grid (default: no Ray start-up),
         or on Flower's simulation engine (Ray).

@@ -85,8 +85,8 @@ def _data_lines(result: DemoResult) -> list[str]:
         "",
         f"**Not run for schema `{name}`**, which has no generator and declares no failure "
         "physics: public pretraining (the shipped public file is AI4I 2020 data, so the model "
-        "starts from a random model); the price table's reference models (the reference "
-        "process draws generated AI4I plants); physics-labelled control and anchor points (the "
+        "starts from a random model, and so do the price table's reference models); "
+        "physics-labelled control and anchor points (the "
         "watermark's triggers are rare rows of the schema's envelope fitted on the public "
         "reference rows, with balanced secret labels). Instead of generated readings, the "
         "benign client replays held-out rows and the natural-query thief sends the public "

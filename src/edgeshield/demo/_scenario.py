@@ -93,21 +93,10 @@ def _gas_spent(chain: Chain, after_block: int, accounts: set[str]) -> int | None
     return total
 
 
-def _collect(ctx: DemoContext, reference: ReferenceRuns | None) -> None:
-    """Wait for the reference models; their figures join the federated step's as ``reference``.
-
-    A run on another schema trains none (the reference process draws generated AI4I plants):
-    the report says so instead of a price table.
-    """
+def _collect(ctx: DemoContext, reference: ReferenceRuns) -> None:
+    """Wait for the reference models; their figures join the federated step's as ``reference``."""
     federated = next((s for s in ctx.steps if s.key == "federated"), None)
     if federated is None or ctx.state.test is None:
-        return
-    if reference is None:
-        name = ctx.config.schema.name if ctx.config.schema is not None else ""
-        federated.figures["reference"] = {
-            "error": f"not trained for schema {name!r}: the reference process draws generated"
-            " AI4I 2020 plants, not a file's rows"
-        }
         return
     ctx.progress("waiting for the reference models of the price table", 0.99)
     federated.figures["reference"] = reference.collect(ctx.state.test, timeout=_REFERENCE_WAIT)
@@ -152,7 +141,7 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
             resources=resources,
         )
         reference = None
-        if config.price_protections and config.generated:
+        if config.price_protections:
             reference = ReferenceRuns(config, run_dir)
             resources.callback(reference.close)
         try:
@@ -164,7 +153,7 @@ def run_demo(config: DemoConfig, run_dir: Path, progress: Progress | None = None
                 ctx.steps.append(record)
         except EdgeShieldError as exc:
             failed = str(exc) if isinstance(exc, DemoError) else f"{type(exc).__name__}: {exc}"
-        if config.price_protections and failed is None:
+        if reference is not None and failed is None:
             _collect(ctx, reference)
         events = _chain_events(state)
     ctx.progress("done", 1.0)
