@@ -32,7 +32,12 @@ def _private_keys() -> tuple[str, ...]:
 
 def demo(
     plants: Annotated[int, typer.Option(min=3, help="Number of plants.")] = 6,
-    rows: Annotated[int, typer.Option(min=900, help="Rows over all plants.")] = 48_000,
+    rows: Annotated[
+        int,
+        typer.Option(
+            min=900, help="Rows over all generated AI4I plants (--data: the file decides)."
+        ),
+    ] = 48_000,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 8,
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 3,
     malicious: Annotated[int, typer.Option(min=0, help="Malicious plants.")] = 1,
