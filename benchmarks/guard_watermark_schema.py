@@ -54,14 +54,7 @@ def _queries(
     natural: pd.DataFrame, size: int, space: AttackSpace, rng: np.random.Generator
 ) -> pd.DataFrame:
     """The thief's natural rows, then jittered copies of them up to ``size`` queries."""
-    if size <= len(natural):
-        return natural.iloc[:size].reset_index(drop=True)
-    base = natural.iloc[rng.integers(0, len(natural), size - len(natural))].reset_index(drop=True)
-    values = base.loc[:, list(space.numeric)].to_numpy(np.float64)
-    spread = natural.loc[:, list(space.numeric)].to_numpy(np.float64).std(axis=0)
-    values = values + rng.normal(0.0, JITTER, values.shape) * spread
-    jittered = space.moved(base, values).assign(diagnosis=base["diagnosis"].to_numpy())
-    return pd.concat([natural, jittered], ignore_index=True)
+    return space.jittered(natural, size, spread=JITTER, rng=rng)
 
 
 def main() -> None:

@@ -29,13 +29,21 @@ from edgeshield.demo import (
     _steps_release,
     run_demo,
 )
+from edgeshield.demo._data import DemoData
 from edgeshield.demo._steps_release import step_release, step_serve
 from edgeshield.demo._steps_training import step_plants
 from edgeshield.errors import DemoError
 from edgeshield.federated import Engine
 from edgeshield.guard import GuardStore
 from edgeshield.ledger import ModelRegistryClient
-from edgeshield.usecase import FleetConfig, TrainConfig, make_fleet, sqlite_url, train_classifier
+from edgeshield.usecase import (
+    FleetConfig,
+    TrainConfig,
+    default_schema,
+    make_fleet,
+    sqlite_url,
+    train_classifier,
+)
 
 TINY = DemoConfig(
     plants=3,
@@ -110,8 +118,9 @@ def _tiny_model_and_registry(ctx: DemoContext) -> StepRecord:
     """Stand-in for training and the on-chain record: a small classifier, a registry."""
     state = ctx.state
     assert state.chain is not None
-    state.fleet = make_fleet(FleetConfig(plants=3, total_rows=900), seed=0)
-    rows = state.fleet.frames[state.fleet.plant_ids[0]]
+    fleet = make_fleet(FleetConfig(plants=3, total_rows=900), seed=0)
+    state.data = DemoData(schema=default_schema(), plants=dict(fleet.frames), fleet=fleet)
+    rows = fleet.frames[fleet.plant_ids[0]]
     state.classifier = train_classifier(rows, TrainConfig(epochs=1), seed=0)
     state.registry = ModelRegistryClient.create(state.chain, owner=state.accounts["owner"])
     return _record("setup")

@@ -12,8 +12,10 @@ from demo_kit import STEP_FIGURES, make_steps, step_map, write_result
 from fastapi.testclient import TestClient
 
 from edgeshield.demo import DemoConfig, create_dashboard, write_report
+from edgeshield.demo._data import load_demo_data
 from edgeshield.demo._prices import prices, quality_ladder
-from edgeshield.demo._reference import _config_from_json, _config_json, rows_digest
+from edgeshield.demo._reference import _config_from_json, _config_json, measure, rows_digest
+from edgeshield.usecase import load_schema
 
 RUN_ID = "20261206T190000Z"
 REFERENCE: dict[str, Any] = {
@@ -109,3 +111,33 @@ def test_the_child_gets_the_configuration_but_never_the_keys() -> None:
     assert (child.seed, child.dp_noise, child.poison, child.pretrain) == (
         7, None, config.poison, config.pretrain,
     )  # fmt: skip
+
+
+def test_the_child_reads_the_same_file_by_the_same_schema(tmp_path: Path) -> None:
+    """A run on a file: the child gets the schema's canonical form and the file's full path."""
+    breast = load_schema("breast_cancer")
+    rows = tmp_path / "rows.csv"
+    config = DemoConfig(schema=breast, data=rows, split_by="site", pretrain=None)
+    child = _config_from_json(_config_json(config))
+    assert child.schema is not None
+    assert child.schema.digest == breast.digest
+    assert (child.data, child.split_by, child.pretrain) == (rows.resolve(), "site", None)
+
+
+@pytest.mark.slow
+def test_reference_models_of_a_file_are_scored_on_the_demos_held_out_rows(
+    breast_cancer_csv: Path, tmp_path: Path
+) -> None:
+    """The child splits the file as the demo does: the same held-out rows, by their digest."""
+    breast = load_schema("breast_cancer")
+    config = DemoConfig(
+        schema=breast, data=breast_cancer_csv, pretrain=None, rounds=1, local_epochs=1,
+        malicious=0, dp_noise=1.0, reproducible_dp=True,
+    )  # fmt: skip
+    figures = measure(config, tmp_path)
+    held_out = load_demo_data(config).test
+    assert held_out is not None
+    assert (figures["test_rows"], figures["rows_digest"]) == (len(held_out), rows_digest(held_out))
+    for model in ("central", "federated_no_dp", "federated_dp"):
+        assert 0.0 < figures[model]["f1"] <= 1.0
+    assert figures["federated_dp"]["epsilon"] > 0

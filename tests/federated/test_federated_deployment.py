@@ -4,7 +4,10 @@ attacker's side (an outsider, unsigned apps, a registered rogue node claiming a 
 to the honest run, and plants killed mid-round.
 
 All tests share one federation (starting one costs minutes on a busy machine); the dropout test
-kills plants, so it runs last (pytest keeps the file's order)."""
+kills plants, so it runs last (pytest keeps the file's order). Every plant holds rows of two
+dataset schemas, a table each (AI4I 2020 and breast cancer, issue 19), and its executor reads
+the one a run trains on (``fl plant --schema ai4i2020 --schema breast_cancer``): the honest run
+trains on AI4I, the dropout run on breast cancer, with no second federation."""
 
 from __future__ import annotations
 
@@ -38,8 +41,12 @@ from edgeshield.usecase import (
     PlantDatabase,
     PlantProfile,
     load_classifier,
+    load_schema,
     make_fleet,
+    read_table,
+    split_rows,
     sqlite_url,
+    stratified_split,
 )
 
 pytestmark = pytest.mark.slow
@@ -155,12 +162,29 @@ class _Federation:
     ``plant-id`` in its node config and runs an executor that would answer any task.
     """
 
-    def __init__(self, base: Path, procs: _Processes, plants: int, plant_args: list[str]) -> None:
+    def __init__(
+        self,
+        base: Path,
+        procs: _Processes,
+        plants: int,
+        plant_args: list[str],
+        breast_cancer_csv: Path,
+    ) -> None:
         self.base, self.procs = base, procs
         self.fleet: Fleet = make_fleet(FleetConfig(plants=plants, total_rows=500 * plants), seed=0)
         self.url = sqlite_url(base / "plants.sqlite")
         with PlantDatabase(self.url) as db:
             db.write_fleet(self.fleet.profiles, self.fleet.frames)
+        # The same plants' breast-cancer rows, in that schema's own table of the same database;
+        # the vendor's public reference rows are none of theirs.
+        self.breast = load_schema("breast_cancer")
+        rows, self.reference = stratified_split(
+            read_table(breast_cancer_csv, self.breast), test_fraction=0.2, schema=self.breast
+        )
+        parts = split_rows(rows, plants, seed=0, schema=self.breast)
+        with PlantDatabase(self.url, schema=self.breast) as db:
+            for plant, frame in zip(self.fleet.plant_ids, parts.values(), strict=True):
+                db.write_plant(plant, frame)
         first: PlantProfile = self.fleet.profiles[0]
         self.rogue_url = sqlite_url(base / "rogue.sqlite")
         with PlantDatabase(self.rogue_url) as db:
@@ -250,9 +274,15 @@ class _Federation:
                 ],
             )
 
-    def app(self, name: str, config: FederatedConfig, *, signed: bool) -> Path:
+    def app(
+        self, name: str, config: FederatedConfig, *, signed: bool, breast: bool = False
+    ) -> Path:
+        """A Flower App for ``config`` (on the breast-cancer rows with ``breast``)."""
         roster = PlantRoster.load(self.roster)
-        app = write_flower_app(self.base / name, config, self.base / f"run-{name}", roster=roster)
+        data = {"schema": self.breast, "reference": self.reference} if breast else {}
+        app = write_flower_app(
+            self.base / name, config, self.base / f"run-{name}", roster=roster, **data
+        )
         if signed:
             sign_app(app, self.vendor_key)
         return app
@@ -287,17 +317,27 @@ class _Federation:
         return (self.base / f"{name}.log").read_text(errors="replace")
 
 
-#: Every plant's policy: SecAgg+ (the default) and record-level DP of noise >= 0.8, clip <= 1.
+#: Every plant's policy: SecAgg+ (the default) and record-level DP of noise >= 0.8, clip <= 1;
+#: its rows follow either of two dataset schemas.
 POLICY = ["--min-dp-noise", "0.8", "--max-dp-clip", "1.0"]
+SCHEMAS = ["--schema", "ai4i2020", "--schema", "breast_cancer"]
 
 
 @pytest.fixture(scope="module")
-def federation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Federation]:
+def federation(
+    tmp_path_factory: pytest.TempPathFactory, breast_cancer_csv: Path
+) -> Iterator[_Federation]:
     """One federation for the module's tests (starting one costs a minute on a busy machine)."""
     base = tmp_path_factory.mktemp("federation")
     procs = _Processes(base, _env(base))
     try:
-        yield _Federation(base, procs, plants=3, plant_args=POLICY)
+        yield _Federation(
+            base,
+            procs,
+            plants=3,
+            plant_args=[*POLICY, *SCHEMAS],
+            breast_cancer_csv=breast_cancer_csv,
+        )
     finally:
         procs.stop()
 
@@ -399,6 +439,7 @@ def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation
     assert (privacy["sigma"], privacy["clip"], privacy["delta"]) == (1.0, 1.0, 1e-5)
     model = load_classifier(run / "model")
     assert model.threshold == record["threshold"]
+    assert summary["dataset_schema"]["name"] == model.schema.name == "ai4i2020"
     card = json.loads((run / "model" / "model_card.json").read_text())
     assert card["metrics"]["federated_rounds"] == 1
     assert card["metrics"]["dp_sigma"] == 1.0
@@ -409,12 +450,14 @@ def test_the_vendors_signed_app_trains_across_the_plants(federation: _Federation
     assert load_classifier(run / "model").threshold == model.threshold
 
 
-def _submit_in_background(federation: _Federation, name: str) -> tuple[int, str]:
+def _submit_in_background(
+    federation: _Federation, name: str, *, breast: bool = False
+) -> tuple[int, str]:
     """Start ``fl submit`` for a fresh signed one-round app; its run ID and process name.
 
     One round: every stage after a plant died waits ``stage_wait`` for it, so a second round
     would only add those waits (the roster logic is the same in every round)."""
-    app = federation.app(name, _config(pretraining=None), signed=True)
+    app = federation.app(name, _config(pretraining=None), signed=True, breast=breast)
     proc = f"submit-{name}"
     federation.procs.start(
         proc, [str(BIN / "edgeshield"), "fl", "submit", str(app), "--wait", "540"]
@@ -452,8 +495,11 @@ def test_dropouts_one_plant_killed_leaves_a_model_too_few_plants_stop_the_run(
     Each death costs the SuperLink's heartbeat expiry (Flower's fixed 30 s interval, twice)
     before the round goes on, so a second mid-round death (too many dropouts to unmask) is
     left to ``test_cli_exits_non_zero_when_secagg_cannot_reconstruct`` on the simulation
-    engine: the same workflow code, without a minute of waiting in the suite."""
-    run_id, proc = _submit_in_background(federation, "drop-one")
+    engine: the same workflow code, without a minute of waiting in the suite.
+
+    The first run trains on the plants' breast-cancer rows (the app carries that schema and
+    the vendor's public reference rows): its model card names the schema and its digest."""
+    run_id, proc = _submit_in_background(federation, "drop-one", breast=True)
     _kill_plant_after_its_first_answer(federation, 2, run_id)
     assert _exit_code(federation, proc) == 0, federation.log(proc)
     run = federation.base / "run-drop-one"
@@ -463,7 +509,13 @@ def test_dropouts_one_plant_killed_leaves_a_model_too_few_plants_stop_the_run(
     assert [r["absent"] for r in summary["rounds"]] == [[dead]]
     assert [r["participants"] for r in summary["rounds"]] == [2]
     assert summary["participation"]["min_plants"] == 2
-    assert load_classifier(run / "model").threshold == summary["rounds"][-1]["threshold"]
+    model = load_classifier(run / "model")
+    assert model.threshold == summary["rounds"][-1]["threshold"]
+    breast = federation.breast
+    assert summary["dataset_schema"] == {"name": "breast_cancer", "sha256": breast.digest}
+    card = json.loads((run / "model" / "model_card.json").read_text())
+    assert card["dataset_schema_sha256"] == breast.digest == model.schema.digest
+    assert card["dataset_schema"]["name"] == "breast_cancer"
 
     app = federation.app(
         "too-few",

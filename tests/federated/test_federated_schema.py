@@ -17,9 +17,12 @@ from edgeshield.federated import FederatedConfig, PlantRoster, config_from_dict
 from edgeshield.federated._client import PlantClient
 from edgeshield.federated._deploy import app_data
 from edgeshield.usecase import (
+    FeatureEncoder,
+    PlantDatabase,
     default_schema,
     load_classifier,
     load_schema,
+    read_table,
     shipped_schema_text,
     sqlite_url,
 )
@@ -176,7 +179,28 @@ def test_a_plant_refuses_a_run_for_another_schema(federation: Federation) -> Non
     config = {"schema": load_schema("breast_cancer").digest, "seed": 0, "encoder": "{}"}
     with pytest.raises(FederatedError, match="reads dataset schema 'ai4i2020'"):
         plant.fit([], config)
-    assert plant.schema == default_schema()
+    assert plant.schemas == (default_schema(),)
+
+
+def test_a_plant_of_two_schemas_reads_the_table_the_run_trains_on(
+    federation: Federation,
+) -> None:
+    """``fl plant --schema ai4i2020 --schema breast_cancer``: each run reads its own table."""
+    breast = load_schema("breast_cancer")
+    plant = PlantClient(
+        partition=0, plant_id="plant-1", db_url=federation.url, behaviour=None,
+        drops_out=False, schemas=(default_schema(), breast),
+    )  # fmt: skip
+    encoder = FeatureEncoder.fit(read_table(federation.reference, breast), schema=breast)
+    config = {"schema": breast.digest, "seed": 0, "encoder": json.dumps(encoder.to_dict())}
+    used, train, val = plant._data(config)
+    with PlantDatabase(federation.url, schema=breast) as db:
+        stored = len(db.read_plant("plant-1"))
+    assert used.schema == breast
+    assert len(train) + len(val) == stored
+    unknown = {**config, "schema": "sha256:" + "0" * 64}
+    with pytest.raises(FederatedError, match=r"reads dataset schema 'ai4i2020' .*'breast_cancer'"):
+        plant.fit([], unknown)
 
 
 def test_fl_app_carries_the_schema_and_reference_rows(

@@ -11,10 +11,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._render import console, progress
 from edgeshield.demo import DemoConfig, PoisonKind, run_demo, write_report
 from edgeshield.errors import DemoError
 from edgeshield.federated import DPTrainable, Engine
+from edgeshield.usecase import PublicSource, is_default_schema
 
 __all__ = ["demo"]
 
@@ -30,7 +32,12 @@ def _private_keys() -> tuple[str, ...]:
 
 def demo(
     plants: Annotated[int, typer.Option(min=3, help="Number of plants.")] = 6,
-    rows: Annotated[int, typer.Option(min=900, help="Rows over all plants.")] = 48_000,
+    rows: Annotated[
+        int,
+        typer.Option(
+            min=900, help="Rows over all generated AI4I plants (--data: the file decides)."
+        ),
+    ] = 48_000,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 8,
     epochs: Annotated[int, typer.Option(min=1, help="Local epochs per round.")] = 3,
     malicious: Annotated[int, typer.Option(min=0, help="Malicious plants.")] = 1,
@@ -85,9 +92,34 @@ def demo(
             "licensee, gateway-a, gateway-b, then one per plant) or the node's unlocked accounts.",
         ),
     ] = None,
+    schema: SchemaOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="CSV of --schema whose rows become the plants, a public reference set and test "
+            "rows (needed for a schema other than AI4I 2020, whose plants are generated).",
+        ),
+    ] = None,
+    split_by: Annotated[
+        str | None,
+        typer.Option(
+            "--split-by",
+            help="Split --data into plants by this column (one value per plant; default: at "
+            "random), as data import --split does.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole chain of custody, check every step, and write the evidence report."""
+    """Run the whole chain of custody, check every step, and write the evidence report.
+
+    AI4I 2020 (the default ``--schema``) runs on generated plants, pretrained on the public UCI
+    file. Any other schema runs on the rows of ``--data``: the report names the schema, its
+    digest and positive class, and says which steps it could not run (no public pretraining,
+    no price table of reference models).
+    """
     keys = _private_keys() if rpc_url else ()
+    layout = load_schema_option(schema)
+    other = not is_default_schema(layout)
     config = DemoConfig(
         plants=plants,
         rows=rows,
@@ -110,6 +142,10 @@ def demo(
         seed=seed,
         rpc_url=rpc_url,
         private_keys=keys,
+        schema=layout if other else None,
+        data=data,
+        split_by=split_by,
+        pretrain=None if other else PublicSource.AI4I_2020,
     )
     run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     with progress() as bar:

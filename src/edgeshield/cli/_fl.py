@@ -42,7 +42,9 @@ from edgeshield.usecase import (
     FleetConfig,
     PublicPretraining,
     PublicSource,
+    default_schema,
     is_default_schema,
+    load_schema,
     make_fleet,
     read_table,
 )
@@ -500,13 +502,21 @@ def plant_cmd(
         float | None,
         typer.Option("--max-dp-clip", help="Refuse DP-SGD with a larger per-sample clip."),
     ] = None,
-    schema: SchemaOption = None,
+    schema: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schema",
+            help="Dataset schema of the plant's rows: a YAML file or a shipped name (default:"
+            " ai4i2020); repeat for a plant with rows of several schemas (a table each).",
+        ),
+    ] = None,
 ) -> None:
     """Run the plant's ClientApp tasks for a SuperNode started with `--isolation process`.
 
     Only apps signed by the vendor's key run, always with the ClientApp installed here (never
     code from the submitted app); instructions weaker than the plant's policy are refused. The
-    plant reads its rows by ``--schema`` (AI4I 2020 by default) and refuses runs for another.
+    plant reads its rows by the ``--schema`` a run trains on (AI4I 2020 by default) and
+    refuses runs for any other.
     """
     import logging
 
@@ -518,7 +528,8 @@ def plant_cmd(
         min_noise_multiplier=min_dp_noise,
         max_clip=max_dp_clip,
     )
-    serve_plant(runtime_api, policy, schema=load_schema_option(schema))
+    schemas = tuple(load_schema(name) for name in schema or ()) or (default_schema(),)
+    serve_plant(runtime_api, policy, schemas=schemas)
 
 
 @app.command(

@@ -2,8 +2,9 @@
 
 :func:`run_demo` tells the whole chain of custody in seven checked steps (plant data,
 federated training with a watermark, the on-chain record, the sealed and licensed release, the
-guarded service under attack, the ownership proof, the on-chain suspension);
-:func:`write_report` turns the run into Markdown and HTML with plots.
+guarded service under attack, the ownership proof, the on-chain suspension), on generated AI4I
+2020 plants or, with :attr:`DemoConfig.schema` and :attr:`DemoConfig.data`, on a file of any
+dataset schema; :func:`write_report` turns the run into Markdown and HTML with plots.
 """
 
 from __future__ import annotations

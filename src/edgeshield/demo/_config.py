@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 
 from edgeshield.errors import ConfigError
 from edgeshield.federated import DPTrainable, Engine
-from edgeshield.usecase import PublicSource
+from edgeshield.usecase import DatasetSchema, PublicSource, is_default_schema
 
 __all__ = ["DemoConfig", "PoisonKind"]
 
@@ -28,7 +29,15 @@ class DemoConfig:
     Parameters
     ----------
     plants, rows
-        Fleet size and rows over all plants.
+        Fleet size and rows over all plants (``rows``: generated AI4I plants only; with
+        ``data`` the file decides).
+    schema, data, split_by
+        The dataset schema (``None``: AI4I 2020, whose plants the demo generates) and, for any
+        other schema, the CSV its plants come from: a public reference set and held-out test
+        rows are drawn from it first, then the rest is split into plants at random or by the
+        ``split_by`` column (as ``data import --plants --split`` splits). Such a run starts
+        from a random model (the public pretraining file is AI4I data) and its watermark
+        triggers come from the schema's envelope fitted on the reference rows.
     rounds, local_epochs, batch_size
         Federated training schedule, and the plants' local (DP-SGD) batch size.
     malicious, poison
@@ -51,7 +60,7 @@ class DemoConfig:
     pretrain
         Start from a model the vendor pretrained on public data: the UCI AI4I 2020 file shipped
         with the package (default) or rows generated from the published physics; ``None``
-        starts from a random model.
+        starts from a random model (required with a schema other than AI4I's).
     reproducible_dp
         Draw the DP noise from ``seed`` so one seed gives one model (demos and benchmarks only:
         a known seed gives away the noise). Off by default: with DP, runs differ.
@@ -61,7 +70,8 @@ class DemoConfig:
     price_protections
         Also train, in a second process while the demo runs, the reference models of the
         price table: central on the pooled rows, and the same federated run without the
-        watermark, without and with DP (:mod:`edgeshield.demo._reference`).
+        watermark, without and with DP (:mod:`edgeshield.demo._reference`); with ``data``, on
+        the same file's rows, split the same way.
     engine
         The Flower ServerApp and ClientApps on an in-process grid (default: no Ray start-up),
         or on Flower's simulation engine (Ray).
@@ -99,12 +109,37 @@ class DemoConfig:
     seed: int = 0
     rpc_url: str | None = None
     private_keys: tuple[str, ...] = ()
+    schema: DatasetSchema | None = None
+    data: Path | None = None
+    split_by: str | None = None
+
+    @property
+    def generated(self) -> bool:
+        """Whether the plants are generated AI4I 2020 data (no ``schema`` other than AI4I's)."""
+        return self.schema is None or is_default_schema(self.schema)
 
     def __post_init__(self) -> None:
         if self.plants < 3:
             raise ConfigError(f"the demo needs at least 3 plants, got {self.plants}")
-        if self.rows < 300 * self.plants:
-            raise ConfigError(f"the demo needs at least 300 rows per plant, got {self.rows}")
+        if self.generated:
+            if self.data is not None or self.split_by is not None:
+                raise ConfigError(
+                    "the demo generates AI4I 2020 plants; --data and --split-by are for a"
+                    " schema other than AI4I's"
+                )
+            if self.rows < 300 * self.plants:
+                raise ConfigError(f"the demo needs at least 300 rows per plant, got {self.rows}")
+        else:
+            name = self.schema.name if self.schema is not None else ""
+            if self.data is None:
+                raise ConfigError(
+                    f"schema {name!r} has no generator: give the demo its rows (--data FILE)"
+                )
+            if self.pretrain is not None:
+                raise ConfigError(
+                    f"public pretraining ({self.pretrain.value}) is AI4I 2020 data; a model for"
+                    f" schema {name!r} starts from a random model (pretrain None)"
+                )
         if self.rounds < 1 or self.local_epochs < 1 or self.batch_size < 1:
             raise ConfigError("rounds, local_epochs and batch_size must be at least 1")
         if not 0 <= self.malicious < self.plants / 2:

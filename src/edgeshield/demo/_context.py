@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgeshield.demo._config import DemoConfig
+from edgeshield.demo._data import DemoData
 from edgeshield.errors import DemoError
 
 if TYPE_CHECKING:
@@ -24,9 +25,9 @@ if TYPE_CHECKING:
         ModelLicenceClient,
         ModelRegistryClient,
     )
-    from edgeshield.ownership import CommitmentOpening, SensorEnvelope, WatermarkKey
+    from edgeshield.ownership import CommitmentOpening, Envelope, WatermarkKey
     from edgeshield.redteam import Surrogate
-    from edgeshield.usecase import FailureClassifier, Fleet
+    from edgeshield.usecase import FailureClassifier
     from edgeshield.vault import DeviceKey, OwnerKey
 
 
@@ -79,11 +80,11 @@ class DemoState:
     accounts: dict[str, str] = field(default_factory=dict)
     plant_accounts: tuple[str, ...] = ()
     start_block: int = 0
-    # 1 plants
-    fleet: Fleet | None = None
+    # 1 plants (generated AI4I plants, or a file's rows read by its schema)
+    data: DemoData | None = None
     # 2 federated training
     key: WatermarkKey | None = None
-    envelope: SensorEnvelope | None = None
+    envelope: Envelope | None = None
     federated: FederatedResult | None = None
     classifier: FailureClassifier | None = None
     test: pd.DataFrame | None = None

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from edgeshield.demo._dashboard_html import index_page, run_page
 from edgeshield.demo._prices import quality_ladder
 from edgeshield.demo._scenario import STEPS
-from edgeshield.demo._verdict import tally, verdict
+from edgeshield.demo._verdict import dataset_of, tally, verdict
 
 __all__ = ["RUN_ID_PATTERN", "RunSummary", "create_dashboard", "list_runs", "load_run"]
 
@@ -153,6 +153,15 @@ def _quality(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return []
 
 
+def _dataset(steps: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The run's dataset schema if not AI4I 2020's (name, digest, positive class), else None."""
+    figures = {str(s.get("key")): s.get("figures") or {} for s in steps}
+    found = dataset_of(figures)
+    if found is None:
+        return None
+    return {k: str(found.get(k, "")) for k in ("name", "sha256", "positive")}
+
+
 def _summary(run_id: str, run_dir: Path, result: dict[str, Any]) -> RunSummary:
     judged, headline = _verdict(result["steps"])
     return RunSummary(
@@ -206,6 +215,7 @@ def load_run(runs_dir: Path, run_id: str) -> dict[str, Any] | None:
     return {
         **_summary(run_id, run_dir, result).as_dict(),
         "quality": _quality(result["steps"]),
+        "dataset": _dataset(result["steps"]),
         "steps": result["steps"],
         "chain_events": result["chain_events"],
         "plots": plots,

@@ -113,6 +113,17 @@ def _page(title: str, body: str, data: dict[str, Any]) -> str:
     )
 
 
+def _dataset(dataset: dict[str, str] | None) -> str:
+    """A card naming a run's dataset schema when it is not AI4I 2020's (nothing for AI4I)."""
+    if not dataset:
+        return ""
+    return (
+        f"<div class='card' id='dataset'>Dataset schema <code>{escape(dataset['name'])}</code> "
+        f"({escape(dataset['sha256'])}); positive class '{escape(dataset['positive'])}': "
+        "every F1 is its F1.</div>"
+    )
+
+
 def _seconds(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1f} s"
 
@@ -306,6 +317,7 @@ def run_page(run: dict[str, Any]) -> str:
         f"<div class='card'>Started {escape(run['started'])}; "
         f"{run['steps_passed']} of {run['steps_total']} steps passed; "
         f"{_status(run['failed'])}; {_seconds(run['seconds'])}.</div>"
+        f"{_dataset(run.get('dataset'))}"
         f"<div class='card verdict' id='verdict'><strong>Verdict</strong> "
         f"({escape(run['result'])}): {escape(run['verdict'])}</div>"
         f"{_chain_note(run['steps'])}{report}"

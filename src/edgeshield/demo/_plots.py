@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
 from edgeshield.demo._context import StepRecord
+from edgeshield.demo._verdict import positive_label
 
 __all__ = ["draw_plots"]
 
@@ -32,7 +33,7 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _training(step: StepRecord, directory: Path) -> dict[str, Path]:
+def _training(step: StepRecord, directory: Path, positive: str) -> dict[str, Path]:
     out: dict[str, Path] = {}
     rounds = step.figures["rounds"]
     xs = [r["round"] for r in rounds]
@@ -40,7 +41,9 @@ def _training(step: StepRecord, directory: Path) -> dict[str, Path]:
     for plant in rounds[0]["plants"]:
         ax.plot(xs, [r["plants"][plant]["f1"] for r in rounds], marker="o", ms=3, label=plant)
     ax.plot(xs, [r["test_f1"] for r in rounds], color="black", lw=2.5, label="all plants (test)")
-    ax.set(xlabel="round", ylabel="failure F1", title="Federated training, per plant", ylim=(0, 1))
+    ax.set(
+        xlabel="round", ylabel=f"{positive} F1", title="Federated training, per plant", ylim=(0, 1)
+    )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _legend_outside(ax)
     out["training"] = _save(fig, directory / "training.png")
@@ -51,7 +54,9 @@ def _training(step: StepRecord, directory: Path) -> dict[str, Path]:
         ax.bar(names, values, color=["#c0392b", "#27ae60"])
         for i, v in enumerate(values):
             ax.text(i, v + 0.02, f"{v:.3f}", ha="center")
-        ax.set(ylabel="failure F1 (test rows)", ylim=(0, 1), title="Poisoning plant vs aggregator")
+        ax.set(
+            ylabel=f"{positive} F1 (test rows)", ylim=(0, 1), title="Poisoning plant vs aggregator"
+        )
         out["aggregators"] = _save(fig, directory / "aggregators.png")
     return out
 
@@ -185,7 +190,8 @@ def draw_plots(
     by_key = {s.key: s for s in steps}
     out: dict[str, Path] = {}
     if "federated" in by_key:
-        out.update(_training(by_key["federated"], directory))
+        positive = positive_label({s.key: s.figures for s in steps})
+        out.update(_training(by_key["federated"], directory, positive))
     if "serve" in by_key:
         out.update(_extraction(by_key["serve"], directory))
     if "prove" in by_key:

@@ -39,7 +39,7 @@ CENTRAL_EPOCHS = 20
 
 _SENT = (
     "plants", "rows", "rounds", "local_epochs", "batch_size", "malicious", "poison",
-    "bucket_size", "dp_noise", "reproducible_dp", "pretrain", "seed",
+    "bucket_size", "dp_noise", "reproducible_dp", "pretrain", "seed", "split_by",
 )  # fmt: skip
 """The fields the child needs; the signing keys and the node's URL are never sent."""
 
@@ -64,45 +64,81 @@ def _scored(classifier: Any, test: pd.DataFrame, began: float) -> dict[str, floa
 def measure(config: DemoConfig, work_dir: Path) -> dict[str, Any]:
     """Train the reference models of ``config``'s fleet and score them on its test rows.
 
+    The rows are the demo's own (:func:`~edgeshield.demo._data.load_demo_data`, same seed):
+    generated AI4I plants, or a file's plants and held-out rows, split as the demo splits them.
+
     ``central`` trains on every plant's training rows pooled (no federation, no attack, no
     DP, no watermark); ``federated_no_dp`` and ``federated_dp`` run the demo's federated
     configuration (same plants, rounds, attack, SecAgg+ buckets, median, public pretraining)
     without the watermark, without and with record-level DP-SGD (``None`` when the demo runs
     without DP). Flower runs in-process here whatever the demo's engine.
     """
+    import pandas as pd
+
+    from edgeshield.demo._context import need
+    from edgeshield.demo._data import load_demo_data
     from edgeshield.demo._steps_training import _fl_config, pooled_rows
     from edgeshield.federated import Engine, run_federated
-    from edgeshield.usecase import FleetConfig, TrainConfig, make_fleet, train_classifier
+    from edgeshield.usecase import PlantDatabase, TrainConfig, sqlite_url, train_classifier
 
-    fleet = make_fleet(FleetConfig(plants=config.plants, total_rows=config.rows), seed=config.seed)
-    dp = _fl_config(config, robust=True)
-    train, test = pooled_rows(fleet, dp)
+    data = load_demo_data(config)  # the demo's own rows: same seed, same split
+    source: Any
+    if data.fleet is not None:
+        dp = _fl_config(config, robust=True)
+        train, test = pooled_rows(data.fleet, dp)
+        source = data.fleet
+    else:
+        dp = _fl_config(config, robust=True, plant_rows=data.plant_rows)
+        train = pd.concat(data.plants.values(), ignore_index=True)
+        test = need(data.test, "held-out rows of the file")
+        source = sqlite_url(work_dir / "plants.db")
+        with PlantDatabase(source, schema=data.schema) as db:
+            for plant, frame in data.plants.items():
+                db.write_plant(plant, frame)
     out: dict[str, Any] = {"test_rows": len(test), "rows_digest": rows_digest(test)}
     began = time.perf_counter()
-    central = train_classifier(train, TrainConfig(epochs=CENTRAL_EPOCHS), seed=config.seed)
+    central = train_classifier(
+        train, TrainConfig(epochs=CENTRAL_EPOCHS), seed=config.seed, schema=data.schema
+    )
     out["central"] = {**_scored(central, test, began), "epochs": CENTRAL_EPOCHS}
     runs = {"federated_no_dp": dataclasses.replace(dp, record_dp=None)}
     if dp.record_dp is not None:
         runs["federated_dp"] = dp
     for name, fl in runs.items():
         began = time.perf_counter()
-        result = run_federated(fl, fleet, work_dir / name, engine=Engine.IN_PROCESS)
+        result = run_federated(
+            fl,
+            source,
+            work_dir / name,
+            engine=Engine.IN_PROCESS,
+            schema=data.schema,
+            reference=data.reference,
+            test_frame=data.test,
+        )
         out[name] = {**_scored(result.classifier, test, began), "epsilon": result.record_epsilon}
     out.setdefault("federated_dp", None)
     return out
 
 
 def _config_json(config: DemoConfig) -> str:
-    values = {name: getattr(config, name) for name in _SENT}
-    return json.dumps({k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()})
+    values: dict[str, Any] = {name: getattr(config, name) for name in _SENT}
+    values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}
+    # A file's rows: the child reads the same file by the same schema (its canonical form).
+    values["schema"] = None if config.schema is None else config.schema.as_dict()
+    values["data"] = None if config.data is None else str(config.data.resolve())
+    return json.dumps(values)
 
 
 def _config_from_json(text: str) -> DemoConfig:
-    from edgeshield.usecase import PublicSource
+    from edgeshield.usecase import PublicSource, schema_from_dict
 
     values = json.loads(text)
     values["poison"] = PoisonKind(values["poison"])
     values["pretrain"] = None if values["pretrain"] is None else PublicSource(values["pretrain"])
+    if values.get("schema") is not None:
+        values["schema"] = schema_from_dict(values["schema"], source="the demo's configuration")
+    if values.get("data") is not None:
+        values["data"] = Path(values["data"])
     return DemoConfig(**values)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,13 @@ from edgeshield.demo._plots import draw_plots
 from edgeshield.demo._prices import Price, quality_ladder
 from edgeshield.demo._report_html import markdown_to_html
 from edgeshield.demo._scenario import DemoResult
-from edgeshield.demo._verdict import Verdict, response_phrase, verdict
+from edgeshield.demo._verdict import (
+    Verdict,
+    dataset_of,
+    positive_label,
+    response_phrase,
+    verdict,
+)
 
 __all__ = ["REPORT_SECTIONS", "ReportPaths", "write_report"]
 
@@ -61,6 +67,34 @@ def _price_cells(price: Price) -> str:
     return f"| {price.protection} | {points} | {seconds} | {gas} | {price.note} |"
 
 
+def _figures(result: DemoResult) -> dict[str, dict[str, Any]]:
+    """Each step's figures by step key."""
+    return {s.key: s.figures for s in result.steps}
+
+
+def _data_lines(result: DemoResult) -> list[str]:
+    """For a schema other than AI4I: which data the run used, and what it could not run."""
+    dataset = dataset_of(_figures(result))
+    if dataset is None:
+        return []
+    plants = _figures(result)["plants"]
+    name, positive = dataset["name"], dataset["positive"]
+    return [
+        f"**Data**: dataset schema `{name}` ({dataset['sha256']}), positive class "
+        f"'{positive}' (every F1 below is the F1 of '{positive}'); {plants.get('source', '')}.",
+        "",
+        f"**Not run for schema `{name}`**, which has no generator and declares no failure "
+        "physics: public pretraining (the shipped public file is AI4I 2020 data, so the model "
+        "starts from a random model, and so do the price table's reference models); "
+        "physics-labelled control and anchor points (the "
+        "watermark's triggers are rare rows of the schema's envelope fitted on the public "
+        "reference rows, with balanced secret labels). Instead of generated readings, the "
+        "benign client replays held-out rows and the natural-query thief sends the public "
+        "reference rows, then jittered copies of them.",
+        "",
+    ]
+
+
 def _ladder_lines(result: DemoResult) -> list[str]:
     """The released model's F1 and PR-AUC next to the reference models of the same run."""
     fed = next((s.figures for s in result.steps if s.key == "federated"), None)
@@ -74,7 +108,8 @@ def _ladder_lines(result: DemoResult) -> list[str]:
             why = f"the reference models were not used: {ref['error']}"
         return [f"_(No price table of the protections in F1: {why}.)_", ""]
     lines = [
-        "**Price of each protection in F1** (failure F1 and PR-AUC on the same "
+        f"**Price of each protection in F1** ({positive_label(_figures(result))} F1 and PR-AUC"
+        " on the same "
         f"{ref['test_rows']} test rows; one run each, so a difference of a few points can be "
         "run-to-run noise; the reference models were trained in a second process during "
         "this run and are not released):",
@@ -140,7 +175,8 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     fed = by_key.get("federated")
     if fed:
-        rows.append(("global model failure F1 (test rows)", _fmt(fed["test"]["f1"])))
+        word = positive_label(by_key)
+        rows.append((f"global model {word} F1 (test rows)", _fmt(fed["test"]["f1"])))
         rows.append(("global model PR-AUC", _fmt(fed["test"]["pr_auc"])))
         if "fedavg" in fed:
             rows.append(
@@ -203,8 +239,9 @@ def _reviewer_rows(result: DemoResult) -> list[tuple[str, str]]:
     return rows
 
 
-def _extraction_lines(serve: dict[str, Any]) -> list[str]:
+def _extraction_lines(serve: dict[str, Any], positive: str = "failure") -> list[str]:
     """The with/without-defences comparison of the Jacobian attack, from the step's figures."""
+    rows = "failures" if positive == "failure" else f"'{positive}' rows"
     guarded, baseline = serve["attacker_points"], serve.get("undefended_points") or []
     if not guarded or not baseline:
         return ["_(No undefended baseline was measured in this run.)_", ""]
@@ -228,7 +265,7 @@ def _extraction_lines(serve: dict[str, Any]) -> list[str]:
         f"| answers altered by the API watermark | {_fmt(serve.get('attacker_watermarked'))} "
         "| 0 (off) |",
         f"| final macro agreement | {_fmt(g['macro_agreement'])} | {_fmt(b['macro_agreement'])} |",
-        f"| final agreement on failures | {_fmt(g['failure_agreement'])} | "
+        f"| final agreement on {rows} | {_fmt(g['failure_agreement'])} | "
         f"{_fmt(b['failure_agreement'])} |",
         "",
         "What the guard did: "
@@ -241,7 +278,7 @@ def _extraction_lines(serve: dict[str, Any]) -> list[str]:
         f"queries it asked for answered, and its surrogate ended at macro agreement "
         f"{_fmt(g['macro_agreement'])} instead of {_fmt(b['macro_agreement'])} "
         f"({100 * (g['macro_agreement'] - b['macro_agreement']):+.1f} pp) and agreement on "
-        f"failures {_fmt(g['failure_agreement'])} instead of {_fmt(b['failure_agreement'])}.",
+        f"{rows} {_fmt(g['failure_agreement'])} instead of {_fmt(b['failure_agreement'])}.",
     ]
     same = {p["queries"]: p for p in baseline}
     common = [p for p in guarded if p["queries"] in same]
@@ -271,6 +308,7 @@ def _markdown(result: DemoResult, plots: dict[str, Path], judged: Verdict) -> st
         f"Run `{result.run_dir.name}`: {len(result.steps)} of 7 steps, {status}, "
         f"{result.seconds:.0f} s. Every figure below was measured in this run.",
         "",
+        *_data_lines(result),
         *_summary_lines(judged, stopped=result.failed is not None),
         *_ladder_lines(result),
         *_chain_lines(result),
@@ -288,13 +326,14 @@ def _markdown(result: DemoResult, plots: dict[str, Path], judged: Verdict) -> st
         return [f"![{caption}](plots/{plots[name].name})", ""]
 
     lines += ["", "## Federated training", ""]
-    lines += image("training", "failure F1 per plant and round")
+    positive = positive_label(_figures(result))
+    lines += image("training", f"{positive} F1 per plant and round")
     lines += image("aggregators", "poisoning plant against the aggregator")
     lines += ["## Guarded service", ""]
     lines += image("extraction", "extraction fidelity against queries, with and without defences")
     serve = next((s for s in result.steps if s.key == "serve"), None)
     if serve:
-        lines += _extraction_lines(serve.figures)
+        lines += _extraction_lines(serve.figures, positive)
     lines += ["## Ownership", ""]
     lines += image("ownership", "trigger agreement against the null distribution")
     prove = next((s for s in result.steps if s.key == "prove"), None)
@@ -312,8 +351,14 @@ def _markdown(result: DemoResult, plots: dict[str, Path], judged: Verdict) -> st
     lines += [f"| {name} | {value} |" for name, value in _reviewer_rows(result)]
     lines += ["", "## Configuration", "", "```"]
     lines += [
-        f"{k} = {_config_value(v)}" for k, v in asdict(result.config).items() if k != "private_keys"
+        f"{f.name} = {_config_value(getattr(result.config, f.name))}"
+        for f in fields(result.config)
+        if f.name not in ("private_keys", "schema", "data", "split_by")
     ]
+    if result.config.schema is not None:  # AI4I's (the default) configuration reads as before
+        schema = result.config.schema
+        lines += [f"schema = {schema.name} ({schema.digest})", f"data = {result.config.data}"]
+        lines += [f"split_by = {result.config.split_by or 'random'}"]
     lines += ["```", ""]
     return "\n".join(lines)
 

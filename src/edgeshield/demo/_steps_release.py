@@ -22,21 +22,23 @@ from edgeshield.guard import (
     GuardStore,
     LedgerLicenceGate,
     OutputTier,
-    SensorRecord,
+    RequestSchema,
     create_app,
     open_classifier,
+    request_schema,
     seal_classifier,
 )
 from edgeshield.ledger import ModelLicenceClient
 from edgeshield.redteam import (
     AttackKind,
+    AttackSpace,
     ExtractionConfig,
     ExtractionReport,
     GuardClient,
     fit_surrogate,
     run_extraction,
 )
-from edgeshield.usecase import GeneratorConfig, generate, labels, sqlite_url
+from edgeshield.usecase import is_default_schema, labels, sqlite_url
 from edgeshield.vault import (
     DeviceKey,
     LedgerRef,
@@ -65,16 +67,18 @@ def step_release(ctx: DemoContext) -> StepRecord:
     chain, accounts = need(state.chain, "chain"), state.accounts
     owner_key = OwnerKey.generate()
     devices = {"gateway-a": DeviceKey.generate(), "gateway-b": DeviceKey.generate()}
+    schema = classifier.schema
+    model_id = "failure-classifier" if is_default_schema(schema) else f"{schema.name}-classifier"
     bundle = seal_classifier(
         classifier,
         owner_key=owner_key,
         recipients=[d.public_key() for d in devices.values()],
-        model_id="failure-classifier",
+        model_id=model_id,
         metadata={"registry": need(state.registry, "model registry").address},
     )
     release = ctx.run_dir / "release"
     release.mkdir(exist_ok=True)
-    path = release / "failure-classifier.esb"
+    path = release / f"{model_id}.esb"
     path.write_bytes(bundle)
     verify_bundle(path, owner_public_key=owner_key.public_key())  # raises IntegrityError if altered
     info = inspect_bundle(path)
@@ -178,12 +182,14 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     state.http, state.store, state.api_keys = http, store, keys
 
     classifier = need(state.classifier, "classifier")
-    benign_trace = generate(GeneratorConfig(rows=config.benign_queries), seed=config.seed + 501)
+    data = need(state.data, "plant data")
+    requests = request_schema(data.schema)  # the served schema's fields, as OpenAPI shows them
+    benign_trace = data.benign_rows(config)
     ctx.progress("5/7 a benign client replays a sensor trace", 0.57)
-    benign = GuardClient(http, keys["benign"], batch=50).query(benign_trace)
+    benign = GuardClient(http, keys["benign"], batch=50, schema=requests).query(benign_trace)
     own_labels = classifier.predict(benign_trace)
     served_differs = int(np.sum(benign.labels != own_labels))
-    truth = labels(benign_trace)
+    truth = labels(benign_trace, data.schema)
     benign_state = store.client_state("benign")
     expect(
         benign_state is not None and benign_state.alarm_at is None,
@@ -192,8 +198,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     )
 
     ctx.progress("5/7 an attacker runs a Jacobian-augmentation extraction", 0.60)
-    fleet = need(state.fleet, "fleet")
-    eval_frame = generate(GeneratorConfig(rows=3000), seed=config.seed + 502)
+    eval_frame = data.eval_rows(config)
     victim_eval = classifier.predict(eval_frame)
     budgets = (*(b for b in (100, 300) if b < config.attack_budget), config.attack_budget)
 
@@ -202,13 +207,15 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         return run_extraction(
             client,
             ExtractionConfig(kind=AttackKind.JACOBIAN, budgets=budgets, seed=config.seed),
-            attacker_pool=fleet.frames[fleet.plant_ids[-1]],
+            attacker_pool=data.attacker_rows(),
             eval_frame=eval_frame,
             victim_eval_labels=victim_eval,
         )
 
     attack_start = time.perf_counter()
-    attack = jacobian(GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0))
+    attack = jacobian(
+        GuardClient(http, keys["attacker"], batch=25, max_wait_s=5.0, schema=requests)
+    )
     attack_seconds = time.perf_counter() - attack_start
     attacker_state = store.client_state("attacker")
     alarm_at = None if attacker_state is None else attacker_state.alarm_at
@@ -216,7 +223,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
         1
         for m in store.watermark_records("attacker")
         if service.watermark is not None
-        and service.watermark.select([SensorRecord.model_validate(m.query)])[0]
+        and service.watermark.select(requests.validate([m.query]))[0]
     )
     expect(alarm_at is not None, "serve", "the Jacobian attacker was not detected")
     expect(
@@ -227,7 +234,7 @@ def step_serve(ctx: DemoContext) -> StepRecord:
 
     ctx.progress("5/7 the same attack against the same model with the defences off", 0.63)
     undefended_start = time.perf_counter()
-    undefended = _undefended_run(ctx, model, jacobian)
+    undefended = _undefended_run(ctx, model, jacobian, requests)
     undefended_seconds = time.perf_counter() - undefended_start
     expect(
         undefended.refused_at is None
@@ -239,9 +246,16 @@ def step_serve(ctx: DemoContext) -> StepRecord:
     )
 
     ctx.progress("5/7 a thief copies the model with natural queries", 0.66)
-    pool = generate(GeneratorConfig(rows=config.thief_queries), seed=config.seed + 503)
-    answers = GuardClient(http, keys["thief"], batch=200).query(pool)
-    surrogate = fit_surrogate(pool, answers.labels, hidden=(32, 32), epochs=300, seed=config.seed)
+    pool = data.thief_rows(config)
+    answers = GuardClient(http, keys["thief"], batch=200, schema=requests).query(pool)
+    surrogate = fit_surrogate(
+        pool,
+        answers.labels,
+        hidden=(32, 32),
+        epochs=300,
+        seed=config.seed,
+        space=AttackSpace(requests),
+    )
     thief_state = store.client_state("thief")
     thief_alarm = None if thief_state is None else thief_state.alarm_at
     state.surrogate, state.eval_frame = surrogate, eval_frame
@@ -310,7 +324,10 @@ def _points(report: ExtractionReport) -> list[dict[str, float | int]]:
 
 
 def _undefended_run(
-    ctx: DemoContext, model: GuardedModel, attack: Callable[[GuardClient], ExtractionReport]
+    ctx: DemoContext,
+    model: GuardedModel,
+    attack: Callable[[GuardClient], ExtractionReport],
+    requests: RequestSchema,
 ) -> ExtractionReport:
     """Run ``attack`` against the same model served with every extraction defence off.
 
@@ -333,6 +350,6 @@ def _undefended_run(
             LocalServer(create_app(service=service)) as server,
             httpx.Client(base_url=server.url, timeout=60.0) as http,
         ):
-            return attack(GuardClient(http, key, batch=25, max_wait_s=5.0))
+            return attack(GuardClient(http, key, batch=25, max_wait_s=5.0, schema=requests))
     finally:
         store.close()

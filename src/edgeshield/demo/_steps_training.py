@@ -11,6 +11,7 @@ import pandas as pd
 
 from edgeshield.demo._config import DemoConfig, PoisonKind
 from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect, need
+from edgeshield.demo._data import DemoData, load_demo_data, positive_word
 from edgeshield.federated import (
     VALIDATION_FRACTION,
     AfterAggregate,
@@ -29,23 +30,24 @@ from edgeshield.ledger import FederatedRoundAuditClient, ModelRegistryClient
 from edgeshield.ownership import (
     CommitmentOpening,
     EmbedConfig,
+    Envelope,
     LedgerCommitmentStore,
     SensorEnvelope,
     WaffleConfig,
     WatermarkKey,
     derive_triggers,
+    fit_envelope,
     trigger_accuracy,
     waffle_hook,
 )
 from edgeshield.redteam import Backdoor, LabelFlip, ModelReplacement, SignFlip
 from edgeshield.usecase import (
+    FeatureEncoder,
     Fleet,
-    FleetConfig,
     GeneratorConfig,
     PlantDatabase,
     PublicPretraining,
     generate,
-    make_fleet,
     sqlite_url,
     stratified_split,
 )
@@ -85,6 +87,19 @@ the mark into the pretrained model cost slightly less F1 than this but was detec
 (``docs/results.md``, public pretraining)."""
 
 
+def _waffle_config(*, pretrained: bool, physics: bool) -> WaffleConfig:
+    """WAFFLE's recipe: after pretraining, from a random start, or without failure physics.
+
+    A schema without declared physics has no physics-labelled anchor points: only the public
+    reference rows hold the decision on ordinary rows in place while the triggers are learnt.
+    """
+    if pretrained:
+        return WAFFLE_AFTER_PRETRAINING
+    return (
+        WaffleConfig(triggers=TRIGGERS) if physics else WaffleConfig(triggers=TRIGGERS, anchors=0)
+    )
+
+
 def _behaviour(kind: PoisonKind) -> PlantBehaviour:
     if kind is PoisonKind.SIGN_FLIP:
         return SignFlip()
@@ -95,31 +110,63 @@ def _behaviour(kind: PoisonKind) -> PlantBehaviour:
     return Backdoor()
 
 
+def _plants_url(ctx: DemoContext) -> str:
+    """The plant database of the run (SQLite), which step 1 writes."""
+    return sqlite_url(ctx.run_dir / "plants.db")
+
+
 def step_plants(ctx: DemoContext) -> StepRecord:
-    """Generate the fleet and store every plant's rows in the plant database (SQLite)."""
+    """Store every plant's rows in the plant database (SQLite): generated, or from a file.
+
+    AI4I 2020 plants are generated; another schema's rows come from ``config.data``, read
+    by the schema (its types and ranges checked, as ``data import`` checks them).
+    """
     config = ctx.config
     start = time.perf_counter()
-    ctx.progress("1/7 generating plant data", 0.01)
-    fleet = make_fleet(FleetConfig(plants=config.plants, total_rows=config.rows), seed=config.seed)
-    db_url = sqlite_url(ctx.run_dir / "plants.db")
-    with PlantDatabase(db_url) as db:
-        written = db.write_fleet(fleet.profiles, fleet.frames)
+    ctx.progress(
+        "1/7 generating plant data" if config.generated else "1/7 reading plant data", 0.01
+    )
+    data = load_demo_data(config)
+    db_url = _plants_url(ctx)
+    with PlantDatabase(db_url, schema=data.schema) as db:
+        if data.fleet is not None:
+            written = db.write_fleet(data.fleet.profiles, data.fleet.frames)
+        else:
+            written = sum(db.write_plant(pid, frame) for pid, frame in data.plants.items())
         stored = db.plant_ids()
-    expect(written == config.rows, "plants", f"{written} rows stored, {config.rows} generated")
-    expect(stored == sorted(fleet.plant_ids), "plants", "the database lists other plants")
-    ctx.state.fleet = fleet
-    failures = {pid: int(f["Machine failure"].sum()) for pid, f in fleet.frames.items()}
+    expect(written == data.plant_rows, "plants", f"{written} rows stored, {data.plant_rows} drawn")
+    expect(stored == sorted(data.plant_ids), "plants", "the database lists other plants")
+    ctx.state.data = data
+    failures = data.positives()
+    figures: dict[str, object] = {"rows": written, "failures": failures}
+    if data.fleet is not None:
+        counted = f"{sum(failures.values())} failures"
+    else:
+        counted = f"{sum(failures.values())} {positive_word(data.schema)!r} rows"
+        figures.update(
+            schema={
+                "name": data.schema.name,
+                "sha256": data.schema.digest,
+                "positive": str(data.schema.target.positive),
+            },
+            source=data.source,
+            reference_rows=0 if data.reference is None else len(data.reference),
+            test_rows=0 if data.test is None else len(data.test),
+        )
     return StepRecord(
         key="plants",
         title="Plant data",
-        outcome=f"{config.plants} plants, {written} rows, {sum(failures.values())} failures, "
-        f"stored in {db_url}",
+        outcome=f"{config.plants} plants, {written} rows, {counted}, stored in {db_url}"
+        + ("" if data.fleet is not None else f" (schema {data.schema.name}; {data.source})"),
         seconds=time.perf_counter() - start,
-        figures={"rows": written, "failures": failures},
+        figures=figures,
     )
 
 
-def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
+def _fl_config(
+    config: DemoConfig, *, robust: bool, plant_rows: int | None = None
+) -> FederatedConfig:
+    """The federated run's configuration; ``plant_rows``: a file's rows over all plants."""
     malicious = tuple(
         MaliciousPlant(plant=i, behaviour=_behaviour(config.poison))
         for i in range(config.malicious)
@@ -139,8 +186,13 @@ def _fl_config(config: DemoConfig, *, robust: bool) -> FederatedConfig:
     if not config.dp_noise:
         return fl
     # The Poisson rate is public: the batch size over a plant's expected training rows (the
-    # demo's public fleet size), so epsilon needs no plant's row count.
-    expected = config.rows / config.plants * (1 - fl.test_fraction) * (1 - VALIDATION_FRACTION)
+    # demo's public fleet size), so epsilon needs no plant's row count. A file's plants train
+    # on all their rows (the test rows were held out of the file before the split).
+    if plant_rows is None:
+        expected = config.rows / config.plants * (1 - fl.test_fraction)
+    else:
+        expected = plant_rows / config.plants
+    expected *= 1 - VALIDATION_FRACTION
     dp = RecordDP(
         noise_multiplier=config.dp_noise,
         reproducible=config.reproducible_dp,
@@ -164,9 +216,20 @@ def pooled_rows(fleet: Fleet, fl: FederatedConfig) -> tuple[pd.DataFrame, pd.Dat
     return train, pd.concat([p[1] for p in parts], ignore_index=True)
 
 
-def _test_rows(ctx: DemoContext, fl: FederatedConfig) -> pd.DataFrame:
-    """The held-out rows of every plant, split as the federated run splits them."""
-    return pooled_rows(need(ctx.state.fleet, "fleet"), fl)[1]
+def _test_rows(data: DemoData, fl: FederatedConfig) -> pd.DataFrame:
+    """A file's held-out rows, or those of every generated plant as the federated run splits."""
+    if data.test is not None:
+        return data.test
+    return pooled_rows(need(data.fleet, "fleet"), fl)[1]
+
+
+def _public_rows(data: DemoData, config: DemoConfig, fl: FederatedConfig) -> pd.DataFrame:
+    """The vendor's public rows: the file's reference set, or generated AI4I readings."""
+    if data.reference is not None:
+        return data.reference
+    return generate(
+        GeneratorConfig(rows=fl.reference_rows), seed=config.seed + _PUBLIC_REFERENCE_SEED
+    )
 
 
 def step_federated(ctx: DemoContext) -> StepRecord:
@@ -178,20 +241,30 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     """
     config = ctx.config
     start = time.perf_counter()
-    fleet = need(ctx.state.fleet, "fleet")
+    data = need(ctx.state.data, "plant data")
     key = WatermarkKey.from_bytes(demo_secret(config.seed, "watermark-key"))
-    robust = _fl_config(config, robust=True)
-    public = generate(
-        GeneratorConfig(rows=robust.reference_rows), seed=config.seed + _PUBLIC_REFERENCE_SEED
+    file_rows = None if data.fleet is not None else data.plant_rows
+    robust = _fl_config(config, robust=True, plant_rows=file_rows)
+    public = _public_rows(data, config, robust)
+    # AI4I: the envelope of its failure physics; another schema: the schema's table envelope
+    # fitted on the public reference rows (as ownership embed fits it).
+    envelope: Envelope = (
+        SensorEnvelope.fit(public) if data.fleet is not None else fit_envelope(public, data.schema)
     )
-    envelope = SensorEnvelope.fit(public)
     pretrained = robust.pretraining is not None
+    # The server fits its encoder on the same public rows (server_start), deterministically.
+    encoder = (
+        server_encoder(robust)
+        if data.reference is None
+        else FeatureEncoder.fit(data.reference, bins=robust.bins, schema=data.schema)
+    )
+    source: Fleet | str = data.fleet if data.fleet is not None else _plants_url(ctx)
     hook = waffle_hook(
         key,
-        encoder=server_encoder(robust),
+        encoder=encoder,
         hidden=robust.hidden,
         envelope=envelope,
-        config=WAFFLE_AFTER_PRETRAINING if pretrained else WaffleConfig(triggers=TRIGGERS),
+        config=_waffle_config(pretrained=pretrained, physics=data.fleet is not None),
         reference=server_public_rows(robust) if pretrained else public.iloc[:500],
         seed=config.seed,
     )
@@ -212,12 +285,15 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     robust_start = time.perf_counter()
     result: FederatedResult = run_federated(
         robust,
-        fleet,
+        source,
         ctx.run_dir / "federated",
         on_round=on_round(0),
         after_aggregate=cast(AfterAggregate, hook),
         before_training=cast(AfterAggregate, hook) if pretrained else None,
         engine=config.engine,
+        schema=data.schema,
+        reference=data.reference,
+        test_frame=data.test,
     )
     figures: dict[str, object] = {
         "rounds": [r.as_dict() for r in result.rounds],
@@ -235,7 +311,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     digests = result.digests
     expect(len(digests) == config.rounds, "federated", "a round is missing from the run")
     expect(len(set(digests)) == len(digests), "federated", "the global model did not change")
-    test = _test_rows(ctx, robust)
+    test = _test_rows(data, robust)
     metrics = result.classifier.evaluate(test)
     triggers = derive_triggers(key, TRIGGERS, envelope=envelope)
     marked = trigger_accuracy(result.classifier, triggers)
@@ -243,18 +319,22 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     if config.compare_fedavg and config.malicious:
         fedavg_start = time.perf_counter()
         fedavg = run_federated(
-            _fl_config(config, robust=False),
-            fleet,
+            _fl_config(config, robust=False, plant_rows=file_rows),
+            source,
             ctx.run_dir / "federated-fedavg",
             on_round=on_round(1),
             engine=config.engine,
+            schema=data.schema,
+            reference=data.reference,
+            test_frame=data.test,
         )
         figures["fedavg"] = {
             "test": fedavg.classifier.evaluate(test).as_dict(),
             "rounds": [r.as_dict() for r in fedavg.rounds],
             "seconds": time.perf_counter() - fedavg_start,
         }
-    expect(metrics.f1 > 0.0, "federated", "the global model detects no failure at all")
+    word = positive_word(data.schema)
+    expect(metrics.f1 > 0.0, "federated", f"the global model detects no {word} at all")
     state = ctx.state
     state.key, state.envelope, state.federated = key, envelope, result
     state.classifier, state.test = result.classifier, test
@@ -269,7 +349,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         title="Federated training",
         outcome=f"{config.rounds} rounds on Flower, SecAgg+ in buckets of {config.bucket_size}, "
         f"median, {config.malicious} malicious plant(s) ({config.poison.value}){eps}: "
-        f"failure F1 {metrics.f1:.3f}; watermark on {marked:.0%} of triggers",
+        f"{word} F1 {metrics.f1:.3f}; watermark on {marked:.0%} of triggers",
         seconds=time.perf_counter() - start,
         figures=figures,
     )

@@ -23,9 +23,11 @@ __all__ = [
     "Effect",
     "Verdict",
     "attacks",
+    "dataset_of",
     "extraction_outcome",
     "headline",
     "poisoning_outcome",
+    "positive_label",
     "response_phrase",
     "stolen_copy_outcome",
     "suspension_outcome",
@@ -38,6 +40,25 @@ __all__ = [
 F1_MARGIN = 0.02
 """Failure-F1 differences smaller than this (2 points) count as no measurable change."""
 AGREEMENT_MARGIN = 0.02
+
+
+def dataset_of(figures: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The run's dataset schema (``name``, ``sha256``, ``positive``) if not AI4I 2020's.
+
+    ``figures`` maps step keys to their figures; the plant step records the schema of a run
+    on another schema (an AI4I run, and any run written before, records none).
+    """
+    plants = figures.get("plants")
+    schema = plants.get("schema") if isinstance(plants, Mapping) else None
+    return schema if isinstance(schema, Mapping) else None
+
+
+def positive_label(figures: Mapping[str, Any]) -> str:
+    """How the report names the positive class: "failure" for AI4I, else the schema's label."""
+    dataset = dataset_of(figures)
+    return "failure" if dataset is None else str(dataset.get("positive", "failure"))
+
+
 """Surrogate macro-agreement differences smaller than this count as no measurable change."""
 
 Figures = Mapping[str, Any]
@@ -102,11 +123,16 @@ def response_phrase(alarm_at: int | None, throttled: int, refused_at: int | None
     return f"{detected}; " + ", then ".join(actions)
 
 
-def poisoning_outcome(federated: Figures, *, attack: str) -> AttackOutcome:
-    """The poisoning plant against the robust aggregator, with plain FedAvg as the baseline."""
+def poisoning_outcome(
+    federated: Figures, *, attack: str, positive: str = "failure"
+) -> AttackOutcome:
+    """The poisoning plant against the robust aggregator, with plain FedAvg as the baseline.
+
+    ``positive`` names the positive class in the F1 (AI4I's "failure" by default).
+    """
     robust = float(federated["test"]["f1"])
     baseline = federated.get("fedavg")
-    defended = f"failure F1 {robust:.3f} (bucketed SecAgg+ and median)"
+    defended = f"{positive} F1 {robust:.3f} (bucketed SecAgg+ and median)"
     if not baseline:
         return AttackOutcome(
             attack=attack,
@@ -118,14 +144,17 @@ def poisoning_outcome(federated: Figures, *, attack: str) -> AttackOutcome:
     plain = float(baseline["test"]["f1"])
     gain = robust - plain
     if gain >= F1_MARGIN:
-        effect, changed = Effect.REDUCED, f"failure F1 {_pts(gain)} higher than plain FedAvg's"
+        effect, changed = Effect.REDUCED, f"{positive} F1 {_pts(gain)} higher than plain FedAvg's"
     elif gain <= -F1_MARGIN:
-        effect, changed = Effect.WORSE, f"plain FedAvg did better, by {_pts(-gain)} of failure F1"
+        effect, changed = (
+            Effect.WORSE,
+            f"plain FedAvg did better, by {_pts(-gain)} of {positive} F1",
+        )
     else:
-        effect, changed = Effect.NO_EFFECT, f"failure F1 {_pp(gain)}, within ±2 points"
+        effect, changed = Effect.NO_EFFECT, f"{positive} F1 {_pp(gain)}, within ±2 points"
     return AttackOutcome(
         attack=attack,
-        without=f"failure F1 {plain:.3f} (plain FedAvg)",
+        without=f"{positive} F1 {plain:.3f} (plain FedAvg)",
         defended=defended,
         changed=changed,
         effect=effect,
@@ -265,7 +294,7 @@ def attacks(steps: Mapping[str, Mapping[str, Any]]) -> tuple[AttackOutcome, ...]
     if fed and poisoning is None and fed.get("fedavg"):
         poisoning = "poisoning plant(s)"
     if fed and poisoning is not None:
-        out.append(poisoning_outcome(fed, attack=poisoning))
+        out.append(poisoning_outcome(fed, attack=poisoning, positive=positive_label(figures)))
     if "serve" in figures:
         out += [unlicensed_outcome(figures["serve"]), extraction_outcome(figures["serve"])]
         out.append(thief_outcome(figures["serve"], figures.get("prove")))

@@ -99,8 +99,10 @@ def _record_dp(config: dict[str, Any]) -> RecordDP | None:
 class PlantClient(NumPyClient):
     """One plant: trains on its rows, reports parameters, evaluates the global model.
 
-    The plant reads its rows by its own dataset ``schema`` and refuses an instruction for
-    another one (the server sends the digest of the schema its encoder was fitted for).
+    The plant reads its rows by one of its own dataset ``schemas`` (AI4I 2020 when none is
+    given; a plant that holds rows of several schemas has a table of each) and refuses an
+    instruction for any other (the server sends the digest of the schema its encoder was
+    fitted for).
     """
 
     def __init__(
@@ -111,28 +113,30 @@ class PlantClient(NumPyClient):
         db_url: str,
         behaviour: PlantBehaviour | None,
         drops_out: bool,
-        schema: DatasetSchema | None = None,
+        schemas: tuple[DatasetSchema, ...] = (),
     ) -> None:
         self.partition = partition
         self.plant_id = plant_id
         self.db_url = db_url
         self.behaviour = behaviour
         self.drops_out = drops_out
-        self.schema = schema or default_schema()
+        self.schemas = schemas or (default_schema(),)
 
     def _data(self, config: dict[str, Any]) -> tuple[FeatureEncoder, Any, Any]:
         wanted = str(config.get("schema", default_schema().digest))
-        if wanted != self.schema.digest:
+        schema = next((s for s in self.schemas if s.digest == wanted), None)
+        if schema is None:
+            names = ", ".join(f"{s.name!r} ({s.digest[:19]}…)" for s in self.schemas)
             raise FederatedError(
-                f"plant {self.plant_id} reads dataset schema {self.schema.name!r}"
-                f" ({self.schema.digest[:19]}…), the server trains on {wanted[:19]}…"
+                f"plant {self.plant_id} reads dataset schema {names},"
+                f" the server trains on {wanted[:19]}…"
             )
-        with PlantDatabase(self.db_url, schema=self.schema) as db:
+        with PlantDatabase(self.db_url, schema=schema) as db:
             frame = db.read_plant(self.plant_id)
         train, val = stratified_split(
-            frame, test_fraction=VALIDATION_FRACTION, seed=int(config["seed"]), schema=self.schema
+            frame, test_fraction=VALIDATION_FRACTION, seed=int(config["seed"]), schema=schema
         )
-        encoder = FeatureEncoder.from_dict(json.loads(str(config["encoder"])), self.schema)
+        encoder = FeatureEncoder.from_dict(json.loads(str(config["encoder"])), schema)
         return encoder, train, val
 
     def _model(self, config: dict[str, Any], encoder: FeatureEncoder, params: Arrays) -> FailureMLP:
@@ -147,7 +151,7 @@ class PlantClient(NumPyClient):
             raise FederatedError(f"plant {self.plant_id} dropped out (simulated)")
         encoder, train, _ = self._data(config)
         model = self._model(config, encoder, parameters)
-        x, y = encoder.transform(train), labels(train, self.schema)
+        x, y = encoder.transform(train), labels(train, encoder.schema)
         round_ = int(config["round"])
         seed = int(config["seed"]) * 10_007 + round_ * 101 + self.partition
         if self.behaviour is not None:
@@ -175,7 +179,7 @@ class PlantClient(NumPyClient):
         """Metrics of the global model on this plant's validation rows (none under DP)."""
         encoder, _, val = self._data(config)
         model = self._model(config, encoder, parameters)
-        y = labels(val, self.schema)
+        y = labels(val, encoder.schema)
         scores = model.predict_proba(encoder.transform(val))
         return evaluate_release(
             self.plant_id,
@@ -260,13 +264,14 @@ def _attack_mod(settings: ClientSettings) -> Any:
 
 
 def make_client_app(
-    settings: ClientSettings | None = None, *, schema: DatasetSchema | None = None
+    settings: ClientSettings | None = None, *, schemas: tuple[DatasetSchema, ...] = ()
 ) -> ClientApp:
     """The plants' ClientApp.
 
     With ``settings`` (simulation) the partition id picks the plant; without (deployment
     engine) each SuperNode's ``--node-config "db-url='...' plant-id='...'"`` does, and the
-    plant reads its rows by ``schema`` (AI4I 2020 unless given; ``fl plant --schema``).
+    plant reads its rows by the one of ``schemas`` the run trains on (AI4I 2020 when none is
+    given; ``fl plant --schema``, repeated for a plant with rows of several schemas).
     """
 
     def client_fn(context: Context) -> Any:
@@ -278,7 +283,7 @@ def make_client_app(
                 db_url=str(cfg["db-url"]),
                 behaviour=None,
                 drops_out=False,
-                schema=schema,
+                schemas=schemas,
             )
             return client.to_client()
         partition = int(context.node_config["partition-id"])
@@ -289,7 +294,7 @@ def make_client_app(
             db_url=settings.db_url,
             behaviour=behaviours.get(partition),
             drops_out=partition in settings.dropout,
-            schema=settings.schema,
+            schemas=(settings.schema,),
         )
         return client.to_client()
 

@@ -121,14 +121,14 @@ def serve_plant(
     *,
     stop: threading.Event | None = None,
     poll_seconds: float = 0.1,
-    schema: DatasetSchema | None = None,
+    schemas: tuple[DatasetSchema, ...] = (),
 ) -> None:
     """Serve the SuperNode's ClientApp tasks at ``runtime_api_address`` until ``stop`` is set.
 
-    The plant reads its rows by ``schema`` (AI4I 2020 unless given) and refuses a run that
-    trains on another one.
+    The plant reads its rows by the one of ``schemas`` (AI4I 2020 when none is given) that a
+    run trains on, and refuses a run that trains on any other.
     """
-    app = make_client_app(schema=schema)
+    app = make_client_app(schemas=schemas)
     stop = stop or threading.Event()
     verified: set[str] = set()
     client = _client(runtime_api_address, "SuperExec")

@@ -74,6 +74,28 @@ class AttackSpace:
         data.update({header: values[:, j] for j, header in enumerate(self.numeric)})
         return self.clip(pd.DataFrame(data))
 
+    def jittered(
+        self, natural: pd.DataFrame, size: int, *, spread: float, rng: np.random.Generator
+    ) -> pd.DataFrame:
+        """``natural``'s rows, then jittered copies of random ones, up to ``size`` queries.
+
+        Why: a thief with few rows of its own spends a larger budget on its rows moved by
+        ``spread`` standard deviations (of its rows) per numeric input, clipped to the API's
+        ranges; category inputs and the label column are kept from the copied row.
+        """
+        if size <= len(natural):
+            return natural.iloc[:size].reset_index(drop=True)
+        base = natural.iloc[rng.integers(0, len(natural), size - len(natural))]
+        base = base.reset_index(drop=True)
+        values = base.loc[:, list(self.numeric)].to_numpy(np.float64)
+        sd = natural.loc[:, list(self.numeric)].to_numpy(np.float64).std(axis=0)
+        values = values + rng.normal(0.0, spread, values.shape) * sd
+        moved = self.moved(base, values)
+        target = self.request.dataset.target_column.header
+        if target in base.columns:
+            moved[target] = base[target].to_numpy()
+        return pd.concat([natural, moved], ignore_index=True)
+
     def labels(self, frame: pd.DataFrame) -> npt.NDArray[np.int64]:
         """1 where the attacker's own row carries the schema's positive label, else 0."""
         dataset = self.request.dataset
