@@ -89,7 +89,7 @@ def prices(steps: Mapping[str, Mapping[str, Any]]) -> tuple[Price, ...]:
                     note=f"ε = {fed['record_epsilon']:.2f} per plant; "
                     + (
                         "no run without DP here, so its F1 cost was not measured "
-                        "(benchmarks/demo_dp.py measures it)"
+                        "(--price-protections measures it; benchmarks/demo_dp.py, for AI4I 2020)"
                         if dp_ref is None
                         else "reference runs with and without DP, both without the watermark"
                     ),
@@ -106,8 +106,8 @@ def prices(steps: Mapping[str, Mapping[str, Any]]) -> tuple[Price, ...]:
                 gas=0,
                 note=f"on {fed['trigger_accuracy']:.0%} of triggers; "
                 + (
-                    "no unmarked run here, so its F1 cost was not measured "
-                    "(benchmarks/pretraining.py measures it)"
+                    "no unmarked run here, so its F1 cost was not measured (--price-protections "
+                    "measures it; benchmarks/pretraining.py does for AI4I 2020)"
                     if below is None
                     else "the released model against the same run without the watermark"
                 ),
