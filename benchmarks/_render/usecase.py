@@ -72,6 +72,15 @@ PRETRAINING_MARK = {
 }
 
 
+def pretraining_server(s: dict[str, Any]) -> str:
+    """The server's update rule: plain FedAvg, or the optimizer with its lr and tau."""
+    opt, lr, tau = s.get("server_opt", "sgd"), s.get("server_lr", 1.0), s.get("server_tau")
+    if opt == "sgd" and lr == 1:
+        return "plain (FedAvg step)"
+    name = {"adam": "FedAdam", "yogi": "FedYogi", "sgd": "SGD"}.get(opt, opt)
+    return f"{name} η {lr:g}" + ("" if tau is None else f", τ {tau:g}")
+
+
 @renderer("pretraining.table")
 def pretraining_table(results: Results) -> str:
     def mark(s: dict[str, Any]) -> list[str]:
@@ -99,6 +108,7 @@ def pretraining_table(results: Results) -> str:
             "none" if s["dp_noise"] is None else f"{s['dp_noise']:g}",
             PRETRAINING_TRAINS.get(s.get("dp_trainable", "all"), s.get("dp_trainable", "all")),
             str(s.get("malicious", 1)),
+            pretraining_server(s),
             "∞"
             if s["epsilon"] is None
             else f"{s['epsilon']:.2f}"
@@ -120,6 +130,7 @@ def pretraining_table(results: Results) -> str:
             "DP noise",
             "DP-SGD trains",
             "sign-flipping plants",
+            "server update",
             "ε (every plant)",
             "runs",
             "failure F1 (mean ± sd)",
@@ -132,6 +143,6 @@ def pretraining_table(results: Results) -> str:
             "null models owned at 1/21 (at p ≤ 1e-6)",
             "watermark F1 cost, pp",
         ],
-        "lrrlrrrrrrrlrrrr",
+        "lrrlrlrrrrrrlrrrr",
         rows,
     )
