@@ -331,6 +331,19 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     100 * statistics.stdev(paired) if len(paired) > 1 else 0.0
                 )
                 item["watermark_cost_runs"] = len(paired)
+        if not (cell[5] == "sgd" and cell[6] == 1):  # per seed against the plain update
+            plain_server = {
+                r["seed"]: float(r["f1"])
+                for r in rows
+                if tuple(r[k] for k in _KEY) == (*cell[:5], "sgd", 1.0, None, cell[8])
+            }
+            gains = [
+                float(r["f1"]) - plain_server[r["seed"]] for r in mine if r["seed"] in plain_server
+            ]
+            if gains:
+                item["server_gain_pp_mean"] = 100 * statistics.fmean(gains)
+                item["server_gain_pp_sd"] = 100 * statistics.stdev(gains) if len(gains) > 1 else 0.0
+                item["server_gain_runs"] = len(gains)
         central = [float(r["central_f1"]) for r in mine if "central_f1" in r]
         if central:
             item["central_f1_mean"] = statistics.fmean(central)
