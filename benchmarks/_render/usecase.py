@@ -6,6 +6,7 @@ from typing import Any
 
 from ._core import (
     Results,
+    quote,
     renderer,
     table,
 )
@@ -76,7 +77,7 @@ def pretraining_server(s: dict[str, Any]) -> str:
     """The server's update rule: plain FedAvg, or the optimizer with its lr and tau."""
     opt, lr, tau = s.get("server_opt", "sgd"), s.get("server_lr", 1.0), s.get("server_tau")
     if opt == "sgd" and lr == 1:
-        return "plain (FedAvg step)"
+        return "plain (aggregate adopted)"
     name = {"adam": "FedAdam", "yogi": "FedYogi", "sgd": "SGD"}.get(opt, opt)
     return f"{name} η {lr:g}" + ("" if tau is None else f", τ {tau:g}")
 
@@ -146,3 +147,22 @@ def pretraining_table(results: Results) -> str:
         "lrrlrlrrrrrrlrrrr",
         rows,
     )
+
+
+@quote
+def pretraining_server_seeds(results: Results) -> str:
+    """Every server optimizer measured over several seeds, with its per-seed gain over plain."""
+    cells = [
+        s
+        for s in results["pretraining"]["summary"]
+        if s.get("server_gain_runs", 0) > 1 and s["watermark"] == "off"
+    ]
+    phrases = []
+    for s in cells:
+        gain = f"{s['server_gain_pp_mean']:+.1f}".replace("-", "\u2212")  # the page's minus
+        phrases.append(
+            f"{pretraining_server(s)} at noise {s['dp_noise']:g}: {s['f1_mean']:.3f} ±"
+            f" {s['f1_sd']:.3f} ({gain} ± {s['server_gain_pp_sd']:.1f} pp per seed over the"
+            f" plain update, {s['server_gain_runs']} seeds)"
+        )
+    return "; ".join(phrases)
