@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/pretraining.py [--seeds 0 1 2] [--drift 1 2 4]
 [--start none ai4i2020 generated] [--noise 2.0] [--dp-trainable all head] [--malicious 1 0]
-[--watermark on off every-round] [--append]``
+[--watermark on off every-round] [--server-opt sgd adam yogi] [--server-lr 1.0]
+[--server-tau 0.001] [--append]``
 
 Each cell runs the demo's own federated step (``edgeshield.demo.STEPS[1]``: 6 plants, 48,000
 rows, SecAgg+ in buckets of 2 with a median, one sign-flipping plant, record-level DP-SGD and
@@ -32,14 +33,19 @@ demo's stated rate (1/21 with 20 nulls left in, so about one in 21 is expected b
 seed (``reproducible_dp``), so the cells with and without the mark see the same noise stream.
 ``--dp-trainable head`` fine-tunes only the output layer under DP-SGD (the pretrained feature
 layer frozen, :class:`~edgeshield.federated.DPTrainable`); ``--malicious 0`` drops the demo's
-sign-flipping plant (a diagnostic: the demo keeps it). Each command is recorded with the commit
-it ran at. Writes ``benchmarks/results/pretraining.json``.
+sign-flipping plant (a diagnostic: the demo keeps it). ``--server-opt adam yogi`` applies the
+median's update on the server with FedAdam or FedYogi (Reddi et al., ICLR 2021) at server
+learning rate ``--server-lr`` and adaptivity ``--server-tau``
+(:class:`~edgeshield.federated.ServerOptimizer`; ``sgd`` at lr 1 is the demo's plain update;
+``--watermark off`` only). Each command is recorded with the commit it ran at. Writes
+``benchmarks/results/pretraining.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import statistics
 import subprocess
@@ -57,7 +63,13 @@ from edgeshield.demo._steps_training import (
     _fl_config,
     _test_rows,
 )
-from edgeshield.federated import DPTrainable, Engine, run_federated, server_encoder
+from edgeshield.federated import (
+    DPTrainable,
+    Engine,
+    ServerOptimizer,
+    run_federated,
+    server_encoder,
+)
 from edgeshield.ownership import (
     SensorEnvelope,
     WaffleConfig,
@@ -82,7 +94,17 @@ from edgeshield.usecase import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_KEY = ("start", "drift", "dp_noise", "dp_trainable", "malicious", "watermark")
+_KEY = (
+    "start",
+    "drift",
+    "dp_noise",
+    "dp_trainable",
+    "malicious",
+    "server_opt",
+    "server_lr",
+    "server_tau",
+    "watermark",
+)
 #: Watermark cells in table order: ``on`` the demo's mark (the start pretrained again with the
 #: triggers); ``start-finetune`` the mark fine-tuned into the pretrained start until 60 % of the
 #: triggers reach probability 0.5, topped up at 60 % (lr 0.003, 3 passes), runs kept from 4af93af.
@@ -111,10 +133,15 @@ def _cell(
     noise: float,
     trainable: str,
     malicious: int,
+    server: tuple[str, float, float | None],
     seed: int,
     watermark: str,
     nulls: dict[str, Any],
 ) -> dict[str, Any]:
+    server_opt, server_lr, server_tau = server
+    plain_server = server_opt == "sgd" and server_lr == 1
+    if watermark != "off" and not plain_server:
+        raise SystemExit("--server-opt and --server-lr are measured with --watermark off only")
     config = dataclasses.replace(
         DemoConfig(),
         dp_noise=noise or None,
@@ -141,6 +168,13 @@ def _cell(
             epsilon = record.figures["record_epsilon"]
         else:
             fl = _fl_config(config, robust=True)
+            if not plain_server:
+                fl = dataclasses.replace(
+                    fl,
+                    server_optimizer=ServerOptimizer(server_opt),
+                    server_lr=server_lr,
+                    server_tau=server_tau if server_tau is not None else fl.server_tau,
+                )
             hook = None
             if watermark == "every-round":
                 hook = _every_round(ctx, fl, seed)
@@ -161,6 +195,9 @@ def _cell(
             "dp_noise": noise or None,
             "dp_trainable": trainable,
             "malicious": malicious,
+            "server_opt": server_opt,
+            "server_lr": server_lr,
+            "server_tau": server_tau,
             "watermark": watermark,
             "seed": seed,
             "f1": metrics.f1,
@@ -171,7 +208,7 @@ def _cell(
         }
         if watermark != "off":
             row.update(_ownership(ctx, classifier, nulls))
-        default = trainable == "all" and malicious == 1
+        default = trainable == "all" and malicious == 1 and plain_server
         if start == "ai4i2020" and drift == 1 and noise and watermark == "on" and default:
             central = train_classifier(
                 _train_rows(fleet, config), TrainConfig(epochs=20), seed=seed
@@ -243,7 +280,18 @@ def _train_rows(fleet: Any, config: DemoConfig) -> Any:
 def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     cells = sorted(
         {tuple(r[k] for k in _KEY) for r in rows},
-        key=lambda c: (c[0], c[1], -(c[2] or 0), c[3], -c[4], _MARKS.index(c[5])),
+        key=lambda c: (
+            c[0],
+            c[1],
+            -(c[2] or 0),
+            c[3],
+            -c[4],
+            c[5] != "sgd",
+            c[5],
+            c[6],
+            c[7] or 0,
+            _MARKS.index(c[8]),
+        ),
     )
     out = []
     for cell in cells:
@@ -283,6 +331,19 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     100 * statistics.stdev(paired) if len(paired) > 1 else 0.0
                 )
                 item["watermark_cost_runs"] = len(paired)
+        if not (cell[5] == "sgd" and cell[6] == 1):  # per seed against the plain update
+            plain_server = {
+                r["seed"]: float(r["f1"])
+                for r in rows
+                if tuple(r[k] for k in _KEY) == (*cell[:5], "sgd", 1.0, None, cell[8])
+            }
+            gains = [
+                float(r["f1"]) - plain_server[r["seed"]] for r in mine if r["seed"] in plain_server
+            ]
+            if gains:
+                item["server_gain_pp_mean"] = 100 * statistics.fmean(gains)
+                item["server_gain_pp_sd"] = 100 * statistics.stdev(gains) if len(gains) > 1 else 0.0
+                item["server_gain_runs"] = len(gains)
         central = [float(r["central_f1"]) for r in mine if "central_f1" in r]
         if central:
             item["central_f1_mean"] = statistics.fmean(central)
@@ -304,6 +365,7 @@ def _print_row(row: dict[str, Any]) -> None:
     print(
         f"start {row['start']:9s} drift {row['drift']:3.1f} noise {row['dp_noise'] or 0:4.2f} "
         f"trains {row['dp_trainable']} malicious {row['malicious']} "
+        f"server {row['server_opt']} lr {row['server_lr']:g} tau {row['server_tau'] or 0:g} "
         f"mark {row['watermark']} seed {row['seed']}: "
         f"F1 {row['f1']:.3f} PR-AUC {row['pr_auc']:.3f} F1(AI4I) {row['f1_ai4i']:.3f} "
         f"eps {eps}{extra} {row['seconds']:.0f} s",
@@ -313,7 +375,8 @@ def _print_row(row: dict[str, Any]) -> None:
 
 def _print_summary(summary: list[dict[str, Any]]) -> None:
     print(
-        f"{'start':9s} {'drift':>5s} {'noise':>5s} {'trains':>6s} {'mal':>3s} {'mark':>11s} "
+        f"{'start':9s} {'drift':>5s} {'noise':>5s} {'trains':>6s} {'mal':>3s} "
+        f"{'server':>16s} {'mark':>11s} "
         f"{'n':>2s} {'F1':>13s} "
         f"{'PR-AUC':>6s} {'eps':>5s} {'cost pp':>7s} {'det':>4s} {'nulls':>6s}"
     )
@@ -325,12 +388,21 @@ def _print_summary(summary: list[dict[str, Any]]) -> None:
         print(
             f"{item['start']:9s} {item['drift']:5.1f} {float(item['dp_noise'] or 0):5.2f} "
             f"{item['dp_trainable']:>6s} {item['malicious']:3d} "
+            f"{_server_label(item):>16s} "
             f"{item['watermark']:>11s} {item['runs']:2d} "
             f"{item['f1_mean']:.3f} ± {item['f1_sd']:.3f} {item['pr_auc_mean']:6.3f} {eps:>5s} "
             f"{'' if cost is None else f'{cost:.1f}':>7s} "
             f"{item.get('detected', ''):>4} "
             f"{nulls_owned:>6s}"
         )
+
+
+def _server_label(item: dict[str, Any]) -> str:
+    """``sgd`` for the plain update, else the optimizer with its lr and tau."""
+    if item["server_opt"] == "sgd" and item["server_lr"] == 1:
+        return "sgd"
+    tau = "" if item["server_tau"] is None else f" t{item['server_tau']:g}"
+    return f"{item['server_opt']} {item['server_lr']:g}{tau}"
 
 
 def _commit() -> str:
@@ -361,6 +433,11 @@ def main() -> None:
     parser.add_argument(
         "--watermark", nargs="+", choices=["on", "off", "every-round"], default=["on", "off"]
     )
+    parser.add_argument(
+        "--server-opt", nargs="+", choices=[o.value for o in ServerOptimizer], default=["sgd"]
+    )
+    parser.add_argument("--server-lr", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--server-tau", type=float, default=1e-3, help="adam and yogi only")
     parser.add_argument("--append", action="store_true", help="add to the runs already in the JSON")
     parser.add_argument("--output", default="pretraining.json", help="file in benchmarks/results")
     args = parser.parse_args()
@@ -372,25 +449,32 @@ def main() -> None:
             r["watermark"] = "on" if r["watermark"] else "off"
         r.setdefault("dp_trainable", "all")  # runs recorded before --dp-trainable and
         r.setdefault("malicious", 1)  # --malicious trained everything with the demo's plant
+        r.setdefault("server_opt", "sgd")  # runs recorded before --server-opt: plain update
+        r.setdefault("server_lr", 1.0)
+        r.setdefault("server_tau", None)
     commands: list[str] = list(earlier.get("commands", []))
     nulls: dict[str, Any] = {}
     if set(args.watermark) - {"off"}:
         began = time.perf_counter()
         nulls = train_null_models(_null_sources(0), NULL_MODELS, epochs=15, seed=0)
         print(f"{len(nulls)} null models in {time.perf_counter() - began:.0f} s", flush=True)
-    for drift in args.drift:
-        for noise in args.noise:
-            for start in args.start:
-                for trainable in args.dp_trainable:
-                    for bad in args.malicious:
-                        for seed in args.seeds:
-                            for mark in args.watermark:
-                                key = (start, drift, noise or None, trainable, bad, mark, seed)
-                                if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
-                                    continue
-                                row = _cell(start, drift, noise, trainable, bad, seed, mark, nulls)
-                                rows.append(row)
-                                _print_row(row)
+    servers = [
+        (opt, lr, None if opt == "sgd" else args.server_tau)
+        for opt in args.server_opt
+        for lr in args.server_lr
+    ]
+    cells = itertools.product(
+        args.drift, args.noise, args.start, args.dp_trainable, args.malicious, servers
+    )
+    for drift, noise, start, trainable, bad, server in cells:
+        for seed in args.seeds:
+            for mark in args.watermark:
+                key = (start, drift, noise or None, trainable, bad, *server, mark, seed)
+                if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
+                    continue
+                row = _cell(start, drift, noise, trainable, bad, server, seed, mark, nulls)
+                rows.append(row)
+                _print_row(row)
     summary = _summary(rows)
     _print_summary(summary)
     commands.append(
@@ -408,6 +492,15 @@ def main() -> None:
         + " ".join(map(str, args.malicious))
         + " --watermark "
         + " ".join(args.watermark)
+        + (
+            ""
+            if args.server_opt == ["sgd"] and args.server_lr == [1.0]
+            else " --server-opt "
+            + " ".join(args.server_opt)
+            + " --server-lr "
+            + " ".join(f"{lr:g}" for lr in args.server_lr)
+            + f" --server-tau {args.server_tau:g}"
+        )
         + (" --append" if args.append else "")
         + ("" if args.output == "pretraining.json" else f" --output {args.output}")
         + f"  # at {_commit()}"

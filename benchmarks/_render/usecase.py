@@ -6,6 +6,7 @@ from typing import Any
 
 from ._core import (
     Results,
+    quote,
     renderer,
     table,
 )
@@ -72,6 +73,15 @@ PRETRAINING_MARK = {
 }
 
 
+def pretraining_server(s: dict[str, Any]) -> str:
+    """The server's update rule: plain FedAvg, or the optimizer with its lr and tau."""
+    opt, lr, tau = s.get("server_opt", "sgd"), s.get("server_lr", 1.0), s.get("server_tau")
+    if opt == "sgd" and lr == 1:
+        return "plain (aggregate adopted)"
+    name = {"adam": "FedAdam", "yogi": "FedYogi", "sgd": "SGD"}.get(opt, opt)
+    return f"{name} η {lr:g}" + ("" if tau is None else f", τ {tau:g}")
+
+
 @renderer("pretraining.table")
 def pretraining_table(results: Results) -> str:
     def mark(s: dict[str, Any]) -> list[str]:
@@ -99,6 +109,7 @@ def pretraining_table(results: Results) -> str:
             "none" if s["dp_noise"] is None else f"{s['dp_noise']:g}",
             PRETRAINING_TRAINS.get(s.get("dp_trainable", "all"), s.get("dp_trainable", "all")),
             str(s.get("malicious", 1)),
+            pretraining_server(s),
             "∞"
             if s["epsilon"] is None
             else f"{s['epsilon']:.2f}"
@@ -120,6 +131,7 @@ def pretraining_table(results: Results) -> str:
             "DP noise",
             "DP-SGD trains",
             "sign-flipping plants",
+            "server update",
             "ε (every plant)",
             "runs",
             "failure F1 (mean ± sd)",
@@ -132,6 +144,25 @@ def pretraining_table(results: Results) -> str:
             "null models owned at 1/21 (at p ≤ 1e-6)",
             "watermark F1 cost, pp",
         ],
-        "lrrlrrrrrrrlrrrr",
+        "lrrlrlrrrrrrlrrrr",
         rows,
     )
+
+
+@quote
+def pretraining_server_seeds(results: Results) -> str:
+    """Every server optimizer measured over several seeds, with its per-seed gain over plain."""
+    cells = [
+        s
+        for s in results["pretraining"]["summary"]
+        if s.get("server_gain_runs", 0) > 1 and s["watermark"] == "off"
+    ]
+    phrases = []
+    for s in cells:
+        gain = f"{s['server_gain_pp_mean']:+.1f}".replace("-", "\u2212")  # the page's minus
+        phrases.append(
+            f"{pretraining_server(s)} at noise {s['dp_noise']:g}: {s['f1_mean']:.3f} ±"
+            f" {s['f1_sd']:.3f} ({gain} ± {s['server_gain_pp_sd']:.1f} pp per seed over the"
+            f" plain update, {s['server_gain_runs']} seeds)"
+        )
+    return "; ".join(phrases)

@@ -62,6 +62,21 @@ def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert (dp_config.record_dp.noise_multiplier, dp_config.record_dp.max_grad_norm) == (0.8, 0.5)
     assert dp_config.record_dp.sample_rate == 0.05
 
+    # ... and the same server optimizer options
+    opt_app = tmp_path / "opt-app"
+    opt_args = ["fl", "app", "--out", str(opt_app), "--run-dir", str(tmp_path / "opt-run")]
+    opt_args += ["--roster", str(roster), "--plants", "3", "--server-opt", "yogi"]
+    capsys.readouterr()
+    assert run([*opt_args, "--server-lr", "0"]) == 1
+    assert capsys.readouterr().err.strip() == "error: server_lr must lie in (0, 10], got 0.0"
+    assert run([*opt_args, "--server-lr", "0.03", "--server-tau", "0.01"]) == 0
+    opt_project = tomllib.loads((opt_app / "pyproject.toml").read_text())
+    opt_config = config_from_dict(
+        json.loads(opt_project["tool"]["flwr"]["app"]["config"]["config-json"])
+    )
+    assert opt_config.server_optimizer.value == "yogi"
+    assert (opt_config.server_lr, opt_config.server_tau) == (0.03, 0.01)
+
 
 def test_register_refuses_a_taken_plant_id_before_touching_the_superlink(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -9,7 +9,7 @@ from flwr.server import LegacyContext
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
 
 from edgeshield.errors import AggregationError
-from edgeshield.federated import FederatedConfig, ServerPlan, server_encoder
+from edgeshield.federated import FederatedConfig, ServerOptimizer, ServerPlan, server_encoder
 from edgeshield.federated._server import EdgeStrategy, _global, _GuardedFit, _set_global
 
 
@@ -95,6 +95,26 @@ def test_server_momentum_accumulates_the_aggregated_updates() -> None:
     np.testing.assert_allclose(_global(context)[0], 2.0)  # 1 + v, v = 1
     guard(None, context)  # type: ignore[arg-type]
     np.testing.assert_allclose(_global(context)[0], 3.5)  # 2 + (0.5 * 1 + 1)
+
+
+def test_fedadam_steps_the_global_model_from_the_aggregate() -> None:
+    config = FederatedConfig(
+        plants=3,
+        rounds=1,
+        reference_rows=300,
+        server_optimizer=ServerOptimizer.ADAM,
+        server_lr=0.1,
+        server_tau=1e-3,
+    )
+    strategy, context = _setup(config)
+
+    def inner(grid: object, ctx: Context) -> None:
+        strategy.aggregated.add(1)
+        _set_global(ctx, [_global(ctx)[0] + 0.1])  # the median's update: +0.1 everywhere
+
+    _GuardedFit(inner, strategy)(None, context)  # type: ignore[arg-type]
+    # m = 0.01, v = 0.99 tau^2 + 1e-4: 1 + 0.1 m / (sqrt(v) + tau), not the aggregate 1.1
+    np.testing.assert_allclose(_global(context)[0], 1.0905028, rtol=1e-6)
 
 
 def test_plants_sample_at_the_rate_the_accountant_uses(monkeypatch: pytest.MonkeyPatch) -> None:

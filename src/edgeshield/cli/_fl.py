@@ -26,6 +26,7 @@ from edgeshield.federated import (
     PlantRoster,
     RecordDP,
     RoundRecord,
+    ServerOptimizer,
     generate_supernode_keys,
     generate_tls,
     generate_vendor_key,
@@ -84,6 +85,16 @@ DpTrainable = Annotated[
         " (pretrained) model, the layers before it kept as received."
     ),
 ]
+ServerOpt = Annotated[
+    ServerOptimizer,
+    typer.Option(
+        "--server-opt",
+        help="How the server applies the robust aggregate's update: sgd (FedAvg at"
+        " --server-lr 1), adam (FedAdam) or yogi (FedYogi); post-processing, DP unchanged.",
+    ),
+]
+ServerLr = Annotated[float, typer.Option(help="Server learning rate of --server-opt.")]
+ServerTau = Annotated[float, typer.Option(help="Adaptivity tau of --server-opt adam and yogi.")]
 Pretrain = Annotated[
     Start | None,
     typer.Option(
@@ -170,6 +181,9 @@ def run_cmd(
     dp_clip: DpClip = 1.0,
     dp_rate: DpRate = 0.02,
     dp_trainable: DpTrainable = DPTrainable.ALL,
+    server_opt: ServerOpt = ServerOptimizer.SGD,
+    server_lr: ServerLr = 1.0,
+    server_tau: ServerTau = 1e-3,
     pretrain: Pretrain = None,
     client_dp: Annotated[
         float | None, typer.Option("--client-dp", help="Client-level DP noise multiplier.")
@@ -235,6 +249,9 @@ def run_cmd(
         aggregator=aggregator,
         assumed_malicious=assumed_malicious,
         bucket_size=bucket_size,
+        server_optimizer=server_opt,
+        server_lr=server_lr,
+        server_tau=server_tau,
         record_dp=None
         if dp is None
         else RecordDP(
@@ -353,6 +370,9 @@ def app_cmd(
     dp_clip: DpClip = 1.0,
     dp_rate: DpRate = 0.02,
     dp_trainable: DpTrainable = DPTrainable.ALL,
+    server_opt: ServerOpt = ServerOptimizer.SGD,
+    server_lr: ServerLr = 1.0,
+    server_tau: ServerTau = 1e-3,
     reference_rows: Annotated[
         int, typer.Option(min=200, help="Rows of the server's public reference set.")
     ] = 2000,
@@ -389,6 +409,9 @@ def app_cmd(
         aggregator=aggregator,
         assumed_malicious=assumed_malicious,
         bucket_size=bucket_size,
+        server_optimizer=server_opt,
+        server_lr=server_lr,
+        server_tau=server_tau,
         record_dp=None
         if dp is None
         else RecordDP(

@@ -43,6 +43,7 @@ from edgeshield.federated._release import evaluate_release, fit_release, privacy
 from edgeshield.federated._roster import PlantRoster, key_fingerprint
 from edgeshield.federated._run import FederatedResult, quiet_flower, run_federated, server_encoder
 from edgeshield.federated._server import AfterAggregate, RoundRecord, ServerPlan, make_server_app
+from edgeshield.federated._server_opt import ServerOptimizer
 from edgeshield.federated._start import server_public_rows
 from edgeshield.federated._superlink import serve_superlink
 from edgeshield.federated._trust import (
@@ -72,6 +73,7 @@ __all__ = [
     "PlantRoster",
     "RecordDP",
     "RoundRecord",
+    "ServerOptimizer",
     "ServerPlan",
     "TlsFiles",
     "aggregate",

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeshield.errors import ConfigError
+from edgeshield.federated._server_opt import ServerOptimizer
 from edgeshield.usecase import PublicPretraining
 
 __all__ = [
@@ -168,7 +169,16 @@ class FederatedConfig:
     server_momentum
         FedAvgM (Hsu, Qi, Brown, "Measuring the Effects of Non-Identical Data Distribution for
         Federated Visual Classification", 2019): the server applies the aggregated update with
-        heavy-ball momentum; ``0`` is plain FedAvg.
+        heavy-ball momentum; ``0`` is plain FedAvg. Only with the ``sgd`` server optimizer.
+    server_optimizer, server_lr, server_tau
+        How the server applies the robust aggregate's update ``aggregate - global`` (a
+        pseudo-gradient) to the global model (:class:`ServerOptimizer`): SGD with learning rate
+        ``server_lr`` (``1`` and no momentum: plain FedAvg, the default), or FedAdam / FedYogi
+        (Reddi et al., "Adaptive Federated Optimization", ICLR 2021) with server learning rate
+        ``server_lr`` (at most 10) and adaptivity ``server_tau`` (in ``(0, 1]``; unused by SGD).
+        It runs after the robust aggregation (and before the ``after_aggregate`` hook) on what
+        the plants sent, so it is post-processing: each plant's DP guarantee is unchanged. On
+        the demo's configuration it did not raise F1 (``benchmarks/pretraining.py``).
     secure
         SecAgg+ (on by default): the server only learns sums of masked, quantized updates.
     secagg_shares
@@ -223,6 +233,9 @@ class FederatedConfig:
     learning_rate: float = 3e-3
     lr_decay: float = 1.0
     server_momentum: float = 0.0
+    server_optimizer: ServerOptimizer = ServerOptimizer.SGD
+    server_lr: float = 1.0
+    server_tau: float = 1e-3
     weight_decay: float = 1e-5
     hidden: tuple[int, ...] = (32,)
     bins: int = 16
@@ -254,6 +267,7 @@ class FederatedConfig:
             raise ConfigError("learning_rate must be positive and weight_decay non-negative")
         if not 0 <= self.server_momentum < 1:
             raise ConfigError(f"server_momentum must lie in [0, 1), got {self.server_momentum}")
+        self._check_server_optimizer()
         if not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         if not 0 < self.secagg_shares <= 1 or not 0 < self.secagg_threshold <= 1:
@@ -286,6 +300,22 @@ class FederatedConfig:
         if not 0.05 <= self.test_fraction <= 0.5 or self.reference_rows < 200:
             raise ConfigError("test_fraction must lie in [0.05, 0.5] and reference_rows >= 200")
         self._check_robust_inputs()
+
+    def _check_server_optimizer(self) -> None:
+        """Refuse a server optimizer setting that is not a finite positive step or mixes rules."""
+        if not isinstance(self.server_optimizer, ServerOptimizer):
+            raise ConfigError(
+                f"server_optimizer must be a ServerOptimizer, got {self.server_optimizer!r}"
+            )
+        if not (np.isfinite(self.server_lr) and 0 < self.server_lr <= 10):
+            raise ConfigError(f"server_lr must lie in (0, 10], got {self.server_lr}")
+        if not (np.isfinite(self.server_tau) and 0 < self.server_tau <= 1):
+            raise ConfigError(f"server_tau must lie in (0, 1], got {self.server_tau}")
+        if self.server_optimizer is not ServerOptimizer.SGD and self.server_momentum > 0:
+            raise ConfigError(
+                "server_momentum is FedAvgM's (server_optimizer sgd);"
+                f" {self.server_optimizer.value} has its own first moment (beta1 0.9)"
+            )
 
     def _check_robust_inputs(self) -> None:
         """Refuse a robust rule that can never tolerate what it claims to (every entry point).
@@ -335,6 +365,7 @@ class FederatedConfig:
         """JSON-ready form, saved as ``config.json`` with the run."""
         out = asdict(self)
         out["aggregator"] = self.aggregator.value
+        out["server_optimizer"] = self.server_optimizer.value
         out["hidden"] = list(self.hidden)
         if self.record_dp is not None:
             out["record_dp"]["trainable"] = self.record_dp.trainable.value

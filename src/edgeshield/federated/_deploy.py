@@ -52,6 +52,7 @@ from edgeshield.federated._local import get_arrays
 from edgeshield.federated._release import privacy_statement
 from edgeshield.federated._roster import PlantRoster
 from edgeshield.federated._server import ServerPlan, _main
+from edgeshield.federated._server_opt import ServerOptimizer
 from edgeshield.federated._start import check_start, server_start
 from edgeshield.federated._trust import redact_urls
 from edgeshield.usecase import (
@@ -261,6 +262,8 @@ def config_from_dict(data: dict[str, Any]) -> FederatedConfig:
         fields = dict(data)
         fields.pop("malicious", None)
         fields["aggregator"] = Aggregator(fields["aggregator"])
+        if "server_optimizer" in fields:
+            fields["server_optimizer"] = ServerOptimizer(fields["server_optimizer"])
         fields["hidden"] = tuple(int(h) for h in fields["hidden"])
         if fields.get("record_dp") is not None:
             dp = dict(fields["record_dp"])

@@ -59,6 +59,7 @@ from edgeshield.federated._config import FederatedConfig
 from edgeshield.federated._local import THRESHOLD_GRID, flatten, unflatten, weights_digest
 from edgeshield.federated._release import public_threshold, record_epsilon
 from edgeshield.federated._roster import PlantRoster
+from edgeshield.federated._server_opt import ServerOptimizer, ServerOptimizerState, server_step
 from edgeshield.usecase import FailureMLP, FeatureEncoder, failure_metrics
 
 __all__ = ["AfterAggregate", "RoundRecord", "ServerPlan", "make_server_app"]
@@ -150,7 +151,7 @@ class EdgeStrategy(Strategy):
         self.plant_steps: dict[str, int] = {}
         self.plant_rows: dict[str, int] = {}
         self.plant_metrics: dict[str, dict[str, float]] = {}
-        self.velocity: Arrays = []
+        self.optimizer_state = ServerOptimizerState()
         self._common: dict[str, Scalar] = {
             "encoder": json.dumps(plan.encoder.to_dict()),
             "hidden": json.dumps(list(self.config.hidden)),
@@ -352,12 +353,18 @@ class _GuardedFit:
             )
         after = _global(context)
         plan = self.strategy.plan
-        beta = self.strategy.config.server_momentum
-        if beta > 0:  # FedAvgM: v <- beta v + (aggregate - global); global <- global + v
-            previous = self.strategy.velocity or [np.zeros_like(b) for b in before]
-            velocity = [beta * v + (a - b) for v, a, b in zip(previous, after, before, strict=True)]
-            self.strategy.velocity = velocity
-            after = [(b + v).astype(np.float32) for b, v in zip(before, velocity, strict=True)]
+        c = self.strategy.config
+        plain = c.server_optimizer is ServerOptimizer.SGD and c.server_lr == 1
+        if not (plain and c.server_momentum == 0):  # FedAvgM, FedAdam, FedYogi on the delta
+            after = server_step(
+                c.server_optimizer,
+                before,
+                after,
+                self.strategy.optimizer_state,
+                lr=c.server_lr,
+                tau=c.server_tau,
+                momentum=c.server_momentum,
+            )
             _set_global(context, after)
         if plan.after_aggregate is not None:
             named = dict(zip(plan.names, after, strict=True))
