@@ -121,7 +121,7 @@ def test_signed_digest_that_is_not_the_payloads_is_refused(world: World) -> None
     assert _open(world, world.bundle)  # the honest bundle still opens
 
 
-@pytest.mark.parametrize("chunk_size", [32, 1024 * 1024, 1024 * 1024 + 16])
+@pytest.mark.parametrize("chunk_size", [4096, 1024 * 1024, 1024 * 1024 + 16])
 def test_digest_of_another_algorithm_is_refused(world: World, chunk_size: int) -> None:
     """A signed header whose model digest is the payload's under another algorithm is refused.
 
