@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # One OpenMP/MKL/BLAS thread per test process (subprocesses inherit it), set before torch or
-# scikit-learn load: two xdist workers already fill two cores, and OpenMP threads spinning on
+# scikit-learn load: the xdist workers already fill two cores, and OpenMP threads spinning on
 # an oversubscribed machine made CPU-bound tests up to 9x slower (the honest-model ownership
 # test on a loaded machine: 317 s with the default threads, 34 s with one).
 for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -36,7 +36,7 @@ WAIT_S = float(os.environ.get("EDGESHIELD_TEST_WAIT_S", "300"))
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Collect the files that hold slow tests first, each file's tests in their own order.
 
-    Why: ``make test`` hands whole files to two xdist workers (``--dist loadfile``) in
+    Why: ``make test`` hands whole files to its xdist workers (``--dist loadfile``) in
     collection order; a file of minutes that starts last keeps one worker busy while the
     other idles. Starting the long files first packs the two workers evenly.
     """
