@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     Why: ``make test`` hands whole files to its xdist workers (``--dist loadfile``) in
     collection order; a file of minutes that starts last keeps one worker busy while the
-    other idles. Starting the long files first packs the two workers evenly.
+    others idle. Starting the long files first packs the workers evenly.
     """
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.path not in slow_files)  # stable: order kept otherwise
