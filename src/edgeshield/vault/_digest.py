@@ -44,27 +44,10 @@ def segment_digests(plaintext: memoryview | bytes | Sequence[memoryview]) -> lis
     inputs this large, so threads hash in parallel.
     """
     pieces = [plaintext] if isinstance(plaintext, memoryview | bytes) else plaintext
-    digests = []
-    hasher, filled = None, 0
+    hasher = SegmentedHasher()
     for piece in pieces:
-        view = memoryview(piece)
-        position = 0
-        while position < len(view):
-            take = min(SEGMENT_SIZE - filled, len(view) - position)
-            part = view[position : position + take]
-            if hasher is None and take == SEGMENT_SIZE:
-                digests.append(blake3.blake3(part).digest())  # a whole segment in one piece
-            else:
-                hasher = blake3.blake3() if hasher is None else hasher
-                hasher.update(part)
-                filled += take
-                if filled == SEGMENT_SIZE:
-                    digests.append(hasher.digest())
-                    hasher, filled = None, 0
-            position += take
-    if hasher is not None:
-        digests.append(hasher.digest())
-    return digests
+        hasher.update(piece)
+    return hasher.segments()
 
 
 def combine_segments(size: int, digests: Iterable[bytes]) -> bytes:
@@ -120,12 +103,15 @@ class SegmentedHasher:
         self._digests.extend(digests)
         self._size += length
 
+    def segments(self) -> list[bytes]:
+        """Return the digests of the segments absorbed so far, the open (short) one last."""
+        if self._current is None:
+            return list(self._digests)
+        return [*self._digests, self._current.digest()]
+
     def digest(self) -> bytes:
         """Return the 32-byte digest of everything absorbed (the hasher stays usable)."""
-        digests = self._digests
-        if self._current is not None:
-            digests = [*digests, self._current.digest()]
-        return combine_segments(self._size, digests)
+        return combine_segments(self._size, self.segments())
 
     def _close(self) -> None:
         self._digests.append(self._current.digest())
