@@ -56,7 +56,8 @@ from typing import Any
 
 from edgeshield.demo import STEPS, DemoConfig, DemoContext
 from edgeshield.demo._context import demo_secret
-from edgeshield.demo._steps_proof import CONTROLS, _null_sources
+from edgeshield.demo._data import DemoData, generated_null_sources
+from edgeshield.demo._steps_proof import CONTROLS
 from edgeshield.demo._steps_training import (
     _PUBLIC_REFERENCE_SEED,
     TRIGGERS,
@@ -86,6 +87,7 @@ from edgeshield.usecase import (
     PublicPretraining,
     PublicSource,
     TrainConfig,
+    default_schema,
     generate,
     make_fleet,
     public_data,
@@ -158,7 +160,10 @@ def _cell(
         db_url = sqlite_url(Path(tmp) / "plants.db")
         with PlantDatabase(db_url) as db:
             db.write_fleet(fleet.profiles, fleet.frames)
-        ctx.state.fleet = fleet
+        data = DemoData(
+            schema=default_schema(), plants=dict(fleet.frames), fleet=fleet, source="benchmark"
+        )
+        ctx.state.data = data
         began = time.perf_counter()
         if watermark == "on":
             record = STEPS[1](ctx)
@@ -183,7 +188,7 @@ def _cell(
             )
             classifier, test, epsilon = (
                 result.classifier,
-                _test_rows(ctx, fl),
+                _test_rows(data, fl),
                 result.record_epsilon,
             )
         seconds = time.perf_counter() - began
@@ -456,7 +461,7 @@ def main() -> None:
     nulls: dict[str, Any] = {}
     if set(args.watermark) - {"off"}:
         began = time.perf_counter()
-        nulls = train_null_models(_null_sources(0), NULL_MODELS, epochs=15, seed=0)
+        nulls = train_null_models(generated_null_sources(0), NULL_MODELS, epochs=15, seed=0)
         print(f"{len(nulls)} null models in {time.perf_counter() - began:.0f} s", flush=True)
     servers = [
         (opt, lr, None if opt == "sgd" else args.server_tau)

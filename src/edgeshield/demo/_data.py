@@ -38,6 +38,7 @@ __all__ = [
     "TEST_FRACTION",
     "THIEF_JITTER",
     "DemoData",
+    "generated_null_sources",
     "load_demo_data",
     "positive_word",
 ]
@@ -52,6 +53,16 @@ THIEF_JITTER = 0.1
 """Standard deviations by which the thief jitters its rows to spend a budget beyond them
 (as ``benchmarks/guard_watermark_schema.py``)."""
 _NULL_FLEETS = 3
+
+
+def generated_null_sources(seed: int) -> dict[str, pd.DataFrame]:
+    """Plants of independent generated AI4I fleets: data an honest competitor could hold."""
+    sources: dict[str, pd.DataFrame] = {}
+    for s in range(_NULL_FLEETS):
+        fleet = make_fleet(FleetConfig(plants=2, total_rows=3000), seed=seed + 900 + s)
+        for pid, frame in fleet.frames.items():
+            sources[f"fleet{s}-{pid}"] = frame
+    return sources
 
 
 def positive_word(schema: DatasetSchema | None) -> str:
@@ -131,14 +142,7 @@ class DemoData:
         its held-out test rows (neither trained the owner's model).
         """
         if self.reference is None or self.test is None:
-            sources: dict[str, pd.DataFrame] = {}
-            for s in range(_NULL_FLEETS):
-                fleet = make_fleet(
-                    FleetConfig(plants=2, total_rows=3000), seed=config.seed + 900 + s
-                )
-                for pid, frame in fleet.frames.items():
-                    sources[f"fleet{s}-{pid}"] = frame
-            return sources
+            return generated_null_sources(config.seed)
         return {"public-reference": self.reference, "held-out": self.test}
 
 
