@@ -51,5 +51,5 @@ def test_a_benchmark_imports_only_names_that_exist(script: Path) -> None:
 def test_a_renamed_name_is_caught(tmp_path: Path) -> None:
     script = tmp_path / "broken.py"
     script.write_text("from edgeshield.demo._steps_proof import _null_sources\n")
-    (module_name, name), = _edgeshield_imports(script)
+    ((module_name, name),) = _edgeshield_imports(script)
     assert not hasattr(importlib.import_module(module_name), str(name))
