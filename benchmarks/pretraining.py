@@ -60,7 +60,6 @@ from edgeshield.demo._data import DemoData, generated_null_sources
 from edgeshield.demo._steps_proof import CONTROLS
 from edgeshield.demo._steps_training import (
     _PUBLIC_REFERENCE_SEED,
-    TRIGGERS,
     _fl_config,
     _test_rows,
 )
@@ -106,6 +105,7 @@ _KEY = (
     "server_lr",
     "server_tau",
     "watermark",
+    "triggers",
 )
 #: Watermark cells in table order: ``on`` the demo's mark (the start pretrained again with the
 #: triggers); ``start-finetune`` the mark fine-tuned into the pretrained start until 60 % of the
@@ -139,6 +139,7 @@ def _cell(
     seed: int,
     watermark: str,
     nulls: dict[str, Any],
+    triggers: int,
 ) -> dict[str, Any]:
     server_opt, server_lr, server_tau = server
     plain_server = server_opt == "sgd" and server_lr == 1
@@ -153,6 +154,7 @@ def _cell(
         seed=seed,
         compare_fedavg=False,
         reproducible_dp=True,
+        triggers=triggers,
     )
     with tempfile.TemporaryDirectory() as tmp:
         ctx = DemoContext(config=config, run_dir=Path(tmp), progress=lambda _s, _d: None)
@@ -204,6 +206,7 @@ def _cell(
             "server_lr": server_lr,
             "server_tau": server_tau,
             "watermark": watermark,
+            "triggers": triggers if watermark != "off" else None,
             "seed": seed,
             "f1": metrics.f1,
             "pr_auc": metrics.pr_auc,
@@ -233,7 +236,7 @@ def _every_round(ctx: DemoContext, fl: Any, seed: int) -> Any:
         encoder=server_encoder(fl),
         hidden=fl.hidden,
         envelope=envelope,
-        config=WaffleConfig(triggers=TRIGGERS),
+        config=WaffleConfig(triggers=ctx.config.triggers),
         reference=public.iloc[:500],
         seed=seed,
     )
@@ -245,13 +248,14 @@ def _ownership(ctx: DemoContext, classifier: Any, nulls: dict[str, Any]) -> dict
     assert key is not None
     assert envelope is not None
     fpr = max(FPR, 1.0 / (len(nulls) + 1))
-    null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, fpr=fpr)
+    n = ctx.config.triggers
+    null = calibrate_null(key, nulls, envelope=envelope, n=n, fpr=fpr)
     released = verify_ownership(classifier, key, null=null, fpr=fpr, controls=CONTROLS)
     accused = strong = 0
     for held in nulls:
         rest = {n: m for n, m in nulls.items() if n != held}
         loo_fpr = max(FPR, 1.0 / (len(rest) + 1))
-        loo = calibrate_null(key, rest, envelope=envelope, n=TRIGGERS, fpr=loo_fpr)
+        loo = calibrate_null(key, rest, envelope=envelope, n=n, fpr=loo_fpr)
         verdict = verify_ownership(nulls[held], key, null=loo, fpr=loo_fpr, controls=CONTROLS)
         accused += verdict.owned
         strong += verdict.model_p_value <= TARGET_P
@@ -296,6 +300,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             c[6],
             c[7] or 0,
             _MARKS.index(c[8]),
+            c[9] or 0,
         ),
     )
     out = []
@@ -313,7 +318,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "epsilon": mine[0]["epsilon"],
             "seconds_mean": statistics.fmean(float(r["seconds"]) for r in mine),
         }
-        if cell[-1] != "off":
+        if cell[8] != "off":
             item["trigger_accuracy_mean"] = statistics.fmean(
                 float(r["trigger_accuracy"]) for r in mine
             )
@@ -327,7 +332,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             plain = {
                 r["seed"]: float(r["f1"])
                 for r in rows
-                if tuple(r[k] for k in _KEY) == (*cell[:-1], "off")
+                if tuple(r[k] for k in _KEY) == (*cell[:8], "off", None)
             }
             paired = [plain[r["seed"]] - float(r["f1"]) for r in mine if r["seed"] in plain]
             if paired:
@@ -340,7 +345,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             plain_server = {
                 r["seed"]: float(r["f1"])
                 for r in rows
-                if tuple(r[k] for k in _KEY) == (*cell[:5], "sgd", 1.0, None, cell[8])
+                if tuple(r[k] for k in _KEY) == (*cell[:5], "sgd", 1.0, None, *cell[8:])
             }
             gains = [
                 float(r["f1"]) - plain_server[r["seed"]] for r in mine if r["seed"] in plain_server
@@ -371,7 +376,7 @@ def _print_row(row: dict[str, Any]) -> None:
         f"start {row['start']:9s} drift {row['drift']:3.1f} noise {row['dp_noise'] or 0:4.2f} "
         f"trains {row['dp_trainable']} malicious {row['malicious']} "
         f"server {row['server_opt']} lr {row['server_lr']:g} tau {row['server_tau'] or 0:g} "
-        f"mark {row['watermark']} seed {row['seed']}: "
+        f"mark {row['watermark']} {row['triggers'] or ''} seed {row['seed']}: "
         f"F1 {row['f1']:.3f} PR-AUC {row['pr_auc']:.3f} F1(AI4I) {row['f1_ai4i']:.3f} "
         f"eps {eps}{extra} {row['seconds']:.0f} s",
         flush=True,
@@ -443,6 +448,13 @@ def main() -> None:
     )
     parser.add_argument("--server-lr", type=float, nargs="+", default=[1.0])
     parser.add_argument("--server-tau", type=float, default=1e-3, help="adam and yogi only")
+    parser.add_argument(
+        "--triggers",
+        type=int,
+        nargs="+",
+        default=[DemoConfig().triggers],
+        help="the owner's trigger count (marked runs only)",
+    )
     parser.add_argument("--append", action="store_true", help="add to the runs already in the JSON")
     parser.add_argument("--output", default="pretraining.json", help="file in benchmarks/results")
     args = parser.parse_args()
@@ -457,6 +469,8 @@ def main() -> None:
         r.setdefault("server_opt", "sgd")  # runs recorded before --server-opt: plain update
         r.setdefault("server_lr", 1.0)
         r.setdefault("server_tau", None)
+        # runs recorded before --triggers marked 50 triggers
+        r.setdefault("triggers", None if r["watermark"] == "off" else 50)
     commands: list[str] = list(earlier.get("commands", []))
     nulls: dict[str, Any] = {}
     if set(args.watermark) - {"off"}:
@@ -473,11 +487,27 @@ def main() -> None:
     )
     for drift, noise, start, trainable, bad, server in cells:
         for seed in args.seeds:
-            for mark in args.watermark:
-                key = (start, drift, noise or None, trainable, bad, *server, mark, seed)
+            marks = [
+                (mark, n)
+                for mark in args.watermark
+                for n in ([None] if mark == "off" else args.triggers)
+            ]
+            for mark, n in marks:
+                key = (start, drift, noise or None, trainable, bad, *server, mark, n, seed)
                 if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
                     continue
-                row = _cell(start, drift, noise, trainable, bad, server, seed, mark, nulls)
+                row = _cell(
+                    start,
+                    drift,
+                    noise,
+                    trainable,
+                    bad,
+                    server,
+                    seed,
+                    mark,
+                    nulls,
+                    n or DemoConfig().triggers,
+                )
                 rows.append(row)
                 _print_row(row)
     summary = _summary(rows)
@@ -497,6 +527,8 @@ def main() -> None:
         + " ".join(map(str, args.malicious))
         + " --watermark "
         + " ".join(args.watermark)
+        + " --triggers "
+        + " ".join(map(str, args.triggers))
         + (
             ""
             if args.server_opt == ["sgd"] and args.server_lr == [1.0]

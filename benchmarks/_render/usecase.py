@@ -88,6 +88,7 @@ def pretraining_table(results: Results) -> str:
         kind = PRETRAINING_MARK.get(s["watermark"], s["watermark"])
         if s["watermark"] == "off":
             return [kind, "", "", "", ""]
+        kind += f", {s.get('triggers') or 50} triggers"
         cost = (
             f"{s['watermark_cost_pp_mean']:.1f} ± {s['watermark_cost_pp_sd']:.1f}"
             if "watermark_cost_pp_mean" in s

@@ -13,7 +13,14 @@ from rich.table import Table
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._render import console, progress
-from edgeshield.demo import DemoConfig, PoisonKind, run_demo, write_report
+from edgeshield.demo import (
+    MAX_TRIGGERS,
+    MIN_TRIGGERS,
+    DemoConfig,
+    PoisonKind,
+    run_demo,
+    write_report,
+)
 from edgeshield.errors import DemoError
 from edgeshield.federated import DPTrainable, Engine
 from edgeshield.usecase import PublicSource, is_default_schema
@@ -77,6 +84,10 @@ def demo(
         typer.Option(help="Flower runtime (in-process by default for speed; fl run uses Ray)."),
     ] = Engine.IN_PROCESS,
     null_models: Annotated[int, typer.Option(min=3, help="Null models of the test.")] = 20,
+    triggers: Annotated[
+        int,
+        typer.Option(min=MIN_TRIGGERS, max=MAX_TRIGGERS, help="The owner's watermark triggers."),
+    ] = DemoConfig().triggers,
     attack_budget: Annotated[int, typer.Option(min=100, help="Jacobian attacker queries.")] = 600,
     thief_queries: Annotated[int, typer.Option(min=100, help="Natural-query thief.")] = 2000,
     benign_queries: Annotated[int, typer.Option(min=100, help="Benign client queries.")] = 400,
@@ -136,6 +147,7 @@ def demo(
         price_protections=price_protections,
         engine=engine,
         null_models=null_models,
+        triggers=triggers,
         attack_budget=attack_budget,
         thief_queries=thief_queries,
         benign_queries=benign_queries,

@@ -9,7 +9,7 @@ dataset schema; :func:`write_report` turns the run into Markdown and HTML with p
 
 from __future__ import annotations
 
-from edgeshield.demo._config import DemoConfig, PoisonKind
+from edgeshield.demo._config import MAX_TRIGGERS, MIN_TRIGGERS, DemoConfig, PoisonKind
 from edgeshield.demo._context import DemoContext, DemoState, StepRecord
 from edgeshield.demo._dashboard import (
     RUN_ID_PATTERN,
@@ -23,6 +23,8 @@ from edgeshield.demo._scenario import STEPS, DemoResult, run_demo
 from edgeshield.demo._server import LocalServer
 
 __all__ = [
+    "MAX_TRIGGERS",
+    "MIN_TRIGGERS",
     "REPORT_SECTIONS",
     "RUN_ID_PATTERN",
     "STEPS",

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgeshield.demo._context import DemoContext, StepRecord, demo_secret, expect, need
 from edgeshield.demo._steps_release import GATE_TTL_S
-from edgeshield.demo._steps_training import OWNER_ID, TRIGGERS
+from edgeshield.demo._steps_training import OWNER_ID
 from edgeshield.errors import DemoError
 from edgeshield.guard import (
     ApiWatermark,
@@ -84,7 +84,7 @@ def step_prove(ctx: DemoContext) -> StepRecord:
         schema=data.schema,
     )
     fpr = max(FPR, 1.0 / (config.null_models + 1))
-    null = calibrate_null(key, nulls, envelope=envelope, n=TRIGGERS, fpr=fpr)
+    null = calibrate_null(key, nulls, envelope=envelope, n=config.triggers, fpr=fpr)
 
     ctx.progress("6/7 verifying the released model and a stolen, fine-tuned copy", 0.80)
     # Control points exist only where failure physics is declared (AI4I); another schema's

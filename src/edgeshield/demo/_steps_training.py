@@ -58,45 +58,49 @@ OWNER_ID = "EdgeShield Industrial Demo Vendor"
 """The model owner's identity, bound into the ownership commitment."""
 
 _PUBLIC_REFERENCE_SEED = 4242
-TRIGGERS = 50
-
-WAFFLE_AFTER_PRETRAINING = WaffleConfig(
-    triggers=TRIGGERS,
-    start=EmbedConfig(
-        triggers=TRIGGERS,
-        epochs=40,
-        learning_rate=3e-3,
-        batch_size=256,
-        max_passes=2,
-        target_accuracy=0.8,
-    ),
-    start_fresh=True,
-    threshold=0.5,
-    target_accuracy=0.7,
-    learning_rate=0.003,
-    max_epochs=5,
-)
-"""The owner's mark on a publicly pretrained start (issue 14): the start model is pretrained
-again from scratch on the public pretraining rows with the triggers mixed in (2 %, the
-pretraining recipe: 40 epochs, Adam 3e-3), so the mark is learnt together with the public
-data; the aggregator then tops it up (mixed with the same rows, at a tenth of WAFFLE's rate,
-at most 5 passes) only in rounds where the plants' fine-tuning left fewer than 70 % of the
-triggers at probability 0.5 (above the threshold the server picks on public rows). WAFFLE's
-re-training on the triggers after every aggregation cost about 25 pp of failure F1; fine-tuning
-the mark into the pretrained model cost slightly less F1 than this but was detected less often
-(``docs/results.md``, public pretraining)."""
 
 
-def _waffle_config(*, pretrained: bool, physics: bool) -> WaffleConfig:
+def waffle_after_pretraining(triggers: int) -> WaffleConfig:
+    """The owner's mark on a publicly pretrained start (issue 14).
+
+    The start model is pretrained again from scratch on the public pretraining rows with the
+    triggers mixed in (2 %, the pretraining recipe: 40 epochs, Adam 3e-3), so the mark is
+    learnt together with the public data; the aggregator then tops it up (mixed with the same
+    rows, at a tenth of WAFFLE's rate, at most 5 passes) only in rounds where the plants'
+    fine-tuning left fewer than 70 % of the triggers at probability 0.5 (above the threshold
+    the server picks on public rows). WAFFLE's re-training on the triggers after every
+    aggregation cost about 25 pp of failure F1; fine-tuning the mark into the pretrained model
+    cost slightly less F1 than this but was detected less often (``docs/results.md``, public
+    pretraining).
+    """
+    return WaffleConfig(
+        triggers=triggers,
+        start=EmbedConfig(
+            triggers=triggers,
+            epochs=40,
+            learning_rate=3e-3,
+            batch_size=256,
+            max_passes=2,
+            target_accuracy=0.8,
+        ),
+        start_fresh=True,
+        threshold=0.5,
+        target_accuracy=0.7,
+        learning_rate=0.003,
+        max_epochs=5,
+    )
+
+
+def _waffle_config(*, pretrained: bool, physics: bool, triggers: int) -> WaffleConfig:
     """WAFFLE's recipe: after pretraining, from a random start, or without failure physics.
 
     A schema without declared physics has no physics-labelled anchor points: only the public
     reference rows hold the decision on ordinary rows in place while the triggers are learnt.
     """
     if pretrained:
-        return WAFFLE_AFTER_PRETRAINING
+        return waffle_after_pretraining(triggers)
     return (
-        WaffleConfig(triggers=TRIGGERS) if physics else WaffleConfig(triggers=TRIGGERS, anchors=0)
+        WaffleConfig(triggers=triggers) if physics else WaffleConfig(triggers=triggers, anchors=0)
     )
 
 
@@ -236,7 +240,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     """Train across plants with SecAgg+ in buckets, DP, a median, and the owner's watermark.
 
     From a publicly pretrained start the mark is embedded into the start model with the public
-    rows and only topped up at the aggregator (:data:`WAFFLE_AFTER_PRETRAINING`); from a random
+    rows and only topped up at the aggregator (:func:`waffle_after_pretraining`); from a random
     start WAFFLE re-trains on the triggers after every aggregation.
     """
     config = ctx.config
@@ -264,7 +268,9 @@ def step_federated(ctx: DemoContext) -> StepRecord:
         encoder=encoder,
         hidden=robust.hidden,
         envelope=envelope,
-        config=_waffle_config(pretrained=pretrained, physics=data.fleet is not None),
+        config=_waffle_config(
+            pretrained=pretrained, physics=data.fleet is not None, triggers=config.triggers
+        ),
         reference=server_public_rows(robust) if pretrained else public.iloc[:500],
         seed=config.seed,
     )
@@ -313,7 +319,7 @@ def step_federated(ctx: DemoContext) -> StepRecord:
     expect(len(set(digests)) == len(digests), "federated", "the global model did not change")
     test = _test_rows(data, robust)
     metrics = result.classifier.evaluate(test)
-    triggers = derive_triggers(key, TRIGGERS, envelope=envelope)
+    triggers = derive_triggers(key, config.triggers, envelope=envelope)
     marked = trigger_accuracy(result.classifier, triggers)
     figures.update(test=metrics.as_dict(), trigger_accuracy=marked)
     if config.compare_fedavg and config.malicious:
