@@ -6,7 +6,16 @@ import pytest
 from web3.types import Wei
 
 from edgeshield.cli import run
-from edgeshield.demo import REPORT_SECTIONS, STEPS, DemoConfig, DemoResult, run_demo, write_report
+from edgeshield.demo import (
+    MAX_TRIGGERS,
+    MIN_TRIGGERS,
+    REPORT_SECTIONS,
+    STEPS,
+    DemoConfig,
+    DemoResult,
+    run_demo,
+    write_report,
+)
 from edgeshield.demo._scenario import _gas_spent
 from edgeshield.demo._steps_proof import chain_note
 from edgeshield.errors import ConfigError
@@ -128,6 +137,9 @@ def test_demo_rejects_bad_config() -> None:
         DemoConfig(plants=5, malicious=3)
     with pytest.raises(ConfigError, match="bucket"):
         DemoConfig(plants=5, bucket_size=3)
+    for triggers in (MIN_TRIGGERS - 1, MAX_TRIGGERS + 1):
+        with pytest.raises(ConfigError, match="triggers must lie in"):
+            DemoConfig(triggers=triggers)
 
 
 def test_demo_cli_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -135,6 +147,17 @@ def test_demo_cli_bad_option_is_one_line(capsys: pytest.CaptureFixture[str]) -> 
     err = capsys.readouterr().err
     assert err.startswith("error:")
     assert "bucket" in err
+
+
+@pytest.mark.parametrize("value", ["5", "5000", "many"])
+def test_demo_cli_bad_trigger_count_is_one_line(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["demo", "--triggers", value]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:")
+    assert "--triggers" in err
+    assert len(err.splitlines()) == 1
 
 
 def test_gas_spent_counts_only_the_runs_accounts() -> None:
