@@ -289,7 +289,9 @@ class GuardService:
         known = self.store.watermark_cells(conn, client_id, [d for d in digests if d])
         budget = self.store.watermark_budget(conn, client_id)
 
-        def decide(known: dict[str, bool]) -> tuple[Any, dict[str, bool], FlipBudget]:
+        def decide(
+            known: dict[str, bool],
+        ) -> tuple[npt.NDArray[np.bool_], dict[str, bool], FlipBudget]:
             return budget_cells(
                 kinds,
                 digests,
