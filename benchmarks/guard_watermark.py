@@ -3,10 +3,12 @@
 Run: ``.venv/bin/python benchmarks/guard_watermark.py`` (a few minutes on 2 cores).
 
 The victim is the guard benchmark's; the service's answer rule is applied by the real
-:class:`ApiWatermark` (marked cells flipped). Thieves: Knockoff (natural rows of their plant),
-the same filtered by a 5-fold cross-validated surrogate, and two keys (second +0.1 K) keeping
-the rows both answered alike; each trains the benchmark's fitting surrogate. Also: the share
-of benign answers changed, and honest models (trained on each thief's rows with true labels).
+:class:`ApiWatermark` with the service's per-client flip budget (:class:`ClientCells`: marked
+cells honoured for that client flipped, each key a client of its own). Thieves: Knockoff
+(natural rows of their plant), the same filtered by a 5-fold cross-validated surrogate, and two
+keys (second +0.1 K) keeping the rows both answered alike; each trains the benchmark's fitting
+surrogate. Also: the share of benign answers changed, and honest models (trained on each
+thief's rows with true labels).
 Writes ``benchmarks/results/guard_watermark.json``.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from edgeshield.guard import ApiWatermark, CellKind, verify_api_watermark
+from edgeshield.guard import ApiWatermark, CellKind, ClientCells, verify_api_watermark
 from edgeshield.redteam import cross_validated_keep, fidelity, fit_surrogate, two_key_keep
 from edgeshield.usecase import (
     FleetConfig,
@@ -47,9 +49,9 @@ def main() -> None:
     mark = ApiWatermark(SECRET)
 
     def serve(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Answers to a new client asking ``frame`` in order, and its honoured cell kinds."""
         clean = victim.predict(frame).astype(np.int64)
-        kinds = np.asarray([mark.kind_of_cell(c) for c in mark.frame_cells(frame)])
-        return np.where(kinds == CellKind.MARKED, 1 - clean, clean), kinds
+        return ClientCells().serve(mark, clean, mark.frame_cells(frame))
 
     eval_frame = generate(GeneratorConfig(rows=10_000), seed=99)
     victim_eval = victim.predict(eval_frame)

@@ -256,6 +256,70 @@ def guard_watermark_rate(results: Results) -> str:
     )
 
 
+@renderer("guard_watermark.thieves")
+def guard_watermark_thieves(results: Results) -> str:
+    data = results["guard_watermark"]
+    rows = []
+    for r in data["rows"]:
+        ev = r["evidence"]
+        honest = "marked" not in r
+        rows.append(
+            [
+                f"{r['queries']:,}",
+                r["thief"],
+                "–" if honest else f"{r['marked_kept']} of {r['marked']}",
+                "–" if honest else f"{r['macro_fidelity']:.3f}",
+                f"{ev['matches']} of {ev['queries']}",
+                f"{ev['control_disagreements']} of {ev['controls']}",
+                _wm_p(ev["p_value"], data["target_p"])
+                if not honest
+                else f"p = {ev['p_value']:.2g}",
+            ]
+        )
+    header = ["thief queries", "thief", "flipped answers kept", "macro fidelity"]
+    header += ["marked cells reproduced", "controls disagreeing", "p-value"]
+    return table(header, "llrrrrr", rows)
+
+
+@renderer("guard_watermark_benign.clients")
+def guard_watermark_benign(results: Results) -> str:
+    data = results["guard_watermark_benign"]
+    rows = [
+        [
+            name,
+            c["source"],
+            f"{c['queries']:,}",
+            pct(c["share_before"], 2),
+            bold(pct(c["share_after"], 2), c["share_after"] > data["target"]),
+        ]
+        for name, c in data["clients"].items()
+    ]
+    s = data["summary"]
+    rows.append(
+        [
+            "all benign clients",
+            "",
+            f"{s['queries']:,}",
+            pct(s["share_before"], 3),
+            bold(pct(s["share_after"], 3), s["share_after"] > data["target"]),
+        ]
+    )
+    header = ["client", "trace", "queries", "altered, every marked cell", "altered, flip budget"]
+    return table(header, "llrrr", rows)
+
+
+@renderer("guard_watermark_benign.summary")
+def guard_watermark_benign_summary(results: Results) -> str:
+    data = results["guard_watermark_benign"]
+    s = data["summary"]
+    return (
+        f"With the per-client flip budget the benign clients' altered share is"
+        f" {pct(s['share_after'], 3)} (every marked cell flipped: {pct(s['share_before'], 3)}),"
+        f" the largest single client {pct(s['max_client_share_after'], 2)} (target ≤ 0.5 % per"
+        f" client: {met(s['max_client_share_after'] <= data['target'])})."
+    )
+
+
 @renderer("guard_watermark_schema.thieves")
 def guard_watermark_schema(results: Results) -> str:
     data = results["guard_watermark_schema"]

@@ -20,7 +20,9 @@ from guard_kit import NOW, SECRET, Kit, fixed_clock
 from edgeshield.errors import ConfigError
 from edgeshield.guard import (
     ApiWatermark,
+    CellKind,
     CellLayout,
+    ClientCells,
     ClientRegistry,
     GuardService,
     GuardStore,
@@ -109,9 +111,14 @@ def test_serves_the_schema_s_records_and_answers_like_the_model(
     assert response.status_code == 200, response.text
     labels = np.asarray([p["label"] for p in response.json()["predictions"]])
     clean = classifier.predict(frame)
-    flipped = service.watermark.select(service.request_schema.validate(records))  # type: ignore[union-attr]
-    # every answer is the model's, except exactly those in marked cells (flipped)
-    assert np.array_equal(labels != clean, flipped)
+    mark = service.watermark
+    assert mark is not None
+    cells = mark.cells(service.request_schema.validate(records))
+    served_labels, honoured = ClientCells().serve(mark, np.asarray(clean, dtype=np.int64), cells)
+    # every answer is the model's, except exactly those in cells the client's flip budget
+    # honoured as marked (flipped), as the in-memory rule replays it
+    assert np.array_equal(labels, served_labels)
+    assert np.array_equal(labels != clean, honoured == CellKind.MARKED)
 
 
 def test_refuses_records_of_another_schema_and_out_of_range_values(

@@ -25,7 +25,7 @@ def test_verify_api_identifies_a_served_copy_and_not_the_clean_model(
     service, keys = make_service(
         kit,
         db,
-        tiers={"thief": OutputTier.LABEL_ONLY, "owner": OutputTier.LABEL_ONLY},
+        tiers={"thief": OutputTier.LABEL_ONLY},
         config=GuardConfig(detect=False),
     )
     rows = [
@@ -50,10 +50,12 @@ def test_verify_api_identifies_a_served_copy_and_not_the_clean_model(
     assert clean["verdict"] == "NOT SHOWN"
     assert clean["matches"] == 0
 
-    # the stolen model served verbatim behind an API of the same shape (here: the guard itself)
+    # a copy answering as the API answered the thief, behind an API of the same shape (here:
+    # the guard itself, asked with the thief's key: the flip budget decided its cells for good,
+    # while another key's budget would honour none of them within a few hundred queries)
     with LocalServer(create_app(service=service)) as server:
         out = tmp_path / "copy.json"
-        args = [*base, "--suspect-url", server.url, "--suspect-key", keys["owner"]]
+        args = [*base, "--suspect-url", server.url, "--suspect-key", keys["thief"]]
         assert run([*args, "--out", str(out)]) == 0
     copy = json.loads(out.read_text())
     assert copy["verdict"] == "OWNED"

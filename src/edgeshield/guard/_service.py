@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
+from sqlalchemy.engine import Connection
 
 from edgeshield.errors import ConfigError, LicenceError, RequestDeniedError
 from edgeshield.guard._clients import ClientRegistry, ClientSpec
@@ -29,7 +30,13 @@ from edgeshield.guard._model import GuardedModel
 from edgeshield.guard._prada import PradaConfig, PradaState, prada_observe
 from edgeshield.guard._schema import PredictResponse, RequestSchema, request_schema
 from edgeshield.guard._store import GuardStore
-from edgeshield.guard._watermark import ApiWatermark, CellKind, CellLayout
+from edgeshield.guard._watermark import (
+    ApiWatermark,
+    CellKind,
+    CellLayout,
+    FlipBudget,
+    budget_cells,
+)
 from edgeshield.usecase import DatasetSchema, default_schema, feature_matrix
 from edgeshield.vault import Clock, system_clock
 
@@ -115,7 +122,8 @@ class GuardConfig:
     hardening
         Parameters of the output tiers.
     watermark_rate
-        Share of answers flipped by the API watermark; 0 disables it.
+        Share of cells the API watermark marks, and the cap on each client's share of altered
+        answers at every new honoured cell (its flip budget); 0 disables it.
     """
 
     max_batch: int = 256
@@ -261,6 +269,46 @@ class GuardService:
             state.recent = cached.recent
         self._prada[client_id] = state
         return state
+
+    def _honoured_kinds(
+        self, conn: Connection, client_id: str, records: Sequence[BaseModel], *, answered: int
+    ) -> npt.NDArray[np.int64]:
+        """Each record's cell kind where the cell is honoured for this client, else NONE.
+
+        Why: the per-client flip budget (:func:`budget_cells`) decides a client's new cells
+        once, in this transaction; the stored decision stands when another worker won a race.
+        """
+        mark = self.watermark
+        assert mark is not None
+        cells = mark.cells(records)
+        kinds = np.asarray([mark.kind_of_cell(c) for c in cells], dtype=np.int64)
+        watched = kinds != CellKind.NONE
+        if not watched.any():
+            return kinds
+        digests = [mark.cell_digest(c) if w else "" for c, w in zip(cells, watched, strict=True)]
+        known = self.store.watermark_cells(conn, client_id, [d for d in digests if d])
+        budget = self.store.watermark_budget(conn, client_id)
+
+        def decide(
+            known: dict[str, bool],
+        ) -> tuple[npt.NDArray[np.bool_], dict[str, bool], FlipBudget]:
+            return budget_cells(
+                kinds,
+                digests,
+                known,
+                budget,
+                answered=answered,
+                rate=mark.rate,
+                control_rate=mark.control_rate,
+            )
+
+        honoured, new, after = decide(known)
+        if new:
+            stood = self.store.decide_watermark_cells(conn, client_id, new)
+            if stood != new:  # another worker decided first: answer as it did
+                honoured, _, after = decide(known | stood)
+        self.store.update_watermark_budget(conn, client_id, after)
+        return np.where(honoured, kinds, CellKind.NONE).astype(np.int64)
 
     # -- the request path ----------------------------------------------------------------
 
@@ -414,7 +462,7 @@ class GuardService:
                     self.metrics.alarms.inc()
             served_p, served_labels = p, labels
             if self.watermark is not None:
-                kinds = self.watermark.kinds(records)
+                kinds = self._honoured_kinds(conn, cid, records, answered=state.queries)
                 mask = kinds == CellKind.MARKED
                 if mask.any():
                     threshold = self.model.classifier.threshold
@@ -422,7 +470,8 @@ class GuardService:
                     mirrored = 1.0 / (1.0 + np.exp(-(2.0 * shift - _logit(p))))
                     served_p = np.where(mask, mirrored, p)
                     served_labels = np.where(mask, 1 - labels, labels)
-                # marked answers and the unchanged control answers: the owner's test needs both
+                # honoured marked answers and the unchanged honoured control answers: the
+                # owner's test needs both; cells not honoured for this client are not recorded
                 self.store.record_watermark(
                     conn,
                     cid,

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from edgeshield.errors import StorageError, redact_urls
 from edgeshield.guard._prada import PradaState
+from edgeshield.guard._watermark import FlipBudget
 
 _log = logging.getLogger(__name__)
 
@@ -91,6 +92,23 @@ watermark_table = sa.Table(
     sa.Column("query", sa.String(512), nullable=False),
     sa.Column("served_label", sa.Integer, nullable=False),
 )
+# Per (client, cell) whether the watermark honours the cell for that client, decided at the
+# client's first query there and kept; the cell is named by a keyed digest, not its readings.
+watermark_cells_table = sa.Table(
+    "guard_watermark_cells",
+    _meta,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("cell", sa.String(64), primary_key=True),
+    sa.Column("honoured", sa.Boolean, nullable=False),
+)
+watermark_budget_table = sa.Table(
+    "guard_watermark_budget",
+    _meta,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("cells", sa.BigInteger, nullable=False),
+    sa.Column("marked", sa.BigInteger, nullable=False),
+    sa.Column("flips", sa.BigInteger, nullable=False),
+)
 
 # Statements built once (the request path runs them thousands of times per second).
 _SELECT_CLIENT = sa.select(clients_table).where(clients_table.c.client_id == sa.bindparam("cid"))
@@ -130,6 +148,20 @@ _INSERT_AUDIT = audit_table.insert()
 _INSERT_POINTS = points_table.insert()
 _INSERT_DISTANCES = distances_table.insert()
 _INSERT_WATERMARK = watermark_table.insert()
+_INSERT_CELL = watermark_cells_table.insert()
+_SELECT_CELLS = sa.select(watermark_cells_table.c.cell, watermark_cells_table.c.honoured).where(
+    watermark_cells_table.c.client_id == sa.bindparam("cid"),
+    watermark_cells_table.c.cell.in_(sa.bindparam("cells", expanding=True)),
+)
+_SELECT_BUDGET = sa.select(watermark_budget_table).where(
+    watermark_budget_table.c.client_id == sa.bindparam("cid")
+)
+_INSERT_BUDGET = watermark_budget_table.insert()
+_UPDATE_BUDGET = (
+    watermark_budget_table.update()
+    .where(watermark_budget_table.c.client_id == sa.bindparam("cid"))
+    .values(cells=sa.bindparam("cells"), marked=sa.bindparam("marked"), flips=sa.bindparam("flips"))
+)
 
 _APPEND_ONLY = (
     "CREATE TRIGGER IF NOT EXISTS guard_audit_no_update BEFORE UPDATE ON guard_audit "
@@ -485,6 +517,52 @@ class GuardStore:
                     for q, label in rows
                 ],
             )
+
+    @staticmethod
+    def watermark_budget(conn: Connection, client_id: str) -> FlipBudget:
+        """A client's watermark counters (created at zero once; the client row is locked)."""
+        row = conn.execute(_SELECT_BUDGET, {"cid": client_id}).one_or_none()
+        if row is None:
+            _insert_once(
+                conn, _INSERT_BUDGET, {"client_id": client_id, "cells": 0, "marked": 0, "flips": 0}
+            )
+            row = conn.execute(_SELECT_BUDGET, {"cid": client_id}).one()
+        return FlipBudget(cells=int(row.cells), marked=int(row.marked), flips=int(row.flips))
+
+    @staticmethod
+    def update_watermark_budget(conn: Connection, client_id: str, budget: FlipBudget) -> None:
+        """Write a client's watermark counters."""
+        conn.execute(
+            _UPDATE_BUDGET,
+            {
+                "cid": client_id,
+                "cells": budget.cells,
+                "marked": budget.marked,
+                "flips": budget.flips,
+            },
+        )
+
+    @staticmethod
+    def watermark_cells(conn: Connection, client_id: str, cells: list[str]) -> dict[str, bool]:
+        """The stored decisions (honoured or not) among ``cells`` (keyed digests) of a client."""
+        if not cells:
+            return {}
+        rows = conn.execute(_SELECT_CELLS, {"cid": client_id, "cells": sorted(set(cells))})
+        return {r.cell: bool(r.honoured) for r in rows}
+
+    def decide_watermark_cells(
+        self, conn: Connection, client_id: str, decisions: dict[str, bool]
+    ) -> dict[str, bool]:
+        """Store new (cell, honoured) decisions once each and return the decisions that stand.
+
+        Why: two workers deciding the same client's cell at once must agree; the first insert
+        wins and both read it back.
+        """
+        for cell, honoured in decisions.items():
+            _insert_once(
+                conn, _INSERT_CELL, {"client_id": client_id, "cell": cell, "honoured": honoured}
+            )
+        return self.watermark_cells(conn, client_id, list(decisions))
 
     def watermark_records(self, client_id: str | None = None) -> list[WatermarkRecord]:
         """All watermarked answers, oldest first (optionally of one client)."""

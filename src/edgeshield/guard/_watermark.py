@@ -21,6 +21,11 @@ Two changes against DAWN's isolated per-query flips (issue 15):
   disagrees with the model's clean answer on marked cells more often than on control cells.
   A constant model disagrees equally on both (the flips need not be balanced by class; the
   comparison is), and no null rate is pooled across other models.
+* **A flip budget per client.** A marked or control cell is honoured for a client only if,
+  at that client's first query there, one more flip fits its budget (:class:`FlipBudget`);
+  the decision is blind to the cell's kind and kept, so a client's answers stay consistent,
+  a steady machine sitting in a marked cell is not flipped, and only honoured cells are
+  recorded for the test.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -45,7 +50,10 @@ __all__ = [
     "MAX_WATERMARK_RATE",
     "ApiWatermark",
     "CellKind",
+    "ClientCells",
+    "FlipBudget",
     "WatermarkEvidence",
+    "budget_cells",
     "canonical_query",
     "verify_api_watermark",
 ]
@@ -59,6 +67,10 @@ CONTROL_RATE = 0.05
 CELL_WIDTHS: tuple[float, ...] = (1.0, 1.0, 25.0, 2.0, 10.0)
 """AI4I 2020's cell size per sensor: air K, process K, rpm, torque Nm, tool wear min (each
 column's ``cell`` in the shipped schema)."""
+
+SPREAD_FACTOR = 2.0
+"""A client's honoured marked cells stay within this multiple of the marked share of the
+watermark cells it has queried (so a client repeating a few cells is never honoured)."""
 
 _MIN_SECRET = 32
 
@@ -189,6 +201,10 @@ class ApiWatermark:
             return CellKind.MARKED
         return CellKind.CONTROL if u < self._control_bound else CellKind.NONE
 
+    def cell_digest(self, cell: bytes) -> str:
+        """Keyed digest of a cell (hex): how the state names a cell without its readings."""
+        return hmac.new(self._secret, b"client-cell/" + cell, hashlib.sha256).hexdigest()
+
     def cells(self, records: Sequence[BaseModel]) -> list[bytes]:
         """Cell of each record."""
         layout = self.layout
@@ -218,6 +234,103 @@ class ApiWatermark:
 
     def __repr__(self) -> str:
         return f"ApiWatermark(rate={self.rate}, control_rate={self.control_rate})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlipBudget:
+    """One client's watermark counters: the budget that decides whether a new cell is honoured.
+
+    Why: each client's altered answers must stay within the watermark rate however its queries
+    fall on the cells (a steady machine in one marked cell, a dashboard re-polling machines).
+    """
+
+    cells: int = 0
+    """Distinct marked or control cells this client has queried (honoured or not)."""
+    marked: int = 0
+    """Marked cells honoured for this client (its answers there are flipped)."""
+    flips: int = 0
+    """Answers altered for this client so far (repeats of an honoured marked cell included)."""
+
+    def allows(self, answered: int, *, rate: float, control_rate: float) -> bool:
+        """Whether one more flip fits, before knowing the new cell's kind (same for controls).
+
+        ``answered`` counts the client's answered records including the one asking; ``cells``
+        must already count the new cell. Two gates: the altered answers, this one included,
+        stay within ``rate`` of ``answered``; and the honoured marked cells stay within
+        :data:`SPREAD_FACTOR` times the marked share of the watermark cells queried.
+        """
+        share = SPREAD_FACTOR * rate / (rate + control_rate)
+        return self.flips + 1 <= rate * answered and self.marked + 1 <= share * self.cells
+
+
+def budget_cells(
+    kinds: Sequence[int] | npt.NDArray[np.int64],
+    digests: Sequence[str],
+    known: dict[str, bool],
+    budget: FlipBudget,
+    *,
+    answered: int,
+    rate: float,
+    control_rate: float,
+) -> tuple[npt.NDArray[np.bool_], dict[str, bool], FlipBudget]:
+    """Which of a batch's records lie in cells honoured for this client, deciding new cells.
+
+    Why: one rule for the service, the tests and the benchmarks. Records are taken in order;
+    a marked or control cell the client has not queried before is honoured when
+    :meth:`FlipBudget.allows` says so, a decision blind to its kind, then kept for good.
+    ``known`` maps the digests already decided to their decision, ``answered`` counts the
+    client's records answered before this batch. Returns the mask of records in honoured
+    cells (of either kind), the decisions made here, and the budget after the batch.
+    """
+    honoured = np.zeros(len(kinds), dtype=np.bool_)
+    new: dict[str, bool] = {}
+    cells, marked, flips = budget.cells, budget.marked, budget.flips
+    for i, (kind, digest) in enumerate(zip(kinds, digests, strict=True)):
+        if kind == CellKind.NONE:
+            continue
+        decided = known.get(digest, new.get(digest))
+        if decided is None:
+            cells += 1
+            now = FlipBudget(cells=cells, marked=marked, flips=flips)
+            decided = now.allows(answered + i + 1, rate=rate, control_rate=control_rate)
+            new[digest] = decided
+            marked += int(decided and kind == CellKind.MARKED)
+        honoured[i] = decided
+        flips += int(decided and kind == CellKind.MARKED)
+    return honoured, new, FlipBudget(cells=cells, marked=marked, flips=flips)
+
+
+@dataclass(kw_only=True)
+class ClientCells:
+    """One client's decided cells and budget in memory: the service's rule without a database.
+
+    Why: the tests and benchmarks replay a client's answers with the same code the service
+    runs (:func:`budget_cells`), not a copy of it.
+    """
+
+    known: dict[str, bool] = field(default_factory=dict)
+    budget: FlipBudget = field(default_factory=FlipBudget)
+    answered: int = 0
+
+    def serve(
+        self, mark: ApiWatermark, clean: npt.NDArray[np.int64], cells: Sequence[bytes]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Served labels of one batch and each record's honoured kind (NONE where not honoured)."""
+        kinds = np.asarray([mark.kind_of_cell(c) for c in cells], dtype=np.int64)
+        honoured, new, self.budget = budget_cells(
+            kinds,
+            [mark.cell_digest(c) for c in cells],
+            self.known,
+            self.budget,
+            answered=self.answered,
+            rate=mark.rate,
+            control_rate=mark.control_rate,
+        )
+        self.known.update(new)
+        self.answered += len(cells)
+        effective = np.where(honoured, kinds, CellKind.NONE).astype(np.int64)
+        clean = np.asarray(clean, dtype=np.int64)
+        return np.where(effective == CellKind.MARKED, 1 - clean, clean), effective
 
 
 @dataclass(frozen=True, kw_only=True)
