@@ -327,15 +327,20 @@ def guard_watermark_schema(results: Results) -> str:
     for r in data["results"]:
         ev = r["evidence"]
         honest = "marked" not in r
+        if ev is None:  # the thief got no marked answer (flip budget): nothing to test
+            found, p = "no marked answer", bold("not testable", True)
+        else:
+            found = f"{ev['matches']} of {ev['queries']}"
+            # an honest model must not be accused: a high p is the good outcome
+            p = f"{ev['p_value']:.2g}" if honest else _wm_p(ev["p_value"], data["target_p"])
         rows.append(
             [
                 f"{r['queries']:,}",
                 r["thief"],
                 "–" if honest else f"{r['marked_kept']} of {r['marked']}",
                 "–" if honest else f"{r['macro_fidelity']:.3f}",
-                f"{ev['matches']} of {ev['queries']}",
-                # an honest model must not be accused: a high p is the good outcome
-                f"{ev['p_value']:.2g}" if honest else _wm_p(ev["p_value"], data["target_p"]),
+                found,
+                p,
             ]
         )
     header = ["thief queries", "suspect", "marked answers trained on", "macro fidelity"]
