@@ -97,22 +97,6 @@ def positive_weight(y: npt.NDArray[np.float32]) -> float:
     return float(np.sqrt(negatives / positives)) if positives and negatives else 1.0
 
 
-def proximal_term(model: nn.Module, anchor: list[torch.Tensor], mu: float) -> torch.Tensor:
-    """FedProx's ``mu / 2 * ||w - anchor||^2`` over every parameter, which curbs client drift.
-
-    Li, Sahu, Zaheer, Sanjabi, Talwalkar, Smith, "Federated Optimization in Heterogeneous
-    Networks", MLSys 2020: each plant's local objective gets this term towards the global
-    model it received, so non-IID plants cannot wander far from it in one round.
-    """
-    params = list(model.parameters())
-    if len(params) != len(anchor):
-        raise ConfigError(f"{len(params)} parameters but {len(anchor)} anchor tensors")
-    total = torch.zeros(())
-    for p, a in zip(params, anchor, strict=True):
-        total = total + (p - a).pow(2).sum()
-    return 0.5 * mu * total
-
-
 def fit_mlp(
     model: FailureMLP,
     x: npt.NDArray[np.float32],
@@ -160,3 +144,19 @@ def fit_mlp(
             on_epoch(epoch, losses[-1])
     model.eval()
     return losses
+
+
+def proximal_term(model: nn.Module, anchor: list[torch.Tensor], mu: float) -> torch.Tensor:
+    """FedProx's ``mu / 2 * ||w - anchor||^2`` over every parameter, which curbs client drift.
+
+    Li, Sahu, Zaheer, Sanjabi, Talwalkar, Smith, "Federated Optimization in Heterogeneous
+    Networks", MLSys 2020: each plant's local objective gets this term towards the global
+    model it received, so non-IID plants cannot wander far from it in one round.
+    """
+    params = list(model.parameters())
+    if len(params) != len(anchor):
+        raise ConfigError(f"{len(params)} parameters but {len(anchor)} anchor tensors")
+    total = torch.zeros(())
+    for p, a in zip(params, anchor, strict=True):
+        total = total + (p - a).pow(2).sum()
+    return 0.5 * mu * total
