@@ -2,9 +2,11 @@
 
 Run: ``.venv/bin/python benchmarks/federated.py [--tables accuracy,overhead,...]``
 
-Tables (same seeds, one run per cell, on the machine's CPUs):
+Tables (seed 0, one run per cell, except table 1: one run per seed; on the machine's CPUs):
 
-1. ``accuracy``: federated (SecAgg+, FedAvg) vs centralized failure F1 on the same test set.
+1. ``accuracy``: federated vs centralized failure F1 on the same test set, for each seed of
+   ``--seeds`` (split, central and federated training all from that seed), for FedAvg (the
+   product's defaults) and the recipes of ``--accuracy-variants``; mean +- sd over seeds.
 2. ``overhead``: seconds per round, FedAvg vs SecAgg+, 5 and 10 plants, in Flower's simulation
    engine (Ray) and on the in-process grid, plus a profile of where SecAgg+ spends its time.
 3. ``robustness``: 20 % malicious plants, each attack, FedAvg vs the robust rules vs bucketed
@@ -45,6 +47,7 @@ from edgeshield.federated import (
     MaliciousPlant,
     PlantBehaviour,
     RecordDP,
+    ServerOptimizer,
     run_federated,
     server_encoder,
 )
@@ -76,11 +79,12 @@ def _fleet(plants: int, rows: int) -> Fleet:
 
 
 def _test_set(
-    fleet: Fleet, plants: int, fraction: float = 0.25
+    fleet: Fleet, plants: int, fraction: float = 0.25, *, seed: int = SEED
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Pooled training and test rows of the first ``plants``, split as ``run_federated`` does."""
     trains, tests = [], []
     for pid in fleet.plant_ids[:plants]:
-        tr, te = stratified_split(fleet.frames[pid], test_fraction=fraction, seed=SEED)
+        tr, te = stratified_split(fleet.frames[pid], test_fraction=fraction, seed=seed)
         trains.append(tr)
         tests.append(te)
     return pd.concat(trains, ignore_index=True), pd.concat(tests, ignore_index=True)
@@ -110,47 +114,125 @@ def _print(title: str, header: list[str], rows: list[list[Any]]) -> None:
 
 # --- 1. accuracy -------------------------------------------------------------------------
 
+#: The federated recipes table 1 compares with central training: name -> (label, the
+#: :class:`FederatedConfig` fields that differ from the product's defaults). ``fedavg`` (the
+#: defaults: SecAgg+ FedAvg from public pretraining) is the headline row.
+ACCURACY_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "fedavg": ("SecAgg+ FedAvg from public pretraining (the defaults)", {}),
+    "random-start": ("SecAgg+ FedAvg from a random start", {"pretraining": None}),
+    "fedadam": (
+        "SecAgg+ FedAdam (server lr 0.01, tau 1e-3)",
+        {"server_optimizer": ServerOptimizer.ADAM, "server_lr": 0.01},
+    ),
+    "fedavgm": ("SecAgg+ FedAvgM (server momentum 0.5)", {"server_momentum": 0.5}),
+    "fedprox": ("SecAgg+ FedProx (mu 0.01)", {"proximal_mu": 0.01}),
+    "lr-decay": ("SecAgg+ FedAvg, plants' learning rate x 0.92 per round", {"lr_decay": 0.92}),
+    "one-epoch": ("SecAgg+ FedAvg, 1 local epoch", {"rounds": 60, "local_epochs": 1}),
+}
 
-def accuracy(args: argparse.Namespace) -> dict[str, Any]:
-    fleet = _fleet(5, 10_000)
-    train, test = _test_set(fleet, 5)
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value) of per-seed figures."""
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return float(np.mean(values)), sd
+
+
+def _summary(cells: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, float]:
+    """``key`` (mean over seeds) and ``key_sd`` for each of ``keys`` of per-seed cells."""
+    out: dict[str, float] = {}
+    for key in keys:
+        out[key], out[f"{key}_sd"] = _mean_sd([float(c[key]) for c in cells])
+    return out
+
+
+def _central_cell(fleet: Fleet, seed: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Central training on the pooled training rows of one seed's split, and that test set."""
+    train, test = _test_set(fleet, 5, seed=seed)
     start = time.perf_counter()
-    central = train_classifier(train, TrainConfig(), seed=SEED)
-    central_s = time.perf_counter() - start
-    cm = central.evaluate(test)
-    config = FederatedConfig(
-        plants=5, rounds=args.rounds, local_epochs=args.local_epochs, seed=SEED
-    )
+    central = train_classifier(train, TrainConfig(), seed=seed)
+    cell = {"seed": seed, **central.evaluate(test).as_dict()}
+    cell["seconds"] = time.perf_counter() - start
+    return cell, test
+
+
+def _federated_cell(
+    fleet: Fleet, test: pd.DataFrame, config: FederatedConfig, central_f1: float
+) -> dict[str, Any]:
+    """One federated run on the same split as the seed's central model (its config's seed)."""
     start = time.perf_counter()
     fed = _run(config, fleet)
-    fed_s = time.perf_counter() - start
-    fm = fed.classifier.evaluate(test)
-    rows = [
-        ["centralized (all rows pooled)", cm.f1, cm.pr_auc, cm.threshold, central_s],
-        [
-            f"federated SecAgg+ FedAvg, {args.rounds} rounds x {args.local_epochs} epochs",
-            fm.f1,
-            fm.pr_auc,
-            fm.threshold,
-            fed_s,
-        ],
-    ]
-    _print(
-        "1. Federated vs centralized (same 25 % test rows of 5 plants)",
-        ["model", "F1", "PR-AUC", "threshold", "seconds"],
-        rows,
-    )
-    gap = (cm.f1 - fm.f1) * 100
-    print(f"gap: {gap:.1f} pp (target: within 1 pp)")
+    seconds = time.perf_counter() - start
+    m = fed.classifier.evaluate(test)
     return {
-        "central": cm.as_dict(),
-        "federated": fm.as_dict(),
-        "gap_pp": gap,
+        "seed": config.seed,
+        **m.as_dict(),
+        "gap_pp": (central_f1 - m.f1) * 100,
+        "seconds": seconds,
+        "f1_per_round": [r.test_f1 for r in fed.rounds],
+        "digest": fed.digests[-1],
+    }
+
+
+def accuracy(args: argparse.Namespace) -> dict[str, Any]:
+    """Central vs federated failure F1 on the same split per seed, for each federated recipe."""
+    fleet = _fleet(5, 10_000)
+    variants = args.accuracy_variants.split(",")
+    unknown = [v for v in variants if v not in ACCURACY_VARIANTS]
+    if unknown or "fedavg" not in variants:
+        raise SystemExit(f"--accuracy-variants needs fedavg and knows {list(ACCURACY_VARIANTS)}")
+    central: list[dict[str, Any]] = []
+    cells: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for seed in args.seeds:
+        cell, test = _central_cell(fleet, seed)
+        central.append(cell)
+        for name in variants:
+            fields = {"rounds": args.rounds, "local_epochs": args.local_epochs}
+            fields.update(ACCURACY_VARIANTS[name][1])
+            config = FederatedConfig(plants=5, seed=seed, **fields)
+            cells[name].append(_federated_cell(fleet, test, config, cell["f1"]))
+            print(f"seed {seed} {name}: F1 {cells[name][-1]['f1']:.3f} (central {cell['f1']:.3f})")
+    metrics = ("f1", "pr_auc", "threshold")
+    out: dict[str, Any] = {
+        "seeds": list(args.seeds),
         "rounds": args.rounds,
         "local_epochs": args.local_epochs,
-        "f1_per_round": [r.test_f1 for r in fed.rounds],
-        "digests": fed.digests,
+        "central": {**_summary(central, (*metrics, "seconds")), "per_seed": central},
+        "variants": {
+            name: {
+                "label": ACCURACY_VARIANTS[name][0],
+                "rounds": ACCURACY_VARIANTS[name][1].get("rounds", args.rounds),
+                "local_epochs": ACCURACY_VARIANTS[name][1].get("local_epochs", args.local_epochs),
+                **_summary(cells[name], (*metrics, "gap_pp", "seconds")),
+                "per_seed": cells[name],
+            }
+            for name in variants
+        },
     }
+    head = out["variants"]["fedavg"]
+    out["federated"], out["gap_pp"] = head, head["gap_pp"]
+    out["f1_per_round"] = head["per_seed"][0]["f1_per_round"]
+    rows = [["centralized (all rows pooled)", *[_pm(out["central"], k) for k in metrics], "-"]]
+    rows += [
+        [
+            f"{v['label']}, {v['rounds']} x {v['local_epochs']}",
+            *[_pm(v, k) for k in metrics],
+            _pm(v, "gap_pp", 1),
+        ]
+        for v in out["variants"].values()
+    ]
+    _print(
+        "1. Federated (rounds x local epochs) vs centralized, same 25 % test rows of 5 plants,"
+        f" mean +- sd over seeds {list(args.seeds)}",
+        ["model", "F1", "PR-AUC", "threshold", "gap pp"],
+        rows,
+    )
+    print(f"gap: {head['gap_pp']:.1f} +- {head['gap_pp_sd']:.1f} pp (target: within 1 pp)")
+    return out
+
+
+def _pm(cell: dict[str, Any], key: str, digits: int = 3) -> str:
+    """``mean +- sd`` of one summarized figure."""
+    return f"{cell[key]:.{digits}f} +- {cell[f'{key}_sd']:.{digits}f}"
 
 
 # --- 2. overhead -------------------------------------------------------------------------
@@ -460,8 +542,9 @@ def plot(results: dict[str, Any]) -> None:
     if "accuracy" in results:
         acc = results["accuracy"]
         f1 = acc["f1_per_round"]
-        axes[0].plot(range(1, len(f1) + 1), f1, label="federated, SecAgg+ FedAvg")
-        axes[0].axhline(acc["central"]["f1"], color="grey", ls="--", label="centralized")
+        central = acc["central"].get("per_seed", [acc["central"]])[0]["f1"]
+        axes[0].plot(range(1, len(f1) + 1), f1, label="federated, SecAgg+ FedAvg (first seed)")
+        axes[0].axhline(central, color="grey", ls="--", label="centralized (first seed)")
         axes[0].set(xlabel="round", ylabel="test failure F1", title="Federated vs centralized")
         axes[0].legend()
     if "scale" in results:
@@ -485,6 +568,14 @@ def main() -> None:
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--local-epochs", type=int, default=5)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="Table 1's seeds."
+    )
+    parser.add_argument(
+        "--accuracy-variants",
+        default=",".join(ACCURACY_VARIANTS),
+        help=f"Table 1's federated recipes (fedavg required): {', '.join(ACCURACY_VARIANTS)}.",
+    )
     parser.add_argument("--robust-rounds", type=int, default=4)
     parser.add_argument("--dp-rounds", type=int, default=10)
     parser.add_argument("--dp-noise", type=float, nargs="+", default=[0.8, 1.5, 3.0])

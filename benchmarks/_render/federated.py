@@ -6,32 +6,89 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
 from ._core import (
     Results,
     bold,
+    fixed,
+    met,
     pct,
     quote,
     renderer,
     table,
+    word,
 )
 
 # --- federated training (benchmarks/federated.py) -----------------------------------------
 
 
+def _pm(cell: dict[str, Any], key: str, digits: int = 3) -> str:
+    """``mean ± sd`` of a figure summarized over seeds; the bare figure from a one-seed JSON."""
+    sd = cell.get(f"{key}_sd")
+    text = fixed(cell[key], digits)
+    return text if sd is None else f"{text} ± {fixed(sd, digits)}"
+
+
+def _accuracy_rows(acc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Table 1's federated rows: each recipe of a per-seed JSON, or the one run of an older one."""
+    if "variants" in acc:
+        return [(v["label"], v) for v in acc["variants"].values()]
+    return [("SecAgg+ FedAvg", {**acc["federated"], "gap_pp": acc["gap_pp"]})]
+
+
 @renderer("federated.accuracy")
 def federated_accuracy(results: Results) -> str:
     acc = results["federated"]["accuracy"]
-    labels = {
-        "central": "centralized (all training rows pooled, 100 epochs)",
-        "federated": f"federated, SecAgg+ FedAvg, {acc['rounds']} rounds × {acc['local_epochs']}"
-        " local epochs",
-    }
-    rows = [
-        [label, f"{acc[k]['f1']:.3f}", f"{acc[k]['pr_auc']:.3f}", f"{acc[k]['threshold']:.3f}"]
-        for k, label in labels.items()
-    ]
-    return table(["model", "F1", "PR-AUC", "threshold"], "lrrr", rows)
+    seeds = acc.get("seeds", [0])
+    plural = "s" if len(seeds) > 1 else ""
+    central = f"centralized (all training rows pooled, 100 epochs), {word(len(seeds))} seed{plural}"
+    rows = [[central, *(_pm(acc["central"], k) for k in ("f1", "pr_auc", "threshold")), "–"]]
+    for label, cell in _accuracy_rows(acc):
+        epochs = cell.get("local_epochs", acc["local_epochs"])
+        rows.append(
+            [
+                f"{label}, {cell.get('rounds', acc['rounds'])} rounds × {epochs} local epoch"
+                + ("s" if epochs != 1 else ""),
+                *(_pm(cell, k) for k in ("f1", "pr_auc", "threshold")),
+                bold(_pm(cell, "gap_pp", 1), cell["gap_pp"] > 1),
+            ]
+        )
+    return table(["model", "F1", "PR-AUC", "threshold", "gap to central, pp"], "lrrrr", rows)
+
+
+#: Short names of table 1's federated recipes (benchmarks/federated.py ACCURACY_VARIANTS).
+LEVERS = {
+    "random-start": "a random start",
+    "fedadam": "FedAdam",
+    "fedavgm": "FedAvgM",
+    "fedprox": "FedProx",
+    "lr-decay": "the learning-rate decay",
+    "one-epoch": "1 local epoch over more rounds",
+}
+
+
+@renderer("federated.accuracy_levers")
+def federated_accuracy_levers(results: Results) -> str:
+    """Each recipe's F1 minus FedAvg's on the same seed (paired), mean ± sd over the seeds."""
+    variants = results["federated"]["accuracy"].get("variants", {})
+    if "fedavg" not in variants or len(variants) < 2:
+        return "No other federated recipe was recorded with this run."
+    head = [c["f1"] for c in variants["fedavg"]["per_seed"]]
+    parts = []
+    for name, cell in variants.items():
+        if name == "fedavg":
+            continue
+        diffs = [100 * (c["f1"] - h) for c, h in zip(cell["per_seed"], head, strict=True)]
+        mean = statistics.fmean(diffs)
+        sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
+        sign = "+" if mean > 0 and fixed(mean, 1) != "0.0" else ""
+        parts.append(f"{LEVERS.get(name, name)} {sign}{fixed(mean, 1)} ± {fixed(sd, 1)} pp")
+    return (
+        "F1 of each recipe minus FedAvg's on the same seed (paired, mean ± sd over the seeds): "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 @renderer("federated.overhead")
@@ -154,9 +211,19 @@ def federated_scale(results: Results) -> str:
     return table(header, "l" + "r" * (len(sizes) + 1), rows)
 
 
-@quote
-def federated_gap(results: Results) -> str:
-    return f"the gap is {results['federated']['accuracy']['gap_pp']:.1f} pp (target within 1 pp)"
+@renderer("federated.accuracy_verdict")
+def federated_accuracy_verdict(results: Results) -> str:
+    """Table 1's target (issue 14 #4): FedAvg's per-seed gap to central training, mean ± sd."""
+    acc = results["federated"]["accuracy"]
+    head = _accuracy_rows(acc)[0][1]
+    seeds = acc.get("seeds", [0])
+    plural = "s" if len(seeds) > 1 else ""
+    return (
+        f"Target (FedAvg within 1 pp of central training): {met(head['gap_pp'] <= 1)}."
+        f" FedAvg's gap to central training is {_pm(head, 'gap_pp', 1)} pp (mean ± sd of the"
+        f" per-seed differences over {word(len(seeds))} seed{plural}, F1 {_pm(head, 'f1')}"
+        f" against {_pm(acc['central'], 'f1')})."
+    )
 
 
 @quote

@@ -365,3 +365,46 @@ def test_a_timing_target_needs_its_min_and_median(
     table = rr.render_block("vault.targets", rr.load_results(results))
     load_row = next(line for line in table.splitlines() if "sealed load ≤ 1.5×" in line)
     assert load_row.endswith(verdict)
+
+
+def _one_seed_accuracy(fed: dict[str, Any]) -> None:
+    """Table 1 as benchmarks/federated.py wrote it before --seeds: one run, no variants."""
+    fed["accuracy"] = {
+        "central": {"f1": 0.83, "pr_auc": 0.912, "threshold": 0.234},
+        "federated": {"f1": 0.784, "pr_auc": 0.855, "threshold": 0.52},
+        "gap_pp": 4.6,
+        "rounds": 30,
+        "local_epochs": 5,
+    }
+
+
+def test_a_one_seed_accuracy_json_still_renders(workspace: tuple[Path, Path]) -> None:
+    _, results = workspace
+    _edit(results, "federated", _one_seed_accuracy)
+    loaded = rr.load_results(results)
+    block = rr.render_block("federated.accuracy", loaded)
+    assert "| centralized (all training rows pooled, 100 epochs), one seed | 0.830 |" in block
+    assert "| SecAgg+ FedAvg, 30 rounds × 5 local epochs | 0.784 | 0.855 | 0.520 | **4.6** |" in (
+        block
+    )
+    verdict = rr.render_block("federated.accuracy_verdict", loaded)
+    assert verdict.startswith("Target (FedAvg within 1 pp of central training): **missed**.")
+    assert "is 4.6 pp (mean ± sd of the per-seed differences over one seed" in verdict
+
+
+def test_the_accuracy_gap_is_a_mean_over_seeds_and_met_within_1_pp(
+    workspace: tuple[Path, Path],
+) -> None:
+    doc, results = workspace
+
+    def close_gap(fed: dict[str, Any]) -> None:
+        head = fed["accuracy"]["variants"]["fedavg"]
+        head.update(gap_pp=0.8, gap_pp_sd=1.3)
+
+    _edit(results, "federated", close_gap)
+    assert _run(doc, results, "--check") == 1
+    assert _run(doc, results) == 0
+    text = " ".join(doc.read_text().split())
+    assert "Target (FedAvg within 1 pp of central training): met." in text
+    assert "is 0.8 ± 1.3 pp (mean ± sd of the per-seed differences over five seeds" in text
+    assert "| 0.8 ± 1.3 |" in text  # not bold: within the target

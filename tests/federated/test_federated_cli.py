@@ -69,6 +69,11 @@ def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[s
     capsys.readouterr()
     assert run([*opt_args, "--server-lr", "0"]) == 1
     assert capsys.readouterr().err.strip() == "error: server_lr must lie in (0, 10], got 0.0"
+    assert run([*dp_args, "--proximal-mu", "0.1"]) == 1
+    assert "proximal_mu (FedProx) applies to the plants' non-DP training only" in (
+        capsys.readouterr().err
+    )
+    opt_args += ["--proximal-mu", "0.02"]
     assert run([*opt_args, "--server-lr", "0.03", "--server-tau", "0.01"]) == 0
     opt_project = tomllib.loads((opt_app / "pyproject.toml").read_text())
     opt_config = config_from_dict(
@@ -76,6 +81,7 @@ def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[s
     )
     assert opt_config.server_optimizer.value == "yogi"
     assert (opt_config.server_lr, opt_config.server_tau) == (0.03, 0.01)
+    assert opt_config.proximal_mu == 0.02
 
 
 def test_register_refuses_a_taken_plant_id_before_touching_the_superlink(

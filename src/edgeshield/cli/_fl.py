@@ -95,6 +95,15 @@ ServerOpt = Annotated[
 ]
 ServerLr = Annotated[float, typer.Option(help="Server learning rate of --server-opt.")]
 ServerTau = Annotated[float, typer.Option(help="Adaptivity tau of --server-opt adam and yogi.")]
+ProximalMu = Annotated[
+    float,
+    typer.Option(
+        "--proximal-mu",
+        min=0.0,
+        help="FedProx: each plant adds mu/2 ||w - w_global||^2 to its local loss (0: FedAvg;"
+        " not with --dp).",
+    ),
+]
 Pretrain = Annotated[
     Start | None,
     typer.Option(
@@ -184,6 +193,7 @@ def run_cmd(
     server_opt: ServerOpt = ServerOptimizer.SGD,
     server_lr: ServerLr = 1.0,
     server_tau: ServerTau = 1e-3,
+    proximal_mu: ProximalMu = 0.0,
     pretrain: Pretrain = None,
     client_dp: Annotated[
         float | None, typer.Option("--client-dp", help="Client-level DP noise multiplier.")
@@ -252,6 +262,7 @@ def run_cmd(
         server_optimizer=server_opt,
         server_lr=server_lr,
         server_tau=server_tau,
+        proximal_mu=proximal_mu,
         record_dp=None
         if dp is None
         else RecordDP(
@@ -373,6 +384,7 @@ def app_cmd(
     server_opt: ServerOpt = ServerOptimizer.SGD,
     server_lr: ServerLr = 1.0,
     server_tau: ServerTau = 1e-3,
+    proximal_mu: ProximalMu = 0.0,
     reference_rows: Annotated[
         int, typer.Option(min=200, help="Rows of the server's public reference set.")
     ] = 2000,
@@ -412,6 +424,7 @@ def app_cmd(
         server_optimizer=server_opt,
         server_lr=server_lr,
         server_tau=server_tau,
+        proximal_mu=proximal_mu,
         record_dp=None
         if dp is None
         else RecordDP(

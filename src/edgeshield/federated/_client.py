@@ -167,6 +167,7 @@ class PlantClient(NumPyClient):
             weight_decay=float(config["wd"]),
             dp=dp,
             seed=seed,
+            proximal_mu=float(config.get("prox_mu", 0.0)),
         )
         weight, metrics = fit_release(
             self.plant_id, rows=int(x.shape[0]), steps=steps, private=dp is not None

@@ -166,6 +166,11 @@ class FederatedConfig:
     lr_decay
         The plants' learning rate in round ``r`` is ``learning_rate * lr_decay ** (r - 1)``
         (each round starts a fresh Adam, whose first steps are large; decay lets FedAvg settle).
+    proximal_mu
+        FedProx (Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020):
+        each plant adds ``proximal_mu / 2 * ||w - w_global||^2`` to its local loss, which
+        curbs the drift of non-IID plants away from the global model; ``0`` (the default) is
+        FedAvg's local training. Without record-level DP only (DP-SGD does not add the term).
     server_momentum
         FedAvgM (Hsu, Qi, Brown, "Measuring the Effects of Non-Identical Data Distribution for
         Federated Visual Classification", 2019): the server applies the aggregated update with
@@ -232,6 +237,7 @@ class FederatedConfig:
     batch_size: int = 64
     learning_rate: float = 3e-3
     lr_decay: float = 1.0
+    proximal_mu: float = 0.0
     server_momentum: float = 0.0
     server_optimizer: ServerOptimizer = ServerOptimizer.SGD
     server_lr: float = 1.0
@@ -270,6 +276,7 @@ class FederatedConfig:
         self._check_server_optimizer()
         if not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
+        self._check_proximal()
         if not 0 < self.secagg_shares <= 1 or not 0 < self.secagg_threshold <= 1:
             raise ConfigError("secagg_shares and secagg_threshold are fractions in (0, 1]")
         if self.secagg_clipping_range <= 0:
@@ -300,6 +307,16 @@ class FederatedConfig:
         if not 0.05 <= self.test_fraction <= 0.5 or self.reference_rows < 200:
             raise ConfigError("test_fraction must lie in [0.05, 0.5] and reference_rows >= 200")
         self._check_robust_inputs()
+
+    def _check_proximal(self) -> None:
+        """Refuse a FedProx ``proximal_mu`` that is negative, not finite, or asked of DP-SGD."""
+        if not (np.isfinite(self.proximal_mu) and self.proximal_mu >= 0):
+            raise ConfigError(f"proximal_mu must be finite and >= 0, got {self.proximal_mu}")
+        if self.proximal_mu > 0 and self.record_dp is not None:
+            raise ConfigError(
+                "proximal_mu (FedProx) applies to the plants' non-DP training only; record-level"
+                " DP-SGD does not add the proximal term"
+            )
 
     def _check_server_optimizer(self) -> None:
         """Refuse a server optimizer setting that is not a finite positive step or mixes rules."""

@@ -25,6 +25,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from edgeshield.errors import ConfigError
 from edgeshield.federated._accounting import rdp_epsilon
 from edgeshield.federated._config import DPTrainable, RecordDP
 from edgeshield.usecase import FailureMLP, fit_mlp
@@ -197,8 +198,12 @@ def train_local(
     weight_decay: float,
     dp: RecordDP | None,
     seed: int,
+    proximal_mu: float = 0.0,
 ) -> int:
-    """Train ``model`` in place on one plant's rows; returns the number of optimizer steps."""
+    """Train ``model`` in place on one plant's rows; returns the number of optimizer steps.
+
+    ``proximal_mu`` is FedProx's term towards the received model (non-DP training only).
+    """
     if dp is None:
         fit_mlp(
             model,
@@ -209,8 +214,11 @@ def train_local(
             learning_rate=learning_rate,
             weight_decay=weight_decay,
             seed=seed,
+            proximal_mu=proximal_mu,
         )
         return epochs * -(-int(x.shape[0]) // batch_size)
+    if proximal_mu > 0:
+        raise ConfigError("FedProx's proximal term (proximal_mu) is not added under DP-SGD")
     steps: int = _train_dp(
         model,
         x,

@@ -221,6 +221,7 @@ class EdgeStrategy(Strategy):
             "batch_size": c.batch_size,
             "lr": c.learning_rate * c.lr_decay ** (server_round - 1),
             "wd": c.weight_decay,
+            "prox_mu": c.proximal_mu,
         }
         if c.record_dp is not None:
             fit_cfg["dp_noise"] = c.record_dp.noise_multiplier

@@ -16,7 +16,7 @@ from torch import nn
 
 from edgeshield.errors import ConfigError
 
-__all__ = ["FailureMLP", "TrainConfig", "fit_mlp", "positive_weight"]
+__all__ = ["FailureMLP", "TrainConfig", "fit_mlp", "positive_weight", "proximal_term"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,10 +109,18 @@ def fit_mlp(
     pos_weight: float = 1.0,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
+    proximal_mu: float = 0.0,
 ) -> list[float]:
-    """Train ``model`` in place with Adam on weighted BCE; return the mean loss per epoch."""
+    """Train ``model`` in place with Adam on weighted BCE; return the mean loss per epoch.
+
+    ``proximal_mu > 0`` adds FedProx's :func:`proximal_term` towards the weights the model has
+    on entry (a plant's received global model); the returned losses are the BCE alone.
+    """
     if x.shape[0] != y.shape[0]:
         raise ConfigError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
+    if not (np.isfinite(proximal_mu) and proximal_mu >= 0):
+        raise ConfigError(f"proximal_mu must be finite and non-negative, got {proximal_mu}")
+    anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else []
     generator = torch.Generator().manual_seed(seed)
     features = torch.as_tensor(x, dtype=torch.float32)
     targets = torch.as_tensor(y, dtype=torch.float32)
@@ -127,7 +135,8 @@ def fit_mlp(
             index = order[start : start + batch_size]
             optimizer.zero_grad()
             loss = loss_fn(model(features[index]), targets[index])
-            loss.backward()
+            objective = loss + proximal_term(model, anchor, proximal_mu) if anchor else loss
+            objective.backward()
             optimizer.step()
             total += float(loss.detach()) * index.numel()
         losses.append(total / max(features.shape[0], 1))
@@ -135,3 +144,19 @@ def fit_mlp(
             on_epoch(epoch, losses[-1])
     model.eval()
     return losses
+
+
+def proximal_term(model: nn.Module, anchor: list[torch.Tensor], mu: float) -> torch.Tensor:
+    """FedProx's ``mu / 2 * ||w - anchor||^2`` over every parameter, which curbs client drift.
+
+    Li, Sahu, Zaheer, Sanjabi, Talwalkar, Smith, "Federated Optimization in Heterogeneous
+    Networks", MLSys 2020: each plant's local objective gets this term towards the global
+    model it received, so non-IID plants cannot wander far from it in one round.
+    """
+    params = list(model.parameters())
+    if len(params) != len(anchor):
+        raise ConfigError(f"{len(params)} parameters but {len(anchor)} anchor tensors")
+    total = torch.zeros(())
+    for p, a in zip(params, anchor, strict=True):
+        total = total + (p - a).pow(2).sum()
+    return 0.5 * mu * total
