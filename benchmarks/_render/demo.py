@@ -260,10 +260,14 @@ def _price_line(fed: dict[str, Any], reference: dict[str, Any]) -> str:
     )
     dp = reference.get("federated_dp")
     if dp:
-        line += (
-            f", DP-SGD {100 * (no_dp - dp['f1']):.1f} more ({dp['f1']:.3f})"
-            f" and the owner's watermark {100 * (dp['f1'] - fed['test']['f1']):.1f} more"
+        cost = 100 * (dp["f1"] - fed["test"]["f1"])
+        mark = (
+            f"the owner's watermark {cost:.1f} more"
+            if cost >= 0
+            else f"the run with the owner's watermark scored {-cost:.1f} points above the one"
+            " without it"
         )
+        line += f", DP-SGD {100 * (no_dp - dp['f1']):.1f} more ({dp['f1']:.3f}) and {mark}"
     return line + ". One run: a few points of each difference are run-to-run noise."
 
 
