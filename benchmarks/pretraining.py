@@ -79,6 +79,7 @@ from edgeshield.ownership import (
     verify_ownership,
     waffle_hook,
 )
+from edgeshield.redteam import removal_suite, remove_watermark
 from edgeshield.usecase import (
     FleetConfig,
     GeneratorConfig,
@@ -140,6 +141,7 @@ def _cell(
     watermark: str,
     nulls: dict[str, Any],
     triggers: int,
+    removal: bool = False,
 ) -> dict[str, Any]:
     server_opt, server_lr, server_tau = server
     plain_server = server_opt == "sgd" and server_lr == 1
@@ -215,7 +217,7 @@ def _cell(
             "seconds": seconds,
         }
         if watermark != "off":
-            row.update(_ownership(ctx, classifier, nulls))
+            row.update(_ownership(ctx, classifier, nulls, test if removal else None))
         default = trainable == "all" and malicious == 1 and plain_server
         if start == "ai4i2020" and drift == 1 and noise and watermark == "on" and default:
             central = train_classifier(
@@ -242,8 +244,14 @@ def _every_round(ctx: DemoContext, fl: Any, seed: int) -> Any:
     )
 
 
-def _ownership(ctx: DemoContext, classifier: Any, nulls: dict[str, Any]) -> dict[str, Any]:
-    """The demo's trigger-set test of the released model, and every null model left out."""
+def _ownership(
+    ctx: DemoContext, classifier: Any, nulls: dict[str, Any], removal_test: Any = None
+) -> dict[str, Any]:
+    """The demo's trigger-set test of the released model, and every null model left out.
+
+    With ``removal_test`` (the run's test rows) also the removal red team against the released
+    model: every attack of :func:`removal_suite`, the thief's pool the attacker plant's rows.
+    """
     key, envelope = ctx.state.key, ctx.state.envelope
     assert key is not None
     assert envelope is not None
@@ -259,7 +267,7 @@ def _ownership(ctx: DemoContext, classifier: Any, nulls: dict[str, Any]) -> dict
         verdict = verify_ownership(nulls[held], key, null=loo, fpr=loo_fpr, controls=CONTROLS)
         accused += verdict.owned
         strong += verdict.model_p_value <= TARGET_P
-    return {
+    out: dict[str, Any] = {
         "trigger_accuracy": released.agreement,
         "matches": released.matches,
         "p_value": released.p_value,
@@ -269,6 +277,31 @@ def _ownership(ctx: DemoContext, classifier: Any, nulls: dict[str, Any]) -> dict
         "null_owned": accused,
         "null_model_p_target": strong,
     }
+    if removal_test is not None:
+        data = ctx.state.data
+        assert data is not None
+        pool = data.attacker_rows()
+        base = classifier.evaluate(removal_test).f1
+        attacks = []
+        for i, attack in enumerate(removal_suite()):
+            stolen = remove_watermark(classifier, attack, pool, seed=100 + i)
+            verdict = verify_ownership(stolen, key, null=null, fpr=fpr, controls=CONTROLS)
+            f1 = stolen.evaluate(removal_test).f1
+            attacks.append(
+                {
+                    "attack": attack.name,
+                    "matches": verdict.matches,
+                    "owned": verdict.owned,
+                    "model_p": verdict.model_p_value,
+                    "f1": f1,
+                    "f1_drop_pp": 100 * (base - f1),
+                    # the attack wins: the copy is not owned and kept its use (within 5 pp)
+                    "removed_and_kept_f1": (not verdict.owned) and base - f1 <= 0.05,
+                }
+            )
+        out["removal"] = attacks
+        out["removal_pool_rows"] = len(pool)
+    return out
 
 
 def _train_rows(fleet: Any, config: DemoConfig) -> Any:
@@ -284,6 +317,24 @@ def _train_rows(fleet: Any, config: DemoConfig) -> Any:
         for p in fleet.plant_ids[: config.plants]
     ]
     return pd.concat(parts, ignore_index=True)
+
+
+def _removal_summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per removal attack over the runs: owned (stated rate, p <= 1e-6), F1 drop, wins."""
+    out = []
+    for i, first in enumerate(runs[0]["removal"]):
+        each = [r["removal"][i] for r in runs]
+        out.append(
+            {
+                "attack": first["attack"],
+                "owned": sum(bool(a["owned"]) for a in each),
+                "model_p_target": sum(float(a["model_p"]) <= TARGET_P for a in each),
+                "matches_mean": statistics.fmean(int(a["matches"]) for a in each),
+                "f1_drop_pp_mean": statistics.fmean(float(a["f1_drop_pp"]) for a in each),
+                "removed_and_kept_f1": sum(bool(a["removed_and_kept_f1"]) for a in each),
+            }
+        )
+    return out
 
 
 def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -329,6 +380,10 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             item["null_owned"] = sum(int(r["null_owned"]) for r in mine)
             if all("null_model_p_target" in r for r in mine):
                 item["null_model_p_target"] = sum(int(r["null_model_p_target"]) for r in mine)
+            attacked = [r for r in mine if "removal" in r]
+            if attacked:
+                item["removal_runs"] = len(attacked)
+                item["removal"] = _removal_summary(attacked)
             plain = {
                 r["seed"]: float(r["f1"])
                 for r in rows
@@ -449,6 +504,11 @@ def main() -> None:
     parser.add_argument("--server-lr", type=float, nargs="+", default=[1.0])
     parser.add_argument("--server-tau", type=float, default=1e-3, help="adam and yogi only")
     parser.add_argument(
+        "--removal",
+        action="store_true",
+        help="also run the removal red team on each marked model (reruns recorded marked runs)",
+    )
+    parser.add_argument(
         "--triggers",
         type=int,
         nargs="+",
@@ -494,8 +554,11 @@ def main() -> None:
             ]
             for mark, n in marks:
                 key = (start, drift, noise or None, trainable, bad, *server, mark, n, seed)
-                if any((*(r[k] for k in _KEY), r["seed"]) == key for r in rows):
+                removal = args.removal and mark != "off"
+                same = [r for r in rows if (*(r[k] for k in _KEY), r["seed"]) == key]
+                if same and (not removal or "removal" in same[0]):
                     continue
+                rows = [r for r in rows if r not in same]  # rerun (deterministic) with removal
                 row = _cell(
                     start,
                     drift,
@@ -507,6 +570,7 @@ def main() -> None:
                     mark,
                     nulls,
                     n or DemoConfig().triggers,
+                    removal,
                 )
                 rows.append(row)
                 _print_row(row)
@@ -529,6 +593,7 @@ def main() -> None:
         + " ".join(args.watermark)
         + " --triggers "
         + " ".join(map(str, args.triggers))
+        + (" --removal" if args.removal else "")
         + (
             ""
             if args.server_opt == ["sgd"] and args.server_lr == [1.0]

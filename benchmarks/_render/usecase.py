@@ -6,6 +6,8 @@ from typing import Any
 
 from ._core import (
     Results,
+    bold,
+    fixed,
     quote,
     renderer,
     table,
@@ -167,3 +169,38 @@ def pretraining_server_seeds(results: Results) -> str:
             f" plain update, {s['server_gain_runs']} seeds)"
         )
     return "; ".join(phrases)
+
+
+@renderer("pretraining.removal")
+def pretraining_removal(results: Results) -> str:
+    """The removal red team against the demo's federated, marked model (runs that ran it)."""
+    rows = []
+    for s in results["pretraining"]["summary"]:
+        if "removal" not in s:
+            continue
+        runs, n = s["removal_runs"], s.get("triggers") or 50
+        for a in s["removal"]:
+            rows.append(
+                [
+                    f"{n}",
+                    a["attack"],
+                    f"{a['matches_mean']:.1f} of {n}",
+                    f"{a['owned']} of {runs}",
+                    f"{a['model_p_target']} of {runs}",
+                    fixed(a["f1_drop_pp_mean"], 1),
+                    bold(f"{a['removed_and_kept_f1']} of {runs}", a["removed_and_kept_f1"] > 0),
+                ]
+            )
+    return table(
+        [
+            "triggers",
+            "removal attack",
+            "triggers kept (mean)",
+            "owned at 1/21",
+            "owned at p ≤ 1e-6",
+            "F1 drop, pp (mean)",
+            "mark removed with F1 kept (≤ 5 pp)",
+        ],
+        "rlrrrrr",
+        rows,
+    )
