@@ -494,8 +494,8 @@ def test_dropouts_one_plant_killed_leaves_a_model_too_few_plants_stop_the_run(
 
     Each death costs the SuperLink's heartbeat expiry (Flower's fixed 30 s interval, twice)
     before the round goes on, so a second mid-round death (too many dropouts to unmask) is
-    left to ``test_cli_exits_non_zero_when_secagg_cannot_reconstruct`` on the simulation
-    engine: the same workflow code, without a minute of waiting in the suite.
+    left to ``test_cli_exits_non_zero_when_secagg_cannot_reconstruct`` on the in-process
+    grid: the same workflow code, without a minute of waiting in the suite.
 
     The first run trains on the plants' breast-cancer rows (the app carries that schema and
     the vendor's public reference rows): its model card names the schema and its digest."""
