@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/pretraining.py [--seeds 0 1 2] [--drift 1 2 4]
 [--start none ai4i2020 generated] [--noise 2.0] [--dp-trainable all head] [--malicious 1 0]
 [--watermark on off every-round] [--server-opt sgd adam yogi] [--server-lr 1.0]
-[--server-tau 0.001] [--append]``
+[--server-tau 0.001] [--triggers 100] [--hidden 32 256 128x128] [--removal] [--append]``
 
 Each cell runs the demo's own federated step (``edgeshield.demo.STEPS[1]``: 6 plants, 48,000
 rows, SecAgg+ in buckets of 2 with a median, one sign-flipping plant, record-level DP-SGD and
@@ -107,6 +107,7 @@ _KEY = (
     "server_tau",
     "watermark",
     "triggers",
+    "hidden",
 )
 #: Watermark cells in table order: ``on`` the demo's mark (the start pretrained again with the
 #: triggers); ``start-finetune`` the mark fine-tuned into the pretrained start until 60 % of the
@@ -142,6 +143,7 @@ def _cell(
     nulls: dict[str, Any],
     triggers: int,
     removal: bool = False,
+    hidden: str = "32",
 ) -> dict[str, Any]:
     server_opt, server_lr, server_tau = server
     plain_server = server_opt == "sgd" and server_lr == 1
@@ -157,6 +159,7 @@ def _cell(
         compare_fedavg=False,
         reproducible_dp=True,
         triggers=triggers,
+        hidden=_widths(hidden),
     )
     with tempfile.TemporaryDirectory() as tmp:
         ctx = DemoContext(config=config, run_dir=Path(tmp), progress=lambda _s, _d: None)
@@ -209,6 +212,7 @@ def _cell(
             "server_tau": server_tau,
             "watermark": watermark,
             "triggers": triggers if watermark != "off" else None,
+            "hidden": hidden,
             "seed": seed,
             "f1": metrics.f1,
             "pr_auc": metrics.pr_auc,
@@ -225,6 +229,11 @@ def _cell(
             ).evaluate(test)
             row["central_f1"], row["central_pr_auc"] = central.f1, central.pr_auc
     return row
+
+
+def _widths(hidden: str) -> tuple[int, ...]:
+    """``"256"`` or ``"128x128"`` (the benchmark's label) as the model's hidden widths."""
+    return tuple(int(w) for w in hidden.split("x"))
 
 
 def _every_round(ctx: DemoContext, fl: Any, seed: int) -> Any:
@@ -352,6 +361,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             c[7] or 0,
             _MARKS.index(c[8]),
             c[9] or 0,
+            _widths(c[10]),
         ),
     )
     out = []
@@ -387,7 +397,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             plain = {
                 r["seed"]: float(r["f1"])
                 for r in rows
-                if tuple(r[k] for k in _KEY) == (*cell[:8], "off", None)
+                if tuple(r[k] for k in _KEY) == (*cell[:8], "off", None, cell[10])
             }
             paired = [plain[r["seed"]] - float(r["f1"]) for r in mine if r["seed"] in plain]
             if paired:
@@ -431,7 +441,8 @@ def _print_row(row: dict[str, Any]) -> None:
         f"start {row['start']:9s} drift {row['drift']:3.1f} noise {row['dp_noise'] or 0:4.2f} "
         f"trains {row['dp_trainable']} malicious {row['malicious']} "
         f"server {row['server_opt']} lr {row['server_lr']:g} tau {row['server_tau'] or 0:g} "
-        f"mark {row['watermark']} {row['triggers'] or ''} seed {row['seed']}: "
+        f"mark {row['watermark']} {row['triggers'] or ''} hidden {row['hidden']} "
+        f"seed {row['seed']}: "
         f"F1 {row['f1']:.3f} PR-AUC {row['pr_auc']:.3f} F1(AI4I) {row['f1_ai4i']:.3f} "
         f"eps {eps}{extra} {row['seconds']:.0f} s",
         flush=True,
@@ -441,7 +452,7 @@ def _print_row(row: dict[str, Any]) -> None:
 def _print_summary(summary: list[dict[str, Any]]) -> None:
     print(
         f"{'start':9s} {'drift':>5s} {'noise':>5s} {'trains':>6s} {'mal':>3s} "
-        f"{'server':>16s} {'mark':>11s} "
+        f"{'server':>16s} {'mark':>11s} {'hidden':>7s} "
         f"{'n':>2s} {'F1':>13s} "
         f"{'PR-AUC':>6s} {'eps':>5s} {'cost pp':>7s} {'det':>4s} {'nulls':>6s}"
     )
@@ -454,7 +465,7 @@ def _print_summary(summary: list[dict[str, Any]]) -> None:
             f"{item['start']:9s} {item['drift']:5.1f} {float(item['dp_noise'] or 0):5.2f} "
             f"{item['dp_trainable']:>6s} {item['malicious']:3d} "
             f"{_server_label(item):>16s} "
-            f"{item['watermark']:>11s} {item['runs']:2d} "
+            f"{item['watermark']:>11s} {item['hidden']:>7s} {item['runs']:2d} "
             f"{item['f1_mean']:.3f} ± {item['f1_sd']:.3f} {item['pr_auc_mean']:6.3f} {eps:>5s} "
             f"{'' if cost is None else f'{cost:.1f}':>7s} "
             f"{item.get('detected', ''):>4} "
@@ -515,6 +526,12 @@ def main() -> None:
         default=[DemoConfig().triggers],
         help="the owner's trigger count (marked runs only)",
     )
+    parser.add_argument(
+        "--hidden",
+        nargs="+",
+        default=["x".join(map(str, DemoConfig().hidden))],
+        help="hidden-layer widths of the classifier, e.g. 32, 256 or 128x128",
+    )
     parser.add_argument("--append", action="store_true", help="add to the runs already in the JSON")
     parser.add_argument("--output", default="pretraining.json", help="file in benchmarks/results")
     args = parser.parse_args()
@@ -531,6 +548,7 @@ def main() -> None:
         r.setdefault("server_tau", None)
         # runs recorded before --triggers marked 50 triggers
         r.setdefault("triggers", None if r["watermark"] == "off" else 50)
+        r.setdefault("hidden", "32")  # runs recorded before --hidden: the (32,) model
     commands: list[str] = list(earlier.get("commands", []))
     nulls: dict[str, Any] = {}
     if set(args.watermark) - {"off"}:
@@ -545,7 +563,10 @@ def main() -> None:
     cells = itertools.product(
         args.drift, args.noise, args.start, args.dp_trainable, args.malicious, servers
     )
-    for drift, noise, start, trainable, bad, server in cells:
+    for width in args.hidden:
+        _widths(width)  # a malformed label fails before any run
+    cells = itertools.product(cells, args.hidden)
+    for (drift, noise, start, trainable, bad, server), width in cells:
         for seed in args.seeds:
             marks = [
                 (mark, n)
@@ -553,7 +574,7 @@ def main() -> None:
                 for n in ([None] if mark == "off" else args.triggers)
             ]
             for mark, n in marks:
-                key = (start, drift, noise or None, trainable, bad, *server, mark, n, seed)
+                key = (start, drift, noise or None, trainable, bad, *server, mark, n, width, seed)
                 removal = args.removal and mark != "off"
                 same = [r for r in rows if (*(r[k] for k in _KEY), r["seed"]) == key]
                 if same and (not removal or "removal" in same[0]):
@@ -571,6 +592,7 @@ def main() -> None:
                     nulls,
                     n or DemoConfig().triggers,
                     removal,
+                    width,
                 )
                 rows.append(row)
                 _print_row(row)
@@ -593,6 +615,8 @@ def main() -> None:
         + " ".join(args.watermark)
         + " --triggers "
         + " ".join(map(str, args.triggers))
+        + " --hidden "
+        + " ".join(args.hidden)
         + (" --removal" if args.removal else "")
         + (
             ""

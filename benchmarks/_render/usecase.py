@@ -113,6 +113,7 @@ def pretraining_table(results: Results) -> str:
             PRETRAINING_TRAINS.get(s.get("dp_trainable", "all"), s.get("dp_trainable", "all")),
             str(s.get("malicious", 1)),
             pretraining_server(s),
+            " × ".join(s.get("hidden", "32").split("x")),
             "∞"
             if s["epsilon"] is None
             else f"{s['epsilon']:.2f}"
@@ -135,6 +136,7 @@ def pretraining_table(results: Results) -> str:
             "DP-SGD trains",
             "sign-flipping plants",
             "server update",
+            "hidden layers",
             "ε (every plant)",
             "runs",
             "failure F1 (mean ± sd)",
@@ -147,7 +149,7 @@ def pretraining_table(results: Results) -> str:
             "null models owned at 1/21 (at p ≤ 1e-6)",
             "watermark F1 cost, pp",
         ],
-        "lrrlrlrrrrrrlrrrr",
+        "lrrlrlrrrrrrrlrrrr",
         rows,
     )
 

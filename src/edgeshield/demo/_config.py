@@ -62,6 +62,9 @@ class DemoConfig:
     dp_trainable
         What DP-SGD fine-tunes in the plants: every layer (default) or only the output layer of
         the publicly pretrained model (:class:`~edgeshield.federated.DPTrainable`).
+    hidden
+        Hidden-layer widths of the failure classifier (the public start, the federated model
+        and the price table's reference runs).
     pretrain
         Start from a model the vendor pretrained on public data: the UCI AI4I 2020 file shipped
         with the package (default) or rows generated from the published physics; ``None``
@@ -106,6 +109,7 @@ class DemoConfig:
     bucket_size: int = 2
     dp_noise: float | None = 2.0
     dp_trainable: DPTrainable = DPTrainable.ALL
+    hidden: tuple[int, ...] = (32,)
     reproducible_dp: bool = False
     pretrain: PublicSource | None = PublicSource.AI4I_2020
     compare_fedavg: bool = True
@@ -165,6 +169,10 @@ class DemoConfig:
             )
         if not isinstance(self.dp_trainable, DPTrainable):
             raise ConfigError(f"dp_trainable must be a DPTrainable, got {self.dp_trainable!r}")
+        if not 1 <= len(self.hidden) <= 4 or not all(1 <= h <= 4096 for h in self.hidden):
+            raise ConfigError(
+                f"hidden must be 1 to 4 layer widths in [1, 4096], got {self.hidden}"
+            )
         if self.dp_noise is not None and self.dp_noise <= 0:
             raise ConfigError("dp_noise must be positive (or None for no DP)")
         if self.null_models < 3:

@@ -185,6 +185,7 @@ def _fl_config(
         bucket_size=config.bucket_size if robust else None,
         malicious=malicious,
         pretraining=None if config.pretrain is None else PublicPretraining(source=config.pretrain),
+        hidden=config.hidden,
         seed=config.seed,
     )
     if not config.dp_noise:
