@@ -113,7 +113,7 @@ def pretraining_table(results: Results) -> str:
             PRETRAINING_TRAINS.get(s.get("dp_trainable", "all"), s.get("dp_trainable", "all")),
             str(s.get("malicious", 1)),
             pretraining_server(s),
-            " × ".join(s.get("hidden", "32").split("x")),
+            ", ".join(s.get("hidden", "32").split("x")),
             "∞"
             if s["epsilon"] is None
             else f"{s['epsilon']:.2f}"

@@ -160,6 +160,26 @@ def test_demo_cli_bad_trigger_count_is_one_line(
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("wide", "--hidden takes"),
+        ("128,", "--hidden takes"),
+        ("0", "hidden must be"),
+        ("1,2,3,4,5", "hidden must be"),
+        ("99999", "hidden must be"),
+    ],
+)
+def test_demo_cli_bad_hidden_widths_are_one_line(
+    value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["demo", "--hidden", value]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:")
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
 def test_gas_spent_counts_only_the_runs_accounts() -> None:
     """A step's gas: the run's own transactions after its first block, no one else's."""
     chain = Chain.embedded(accounts=3)

@@ -21,7 +21,7 @@ from edgeshield.demo import (
     run_demo,
     write_report,
 )
-from edgeshield.errors import DemoError
+from edgeshield.errors import ConfigError, DemoError
 from edgeshield.federated import DPTrainable, Engine
 from edgeshield.usecase import PublicSource, is_default_schema
 
@@ -62,6 +62,13 @@ def demo(
         DPTrainable,
         typer.Option(help="What DP-SGD fine-tunes: every layer, or only the output layer."),
     ] = DPTrainable.ALL,
+    hidden: Annotated[
+        str,
+        typer.Option(
+            help="Hidden-layer widths of the failure classifier, comma-separated (e.g. 256 or "
+            "128,128)."
+        ),
+    ] = ",".join(map(str, DemoConfig().hidden)),
     reproducible_dp: Annotated[
         bool,
         typer.Option(
@@ -142,6 +149,7 @@ def demo(
         bucket_size=bucket_size,
         dp_noise=dp or None,
         dp_trainable=dp_trainable,
+        hidden=_widths(hidden),
         reproducible_dp=reproducible_dp,
         compare_fedavg=compare_fedavg,
         price_protections=price_protections,
@@ -179,3 +187,13 @@ def demo(
     console.print(f"report: {report.html}  (and {report.markdown.name})")
     if result.failed is not None:
         raise DemoError(result.failed)
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """``--hidden 128,128`` as widths; anything else is one ConfigError line."""
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--hidden takes comma-separated layer widths such as 256 or 128,128, got {text!r}"
+        ) from None

@@ -170,9 +170,7 @@ class DemoConfig:
         if not isinstance(self.dp_trainable, DPTrainable):
             raise ConfigError(f"dp_trainable must be a DPTrainable, got {self.dp_trainable!r}")
         if not 1 <= len(self.hidden) <= 4 or not all(1 <= h <= 4096 for h in self.hidden):
-            raise ConfigError(
-                f"hidden must be 1 to 4 layer widths in [1, 4096], got {self.hidden}"
-            )
+            raise ConfigError(f"hidden must be 1 to 4 layer widths in [1, 4096], got {self.hidden}")
         if self.dp_noise is not None and self.dp_noise <= 0:
             raise ConfigError("dp_noise must be positive (or None for no DP)")
         if self.null_models < 3:
