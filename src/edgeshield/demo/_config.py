@@ -64,7 +64,9 @@ class DemoConfig:
         the publicly pretrained model (:class:`~edgeshield.federated.DPTrainable`).
     hidden
         Hidden-layer widths of the failure classifier (the public start, the federated model
-        and the price table's reference runs).
+        and the price table's reference runs). One layer of 128 by default: under DP-SGD it
+        reached failure F1 0.783 +- 0.022 against 0.758 +- 0.020 for the library's 32 units
+        (10 seeds, ``benchmarks/pretraining.py --hidden``; 256 units did no better).
     pretrain
         Start from a model the vendor pretrained on public data: the UCI AI4I 2020 file shipped
         with the package (default) or rows generated from the published physics; ``None``
@@ -109,7 +111,7 @@ class DemoConfig:
     bucket_size: int = 2
     dp_noise: float | None = 2.0
     dp_trainable: DPTrainable = DPTrainable.ALL
-    hidden: tuple[int, ...] = (32,)
+    hidden: tuple[int, ...] = (128,)
     reproducible_dp: bool = False
     pretrain: PublicSource | None = PublicSource.AI4I_2020
     compare_fedavg: bool = True
