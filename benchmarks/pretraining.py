@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/pretraining.py [--seeds 0 1 2] [--drift 1 2 4]
 [--start none ai4i2020 generated] [--noise 2.0] [--dp-trainable all head] [--malicious 1 0]
 [--watermark on off every-round] [--server-opt sgd adam yogi] [--server-lr 1.0]
-[--server-tau 0.001] [--triggers 100] [--hidden 32 256 128x128] [--removal] [--append]``
+[--server-tau 0.001] [--triggers 100] [--hidden 32 256 128x128] [--bins 8 16] [--removal]
+[--append]``
 
 Each cell runs the demo's own federated step (``edgeshield.demo.STEPS[1]``: 6 plants, 48,000
 rows, SecAgg+ in buckets of 2 with a median, one sign-flipping plant, record-level DP-SGD and
@@ -108,6 +109,7 @@ _KEY = (
     "watermark",
     "triggers",
     "hidden",
+    "bins",
 )
 #: Watermark cells in table order: ``on`` the demo's mark (the start pretrained again with the
 #: triggers); ``start-finetune`` the mark fine-tuned into the pretrained start until 60 % of the
@@ -144,6 +146,7 @@ def _cell(
     triggers: int,
     removal: bool = False,
     hidden: str = "32",
+    bins: int = 16,
 ) -> dict[str, Any]:
     server_opt, server_lr, server_tau = server
     plain_server = server_opt == "sgd" and server_lr == 1
@@ -160,6 +163,7 @@ def _cell(
         reproducible_dp=True,
         triggers=triggers,
         hidden=_widths(hidden),
+        bins=bins,
     )
     with tempfile.TemporaryDirectory() as tmp:
         ctx = DemoContext(config=config, run_dir=Path(tmp), progress=lambda _s, _d: None)
@@ -213,6 +217,7 @@ def _cell(
             "watermark": watermark,
             "triggers": triggers if watermark != "off" else None,
             "hidden": hidden,
+            "bins": bins,
             "seed": seed,
             "f1": metrics.f1,
             "pr_auc": metrics.pr_auc,
@@ -225,7 +230,7 @@ def _cell(
         default = trainable == "all" and malicious == 1 and plain_server
         if start == "ai4i2020" and drift == 1 and noise and watermark == "on" and default:
             central = train_classifier(
-                _train_rows(fleet, config), TrainConfig(epochs=20), seed=seed
+                _train_rows(fleet, config), TrainConfig(epochs=20, hidden=config.hidden), seed=seed
             ).evaluate(test)
             row["central_f1"], row["central_pr_auc"] = central.f1, central.pr_auc
     return row
@@ -362,6 +367,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             _MARKS.index(c[8]),
             c[9] or 0,
             _widths(c[10]),
+            c[11],
         ),
     )
     out = []
@@ -397,7 +403,7 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             plain = {
                 r["seed"]: float(r["f1"])
                 for r in rows
-                if tuple(r[k] for k in _KEY) == (*cell[:8], "off", None, cell[10])
+                if tuple(r[k] for k in _KEY) == (*cell[:8], "off", None, *cell[10:])
             }
             paired = [plain[r["seed"]] - float(r["f1"]) for r in mine if r["seed"] in plain]
             if paired:
@@ -442,6 +448,7 @@ def _print_row(row: dict[str, Any]) -> None:
         f"trains {row['dp_trainable']} malicious {row['malicious']} "
         f"server {row['server_opt']} lr {row['server_lr']:g} tau {row['server_tau'] or 0:g} "
         f"mark {row['watermark']} {row['triggers'] or ''} hidden {row['hidden']} "
+        f"bins {row['bins']} "
         f"seed {row['seed']}: "
         f"F1 {row['f1']:.3f} PR-AUC {row['pr_auc']:.3f} F1(AI4I) {row['f1_ai4i']:.3f} "
         f"eps {eps}{extra} {row['seconds']:.0f} s",
@@ -452,7 +459,7 @@ def _print_row(row: dict[str, Any]) -> None:
 def _print_summary(summary: list[dict[str, Any]]) -> None:
     print(
         f"{'start':9s} {'drift':>5s} {'noise':>5s} {'trains':>6s} {'mal':>3s} "
-        f"{'server':>16s} {'mark':>11s} {'hidden':>7s} "
+        f"{'server':>16s} {'mark':>11s} {'hidden':>7s} {'bins':>4s} "
         f"{'n':>2s} {'F1':>13s} "
         f"{'PR-AUC':>6s} {'eps':>5s} {'cost pp':>7s} {'det':>4s} {'nulls':>6s}"
     )
@@ -465,7 +472,7 @@ def _print_summary(summary: list[dict[str, Any]]) -> None:
             f"{item['start']:9s} {item['drift']:5.1f} {float(item['dp_noise'] or 0):5.2f} "
             f"{item['dp_trainable']:>6s} {item['malicious']:3d} "
             f"{_server_label(item):>16s} "
-            f"{item['watermark']:>11s} {item['hidden']:>7s} {item['runs']:2d} "
+            f"{item['watermark']:>11s} {item['hidden']:>7s} {item['bins']:4d} {item['runs']:2d} "
             f"{item['f1_mean']:.3f} ± {item['f1_sd']:.3f} {item['pr_auc_mean']:6.3f} {eps:>5s} "
             f"{'' if cost is None else f'{cost:.1f}':>7s} "
             f"{item.get('detected', ''):>4} "
@@ -532,6 +539,13 @@ def main() -> None:
         default=["x".join(map(str, DemoConfig().hidden))],
         help="hidden-layer widths of the classifier, e.g. 32, 256 or 128x128",
     )
+    parser.add_argument(
+        "--bins",
+        type=int,
+        nargs="+",
+        default=[DemoConfig().bins],
+        help="piecewise-linear bins per numeric feature",
+    )
     parser.add_argument("--append", action="store_true", help="add to the runs already in the JSON")
     parser.add_argument("--output", default="pretraining.json", help="file in benchmarks/results")
     args = parser.parse_args()
@@ -549,6 +563,7 @@ def main() -> None:
         # runs recorded before --triggers marked 50 triggers
         r.setdefault("triggers", None if r["watermark"] == "off" else 50)
         r.setdefault("hidden", "32")  # runs recorded before --hidden: the (32,) model
+        r.setdefault("bins", 16)  # and before --bins: 16 bins
     commands: list[str] = list(earlier.get("commands", []))
     nulls: dict[str, Any] = {}
     if set(args.watermark) - {"off"}:
@@ -565,8 +580,8 @@ def main() -> None:
     )
     for width in args.hidden:
         _widths(width)  # a malformed label fails before any run
-    cells = itertools.product(cells, args.hidden)
-    for (drift, noise, start, trainable, bad, server), width in cells:
+    cells = itertools.product(cells, args.hidden, args.bins)
+    for (drift, noise, start, trainable, bad, server), width, bins in cells:
         for seed in args.seeds:
             marks = [
                 (mark, n)
@@ -574,7 +589,8 @@ def main() -> None:
                 for n in ([None] if mark == "off" else args.triggers)
             ]
             for mark, n in marks:
-                key = (start, drift, noise or None, trainable, bad, *server, mark, n, width, seed)
+                key = (start, drift, noise or None, trainable, bad, *server, mark, n, width, bins)
+                key = (*key, seed)
                 removal = args.removal and mark != "off"
                 same = [r for r in rows if (*(r[k] for k in _KEY), r["seed"]) == key]
                 if same and (not removal or "removal" in same[0]):
@@ -593,6 +609,7 @@ def main() -> None:
                     n or DemoConfig().triggers,
                     removal,
                     width,
+                    bins,
                 )
                 rows.append(row)
                 _print_row(row)
@@ -617,6 +634,8 @@ def main() -> None:
         + " ".join(map(str, args.triggers))
         + " --hidden "
         + " ".join(args.hidden)
+        + " --bins "
+        + " ".join(map(str, args.bins))
         + (" --removal" if args.removal else "")
         + (
             ""

@@ -114,6 +114,7 @@ def pretraining_table(results: Results) -> str:
             str(s.get("malicious", 1)),
             pretraining_server(s),
             ", ".join(s.get("hidden", "32").split("x")),
+            str(s.get("bins", 16)),
             "∞"
             if s["epsilon"] is None
             else f"{s['epsilon']:.2f}"
@@ -137,6 +138,7 @@ def pretraining_table(results: Results) -> str:
             "sign-flipping plants",
             "server update",
             "hidden layers",
+            "bins",
             "ε (every plant)",
             "runs",
             "failure F1 (mean ± sd)",
@@ -149,7 +151,7 @@ def pretraining_table(results: Results) -> str:
             "null models owned at 1/21 (at p ≤ 1e-6)",
             "watermark F1 cost, pp",
         ],
-        "lrrlrlrrrrrrrlrrrr",
+        "lrrlrlrrrrrrrrlrrrr",
         rows,
     )
 

@@ -69,6 +69,10 @@ def demo(
             "128,128)."
         ),
     ] = ",".join(map(str, DemoConfig().hidden)),
+    bins: Annotated[
+        int,
+        typer.Option(min=2, max=64, help="Piecewise-linear bins per numeric feature."),
+    ] = DemoConfig().bins,
     reproducible_dp: Annotated[
         bool,
         typer.Option(
@@ -150,6 +154,7 @@ def demo(
         dp_noise=dp or None,
         dp_trainable=dp_trainable,
         hidden=_widths(hidden),
+        bins=bins,
         reproducible_dp=reproducible_dp,
         compare_fedavg=compare_fedavg,
         price_protections=price_protections,

@@ -67,6 +67,9 @@ class DemoConfig:
         and the price table's reference runs). One layer of 128 by default: under DP-SGD it
         reached failure F1 0.783 +- 0.022 against 0.758 +- 0.020 for the library's 32 units
         (10 seeds, ``benchmarks/pretraining.py --hidden``; 256 units did no better).
+    bins
+        Piecewise-linear bins per numeric feature in the model's input encoding
+        (:class:`~edgeshield.usecase.FeatureEncoder`).
     pretrain
         Start from a model the vendor pretrained on public data: the UCI AI4I 2020 file shipped
         with the package (default) or rows generated from the published physics; ``None``
@@ -112,6 +115,7 @@ class DemoConfig:
     dp_noise: float | None = 2.0
     dp_trainable: DPTrainable = DPTrainable.ALL
     hidden: tuple[int, ...] = (128,)
+    bins: int = 8
     reproducible_dp: bool = False
     pretrain: PublicSource | None = PublicSource.AI4I_2020
     compare_fedavg: bool = True
@@ -173,6 +177,8 @@ class DemoConfig:
             raise ConfigError(f"dp_trainable must be a DPTrainable, got {self.dp_trainable!r}")
         if not 1 <= len(self.hidden) <= 4 or not all(1 <= h <= 4096 for h in self.hidden):
             raise ConfigError(f"hidden must be 1 to 4 layer widths in [1, 4096], got {self.hidden}")
+        if not 2 <= self.bins <= 64:
+            raise ConfigError(f"bins must lie in [2, 64], got {self.bins}")
         if self.dp_noise is not None and self.dp_noise <= 0:
             raise ConfigError("dp_noise must be positive (or None for no DP)")
         if self.null_models < 3:

@@ -98,7 +98,11 @@ def measure(config: DemoConfig, work_dir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"test_rows": len(test), "rows_digest": rows_digest(test)}
     began = time.perf_counter()
     central = train_classifier(
-        train, TrainConfig(epochs=CENTRAL_EPOCHS), seed=config.seed, schema=data.schema
+        train,
+        # the released model's shape
+        TrainConfig(epochs=CENTRAL_EPOCHS, hidden=config.hidden, bins=config.bins),
+        seed=config.seed,
+        schema=data.schema,
     )
     out["central"] = {**_scored(central, test, began), "epochs": CENTRAL_EPOCHS}
     runs = {"federated_no_dp": dataclasses.replace(dp, record_dp=None)}

@@ -186,6 +186,7 @@ def _fl_config(
         malicious=malicious,
         pretraining=None if config.pretrain is None else PublicPretraining(source=config.pretrain),
         hidden=config.hidden,
+        bins=config.bins,
         seed=config.seed,
     )
     if not config.dp_noise:
