@@ -116,6 +116,13 @@ def demo_config(results: Results) -> str:
         f" {source}: {settings['local_epochs']} local epochs per round, DP-SGD batch"
         f" {settings['batch_size']}."
     )
+    if "hidden" in recorded:
+        widths = " and ".join(str(w) for w in recorded["hidden"])
+        layers = "one hidden layer" if len(recorded["hidden"]) == 1 else "hidden layers"
+        text += (
+            f" The classifier: {layers} of {widths} units over"
+            f" {recorded.get('bins', 16)} piecewise-linear bins per numeric feature."
+        )
     if settings["fresh_dp_noise"]:
         text += (
             " The DP noise is drawn from fresh OS entropy, not from the seed (`--reproducible-dp`"

@@ -18,6 +18,7 @@ from edgeshield.demo import (
 )
 from edgeshield.demo._scenario import _gas_spent
 from edgeshield.demo._steps_proof import chain_note
+from edgeshield.demo._steps_training import _fl_config
 from edgeshield.errors import ConfigError
 from edgeshield.federated import Engine
 from edgeshield.ledger import Chain
@@ -178,6 +179,26 @@ def test_demo_cli_bad_hidden_widths_are_one_line(
     assert err.startswith("error:")
     assert message in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["1", "65", "many"])
+def test_demo_cli_bad_bin_count_is_one_line(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["demo", "--bins", value]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:")
+    assert "--bins" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_the_model_shape_reaches_the_federated_run() -> None:
+    """The demo's hidden widths and bins shape the public start, the federated model and the
+    price table's runs (all built from ``_fl_config``)."""
+    config = DemoConfig(hidden=(16, 8), bins=4)
+    for robust in (True, False):
+        fl = _fl_config(config, robust=robust)
+        assert (fl.hidden, fl.bins) == ((16, 8), 4)
+    with pytest.raises(ConfigError, match="bins must lie in"):
+        DemoConfig(bins=1)
 
 
 def test_gas_spent_counts_only_the_runs_accounts() -> None:
