@@ -186,6 +186,7 @@ def pretraining_removal(results: Results) -> str:
         for a in s["removal"]:
             rows.append(
                 [
+                    f"{', '.join(s.get('hidden', '32').split('x'))} / {s.get('bins', 16)}",
                     f"{n}",
                     a["attack"],
                     f"{a['matches_mean']:.1f} of {n}",
@@ -197,6 +198,7 @@ def pretraining_removal(results: Results) -> str:
             )
     return table(
         [
+            "hidden units / bins",
             "triggers",
             "removal attack",
             "triggers kept (mean)",
@@ -205,6 +207,6 @@ def pretraining_removal(results: Results) -> str:
             "F1 drop, pp (mean)",
             "mark removed with F1 kept (≤ 5 pp)",
         ],
-        "rlrrrrr",
+        "rrlrrrrr",
         rows,
     )
