@@ -38,7 +38,8 @@ def test_issue_scenario_returns_not_owned(
     assert run([*calibrate, *out]) == 1
     assert "needs at least 999 null models" in capsys.readouterr().err
 
-    nulls = train_null_models({"csv": data}, 20, epochs=30, seed=100)
+    # 15 epochs, as the demo trains its null models
+    nulls = train_null_models({"csv": data}, 20, epochs=15, seed=100)
     for i in range(10):
         key = WatermarkKey.from_bytes(hashlib.sha256(f"issue-18/{i}".encode()).digest())
         key.save(key_path)
