@@ -229,9 +229,8 @@ def _cell(
             row.update(_ownership(ctx, classifier, nulls, test if removal else None))
         default = trainable == "all" and malicious == 1 and plain_server
         if start == "ai4i2020" and drift == 1 and noise and watermark == "on" and default:
-            central = train_classifier(
-                _train_rows(fleet, config), TrainConfig(epochs=20, hidden=config.hidden), seed=seed
-            ).evaluate(test)
+            shape = TrainConfig(epochs=20, hidden=config.hidden, bins=config.bins)
+            central = train_classifier(_train_rows(fleet, config), shape, seed=seed).evaluate(test)
             row["central_f1"], row["central_pr_auc"] = central.f1, central.pr_auc
     return row
 
