@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from edgeshield.vault._digest import SEGMENT_SIZE, SegmentedHasher, model_hasher, segment_digests
+from edgeshield.vault._digest import SEGMENT_SIZE, SegmentedHasher, model_hasher
 from edgeshield.vault._format import TAG_SIZE, Hasher, Header, fail, new_hasher
 from edgeshield.vault._source import BundleBytes
 
@@ -302,14 +302,20 @@ class _Loader:
         self.source.release(where, length + TAG_SIZE)
         return out
 
-    def scatter(self, index: int, pieces: list[memoryview]) -> None:
+    def scatter(
+        self, index: int, pieces: list[memoryview], *, hash_segments: bool = False
+    ) -> list[bytes] | None:
         """Decrypt chunk ``index`` piece by piece straight into ``pieces`` (its tensors).
 
         A chunk that straddles tensors has no one contiguous destination, so it is decrypted
         with pyca's streaming AES-GCM (``update_into`` each piece, then ``finalize`` checks
         the tag) instead of into a scratch buffer and then copied, a second pass over those
-        bytes. The pieces hold unauthenticated plaintext until ``finalize``; on any failure
-        the caller zeroes every storage, as for every chunk.
+        bytes. With ``hash_segments`` the pieces are decrypted at most one segment (1 MiB) at
+        a time and each step is hashed at once, while it is still in this core's cache
+        (hashing a 4 MiB chunk after decrypting all of it reads it back from memory:
+        ``benchmarks/vault.py``); returns the segments' digests. The pieces hold
+        unauthenticated plaintext until ``finalize``; on any failure the caller zeroes every
+        storage, as for every chunk.
         """
         header = self.header
         length = header.chunk_length(index)
@@ -320,10 +326,16 @@ class _Loader:
                 algorithms.AES(self.key), modes.GCM(header.nonce(index), bytes(chunk[length:]))
             ).decryptor()
             decryptor.authenticate_additional_data(self.header_digest)
+            hasher = SegmentedHasher() if hash_segments else None
+            step = SEGMENT_SIZE if hash_segments else length
             position = 0
-            for out in pieces:
-                decryptor.update_into(chunk[position : position + len(out)], out)
-                position += len(out)
+            for piece in pieces:
+                for offset in range(0, len(piece), max(step, 1)):
+                    out = piece[offset : offset + step]
+                    decryptor.update_into(chunk[position : position + len(out)], out)
+                    if hasher is not None:
+                        hasher.update(out)
+                    position += len(out)
             if position != length:
                 raise fail()
             decryptor.finalize()
@@ -332,6 +344,7 @@ class _Loader:
         finally:
             chunk.release()
         self.source.release(where, length + TAG_SIZE)
+        return None if hasher is None else hasher.segments()
 
     def chunk(
         self, index: int, slot: _Slot, plan: _Tensors
@@ -339,18 +352,20 @@ class _Loader:
         """Decrypt chunk ``index`` straight into its tensor or, if it straddles, tensors.
 
         Returns the plaintext (one view, or the pieces in order) and, when :attr:`segments`,
-        its segments' BLAKE3 digests (hashed here, while the plaintext is in this core's
-        cache).
+        its segments' BLAKE3 digests, each segment hashed as soon as it is decrypted.
         """
         start = index * self.header.chunk_size
         length = self.header.chunk_length(index)
+        if self.segments:
+            pieces = plan.pieces(start, start + length, slot)
+            return pieces, self.scatter(index, pieces, hash_segments=True)
         target = plan.direct(start, start + length)
         if target is not None:
             pieces = [self.decrypt(index, slot, target)]
         else:
             pieces = plan.pieces(start, start + length, slot)
             self.scatter(index, pieces)
-        return pieces, segment_digests(pieces) if self.segments else None
+        return pieces, None
 
 
 def _absorb(hasher: Hasher, pieces: list[memoryview], digests: list[bytes] | None) -> None:
