@@ -128,6 +128,10 @@ ACCURACY_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "fedprox": ("SecAgg+ FedProx (mu 0.01)", {"proximal_mu": 0.01}),
     "lr-decay": ("SecAgg+ FedAvg, plants' learning rate x 0.92 per round", {"lr_decay": 0.92}),
     "one-epoch": ("SecAgg+ FedAvg, 1 local epoch", {"rounds": 60, "local_epochs": 1}),
+    "tail-average": (
+        "SecAgg+ FedAvg, released model the mean of the last 10 rounds' global models",
+        {"release_average": 10},
+    ),
 }
 
 

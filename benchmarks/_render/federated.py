@@ -65,6 +65,7 @@ LEVERS = {
     "fedprox": "FedProx",
     "lr-decay": "the learning-rate decay",
     "one-epoch": "1 local epoch over more rounds",
+    "tail-average": "the mean of the last 10 rounds' global models",
 }
 
 

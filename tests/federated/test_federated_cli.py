@@ -73,7 +73,12 @@ def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "proximal_mu (FedProx) applies to the plants' non-DP training only" in (
         capsys.readouterr().err
     )
-    opt_args += ["--proximal-mu", "0.02"]
+    assert run([*opt_args, "--rounds", "3", "--release-average", "4"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "error: release_average must lie in [1, rounds=3], got 4"
+    )
+    assert not opt_app.exists()
+    opt_args += ["--proximal-mu", "0.02", "--rounds", "3", "--release-average", "2"]
     assert run([*opt_args, "--server-lr", "0.03", "--server-tau", "0.01"]) == 0
     opt_project = tomllib.loads((opt_app / "pyproject.toml").read_text())
     opt_config = config_from_dict(
@@ -82,6 +87,7 @@ def test_certs_node_keys_and_app(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert opt_config.server_optimizer.value == "yogi"
     assert (opt_config.server_lr, opt_config.server_tau) == (0.03, 0.01)
     assert opt_config.proximal_mu == 0.02
+    assert opt_config.release_average == 2
 
 
 def test_register_refuses_a_taken_plant_id_before_touching_the_superlink(

@@ -29,6 +29,8 @@ from edgeshield.redteam import SignFlip
         ({"rounds": 0}, "at least 1"),
         ({"learning_rate": 0.0}, "learning_rate"),
         ({"lr_decay": 1.5}, "lr_decay"),
+        ({"release_average": 0}, "release_average"),
+        ({"rounds": 3, "release_average": 4}, "release_average"),
         ({"server_momentum": 1.0}, "server_momentum"),
         ({"secagg_threshold": 0.0}, "fractions"),
         ({"aggregator": Aggregator.KRUM}, "silently be FedAvg"),

@@ -10,7 +10,13 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 
 from edgeshield.errors import AggregationError
 from edgeshield.federated import FederatedConfig, ServerOptimizer, ServerPlan, server_encoder
-from edgeshield.federated._server import EdgeStrategy, _global, _GuardedFit, _set_global
+from edgeshield.federated._server import (
+    EdgeStrategy,
+    _current_round,
+    _global,
+    _GuardedFit,
+    _set_global,
+)
 
 
 def _setup(config: FederatedConfig) -> tuple[EdgeStrategy, LegacyContext]:
@@ -80,6 +86,27 @@ def test_the_after_aggregate_hook_replaces_the_global_model() -> None:
     _GuardedFit(inner, strategy)(None, context)  # type: ignore[arg-type]
     assert calls == [1]
     np.testing.assert_array_equal(_global(context)[0], np.full((2, 2), 2.0))
+
+
+def test_the_released_model_is_the_mean_of_the_last_rounds_globals() -> None:
+    config = FederatedConfig(plants=3, rounds=4, reference_rows=300, release_average=2)
+    strategy, context = _setup(config)
+
+    def inner(grid: object, ctx: Context) -> None:
+        strategy.aggregated.add(_current_round(ctx))
+        _set_global(ctx, [_global(ctx)[0] + 1.0])  # globals 2, 3, 4, 5
+
+    guard = _GuardedFit(inner, strategy)
+    released = []
+    for round_ in (1, 2, 3, 4):
+        context.state.config_records[MAIN_CONFIGS_RECORD] = ConfigRecord(
+            {Key.CURRENT_ROUND: round_}
+        )
+        guard(None, context)  # type: ignore[arg-type]
+        assert strategy.released is not None
+        released.append(float(strategy.released[0][0, 0]))
+    assert released == [2.0, 2.5, 3.5, 4.5]  # round 1 alone, then the last two
+    np.testing.assert_array_equal(_global(context)[0], np.full((2, 2), 5.0))  # training goes on
 
 
 def test_server_momentum_accumulates_the_aggregated_updates() -> None:

@@ -202,3 +202,30 @@ def test_the_before_training_hook_replaces_the_start_model(tmp_path: Path) -> No
     assert weights
     assert all(float(v.abs().max()) == 0.0 for v in weights)
     assert any(float(v.abs().max()) > 0.0 for name, v in state.items() if name.endswith("bias"))
+
+
+def test_the_released_model_averages_the_last_rounds_and_its_digest_is_recorded(
+    tmp_path: Path,
+) -> None:
+    """``release_average``: the classifier is the mean of the last globals, not the last one."""
+    from edgeshield.federated._local import weights_digest
+
+    globals_: list[dict[str, np.ndarray]] = []
+
+    def keep(round_: int, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        globals_.append({n: w.copy() for n, w in weights.items()})
+        return weights
+
+    config = FederatedConfig(
+        plants=3, rounds=3, local_epochs=1, reference_rows=500, release_average=2
+    )
+    result = run_federated(
+        config, FLEET, tmp_path / "run", engine=Engine.IN_PROCESS, after_aggregate=keep
+    )
+    assert len(globals_) == 3
+    state = result.classifier.model.state_dict()
+    for name, tensor in state.items():
+        expected = (globals_[1][name] + globals_[2][name]) / 2
+        np.testing.assert_allclose(tensor.numpy(), expected, rtol=1e-6, atol=1e-7)
+        assert not np.allclose(tensor.numpy(), globals_[2][name])
+    assert result.digests[-1] == weights_digest(state)

@@ -104,6 +104,15 @@ ProximalMu = Annotated[
         " not with --dp).",
     ),
 ]
+ReleaseAverage = Annotated[
+    int,
+    typer.Option(
+        "--release-average",
+        min=1,
+        help="Release the mean of the last K rounds' global models (tail averaging;"
+        " post-processing, DP unchanged; at most --rounds). 1: the last global model.",
+    ),
+]
 Pretrain = Annotated[
     Start | None,
     typer.Option(
@@ -194,6 +203,7 @@ def run_cmd(
     server_lr: ServerLr = 1.0,
     server_tau: ServerTau = 1e-3,
     proximal_mu: ProximalMu = 0.0,
+    release_average: ReleaseAverage = 1,
     pretrain: Pretrain = None,
     client_dp: Annotated[
         float | None, typer.Option("--client-dp", help="Client-level DP noise multiplier.")
@@ -263,6 +273,7 @@ def run_cmd(
         server_lr=server_lr,
         server_tau=server_tau,
         proximal_mu=proximal_mu,
+        release_average=release_average,
         record_dp=None
         if dp is None
         else RecordDP(
@@ -385,6 +396,7 @@ def app_cmd(
     server_lr: ServerLr = 1.0,
     server_tau: ServerTau = 1e-3,
     proximal_mu: ProximalMu = 0.0,
+    release_average: ReleaseAverage = 1,
     reference_rows: Annotated[
         int, typer.Option(min=200, help="Rows of the server's public reference set.")
     ] = 2000,
@@ -425,6 +437,7 @@ def app_cmd(
         server_lr=server_lr,
         server_tau=server_tau,
         proximal_mu=proximal_mu,
+        release_average=release_average,
         record_dp=None
         if dp is None
         else RecordDP(

@@ -184,6 +184,14 @@ class FederatedConfig:
         It runs after the robust aggregation (and before the ``after_aggregate`` hook) on what
         the plants sent, so it is post-processing: each plant's DP guarantee is unchanged. On
         the demo's configuration it did not raise F1 (``benchmarks/pretraining.py``).
+    release_average
+        The released model (the run's classifier, the per-round test figures, digests and
+        threshold) is the mean of the global models of the last ``release_average`` rounds
+        (tail averaging, Polyak and Juditsky 1992), which damps the round-to-round swing of the
+        last global model. The plants keep training from the last global model and, without
+        record-level DP, choose the threshold on the released model. Post-processing of models
+        the server already holds: each plant's DP guarantee is unchanged. ``1`` (the default)
+        releases the last global model; at most ``rounds``.
     secure
         SecAgg+ (on by default): the server only learns sums of masked, quantized updates.
     secagg_shares
@@ -243,6 +251,7 @@ class FederatedConfig:
     server_lr: float = 1.0
     server_tau: float = 1e-3
     weight_decay: float = 1e-5
+    release_average: int = 1
     hidden: tuple[int, ...] = (32,)
     bins: int = 16
     secure: bool = True
@@ -277,6 +286,10 @@ class FederatedConfig:
         if not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay must lie in (0, 1], got {self.lr_decay}")
         self._check_proximal()
+        if not 1 <= self.release_average <= self.rounds:
+            raise ConfigError(
+                f"release_average must lie in [1, rounds={self.rounds}], got {self.release_average}"
+            )
         if not 0 < self.secagg_shares <= 1 or not 0 < self.secagg_threshold <= 1:
             raise ConfigError("secagg_shares and secagg_threshold are fractions in (0, 1]")
         if self.secagg_clipping_range <= 0:

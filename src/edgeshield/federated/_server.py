@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -152,6 +153,8 @@ class EdgeStrategy(Strategy):
         self.plant_rows: dict[str, int] = {}
         self.plant_metrics: dict[str, dict[str, float]] = {}
         self.optimizer_state = ServerOptimizerState()
+        self.recent: deque[Arrays] = deque(maxlen=self.config.release_average)
+        self.released: Arrays | None = None
         self._common: dict[str, Scalar] = {
             "encoder": json.dumps(plan.encoder.to_dict()),
             "hidden": json.dumps(list(self.config.hidden)),
@@ -290,12 +293,26 @@ class EdgeStrategy(Strategy):
         self.aggregated.add(server_round)
         return ndarrays_to_parameters(combined), {}
 
+    def release(self, global_arrays: Arrays) -> Arrays:
+        """The released model after a round: the mean of the last ``release_average`` globals."""
+        self.recent.append([np.array(a, dtype=np.float32, copy=True) for a in global_arrays])
+        if len(self.recent) == 1:
+            self.released = self.recent[0]
+        else:
+            self.released = [
+                np.mean(np.stack(layer), axis=0).astype(np.float32)
+                for layer in zip(*self.recent, strict=True)
+            ]
+        return self.released
+
     def configure_evaluate(
         self, server_round: int, parameters: Parameters, client_manager: ClientManager
     ) -> list[tuple[ClientProxy, EvaluateIns]]:
-        """Every plant evaluates the global model on its validation rows (none under DP)."""
+        """Every plant evaluates the released model on its validation rows (none under DP)."""
         if self.config.record_dp is not None:
             return []  # the threshold comes from public data; plants release nothing more
+        if self.released is not None:
+            parameters = ndarrays_to_parameters(self.released)
         cfg: dict[str, Scalar] = {**self._common, "threshold": self.threshold, "private": False}
         return [(p, EvaluateIns(parameters, dict(cfg))) for p in self._clients(client_manager)]
 
@@ -376,6 +393,7 @@ class _GuardedFit:
             raise AggregationError(f"round {server_round}: the global model did not change")
         if not all(np.all(np.isfinite(a)) for a in after):
             raise AggregationError(f"round {server_round}: the global model is not finite")
+        self.strategy.release(after)
 
 
 class _RecordingEvaluate:
@@ -388,7 +406,7 @@ class _RecordingEvaluate:
         default_evaluate_workflow(grid, context)
         s, plan, c = self.strategy, self.strategy.plan, self.strategy.config
         server_round = _current_round(context)
-        arrays = _global(context)
+        arrays = s.released if s.released is not None else _global(context)
         state = {n: torch.as_tensor(a) for n, a in zip(plan.names, arrays, strict=True)}
         f1 = pr_auc = float("nan")
         model = FailureMLP(plan.encoder.width, c.hidden, seed=0)
