@@ -4,8 +4,9 @@ The server owns a public reference set from which it fits the feature encoder (n
 data) and sends it to the plants in every instruction. It chooses the decision threshold from
 TP/FP/FN counts the plants report on their validation rows, or under record-level DP from its
 public calibration rows (plants then release nothing but the model, see ``_release.py``),
-evaluates the global model on its
-held-out test set, and records a SHA-256 digest of the global weights after every round.
+evaluates the released model (the global model, or the mean of the last
+``release_average`` rounds' global models) on its held-out test set, and records a SHA-256
+digest of its weights after every round.
 
 With a :class:`~edgeshield.federated.PlantRoster` (the deployment engine) plants are known by
 their registered SuperNode key: only nodes in the roster are sampled, and every result is named
@@ -79,7 +80,10 @@ AfterAggregate = Callable[
 
 @dataclass(frozen=True, kw_only=True)
 class RoundRecord:
-    """What one federated round produced (all figures on the global model after the round).
+    """What one federated round produced (all figures on the round's released model).
+
+    The released model is the global model, or with ``release_average`` the mean of the last
+    rounds' global models.
 
     ``plants`` maps each plant to its validation metrics (``f1``, ``pr_auc``, ``rows``);
     ``contributors`` are the plants whose update is in the round's aggregate and ``absent``

@@ -312,8 +312,8 @@ class _Loader:
         the tag) instead of into a scratch buffer and then copied, a second pass over those
         bytes. With ``hash_segments`` the pieces are decrypted at most one segment (1 MiB) at
         a time and each step is hashed at once, while it is still in this core's cache
-        (hashing a 4 MiB chunk after decrypting all of it reads it back from memory:
-        ``benchmarks/vault.py``); returns the segments' digests. The pieces hold
+        (hashing a 4 MiB chunk after decrypting all of it reads it back from memory; see
+        ``docs/results.md``, sealed bundles); returns the segments' digests. The pieces hold
         unauthenticated plaintext until ``finalize``; on any failure the caller zeroes every
         storage, as for every chunk.
         """
