@@ -310,7 +310,8 @@ class _Loader:
         A chunk that straddles tensors has no one contiguous destination, so it is decrypted
         with pyca's streaming AES-GCM (``update_into`` each piece, then ``finalize`` checks
         the tag) instead of into a scratch buffer and then copied, a second pass over those
-        bytes. With ``hash_segments`` the pieces are decrypted at most one segment (1 MiB) at
+        bytes. Every chunk of a ``blake3-segments`` bundle comes here too, with
+        ``hash_segments``: its pieces are decrypted at most one segment (1 MiB) at
         a time and each step is hashed at once, while it is still in this core's cache
         (hashing a 4 MiB chunk after decrypting all of it reads it back from memory; see
         ``docs/results.md``, sealed bundles); returns the segments' digests. The pieces hold
