@@ -192,3 +192,44 @@ def test_fl_run_replaces_a_run_directory_only_with_force(
     assert json.loads((out / "summary.json").read_text())["rounds"]
     assert (out / "model" / "model.safetensors").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no staging left behind
+
+
+def test_reproducible_dp_repeats_a_run_and_needs_dp(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--reproducible-dp`` seeds DP-SGD's noise: the same seed gives the same model; without
+    it two runs differ (fresh noise); without ``--dp`` the flag is refused, nothing written."""
+    small = ["--plants", "3", "--rounds", "1", "--epochs", "1", "--rows", "1500"]
+    base = ["fl", "run", *small, "--engine", "in-process", "--pretrain", "none", "--dp", "1.0"]
+    digests = []
+    for name, extra in [("a", ["--reproducible-dp"]), ("b", ["--reproducible-dp"]), ("c", [])]:
+        assert run([*base, *extra, "--out", str(tmp_path / name)]) == 0
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        digests.append(summary["rounds"][-1]["digest"])
+    assert digests[0] == digests[1] != digests[2]
+    capsys.readouterr()
+    no_dp = ["fl", "run", *small, "--engine", "in-process", "--reproducible-dp"]
+    assert run([*no_dp, "--out", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --reproducible-dp goes with --dp (it seeds DP-SGD's noise)"]
+    assert not (tmp_path / "d").exists()
+
+
+def test_following_a_run_on_an_unreachable_superlink_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fl submit`` follows its run through one in-process Control API client (no ``flwr ls``
+    process per poll); a SuperLink that stops answering is a FederatedError naming the run."""
+    from edgeshield.cli._fl import _RunStatus
+    from edgeshield.errors import FederatedError
+
+    (tmp_path / "config.toml").write_text(
+        '[superlink]\ndefault = "local"\n\n[superlink.local]\n'
+        'address = "127.0.0.1:1"\ninsecure = true\n'
+    )
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path))
+    with _RunStatus(None) as follow, pytest.raises(FederatedError, match="status of run 7"):
+        follow.status(7)
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "nowhere"))
+    with pytest.raises(FederatedError, match="cannot follow the run"), _RunStatus("missing"):
+        pass

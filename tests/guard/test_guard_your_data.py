@@ -11,6 +11,7 @@ model (and not claimed on the unmarked one).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import re
@@ -103,9 +104,14 @@ def deployment(
     cli(
         "fl", "run", *schema, "--db-url", url, *extra, "--test", str(test),
         "--plants", "3", "--rounds", "3", "--epochs", "5", "--engine", "in-process",
-        "--dp", "1.0", "--dp-rate", "0.1", "--out", str(root / "fl"),
+        "--dp", "1.0", "--dp-rate", "0.1", "--reproducible-dp", "--out", str(root / "fl"),
     )  # fmt: skip
-    cli("ownership", "keygen", "--out", str(root / "wm.key"))
+    # One seed, one pipeline: seeded DP noise above and a fixed watermark key here (keygen's
+    # is random). With fresh draws the embedding's 95 % trigger target on 75 rows was missed
+    # now and then (its clean refusal is the product's answer; a flaky fixture is not).
+    from edgeshield.ownership import WatermarkKey
+
+    WatermarkKey(hashlib.sha256(case.schema.encode()).digest()).save(root / "wm.key")
     ref = ("--csv", str(reference), "--seed", "0")
     cli(
         "ownership", "embed", "--model", str(root / "fl" / "model"), "--key", str(root / "wm.key"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -230,6 +230,15 @@ def run_cmd(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    reproducible_dp: Annotated[
+        bool,
+        typer.Option(
+            "--reproducible-dp",
+            help="Draw --dp's noise and batches from --seed, so that runs repeat (tests and "
+            "audits only: anyone with the seed can recompute the noise, which voids the DP "
+            "guarantee).",
+        ),
+    ] = False,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -256,6 +265,8 @@ def run_cmd(
         )
     if test is not None and db_url is None:
         raise ConfigError("--test goes with --db-url (generated plants hold out their own rows)")
+    if reproducible_dp and dp is None:
+        raise ConfigError("--reproducible-dp goes with --dp (it seeds DP-SGD's noise)")
     start = _pretraining(pretrain, layout)
     public = _reference(reference, layout)
     held_out = None if test is None else read_table(test, layout)
@@ -281,6 +292,7 @@ def run_cmd(
             max_grad_norm=dp_clip,
             sample_rate=dp_rate,
             trainable=dp_trainable,
+            reproducible=reproducible_dp,
         ),
         client_dp=None
         if client_dp is None
@@ -604,6 +616,52 @@ def superlink_cmd(
     serve_superlink(list(ctx.args), fleet_host=fleet_host, fleet_port=fleet_port)
 
 
+class _RunStatus:
+    """A run's status from the SuperLink's Control API, as ``flwr ls`` prints it.
+
+    One client for the whole wait, in this process: spawning ``flwr ls`` every poll paid
+    Flower's whole CLI start-up each time, most of a core for as long as a run lasted.
+    Flower's own connection code: the SuperLink named in ``~/.flwr/config.toml``, its TLS
+    root and any login tokens.
+    """
+
+    def __init__(self, superlink: str | None) -> None:
+        self.superlink = superlink
+        self.client: Any = None
+
+    def __enter__(self) -> _RunStatus:
+        from flwr.cli.flower_config import read_superlink_connection
+        from flwr.cli.utils import init_http_client_from_connection
+
+        from edgeshield.errors import FederatedError
+
+        try:
+            connection = read_superlink_connection(self.superlink)
+            self.client = init_http_client_from_connection(connection)
+        except Exception as exc:  # Flower's own errors (typer.Exit included)
+            raise FederatedError(f"cannot follow the run on the SuperLink: {exc}") from exc
+        return self
+
+    def status(self, run_id: int) -> str:
+        """``pending``, ``running``, ``finished:completed``, ``finished:failed``, ..."""
+        from flwr.common.serde import run_from_proto
+        from flwr.proto.control_pb2 import ListRunsRequest
+
+        from edgeshield.errors import FederatedError
+
+        try:
+            response = self.client.ListRuns(ListRunsRequest(run_id=run_id))
+            run = run_from_proto(next(iter(response.run_dict.values())))
+        except Exception as exc:
+            raise FederatedError(f"cannot read the status of run {run_id}: {exc}") from exc
+        sub = run.status.sub_status
+        return f"{run.status.status}:{sub}" if sub else str(run.status.status)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
 @app.command(name="submit")
 def submit_cmd(
     app_dir: Annotated[Path, typer.Argument(help="Signed Flower App directory (fl app).")],
@@ -646,12 +704,12 @@ def submit_cmd(
     run_id = int(str(flwr_json("run", str(app_dir), *target)["run-id"]))
     console.print(f"run {run_id} submitted; results to {run_dir}")
     deadline, status = time.monotonic() + wait, ""
-    while time.monotonic() < deadline:
-        runs = flwr_json("ls", *target, "--run-id", str(run_id))["runs"]
-        status = str(runs[0]["status"])  # type: ignore[index]
-        if status.startswith("finished"):
-            break
-        time.sleep(2)
+    with _RunStatus(superlink) as follow:
+        while time.monotonic() < deadline:
+            status = follow.status(run_id)
+            if status.startswith("finished"):
+                break
+            time.sleep(2)
     error = run_dir / "error.json"
     if status != "finished:completed" or not (run_dir / "model").is_dir():
         reason = json.loads(error.read_text())["error"] if error.exists() else status
