@@ -26,9 +26,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/edgeshield demo
 
-# Three workers on two cores: the deployment tests spend minutes waiting on Flower's fixed
-# heartbeat (one took 99 s in one run, 239 s in the next), and a third worker keeps both cores
-# busy meanwhile (quiet machine: 542 s with two workers, 525 s with three; CI with two: 645 s).
+# Three workers on two cores: the deployment tests spend minutes waiting on Flower (SuperNode
+# heartbeats, run start-ups), and a third worker keeps both cores busy meanwhile (quiet
+# machine: 542 s with two workers, 525 s with three; CI with two: 645 s).
 test: setup
 	$(BIN)/python -m pytest -n 3 --dist loadfile $(PYTEST_ARGS)
 
