@@ -134,6 +134,8 @@ def vendor(tmp_path: Path) -> PlantPolicy:
         ({}, True, "noise multiplier >= 1.0"),
         ({"dp_noise": 0.5, "dp_clip": 1.0}, True, "noise multiplier >= 1.0"),
         ({"dp_noise": 1.5, "dp_clip": 4.0}, True, "clip <= 1.0"),
+        # enough noise, but drawn from the run's seed, which the server knows
+        ({"dp_noise": 1.5, "dp_clip": 1.0, "dp_reproducible": True}, True, "fresh DP noise"),
     ],
 )
 def test_a_server_asking_for_less_than_the_plant_policy_is_refused(

@@ -213,6 +213,11 @@ class PlantPolicy:
                 f"plant policy: record-level DP noise multiplier >= {self.min_noise_multiplier}"
                 f" is required, the server asked for {noise}"
             )
+        if self.min_noise_multiplier is not None and bool(fit.get("dp_reproducible", False)):
+            raise PlantPolicyError(
+                "plant policy: fresh DP noise is required, the server asked for noise drawn from"
+                " the run's seed (whoever knows the seed can subtract it)"
+            )
         if self.max_clip is not None and (noise <= 0 or not clip <= self.max_clip):
             raise PlantPolicyError(
                 f"plant policy: record-level DP with clip <= {self.max_clip} is required, the"
