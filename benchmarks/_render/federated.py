@@ -227,6 +227,53 @@ def federated_accuracy_verdict(results: Results) -> str:
     )
 
 
+@renderer("federated.accuracy_seeds")
+def federated_accuracy_seeds(results: Results) -> str:
+    """The headline gap over many seeds, with the 95 % interval of its mean (issue 14 #4)."""
+    run = results["federated"]["accuracy_seeds"]
+    seeds, fed = run["seeds"], run["federated"]
+    low, high = run["gap_pp_ci95"]
+    pr_low, pr_high = run["pr_auc_gap_pp_ci95"]
+    if low > 1:
+        reading = "the interval lies wholly above 1 pp: the gap is real and larger than the target"
+    elif high <= 1:
+        reading = "the interval lies wholly at or below 1 pp"
+    elif low > 0:
+        reading = (
+            "the interval contains 1 pp but not 0: FedAvg does trail central training, by an"
+            " amount these seeds cannot tell from the target"
+        )
+    else:
+        reading = "the interval contains 0 and 1 pp: these seeds cannot tell the gap from either"
+    gaps = [c["gap_pp"] for c in fed["per_seed"]]
+    table1 = results["federated"]["accuracy"]
+    central1 = {c["seed"]: c["f1"] for c in table1["central"].get("per_seed", [])}
+    fedavg1 = {
+        c["seed"]: c["f1"] for c in table1.get("variants", {}).get("fedavg", {}).get("per_seed", [])
+    }
+    shared = [i for i, seed in enumerate(seeds) if seed in central1 and seed in fedavg1]
+    repeat = ""
+    if shared:
+        same_central = sum(
+            run["central"]["per_seed"][i]["f1"] == central1[seeds[i]] for i in shared
+        )
+        same_fed = sum(fed["per_seed"][i]["f1"] == fedavg1[seeds[i]] for i in shared)
+        repeat = (
+            f" Of the {word(len(shared))} seeds table 1 also ran, central training gave the same"
+            f" F1 in {word(same_central) if same_central else 'none'} and FedAvg in"
+            f" {word(same_fed) if same_fed else 'none'}."
+        )
+    return (
+        f"Over {word(len(seeds))} seeds ({seeds[0]}–{seeds[-1]}, {run['rounds']} rounds ×"
+        f" {run['local_epochs']} local epochs): FedAvg F1 {_pm(fed, 'f1')} against"
+        f" {_pm(run['central'], 'f1')} central; gap {_pm(fed, 'gap_pp', 1)} pp per seed, 95 %"
+        f" confidence interval of the mean [{fixed(low, 1)}, {fixed(high, 1)}] pp; PR-AUC gap"
+        f" {_pm(fed, 'pr_auc_gap_pp', 1)} pp, interval [{fixed(pr_low, 1)}, {fixed(pr_high, 1)}]."
+        f" Per seed the gap runs from {fixed(min(gaps), 1)} to {fixed(max(gaps), 1)} pp."
+        f" Target (within 1 pp): {met(fed['gap_pp'] <= 1)}; {reading}.{repeat}"
+    )
+
+
 @quote
 def federated_clean(results: Results) -> str:
     clean = results["federated"]["robustness"]["clean_f1"]
