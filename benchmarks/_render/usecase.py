@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from ._core import (
@@ -11,6 +12,7 @@ from ._core import (
     quote,
     renderer,
     table,
+    word,
 )
 
 # --- failure classifier baseline (benchmarks/usecase_baseline.py) -------------------------
@@ -153,6 +155,48 @@ def pretraining_table(results: Results) -> str:
         ],
         "lrrlrlrrrrrrrrlrrrr",
         rows,
+    )
+
+
+def _demo_shape_runs(results: Results, watermark: str) -> list[float]:
+    """Per-seed F1 of the demo's configuration (the 128-unit, 8-bin rows of the table)."""
+    return [
+        r["f1"]
+        for r in results["pretraining"]["runs"]
+        if r["start"] == "ai4i2020"
+        and r["drift"] == 1
+        and r["dp_noise"] == 2
+        and r.get("dp_trainable", "all") == "all"
+        and r.get("malicious", 1) == 1
+        and r.get("server_opt", "sgd") == "sgd"
+        and r.get("server_lr", 1) == 1
+        and r.get("hidden") == "128"
+        and r.get("bins") == 8
+        and r["watermark"] == watermark
+        and (watermark == "off" or r.get("triggers") == 100)
+    ]
+
+
+@renderer("pretraining.f1_interval")
+def pretraining_f1_interval(results: Results) -> str:
+    """The F1 target (issue 14) read with the seeds' uncertainty: a 95 % t interval per mean."""
+    from scipy import stats
+
+    parts = []
+    for watermark, label in (("on", "with the mark"), ("off", "without it")):
+        f1 = _demo_shape_runs(results, watermark)
+        if len(f1) < 2:
+            continue
+        mean, sd = statistics.fmean(f1), statistics.stdev(f1)
+        half = float(stats.t.ppf(0.975, len(f1) - 1)) * sd / len(f1) ** 0.5
+        parts.append(
+            f"{label} {mean:.3f} over {word(len(f1))} seeds, 95 % interval of the mean"
+            f" [{mean - half:.3f}, {mean + half:.3f}]"
+            + (" (contains 0.80)" if mean - half <= 0.80 <= mean + half else "")
+        )
+    return (
+        "The F1 target read with the seeds' uncertainty (the demo's configuration, Student's t"
+        " over the per-seed F1 in the JSON): " + "; ".join(parts) + "."
     )
 
 
