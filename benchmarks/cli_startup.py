@@ -6,8 +6,9 @@ Each command runs in a fresh interpreter; its CPU seconds (user + system, from t
 accounting of the child) are taken, not wall time, so a busy machine changes the figures little.
 Commands are interleaved round by round and each figure is the median of ``--repeats``. The
 baseline is ``python -c pass``: every row reports its CPU seconds, the excess over the baseline
-and the ratio to it. Target (issue 21): ``edgeshield --help`` and ``edgeshield vault verify``
-each under 1 s CPU.
+and the ratio to it. The guard's and the federated commands' stacks need torch, so a bare
+``import torch`` is timed beside them. Target (issue 21): ``edgeshield --help`` and
+``edgeshield vault verify`` each under 1 s CPU.
 
 Prints a table and writes ``benchmarks/results/cli_startup.json``.
 """
@@ -48,6 +49,11 @@ def commands(d: Path) -> dict[str, list[str]]:
             *("--owner-public", str(d / "owner.pub.pem")),
         ],
         "edgeshield vault inspect": [py, "-c", _CLI, "vault", "inspect", str(d / "m.esb")],
+        # The gateway's serving stack and the vendor's federated commands load torch: the
+        # bare torch import is their floor.
+        "python -c 'import torch'": [py, "-c", "import torch"],
+        "edgeshield guard serve --help": [py, "-c", _CLI, "guard", "serve", "--help"],
+        "edgeshield fl register --help": [py, "-c", _CLI, "fl", "register", "--help"],
     }
 
 

@@ -107,12 +107,13 @@ def test_a_subcommand_loads_its_own_stack(tmp_path: Path) -> None:
 
 def test_guard_commands_load_nothing_of_the_vendors_side(tmp_path: Path) -> None:
     """A gateway installs edgeshield[edge] only: the guard's commands (serve, and the attack
-    client beside it) must not import Flower, Ray, Opacus or matplotlib (the red team's
-    membership attacks and the ownership report's plots load on first use)."""
+    client beside it) must not import Flower, Ray, Opacus, matplotlib or scikit-learn (the red
+    team's membership attacks, the ownership report's plots and training load on first use)."""
     report = probe(tmp_path, "guard", "--help")
     assert report["code"] == 0
     assert {"torch", "fastapi"} <= set(heavy(report))
-    assert {"flwr", "ray", "opacus", "matplotlib", "z3", "pyshacl"} & set(heavy(report)) == set()
+    vendors = {"flwr", "ray", "opacus", "matplotlib", "z3", "pyshacl", "sklearn"}
+    assert vendors & set(heavy(report)) == set()
 
 
 @pytest.fixture(scope="module")

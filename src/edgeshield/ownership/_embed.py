@@ -23,7 +23,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from edgeshield.errors import ConfigError, ModelError
@@ -178,6 +177,8 @@ def _validation_split(
     fraction = classifier.config.validation_fraction
     if fraction <= 0 or y.sum() < 4 or y.sum() == y.size:
         return train_frame, None
+    from sklearn.model_selection import train_test_split  # lazy: few commands need sklearn
+
     fit_rows, val_rows = train_test_split(
         train_frame, test_size=fraction, stratify=y, random_state=classifier.seed
     )

@@ -19,7 +19,6 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from edgeshield.errors import ConfigError, OwnershipError, StorageError
 from edgeshield.ownership._stats import Suspect, as_predict_fn, labels_of
@@ -150,5 +149,7 @@ def fingerprint_auc(stolen: list[float], independent: list[float]) -> float:
     """ROC AUC of match rate separating derived copies (positives) from independent models."""
     if not stolen or not independent:
         raise ConfigError("need at least one stolen and one independent match rate")
+    from sklearn.metrics import roc_auc_score  # lazy: few commands need sklearn
+
     truth = np.r_[np.ones(len(stolen)), np.zeros(len(independent))]
     return float(roc_auc_score(truth, np.r_[stolen, independent]))

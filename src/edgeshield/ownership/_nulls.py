@@ -11,16 +11,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from edgeshield.errors import ConfigError, DataError
 from edgeshield.ownership._stats import PredictFn
@@ -33,6 +28,9 @@ from edgeshield.usecase import (
     labels,
 )
 from edgeshield.usecase import train_classifier as _train_mlp
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 __all__ = ["NullModelKind", "SklearnFailureModel", "train_null_model", "train_null_models"]
 
@@ -75,6 +73,11 @@ class SklearnFailureModel:
 
 
 def _estimator(kind: NullModelKind, seed: int) -> ClassifierMixin:
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if kind is NullModelKind.LOGISTIC:
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     if kind is NullModelKind.GRADIENT_BOOSTING:
@@ -106,6 +109,8 @@ def train_null_model(
     if kind in _HIDDEN:
         config = TrainConfig(hidden=_HIDDEN[kind], epochs=epochs)
         return _train_mlp(frame, config, seed=seed, schema=schema).predict
+    from sklearn.model_selection import train_test_split  # lazy: few commands need sklearn
+
     fit_rows, val_rows = train_test_split(frame, test_size=0.2, stratify=y, random_state=seed)
     estimator = _estimator(kind, seed)
     estimator.fit(feature_matrix(fit_rows, schema), labels(fit_rows, schema))

@@ -29,7 +29,6 @@ import numpy.typing as npt
 import pandas as pd
 import torch
 from scipy.stats import norm
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from edgeshield.errors import ConfigError, DataError
 from edgeshield.federated import RecordDP, dp_epsilon, train_local
@@ -123,6 +122,8 @@ def _tpr_at(fpr: npt.NDArray[np.float64], tpr: npt.NDArray[np.float64], target: 
 
 
 def _score(members: npt.NDArray[np.bool_], scores: npt.NDArray[np.float64]) -> AttackScore:
+    from sklearn.metrics import roc_auc_score, roc_curve  # lazy: few commands need sklearn
+
     fpr, tpr, _ = roc_curve(members, scores)
     return AttackScore(
         auc=float(roc_auc_score(members, scores)),

@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
 from torch import nn
 
 from edgeshield.errors import ConfigError, DataError
@@ -124,6 +123,8 @@ def _sample(pool: pd.DataFrame, fraction: float, seed: int, schema: DatasetSchem
         return pool
     y = labels(pool, schema)
     stratify = y if 2 <= y.sum() <= y.size - 2 else None
+    from sklearn.model_selection import train_test_split  # lazy: few commands need sklearn
+
     part: pd.DataFrame = train_test_split(
         pool, train_size=fraction, stratify=stratify, random_state=seed
     )[0]

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from edgeshield.errors import DataError
 from edgeshield.usecase._features import FeatureEncoder, labels
@@ -132,6 +131,8 @@ def train_classifier(
     if y_all.size < 10 or not (0 < y_all.sum() < y_all.size):
         raise DataError("training data needs at least 10 rows with both failures and non-failures")
     if config.validation_fraction > 0 and y_all.sum() >= 4:
+        from sklearn.model_selection import train_test_split  # lazy: few commands need sklearn
+
         fit_rows, val_rows = train_test_split(
             train, test_size=config.validation_fraction, stratify=y_all, random_state=seed
         )

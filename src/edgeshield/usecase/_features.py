@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.tree import DecisionTreeClassifier
 
 from edgeshield.errors import ConfigError, ModelError
 from edgeshield.usecase._expr import evaluate
@@ -76,6 +75,8 @@ def _plausible_edges(
     """
     low, high = float(column.min()), float(column.max())
     if 0 < target.sum() < target.size:
+        from sklearn.tree import DecisionTreeClassifier  # lazy: few commands need sklearn
+
         tree = DecisionTreeClassifier(max_leaf_nodes=bins, min_samples_leaf=20, random_state=0)
         tree.fit(column.reshape(-1, 1), target)
         splits = tree.tree_.threshold[tree.tree_.feature >= 0]

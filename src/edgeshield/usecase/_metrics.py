@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import average_precision_score
 
 __all__ = ["FailureMetrics", "best_f1_threshold", "failure_metrics"]
 
@@ -42,6 +41,8 @@ def failure_metrics(
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    from sklearn.metrics import average_precision_score  # lazy: few commands need sklearn
+
     pr_auc = float(average_precision_score(y, s)) if y.any() and not y.all() else float("nan")
     return FailureMetrics(
         precision=precision,

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from edgeshield.errors import ConfigError
 from edgeshield.usecase._features import labels
@@ -175,6 +174,8 @@ def stratified_split(
         raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     y = labels(frame, schema).astype(np.int64)
     stratify = y if 2 <= y.sum() <= y.size - 2 else None
+    from sklearn.model_selection import train_test_split  # lazy: few commands need sklearn
+
     train, test = train_test_split(
         frame, test_size=test_fraction, stratify=stratify, random_state=seed
     )
