@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from _render._core import t_interval  # the page's interval: one definition for both
 from edgeshield.federated import (
     Aggregator,
     Engine,
@@ -237,15 +238,6 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _t_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean of ``values`` (independent per-seed figures)."""
-    from scipy import stats
-
-    mean, sd = _mean_sd(values)
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * sd / math.sqrt(len(values))
-    return mean - half, mean + half
-
-
 def accuracy_seeds(args: argparse.Namespace) -> dict[str, Any]:
     """Table 1's headline gap (central vs SecAgg+ FedAvg, the defaults) over ``--gap-seeds``."""
     fleet = _fleet(5, 10_000)
@@ -272,8 +264,8 @@ def accuracy_seeds(args: argparse.Namespace) -> dict[str, Any]:
             **_summary(federated, ("f1", "pr_auc", "gap_pp", "pr_auc_gap_pp")),
             "per_seed": federated,
         },
-        "gap_pp_ci95": list(_t_interval(gaps)),
-        "pr_auc_gap_pp_ci95": list(_t_interval(pr_gaps)),
+        "gap_pp_ci95": list(t_interval(gaps)),
+        "pr_auc_gap_pp_ci95": list(t_interval(pr_gaps)),
     }
     low, high = out["gap_pp_ci95"]
     print(

@@ -83,6 +83,17 @@ def fixed(x: float, digits: int) -> str:
     return text
 
 
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean of independent per-seed figures."""
+    import statistics
+
+    from scipy import stats
+
+    mean, sd = statistics.fmean(values), statistics.stdev(values)
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * sd / len(values) ** 0.5
+    return mean - half, mean + half
+
+
 def signed(x: float) -> str:
     """A rounded integer with its sign and thousands separators (+2,371, -82, +0)."""
     return f"{round(x):+,}"

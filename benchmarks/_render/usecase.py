@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from ._core import (
@@ -11,6 +10,7 @@ from ._core import (
     fixed,
     quote,
     renderer,
+    t_interval,
     table,
     word,
 )
@@ -180,19 +180,15 @@ def _demo_shape_runs(results: Results, watermark: str) -> list[float]:
 @renderer("pretraining.f1_interval")
 def pretraining_f1_interval(results: Results) -> str:
     """The F1 target (issue 14) read with the seeds' uncertainty: a 95 % t interval per mean."""
-    from scipy import stats
-
     parts = []
     for watermark, label in (("on", "with the mark"), ("off", "without it")):
         f1 = _demo_shape_runs(results, watermark)
         if len(f1) < 2:
             continue
-        mean, sd = statistics.fmean(f1), statistics.stdev(f1)
-        half = float(stats.t.ppf(0.975, len(f1) - 1)) * sd / len(f1) ** 0.5
+        low, high = t_interval(f1)
         parts.append(
-            f"{label} {mean:.3f} over {word(len(f1))} seeds, 95 % interval of the mean"
-            f" [{mean - half:.3f}, {mean + half:.3f}]"
-            + (" (contains 0.80)" if mean - half <= 0.80 <= mean + half else "")
+            f"{label} {sum(f1) / len(f1):.3f} over {word(len(f1))} seeds, 95 % interval of the"
+            f" mean [{low:.3f}, {high:.3f}]" + (" (contains 0.80)" if low <= 0.80 <= high else "")
         )
     return (
         "The F1 target read with the seeds' uncertainty (the demo's configuration, Student's t"
