@@ -30,6 +30,10 @@ RECOVER = "licensee can always recover prepaid"
 NOW = RECOVER + " without waiting"
 LICENCE_YAML = specs_dir() / "model_licence.yaml"
 NO_Z3 = SmtConfig(z3=Path("/nonexistent"))
+# The solver's wall-clock budget: the funds proof took 30-40 s per property on a quiet 2-core
+# host and ran out at 60 s in a full suite on a busy one (unknown instead of proved), so the
+# test gives it room; the verdicts asserted are unchanged.
+SOLVER_S = 180
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +69,7 @@ def test_the_harness_tracks_the_balance_and_asserts_the_refund(licence: Contract
 
 @pytest.mark.slow
 def test_the_shipped_licence_funds_properties_are_proved(licence: ContractSpec) -> None:
-    verdicts = verify_smt(licence, [RECOVER, NOW], SmtConfig(timeout_s=60))
+    verdicts = verify_smt(licence, [RECOVER, NOW], SmtConfig(timeout_s=SOLVER_S))
     for verdict in verdicts:
         assert verdict.outcome is SmtOutcome.PROVED, verdict.explain()
         assert [answer for _, answer in verdict.asserts] == ["proved"]
@@ -102,7 +106,7 @@ def test_a_blocked_refund_is_never_proved(name: str) -> None:
     spec = _mutant(*_REFUTED[name])
     (explicit,) = check_properties(spec, [NOW])
     assert not explicit.holds
-    (verdict,) = verify_smt(spec, [NOW], SmtConfig(timeout_s=60))
+    (verdict,) = verify_smt(spec, [NOW], SmtConfig(timeout_s=SOLVER_S))
     assert verdict.outcome is SmtOutcome.UNKNOWN, verdict.explain()
     assert "sufficient condition refuted" in verdict.detail
     assert "not a counterexample" in verdict.detail
