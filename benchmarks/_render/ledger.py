@@ -213,6 +213,8 @@ def ledger_smt_summary(results: Results) -> str:
     counts = {o: sum(p["outcome"] == o for p in props) for o in SMT_OUTCOMES}
     unchecked = [f"`{p['property']}`" for p in props if p["outcome"] == "not checked"]
     checked = [p for p in props if p["outcome"] != "not checked"]
+    shared = [p for p in checked if p.get("same_harness_as")]
+    checked = [p for p in checked if not p.get("same_harness_as")]
     queries = sorted({p["queries"] for p in checked})
     per = (
         f"{word(queries[0]).capitalize()} CHC quer{'y' if queries[0] == 1 else 'ies'} per property"
@@ -242,6 +244,14 @@ def ledger_smt_summary(results: Results) -> str:
             " proved through the stronger one-step refund condition of"
             " [contracts.md](contracts.md)"
         )
+    if shared:
+        pairs = "; ".join(f"`{p['property']}` that of `{p['same_harness_as']}`" for p in shared)
+        text += (
+            f". {word(len(shared)).capitalize()} harness{'' if len(shared) == 1 else 'es'}"
+            f" the same text as an earlier property's, answered by that run without a query"
+            f" of {'its' if len(shared) == 1 else 'their'} own ({pairs})"
+        )
+        per = per.replace("per property", "per harness solved")
     return (
         f"{text}. {per}, {min(seconds):.1f}–{max(seconds):.1f} s each,"
         f" {smt['total_seconds']:.1f} s in all."

@@ -127,6 +127,28 @@ def test_undecided_or_failed_queries_are_unknown_never_proved(
     assert verdict.queries >= 1
 
 
+def test_a_harness_shared_by_two_properties_is_solved_once(
+    gate: ContractSpec, tmp_path: Path
+) -> None:
+    """The same harness text (here the same property twice) is solved once, not twice."""
+    pay_after_finish = "pay cannot happen after finish"
+    calls = tmp_path / "calls"
+    z3 = _fake_z3(tmp_path, f"echo run >> {calls}; cat >/dev/null; echo unknown")
+    first, again, other = verify_smt(
+        gate,
+        [pay_after_finish, pay_after_finish, "pay cannot happen after open"],
+        SmtConfig(z3=z3),
+    )
+    runs = len(calls.read_text().splitlines())
+    assert runs == first.queries + other.queries
+    assert min(first.queries, other.queries) >= 1
+    assert (first.same_harness_as, other.same_harness_as) == (None, None)
+    assert again.same_harness_as == first.property
+    assert (again.outcome, again.asserts) == (first.outcome, first.asserts)
+    assert (again.queries, again.seconds) == (0, 0.0)
+    assert "same harness as 'pay cannot happen after finish', solved once" in again.explain()
+
+
 def test_cli_verify_smt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec_file = tmp_path / "gate.yaml"
     spec_file.write_text(_SPEC.replace("contract Gate", "contract: Gate"), encoding="utf-8")

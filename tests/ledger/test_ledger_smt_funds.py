@@ -75,6 +75,12 @@ def test_the_shipped_licence_funds_properties_are_proved(licence: ContractSpec) 
         assert [answer for _, answer in verdict.asserts] == ["proved"]
         assert "sufficient condition proved" in verdict.explain()
         assert "cancel()" in verdict.detail
+    # both forms are proved by the same one-step condition: one harness, solved once
+    assert smt_harness(licence, RECOVER) == smt_harness(licence, NOW)
+    assert verdicts[0].queries >= 1
+    assert verdicts[0].same_harness_as is None
+    assert str(verdicts[1].same_harness_as) == RECOVER
+    assert verdicts[1].queries == 0
 
 
 #: Licences on which the explicit-state checker strands the prepayment without waiting.

@@ -108,11 +108,17 @@ class SmtVerdict:
     seconds: float = 0.0
     queries: int = 0
     detail: str = ""
+    #: The earlier property of the same call whose identical harness gave this answer (solved
+    #: once, so this verdict costs no query: ``seconds`` and ``queries`` are 0), or None.
+    same_harness_as: Property | None = None
 
     def explain(self) -> str:
         """One line: outcome, property, where and how long."""
         where = ", ".join(f"line {line}: {answer}" for line, answer in self.asserts)
-        tail = f"  ({where}; {self.queries} CHC queries, {self.seconds:.1f} s)" if where else ""
+        run = f"{self.queries} CHC queries, {self.seconds:.1f} s"
+        if self.same_harness_as is not None:
+            run = f"same harness as '{self.same_harness_as}', solved once"
+        tail = f"  ({where}; {run})" if where else ""
         note = f"  [{self.detail}]" if self.detail else ""
         return f"SMT {self.outcome.value.upper():<9} {self.property}{tail}{note}"
 
@@ -278,10 +284,24 @@ def _answers(result: dict[str, Any], source: str) -> list[tuple[int, str]]:
     return sorted(answers.items())
 
 
+#: CHC verdicts of one ``verify_smt`` call by harness source: two properties whose harnesses
+#: are the same text (the two funds properties of a licence) are solved once.
+_Solved = dict[str, SmtVerdict]
+
+
 def _run_chc(
-    spec: ContractSpec, prop: Property, source: str, config: SmtConfig, z3: Path
+    spec: ContractSpec,
+    prop: Property,
+    source: str,
+    config: SmtConfig,
+    z3: Path,
+    solved: _Solved,
 ) -> SmtVerdict:
     """Run solc's CHC engine on one harness; the outcome is what the asserts' answers say."""
+    if (earlier := solved.get(source)) is not None:
+        return dataclasses.replace(
+            earlier, property=prop, seconds=0.0, queries=0, same_harness_as=earlier.property
+        )
     settings = {
         "modelChecker": {
             "engine": "chc",
@@ -318,7 +338,7 @@ def _run_chc(
     else:
         outcome = SmtOutcome.UNKNOWN
     failed = [q for q in queries if "solver failed" in q]
-    return SmtVerdict(
+    verdict = SmtVerdict(
         property=prop,
         outcome=outcome,
         asserts=tuple(answers),
@@ -326,9 +346,13 @@ def _run_chc(
         queries=len(queries),
         detail=failed[0].removeprefix("edgeshield-smt: ") if failed else "",
     )
+    solved[source] = verdict
+    return verdict
 
 
-def _check_funds(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) -> SmtVerdict:
+def _check_funds(
+    spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path, solved: _Solved
+) -> SmtVerdict:
     """Prove the one-step refund invariant; its refutation is ``unknown``, never ``violated``.
 
     The invariant is sufficient, not necessary: a state where it fails may still recover the
@@ -338,7 +362,7 @@ def _check_funds(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path
         source, condition = _funds_harness(spec, prop)
     except UncheckableError as exc:
         return SmtVerdict(property=prop, outcome=SmtOutcome.NOT_CHECKED, detail=str(exc))
-    verdict = _run_chc(spec, prop, source, config, z3)
+    verdict = _run_chc(spec, prop, source, config, z3, solved)
     role = prop.actions[0]
     ways = [f"{name}()" for name in condition.refunds]
     ways += ["tick() once a deadline has passed"] if condition.tick_refunds else []
@@ -355,7 +379,9 @@ def _check_funds(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path
     return verdict
 
 
-def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) -> SmtVerdict:
+def _check_one(
+    spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path, solved: _Solved
+) -> SmtVerdict:
     if prop.kind in _NOT_SAFETY:
         what = _NOT_SAFETY[prop.kind].removeprefix("a ")
         return SmtVerdict(
@@ -364,8 +390,8 @@ def _check_one(spec: ContractSpec, prop: Property, config: SmtConfig, z3: Path) 
             detail=f"{what}: the SMTChecker proves assertions (safety) only",
         )
     if prop.kind in _FUNDS:
-        return _check_funds(spec, prop, config, z3)
-    return _run_chc(spec, prop, smt_harness(spec, prop), config, z3)
+        return _check_funds(spec, prop, config, z3, solved)
+    return _run_chc(spec, prop, smt_harness(spec, prop), config, z3, solved)
 
 
 def verify_smt(
@@ -389,4 +415,5 @@ def verify_smt(
         for action in prop.actions:
             _group(spec, prop, action, known)
     z3 = config.z3 or find_z3()
-    return [_check_one(spec, prop, config, z3) for prop in parsed]
+    solved: _Solved = {}
+    return [_check_one(spec, prop, config, z3, solved) for prop in parsed]
