@@ -172,8 +172,11 @@ def test_licence_quota_is_429_and_shared(kit: Kit, tmp_path: Path) -> None:
     assert _post(client, keys["full"], {"records": _records(kit, 10)})[0] == 200
     status, body = _post(client, keys["label"], {"records": _records(kit, 3)})
     assert status == 429
-    assert "licence query quota exhausted (10 of 12 used)" in str(body["detail"])
+    # the client learns that the licence ran out, not its size nor the other clients' use
+    assert body["detail"] == "licence query quota exhausted; contact the operator"
     assert _post(client, keys["label"], {"records": _records(kit, 2)})[0] == 200
+    details = [row.detail for row in service.store.audit_log() if row.event == "denied"]
+    assert details == ["429: licence query quota exhausted (10 of 12 used)"]
 
 
 def test_client_quota_is_429(kit: Kit, tmp_path: Path) -> None:
@@ -224,6 +227,19 @@ def test_rate_limit_is_429_with_retry_after(kit: Kit, tmp_path: Path) -> None:
     assert "burst of 10" in str(body["detail"])
 
 
+def test_the_slowest_bucket_gets_a_bounded_retry_after(kit: Kit, tmp_path: Path) -> None:
+    """A 1e-308 rate once made Retry-After infinite: a 500 on every later request."""
+    service, keys = make_service(kit, f"sqlite:///{tmp_path / 's.db'}", rate=1e-6, burst=5.0)
+    client = TestClient(create_app(service=service))
+    assert _post(client, keys["alice"], {"records": _records(kit, 5)})[0] == 200
+    for _ in range(2):
+        response = client.post(
+            "/v1/predict", json={"records": _records(kit, 5)}, headers={"X-API-Key": keys["alice"]}
+        )
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == "86400"  # a day, not 5e6 s
+
+
 def test_expired_licence_is_403(kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     service, keys = make_service(kit, f"sqlite:///{tmp_path / 'e.db'}")
     service._licence_clock = fixed_clock(NOW + timedelta(days=31))
@@ -231,11 +247,13 @@ def test_expired_licence_is_403(kit: Kit, tmp_path: Path, caplog: pytest.LogCapt
     for _ in range(3):
         status, body = _post(client, keys["alice"], {"records": _records(kit)})
         assert status == 403
-        assert "licence no longer valid" in str(body["detail"])
+        # when and why the licence ended is the operator's (the log), not the client's
+        assert body["detail"] == "licence no longer valid; contact the operator"
     logged = [r for r in caplog.records if r.name == "edgeshield.guard._service"]
     assert len(logged) == 1  # once per reason, not once per refused request
     assert logged[0].levelname == "WARNING"
     assert "licence no longer valid" in logged[0].getMessage()
+    assert "expired" in logged[0].getMessage()
 
 
 def _jacobian_like(kit: Kit, n: int) -> list[dict[str, object]]:

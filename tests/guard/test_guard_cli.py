@@ -140,7 +140,7 @@ def test_revoke_client_and_rotate_key(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no client 'zz'" in err
 
 
-@pytest.mark.parametrize("rate", ["nan", "inf", "0", "-1"])
+@pytest.mark.parametrize("rate", ["nan", "inf", "0", "-1", "1e-308"])
 def test_add_client_refuses_rates_that_are_not_finite_and_positive(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], rate: str
 ) -> None:

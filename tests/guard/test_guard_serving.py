@@ -116,6 +116,47 @@ def test_a_body_shorter_than_declared_gets_408(server: GuardProcess) -> None:
         assert _alive(server, http)
 
 
+def _head_reply(port: int, head: bytes, *, timeout: float = 60) -> bytes:
+    """Send ``head`` on a fresh connection (the server may close it midway); what came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            for start in range(0, len(head), 65_536):
+                sock.sendall(head[start : start + 65_536])
+        except OSError:
+            pass  # the server closed the connection before the whole head was sent
+        try:
+            return sock.recv(4096)
+        except OSError:
+            return b""
+
+
+def test_a_huge_request_head_gets_400_and_the_server_lives(server: GuardProcess) -> None:
+    """No key needed: a 100 MB header once cost the event loop 20 s of CPU (httptools)."""
+    for name in (b"X-Pad", b"X-API-Key"):
+        head = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + name + b": " + b"a" * 4_000_000
+        reply = _head_reply(server.port, head + b"\r\n\r\n")
+        assert reply == b"" or reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    many = b"".join(b"X-%d: %s\r\n" % (i, b"b" * 100) for i in range(2_000))
+    reply = _head_reply(server.port, b"GET /v1/health HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 400"), reply[:200]
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert _alive(server, http)
+        # an ordinary head with a few KB of headers still passes
+        assert http.get("/v1/health", headers={"X-Pad": "c" * 8_000}).status_code == 200
+
+
+@pytest.mark.parametrize("start", [b"", b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n"])
+def test_a_request_head_that_never_completes_is_closed(server: GuardProcess, start: bytes) -> None:
+    """A client that opens a connection and never ends a request head loses it (no answer)."""
+    from edgeshield._http import HEAD_TIMEOUT_S
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=HEAD_TIMEOUT_S + 30) as sock:
+        sock.sendall(start)
+        assert sock.recv(4096) == b""  # the server closed it at the deadline
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert _alive(server, http)
+
+
 def test_serve_without_the_secret_names_the_variable(
     kit: Kit,
     tmp_path: Path,

@@ -183,6 +183,9 @@ def serve_cmd(
     """
     import uvicorn
 
+    from edgeshield._http import MAX_HEAD_BYTES, BoundedHTTPProtocol
+    from edgeshield._http import PROTOCOL as HTTP_PROTOCOL
+
     if not os.environ.get(_SECRET_VAR):
         raise ConfigError(
             f"{_SECRET_VAR} is not set: export a random secret of at least 32 characters "
@@ -225,6 +228,7 @@ def serve_cmd(
             "edgeshield.guard.api.worker:create_worker_app",
             "--host", host, "--port", str(port), "--workers", str(workers),
             "--log-level", log_level, "--timeout-graceful-shutdown", "5",
+            "--http", HTTP_PROTOCOL, "--h11-max-incomplete-event-size", str(MAX_HEAD_BYTES),
             "--timeout-worker-healthcheck", "30",
         ] + ([] if access_log else ["--no-access-log"])  # fmt: skip
         sys.stdout.flush()
@@ -235,6 +239,8 @@ def serve_cmd(
         application,
         host=host,
         port=port,
+        http=BoundedHTTPProtocol,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         log_level=log_level,
         access_log=access_log,
         timeout_graceful_shutdown=5,

@@ -99,6 +99,8 @@ def serve_superlink(flower_args: list[str], *, fleet_host: str, fleet_port: int)
     )
     from flwr.superlink.main import create_app
 
+    from edgeshield._http import BoundedHTTPProtocol
+
     argv = sys.argv
     sys.argv = ["flower-superlink", *flower_args]
     try:
@@ -124,6 +126,7 @@ def serve_superlink(flower_args: list[str], *, fleet_host: str, fleet_port: int)
             host=config.host,
             port=config.port,
             lifespan="on",
+            http=BoundedHTTPProtocol,
             ssl_keyfile=key,
             ssl_certfile=cert,
         )
@@ -134,6 +137,7 @@ def serve_superlink(flower_args: list[str], *, fleet_host: str, fleet_port: int)
             host=fleet_host,
             port=fleet_port,
             lifespan="off",
+            http=BoundedHTTPProtocol,
             ssl_keyfile=key,
             ssl_certfile=cert,
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import secrets
 import tempfile
@@ -25,6 +24,11 @@ from edgeshield.guard._schema import OutputTier
 __all__ = ["ClientRegistry", "ClientSpec", "hash_api_key", "new_api_key"]
 
 _PREFIX = "esk_"
+#: Bounds of a client's token bucket: a rate under one record per ~12 days, or a bucket
+#: larger than a billion records, is a typo (and once overflowed ``Retry-After``).
+MIN_RATE_PER_S = 1e-6
+MAX_RATE_PER_S = 1e9
+MAX_BURST = 1e9
 
 
 def new_api_key() -> str:
@@ -71,10 +75,13 @@ class ClientSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"client {self.client_id}: {name} must be a number")
-        if not math.isfinite(self.rate_per_s) or self.rate_per_s <= 0:
-            raise ConfigError(f"client {self.client_id}: rate_per_s must be finite and > 0")
-        if not math.isfinite(self.burst) or self.burst < 1:
-            raise ConfigError(f"client {self.client_id}: burst must be finite and >= 1")
+        if not MIN_RATE_PER_S <= self.rate_per_s <= MAX_RATE_PER_S:  # NaN fails too
+            raise ConfigError(
+                f"client {self.client_id}: rate_per_s must lie in"
+                f" [{MIN_RATE_PER_S:g}, {MAX_RATE_PER_S:g}] records/s"
+            )
+        if not 1 <= self.burst <= MAX_BURST:
+            raise ConfigError(f"client {self.client_id}: burst must lie in [1, {MAX_BURST:g}]")
         if self.quota is not None and (type(self.quota) is not int or self.quota < 0):
             raise ConfigError(f"client {self.client_id}: quota must be a non-negative integer")
 

@@ -45,6 +45,11 @@ _log = logging.getLogger(__name__)
 __all__ = ["AlarmAction", "GuardConfig", "GuardService", "PradaLayout", "prada_inputs"]
 
 _EPS = 1e-7
+#: The longest ``Retry-After`` a rate-limited client is told (a day): a slow bucket's exact
+#: wait could exceed any integer the header should carry.
+MAX_RETRY_AFTER_S = 86_400
+#: What a client is told when the licence stops the service (the reason goes to the log).
+LICENCE_INVALID = "licence no longer valid; contact the operator"
 
 
 @dataclass(frozen=True)
@@ -239,13 +244,13 @@ class GuardService:
                 clock=self._licence_clock,
             )
         except LicenceError as exc:
-            self._licence_problem(str(exc))
-            raise RequestDeniedError(f"licence no longer valid: {exc}", status_code=403) from exc
+            self._licence_problem(str(exc))  # the reason goes to the operator's log
+            raise RequestDeniedError(LICENCE_INVALID, status_code=403) from exc
         if self._licence_gate is not None:
             reason = self._licence_gate()
             if reason is not None:
                 self._licence_problem(reason)
-                raise RequestDeniedError(f"licence no longer valid: {reason}", status_code=403)
+                raise RequestDeniedError(LICENCE_INVALID, status_code=403)
         self._last_licence_problem = None
 
     def _licence_problem(self, reason: str) -> None:
@@ -384,6 +389,7 @@ class GuardService:
                 burst = max(1.0, burst * self.config.throttle_factor)
             tokens = min(burst, state.tokens + rate * max(0.0, now - state.refilled_at))
             denial: RequestDeniedError | None = None
+            why = ""  # the audit's reason where it says more than the client is told
             used = 0
             if alarmed and self.config.alarm_action is AlarmAction.BLOCK:
                 # Says no more than a revoked client would see: whether a client was flagged
@@ -402,7 +408,7 @@ class GuardService:
                     status_code=429,
                 )
             elif tokens < n:
-                wait = math.ceil((n - tokens) / rate)
+                wait = min(math.ceil((n - tokens) / rate), MAX_RETRY_AFTER_S)
                 denial = RequestDeniedError(
                     f"rate limit: {rate:g} records/s; retry in {wait} s",
                     status_code=429,
@@ -414,10 +420,12 @@ class GuardService:
                 used = 0 if total is None else total
                 if total is None:
                     spent = self.store.licence_used(conn, lic.token_id)
+                    # the licence's quota and the other clients' use are the operator's
+                    # (audit log, /v1/health/details), not the client's
                     denial = RequestDeniedError(
-                        f"licence query quota exhausted ({spent} of {lic.query_quota} used)",
-                        status_code=429,
+                        "licence query quota exhausted; contact the operator", status_code=429
                     )
+                    why = f"licence query quota exhausted ({spent} of {lic.query_quota} used)"
             if denial is not None:
                 self.store.update_client(conn, replace(state, tokens=tokens, refilled_at=now))
                 self.store.audit(
@@ -427,7 +435,7 @@ class GuardService:
                     event_name="denied",
                     records=n,
                     total=state.queries,
-                    detail=f"{denial.status_code}: {denial}",
+                    detail=f"{denial.status_code}: {why or denial}",
                 )
                 return denial, p, labels
             after = replace(state, tokens=tokens - n, refilled_at=now, queries=state.queries + n)
