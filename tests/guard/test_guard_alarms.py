@@ -63,3 +63,28 @@ def test_alarm_is_listed_cleared_and_audited(
     assert len(restarted.predict(keys["plant"], rows[100:102]).predictions) == 2
     events = [r.event for r in restarted.store.audit_log("plant")]
     assert "cleared" in events
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["guard", "alarms"],
+        ["guard", "alarms", "--json"],
+        ["guard", "clear-alarm", "--client", "plant", "--note", "steady"],
+        ["guard", "links"],
+    ],
+)
+def test_review_commands_on_a_state_no_service_wrote_are_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """A mistyped --db once printed "no standing alarms" and left an empty database behind."""
+    typo = tmp_path / "typo.db"
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for path in (typo, empty):
+        assert run([*command, "--db", f"sqlite:///{path}"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: no guard state at sqlite:///{path}"), err
+        assert err.count("\n") == 1
+    assert not typo.exists()
+    assert empty.stat().st_size == 0

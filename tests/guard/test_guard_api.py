@@ -140,6 +140,29 @@ def test_malformed_json_is_422(api: tuple[TestClient, dict[str, str]]) -> None:
     assert "JSON" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a filter reading the first "type" and the model the last would see different rows
+        b'{"records": [{"type": "X", "type": "L"}]}',
+        b'{"records": [], "records": []}',
+        b'{"records": [{"torque_nm": ' + b"1" * 5000 + b"}]}",  # over Python's digit limit
+        b'{"records": ["\xff\xfe"]}',  # not UTF-8
+    ],
+)
+def test_repeated_keys_long_integers_and_bad_bytes_are_422(
+    api: tuple[TestClient, dict[str, str]], body: bytes
+) -> None:
+    client, keys = api
+    response = client.post(
+        "/v1/predict",
+        content=body,
+        headers={"X-API-Key": keys["full"], "content-type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "invalid request: 0: JSON decode error"
+
+
 def test_oversized_body_is_413(api: tuple[TestClient, dict[str, str]]) -> None:
     client, keys = api
     response = client.post(
@@ -238,6 +261,55 @@ def test_the_slowest_bucket_gets_a_bounded_retry_after(kit: Kit, tmp_path: Path)
         )
         assert response.status_code == 429
         assert response.headers["Retry-After"] == "86400"  # a day, not 5e6 s
+
+
+def test_a_spent_client_is_refused_without_running_the_model(
+    kit: Kit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A red team's quota-exhausted key made the guard run the model on 256 records per 429."""
+    now = [1000.0]
+    service, keys = make_service(
+        kit, f"sqlite:///{tmp_path / 'x.db'}", quota=16, rate=2.0, burst=10.0, clock=lambda: now[0]
+    )
+    model = service.model.classifier.model
+    calls: list[int] = []
+    proba = model.predict_proba
+
+    def counted(x: object) -> object:
+        calls.append(1)
+        return proba(x)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "predict_proba", counted)
+    client = TestClient(create_app(service=service))
+    key = keys["alice"]
+
+    def ask(n: int) -> int:
+        return _post(client, key, {"records": _records(kit, n)})[0]
+
+    assert ask(10) == 200
+    assert ask(4) == 429  # the bucket holds no tokens: decided after the model ran once
+    runs = len(calls)
+    response = client.post(
+        "/v1/predict", json={"records": _records(kit, 4)}, headers={"X-API-Key": key}
+    )
+    assert (response.status_code, response.headers["Retry-After"]) == (429, "2")
+    assert ask(8) == 429  # no smaller: refused again
+    assert len(calls) == runs  # without the model
+    assert ask(1) == 429  # smaller: decided afresh (the model runs), still no token
+    assert len(calls) == runs + 1
+    now[0] += 2.0  # the wait the client was told: it passes
+    assert ask(4) == 200
+    now[0] += 10.0
+    assert ask(3) == 429  # the licence (16) would be exceeded: remembered for a while
+    runs = len(calls)
+    for _ in range(3):
+        assert ask(3) == 429
+    assert len(calls) == runs
+    denied = [row for row in service.store.audit_log() if row.event == "denied"]
+    assert len(denied) == 8  # every refusal is audited, remembered or not
+    assert {row.detail for row in denied[-4:]} == {
+        "429: licence query quota exhausted (14 of 16 used)"
+    }
 
 
 def test_expired_licence_is_403(kit: Kit, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

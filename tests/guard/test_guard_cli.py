@@ -151,3 +151,29 @@ def test_add_client_refuses_rates_that_are_not_finite_and_positive(
     assert err.startswith("error: ")
     assert "rate_per_s" in err
     assert not clients.exists()
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "-1"])
+def test_serve_refuses_a_port_outside_1_to_65535(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    """70000 was once accepted, announced as such, and served on 4464 (70000 mod 65536)."""
+    paths = [str(tmp_path / name) for name in ("b", "d", "o", "l", "c")]
+    args = ["guard", "serve", "--bundle", paths[0], "--device-key", paths[1]]
+    args += ["--owner-public", paths[2], "--licence", paths[3], "--clients", paths[4]]
+    assert run([*args, "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Invalid value for '--port'"), err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text", ['{"clients": {}}', '{"clients": "x"}', "[]", '{"clients": 3}'])
+def test_a_client_file_of_the_wrong_shape_is_refused_and_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    clients = tmp_path / "clients.json"
+    clients.write_text(text)
+    assert run(["guard", "add-client", "--clients", str(clients), "--id", "c"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: client file {clients} is malformed"), err
+    assert clients.read_text() == text

@@ -602,7 +602,9 @@ def superlink_cmd(
     fleet_host: Annotated[
         str, typer.Option("--fleet-host", help="Address the plants' SuperNodes connect to.")
     ] = "0.0.0.0",  # noqa: S104 - the Fleet API is meant for the plants' network
-    fleet_port: Annotated[int, typer.Option("--fleet-port", help="Fleet API port.")] = 9092,
+    fleet_port: Annotated[
+        int, typer.Option("--fleet-port", min=1, max=65535, help="Fleet API port.")
+    ] = 9092,
 ) -> None:
     """Run Flower's SuperLink with the Control API on loopback and the Fleet API alone outside.
 

@@ -154,7 +154,7 @@ def serve_cmd(
         AlarmAction, typer.Option("--alarm-action", help="Reaction to an extraction alarm.")
     ] = AlarmAction.THROTTLE,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Uvicorn worker processes.")
     ] = 1,

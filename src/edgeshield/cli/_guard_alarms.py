@@ -19,7 +19,7 @@ def alarms_cmd(db: DbOption = "sqlite:///guard-state.db", as_json: JsonOption = 
     """List the clients with a standing extraction alarm and the detector's reason."""
     from edgeshield.guard import GuardStore, review_alarms
 
-    store = GuardStore(db)
+    store = GuardStore(db, create=False)
     try:
         reviews = review_alarms(store)
     finally:
@@ -41,7 +41,7 @@ def clear_alarm_cmd(
     """Clear a reviewed false alarm (audited; the client's distance history is dropped)."""
     from edgeshield.guard import GuardStore, clear_alarm
 
-    store = GuardStore(db)
+    store = GuardStore(db, create=False)
     try:
         clear_alarm(store, client, note=note)
     finally:
@@ -71,7 +71,7 @@ def links_cmd(
     """
     from edgeshield.guard import GuardStore, flag_linked, linked_clients
 
-    store = GuardStore(db)
+    store = GuardStore(db, create=False)
     try:
         links = linked_clients(store, distance=distance, min_shared=min_shared, min_share=min_share)
         flagged = flag_linked(store, links) if flag else []

@@ -63,7 +63,7 @@ def verify_api_cmd(
         raise ConfigError(f"{SECRET_ENV} must hold the service's watermark secret (32+ bytes)")
     requests = request_schema(load_schema_option(schema))
     watermark = ApiWatermark(secret.encode(), layout=CellLayout.of(requests))
-    store = GuardStore(db)
+    store = GuardStore(db, create=False)
     try:
         book = store.watermark_records(client)
     finally:

@@ -216,6 +216,8 @@ class ClientRegistry:
             st = os.stat(path)
             data = json.loads(path.read_text())
             rows = data["clients"]
+            if not isinstance(rows, list):
+                raise TypeError('"clients" must be a list')
             registry = cls(
                 [
                     ClientSpec(

@@ -48,6 +48,10 @@ _EPS = 1e-7
 #: The longest ``Retry-After`` a rate-limited client is told (a day): a slow bucket's exact
 #: wait could exceed any integer the header should carry.
 MAX_RETRY_AFTER_S = 86_400
+#: How long a refusal is repeated without running the model (seconds; a rate limit's own
+#: wait when shorter): a client whose quota or bucket is spent, or that is blocked, costs no
+#: inference per request. Short, so an operator's change (quota, clear-alarm) soon applies.
+DENIAL_MEMORY_S = 5.0
 #: What a client is told when the licence stops the service (the reason goes to the log).
 LICENCE_INVALID = "licence no longer valid; contact the operator"
 
@@ -148,6 +152,19 @@ class GuardConfig:
             raise ConfigError("watermark_rate must lie in [0, 0.005]")
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Refusal:
+    """A client's last refusal, repeated without inference for a request no smaller."""
+
+    spec: ClientSpec  # the client's settings it was decided under (a reload forgets it)
+    records: int
+    until: float
+    retry_at: float | None  # when the rate limit lets a request of ``records`` through
+    error: RequestDeniedError
+    detail: str
+    total: int
+
+
 def _logit(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     q = np.clip(p, _EPS, 1.0 - _EPS)
     return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
@@ -214,6 +231,7 @@ class GuardService:
         self._licence_clock = licence_clock
         self._lock = threading.Lock()
         self._prada: dict[str, PradaState] = {}
+        self._refused: dict[str, _Refusal] = {}
         quota = model.licence.query_quota
         used = store.ensure_licence(model.licence.token_id)  # survives restarts
         self.metrics.licence_remaining.set(-1 if quota is None else max(0, quota - used))
@@ -344,6 +362,7 @@ class GuardService:
                 status_code=413,
             )
         self._check_licence()
+        self._repeat_refusal(spec, n)
         classifier = self.model.classifier
         x = feature_matrix(self.request_schema.frame(records), classifier.schema)
         encoded = classifier.encoder.transform_matrix(x)
@@ -366,6 +385,35 @@ class GuardService:
         return PredictResponse(
             model_id=self.model.model_id, tier=spec.tier, predictions=predictions
         )
+
+    def _repeat_refusal(self, spec: ClientSpec, n: int) -> None:
+        """Refuse again, before the model runs, what was refused moments ago (audited)."""
+        last = self._refused.get(spec.client_id)
+        if last is None:
+            return
+        now = self._clock()
+        if last.spec != spec or now >= last.until:
+            self._refused.pop(spec.client_id, None)
+            return
+        if n < last.records:
+            return
+        error = last.error
+        if last.retry_at is not None:
+            wait = min(max(1, math.ceil(last.retry_at - now)), MAX_RETRY_AFTER_S)
+            error = RequestDeniedError(
+                str(error), status_code=error.status_code, headers={"Retry-After": str(wait)}
+            )
+        with self.store.transaction() as conn:
+            self.store.audit(
+                conn,
+                at=now,
+                client_id=spec.client_id,
+                event_name="denied",
+                records=n,
+                total=last.total,
+                detail=f"{error.status_code}: {last.detail}",
+            )
+        raise error
 
     def _commit(
         self,
@@ -390,6 +438,8 @@ class GuardService:
             tokens = min(burst, state.tokens + rate * max(0.0, now - state.refilled_at))
             denial: RequestDeniedError | None = None
             why = ""  # the audit's reason where it says more than the client is told
+            remember = DENIAL_MEMORY_S
+            retry_at: float | None = None
             used = 0
             if alarmed and self.config.alarm_action is AlarmAction.BLOCK:
                 # Says no more than a revoked client would see: whether a client was flagged
@@ -408,6 +458,8 @@ class GuardService:
                     status_code=429,
                 )
             elif tokens < n:
+                remember = min(remember, (n - tokens) / rate)
+                retry_at = now + (n - tokens) / rate
                 wait = min(math.ceil((n - tokens) / rate), MAX_RETRY_AFTER_S)
                 denial = RequestDeniedError(
                     f"rate limit: {rate:g} records/s; retry in {wait} s",
@@ -437,7 +489,17 @@ class GuardService:
                     total=state.queries,
                     detail=f"{denial.status_code}: {why or denial}",
                 )
+                self._refused[cid] = _Refusal(
+                    spec=spec,
+                    records=n,
+                    until=now + remember,
+                    retry_at=retry_at,
+                    error=denial,
+                    detail=why or str(denial),
+                    total=state.queries,
+                )
                 return denial, p, labels
+            self._refused.pop(cid, None)
             after = replace(state, tokens=tokens - n, refilled_at=now, queries=state.queries + n)
             if self.config.detect:
                 prada = self._prada_state(conn, cid, state.observed)

@@ -110,7 +110,15 @@ watermark_budget_table = sa.Table(
     sa.Column("flips", sa.BigInteger, nullable=False),
 )
 
+
 # Statements built once (the request path runs them thousands of times per second).
+def _never_served(url: str) -> str:
+    return redact_urls(
+        f"no guard state at {url}: give the --db URL that `guard serve` writes"
+        " (default sqlite:///guard-state.db, relative to where it runs)"
+    )
+
+
 _SELECT_CLIENT = sa.select(clients_table).where(clients_table.c.client_id == sa.bindparam("cid"))
 _LOCK_CLIENT = _SELECT_CLIENT.with_for_update()
 _INSERT_CLIENT = clients_table.insert()
@@ -266,9 +274,12 @@ class GuardStore:
     ----------
     url
         Any SQLAlchemy URL (``sqlite:///path/guard.db`` by default in the service).
+    create
+        Create the tables (the service). The review commands pass False: a state the
+        service never wrote (a mistyped path) is an error, not an empty all-clear.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         try:
             parsed = sa.engine.make_url(url)
@@ -279,9 +290,14 @@ class GuardStore:
                 if parsed.database in (None, "", ":memory:"):
                     # One in-memory database shared by every thread (requests are serialized).
                     kwargs["poolclass"] = sa.pool.StaticPool
+                elif not create and not Path(parsed.database).is_file():
+                    raise StorageError(_never_served(url))
                 else:
                     _owner_only(Path(parsed.database))
             self.engine = sa.create_engine(url, **kwargs)
+            if not create and not sa.inspect(self.engine).has_table(clients_table.name):
+                self.engine.dispose()
+                raise StorageError(_never_served(url))
             if is_sqlite:
                 _sqlite_setup(self.engine)
             _meta.create_all(self.engine)

@@ -95,13 +95,30 @@ def loads_bounded(data: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     RequestDeniedError
         400: nested deeper than ``max_depth`` (checked before the parser runs).
     ValueError
-        Not UTF-8 or not JSON (:class:`json.JSONDecodeError`, which FastAPI answers 422).
+        Not UTF-8, not JSON, an object with a repeated key (a filter that reads the first
+        and a model that reads the last would see different records), or an integer too long
+        to convert: always :class:`json.JSONDecodeError`, which FastAPI answers 422.
     """
     if json_depth(data) > max_depth:
         raise RequestDeniedError(
             f"request body nests deeper than {max_depth} levels", status_code=400
         )
-    return json.loads(data)
+    try:
+        return json.loads(data, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # a repeated key, or an integer over Python's digit limit
+        raise json.JSONDecodeError(str(exc), data.decode("utf-8", "replace"), 0) from exc
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key that appears twice."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r} in a JSON object")
+        out[key] = value
+    return out
 
 
 class _BoundedJSONRequest(Request):
