@@ -177,3 +177,22 @@ def test_a_client_file_of_the_wrong_shape_is_refused_and_kept(
     err = capsys.readouterr().err
     assert err.startswith(f"error: client file {clients} is malformed"), err
     assert clients.read_text() == text
+
+
+def test_a_revoked_id_is_not_given_to_a_new_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new key under a revoked id once inherited its quota use (429 on its first request)."""
+    clients = tmp_path / "clients.json"
+    base = ["--clients", str(clients), "--id"]
+    assert run(["guard", "add-client", *base, "slow", "--quota", "6"]) == 0
+    assert run(["guard", "revoke-client", *base, "slow"]) == 0
+    before = clients.read_text()
+    capsys.readouterr()
+    assert run(["guard", "add-client", *base, "slow", "--quota", "6"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: client 'slow' was revoked"), err
+    assert err.count("\n") == 1
+    assert clients.read_text() == before
+    assert run(["guard", "add-client", *base, "slow-2", "--quota", "6"]) == 0
+    assert json.loads(clients.read_text())["revoked"] == ["slow"]

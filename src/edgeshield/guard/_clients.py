@@ -89,11 +89,14 @@ class ClientSpec:
 class ClientRegistry:
     """The clients of one service, looked up by key hash."""
 
-    __slots__ = ("_by_hash", "_by_id", "_lock", "_path", "_seen")
+    __slots__ = ("_by_hash", "_by_id", "_lock", "_path", "_revoked", "_seen")
 
     def __init__(self, clients: list[ClientSpec] | tuple[ClientSpec, ...] = ()) -> None:
         self._by_hash: dict[str, ClientSpec] = {}
         self._by_id: dict[str, ClientSpec] = {}
+        #: Revoked ids: the guard's state keeps their counters, alarm and history under the
+        #: id, so a new client must not inherit them by reusing it.
+        self._revoked: set[str] = set()
         self._path: Path | None = None
         self._seen: tuple[int, int, int] | None = None
         self._lock = threading.Lock()
@@ -116,6 +119,7 @@ class ClientRegistry:
                 return
             fresh = type(self).load(self._path)  # fails closed: a malformed file is an error
             self._by_hash, self._by_id, self._seen = fresh._by_hash, fresh._by_id, fresh._seen
+            self._revoked = fresh._revoked
 
     def _insert(self, spec: ClientSpec) -> None:
         if spec.client_id in self._by_id:
@@ -136,6 +140,11 @@ class ClientRegistry:
         key: str | None = None,
     ) -> str:
         """Register a client and return its API key (shown once, stored only as a hash)."""
+        if client_id in self._revoked:
+            raise ConfigError(
+                f"client {client_id!r} was revoked: the guard's state keeps its quota use,"
+                " alarm and history under that id; choose a new id"
+            )
         key = key or new_api_key()
         self._insert(
             ClientSpec(
@@ -155,6 +164,7 @@ class ClientRegistry:
         if spec is None:
             raise ConfigError(f"no client {client_id!r}")
         del self._by_hash[spec.key_sha256]
+        self._revoked.add(client_id)
 
     def rotate(self, client_id: str, *, key: str | None = None) -> str:
         """Give a client a new key (returned once); the old key stops working."""
@@ -187,7 +197,7 @@ class ClientRegistry:
     def to_json(self) -> str:
         """JSON text of the registry (hashes only)."""
         rows = [{**asdict(s), "tier": s.tier.value} for s in self._by_id.values()]
-        return json.dumps({"clients": rows}, indent=2)
+        return json.dumps({"clients": rows, "revoked": sorted(self._revoked)}, indent=2)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the registry as JSON (mode 0600), atomically: a reader sees old or new."""
@@ -216,8 +226,11 @@ class ClientRegistry:
             st = os.stat(path)
             data = json.loads(path.read_text())
             rows = data["clients"]
+            revoked = data.get("revoked", [])
             if not isinstance(rows, list):
                 raise TypeError('"clients" must be a list')
+            if not isinstance(revoked, list) or not all(isinstance(r, str) for r in revoked):
+                raise TypeError('"revoked" must be a list of client ids')
             registry = cls(
                 [
                     ClientSpec(
@@ -231,6 +244,7 @@ class ClientRegistry:
                     for r in rows
                 ]
             )
+            registry._revoked = set(revoked)
             registry._path, registry._seen = path, (st.st_ino, st.st_mtime_ns, st.st_size)
             return registry
         except OSError as exc:
