@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,18 @@ def test_quiet_flower_puts_the_environment_back(monkeypatch: pytest.MonkeyPatch)
     assert os.environ["RAY_DEDUP_LOGS"] == "1"
     assert "FLWR_TELEMETRY_ENABLED" not in os.environ
     assert logging.getLogger("flwr").level == level
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: RecordDP(noise_multiplier=float("nan")), "noise_multiplier"),
+        (lambda: RecordDP(max_grad_norm=float("inf")), "max_grad_norm"),
+        (lambda: FederatedConfig(learning_rate=float("nan")), "learning_rate"),
+        (lambda: FederatedConfig(secagg_clipping_range=float("inf")), "secagg_clipping_range"),
+    ],
+)
+def test_nan_and_infinite_settings_are_refused(make: Callable[[], object], name: str) -> None:
+    """`fl run --dp=nan` once passed every `x <= 0` check and started training."""
+    with pytest.raises(ConfigError, match=f"{name} must be a finite number"):
+        make()

@@ -214,8 +214,14 @@ def _root(
 
 
 def _fail(message: str, code: int) -> int:
-    """Print one ``error:`` line (credentials in URLs masked) on stderr; return the exit code."""
-    print(f"error: {redact_urls(message)}", file=sys.stderr)
+    """Print one ``error:`` line on stderr; return the exit code.
+
+    Credentials in URLs are masked, and control characters (a path holding a newline or a
+    terminal escape) are made visible, so the line is one line and the terminal stays as it was.
+    """
+    from edgeshield.cli._render import visible
+
+    print(f"error: {visible(redact_urls(message))}", file=sys.stderr)
     return code
 
 

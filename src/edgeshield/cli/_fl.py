@@ -528,9 +528,12 @@ def register_cmd(
 def vendor_key_cmd(
     out: Annotated[Path, typer.Option("--out", help="Directory for vendor.key / vendor.pub.")],
     name: Annotated[str, typer.Option(help="File name stem.")] = "vendor",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing key pair (plants trust it).")
+    ] = False,
 ) -> None:
     """Create the vendor's Ed25519 app-signing key pair (copy the .pub to every plant)."""
-    private, public = generate_vendor_key(out, name)
+    private, public = generate_vendor_key(out, name, overwrite=force)
     console.print(f"private (keep on the vendor's workstation): {private}\npublic: {public}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +15,15 @@ from rich.table import Table
 if TYPE_CHECKING:
     from edgeshield.usecase import FailureMetrics, Fleet
 
-__all__ = ["JsonOption", "console", "fleet_table", "metrics_table", "print_json", "progress"]
+__all__ = [
+    "JsonOption",
+    "console",
+    "fleet_table",
+    "metrics_table",
+    "print_json",
+    "progress",
+    "visible",
+]
 
 console = Console()
 """Standard output; tables and summaries go here (wide when piped, so tables stay readable)."""
@@ -26,6 +35,22 @@ JsonOption = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on standard output (for scripts).")
 ]
 """``--json``: the result as one JSON object, and nothing else on standard output."""
+
+
+def visible(value: object) -> str:
+    r"""Return ``value`` as text with every control or format character made visible.
+
+    Header fields, metadata, file names and paths in error messages come from whoever wrote
+    them: terminal escapes (clear-screen, window titles, OSC-8 links), bidi overrides and
+    newlines must not reach the terminal, so each becomes a visible ``\x1b``-style escape.
+    """
+    text = str(value)
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+        else char
+        for char in text
+    )
 
 
 def print_json(value: Any) -> None:

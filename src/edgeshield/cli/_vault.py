@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import math
 import os
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,8 +14,10 @@ from rich.table import Table
 from rich.text import Text
 from safetensors import SafetensorError
 
+from edgeshield._files import read_small_file
 from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import JsonOption, console, print_json
+from edgeshield.cli._render import visible as _clean
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault import (
     BundleInfo,
@@ -50,6 +51,11 @@ licence_app = typer.Typer(help="Issue and read licence tokens.", no_args_is_help
 app.add_typer(licence_app, name="licence")
 
 
+def _why(exc: OSError | UnicodeDecodeError) -> str:
+    """A file error in a few words."""
+    return "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc.strerror)
+
+
 class KeyKind(enum.Enum):
     """Which key pair ``keygen`` writes."""
 
@@ -76,22 +82,6 @@ PassphraseEnv = Annotated[
 OwnerPublicOption = Annotated[
     Path, typer.Option("--owner-public", help="The owner's public key (PEM).")
 ]
-
-
-def _clean(value: object) -> str:
-    r"""Return ``value`` as text with every control or format character made visible.
-
-    Header fields, metadata and file names come from whoever wrote the bundle: terminal
-    escapes (clear-line, OSC-8 links), bidi overrides and newlines must not reach the
-    terminal, so each becomes a visible ``\\x1b``-style escape.
-    """
-    text = str(value)
-    return "".join(
-        char.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-        else char
-        for char in text
-    )
 
 
 def _say(text: str) -> None:
@@ -244,9 +234,9 @@ def open_cmd(
     token = None
     if licence is not None:
         try:
-            token = licence.read_text().strip()
+            token = read_small_file(licence).decode().strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise StorageError(f"cannot read licence {licence}") from exc
+            raise StorageError(f"cannot read licence {licence}: {_why(exc)}") from exc
     tensors = open_bundle(
         bundle,
         device_key=DeviceKey.load(device_key, passphrase=_passphrase(passphrase_env)),
@@ -433,9 +423,9 @@ def licence_show_cmd(
 ) -> None:
     """Check a licence's signature and show its terms."""
     try:
-        token = token_file.read_text().strip()
+        token = read_small_file(token_file).decode().strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise StorageError(f"cannot read licence {token_file}") from exc
+        raise StorageError(f"cannot read licence {token_file}: {_why(exc)}") from exc
     licence = read_licence(token, owner_public_key=OwnerPublicKey.load(owner_public))
     if as_json:
         ledger = licence.ledger

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -80,6 +81,14 @@ class PlantBehaviour(Protocol):
         ...
 
 
+def _refuse_non_finite(config: object) -> None:
+    """Refuse NaN or infinite float settings (``x <= 0`` lets NaN through every range check)."""
+    for item in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{item.name} must be a finite number, got {value}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class MaliciousPlant:
     """A plant (by its index in the run's plant order) that follows ``behaviour``."""
@@ -122,6 +131,7 @@ class RecordDP:
     trainable: DPTrainable = DPTrainable.ALL
 
     def __post_init__(self) -> None:
+        _refuse_non_finite(self)
         if not isinstance(self.trainable, DPTrainable):
             raise ConfigError(f"trainable must be a DPTrainable, got {self.trainable!r}")
         if self.noise_multiplier <= 0 or self.max_grad_norm <= 0:
@@ -145,6 +155,7 @@ class ClientDP:
     delta: float = 1e-5
 
     def __post_init__(self) -> None:
+        _refuse_non_finite(self)
         if self.noise_multiplier <= 0 or self.clipping_norm <= 0:
             raise ConfigError("client-level DP needs a positive noise multiplier and clip norm")
         if not 0 < self.delta < 1:
@@ -274,6 +285,7 @@ class FederatedConfig:
     stage_wait: float = 120.0
 
     def __post_init__(self) -> None:
+        _refuse_non_finite(self)
         if self.plants < 2:
             raise ConfigError(f"a federation needs at least 2 plants, got {self.plants}")
         if self.rounds < 1 or self.local_epochs < 1 or self.batch_size < 1:

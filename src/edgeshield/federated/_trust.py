@@ -55,28 +55,37 @@ _DOMAIN = b"edgeshield flower app signature v1\n"
 _UNTRUSTED = "the Flower App is not signed by the vendor's key"
 
 
-def generate_vendor_key(directory: str | Path, name: str = "vendor") -> tuple[Path, Path]:
+def generate_vendor_key(
+    directory: str | Path, name: str = "vendor", *, overwrite: bool = False
+) -> tuple[Path, Path]:
     """Create the vendor's Ed25519 app-signing pair: ``name.key`` (PKCS#8 PEM, 0600), ``name.pub``.
 
-    The public key is in OpenSSH format; every plant gets a copy (``--vendor-key``).
+    The public key is in OpenSSH format; every plant gets a copy (``--vendor-key``). An
+    existing key file is refused unless ``overwrite`` (a second run must not destroy the key
+    every plant trusts); files are written as :func:`~edgeshield.vault.write_key_file` does.
+
+    Raises
+    ------
+    StorageError
+        A key file exists (without ``overwrite``) or cannot be written.
     """
+    from edgeshield.vault import refuse_existing, write_key_file
+
     out = Path(directory)
+    private, public = out / f"{name}.key", out / f"{name}.pub"
+    refuse_existing([private, public], overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    private, public = out / f"{name}.key", out / f"{name}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     )
-    private.chmod(0o600)
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-        )
+    ssh = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
+    write_key_file(private, pem, private=True, overwrite=overwrite)
+    write_key_file(public, ssh, private=False, overwrite=overwrite)
     return private, public
 
 

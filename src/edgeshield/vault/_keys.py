@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 
+from edgeshield._files import read_small_file
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.vault._pkcs8 import encrypt_pkcs8
 
@@ -29,7 +30,7 @@ def key_id_of(raw_public: bytes) -> str:
 
 def _read(path: str | os.PathLike[str]) -> bytes:
     try:
-        return Path(path).read_bytes()
+        return read_small_file(path)
     except OSError as exc:
         raise StorageError(f"cannot read key file {os.fspath(path)}: {exc.strerror}") from exc
 

@@ -19,6 +19,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from edgeshield._files import read_small_file
 from edgeshield.errors import ConfigError, IntegrityError, StorageError
 from edgeshield.vault._keys import _passphrase, private_pem, refuse_existing, write_key_file
 
@@ -65,7 +66,7 @@ def _model_signing() -> Any:
 
 def _check_ec_private_key(path: Path, passphrase: bytes | None) -> None:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
+        key = serialization.load_pem_private_key(read_small_file(path), password=passphrase)
     except OSError as exc:
         raise StorageError(f"cannot read key file {path}: {exc.strerror}") from exc
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -76,7 +77,7 @@ def _check_ec_private_key(path: Path, passphrase: bytes | None) -> None:
 
 def _check_ec_public_key(path: Path) -> None:
     try:
-        key = serialization.load_pem_public_key(path.read_bytes())
+        key = serialization.load_pem_public_key(read_small_file(path))
     except OSError as exc:
         raise StorageError(f"cannot read key file {path}: {exc.strerror}") from exc
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import io
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,12 +63,17 @@ def _opened(source: BundleSource) -> Iterator[tuple[IO[bytes], int, BundleBytes]
     if not isinstance(source, str | os.PathLike):
         raise ConfigError("bundle source must be a path or bytes")
     try:
-        handle = open(source, "rb")  # noqa: SIM115 - closed below, errors mapped first
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below)
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        handle = os.fdopen(fd, "rb")
     except OSError as exc:
         raise StorageError(f"cannot read bundle {os.fspath(source)}: {exc.strerror}") from exc
     with handle:
         fd = handle.fileno()
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StorageError(f"cannot read bundle {os.fspath(source)}: not a regular file")
+        size = st.st_size
         try:
             # Mapped, not read: decryption reads the page cache in place instead of copying
             # each chunk into a buffer first. What the file holds is still only trusted once
