@@ -305,3 +305,46 @@ def test_demo_and_fl_run_name_the_plants_attack_alike(capsys: pytest.CaptureFixt
         option = [] if command[-1] == "--poison" else ["--attack"]
         assert run([*command, *option, "no-such-attack"]) == 2
         assert "'no-such-attack' is not one of" in _one_error(capsys)
+
+
+_SPEC = "contracts/specs/model_licence.yaml"
+_REPORT = ["--report", "{d}"]
+_API = ["--suspect-model", "{d}", "--out"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "existing"),
+    [
+        (["ledger", "generate", _SPEC, "-o", "{f}"], "f"),
+        (["ledger", "compile", _SPEC, "-o", "{f}"], "f"),
+        (["ledger", "from-text", "{t}", "-o", "{f}"], "f"),
+        (["ledger", "from-text", "{t}", "--spec-output", "{f}"], "f"),
+        (["vault", "sign-manifest", "{d}", "--key", "{t}", "--signature", "{f}"], "f"),
+        (["vault", "sign-manifest", "{d}", "--key", "{t}"], "d/model.sig"),
+        (["ownership", "calibrate", "--key", "{t}", "--envelope", "{t}", "--out", "{f}"], "f"),
+        (
+            ["ownership", "verify", "--suspect", "{d}", "--key", "{t}", "--null", "{t}", *_REPORT],
+            "d/evidence.md",
+        ),
+        (
+            ["ownership", "verify-api", "--db", "sqlite:///{t}", "--client", "c", *_API, "{f}"],
+            "f",
+        ),
+    ],
+)
+def test_writers_refuse_an_existing_output_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], existing: str
+) -> None:
+    """A red team replaced files with each of these commands, silently (no --force existed)."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "t").write_text("x")
+    target = tmp_path / existing
+    target.write_text("precious")
+    names = {"f": tmp_path / "f", "d": tmp_path / "d", "t": tmp_path / "t"}
+    code = run([part.format(**{k: str(v) for k, v in names.items()}) for part in argv])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.startswith("error: "), err
+    assert "exists; pass --force" in err
+    assert err.count("\n") == 1
+    assert target.read_text() == "precious"

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import JsonOption, print_json
 from edgeshield.errors import ConfigError, LedgerError
 from edgeshield.ledger import (
@@ -126,13 +127,16 @@ def generate_cmd(
     spec_path: SpecPath,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
     evm_version: Evm = EvmVersion.PRAGUE,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output.")] = False,
 ) -> None:
     """Generate the Solidity contract for a spec (deterministic)."""
+    if output is not None:
+        check_writable(output, force=force, what="output")
     source = generate_solidity(load_spec(spec_path), GeneratorOptions(evm_version=evm_version))
     if output is None:
         typer.echo(source, nl=False)
     else:
-        output.write_text(source, encoding="utf-8")
+        replace_file(output, source.encode("utf-8"))
         typer.echo(f"wrote {output}")
 
 
@@ -145,13 +149,16 @@ def compile_cmd(
         Path | None, typer.Option("--cache-dir", help="Artifact cache (default: user cache).")
     ] = None,
     as_json: JsonOption = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output.")] = False,
 ) -> None:
     """Generate and compile a spec with solc-js; print or write the artifact."""
+    if output is not None:
+        check_writable(output, force=force, what="output")
     spec = load_spec(spec_path)
     config = CompilerConfig(evm_version=evm_version, cache_dir=cache_dir or default_cache_dir())
     compiled = compile_spec(spec, config)
     if output is not None:
-        output.write_text(json.dumps(compiled.to_json(), indent=2), encoding="utf-8")
+        replace_file(output, json.dumps(compiled.to_json(), indent=2).encode("utf-8"))
     size = (len(compiled.deployed_bytecode) - 2) // 2
     if as_json:
         print_json(

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from edgeshield.cli._ledger import app
+from edgeshield.cli._outputs import check_writable_all, replace_file
 from edgeshield.cli._render import JsonOption, print_json
 from edgeshield.errors import ConfigError, SpecError
 from edgeshield.ledger import (
@@ -45,6 +46,9 @@ SpecOutput = Annotated[
     Path | None, typer.Option("--spec-output", help="Write the derived YAML spec here.")
 ]
 Evm = Annotated[EvmVersion, typer.Option("--evm-version", help="Target EVM version.")]
+Force = Annotated[
+    bool, typer.Option("--force", help="Replace existing --output / --spec-output files.")
+]
 Props = Annotated[
     list[str] | None,
     typer.Option(
@@ -60,7 +64,10 @@ def _convert(
     spec_output: Path | None,
     evm_version: EvmVersion,
     props: list[str] | None,
+    force: bool,
 ) -> None:
+    targets = [p for p in (spec_output, output) if p is not None]
+    check_writable_all(targets, force=force, what="output")
     parsed = [parse_property(text) for text in props or []]
     spec = loader(path)
     if parsed:
@@ -75,10 +82,10 @@ def _convert(
     if spec_output is None:
         typer.echo(text, nl=False)
     else:
-        spec_output.write_text(text, encoding="utf-8")
+        replace_file(spec_output, text.encode("utf-8"))
         typer.echo(f"wrote {spec_output}")
     if output is not None:
-        output.write_text(source, encoding="utf-8")
+        replace_file(output, source.encode("utf-8"))
         typer.echo(f"wrote {output}")
     typer.echo(
         f"# {spec.contract}: {len(spec.states)} states, {len(spec.transitions)} transitions, "
@@ -93,9 +100,10 @@ def from_text_cmd(
     spec_output: SpecOutput = None,
     evm_version: Evm = EvmVersion.PRAGUE,
     props: Props = None,
+    force: Force = False,
 ) -> None:
     """Parse a contract written in controlled English; show the spec, generate the contract."""
-    _convert(load_text, path, output, spec_output, evm_version, props)
+    _convert(load_text, path, output, spec_output, evm_version, props, force)
 
 
 @app.command(name="from-pnml")
@@ -105,9 +113,10 @@ def from_pnml_cmd(
     spec_output: SpecOutput = None,
     evm_version: Evm = EvmVersion.PRAGUE,
     props: Props = None,
+    force: Force = False,
 ) -> None:
     """Check a Petri net (reachability, deadlocks) and derive its spec and contract."""
-    _convert(load_pnml, path, output, spec_output, evm_version, props)
+    _convert(load_pnml, path, output, spec_output, evm_version, props, force)
 
 
 @app.command(name="from-ontology")
@@ -117,9 +126,10 @@ def from_ontology_cmd(
     spec_output: SpecOutput = None,
     evm_version: Evm = EvmVersion.PRAGUE,
     props: Props = None,
+    force: Force = False,
 ) -> None:
     """Validate an ontology with its SHACL rules and derive its spec and contract."""
-    _convert(load_ontology, path, output, spec_output, evm_version, props)
+    _convert(load_ontology, path, output, spec_output, evm_version, props, force)
 
 
 def _read_properties(path: Path) -> list[str]:

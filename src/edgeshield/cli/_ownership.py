@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
-from edgeshield.cli._outputs import check_writable, staged_directory
+from edgeshield.cli._outputs import check_writable, check_writable_all, staged_directory
 from edgeshield.cli._ownership_api import verify_api_cmd
 from edgeshield.cli._render import JsonOption, console, print_json, progress
 from edgeshield.errors import ConfigError, OwnershipError
@@ -214,6 +214,7 @@ def calibrate(
     rows: RowsOption = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the data and the null models.")] = 100,
     schema: SchemaOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
 ) -> None:
     """Train independent null models and measure their agreement with the trigger labels.
 
@@ -222,6 +223,7 @@ def calibrate(
     dataset schema (a shipped one by its name, else pass its YAML as --schema); an envelope
     of another schema than --schema is refused.
     """
+    check_writable(out, force=force, what="null calibration")  # before hours of training
     needed = null_models_needed(fpr)
     count = needed if models is None else models
     if count < needed:
@@ -290,11 +292,17 @@ def verify_cmd(
         Path | None, typer.Option("--released", help="The released model (for the commitment).")
     ] = None,
     as_json: JsonOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing --report's evidence files.")
+    ] = False,
 ) -> None:
     """Test a suspect model for the watermark; optionally write an evidence report.
 
     Exit status 0 when OWNED, 3 when NOT OWNED (also with --json).
     """
+    if report is not None:
+        names = ("evidence.md", "evidence.html", "agreement.png", "evidence.json")
+        check_writable_all([report / n for n in names], force=force, what="evidence file")
     wkey = WatermarkKey.load(key)
     calibration = NullDistribution.load(null)
     classifier = load_classifier(suspect)

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
+from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError
 
@@ -42,8 +43,11 @@ def verify_api_cmd(
     alpha: Annotated[float, typer.Option(help="Claim ownership at p <= alpha.")] = 1e-6,
     out: Annotated[Path | None, typer.Option("--out", help="Write the evidence as JSON.")] = None,
     schema: SchemaOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
 ) -> None:
     """Test whether a suspect reproduces the API watermark's marked answers (per-model test)."""
+    if out is not None:
+        check_writable(out, force=force, what="evidence")
     import numpy as np
 
     from edgeshield.guard import (
@@ -105,4 +109,5 @@ def verify_api_cmd(
         f"{evidence.controls} control cells; p = {evidence.p_value:.3g} (alpha {alpha:g})"
     )
     if out is not None:
-        out.write_text(json.dumps({"suspect": where, "verdict": verdict, **evidence.as_dict()}))
+        body = {"suspect": where, "verdict": verdict, **evidence.as_dict()}
+        replace_file(out, json.dumps(body).encode("utf-8"))

@@ -458,8 +458,12 @@ def sign_manifest_cmd(
         Path | None, typer.Option("--signature", help="Signature file (default DIR/model.sig).")
     ] = None,
     passphrase_env: PassphraseEnv = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing signature.")] = False,
 ) -> None:
     """Write an OpenSSF model-signing signature (verify with `model_signing verify key`)."""
+    target = signature or model_dir / "model.sig"
+    if target.exists() and not force:
+        raise ConfigError(f"signature {target} exists; pass --force to replace it")
     path = sign_model_directory(
         model_dir, private_key=key, signature=signature, passphrase=_passphrase(passphrase_env)
     )
