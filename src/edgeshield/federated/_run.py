@@ -249,6 +249,30 @@ def run_federated(
         )
 
 
+@contextmanager
+def _keep_sigterm_handler() -> Iterator[None]:
+    """Keep the caller's SIGTERM handler while Ray starts (``ray.init`` replaces it).
+
+    Ray's driver handler calls ``sys.exit``: a ``SystemExit`` that Flower's simulation loop
+    does not stop on, so ``fl run`` hung after SIGTERM with Ray's workers left behind. The
+    CLI's handler turns SIGTERM into the same interrupt as Ctrl-C, which the loop ends on.
+    """
+    import signal
+
+    import ray._private.utils as ray_utils
+
+    before = signal.getsignal(signal.SIGTERM)
+    if not callable(before):  # the default action: nothing of ours to keep
+        yield
+        return
+    original = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda _handler: None
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = original
+
+
 def _stop_ray() -> None:
     """Shut Ray down if Flower's engine left it running (an interrupt in the middle of a run)."""
     ray = sys.modules.get("ray")
@@ -270,6 +294,10 @@ def _run(
     schema: DatasetSchema,
     reference: pd.DataFrame | None,
 ) -> FederatedResult:
+    # Ray's driver otherwise installs a C-level SIGTERM handler that dumps a stack and exits
+    # at once: the CLI's handler (temporary outputs removed, Ray shut down, one error line)
+    # would never run. Read by Ray at import and at init.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     from flwr.simulation import run_simulation
 
     run_path = Path(run_dir)
@@ -315,12 +343,13 @@ def _run(
         if engine is Engine.IN_PROCESS:
             run_in_process(make_server_app(plan), make_client_app(settings), config.plants)
         else:
-            run_simulation(
-                server_app=make_server_app(plan),
-                client_app=make_client_app(settings),
-                num_supernodes=config.plants,
-                backend_config=backend,
-            )
+            with _keep_sigterm_handler():
+                run_simulation(
+                    server_app=make_server_app(plan),
+                    client_app=make_client_app(settings),
+                    num_supernodes=config.plants,
+                    backend_config=backend,
+                )
     except FederatedError:
         raise
     except Exception as exc:
