@@ -98,6 +98,17 @@ def test_loading_rejects_bad_files(
     card_path.write_text(json.dumps(card))
     with pytest.raises(ModelError, match="architecture"):
         load_classifier(tmp_path / "m")
+    for hidden in ([2_000_000_000], [-5], []):  # 2e9 once allocated 896 GB before any check
+        card = json.loads(good_card)
+        card["architecture"]["hidden"] = hidden
+        card_path.write_text(json.dumps(card))
+        with pytest.raises(ModelError, match="architecture"):
+            load_classifier(tmp_path / "m")
+    card = json.loads(good_card)
+    card["threshold"] = 0.5
+    card_path.write_text(json.dumps(card).replace('"threshold": 0.5', '"threshold": 1e999'))
+    with pytest.raises(ModelError, match="threshold must lie in"):
+        load_classifier(tmp_path / "m")
     card = json.loads(good_card)
     card["encoder"]["edges"][0] = [3.0, 1.0]
     card_path.write_text(json.dumps(card))

@@ -70,6 +70,13 @@ def classifier_from_parts(
         seed = int(card["seed"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card is malformed: {exc!r}") from exc
+    if not 0.0 <= threshold <= 1.0:  # NaN and 1e999 fail too
+        raise ModelError(f"model card's threshold must lie in [0, 1], got {threshold}")
+    # Sizes the network only from what the weights hold: a card naming 2e9 hidden units made
+    # the model allocate hundreds of GB before the shapes were compared.
+    dims = {int(d) for tensor in state.values() for d in tensor.shape}
+    if not hidden or any(d not in dims for d in (*hidden, in_features)):
+        raise ModelError("weights do not match the architecture in the model card")
     schema = None
     if "dataset_schema" in card:
         try:
