@@ -155,5 +155,5 @@ def test_quiet_flower_puts_the_environment_back(monkeypatch: pytest.MonkeyPatch)
 )
 def test_nan_and_infinite_settings_are_refused(make: Callable[[], object], name: str) -> None:
     """`fl run --dp=nan` once passed every `x <= 0` check and started training."""
-    with pytest.raises(ConfigError, match=f"{name} must be a finite number"):
+    with pytest.raises(ConfigError, match=f"{name} must be finite"):
         make()

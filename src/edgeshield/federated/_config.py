@@ -86,7 +86,7 @@ def _refuse_non_finite(config: object) -> None:
     for item in fields(config):  # type: ignore[arg-type]
         value = getattr(config, item.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{item.name} must be a finite number, got {value}")
+            raise ConfigError(f"{item.name} must be finite, got {value}")
 
 
 @dataclass(frozen=True, kw_only=True)
