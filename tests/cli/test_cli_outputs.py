@@ -230,6 +230,49 @@ def test_options_from_environment_and_config_file(
     assert "EDGESHIELD_CONFIG" in _one_error(capsys)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("data = 5\n", "data = 5 must be a table ([data]) of options"),
+        ("[data]\ngenerate = 3\n", "data.generate = 3 must be a table ([data.generate])"),
+        ("[nosuch]\nx = 1\n", "[top level] has no command 'nosuch'"),
+        # a misspelt option was ignored in silence: the command ran on its default
+        ("[data.generate]\nrowz = 7\n", "[data.generate] has no option 'rowz'"),
+        ("[data.generate.rows]\nx = 1\n", "[data.generate] is a command; 'rows' cannot be"),
+        ("[data.generate]\nseed = -1\n", "Invalid value for '--seed'"),
+    ],
+)
+def test_a_config_file_of_the_wrong_shape_is_one_line_naming_the_table(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    message: str,
+) -> None:
+    config = tmp_path / "edgeshield.toml"
+    config.write_text(text)
+    monkeypatch.setenv("EDGESHIELD_CONFIG", str(config))
+    out = tmp_path / "a.csv"
+    assert run(["data", "generate", "--out", str(out), "--rows", "20"]) != 0
+    assert message in _one_error(capsys)
+    assert not out.exists()
+
+
+def test_config_tables_of_hyphenated_commands_apply_in_either_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[guard.add-client]`` was silently ignored (its key became ``add_client``); a BOM too."""
+    config = tmp_path / "edgeshield.toml"
+    monkeypatch.setenv("EDGESHIELD_CONFIG", str(config))
+    for n, table in enumerate(("guard.add-client", "guard.add_client")):
+        config.write_bytes(f"\ufeff[{table}]\nrate = 7\nquota = 9\n".encode())
+        clients = tmp_path / f"clients-{n}.json"
+        assert run(["guard", "add-client", "--clients", str(clients), "--id", "a"]) == 0
+        (entry,) = json.loads(clients.read_text())["clients"]
+        assert (entry["rate_per_s"], entry["quota"]) == (7.0, 9)
+    capsys.readouterr()
+
+
 def test_network_failure_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

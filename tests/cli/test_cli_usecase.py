@@ -1,3 +1,6 @@
+import os
+import signal
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -71,6 +74,16 @@ def test_train_on_csv(tmp_path: Path, real_data_path: Path) -> None:
         (["train", "--out", "{tmp}/m", "--db-url", "sqlite:///{tmp}/x.db"], "no plant data"),
         (["train", "--out", "{tmp}/m", "--csv", "{missing}"], "no such file"),
         (["demo", "--plants", "1"], "plants"),
+        # numpy's OverflowError / ValueError before the options were bounded
+        (["data", "plants", "--rows", "100000000000000000000"], "'--rows'"),
+        (["data", "generate", "--seed", "-1", "--out", "{tmp}/x.csv"], "'--seed'"),
+        (["data", "plants", "--seed", "-1"], "'--seed'"),
+        (["train", "--out", "{tmp}/m", "--seed", "-1"], "'--seed'"),
+        (["demo", "--seed", "4294967296"], "'--seed'"),
+        (["data", "schema", "{deep}"], "YAML nested more than 32 deep"),
+        (["data", "schema", "/dev/zero"], "not a regular file"),  # grew until the OOM killer
+        (["data", "import", "{dup}", "--db-url", "sqlite:///{tmp}/new.db"], "repeats the header"),
+        (["data", "import", "{huge}", "--db-url", "sqlite:///{tmp}/new.db"], "64-bit integer"),
     ],
 )
 def test_bad_input_gives_one_clear_line(
@@ -81,12 +94,22 @@ def test_bad_input_gives_one_clear_line(
     wrong = tmp_path / "wrong.csv"
     pd.read_csv(good).drop(columns=["Torque [Nm]"]).to_csv(wrong, index=False)
     PlantDatabase(f"sqlite:///{tmp_path}/x.db").close()  # an existing database without plants
+    dup, huge, deep = tmp_path / "dup.csv", tmp_path / "huge.csv", tmp_path / "deep.yaml"
+    frame = pd.read_csv(good)
+    frame.assign(extra=1).rename(columns={"extra": "Torque [Nm]"}).to_csv(dup, index=False)
+    frame.astype({"Tool wear [min]": object}).assign(**{"Tool wear [min]": "1" * 29}).to_csv(
+        huge, index=False
+    )
+    deep.write_text("name: x\ncolumns: " + "[" * 5000 + "]" * 5000 + "\n")
     capsys.readouterr()
     names = {
         "tmp": str(tmp_path),
         "missing": str(tmp_path / "absent.csv"),
         "good": str(good),
         "wrongcols": str(wrong),
+        "dup": str(dup),
+        "huge": str(huge),
+        "deep": str(deep),
     }
     code = run([a.format(**names) for a in argv])
     captured = capsys.readouterr()
@@ -95,3 +118,22 @@ def test_bad_input_gives_one_clear_line(
     error_lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1, captured.err
     assert message in error_lines[0]
+    assert not (tmp_path / "new.db").exists()  # a refused import leaves no database behind
+
+
+def test_an_interrupted_first_import_leaves_no_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, db = tmp_path / "good.csv", tmp_path / "plants.db"
+    assert run(["data", "generate", "--rows", "50", "--out", str(good)]) == 0
+
+    def interrupted(*args: object, **kwargs: object) -> int:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the rows are being written
+        time.sleep(5)
+        raise AssertionError("the interrupt did not arrive")
+
+    monkeypatch.setattr(PlantDatabase, "write_plant", interrupted)
+    capsys.readouterr()
+    assert run(["data", "import", str(good), "--db-url", sqlite_url(db)]) == 130
+    assert "error: interrupted (SIGINT)" in capsys.readouterr().err
+    assert not db.exists()

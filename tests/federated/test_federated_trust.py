@@ -174,3 +174,27 @@ def test_the_superlink_refuses_a_control_api_off_loopback(tmp_path: Path) -> Non
             fleet_host="127.0.0.1",
             fleet_port=9092,
         )
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "message"),
+    [
+        (None, "is not a Flower App: it has no pyproject.toml"),
+        ("garbage", "pyproject.toml is not readable TOML"),
+    ],
+)
+def test_signing_what_is_not_an_app_is_refused_and_keeps_the_old_signature(
+    signed: tuple[Path, Path], tmp_path: Path, pyproject: str | None, message: str
+) -> None:
+    app, _ = signed
+    before = (app / SIGNATURE_FILE).read_bytes()
+    (key,) = (tmp_path / "vendor").glob("*.key")
+    if pyproject is None:
+        (app / "pyproject.toml").unlink()
+    else:
+        (app / "pyproject.toml").write_text(pyproject)
+    with pytest.raises(ConfigError, match=message):
+        sign_app(app, key)
+    assert (app / SIGNATURE_FILE).read_bytes() == before
+    with pytest.raises(ConfigError, match="is not a directory"):
+        sign_app(tmp_path / "absent", key)

@@ -196,3 +196,15 @@ def test_a_revoked_id_is_not_given_to_a_new_client(
     assert clients.read_text() == before
     assert run(["guard", "add-client", *base, "slow-2", "--quota", "6"]) == 0
     assert json.loads(clients.read_text())["revoked"] == ["slow"]
+
+
+@pytest.mark.parametrize("quota", ["-1", "9223372036854775808", "1" + "0" * 29])
+def test_a_client_quota_beyond_the_sql_counters_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], quota: str
+) -> None:
+    clients = tmp_path / "clients.json"
+    argv = ["guard", "add-client", "--clients", str(clients), "--id", "c", "--quota", quota]
+    assert run(argv) == 1
+    err = capsys.readouterr().err
+    assert err == "error: client c: quota must be an integer in [0, 9223372036854775807]\n"
+    assert not clients.exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from eth_hash.auto import keccak
 
-from edgeshield.errors import ConfigError, OwnershipError
+from edgeshield.errors import ConfigError, OwnershipError, StorageError
 from edgeshield.ownership import (
     CommitmentOpening,
     LedgerCommitmentStore,
@@ -78,6 +78,19 @@ def test_local_log_commit_lookup_reveal(
         log.reveal(wrong)
     with pytest.raises(ConfigError):
         log.commit(b"123")
+
+
+@pytest.mark.parametrize("text", ["not json\n", "[1, 2]\n", '{"a": 1}\n', "\udcff"])
+def test_a_commit_never_appends_to_a_file_that_is_not_a_commitment_log(
+    tmp_path: Path, text: str
+) -> None:
+    """``ownership commit --log`` on a mistyped path appended a JSON line to any file."""
+    path = tmp_path / "notes.txt"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="cannot read commitment log"):
+        LocalCommitmentLog(path, clock=Clock()).commit(bytes(32))
+    assert path.read_bytes() == before
 
 
 def test_evidence_report_files(

@@ -73,3 +73,29 @@ def test_any_text_parses_or_raises_expr_error(text: str) -> None:
         assert 0 <= outcome.offset <= len(text)
     else:
         assert all(name in text for name in names(outcome))
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        # each walk of the tree (names, evaluate) recursed once per level: thousands of
+        # levels were a RecursionError (a segfault where a library raised the limit)
+        (
+            "(" * 5000 + "a" + ")" * 5000,
+            "10001 tokens; a derived feature may have at most 128",
+            128,
+        ),
+        ("a" + "+a" * 64, "129 tokens", 128),
+        ("-" * 40 + "a", "nested more than 32 deep", 32),
+        ("(" * 33 + "a" + ")" * 33, "nested more than 32 deep", 32),
+    ],
+)
+def test_a_formula_too_long_or_too_deep_is_refused(text: str, message: str, offset: int) -> None:
+    with pytest.raises(ExprError, match=message) as caught:
+        parse(text)
+    assert caught.value.offset == offset
+
+
+def test_a_formula_at_the_bounds_still_parses() -> None:
+    assert names(parse("(" * 32 + "a" + ")" * 32)) == ("a",)
+    assert names(parse("a" + "+b" * 63)) == ("a", "b")

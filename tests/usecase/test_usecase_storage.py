@@ -91,3 +91,27 @@ def test_quarantined_rows_are_stored_beside_the_plant_and_replaced_with_it(
         assert len(db.quarantined("p")) == 1  # the refused write changed nothing
         db.write_plant("p", frame, if_exists=IfPlantExists.REPLACE)
         assert db.quarantined("p").empty
+
+
+def test_a_database_file_the_failed_block_created_is_removed_and_an_old_one_kept(
+    tmp_path: Path,
+) -> None:
+    """An interrupted or refused first import left an empty database file behind."""
+    fleet = make_fleet(FleetConfig(plants=2, total_rows=400, min_rows=100), seed=0)
+
+    def write_then_interrupt(url: str, plant: str) -> None:
+        with PlantDatabase(url) as db:
+            db.write_plant(plant, fleet.frames[plant])
+            raise KeyboardInterrupt
+
+    new = tmp_path / "new.db"
+    with pytest.raises(KeyboardInterrupt):
+        write_then_interrupt(sqlite_url(new), "plant-1")
+    assert list(tmp_path.iterdir()) == []
+    old = tmp_path / "old.db"
+    with PlantDatabase(sqlite_url(old)) as db:
+        db.write_plant("plant-1", fleet.frames["plant-1"])
+    with pytest.raises(KeyboardInterrupt):
+        write_then_interrupt(sqlite_url(old), "plant-2")
+    with PlantDatabase(sqlite_url(old), create=False) as db:
+        assert db.plant_ids() == ["plant-1", "plant-2"]  # written before the interrupt: kept

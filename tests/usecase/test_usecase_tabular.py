@@ -197,3 +197,21 @@ def test_screen_sets_each_bad_row_aside_with_its_first_reason(
 def test_screen_still_refuses_a_missing_column(tmp_path: Path, raw: pd.DataFrame) -> None:
     with pytest.raises(SchemaError, match="missing column"):
         screen_table(_csv(tmp_path, raw.head(5).drop(columns=["Torque [Nm]"])), default_schema())
+
+
+def test_a_whole_number_beyond_int64_is_refused_not_an_overflow(
+    tmp_path: Path, raw: pd.DataFrame
+) -> None:
+    frame = raw.head(20).astype({"Rotational speed [rpm]": object})
+    frame.loc[4, "Rotational speed [rpm]"] = "1" * 29
+    with pytest.raises(
+        SchemaError, match=r"'Rotational speed \[rpm\]' holds 1.11111e\+28 at row 5"
+    ):
+        read_uci_csv(_csv(tmp_path, frame))
+
+
+def test_a_repeated_header_is_refused_not_dropped(tmp_path: Path, raw: pd.DataFrame) -> None:
+    """pandas read the copy as 'Torque [Nm].1' and the schema then dropped it unseen."""
+    frame = raw.head(20).assign(copy=0.0).rename(columns={"copy": "Torque [Nm]"})
+    with pytest.raises(SchemaError, match=r"repeats the header\(s\) 'Torque \[Nm\]'"):
+        read_uci_csv(_csv(tmp_path, frame))

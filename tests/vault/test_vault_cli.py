@@ -339,6 +339,8 @@ def test_bad_inputs(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert "chunk_size" in error_of(capsys, [*seal, "--chunk-size", "3"])
     assert "KEY=VALUE" in error_of(capsys, [*seal, "--meta", "novalue"])
+    # the second value once replaced the first in silence
+    assert "'k' is given twice" in error_of(capsys, [*seal, "--meta", "k=v", "--meta", "k=w"])
     assert "cannot read model" in error_of(
         capsys, [*seal[:2], str(d / "absent.safetensors"), *seal[3:]]
     )

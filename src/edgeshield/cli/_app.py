@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -21,7 +22,7 @@ import typer
 import typer.main
 from typer.core import TyperGroup
 
-from edgeshield.cli._config import load_config
+from edgeshield.cli._config import ConfigMap, checked_defaults, load_config
 from edgeshield.errors import EdgeShieldError, redact_urls
 
 __all__ = ["app", "main", "run"]
@@ -125,7 +126,19 @@ class _PlainFormatter(click.HelpFormatter):
 
 
 class _PlainContext(click.Context):
+    """click's context with plain help and the config file's table checked for its command."""
+
     formatter_class = _PlainFormatter
+
+    def __init__(self, command: click.Command, *args: Any, **kwargs: Any) -> None:
+        super().__init__(command, *args, **kwargs)
+        self.config_source: Path | None = (
+            self.default_map.source
+            if isinstance(self.default_map, ConfigMap)
+            else getattr(self.parent, "config_source", None)
+        )
+        if self.default_map is not None:
+            self.default_map = checked_defaults(self.default_map, command, self, self.config_source)
 
 
 def _plain_help(command: click.Command) -> None:
@@ -328,6 +341,12 @@ def _invoke(args: list[str]) -> int:
         return _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
     except ModuleNotFoundError as exc:  # a command of an extra this install does not have
         return _fail(_missing_extra(exc), 1)
+    except RecursionError:  # a hostile file (YAML, JSON, an expression) nested thousands deep
+        return _fail(
+            f"input nested too deeply to read (over {sys.getrecursionlimit()} levels); "
+            "check the structure of the files given",
+            1,
+        )
     except Exception as exc:  # the last line of defence: a bug still gets one line, not a dump
         if os.environ.get("EDGESHIELD_DEBUG"):
             raise

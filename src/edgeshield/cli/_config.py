@@ -21,26 +21,72 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import click
+
 from edgeshield.errors import ConfigError
 
-__all__ = ["CONFIG_ENV", "CONFIG_FILE", "load_config"]
+__all__ = ["CONFIG_ENV", "CONFIG_FILE", "ConfigMap", "checked_defaults", "load_config"]
 
 CONFIG_ENV = "EDGESHIELD_CONFIG"
 CONFIG_FILE = "edgeshield.toml"
 _MAX_BYTES = 1 << 20
 
 
-def _as_default_map(table: dict[str, Any]) -> dict[str, Any]:
-    """TOML keys use the option spelling (``db-url``); click's default map uses ``db_url``."""
+class ConfigMap(dict[str, Any]):
+    """The file's tables as read, remembering the file they came from (for error messages)."""
+
+    def __init__(self, table: dict[str, Any], source: Path) -> None:
+        super().__init__(table)
+        self.source = source
+
+
+def checked_defaults(
+    table: object, command: click.Command, ctx: click.Context, source: Path | None
+) -> dict[str, Any]:
+    """``table`` as click's default map for ``command``, or a :class:`ConfigError`.
+
+    A group's keys must name its subcommands (``add-client`` or ``add_client``) and hold
+    tables; a command's keys must name its options (``db-url`` or ``db_url``) and hold values.
+    A misspelt option in a security setting must not be ignored in silence.
+    """
+    where = ".".join(ctx.command_path.split()[1:]) or "top level"
+    origin = f"config file {source}" if source is not None else "config file"
+    help_hint = f"`{ctx.command_path} --help` lists them"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{origin}: [{where}] must be a table, not {type(table).__name__}")
+    params = {p.name for p in command.params if p.name}
     out: dict[str, Any] = {}
+    if isinstance(command, click.Group):
+        names = set(command.list_commands(ctx))
+        for key, value in table.items():
+            name = key if key in names else key.replace("_", "-")
+            if name in names:
+                if not isinstance(value, dict):
+                    dotted = name if where == "top level" else f"{where}.{name}"
+                    raise ConfigError(
+                        f"{origin}: {dotted} = {value!r} must be a table ([{dotted}]) of options"
+                    )
+                out[name] = value
+            elif key.replace("-", "_") in params and not isinstance(value, dict):
+                out[key.replace("-", "_")] = value
+            else:
+                raise ConfigError(f"{origin}: [{where}] has no command {key!r}; {help_hint}")
+        return out
     for key, value in table.items():
         name = key.replace("-", "_")
-        out[name] = _as_default_map(value) if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            raise ConfigError(f"{origin}: [{where}] is a command; {key!r} cannot be a table")
+        if name not in params:
+            raise ConfigError(f"{origin}: [{where}] has no option {key!r}; {help_hint}")
+        out[name] = value
     return out
 
 
-def load_config(path: Path | None = None) -> dict[str, Any] | None:
-    """The default map from the config file, or ``None`` where there is none.
+def load_config(path: Path | None = None) -> ConfigMap | None:
+    """The config file's tables, or ``None`` where there is none.
+
+    The tables are checked against the commands as each command runs
+    (:func:`checked_defaults`), since the CLI imports only the command it runs.
 
     Raises
     ------
@@ -64,7 +110,7 @@ def load_config(path: Path | None = None) -> dict[str, Any] | None:
     if len(raw) > _MAX_BYTES:
         raise ConfigError(f"config file {path} is larger than {_MAX_BYTES} bytes")
     try:
-        table = tomllib.loads(raw.decode("utf-8"))
+        table = tomllib.loads(raw.decode("utf-8-sig"))  # a BOM from a Windows editor is fine
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    return _as_default_map(table)
+    return ConfigMap(table, path)

@@ -9,6 +9,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from edgeshield.cli._limits import ROWS_MAX, SEED_MAX
 from edgeshield.cli._outputs import check_writable
 from edgeshield.cli._render import console, fleet_table
 from edgeshield.errors import ConfigError
@@ -77,8 +78,8 @@ def _if_exists(replace: bool, append: bool) -> IfPlantExists:
 @app.command(name="generate")
 def generate_cmd(
     out: Annotated[Path, typer.Option("--out", help="CSV file to write (UCI layout).")],
-    rows: Annotated[int, typer.Option(min=1, help="Rows to generate.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    rows: Annotated[int, typer.Option(min=1, max=ROWS_MAX, help="Rows to generate.")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed.")] = 0,
     db_url: DbUrl = None,
     plant: Annotated[str, typer.Option(help="Plant id when writing to a database.")] = "plant-1",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
@@ -118,7 +119,7 @@ def import_cmd(
             " N distinct values become the N plants."
         ),
     ] = "random",
-    seed: Annotated[int, typer.Option(help="Seed of --split random.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of --split random.")] = 0,
     replace: Replace = False,
     append: Append = False,
     schema: SchemaOption = None,
@@ -236,8 +237,8 @@ def schema_cmd(
 @app.command(name="plants")
 def plants_cmd(
     plants: Annotated[int, typer.Option("--plants", min=1, help="Number of plants.")] = 5,
-    rows: Annotated[int, typer.Option(help="Rows over all plants.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Random seed of the fleet.")] = 0,
+    rows: Annotated[int, typer.Option(min=1, max=ROWS_MAX, help="Rows over all plants.")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed of the fleet.")] = 0,
     db_url: DbUrl = None,
     replace: Replace = False,
 ) -> None:

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
+from edgeshield.cli._limits import ROWS_MAX, SEED_MAX
 from edgeshield.cli._render import console, progress
 from edgeshield.demo import (
     MAX_TRIGGERS,
@@ -42,7 +43,9 @@ def demo(
     rows: Annotated[
         int,
         typer.Option(
-            min=900, help="Rows over all generated AI4I plants (--data: the file decides)."
+            min=900,
+            max=ROWS_MAX,
+            help="Rows over all generated AI4I plants (--data: the file decides).",
         ),
     ] = 48_000,
     rounds: Annotated[int, typer.Option(min=1, help="Federated rounds.")] = 8,
@@ -102,7 +105,9 @@ def demo(
     attack_budget: Annotated[int, typer.Option(min=100, help="Jacobian attacker queries.")] = 600,
     thief_queries: Annotated[int, typer.Option(min=100, help="Natural-query thief.")] = 2000,
     benign_queries: Annotated[int, typer.Option(min=100, help="Benign client queries.")] = 400,
-    seed: Annotated[int, typer.Option(help="Random seed of data, training and attacks.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, max=SEED_MAX, help="Random seed of data, training and attacks.")
+    ] = 0,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are created.")] = Path(
         "runs"
     ),

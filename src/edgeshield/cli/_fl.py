@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
+from edgeshield.cli._limits import ROWS_MAX, SEED_MAX
 from edgeshield.cli._outputs import check_writable, check_writable_all, staged_directory
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError
@@ -214,7 +215,9 @@ def run_cmd(
         Attack.SIGN_FLIP
     ),
     dropout: Annotated[int, typer.Option(min=0, help="Plants crashing mid-round.")] = 0,
-    rows: Annotated[int, typer.Option(min=500, help="Generated rows over all plants.")] = 10_000,
+    rows: Annotated[
+        int, typer.Option(min=500, max=ROWS_MAX, help="Generated rows over all plants.")
+    ] = 10_000,
     db_url: Annotated[
         str | None,
         typer.Option(
@@ -229,7 +232,7 @@ def run_cmd(
             "--test", help="Held-out rows in the --schema layout for test metrics (with --db-url)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed.")] = 0,
     reproducible_dp: Annotated[
         bool,
         typer.Option(
@@ -410,7 +413,8 @@ def app_cmd(
     proximal_mu: ProximalMu = 0.0,
     release_average: ReleaseAverage = 1,
     reference_rows: Annotated[
-        int, typer.Option(min=200, help="Rows of the server's public reference set.")
+        int,
+        typer.Option(min=200, max=ROWS_MAX, help="Rows of the server's public reference set."),
     ] = 2000,
     stage_wait: Annotated[
         float,
@@ -422,7 +426,7 @@ def app_cmd(
         Path | None,
         typer.Option("--sign-key", help="Vendor's Ed25519 key (fl vendor-key): sign the app."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed.")] = 0,
     pretrain: Pretrain = None,
     schema: SchemaOption = None,
     reference: Reference = None,

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
 from edgeshield.cli._guard_alarms import alarms_cmd, clear_alarm_cmd, links_cmd
+from edgeshield.cli._limits import ROWS_MAX, SEED_MAX
 from edgeshield.cli._outputs import check_writable, replace_file
 from edgeshield.cli._render import console
 from edgeshield.errors import ConfigError, GuardError, redact_urls
@@ -307,9 +308,11 @@ def attack_cmd(
             "--key-file", help=f"File holding the attacker's API key (or ${_ATTACK_KEY})."
         ),
     ] = None,
-    eval_rows: Annotated[int, typer.Option("--eval-rows", help="Generated eval rows.")] = 500,
+    eval_rows: Annotated[
+        int, typer.Option("--eval-rows", min=1, max=ROWS_MAX, help="Generated eval rows.")
+    ] = 500,
     batch: Annotated[int, typer.Option("--batch", help="Records per request.")] = 50,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
     schema: SchemaOption = None,
 ) -> None:
     """Run an extraction attack against a running guard and print fidelity per budget.

@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
+from edgeshield.cli._limits import ROWS_MAX, SEED_MAX
 from edgeshield.cli._outputs import check_writable, check_writable_all, staged_directory
 from edgeshield.cli._ownership_api import verify_api_cmd
 from edgeshield.cli._render import JsonOption, console, print_json, progress
@@ -66,8 +67,10 @@ CsvOption = Annotated[
     ),
 ]
 PlantsOption = Annotated[int, typer.Option(min=1, help="Generated plants (no --csv).")]
-RowsOption = Annotated[int, typer.Option(min=200, help="Generated rows (no --csv).")]
-SeedOption = Annotated[int, typer.Option(help="Seed of the data split (as for `train`).")]
+RowsOption = Annotated[int, typer.Option(min=200, max=ROWS_MAX, help="Generated rows (no --csv).")]
+SeedOption = Annotated[
+    int, typer.Option(min=0, max=SEED_MAX, help="Seed of the data split (as for `train`).")
+]
 
 
 _TABLE_TARGET_ACCURACY = 0.95
@@ -212,7 +215,9 @@ def calibrate(
     csv: CsvOption = None,
     plants: PlantsOption = 5,
     rows: RowsOption = 10_000,
-    seed: Annotated[int, typer.Option(help="Seed of the data and the null models.")] = 100,
+    seed: Annotated[
+        int, typer.Option(min=0, max=SEED_MAX, help="Seed of the data and the null models.")
+    ] = 100,
     schema: SchemaOption = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
 ) -> None:

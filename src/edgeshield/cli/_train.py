@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from edgeshield.cli._data import SchemaOption, load_schema_option
+from edgeshield.cli._limits import ROWS_MAX, SEED_MAX
 from edgeshield.cli._outputs import check_writable, staged_directory
 from edgeshield.cli._render import JsonOption, console, metrics_table, print_json, progress
 from edgeshield.errors import ConfigError
@@ -60,12 +61,16 @@ def train(
     db_url: Annotated[str | None, typer.Option("--db-url", help="Train on this database.")] = None,
     plants: Annotated[int, typer.Option(min=1, help="Generated plants (no --csv/--db-url).")] = 5,
     rows: Annotated[
-        int, typer.Option(min=100, help="Generated rows (no --csv/--db-url).")
+        int, typer.Option(min=100, max=ROWS_MAX, help="Generated rows (no --csv/--db-url).")
     ] = 10_000,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs.")] = 100,
     seed: Annotated[
         int | None,
-        typer.Option(help="Seed of data split, init and batches (default: fresh, recorded)."),
+        typer.Option(
+            min=0,
+            max=SEED_MAX,
+            help="Seed of data split, init and batches (default: fresh, recorded).",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
     schema: SchemaOption = None,

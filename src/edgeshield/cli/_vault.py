@@ -158,6 +158,8 @@ def _parse_metadata(items: list[str]) -> dict[str, str]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"--meta expects KEY=VALUE, got {item!r}")
+        if name in result:  # the last one silently won
+            raise ConfigError(f"--meta {name!r} is given twice")
         result[name] = value
     return result
 

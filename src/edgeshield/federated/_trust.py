@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import math
+import tomllib
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -126,6 +127,19 @@ def _manifest(fab: bytes) -> bytes:
     return _DOMAIN + "\n".join(lines).encode()
 
 
+def _require_app_dir(app: Path) -> None:
+    """Refuse what is not a Flower App directory before the old signature is removed."""
+    if not app.is_dir():
+        raise ConfigError(f"{app} is not a directory (a Flower App from `fl app --out`)")
+    project = app / "pyproject.toml"
+    try:
+        tomllib.loads(project.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{app} is not a Flower App: it has no pyproject.toml") from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{project} is not readable TOML: {exc}") from exc
+
+
 def sign_app(app_dir: str | Path, signing_key: str | Path) -> Path:
     """Sign the Flower App in ``app_dir`` with the vendor's Ed25519 key (see module docstring).
 
@@ -135,10 +149,14 @@ def sign_app(app_dir: str | Path, signing_key: str | Path) -> Path:
 
     app = Path(app_dir)
     key = _load_private(signing_key)
+    _require_app_dir(app)
     (app / SIGNATURE_FILE).unlink(missing_ok=True)
     with warnings.catch_warnings():  # Flower's builder uses a pathspec API deprecated upstream
         warnings.simplefilter("ignore", DeprecationWarning)
-        fab = build_fab_from_disk(app)
+        try:
+            fab = build_fab_from_disk(app)
+        except ValueError as exc:  # e.g. pyproject.toml excluded by the app's .gitignore
+            raise ConfigError(f"cannot build a Flower App from {app}: {exc}") from exc
     manifest = _manifest(fab)
     public = key.public_key().public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH

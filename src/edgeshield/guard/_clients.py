@@ -29,6 +29,8 @@ _PREFIX = "esk_"
 MIN_RATE_PER_S = 1e-6
 MAX_RATE_PER_S = 1e9
 MAX_BURST = 1e9
+MAX_QUOTA = (1 << 63) - 1
+"""The largest client quota: what the guard's SQL counters hold (as a licence's quota)."""
 
 
 def new_api_key() -> str:
@@ -82,8 +84,12 @@ class ClientSpec:
             )
         if not 1 <= self.burst <= MAX_BURST:
             raise ConfigError(f"client {self.client_id}: burst must lie in [1, {MAX_BURST:g}]")
-        if self.quota is not None and (type(self.quota) is not int or self.quota < 0):
-            raise ConfigError(f"client {self.client_id}: quota must be a non-negative integer")
+        if self.quota is not None and (
+            type(self.quota) is not int or not 0 <= self.quota <= MAX_QUOTA
+        ):
+            raise ConfigError(
+                f"client {self.client_id}: quota must be an integer in [0, {MAX_QUOTA}]"
+            )
 
 
 class ClientRegistry:

@@ -125,9 +125,15 @@ class LocalCommitmentLog:
         if not self.path.exists():
             return []
         try:
-            return [json.loads(line) for line in self.path.read_text().splitlines() if line]
-        except (OSError, json.JSONDecodeError) as exc:
+            entries = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StorageError(f"cannot read commitment log {self.path}: {exc}") from exc
+        for number, entry in enumerate(entries, 1):
+            if not isinstance(entry, dict) or not {"event", "commitment", "at"} <= entry.keys():
+                raise StorageError(
+                    f"cannot read commitment log {self.path}: entry {number} is not a commitment"
+                )
+        return entries
 
     def _append(self, entry: dict[str, Any]) -> None:
         try:
@@ -140,6 +146,7 @@ class LocalCommitmentLog:
         """Append ``value`` with the current time."""
         if len(value) != 32:
             raise ConfigError("a commitment is 32 bytes")
+        self._entries()  # never append to a file that is not a commitment log
         now = self._clock()
         self._append({"event": "commit", "commitment": value.hex(), "at": now.isoformat()})
         return CommitmentReceipt(commitment=value, committed_at=now, store=f"file:{self.path}")

@@ -99,6 +99,12 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
+#: Bounds on one expression: a derived feature is a short formula, and every tree walk
+#: (names, evaluation) recurses once per level.
+MAX_TOKENS = 128
+MAX_DEPTH = 32
+
+
 class _Parser:
     """Recursive descent over the tokens, one method per grammar rule.
 
@@ -110,6 +116,12 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
+        if len(self.tokens) > MAX_TOKENS:
+            raise ExprError(
+                f"{len(self.tokens)} tokens; a derived feature may have at most {MAX_TOKENS}",
+                self.tokens[MAX_TOKENS][2],
+            )
 
     def _peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -152,11 +164,17 @@ class _Parser:
             return Number(float(text))
         if kind == "name":
             return Number(CONSTANTS[text]) if text in CONSTANTS else Name(text)
+        if text in "+-(":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise ExprError(f"nested more than {MAX_DEPTH} deep", token[2])
         if text in "+-":
             operand = self._factor()
+            self.depth -= 1
             return Negate(operand) if text == "-" else operand
         if text == "(":
             inner = self._expr()
+            self.depth -= 1
             closing = self._peek()
             if closing is None or closing[1] != ")":
                 raise self._fail("')'")

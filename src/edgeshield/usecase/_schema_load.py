@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path as FilePath
 from typing import Any, NoReturn
 
+from edgeshield._files import read_small_file
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.usecase._expr import CONSTANTS, ExprError, names, parse
 from edgeshield.usecase._schema import (
@@ -210,7 +211,8 @@ def _derived(check: _Checker, columns: dict[str, Column]) -> tuple[DerivedFeatur
         try:
             tree = parse(source)
         except ExprError as exc:
-            check.fail(path, f"{exc} (character {exc.offset + 1} of {source!r})")
+            shown = source if len(source) <= 80 else source[:77] + "..."
+            check.fail(path, f"{exc} (character {exc.offset + 1} of {shown!r})")
         known = {c.name for c in columns.values() if c.type.numeric} | {d.name for d in out}
         for used in names(tree):
             if used not in known:
@@ -402,11 +404,13 @@ def load_schema(path: str | FilePath) -> DatasetSchema:
     if isinstance(path, str) and path in shipped_schemas():
         return _shipped(path)
     path = FilePath(path)
-    try:
-        text = path.read_text("utf-8")
+    try:  # a regular file of at most 1 MiB: /dev/zero or a FIFO is refused, not read
+        text = read_small_file(path).decode("utf-8")
     except FileNotFoundError as exc:
         raise StorageError(f"no such schema file: {path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise StorageError(f"cannot read schema file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
         raise StorageError(f"cannot read schema file {path}: {exc}") from exc
     return _build(_extend(load_located(text, str(path))))
 

@@ -79,6 +79,23 @@ class _Walker:
         return out
 
 
+#: A schema is four levels deep; thousands of levels only exhaust the parser's recursion.
+MAX_DEPTH = 32
+
+
+def _refuse_deep_nesting(text: str, source: str) -> None:
+    """Count nesting on PyYAML's event stream, before any node is composed."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                raise ConfigError(f"{source}:{line}: YAML nested more than {MAX_DEPTH} deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
 def load_located(text: str, source: str) -> Located:
     """Parse one YAML document (safe types only) with the line of every key path.
 
@@ -89,6 +106,7 @@ def load_located(text: str, source: str) -> Located:
         keys; the message starts with ``source:line``.
     """
     try:
+        _refuse_deep_nesting(text, source)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

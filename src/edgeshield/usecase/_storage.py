@@ -42,6 +42,18 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path)}"
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an on-disk SQLite URL, else None (also for a URL that does not parse)."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(str(database))
+
+
 def _require_existing_sqlite(url: str) -> None:
     """Refuse a SQLite URL whose file does not exist (reading must not create one)."""
     try:
@@ -145,6 +157,9 @@ class PlantDatabase:
             raise ConfigError(
                 redact_urls(f"database driver for {url!r} is not installed: {exc}")
             ) from exc
+        file = _sqlite_file(url)
+        self._created = file if file is not None and not file.exists() else None
+        """A SQLite file this object creates: removed again if the ``with`` block fails."""
         self.url = url
         self.display_url = self._engine.url.render_as_string(hide_password=True)
         """The URL with its password masked: the only form that goes into messages."""
@@ -155,6 +170,7 @@ class PlantDatabase:
             self._metadata.create_all(self._engine)
         except SQLAlchemyError as exc:
             self._engine.dispose()
+            self._remove_created()
             raise StorageError(
                 f"cannot open database {self.display_url!r}: {exc.__class__.__name__}"
             ) from exc
@@ -169,6 +185,15 @@ class PlantDatabase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        if exc_type is not None:  # refused, failed or interrupted: leave no new empty file
+            self._remove_created()
+
+    def _remove_created(self) -> None:
+        if self._created is None:
+            return
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            self._created.with_name(self._created.name + suffix).unlink(missing_ok=True)
+        self._created = None
 
     def close(self) -> None:
         """Release the connection pool."""

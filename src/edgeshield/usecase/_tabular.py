@@ -21,7 +21,13 @@ import pandas as pd
 
 from edgeshield.errors import DataError, SchemaError, StorageError
 from edgeshield.usecase._expr import evaluate
-from edgeshield.usecase._schema import Column, ColumnType, DatasetSchema, DerivedFeature
+from edgeshield.usecase._schema import (
+    Column,
+    ColumnType,
+    CsvDialect,
+    DatasetSchema,
+    DerivedFeature,
+)
 
 __all__ = ["check_physical", "conform", "read_table", "screen", "screen_table"]
 
@@ -68,6 +74,10 @@ def _numbers(values: pd.Series) -> npt.NDArray[np.float64]:
     return np.asarray(parsed.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
 
 
+# Integer columns are stored as int64: 2**63 and beyond do not fit (a float compare is exact here).
+_INT64_END = 2.0**63
+
+
 def _type_problems(values: pd.Series, column: Column) -> list[_Problem]:
     """Each way a column's values can fail its declared type, in the order they are reported."""
     name = column.header
@@ -87,6 +97,16 @@ def _type_problems(values: pd.Series, column: Column) -> list[_Problem]:
                     lambda r: (
                         f"column {name!r} holds a fractional value ({x[r - 1]}) at row {r}; "
                         "it takes whole numbers only (nothing is rounded)"
+                    ),
+                )
+            )
+        if column.type is ColumnType.INTEGER:
+            problems.append(
+                _Problem(
+                    finite & ((x >= _INT64_END) | (x < -_INT64_END)),
+                    lambda r: (
+                        f"column {name!r} holds {x[r - 1]:.6g} at row {r}, outside the range "
+                        "of a 64-bit integer"
                     ),
                 )
             )
@@ -283,6 +303,7 @@ def _read_csv(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
         raise DataError(f"{path} is not a readable CSV file: {exc}") from exc
     if frame.empty:
         raise DataError(f"{path} holds a header but no rows")
+    _refuse_repeated_headers(path, dialect)
     if len(frame.columns) == 1:
         others = [
             sep for sep in ",;\t|" if sep != dialect.separator and sep in str(frame.columns[0])
@@ -293,6 +314,20 @@ def _read_csv(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
                 f"header holds {others[0]!r}: declare csv.separator in a schema (--schema)"
             )
     return frame
+
+
+def _refuse_repeated_headers(path: Path, dialect: CsvDialect) -> None:
+    """Refuse a repeated header: pandas reads the copy as ``name.1``, then it is dropped unseen."""
+    header = pd.read_csv(
+        path, sep=dialect.separator, encoding=dialect.encoding, header=None, nrows=1, dtype=str
+    ).iloc[0]
+    counts = header.value_counts()
+    repeated = [str(name) for name in header.drop_duplicates() if counts[name] > 1]
+    if repeated:
+        raise SchemaError(
+            f"{path} repeats the header(s) {', '.join(repr(h) for h in repeated)}: which column "
+            "is meant is ambiguous; rename or remove the copies"
+        )
 
 
 def read_table(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
