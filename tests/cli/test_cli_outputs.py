@@ -240,6 +240,16 @@ def test_options_from_environment_and_config_file(
         ("[data.generate]\nrowz = 7\n", "[data.generate] has no option 'rowz'"),
         ("[data.generate.rows]\nx = 1\n", "[data.generate] is a command; 'rows' cannot be"),
         ("[data.generate]\nseed = -1\n", "Invalid value for '--seed'"),
+        # one spelling silently won over the other
+        ('[data.generate]\ndb-url = "a"\ndb_url = "b"\n', "sets db_url twice (db-url, db_url)"),
+        # click truncated 1.9 to 1 and took true as 1; arrays and dates were tracebacks
+        ("[data.generate]\nrows = 1.9\n", "rows = 1.9: a whole number expected"),
+        ("[data.generate]\nrows = true\n", "rows = true: a whole number expected"),
+        ("[data.generate]\nrows = inf\n", "rows = inf: a whole number expected"),
+        ("[data.generate]\nrows = [1, 2]\n", "rows = [1, 2]: one value expected, not an array"),
+        ("[data.generate]\nrows = 1979-05-27\n", "rows = 1979-05-27: a whole number expected"),
+        ("[data.generate]\nforce = 1\n", "force = 1: true or false expected"),
+        ("[data.generate]\nplant = 1979-05-27\n", "plant = 1979-05-27: a string expected"),
     ],
 )
 def test_a_config_file_of_the_wrong_shape_is_one_line_naming_the_table(
@@ -271,6 +281,28 @@ def test_config_tables_of_hyphenated_commands_apply_in_either_spelling(
         (entry,) = json.loads(clients.read_text())["clients"]
         assert (entry["rate_per_s"], entry["quota"]) == (7.0, 9)
     capsys.readouterr()
+    config.write_text("[guard.add-client]\nrate = 7\n[guard.add_client]\nrate = 9\n")
+    clients = tmp_path / "clients-both.json"
+    assert run(["guard", "add-client", "--clients", str(clients), "--id", "a"]) == 1
+    assert "[guard] sets add-client twice (add-client, add_client)" in _one_error(capsys)
+    assert not clients.exists()
+
+
+def test_force_never_replaces_a_device_or_a_fifo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--force`` renamed a regular file over ``/dev/null`` (run as root: the device was gone)."""
+    fifo, device = tmp_path / "fifo", tmp_path / "null"
+    os.mkfifo(fifo)
+    device.symlink_to("/dev/null")  # the device itself is never put at risk by the test
+    for target in (fifo, device):
+        for force in ([], ["--force"]):
+            argv = ["data", "generate", "--rows", "20", "--out", str(target), *force]
+            assert run(argv) == 1
+            assert "is not a regular file; it is never replaced" in _one_error(capsys)
+    assert fifo.is_fifo()
+    assert device.is_symlink()
+    assert Path("/dev/null").is_char_device()
 
 
 def test_network_failure_is_one_line(

@@ -82,6 +82,8 @@ def test_train_on_csv(tmp_path: Path, real_data_path: Path) -> None:
         (["demo", "--seed", "4294967296"], "'--seed'"),
         (["data", "schema", "{deep}"], "YAML nested more than 32 deep"),
         (["data", "schema", "/dev/zero"], "not a regular file"),  # grew until the OOM killer
+        (["data", "import", "{tmp}", "--db-url", "sqlite:///{tmp}/new.db"], "not a regular file"),
+        (["data", "generate", "--out", "{tmp}/g.csv", "--db-url", ""], "an empty URL names no"),
         (["data", "import", "{dup}", "--db-url", "sqlite:///{tmp}/new.db"], "repeats the header"),
         (["data", "import", "{huge}", "--db-url", "sqlite:///{tmp}/new.db"], "64-bit integer"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,30 @@ def test_a_client_quota_beyond_the_sql_counters_is_refused(
     err = capsys.readouterr().err
     assert err == "error: client c: quota must be an integer in [0, 9223372036854775807]\n"
     assert not clients.exists()
+
+
+def test_a_client_file_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A FIFO as --clients hung add-client (and a GB-sized file was read whole)."""
+    fifo = tmp_path / "clients.json"
+    os.mkfifo(fifo)
+    assert run(["guard", "add-client", "--clients", str(fifo), "--id", "c"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: cannot read client file {fifo}: not a regular file\n"
+    assert fifo.is_fifo()
+
+
+@pytest.mark.parametrize(("new", "message"), [(" alice", "white space"), ("ALICE", "only in case")])
+def test_a_client_id_confusable_with_another_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], new: str, message: str
+) -> None:
+    clients = tmp_path / "clients.json"
+    assert run(["guard", "add-client", "--clients", str(clients), "--id", "alice"]) == 0
+    before = clients.read_text()
+    capsys.readouterr()
+    assert run(["guard", "add-client", "--clients", str(clients), "--id", new]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: client id"), err
+    assert message in err
+    assert clients.read_text() == before

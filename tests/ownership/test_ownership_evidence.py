@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -91,6 +92,29 @@ def test_a_commit_never_appends_to_a_file_that_is_not_a_commitment_log(
     with pytest.raises(StorageError, match="cannot read commitment log"):
         LocalCommitmentLog(path, clock=Clock()).commit(bytes(32))
     assert path.read_bytes() == before
+
+
+def test_a_commit_after_a_last_line_without_newline_starts_a_new_line(tmp_path: Path) -> None:
+    """An editor's save without the final newline glued the next entry onto that line, and
+    every later read of the log failed."""
+    path = tmp_path / "log.jsonl"
+    log = LocalCommitmentLog(path, clock=Clock())
+    log.commit(bytes(32))
+    path.write_text(path.read_text().rstrip("\n"))
+    log.commit(bytes([1]) * 32)
+    assert [len(line) > 0 for line in path.read_text().split("\n")] == [True, True, False]
+    assert log.lookup(bytes([1]) * 32).committed_at == T0 + timedelta(minutes=2)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_log_that_is_not_a_regular_file_is_refused(tmp_path: Path, special: str) -> None:
+    """/dev/zero grew until the kernel's OOM killer ended the process; a FIFO hung it."""
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    with pytest.raises(StorageError, match="not a regular file"):
+        LocalCommitmentLog(path, clock=Clock()).commit(bytes(32))
 
 
 def test_evidence_report_files(

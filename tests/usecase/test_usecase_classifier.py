@@ -114,6 +114,19 @@ def test_loading_rejects_bad_files(
     card_path.write_text(json.dumps(card))
     with pytest.raises(ModelError, match="encoder"):
         load_classifier(tmp_path / "m")
+    card = json.loads(good_card)
+    card["encoder"]["mean"][0] = float("nan")  # passed every check, then a ValueError in use
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="encoder"):
+        load_classifier(tmp_path / "m")
+    # not UTF-8, and a 5,000-digit number: a UnicodeDecodeError and a ValueError escaped
+    for raw in (
+        b"\xff\xfe{}",
+        good_card.replace('"threshold"', '"x": ' + "9" * 5000 + ', "threshold"').encode(),
+    ):
+        card_path.write_bytes(raw)
+        with pytest.raises(ModelError, match="is not valid JSON"):
+            load_classifier(tmp_path / "m")
     card_path.write_text(good_card)
     (tmp_path / "m" / WEIGHTS_FILE).write_bytes(b"\x00" * 32)
     with pytest.raises(ModelError, match="safetensors"):

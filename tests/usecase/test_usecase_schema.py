@@ -149,6 +149,13 @@ def _edit(old: str, new: str) -> str:
         (MINIMAL + "csv: {decimal: ';'}\n", "csv.decimal: expected '.' or ','"),
         (MINIMAL + "csv: {decimal: ','}\n", "the decimal mark cannot also be the separator"),
         (MINIMAL + "csv: {encoding: klingon}\n", "csv.encoding: unknown text encoding"),
+        # accepted, then a LookupError at import
+        (MINIMAL + "csv: {encoding: rot13}\n", "csv.encoding: 'rot13' is not a text encoding"),
+        (MINIMAL + "csv: {encoding: hex}\n", "csv.encoding: 'hex' is not a text encoding"),
+        # accepted, then an InvalidRequestError (or a write into SQLite's catalogue) at import
+        (MINIMAL + "table: plants\n", "table: 'plants' is a table EdgeShield or the database"),
+        (MINIMAL + "table: quarantined_rows\n", "'quarantined_rows' is a table EdgeShield"),
+        (MINIMAL + "table: sqlite_master\n", "'sqlite_master' is a table EdgeShield"),
         (MINIMAL + "mapping: {Druck: pressure}\n", "s.yaml:12: mapping.Druck: 'pressure' is not"),
         (MINIMAL + "id: pressure_bar\n", "s.yaml:12: id: 'pressure_bar' is not an integer"),
         (MINIMAL + "table: 'drop table'\n", "table: 'drop table' is not a name"),

@@ -33,9 +33,20 @@ __all__ = ["OnBadRow", "SchemaOption", "app", "load_schema_option"]
 
 app = typer.Typer(help="Generate, import and inspect plant sensor data.", no_args_is_help=True)
 
+
+def _non_empty(value: str | None) -> str | None:
+    if value is not None and not value.strip():  # '' once meant "no database" in silence
+        raise typer.BadParameter("an empty URL names no database")
+    return value
+
+
 DbUrl = Annotated[
     str | None,
-    typer.Option("--db-url", help="SQLAlchemy URL of the plant database, e.g. sqlite:///plants.db"),
+    typer.Option(
+        "--db-url",
+        callback=_non_empty,
+        help="SQLAlchemy URL of the plant database, e.g. sqlite:///plants.db",
+    ),
 ]
 Replace = Annotated[
     bool, typer.Option("--replace", help="Replace the rows of a plant that already has data.")

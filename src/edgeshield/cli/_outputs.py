@@ -8,6 +8,7 @@ same directory and renames it into place only when the output is complete.
 from __future__ import annotations
 
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,14 @@ from edgeshield.errors import ConfigError
 __all__ = ["check_writable", "check_writable_all", "replace_file", "staged_directory"]
 
 
+def _refuse_special(path: Path, what: str) -> None:
+    """A device, FIFO or socket is never replaced: ``--force`` on /dev/null made it a file."""
+    if path.exists():
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise ConfigError(f"{what} {path} is not a regular file; it is never replaced")
+
+
 def check_writable(path: Path, *, force: bool, what: str = "output") -> None:
     """Refuse an existing ``path`` without ``force``, and a parent that cannot be created.
 
@@ -26,6 +35,7 @@ def check_writable(path: Path, *, force: bool, what: str = "output") -> None:
     ConfigError
         ``path`` exists and ``force`` is false, or its parent is not a writable directory.
     """
+    _refuse_special(path, what)
     if path.exists() and not force:
         raise ConfigError(f"{what} {path} exists; pass --force to replace it")
     parent = path.parent
@@ -49,6 +59,8 @@ def check_writable(path: Path, *, force: bool, what: str = "output") -> None:
 def check_writable_all(paths: list[Path], *, force: bool, what: str) -> None:
     """:func:`check_writable` for files written together: one existing file refuses them all."""
     existing = [str(p) for p in paths if p.exists()]
+    for path in paths:
+        _refuse_special(path, what)
     if existing and not force:
         raise ConfigError(f"{what} {', '.join(existing)} exists; pass --force to replace it")
     for path in paths:

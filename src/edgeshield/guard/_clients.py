@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edgeshield._files import read_small_file
 from edgeshield.errors import ConfigError, StorageError
 from edgeshield.guard._schema import OutputTier
 
@@ -29,6 +30,8 @@ _PREFIX = "esk_"
 MIN_RATE_PER_S = 1e-6
 MAX_RATE_PER_S = 1e9
 MAX_BURST = 1e9
+MAX_CLIENT_FILE_BYTES = 16 << 20
+"""The most a client file may hold (about 60,000 clients)."""
 MAX_QUOTA = (1 << 63) - 1
 """The largest client quota: what the guard's SQL counters hold (as a licence's quota)."""
 
@@ -146,6 +149,15 @@ class ClientRegistry:
         key: str | None = None,
     ) -> str:
         """Register a client and return its API key (shown once, stored only as a hash)."""
+        if client_id != client_id.strip():
+            raise ConfigError(f"client id {client_id!r} starts or ends with white space")
+        taken = {c.casefold(): c for c in (*self._by_id, *self._revoked)}
+        if client_id not in taken.values() and client_id.casefold() in taken:
+            # the audit log and alarms list ids: 'ALICE' beside 'alice' misleads a reviewer
+            raise ConfigError(
+                f"client id {client_id!r} differs from {taken[client_id.casefold()]!r} only in"
+                " case; choose a distinct id"
+            )
         if client_id in self._revoked:
             raise ConfigError(
                 f"client {client_id!r} was revoked: the guard's state keeps its quota use,"
@@ -230,7 +242,9 @@ class ClientRegistry:
             return registry
         try:
             st = os.stat(path)
-            data = json.loads(path.read_text())
+            # a regular file of at most 16 MiB: a FIFO hung add-client, a sparse file of GBs
+            # was read whole before the JSON failed
+            data = json.loads(read_small_file(path, limit=MAX_CLIENT_FILE_BYTES))
             rows = data["clients"]
             revoked = data.get("revoked", [])
             if not isinstance(rows, list):
@@ -254,6 +268,6 @@ class ClientRegistry:
             registry._path, registry._seen = path, (st.st_ino, st.st_mtime_ns, st.st_size)
             return registry
         except OSError as exc:
-            raise StorageError(f"cannot read client file {path}: {exc}") from exc
+            raise StorageError(f"cannot read client file {path}: {exc.strerror or exc}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"client file {path} is malformed: {exc}") from exc

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from eth_hash.auto import keccak
 
+from edgeshield._files import read_small_file
 from edgeshield.errors import ConfigError, OwnershipError, StorageError
 from edgeshield.ownership._key import WatermarkKey
 
@@ -110,6 +112,10 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: The most a local commitment log may hold (one line of ~150 bytes per commit or reveal).
+MAX_LOG_BYTES = 64 << 20
+
+
 class LocalCommitmentLog:
     """Commitments in a local JSON-lines file with time stamps from an injectable clock.
 
@@ -124,9 +130,14 @@ class LocalCommitmentLog:
     def _entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        try:
-            entries = [json.loads(line) for line in self.path.read_text().splitlines() if line]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        try:  # a regular file, bounded: /dev/zero grew until the OOM killer, a FIFO hung
+            text = read_small_file(self.path, limit=MAX_LOG_BYTES).decode("utf-8")
+            entries = [json.loads(line) for line in text.splitlines() if line]
+        except OSError as exc:
+            raise StorageError(
+                f"cannot read commitment log {self.path}: {exc.strerror or exc}"
+            ) from exc
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StorageError(f"cannot read commitment log {self.path}: {exc}") from exc
         for number, entry in enumerate(entries, 1):
             if not isinstance(entry, dict) or not {"event", "commitment", "at"} <= entry.keys():
@@ -137,8 +148,14 @@ class LocalCommitmentLog:
 
     def _append(self, entry: dict[str, Any]) -> None:
         try:
-            with self.path.open("a") as handle:
-                handle.write(json.dumps(entry) + "\n")
+            with self.path.open("a+b") as handle:
+                # a last line without its newline (an editor's save) would be glued to this one
+                handle.seek(0, os.SEEK_END)
+                lead = b""
+                if handle.tell() > 0:
+                    handle.seek(-1, os.SEEK_END)
+                    lead = b"" if handle.read(1) == b"\n" else b"\n"
+                handle.write(lead + (json.dumps(entry) + "\n").encode())
         except OSError as exc:
             raise StorageError(f"cannot write commitment log {self.path}: {exc}") from exc
 

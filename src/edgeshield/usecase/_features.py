@@ -8,6 +8,7 @@ features are standardized with statistics fitted on training rows only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -176,8 +177,11 @@ class FeatureEncoder:
             raise ModelError("model card encoder is malformed") from exc
         if len(mean) != numeric or len(scale) != numeric or len(edges) != numeric:
             raise ModelError("model card encoder is malformed")
-        if any(s <= 0 for s in scale) or any(
-            len(e) < 2 or any(b <= a for a, b in pairwise(e)) for e in edges
-        ):
+        finite = all(math.isfinite(v) for v in (*mean, *scale, *(b for e in edges for b in e)))
+        if (
+            not finite
+            or any(s <= 0 for s in scale)
+            or any(len(e) < 2 or any(b <= a for a, b in pairwise(e)) for e in edges)
+        ):  # NaN passed every comparison above and failed later, deep in the scaler
             raise ModelError("model card encoder is malformed")
         return cls(mean=mean, scale=scale, edges=edges, schema=schema)

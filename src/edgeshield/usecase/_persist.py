@@ -10,6 +10,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from edgeshield._files import read_small_file
 from edgeshield.errors import ConfigError, ModelError, StorageError
 from edgeshield.usecase._classifier import FailureClassifier
 from edgeshield.usecase._features import FeatureEncoder
@@ -26,6 +27,8 @@ __all__ = [
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model_card.json"
+MAX_CARD_BYTES = 16 << 20
+"""The most a model card may hold (the largest shipped one is a few hundred KB)."""
 
 
 def save_classifier(classifier: FailureClassifier, directory: str | Path) -> Path:
@@ -129,10 +132,13 @@ def load_classifier(directory: str | Path) -> FailureClassifier:
         if not path.is_file():
             raise StorageError(f"no such file: {path}")
     try:
-        card = json.loads(card_path.read_text())
+        card = json.loads(read_small_file(card_path, limit=MAX_CARD_BYTES))
+    except OSError as exc:
+        raise StorageError(f"cannot read {card_path}: {exc.strerror or exc}") from exc
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, a 5,000-digit number
+        raise ModelError(f"{card_path} is not valid JSON: {str(exc)[:200]}") from exc
+    try:
         state = load_file(str(weights))
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{card_path} is not valid JSON") from exc
     except (SafetensorError, OSError) as exc:
         raise ModelError(f"{weights} is not a valid safetensors file: {exc}") from exc
     if not isinstance(card, dict):

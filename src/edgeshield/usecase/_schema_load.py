@@ -43,6 +43,8 @@ __all__ = [
 DEFAULT_SCHEMA = "ai4i2020"
 _IDENT = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _RESERVED = frozenset({"plant_id", "row_index", *CONSTANTS})
+# The plant database's own tables (usecase._storage), beside which a schema's table lives.
+_OWN_TABLES = frozenset({"plants", "quarantined_rows"})
 _TOP = frozenset(
     {"format", "name", "description", "extends", "csv", "table", "id", "columns", "derived"}
     | {"target", "features", "mapping"}
@@ -279,9 +281,11 @@ def _dialect(check: _Checker) -> CsvDialect:
     if decimal == separator:
         check.fail(("csv", "decimal"), "the decimal mark cannot also be the separator")
     try:
-        codecs.lookup(encoding)
+        info = codecs.lookup(encoding)
     except LookupError:
         check.fail(("csv", "encoding"), f"unknown text encoding {encoding!r}")
+    if not getattr(info, "_is_text_encoding", True):  # rot13, hex, base64: not text encodings
+        check.fail(("csv", "encoding"), f"{encoding!r} is not a text encoding")
     return CsvDialect(separator=separator, decimal=decimal, encoding=encoding)
 
 
@@ -345,6 +349,8 @@ def _build(doc: Located) -> DatasetSchema:
         if not by_name[id_column].required:
             check.fail(("id",), "the id column must be required")
     table = check.identifier(("table",), top["table"]) if "table" in top else ""
+    if table in _OWN_TABLES or table.startswith(("sqlite_", "guard_")):
+        check.fail(("table",), f"{table!r} is a table EdgeShield or the database keeps itself")
     return DatasetSchema(
         name=name,
         description=check.text(("description",), default=""),

@@ -289,7 +289,8 @@ def _read_csv(path: str | Path, schema: DatasetSchema) -> pd.DataFrame:
     """The file's rows as pandas reads them in the schema's dialect (nothing checked yet)."""
     path = Path(path)
     if not path.is_file():
-        raise StorageError(f"no such file: {path}")
+        reason = "not a regular file" if path.exists() else "no such file"
+        raise StorageError(f"{reason}: {path}")
     dialect = schema.csv
     try:
         frame = pd.read_csv(
