@@ -119,6 +119,15 @@ def test_loading_rejects_bad_files(
     card_path.write_text(json.dumps(card))
     with pytest.raises(ModelError, match="encoder"):
         load_classifier(tmp_path / "m")
+    for field, value in (("threshold", True), ("threshold", "0.5"), ("in_features", 50.5)):
+        card = json.loads(good_card)
+        (card["architecture"] if field == "in_features" else card)[field] = value
+        card_path.write_text(json.dumps(card))
+        with pytest.raises(ModelError, match="model card is malformed"):
+            load_classifier(tmp_path / "m")  # true was taken as 1.0, 50.5 as 50
+    card_path.write_text(good_card.replace('"threshold"', '"threshold": 0.99, "threshold"', 1))
+    with pytest.raises(ModelError, match="repeated key"):
+        load_classifier(tmp_path / "m")  # the last one won
     # not UTF-8, and a 5,000-digit number: a UnicodeDecodeError and a ValueError escaped
     for raw in (
         b"\xff\xfe{}",

@@ -44,6 +44,22 @@ def save_classifier(classifier: FailureClassifier, directory: str | Path) -> Pat
     return directory
 
 
+def _whole(value: object) -> int:
+    """A card's size: a JSON integer (``50.5`` became 50, ``true`` became 1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A card naming a key twice (the last one won: a second ``threshold``) is refused."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        raise ValueError(f"repeated key(s) {', '.join(repeated)}")
+    return dict(pairs)
+
+
 def classifier_from_parts(
     state: dict[str, torch.Tensor], card: dict[str, Any]
 ) -> FailureClassifier:
@@ -56,8 +72,8 @@ def classifier_from_parts(
     """
     try:
         arch = card["architecture"]
-        hidden = tuple(int(h) for h in arch["hidden"])
-        in_features = int(arch["in_features"])
+        hidden = tuple(_whole(h) for h in arch["hidden"])
+        in_features = _whole(arch["in_features"])
         tc = card["train_config"]
         config = TrainConfig(
             hidden=tuple(int(h) for h in tc["hidden"]),
@@ -69,7 +85,10 @@ def classifier_from_parts(
             balance=bool(tc["balance"]),
             validation_fraction=float(tc["validation_fraction"]),
         )
-        threshold = float(card["threshold"])
+        threshold = card["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+            raise TypeError(f"threshold must be a number, got {threshold!r}")  # "0.5", true
+        threshold = float(threshold)
         seed = int(card["seed"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card is malformed: {exc!r}") from exc
@@ -132,7 +151,9 @@ def load_classifier(directory: str | Path) -> FailureClassifier:
         if not path.is_file():
             raise StorageError(f"no such file: {path}")
     try:
-        card = json.loads(read_small_file(card_path, limit=MAX_CARD_BYTES))
+        card = json.loads(
+            read_small_file(card_path, limit=MAX_CARD_BYTES), object_pairs_hook=_no_repeated_keys
+        )
     except OSError as exc:
         raise StorageError(f"cannot read {card_path}: {exc.strerror or exc}") from exc
     except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, a 5,000-digit number
