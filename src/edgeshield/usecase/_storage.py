@@ -57,13 +57,12 @@ def _sqlite_file(url: str) -> Path | None:
 def _require_existing_sqlite(url: str) -> None:
     """Refuse a SQLite URL whose file does not exist (reading must not create one)."""
     try:
-        parsed = sa.engine.make_url(url)
+        sa.engine.make_url(url)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(redact_urls(f"bad database URL {url!r}: {exc}")) from exc
-    database = parsed.database
-    on_disk = parsed.get_backend_name() == "sqlite" and database and database != ":memory:"
-    if on_disk and not Path(str(database)).is_file():
-        raise StorageError(f"no such database file: {database}")
+    file = _sqlite_file(url)
+    if file is not None and not file.is_file():
+        raise StorageError(f"no such database file: {file}")
 
 
 ROW_INDEX = "row_index"
