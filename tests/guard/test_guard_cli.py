@@ -182,15 +182,26 @@ def test_serve_refuses_a_port_outside_1_to_65535(
     assert err.count("\n") == 1
 
 
-@pytest.mark.parametrize("text", ['{"clients": {}}', '{"clients": "x"}', "[]", '{"clients": 3}'])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"clients": {}}', '"clients" must be a list of objects'),
+        ('{"clients": "x"}', '"clients" must be a list of objects'),
+        ('{"clients": 3}', '"clients" must be a list of objects'),
+        # Python's own words reached the operator: "'int' object is not subscriptable"
+        ('{"clients": [3]}', '"clients" must be a list of objects'),
+        ("[]", "the file must hold a JSON object"),
+        ('{"clients": [{"client_id": "a"}]}', "missing 'key_sha256'"),
+    ],
+)
 def test_a_client_file_of_the_wrong_shape_is_refused_and_kept(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, reason: str
 ) -> None:
     clients = tmp_path / "clients.json"
     clients.write_text(text)
     assert run(["guard", "add-client", "--clients", str(clients), "--id", "c"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: client file {clients} is malformed"), err
+    assert err == f"error: client file {clients} is malformed: {reason}\n"
     assert clients.read_text() == text
 
 

@@ -245,10 +245,12 @@ class ClientRegistry:
             # a regular file of at most 16 MiB: a FIFO hung add-client, a sparse file of GBs
             # was read whole before the JSON failed
             data = json.loads(read_small_file(path, limit=MAX_CLIENT_FILE_BYTES))
+            if not isinstance(data, dict):
+                raise TypeError("the file must hold a JSON object")
             rows = data["clients"]
             revoked = data.get("revoked", [])
-            if not isinstance(rows, list):
-                raise TypeError('"clients" must be a list')
+            if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                raise TypeError('"clients" must be a list of objects')
             if not isinstance(revoked, list) or not all(isinstance(r, str) for r in revoked):
                 raise TypeError('"revoked" must be a list of client ids')
             registry = cls(
@@ -269,5 +271,7 @@ class ClientRegistry:
             return registry
         except OSError as exc:
             raise StorageError(f"cannot read client file {path}: {exc.strerror or exc}") from exc
-        except (ValueError, KeyError, TypeError) as exc:
+        except KeyError as exc:  # Python's text would be just the key: "'key_sha256'"
+            raise ConfigError(f"client file {path} is malformed: missing {exc.args[0]!r}") from exc
+        except (ValueError, TypeError) as exc:
             raise ConfigError(f"client file {path} is malformed: {exc}") from exc
