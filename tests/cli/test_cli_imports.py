@@ -91,6 +91,7 @@ def test_help_lists_every_command_without_loading_any(tmp_path: Path) -> None:
     ours = {m for m in modules if m.startswith("edgeshield")}
     assert ours == {
         "edgeshield",
+        "edgeshield._files",  # the config file's bounded reader: os and stat only
         "edgeshield.cli",
         "edgeshield.cli._app",
         "edgeshield.cli._config",
